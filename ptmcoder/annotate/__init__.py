@@ -1,0 +1,1 @@
+"""Annotation: records, annotators (embedded, LLM), prompts, the run loop."""

@@ -1,0 +1,474 @@
+"""Codebooks: the hierarchy of codes that human coders and annotators share.
+
+A codebook is a YAML file (``codebooks/<id>.yaml``) loaded into pydantic models
+that reject unknown keys. Its :func:`codebook_hash` over the canonical content
+identifies the exact version a run used: reordering keys in the file does not
+change it, changing any definition, criterion, example or the tree does.
+
+Codes outside the tree that coders may still assign (Tan et al.'s "False
+positive", a "none" option) live in ``special`` so they are never counted as
+leaves of the taxonomy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ptmcoder.errors import NotFoundError, Problem, ValidationError
+from ptmcoder.paths import bundled_dir, workspace
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+class Provenance(str, Enum):
+    PAPER_TEXT = "paper-text"
+    REPLICATION_PACKAGE = "replication-package"
+    RECONSTRUCTED = "reconstructed"
+
+
+class Status(str, Enum):
+    COMPLETE = "complete"
+    PARTIAL = "partial"
+
+
+class Role(str, Enum):
+    """What a special (out-of-tree) code means."""
+
+    FALSE_POSITIVE = "false-positive"
+    NONE = "none"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+
+class Example(_Strict):
+    description: str = Field(min_length=1)
+    url: str | None = None
+    source: str | None = Field(default=None, description="where the example is cited")
+
+
+class Frequency(_Strict):
+    """What the paper reports for a node; every field optional."""
+
+    count: int | None = Field(default=None, ge=0, description="units or challenges")
+    percent: float | None = Field(default=None, ge=0, le=100)
+    issues: int | None = Field(default=None, ge=0, description="issue reports (Banyongrakkul)")
+    codes: int | None = Field(default=None, ge=0, description="distinct codes (Banyongrakkul)")
+    note: str | None = None
+
+
+class Node(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1)
+    definition: str = Field(min_length=1)
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    examples: list[Example] = Field(default_factory=list)
+    frequency: Frequency | None = None
+    provenance: Provenance
+    aliases: list[str] = Field(default_factory=list, description="other names coders used")
+    role: Role | None = None
+    children: list[Node] = Field(default_factory=list)
+
+    @field_validator("definition")
+    @classmethod
+    def _definition_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("definition must not be blank")
+        return value
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.children
+
+
+class Codebook(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    title: str = Field(min_length=1)
+    citation: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    levels: list[str] = Field(min_length=1)
+    status: Status
+    description: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    nodes: list[Node] = Field(min_length=1)
+    special: list[Node] = Field(default_factory=list)
+
+    # -- navigation ---------------------------------------------------------
+    def walk(self) -> Iterator[tuple[Node, int, tuple[Node, ...]]]:
+        """Every tree node (not ``special``) depth-first: (node, depth, ancestors)."""
+
+        def rec(nodes: list[Node], depth: int, path: tuple[Node, ...]):
+            for node in nodes:
+                yield node, depth, path
+                yield from rec(node.children, depth + 1, (*path, node))
+
+        yield from rec(self.nodes, 0, ())
+
+    def level_name(self, depth: int) -> str:
+        return self.levels[depth]
+
+    def leaves(self) -> list[Node]:
+        return [node for node, _, _ in self.walk() if node.is_leaf]
+
+    def nodes_at(self, level: str) -> list[Node]:
+        depth = self.level_index(level)
+        return [node for node, d, _ in self.walk() if d == depth]
+
+    def level_index(self, level: str) -> int:
+        if level in ("leaf", "leaves"):
+            raise ValueError("'leaf' is not a single depth; use leaves()")
+        try:
+            return self.levels.index(level)
+        except ValueError:
+            raise NotFoundError(
+                f"codebook {self.id!r} has no level {level!r}",
+                hint=f"levels are: {', '.join(self.levels)} (or 'leaf')",
+            ) from None
+
+    def index(self) -> dict[str, CodeInfo]:
+        """Every code id (tree and special) -> its node, depth and ancestor ids."""
+        out: dict[str, CodeInfo] = {}
+        for node, depth, path in self.walk():
+            out[node.id] = CodeInfo(node, depth, tuple(p.id for p in path), special=False)
+        for node in self.special:
+            out[node.id] = CodeInfo(node, -1, (), special=True)
+        return out
+
+    def ancestor_at(self, code: str, level: str) -> str | None:
+        """The id of ``code``'s ancestor (or itself) at ``level``; None for special codes
+        and for codes above that level."""
+        info = self.index().get(code)
+        if info is None:
+            raise NotFoundError(f"code {code!r} is not in codebook {self.id!r}")
+        if info.special:
+            return code
+        if level in ("leaf", "leaves"):
+            return code if info.node.is_leaf else None
+        depth = self.level_index(level)
+        chain = (*info.ancestors, code)
+        return chain[depth] if depth < len(chain) else None
+
+    def counts_per_level(self) -> dict[str, int]:
+        counts = {name: 0 for name in self.levels}
+        for _, depth, _ in self.walk():
+            counts[self.levels[depth]] += 1
+        return counts
+
+
+Node.model_rebuild()
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    node: Node
+    depth: int
+    ancestors: tuple[str, ...]
+    special: bool
+
+
+# -- loading and validation ----------------------------------------------------
+
+
+def _describe_location(data: Any, loc: tuple[Any, ...]) -> str:
+    """Render a pydantic location, naming nodes by id where the input has one:
+    ``nodes[0] (MLM) > children[2] (MLM.MC) > definition``."""
+    parts: list[str] = []
+    cursor: Any = data
+    i = 0
+    while i < len(loc):
+        key = loc[i]
+        nxt = loc[i + 1] if i + 1 < len(loc) else None
+        if isinstance(key, str) and isinstance(nxt, int) and isinstance(cursor, dict):
+            seq = cursor.get(key)
+            item = seq[nxt] if isinstance(seq, list) and nxt < len(seq) else None
+            label = f"{key}[{nxt}]"
+            if isinstance(item, dict) and item.get("id"):
+                label += f" ({item['id']})"
+            parts.append(label)
+            cursor = item
+            i += 2
+            continue
+        parts.append(str(key))
+        cursor = cursor.get(key) if isinstance(cursor, dict) else None
+        i += 1
+    return " > ".join(parts) if parts else "(top level)"
+
+
+def _semantic_problems(book: Codebook, file: str) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+
+    def check_id(node: Node, where: str) -> None:
+        if node.id in seen:
+            problems.append(Problem(file, where, f"duplicate id {node.id!r} (first used at {seen[node.id]})"))
+        else:
+            seen[node.id] = where
+
+    def rec(nodes: list[Node], depth: int, prefix: str) -> None:
+        for i, node in enumerate(nodes):
+            where = f"{prefix}[{i}] ({node.id})"
+            check_id(node, where)
+            if depth >= len(book.levels):
+                problems.append(Problem(
+                    file, where, f"node is at depth {depth + 1} but the codebook declares "
+                    f"only {len(book.levels)} levels ({', '.join(book.levels)})"))
+            if node.role is not None:
+                problems.append(Problem(file, where, "'role' is only allowed on special codes"))
+            rec(node.children, depth + 1, f"{where} > children")
+
+    rec(book.nodes, 0, "nodes")
+    for i, node in enumerate(book.special):
+        where = f"special[{i}] ({node.id})"
+        check_id(node, where)
+        if node.children:
+            problems.append(Problem(file, where, "special codes cannot have children"))
+        if node.role is None:
+            problems.append(Problem(file, where, "special codes need a 'role' (false-positive or none)"))
+    if len(set(book.levels)) != len(book.levels):
+        problems.append(Problem(file, "levels", "level names must be distinct"))
+    return problems
+
+
+def parse_codebook(data: Any, file: str = "<memory>") -> Codebook:
+    """Validate already-parsed YAML/JSON data; raise :class:`ValidationError` with
+    every problem found, each naming the file and the node."""
+    if not isinstance(data, dict):
+        raise ValidationError([Problem(file, "(top level)", "a codebook must be a mapping")])
+    try:
+        book = Codebook.model_validate(data)
+    except pydantic.ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = f"unknown key {loc[-1]!r}"
+            elif err["type"] == "missing":
+                msg = f"missing required field {loc[-1]!r}"
+            problems.append(Problem(file, _describe_location(data, loc), msg))
+        raise ValidationError(problems) from None
+    problems = _semantic_problems(book, file)
+    if problems:
+        raise ValidationError(problems)
+    return book
+
+
+def load_codebook_file(path: str | Path) -> Codebook:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFoundError(f"codebook file not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise ValidationError([Problem(str(path), f"byte {exc.start}", "file is not UTF-8")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ValidationError([Problem(str(path), where, f"invalid YAML: {problem}")]) from None
+    return parse_codebook(data, str(path))
+
+
+def codebook_dirs() -> list[Path]:
+    """Where codebooks are looked up, first match wins: the workspace, then bundled."""
+    dirs = [workspace() / "codebooks", bundled_dir("codebooks")]
+    unique: list[Path] = []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in [u.resolve() for u in unique]:
+            unique.append(d)
+    return unique
+
+
+def _codebook_files() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for directory in codebook_dirs():
+        for path in sorted(directory.glob("*.y*ml")):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def resolve_codebook_path(ref: str | Path) -> Path:
+    """A codebook id (``tan2024``) or a path to a YAML file."""
+    candidate = Path(ref)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        if not candidate.exists():
+            raise NotFoundError(f"codebook file not found: {candidate}")
+        return candidate
+    files = _codebook_files()
+    if str(ref) in files:
+        return files[str(ref)]
+    known = ", ".join(sorted(files)) or "none"
+    raise NotFoundError(f"no codebook with id {str(ref)!r}",
+                        hint=f"known codebooks: {known}; or pass the path of a YAML file")
+
+
+def load_codebook(ref: str | Path) -> Codebook:
+    """Load a codebook by id or path; the file name must match the id."""
+    path = resolve_codebook_path(ref)
+    book = load_codebook_file(path)
+    if path.stem != book.id and Path(ref) != path:
+        raise ValidationError([Problem(str(path), "id", f"id {book.id!r} does not match file name")])
+    return book
+
+
+def list_codebooks() -> tuple[list[Codebook], list[ValidationError]]:
+    """Every codebook found, and the errors of files that failed to load."""
+    books: list[Codebook] = []
+    errors: list[ValidationError] = []
+    for path in _codebook_files().values():
+        try:
+            books.append(load_codebook_file(path))
+        except ValidationError as exc:
+            errors.append(exc)
+    return books, errors
+
+
+# -- identity ------------------------------------------------------------------
+
+
+def canonical_json(book: Codebook) -> str:
+    """The content that identifies a codebook version: every field, keys sorted."""
+    return json.dumps(book.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)
+
+
+def codebook_hash(book: Codebook) -> str:
+    """``sha256:<hex>`` of :func:`canonical_json`; stable under YAML key reordering."""
+    return "sha256:" + hashlib.sha256(canonical_json(book).encode("utf-8")).hexdigest()
+
+
+# -- views ---------------------------------------------------------------------
+
+
+def summary(book: Codebook) -> dict[str, Any]:
+    return {
+        "id": book.id,
+        "title": book.title,
+        "version": book.version,
+        "status": book.status.value,
+        "levels": book.levels,
+        "counts": book.counts_per_level(),
+        "leaves": len(book.leaves()),
+        "special": [n.id for n in book.special],
+        "hash": codebook_hash(book),
+    }
+
+
+def tree_json(book: Codebook) -> dict[str, Any]:
+    """The ``codebook show --json`` shape: every node with its level and children."""
+
+    def node_json(node: Node, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": node.id,
+            "name": node.name,
+            "level": book.levels[depth] if depth >= 0 else "special",
+            "definition": node.definition,
+            "provenance": node.provenance.value,
+        }
+        if node.frequency is not None:
+            out["frequency"] = node.frequency.model_dump(exclude_none=True)
+        if node.role is not None:
+            out["role"] = node.role.value
+        out["children"] = [node_json(c, depth + 1) for c in node.children]
+        return out
+
+    return {
+        "id": book.id,
+        "title": book.title,
+        "version": book.version,
+        "status": book.status.value,
+        "levels": book.levels,
+        "hash": codebook_hash(book),
+        "counts": book.counts_per_level(),
+        "leaves": len(book.leaves()),
+        "nodes": [node_json(n, 0) for n in book.nodes],
+        "special": [node_json(n, -1) for n in book.special],
+    }
+
+
+_MD_ESCAPE = re.compile(r"([\\`*_{}\[\]<>|])")
+
+
+def _md(text: str) -> str:
+    return _MD_ESCAPE.sub(r"\\\1", " ".join(text.split()))
+
+
+def to_markdown(book: Codebook) -> str:
+    """A printable coding manual: definitions, criteria and examples of every node."""
+    lines = [f"# Coding manual: {_md(book.title)}", ""]
+    lines += [f"- **Codebook:** `{book.id}` version {book.version} ({codebook_hash(book)[:19]})",
+              f"- **Source:** {_md(book.citation)}",
+              f"- **Levels:** {' > '.join(book.levels)}",
+              f"- **Status:** {book.status.value}"]
+    counts = book.counts_per_level()
+    lines.append("- **Size:** " + ", ".join(f"{v} {k}" for k, v in counts.items())
+                 + f"; {len(book.leaves())} leaf codes")
+    lines.append("")
+    if book.status is Status.PARTIAL:
+        lines += ["> **Partial codebook.** It holds only what the available sources state; "
+                  "codes are missing. Do not use it as a complete coding frame.", ""]
+    if book.description:
+        lines += [_md(book.description), ""]
+    for note in book.notes:
+        lines.append(f"> Note: {_md(note)}")
+    if book.notes:
+        lines.append("")
+
+    def render(node: Node, depth: int, path: tuple[str, ...]) -> None:
+        level = book.levels[depth] if depth >= 0 else "special code"
+        heading = "#" * min(depth + 2, 6) if depth >= 0 else "##"
+        freq = ""
+        if node.frequency:
+            f = node.frequency
+            bits = [f"{f.percent:g}%" if f.percent is not None else None,
+                    f"{f.count} challenges/units" if f.count is not None else None,
+                    f"{f.issues} issue reports" if f.issues is not None else None,
+                    f"{f.codes} codes" if f.codes is not None else None]
+            freq = " (" + ", ".join(b for b in bits if b) + ")" if any(bits) else ""
+        lines.append(f"{heading} {_md(node.name)} `{node.id}`{freq}")
+        lines.append("")
+        lines.append(f"*{level}*" + (f" · path: {' > '.join(path)}" if path else ""))
+        lines.append("")
+        lines.append(f"**Definition.** {_md(node.definition)}")
+        lines.append("")
+        if node.include:
+            lines.append("**Include when:**")
+            lines += [f"- {_md(c)}" for c in node.include]
+            lines.append("")
+        if node.exclude:
+            lines.append("**Exclude when:**")
+            lines += [f"- {_md(c)}" for c in node.exclude]
+            lines.append("")
+        if node.examples:
+            lines.append("**Examples:**")
+            for ex in node.examples:
+                link = f" <{ex.url}>" if ex.url else ""
+                lines.append(f"- {_md(ex.description)}{link}")
+            lines.append("")
+        lines.append(f"*Provenance: {node.provenance.value}*")
+        lines.append("")
+        for child in node.children:
+            render(child, depth + 1, (*path, node.name))
+
+    for node in book.nodes:
+        render(node, 0, ())
+    if book.special:
+        lines += ["## Special codes (not part of the taxonomy)", ""]
+        for node in book.special:
+            render(node, -1, ())
+    return "\n".join(lines).rstrip() + "\n"

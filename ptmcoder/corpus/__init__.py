@@ -1,0 +1,1 @@
+"""Corpora: the normalized unit record, readers per source format, sampling designs."""

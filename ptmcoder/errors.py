@@ -1,0 +1,82 @@
+"""User-facing errors.
+
+Every error a user can cause or fix derives from :class:`PtmcoderError`. The CLI
+prints it as a clean message (with its hint) and exits non-zero; any other
+exception is a bug and is re-raised with its traceback when ``PTMCODER_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class PtmcoderError(Exception):
+    """Base class of the errors shown to users without a traceback."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in an input: where it is and what is wrong."""
+
+    file: str
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.location}" if self.location else self.file
+        return f"{where}: {self.message}"
+
+
+class ValidationError(PtmcoderError):
+    """An input (codebook, config, mapping file...) has one or more problems."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem], *, hint: str | None = None) -> None:
+        self.problems = list(problems)
+        n = len(self.problems)
+        head = f"{n} problem{'s' if n != 1 else ''} found"
+        body = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{head}:\n{body}", hint=hint)
+
+
+@dataclass
+class InputRecordError(PtmcoderError):
+    """A malformed row or record in a data file: names file, record and field."""
+
+    file: str
+    record: str
+    field_name: str | None
+    reason: str
+    hint_text: str | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        where = f"{self.file}: {self.record}"
+        if self.field_name:
+            where += f", field {self.field_name!r}"
+        PtmcoderError.__init__(self, f"{where}: {self.reason}", hint=self.hint_text)
+
+    def __str__(self) -> str:  # dataclass would otherwise replace it
+        return PtmcoderError.__str__(self)
+
+
+class NotFoundError(PtmcoderError):
+    """A named thing (codebook, corpus, run, prompt) does not exist."""
+
+
+class ConfigError(PtmcoderError):
+    """A missing or inconsistent setting (e.g. no API key in the environment)."""
+
+
+class DependencyError(PtmcoderError):
+    """An optional dependency is needed for this feature and is not installed."""

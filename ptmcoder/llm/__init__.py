@@ -1,0 +1,1 @@
+"""The one interface every model call goes through, and its implementations."""

@@ -1,0 +1,48 @@
+"""Where things live: the user's workspace and the files bundled with ptmcoder.
+
+The *workspace* is the research project directory: ``$PTMCODER_HOME`` when set,
+otherwise the current directory. It holds ``codebooks/`` (user codebooks),
+``corpora/`` (imported corpora), ``runs/`` (annotation runs) and ``reviews/``.
+
+*Bundled* resources (codebooks, prompts) sit at the repository root in a source
+checkout or editable install, and inside the package (``ptmcoder/_bundled``) in a
+wheel; :func:`bundled_dir` finds either.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def workspace() -> Path:
+    """The workspace directory (``$PTMCODER_HOME`` or the current directory)."""
+    home = os.environ.get("PTMCODER_HOME")
+    return Path(home).expanduser().resolve() if home else Path.cwd()
+
+
+def bundled_dir(name: str) -> Path:
+    """The directory of a bundled resource, ``codebooks`` or ``prompts``."""
+    packaged = PACKAGE_DIR / "_bundled" / name
+    if packaged.is_dir():
+        return packaged
+    return PACKAGE_DIR.parent / name
+
+
+def samples_dir() -> Path:
+    """Small real data samples shipped with the package (see their ATTRIBUTION.md)."""
+    return PACKAGE_DIR / "data" / "samples"
+
+
+def corpora_dir() -> Path:
+    return workspace() / "corpora"
+
+
+def runs_dir() -> Path:
+    return workspace() / "runs"
+
+
+def reviews_dir() -> Path:
+    return workspace() / "reviews"
