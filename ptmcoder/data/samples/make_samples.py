@@ -1,0 +1,167 @@
+"""Rebuild the bundled samples from the shared data folder (see ATTRIBUTION.md).
+
+Run from the repository root: ``python ptmcoder/data/samples/make_samples.py
+[--shared ../shared/data]``. Every file written here is derived from real,
+public data; nothing is invented. Selection is deterministic (no randomness
+without a fixed seed), so re-running gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import html
+import io
+import json
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+
+# --------------------------------------------------------------------------- humbatova
+
+
+def _decode_lines(path: Path) -> str:
+    """Decode a file line by line: UTF-8, else Mac Roman (a few SO_init lines were
+    saved by a Mac spreadsheet, e.g. ``Can\\xd5t`` for ``Can’t``)."""
+    out = []
+    for line in path.read_bytes().splitlines(keepends=True):
+        try:
+            out.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            out.append(line.decode("mac_roman"))
+    return "".join(out)
+
+
+def _norm(tag: object) -> str:
+    if tag is None or (isinstance(tag, float) and tag != tag):
+        return ""
+    return " ".join(str(tag).lower().split())
+
+
+def screening_code(raw: object) -> tuple[str, str | None]:
+    """Map a raw Humbatova tag to a ``humbatova-screening`` code.
+
+    Returns ``(code, note)``: ``code`` is ``false-positive``, ``generic``,
+    ``dl-fault`` or ``""`` (no code: an empty tag, ``-`` or ``unclear``); ``note``
+    explains a non-obvious mapping so it can be reported.
+    """
+    tag = _norm(raw)
+    if tag in ("", "-", "nan"):
+        return "", "empty"
+    if tag == "false positive":
+        return "false-positive", None
+    if tag == "generic":
+        return "generic", None
+    if re.fullmatch(r"false posi\w*( ?\w*)?", tag) or tag.startswith("false positive ("):
+        return "false-positive", "false-positive variant (typo or parenthetical remark)"
+    if tag.startswith("generic ("):
+        return "generic", "generic with a parenthetical remark"
+    if tag == "unclear" or tag.startswith("unclear ("):
+        return "", "unclear: the rater gave no fault/false-positive/generic decision"
+    if "false positive" in tag or "(or fp" in tag or "generic?" in tag:
+        return "dl-fault", "fault tag hedged with false positive/generic; coded dl-fault"
+    return "dl-fault", None
+
+
+def build_humbatova(shared: Path) -> dict[str, object]:
+    base = shared / "humbatova_dlfaults_taxonomy"
+    rounds = pd.read_csv(base / "labelling_rounds_all_combined.csv", dtype=str)
+    so = rounds[rounds["EntityType"].str.startswith("so-")].copy()
+    so["qid"] = so["Link"].str.extract(r"questions/(\d+)", expand=False)
+    titles: dict[str, str] = {}
+    for f in sorted((base / "Manual_Labelling" / "SO_init").glob("*.csv")):
+        init = pd.read_csv(io.StringIO(_decode_lines(f)), dtype=str)
+        for link, title in zip(init["Link"], init["Title"], strict=True):
+            m = re.search(r"questions/(\d+)", str(link))
+            if m:
+                titles.setdefault(m.group(1), str(title))
+    n_rows = len(so)
+    dup = so["qid"].duplicated(keep="first")
+    n_dup = int(dup.sum())
+    so = so[~dup]
+    missing_title = sorted(set(so["qid"]) - set(titles))
+    if missing_title:
+        raise SystemExit(f"no title for SO questions {missing_title[:5]}...")
+
+    unit_rows = []
+    for _, r in so.iterrows():
+        unit_rows.append({
+            "id": f"so:{r['qid']}",
+            "url": f"https://stackoverflow.com/questions/{r['qid']}",
+            "title": titles[r["qid"]],
+            "framework": r["EntityType"].removeprefix("so-"),
+            "round": int(r["round"]),
+        })
+    pd.DataFrame(unit_rows).to_csv(HERE / "humbatova_so_titles.csv", index=False)
+
+    notes: Counter[str] = Counter()
+    odd: Counter[str] = Counter()
+    labels, finals = [], []
+    n_skipped_empty = 0
+    for _, r in so.iterrows():
+        unit = f"so:{r['qid']}"
+        for i in range(1, 5):
+            rater = r.get(f"Evaluator{i}")
+            raw = r.get(f"Tag{i}")
+            if not isinstance(rater, str) or not rater.strip():
+                continue
+            code, note = screening_code(raw)
+            if note == "empty":
+                n_skipped_empty += 1
+                continue
+            if note:
+                notes[note] += 1
+                odd[_norm(raw)] += 1
+            labels.append({"unit": unit, "rater": rater.strip(), "code": code,
+                           "raw_tag": _norm(raw)})
+        code, note = screening_code(r.get("Final Tag"))
+        if note == "empty":
+            notes["final tag '-' (no adjudicated tag): unit left out of the final file"] += 1
+            continue
+        if note:
+            notes["final: " + note] += 1
+            odd[_norm(r.get("Final Tag"))] += 1
+        tax = _norm(r.get("Taxonomy Tag"))
+        finals.append({"unit": unit, "rater": "final", "code": code,
+                       "raw_tag": _norm(r.get("Final Tag")),
+                       "taxonomy_tag": "" if tax in ("", "-") else tax})
+    pd.DataFrame(labels).to_csv(HERE / "humbatova_so_labels.csv", index=False)
+    pd.DataFrame(finals).to_csv(HERE / "humbatova_so_final.csv", index=False)
+    return {
+        "so_rows": n_rows, "duplicate_question_rows": n_dup, "units": len(unit_rows),
+        "labels": len(labels), "empty_rater_tags_skipped": n_skipped_empty,
+        "finals": len(finals), "codes": dict(Counter(x["code"] or "(none)" for x in labels)),
+        "final_codes": dict(Counter(x["code"] or "(none)" for x in finals)),
+        "notes": dict(notes), "odd_values": dict(odd),
+    }
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--shared", type=Path, default=HERE.parents[3] / "shared" / "data")
+    parser.add_argument("--only", choices=["humbatova", "corpus"], default=None)
+    args = parser.parse_args(argv)
+    report: dict[str, object] = {}
+    if args.only in (None, "humbatova"):
+        report["humbatova"] = build_humbatova(args.shared)
+    if args.only in (None, "corpus"):
+        report.update(build_corpus_samples(args.shared))
+    json.dump(report, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def build_corpus_samples(shared: Path) -> dict[str, object]:  # filled in below
+    return {}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
