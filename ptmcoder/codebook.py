@@ -448,11 +448,11 @@ def to_markdown(book: Codebook) -> str:
         lines.append("")
         if node.include:
             lines.append("**Include when:**")
-            lines += [f"- {_md(c)}" for c in node.include]
+            lines.extend([f"- {_md(c)}" for c in node.include])
             lines.append("")
         if node.exclude:
             lines.append("**Exclude when:**")
-            lines += [f"- {_md(c)}" for c in node.exclude]
+            lines.extend([f"- {_md(c)}" for c in node.exclude])
             lines.append("")
         if node.examples:
             lines.append("**Examples:**")
@@ -468,7 +468,7 @@ def to_markdown(book: Codebook) -> str:
     for node in book.nodes:
         render(node, 0, ())
     if book.special:
-        lines += ["## Special codes (not part of the taxonomy)", ""]
+        lines.extend(["## Special codes (not part of the taxonomy)", ""])
         for node in book.special:
             render(node, -1, ())
     return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,168 @@
+"""``ptmcoder codebook``: list, show, validate and export codebooks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+from rich.tree import Tree
+
+from ptmcoder import codebook as cb
+from ptmcoder.console import make_console, print_json
+from ptmcoder.errors import ValidationError
+
+
+@click.group()
+def codebook() -> None:
+    """Inspect, validate and export codebooks (the shared coding frames)."""
+
+
+def _status_text(book: cb.Codebook) -> str:
+    return "PARTIAL" if book.status is cb.Status.PARTIAL else "complete"
+
+
+@codebook.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def list_cmd(as_json: bool) -> None:
+    """List the codebooks found in the workspace's codebooks/ and the bundled ones."""
+    books, errors = cb.list_codebooks()
+    if as_json:
+        print_json({
+            "codebooks": [cb.summary(b) for b in books],
+            "invalid": [str(e) for e in errors],
+        })
+        return
+    console = make_console()
+    table = Table(title=f"Codebooks (n={len(books)})")
+    for col in ("id", "title", "levels", "nodes per level", "leaves", "status"):
+        table.add_column(col, overflow="fold")
+    for book in books:
+        counts = book.counts_per_level()
+        table.add_row(
+            book.id,
+            book.title,
+            " > ".join(book.levels),
+            " / ".join(str(counts[lvl]) for lvl in book.levels),
+            str(len(book.leaves())),
+            "[bold yellow]PARTIAL[/]" if book.status is cb.Status.PARTIAL else "complete",
+        )
+    console.print(table)
+    if any(b.status is cb.Status.PARTIAL for b in books):
+        console.print("PARTIAL: the codebook holds only what the available sources state; "
+                      "codes are missing (see `ptmcoder codebook show ID`).")
+    err = make_console(stderr=True)
+    for error in errors:
+        err.print(f"[red]invalid codebook skipped[/]: {error}", markup=True, highlight=False)
+
+
+def _freq_label(node: cb.Node) -> str:
+    f = node.frequency
+    if f is None:
+        return ""
+    parts = []
+    if f.percent is not None:
+        parts.append(f"{f.percent:g}%")
+    if f.count is not None:
+        parts.append(f"n={f.count}")
+    if f.issues is not None:
+        parts.append(f"{f.issues} issues")
+    if f.codes is not None:
+        parts.append(f"{f.codes} codes")
+    return f" [dim]({', '.join(parts)})[/]" if parts else ""
+
+
+@codebook.command("show")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help="Print every node as JSON.")
+def show_cmd(ref: str, as_json: bool) -> None:
+    """Show codebook REF (an id or a YAML path) as a tree with counts per level."""
+    book = cb.load_codebook(ref)
+    if as_json:
+        print_json(cb.tree_json(book))
+        return
+    console = make_console()
+    counts = book.counts_per_level()
+    header = (f"[bold]{book.title}[/] [dim]({book.id} v{book.version}, "
+              f"{cb.codebook_hash(book)[:19]})[/]")
+    tree = Tree(header)
+
+    def add(parent: Tree, node: cb.Node, depth: int) -> None:
+        branch = parent.add(f"{node.name} [dim]{node.id}[/]{_freq_label(node)}"
+                            + (" [italic](reconstructed)[/]"
+                               if node.provenance is cb.Provenance.RECONSTRUCTED else ""))
+        for child in node.children:
+            add(branch, child, depth + 1)
+
+    for node in book.nodes:
+        add(tree, node, 0)
+    if book.special:
+        special = tree.add("[italic]special codes (not counted in the taxonomy)[/]")
+        for node in book.special:
+            special.add(f"{node.name} [dim]{node.id}[/] [italic]{node.role.value if node.role else ''}[/]")
+    console.print(tree)
+    console.print("Counts: " + ", ".join(f"{counts[lvl]} {lvl}" for lvl in book.levels)
+                  + f"; {len(book.leaves())} leaf codes; {len(book.special)} special")
+    if book.status is cb.Status.PARTIAL:
+        console.print("[bold yellow]PARTIAL codebook[/]: it holds only what the available "
+                      "sources state; codes are missing.")
+        for note in book.notes:
+            console.print(f"  note: {note}")
+
+
+@codebook.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate_cmd(paths: tuple[Path, ...]) -> None:
+    """Validate codebook YAML files; print every problem with file and location.
+
+    Exits 0 when all files are valid and 2 when any problem is found."""
+    failed = 0
+    for path in paths:
+        try:
+            book = cb.load_codebook_file(path)
+        except ValidationError as exc:
+            failed += 1
+            for problem in exc.problems:
+                click.echo(str(problem))
+            continue
+        except FileNotFoundError:
+            failed += 1
+            click.echo(f"{path}: file not found")
+            continue
+        if path.stem != book.id:
+            failed += 1
+            click.echo(f"{path}: id: id {book.id!r} does not match the file name {path.stem!r}")
+            continue
+        click.echo(f"{path}: ok ({book.id}, {len(book.leaves())} leaves, "
+                   f"{_status_text(book)}, {cb.codebook_hash(book)[:19]})")
+    if failed:
+        click.echo(f"{failed} of {len(paths)} file(s) invalid", err=True)
+        sys.exit(2)
+
+
+@codebook.command("export")
+@click.argument("ref")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json", "yaml"]),
+              default="markdown", show_default=True, help="Output format.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Write to this file instead of stdout.")
+def export_cmd(ref: str, fmt: str, output: Path | None) -> None:
+    """Export codebook REF, by default as a printable Markdown coding manual."""
+    book = cb.load_codebook(ref)
+    if fmt == "markdown":
+        text = cb.to_markdown(book)
+    elif fmt == "json":
+        from ptmcoder.console import dumps_json
+
+        text = dumps_json(book.model_dump(mode="json", exclude_defaults=True)) + "\n"
+    else:
+        import yaml
+
+        text = yaml.safe_dump(book.model_dump(mode="json", exclude_defaults=True),
+                              sort_keys=False, allow_unicode=True, width=100)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
