@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from typing import Any
 
@@ -15,6 +16,11 @@ from rich.console import Console
 
 
 def make_console(*, stderr: bool = False, width: int | None = None) -> Console:
+    """A console for data (stdout) or status (stderr). When the stream is not a
+    terminal (a file, a pipe, a test) tables are laid out $COLUMNS wide, 120 by default."""
+    stream = sys.stderr if stderr else sys.stdout
+    if width is None and not stream.isatty():
+        width = int(os.environ.get("COLUMNS", "120"))
     return Console(stderr=stderr, width=width, soft_wrap=False, highlight=False)
 
 

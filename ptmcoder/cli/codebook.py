@@ -36,8 +36,12 @@ def list_cmd(as_json: bool) -> None:
         return
     console = make_console()
     table = Table(title=f"Codebooks (n={len(books)})")
-    for col in ("id", "title", "levels", "nodes per level", "leaves", "status"):
-        table.add_column(col, overflow="fold")
+    table.add_column("id", no_wrap=True)
+    table.add_column("title", overflow="ellipsis", no_wrap=True, max_width=44)
+    table.add_column("levels", overflow="fold")
+    table.add_column("nodes per level", overflow="fold")
+    table.add_column("leaves", justify="right")
+    table.add_column("status", no_wrap=True)
     for book in books:
         counts = book.counts_per_level()
         table.add_row(
