@@ -1,0 +1,332 @@
+"""The main :class:`~ptmcoder.llm.base.ChatModel`: any OpenAI-compatible endpoint.
+
+OpenAI, Azure OpenAI (v1 endpoint), vLLM, Ollama, llama.cpp server, LM Studio...
+The official ``openai`` package does the HTTP; its own retries are disabled
+(``max_retries=0``) so that the policy in force is ours (:mod:`ptmcoder.llm.retry`):
+429, 5xx, timeouts and connection failures are retried with backoff and jitter,
+honouring ``Retry-After``; any other 4xx fails at once with a message that says
+what to fix.
+
+The API key comes only from the environment (``$OPENAI_API_KEY`` by default) and
+is never stored on disk by ptmcoder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlparse
+
+from ptmcoder.errors import ConfigError
+from ptmcoder.llm.base import ChatRequest, Completion
+from ptmcoder.llm.errors import LLMError
+from ptmcoder.llm.limiter import RateLimiter
+from ptmcoder.llm.retry import RetryPolicy, parse_retry_after
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+#: sent when no key is set and the endpoint is a local or custom server
+PLACEHOLDER_KEY = "sk-no-key-required"
+STRUCTURED_MODES = ("auto", "json_schema", "json_object", "none")
+#: output tokens assumed per sample when the request sets no max_tokens (limiter only)
+DEFAULT_OUTPUT_ESTIMATE = 256
+
+
+def is_openai_host(base_url: str | None) -> bool:
+    host = urlparse(base_url or DEFAULT_BASE_URL).hostname or ""
+    return host == "api.openai.com" or host.endswith(".openai.com")
+
+
+def parse_completion(data: Any, *, model: str, latency_s: float = 0.0) -> Completion:
+    """A chat-completions JSON body as a :class:`Completion` (pure).
+
+    Raises ``ValueError`` with the reason when the body is not a chat completion.
+    A choice whose content is null (e.g. a refusal or a tool call) becomes "".
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    if "error" in data and "choices" not in data:
+        err = data["error"]
+        msg = err.get("message") if isinstance(err, dict) else err
+        raise ValueError(f"the endpoint returned an error object: {msg}")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise ValueError("no 'choices' in the response")
+    ordered = sorted(choices, key=lambda c: c.get("index", 0) if isinstance(c, dict) else 0)
+    texts: list[str] = []
+    reasons: list[str | None] = []
+    for choice in ordered:
+        if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+            raise ValueError("a choice has no 'message' object")
+        message = choice["message"]
+        content = message.get("content")
+        if content is None and message.get("refusal"):
+            content = ""
+        if isinstance(content, list):  # content parts
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        texts.append(content if isinstance(content, str) else "")
+        reasons.append(choice.get("finish_reason"))
+    usage = data.get("usage") or {}
+    details = usage.get("prompt_tokens_details") or {}
+    return Completion(
+        texts=texts,
+        model=str(data.get("model") or model),
+        input_tokens=int(usage.get("prompt_tokens") or 0),
+        output_tokens=int(usage.get("completion_tokens") or 0),
+        cached_input_tokens=int(details.get("cached_tokens") or 0),
+        latency_s=latency_s,
+        finish_reasons=reasons,
+    )
+
+
+def response_format_for(request: ChatRequest, mode: str) -> dict[str, Any] | None:
+    """The ``response_format`` parameter for ``mode`` (json_schema/json_object/none)."""
+    if mode == "json_schema" and request.json_schema is not None:
+        schema = request.json_schema
+        if "schema" in schema and "name" in schema:  # already the json_schema wrapper
+            wrapper = dict(schema)
+        else:
+            wrapper = {"name": str(schema.get("title") or "response").replace(" ", "_"),
+                       "schema": schema, "strict": False}
+        return {"type": "json_schema", "json_schema": wrapper}
+    if mode in ("json_schema", "json_object") and (request.json_schema is not None
+                                                   or request.json_mode):
+        return {"type": "json_object"}
+    return None
+
+
+def _error_message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+    return str(getattr(exc, "message", None) or exc)
+
+
+def _error_code(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            return str(err.get("code") or err.get("type") or "")
+    return str(getattr(exc, "code", "") or "")
+
+
+class OpenAIChatModel:
+    """A chat model behind an OpenAI-compatible ``/chat/completions`` endpoint."""
+
+    def __init__(self, model: str, *, base_url: str | None = None,
+                 api_key_env: str = "OPENAI_API_KEY", timeout: float = 60,
+                 max_retries: int = 6, limiter: RateLimiter | None = None,
+                 structured: str = "auto", retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 extra_body: dict[str, Any] | None = None) -> None:
+        if structured not in STRUCTURED_MODES:
+            raise ConfigError(f"unknown structured-output mode {structured!r}",
+                              hint=f"use one of: {', '.join(STRUCTURED_MODES)}")
+        self.model = model
+        self.name = f"openai:{model}"
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+                         ).rstrip("/")
+        self.api_key_env = api_key_env
+        self._key_from_env = bool(os.environ.get(api_key_env))
+        if not self._key_from_env and is_openai_host(self.base_url):
+            raise ConfigError(
+                f"no API key: ${api_key_env} is not set",
+                hint=f"export {api_key_env}=... (the key is read from the environment only), "
+                     "or point --base-url / $OPENAI_BASE_URL at a local endpoint")
+        self.timeout = timeout
+        self.limiter = limiter
+        self.retry = retry or RetryPolicy(max_retries=max_retries)
+        if retry is None:
+            self.retry.max_retries = max_retries
+        self.structured = structured
+        self.extra_body = dict(extra_body or {})
+        self._sleep = sleep
+        # what the endpoint turned out to support, remembered for the session
+        self._format_mode = "json_schema" if structured == "auto" else structured
+        self._max_tokens_param = "max_tokens"
+        self._clients: dict[int, Any] = {}
+        #: counters for the run manifest
+        self.stats = {"requests": 0, "retries": 0, "rate_limited": 0, "fallbacks": 0}
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"OpenAIChatModel({self.model!r}, base_url={self.base_url!r})"
+
+    @property
+    def response_format_mode(self) -> str:
+        return self._format_mode
+
+    # -- the client, one per event loop (httpx pools are bound to their loop)
+    def _client(self) -> Any:
+        from openai import AsyncOpenAI
+
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(id(loop))
+        if client is None:
+            self._clients.clear()
+            key = os.environ.get(self.api_key_env) or PLACEHOLDER_KEY
+            client = AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=self.timeout,
+                                 max_retries=0)
+            self._clients[id(loop)] = client
+        return client
+
+    async def aclose(self) -> None:
+        for client in list(self._clients.values()):
+            await client.close()
+        self._clients.clear()
+
+    # -- building the call
+    def _params(self, request: ChatRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": request.model or self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        }
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            params[self._max_tokens_param] = request.max_tokens
+        if request.seed is not None:
+            params["seed"] = request.seed
+        if request.n != 1:
+            params["n"] = request.n
+        fmt = response_format_for(request, self._format_mode)
+        if fmt is not None:
+            params["response_format"] = fmt
+        if self.extra_body:
+            params["extra_body"] = self.extra_body
+        return params
+
+    def _estimate_tokens(self, request: ChatRequest) -> int:
+        try:
+            from ptmcoder.llm.tokens import count_chat_tokens
+
+            prompt = count_chat_tokens(request.messages, request.model or self.model)
+        except Exception:  # counting is an estimate for the limiter only
+            prompt = sum(len(m.content) for m in request.messages) // 4 + 4
+        out = request.max_tokens if request.max_tokens is not None else DEFAULT_OUTPUT_ESTIMATE
+        return prompt + out * request.n
+
+    def _fallback(self, exc: Any) -> bool:
+        """Adapt to a 400 about a parameter the endpoint does not support; True if so."""
+        msg = _error_message(exc).lower()
+        if "max_completion_tokens" in msg and self._max_tokens_param == "max_tokens":
+            self._max_tokens_param = "max_completion_tokens"
+            return True
+        if "response_format" in msg or "json_schema" in msg or "json_object" in msg:
+            if self._format_mode == "json_schema":
+                self._format_mode = "json_object"
+                return True
+            if self._format_mode == "json_object" and self.structured == "auto":
+                self._format_mode = "none"
+                return True
+        return False
+
+    def _classify(self, exc: BaseException, attempts: int) -> LLMError:
+        import openai
+
+        where = f"{self.base_url} ({self.name})"
+        if isinstance(exc, openai.APITimeoutError):
+            return LLMError(f"no answer from {where} within {self.timeout:g} s",
+                            kind="timeout", attempts=attempts,
+                            hint="raise --timeout, or lower the concurrency")
+        if isinstance(exc, openai.APIConnectionError):
+            return LLMError(f"cannot connect to {where}: {exc.__cause__ or exc}",
+                            kind="connection", attempts=attempts,
+                            hint="check --base-url / $OPENAI_BASE_URL and that the server runs")
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            msg = _error_message(exc)
+            code = _error_code(exc)
+            retry_after = parse_retry_after(dict(exc.response.headers))
+            if status == 429 and code == "insufficient_quota":
+                return LLMError(f"{where}: no quota left: {msg}", kind="client", status=status,
+                                attempts=attempts, hint="check the plan and billing of the key")
+            if status == 429:
+                return LLMError(f"{where} kept rate-limiting the requests (429): {msg}",
+                                kind="rate_limit", status=status, attempts=attempts,
+                                retry_after=retry_after,
+                                hint="lower --rpm/--tpm or the concurrency")
+            if status == 408:
+                return LLMError(f"{where} timed out the request (408): {msg}", kind="timeout",
+                                status=status, attempts=attempts, retry_after=retry_after)
+            if status >= 500:
+                return LLMError(f"{where} failed with HTTP {status}: {msg}", kind="server",
+                                status=status, attempts=attempts, retry_after=retry_after)
+            if status == 401:
+                source = (f"${self.api_key_env}" if self._key_from_env
+                          else f"a placeholder key (${self.api_key_env} is not set)")
+                return LLMError(f"the endpoint refused the API key in {source} (401): {msg}",
+                                kind="client", status=status, attempts=attempts,
+                                hint=f"set a valid key in ${self.api_key_env}")
+            if status == 403:
+                return LLMError(f"{where} denied access (403): {msg}", kind="client",
+                                status=status, attempts=attempts,
+                                hint="the key lacks access to this model or endpoint")
+            if status == 404:
+                return LLMError(f"model {self.model!r} or the endpoint was not found at "
+                                f"{self.base_url} (404): {msg}", kind="client", status=status,
+                                attempts=attempts, hint="check the model name and --base-url")
+            return LLMError(f"{where} rejected the request (HTTP {status}): {msg}",
+                            kind="client", status=status, attempts=attempts)
+        raise exc  # not an API error: a bug
+
+    # -- the one method
+    async def complete(self, request: ChatRequest) -> Completion:
+        import openai
+
+        estimate = self._estimate_tokens(request) if self.limiter else 0
+        attempts = 0
+        retries = 0
+        fallbacks = 0
+        while True:
+            if self.limiter is not None:
+                await self.limiter.acquire(estimate)
+            attempts += 1
+            self.stats["requests"] += 1
+            start = time.monotonic()
+            try:
+                raw = await self._client().chat.completions.with_raw_response.create(
+                    **self._params(request))
+                latency = time.monotonic() - start
+                body = raw.http_response.content
+            except openai.APIError as exc:
+                if (isinstance(exc, openai.BadRequestError) and fallbacks < 3
+                        and self._fallback(exc)):
+                    fallbacks += 1
+                    self.stats["fallbacks"] += 1
+                    continue
+                error = self._classify(exc, attempts)
+                if not error.retryable or retries >= self.retry.max_retries:
+                    raise error from exc
+                if error.retry_after is not None and error.retry_after > self.retry.max_retry_after:
+                    error.message += (f" (the server asks to wait {error.retry_after:.0f} s, "
+                                      f"more than the {self.retry.max_retry_after:.0f} s allowed)")
+                    raise error from exc
+                if error.kind == "rate_limit":
+                    self.stats["rate_limited"] += 1
+                    if self.limiter is not None and error.retry_after is not None:
+                        self.limiter.pause(error.retry_after)
+                delay = self.retry.delay(retries, error.retry_after)
+                retries += 1
+                self.stats["retries"] += 1
+                await self._sleep(delay)
+                continue
+            try:
+                data = json.loads(body)
+                completion = parse_completion(data, model=request.model or self.model,
+                                              latency_s=latency)
+            except (ValueError, UnicodeDecodeError) as exc:
+                snippet = body[:200].decode("utf-8", "replace")
+                raise LLMError(f"{self.base_url} answered HTTP 200 with a body that is not a "
+                               f"chat completion ({exc}): {snippet!r}", kind="response",
+                               status=200, attempts=attempts) from exc
+            if self.limiter is not None:
+                self.limiter.adjust(estimate, completion.input_tokens + completion.output_tokens)
+            return completion
