@@ -1,0 +1,153 @@
+"""What every reader shares: the import context (error policy, counters,
+answers side table, progress) and value parsers that name the bad field."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from ptmcoder.corpus.schema import UNIT_COLUMNS
+from ptmcoder.errors import InputRecordError
+
+DECODE_ERRORS = "ptmcoder-replace"
+_replaced = Counter[str]()
+
+
+def _count_and_replace(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    _replaced["bytes"] += exc.end - exc.start
+    return "\ufffd", exc.end
+
+
+codecs.register_error(DECODE_ERRORS, _count_and_replace)
+
+
+def replaced_bytes() -> int:
+    """Undecodable bytes replaced by U+FFFD so far in this process (see DECODE_ERRORS)."""
+    return _replaced["bytes"]
+
+
+class OnError(str, Enum):
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+@dataclass
+class ImportContext:
+    """Passed to every reader. ``bad()`` raises or records a malformed record
+    according to ``on_error``; ``count()`` tallies things skipped on purpose (pull
+    requests, answers, non-question posts); ``answer()`` records an answer's
+    creation time so the store can fill ``accepted_answer_at``."""
+
+    on_error: OnError = OnError.FAIL
+    skipped: list[InputRecordError] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+    answer_sink: Callable[[str, datetime | None], None] | None = None
+    progress: Callable[[int], None] | None = None  # bytes read in the current file
+
+    def bad(self, error: InputRecordError) -> None:
+        if self.on_error == OnError.FAIL:
+            raise error
+        self.skipped.append(error)
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.counts[what] += n
+
+    def answer(self, answer_id: str, created_at: datetime | None) -> None:
+        if self.answer_sink is not None:
+            self.answer_sink(answer_id, created_at)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+class FieldError(ValueError):
+    """A value that cannot be parsed; the reader turns it into InputRecordError."""
+
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field_name = field_name
+        self.reason = reason
+
+
+def new_unit(**values: Any) -> dict[str, Any]:
+    unit = dict.fromkeys(UNIT_COLUMNS)
+    unit["tags"] = []
+    unit.update(values)
+    return unit
+
+
+def blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or (
+        isinstance(value, str) and not value.strip())
+
+
+def parse_int(value: Any, field_name: str) -> int | None:
+    if blank(value):
+        return None
+    if isinstance(value, bool):
+        raise FieldError(field_name, f"expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    try:
+        f = float(str(value).strip())
+    except ValueError:
+        raise FieldError(field_name, f"expected an integer, got {str(value)[:40]!r}") from None
+    if f != int(f):
+        raise FieldError(field_name, f"expected an integer, got {str(value)[:40]!r}")
+    return int(f)
+
+
+def parse_id(value: Any, field_name: str) -> str | None:
+    """An id that may have been written as a float by a spreadsheet (``54409674.0``)."""
+    if blank(value):
+        return None
+    n = parse_int(value, field_name)
+    return str(n)
+
+
+_EPOCH_RE = re.compile(r"^\d{9,11}(\.\d+)?$")
+
+
+def parse_time(value: Any, field_name: str) -> datetime | None:
+    """ISO 8601 (``2019-01-23T19:24:21.123``, ``2019-01-23 19:24:21``, ``...Z``,
+    offsets) or Unix epoch seconds. Naive times are taken as UTC (Stack Exchange
+    and GitHub both publish UTC)."""
+    if blank(value):
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    text = str(value).strip()
+    if _EPOCH_RE.match(text):
+        return datetime.fromtimestamp(float(text), UTC)
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise FieldError(field_name, f"not a date/time: {text[:40]!r}") from None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+_SO_TAGS = re.compile(r"<([^<>]+)>")
+
+
+def split_tags(value: Any, *, whitespace: bool = False) -> list[str]:
+    """Tags as ``<a><b>`` (SO dump and Data Explorer), ``|a|b|`` (newer dumps), a
+    list, or separated by ``,``/``;``/``|`` (and by whitespace when ``whitespace``,
+    for Stack Overflow tags, which never contain spaces)."""
+    if blank(value):
+        return []
+    if isinstance(value, list | tuple):
+        return [str(v).strip() for v in value if not blank(v)]
+    text = str(value).strip()
+    if text.startswith("<"):
+        return _SO_TAGS.findall(text)
+    parts = re.split(r"[\s,;|]+" if whitespace else r"[,;|]", text)
+    return [p.strip() for p in parts if p.strip()]

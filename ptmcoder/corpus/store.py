@@ -1,0 +1,349 @@
+"""Corpora on disk: ``corpora/NAME/units.parquet`` (columns of UNIT_SCHEMA) and
+``corpora/NAME/import.json`` (sources, counts, skipped records with reasons,
+duplicates, warnings).
+
+An import streams every reader into a staging Parquet file in batches, then
+finishes on disk: DuckDB finds duplicate ids (the first occurrence is kept) and
+joins each question's accepted answer to the answers' creation times; both
+results are narrow (row number, value) tables that are merged back while the
+staging file is copied batch by batch into ``units.parquet``. Memory is bounded
+by the batch size, not by the corpus. Everything is written into a hidden
+staging directory next to the target, which replaces the target only when
+complete: an interrupted import leaves no half-written corpus and a previous
+corpus of the same name intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ptmcoder import paths
+from ptmcoder.corpus.readers import FORMATS, detect_format
+from ptmcoder.corpus.readers.base import ImportContext, OnError, replaced_bytes
+from ptmcoder.corpus.schema import UNIT_COLUMNS, UNIT_SCHEMA
+from ptmcoder.errors import NotFoundError, PtmcoderError
+
+UNITS_FILE = "units.parquet"
+IMPORT_FILE = "import.json"
+BATCH_ROWS = 5_000
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_STAGE_SCHEMA = UNIT_SCHEMA.append(pa.field("_row", pa.int64()))
+_ANSWER_SCHEMA = pa.schema([("id", pa.string()), ("created_at", pa.timestamp("us", tz="UTC"))])
+MAX_LISTED = 1000  # skipped records / duplicates listed in import.json (all are counted)
+
+
+# ----------------------------------------------------------------------------- lookup
+
+
+def known_corpora() -> list[str]:
+    root = paths.corpora_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir()
+                  if not p.name.startswith(".") and (p / UNITS_FILE).is_file())
+
+
+def corpus_dir(name: str) -> Path:
+    return paths.corpora_dir() / name
+
+
+def corpus_path(name: str) -> Path:
+    """The ``units.parquet`` of corpus ``name``; NotFoundError lists the known ones."""
+    path = corpus_dir(name) / UNITS_FILE
+    if not path.is_file():
+        known = known_corpora()
+        raise NotFoundError(
+            f"no corpus named {name!r} in {paths.corpora_dir()}",
+            hint=("known corpora: " + ", ".join(known)) if known else
+            "import one: ptmcoder corpus import PATH --name NAME")
+    return path
+
+
+def load_corpus(name_or_path: str | Path) -> pd.DataFrame:
+    """A corpus as a DataFrame with the columns of UNIT_SCHEMA, in order.
+
+    ``name_or_path`` is a corpus name, a corpus directory or a Parquet file.
+    """
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".parquet" and candidate.is_file():
+        path = candidate
+    elif candidate.is_dir() and (candidate / UNITS_FILE).is_file():
+        path = candidate / UNITS_FILE
+    else:
+        path = corpus_path(str(name_or_path))
+    return pq.read_table(path).select(UNIT_COLUMNS).to_pandas()
+
+
+def import_record(name: str) -> dict[str, Any]:
+    corpus_path(name)
+    path = corpus_dir(name) / IMPORT_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+# ----------------------------------------------------------------------------- import
+
+
+@dataclass
+class ImportSummary:
+    name: str
+    path: Path
+    units: int
+    sources: list[dict[str, Any]]
+    skipped: list[dict[str, Any]]
+    skipped_count: int
+    duplicates: list[dict[str, Any]]
+    duplicate_rows_dropped: int
+    counts: dict[str, int]
+    warnings: list[str]
+    seconds: float
+    by_platform: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "path": str(self.path), "units": self.units,
+            "by_platform": self.by_platform, "sources": self.sources,
+            "skipped_count": self.skipped_count, "skipped": self.skipped,
+            "duplicate_rows_dropped": self.duplicate_rows_dropped,
+            "duplicates": self.duplicates, "counts": self.counts, "warnings": self.warnings,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class _BatchWriter:
+    def __init__(self, path: Path, schema: pa.Schema, batch_rows: int = BATCH_ROWS) -> None:
+        self.path, self.schema, self.batch_rows = path, schema, batch_rows
+        self.rows: list[dict[str, Any]] = []
+        self.writer = pq.ParquetWriter(path, schema, compression="zstd")
+        self.n = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.batch_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.n += len(self.rows)
+            self.rows = []
+
+    def close(self) -> None:
+        self.flush()
+        self.writer.close()
+
+
+def _read_one(path: Path, fmt: str, ctx: ImportContext, mapping: dict[str, str] | None,
+              platform: str | None) -> Iterator[dict[str, Any]]:
+    from ptmcoder.corpus.readers import github, plain_csv, posts_xml, se_api, sede_csv
+
+    if fmt == "csv":
+        if not mapping:
+            raise PtmcoderError(f"{path}: a plain CSV needs a column mapping",
+                                hint="--map title=Title,body=Body,created_at=Date")
+        if platform not in ("github", "stackoverflow"):
+            raise PtmcoderError(f"{path}: say which platform the rows come from",
+                                hint="--platform github or --platform stackoverflow")
+        return plain_csv.read(path, ctx, mapping=mapping, platform=platform)
+    module = {"sede-csv": sede_csv, "se-api": se_api, "posts-xml": posts_xml,
+              "github": github}[fmt]
+    return module.read(path, ctx)
+
+
+def _finish(stage: Path, answers: Path, out: Path, memory_limit: str,
+            tmp: Path) -> tuple[int, list[dict[str, Any]], int]:
+    """Dedupe and join accepted-answer times on disk; stream stage -> out."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET memory_limit='{memory_limit}'")
+    con.execute("SET threads=2")
+    con.execute(f"SET temp_directory='{tmp}'")
+    con.execute("SET preserve_insertion_order=false")
+    s, a = str(stage).replace("'", "''"), str(answers).replace("'", "''")
+    dup_rows = con.execute(f"""
+        SELECT id, count(*) AS n, list(source ORDER BY _row) AS sources
+        FROM (SELECT id, source, _row FROM read_parquet('{s}'))
+        GROUP BY id HAVING count(*) > 1 ORDER BY min(_row)""").fetchall()
+    duplicates = [{"id": i, "occurrences": n, "sources": srcs[:5]} for i, n, srcs in dup_rows]
+    dropped = con.execute(f"""
+        SELECT _row FROM (SELECT _row, row_number() OVER (PARTITION BY id ORDER BY _row) AS k
+                          FROM read_parquet('{s}')) WHERE k > 1 ORDER BY _row""").fetchnumpy()
+    drop_rows = np.asarray(dropped["_row"], dtype=np.int64)
+    accepted = con.execute(f"""
+        SELECT q._row, epoch_us(a.created_at) AS us
+        FROM (SELECT _row, accepted_answer_id FROM read_parquet('{s}')
+              WHERE accepted_answer_id IS NOT NULL AND accepted_answer_at IS NULL) q
+        JOIN (SELECT id, min(created_at) AS created_at FROM read_parquet('{a}')
+              WHERE created_at IS NOT NULL GROUP BY id) a
+          ON a.id = q.accepted_answer_id
+        ORDER BY q._row""").fetchnumpy()
+    con.close()
+    acc_rows = np.asarray(accepted["_row"], dtype=np.int64)
+    acc_us = np.asarray(accepted["us"], dtype=np.int64)
+
+    writer = pq.ParquetWriter(out, UNIT_SCHEMA, compression="zstd")
+    n = 0
+    try:
+        for batch in pq.ParquetFile(stage).iter_batches(batch_size=20_000):
+            rows = batch.column("_row").to_numpy()
+            lo, hi = int(rows[0]), int(rows[-1])
+            i0, i1 = np.searchsorted(acc_rows, [lo, hi + 1])
+            if i1 > i0:
+                col = batch.column("accepted_answer_at").cast(pa.int64())
+                values = np.asarray(col.fill_null(0).to_numpy(), dtype=np.int64).copy()
+                valid = np.asarray(col.is_valid().to_numpy(zero_copy_only=False))
+                pos = np.searchsorted(rows, acc_rows[i0:i1])
+                values[pos] = acc_us[i0:i1]
+                valid[pos] = True
+                new = pa.array(values, type=pa.int64(), mask=~valid).cast(
+                    pa.timestamp("us", tz="UTC"))
+                batch = batch.set_column(batch.schema.get_field_index("accepted_answer_at"),
+                                         "accepted_answer_at", new)
+            j0, j1 = np.searchsorted(drop_rows, [lo, hi + 1])
+            table = pa.Table.from_batches([batch])
+            if j1 > j0:
+                keep = ~np.isin(rows, drop_rows[j0:j1])
+                table = table.filter(pa.array(keep))
+            table = table.select(UNIT_COLUMNS).cast(UNIT_SCHEMA)
+            writer.write_table(table)
+            n += table.num_rows
+    finally:
+        writer.close()
+    return n, duplicates, int(len(drop_rows))
+
+
+def import_corpus(
+    sources: Iterable[str | Path],
+    name: str,
+    *,
+    fmt: str | None = None,
+    mapping: dict[str, str] | None = None,
+    platform: str | None = None,
+    on_error: str | OnError = OnError.FAIL,
+    replace: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+    memory_limit: str = "256MB",
+) -> ImportSummary:
+    """Read ``sources`` and store them as corpus ``name`` (see the module docstring).
+
+    ``fmt`` overrides format detection (one of FORMATS); ``on_error`` is
+    ``fail`` (stop at the first malformed record; nothing is written) or ``skip``
+    (skip it, record file/location/field/reason in import.json and count it).
+    ``progress(path, bytes_done, bytes_total)`` is called while reading.
+    """
+    started = time.perf_counter()
+    on_error = OnError(on_error)
+    if not _NAME.match(name):
+        raise PtmcoderError(f"invalid corpus name {name!r}",
+                            hint="use letters, digits, '.', '_' and '-'")
+    if fmt is not None and fmt not in FORMATS:
+        raise PtmcoderError(f"unknown format {fmt!r}", hint="one of " + ", ".join(FORMATS))
+    files = [Path(s) for s in sources]
+    if not files:
+        raise PtmcoderError("no input files given")
+    for f in files:
+        if not f.is_file():
+            raise NotFoundError(f"no such file: {f}")
+    target = corpus_dir(name)
+    if target.exists() and not replace:
+        raise PtmcoderError(f"corpus {name!r} already exists in {paths.corpora_dir()}",
+                            hint="pass --replace to overwrite it (its samples go with it)")
+    formats = [fmt or detect_format(f, has_mapping=bool(mapping)) for f in files]
+
+    root = paths.corpora_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f".{name}.tmp-{os.getpid()}-{int(time.time() * 1000)}"
+    staging.mkdir()
+    try:
+        stage = _BatchWriter(staging / "_stage_units.parquet", _STAGE_SCHEMA)
+        answers = _BatchWriter(staging / "_stage_answers.parquet", _ANSWER_SCHEMA, 50_000)
+        ctx = ImportContext(on_error=on_error,
+                            answer_sink=lambda i, t: answers.add({"id": i, "created_at": t}))
+        source_info = []
+        row = 0
+        bad_before = replaced_bytes()
+        for f, f_fmt in zip(files, formats, strict=True):
+            total = f.stat().st_size
+            if progress:
+                ctx.progress = (lambda done, _f=f, _t=total: progress(str(_f), done, _t))
+                progress(str(f), 0, total)
+            n_before, skipped_before, bad_file = row, len(ctx.skipped), replaced_bytes()
+            for unit in _read_one(f, f_fmt, ctx, mapping, platform):
+                unit["_row"] = row
+                row += 1
+                stage.add(unit)
+            if progress:
+                progress(str(f), total, total)
+            replaced = replaced_bytes() - bad_file
+            if replaced:
+                ctx.warn(f"{f}: {replaced} byte(s) were not valid UTF-8 and were replaced "
+                         f"by U+FFFD")
+            source_info.append({"path": str(f.resolve()), "format": f_fmt, "bytes": total,
+                                "units_read": row - n_before,
+                                "skipped": len(ctx.skipped) - skipped_before,
+                                "non_utf8_bytes": replaced})
+        stage.close()
+        answers.close()
+        tmp = staging / "_duckdb_tmp"
+        n, duplicates, dropped = _finish(stage.path, answers.path, staging / UNITS_FILE,
+                                         memory_limit, tmp)
+        for extra in (stage.path, answers.path):
+            extra.unlink()
+        shutil.rmtree(tmp, ignore_errors=True)
+        by_platform = _count_platform(staging / UNITS_FILE)
+        skipped = [{"file": e.file, "record": e.record, "field": e.field_name,
+                    "reason": e.reason} for e in ctx.skipped]
+        summary = ImportSummary(
+            name=name, path=target / UNITS_FILE, units=n, sources=source_info,
+            skipped=skipped[:MAX_LISTED], skipped_count=len(skipped),
+            duplicates=duplicates[:MAX_LISTED], duplicate_rows_dropped=dropped,
+            counts=dict(ctx.counts), warnings=ctx.warnings, by_platform=by_platform,
+            seconds=time.perf_counter() - started)
+        record = summary.to_dict()
+        record.update({"imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                       "on_error": on_error.value, "mapping": mapping, "platform": platform,
+                       "non_utf8_bytes": replaced_bytes() - bad_before})
+        (staging / IMPORT_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False,
+                                                      default=str), encoding="utf-8")
+        _swap_in(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return summary
+
+
+def _count_platform(path: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for batch in pq.ParquetFile(path).iter_batches(columns=["platform"]):
+        for value, k in pd.Series(batch.column(0).to_pylist()).value_counts().items():
+            counts[str(value)] = counts.get(str(value), 0) + int(k)
+    return counts
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Replace ``target`` by the complete ``staging`` directory."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    old = target.with_name(f".{target.name}.old-{os.getpid()}-{int(time.time() * 1000)}")
+    os.replace(target, old)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
