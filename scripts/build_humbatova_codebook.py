@@ -662,7 +662,7 @@ D: dict[str, tuple[str, list[str], list[str]]] = {
 # --------------------------------------------------------------------------------------
 SYNONYMS = {
     # rounds (Taxonomy Tag)
-    "wrong tensor shape": "Wrong tensor shape (other)",
+    "wrong tensor shape": "Wrong Tensor Shape",  # sheet code 4.1; no variant named
     "wrong tensor shape (normalisation)": "Wrong tensor shape (other)",
     "wrong tensor shape (missing squeeze, temp solution)": "Wrong tensor shape (missing squeeze)",
     "wrong tensor shape (indexing)": "Wrong tensor shape (wrong indexing)",
@@ -1081,11 +1081,18 @@ class Builder:
             f"Frequencies: count = labelled artefacts from rounds 1-6 whose 'Taxonomy Tag' maps to "
             f"the node or its descendants + accepted interview codes mapped likewise. Totals over "
             f"the tree: {total_a} artefacts + {total_i} interview codes = {total_a + total_i} "
-            f"(stats.xlsx: 149 entities inserted from artefacts + 226 from interviews = 375). "
+            f"(stats.xlsx: 149 entities inserted from artefacts + 226 from interviews = 375; "
+            f"the {len(self.interview_codes) - total_i} accepted interview codes not counted have "
+            "no node in the tree, see below). "
             "Mapping tags to leaves is our interpretation where the tag wording differs from the "
-            "leaf (e.g. plain 'wrong tensor shape' -> 'Wrong tensor shape (other)'); tags that "
-            "name only a category (e.g. 'missing preprocessing step (empty lines not removed)', "
-            "'wrong data preprocessing') are counted at that category.",
+            "leaf (e.g. 'wrong tensor shape (normalisation)' -> 'Wrong tensor shape (other)'); tags "
+            "that name only a category (plain 'wrong tensor shape', coded 4.1 in the sheets; "
+            "'missing preprocessing step (empty lines not removed)'; 'wrong data preprocessing') "
+            "are counted at that category.",
+            "Name clashes inherited from the tree: the categories T4.2.1, T4.2.2 and T4.2.3 have "
+            "the same names, up to case, as one of their own leaves (e.g. 'Wrong Input Format' / "
+            "'Wrong input format'); a human tag with that wording maps to the leaf, as in the "
+            "round sheets.",
             "Aliases: exact 'Taxonomy Tag' strings from the round sheets, exact accepted interview "
             "codes/tags, and human 'Final Tag' strings that led to this node and to no other node. "
             "Final tags that led to several nodes are left out: "
