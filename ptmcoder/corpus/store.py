@@ -347,3 +347,61 @@ def _swap_in(staging: Path, target: Path) -> None:
         os.replace(old, target)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- samples
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def save_sample(corpus: str, sample: str, units: pd.DataFrame,
+                record: dict[str, Any]) -> tuple[Path, Path]:
+    """Write ``corpora/CORPUS/samples/SAMPLE.parquet`` and ``.json`` (atomically)."""
+    if not _NAME.match(sample):
+        raise PtmcoderError(f"invalid sample name {sample!r}",
+                            hint="use letters, digits, '.', '_' and '-'")
+    corpus_path(corpus)
+    folder = corpus_dir(corpus) / "samples"
+    data, meta = folder / f"{sample}.parquet", folder / f"{sample}.json"
+    record = {**record, "corpus": corpus, "sample": sample, "units": len(units),
+              "ids": units["id"].tolist(),
+              "drawn_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    _atomic_write(data, lambda p: units.to_parquet(p, index=False))
+    _atomic_write(meta, lambda p: p.write_text(json.dumps(record, indent=2, default=str,
+                                                          ensure_ascii=False), encoding="utf-8"))
+    return data, meta
+
+
+def save_corpus(df: pd.DataFrame, name: str, record: dict[str, Any], *,
+                replace: bool = False) -> Path:
+    """Store a units DataFrame (e.g. a sample) as a new corpus ``name``."""
+    if not _NAME.match(name):
+        raise PtmcoderError(f"invalid corpus name {name!r}",
+                            hint="use letters, digits, '.', '_' and '-'")
+    target = corpus_dir(name)
+    if target.exists() and not replace:
+        raise PtmcoderError(f"corpus {name!r} already exists", hint="pass --replace")
+    root = paths.corpora_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f".{name}.tmp-{os.getpid()}-{int(time.time() * 1000)}"
+    staging.mkdir()
+    try:
+        table = pa.Table.from_pandas(df[UNIT_COLUMNS], preserve_index=False).cast(UNIT_SCHEMA)
+        pq.write_table(table, staging / UNITS_FILE, compression="zstd")
+        (staging / IMPORT_FILE).write_text(json.dumps(
+            {"name": name, "units": len(df), "derived": record}, indent=2, default=str,
+            ensure_ascii=False), encoding="utf-8")
+        _swap_in(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target / UNITS_FILE

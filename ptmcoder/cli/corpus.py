@@ -1,0 +1,277 @@
+"""``ptmcoder corpus``: import, list, describe and sample corpora of units."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from ptmcoder.console import make_console, print_json
+from ptmcoder.corpus.readers import FORMATS
+from ptmcoder.errors import PtmcoderError
+
+
+@click.group()
+def corpus() -> None:
+    """Import Stack Overflow and GitHub data into corpora of units and draw samples."""
+
+
+def _progress_bar(enabled: bool):
+    """A rich progress bar on stderr and a ``(path, done, total)`` callback."""
+    if not enabled:
+        return None, None
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                   TimeRemainingColumn(), console=make_console(stderr=True), transient=True)
+    tasks: dict[str, Any] = {}
+
+    def callback(path: str, done: int, total: int) -> None:
+        if path not in tasks:
+            tasks[path] = bar.add_task(Path(path).name, total=total)
+        bar.update(tasks[path], completed=done)
+
+    return bar, callback
+
+
+@corpus.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", required=True, help="Name of the corpus to create (corpora/NAME/).")
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default=None,
+              help="Input format; detected from each file when not given.")
+@click.option("--map", "mapping", default=None,
+              help="Column mapping for plain CSV: FIELD=COLUMN,... "
+                   "(e.g. title=Title,body=Body,created_at=Date,project=repo,tags=label).")
+@click.option("--platform", type=click.Choice(["github", "stackoverflow"]), default=None,
+              help="Platform of plain-CSV rows (required with --map).")
+@click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail",
+              show_default=True,
+              help="On a malformed record: stop (nothing is written) or skip it and count it.")
+@click.option("--replace", is_flag=True, help="Overwrite an existing corpus of that name.")
+@click.option("--json", "as_json", is_flag=True, help="Print the import summary as JSON.")
+@click.option("--no-progress", is_flag=True, help="Do not show a progress bar.")
+def import_cmd(paths: tuple[str, ...], name: str, fmt: str | None, mapping: str | None,
+               platform: str | None, on_error: str, replace: bool, as_json: bool,
+               no_progress: bool) -> None:
+    """Import PATH... (Data Explorer CSV, Stack Exchange API JSON, Posts.xml, GitHub
+    issues JSON/JSONL or mapped CSV) as corpus NAME, stored as Parquet."""
+    from ptmcoder.corpus.readers.plain_csv import parse_mapping
+    from ptmcoder.corpus.store import import_corpus
+
+    parsed = parse_mapping(mapping) if mapping else None
+    if parsed and fmt is None:
+        fmt = "csv"
+    bar, callback = _progress_bar(not no_progress and not as_json and sys.stderr.isatty())
+    if bar is not None:
+        with bar:
+            summary = import_corpus(paths, name, fmt=fmt, mapping=parsed, platform=platform,
+                                    on_error=on_error, replace=replace, progress=callback)
+    else:
+        summary = import_corpus(paths, name, fmt=fmt, mapping=parsed, platform=platform,
+                                on_error=on_error, replace=replace)
+    if as_json:
+        print_json(summary.to_dict())
+        return
+    out = make_console()
+    table = Table(title=f"Imported corpus {name!r}: {summary.units:,} units "
+                        f"in {summary.seconds:.1f} s")
+    for col in ("source", "format", "units read (n)", "skipped (n)", "non-UTF-8 bytes"):
+        table.add_column(col, justify="left" if col in ("source", "format") else "right")
+    for s in summary.sources:
+        table.add_row(Path(s["path"]).name, s["format"], f"{s['units_read']:,}",
+                      f"{s['skipped']:,}", f"{s['non_utf8_bytes']:,}")
+    out.print(table)
+    for platform_name, n in summary.by_platform.items():
+        out.print(f"{platform_name}: n={n:,}")
+    for what, n in sorted(summary.counts.items()):
+        out.print(f"{what}: n={n:,}")
+    out.print(f"malformed records skipped: n={summary.skipped_count:,}")
+    for e in summary.skipped[:20]:
+        where = f"{e['file']}: {e['record']}" + (f", field {e['field']!r}" if e["field"] else "")
+        out.print(f"  - {where}: {e['reason']}")
+    if summary.skipped_count > 20:
+        out.print(f"  ... {summary.skipped_count - 20:,} more in import.json")
+    out.print(f"duplicate ids: n={len(summary.duplicates):,} "
+              f"(rows dropped, first occurrence kept: n={summary.duplicate_rows_dropped:,})")
+    for d in summary.duplicates[:10]:
+        out.print(f"  - {d['id']} x{d['occurrences']}: {', '.join(d['sources'])}")
+    for w in summary.warnings:
+        out.print(f"warning: {w}")
+    out.print(f"written: {summary.path}")
+
+
+@corpus.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def list_cmd(as_json: bool) -> None:
+    """List the corpora in the workspace with their unit counts."""
+    import pyarrow.parquet as pq
+
+    from ptmcoder.corpus.store import corpus_dir, corpus_path, known_corpora
+
+    rows = []
+    for name in known_corpora():
+        meta = pq.ParquetFile(corpus_path(name)).metadata
+        samples = sorted(p.stem for p in (corpus_dir(name) / "samples").glob("*.parquet"))
+        rows.append({"name": name, "units": meta.num_rows, "samples": samples,
+                     "path": str(corpus_path(name))})
+    if as_json:
+        print_json({"corpora": rows})
+        return
+    table = Table(title=f"Corpora (n={len(rows)})")
+    table.add_column("name")
+    table.add_column("units (n)", justify="right")
+    table.add_column("samples")
+    for r in rows:
+        table.add_row(r["name"], f"{r['units']:,}", ", ".join(r["samples"]))
+    make_console().print(table)
+
+
+@corpus.command("info")
+@click.argument("name")
+@click.option("--top", type=int, default=15, show_default=True,
+              help="How many tags and projects to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def info_cmd(name: str, top: int, as_json: bool) -> None:
+    """Show counts by platform, year, state, tag or label and project, and a
+    missing-field report, for corpus NAME."""
+    from ptmcoder.corpus.info import corpus_info
+
+    info = corpus_info(name, top=top)
+    if as_json:
+        print_json(info)
+        return
+    out = make_console()
+    n = info["units"]
+    out.print(f"Corpus {name!r}: n={n:,} units ({info['path']})")
+
+    def counts(title: str, data: dict[str, int], label: str) -> None:
+        table = Table(title=title)
+        table.add_column(label)
+        table.add_column("n", justify="right")
+        table.add_column("%", justify="right")
+        for k, v in data.items():
+            table.add_row(str(k), f"{v:,}", f"{100 * v / n:.1f}" if n else "-")
+        out.print(table)
+
+    counts(f"By platform (n={n:,})", info["by_platform"], "platform")
+    counts(f"By year created (n={n:,})", info["by_year"], "year")
+    if info["by_state"]:
+        counts(f"By state (n={n:,})", info["by_state"], "state")
+    counts(f"Top tags / labels ({info['tags']['distinct']:,} distinct; a unit may have several)",
+           info["tags"]["top"], "tag")
+    counts(f"Top projects ({info['projects']['distinct']:,} distinct)",
+           info["projects"]["top"], "project")
+    counts(f"Missing fields (n={n:,})", info["missing"], "field")
+    imp = info.get("import", {})
+    if imp:
+        out.print(f"import: malformed records skipped n={imp.get('skipped_count', 0):,}, "
+                  f"duplicate rows dropped n={imp.get('duplicate_rows_dropped', 0):,}, "
+                  f"non-UTF-8 bytes replaced n={imp.get('non_utf8_bytes', 0):,}")
+        for what, k in sorted((imp.get("counts") or {}).items()):
+            out.print(f"import: {what} n={k:,}")
+
+
+def _ptm_column(df, ptm_labels: str | None, ptm_ids: str | None):
+    if bool(ptm_labels) == bool(ptm_ids):
+        raise PtmcoderError("the banyongrakkul design needs the PTM group",
+                            hint="give exactly one of --ptm-labels LABEL,... or --ptm-ids FILE")
+    if ptm_labels:
+        wanted = {x.strip() for x in ptm_labels.split(",") if x.strip()}
+        return df["tags"].map(lambda tags: tags is not None and bool(wanted & set(tags)))
+    import pandas as pd
+
+    path = Path(ptm_ids)
+    if not path.is_file():
+        raise PtmcoderError(f"no such file: {path}")
+    if path.suffix.lower() == ".csv":
+        frame = pd.read_csv(path, dtype=str)
+        if "id" not in frame.columns:
+            raise PtmcoderError(f"{path}: no 'id' column")
+        ids = set(frame["id"].dropna())
+    else:
+        ids = {line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+               if line.strip()}
+    return df["id"].isin(ids)
+
+
+@corpus.command("sample")
+@click.argument("name")
+@click.option("--design", type=click.Choice(["tan", "banyongrakkul"]), required=True,
+              help="tan: score filter, Cochran random sample plus high-score units; "
+                   "banyongrakkul: balanced PTM / non-PTM closed issues per project.")
+@click.option("--sample-name", default=None,
+              help="Name of the sample (default: the design and the seed).")
+@click.option("--out", "out_corpus", default=None,
+              help="Also store the sample as a new corpus of this name.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--confidence", type=float, default=0.95, show_default=True,
+              help="tan: confidence level of the random sample.")
+@click.option("--margin", type=float, default=0.05, show_default=True,
+              help="tan: margin of error of the random sample.")
+@click.option("--score-min", type=int, default=1, show_default=True,
+              help="tan: keep units with score >= this.")
+@click.option("--high-score", type=int, default=9, show_default=True,
+              help="tan: add every unit with score >= this.")
+@click.option("--ptm-labels", default=None,
+              help="banyongrakkul: units with any of these tags/labels are PTM-related.")
+@click.option("--ptm-ids", type=click.Path(dir_okay=False), default=None,
+              help="banyongrakkul: file of PTM-related unit ids (one a line, or CSV with id).")
+@click.option("--all-states", is_flag=True,
+              help="banyongrakkul: use open issues too (default: closed only).")
+@click.option("--replace", is_flag=True, help="Overwrite the --out corpus if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the sampling record as JSON.")
+def sample_cmd(name: str, design: str, sample_name: str | None, out_corpus: str | None,
+               seed: int, confidence: float, margin: float, score_min: int, high_score: int,
+               ptm_labels: str | None, ptm_ids: str | None, all_states: bool, replace: bool,
+               as_json: bool) -> None:
+    """Draw a seeded, reproducible sample of corpus NAME and save it with a record
+    of how it was drawn (corpora/NAME/samples/SAMPLE.parquet and .json)."""
+    from ptmcoder.corpus import sampling
+    from ptmcoder.corpus.store import load_corpus, save_corpus, save_sample
+
+    df = load_corpus(name)
+    if design == "tan":
+        result = sampling.tan_sample(df, confidence=confidence, margin=margin,
+                                     score_min=score_min, high_score=high_score, seed=seed)
+    else:
+        df = df.assign(is_ptm=_ptm_column(df, ptm_labels, ptm_ids))
+        result = sampling.balanced_stratified_sample(df, group_col="is_ptm",
+                                                     closed_only=not all_states, seed=seed)
+        result.record["parameters"]["ptm_labels"] = ptm_labels
+        result.record["parameters"]["ptm_ids"] = ptm_ids
+    sample_name = sample_name or f"{design}-seed{seed}"
+    data, meta = save_sample(name, sample_name, result.units, result.record)
+    if out_corpus:
+        save_corpus(result.units, out_corpus, {"from": name, **result.record}, replace=replace)
+    rec = result.record
+    if as_json:
+        print_json({**rec, "sample": sample_name, "path": str(data), "record": str(meta),
+                    "out": out_corpus})
+        return
+    out = make_console()
+    if design == "tan":
+        pop = rec["population"]
+        out.print(f"population: n={pop['units']:,} units, "
+                  f"n={pop['score_at_least_min']:,} with score >= {score_min}")
+        out.print(f"random sample: n={rec['random_sample']:,} "
+                  f"({confidence:.0%} confidence, {margin:.0%} margin)")
+        out.print(f"high-score (score >= {high_score}): n={rec['high_score']:,}")
+        out.print(f"overlap: n={rec['overlap']:,}")
+        out.print(f"sample: n={rec['total']:,}")
+    else:
+        table = Table(title=f"Balanced sample per project (n={rec['total']:,}: "
+                            f"{rec['ptm_sampled']:,} PTM + {rec['non_ptm_sampled']:,} non-PTM, "
+                            f"{rec['projects_kept']} projects kept)")
+        for col in ("project", "PTM avail.", "non-PTM avail.", "PTM sampled",
+                    "non-PTM sampled", "kept"):
+            table.add_column(col, justify="left" if col == "project" else "right")
+        for r in rec["per_project"]:
+            table.add_row(str(r["project"]), str(r["ptm_available"]),
+                          str(r["non_ptm_available"]), str(r["ptm_sampled"]),
+                          str(r["non_ptm_sampled"]), "no" if r["dropped"] else "yes")
+        out.print(table)
+    out.print(f"written: {data} and {meta.name}" + (f"; corpus {out_corpus!r}" if out_corpus
+                                                      else ""))
