@@ -1,0 +1,146 @@
+"""Where the Stack Overflow-scale analyses run: DuckDB over the corpus Parquet file.
+
+Tan et al.'s baseline is every Stack Overflow question since 2018 (about ten
+million rows), so ``popularity`` and ``difficulty`` must run in bounded memory.
+We use **DuckDB** rather than pandas or a pyarrow dataset scan because
+
+- its aggregations are out-of-core: a ``memory_limit`` caps what it holds and it
+  spills to ``temp_directory`` past it, so peak memory does not grow with rows;
+- it reads only the columns a query names, straight from Parquet, and skips row
+  groups with zone maps for the ``--since`` filter;
+- the analyses need grouped exact medians, ``unnest`` of the ``tags`` list and
+  ``list_has_any`` for PTM membership - one SQL statement each, where pyarrow
+  would need a hand-written chunked median and list explode;
+- it is already a dependency (no Polars needed).
+
+``benchmarks/bench_stats.py`` measures the result on 10 million generated rows:
+``difficulty`` against a raw scan of the same columns, and peak RSS.
+
+A corpus is named (``corpora/<name>/units.parquet``) or given as a ``.parquet``
+path (or a directory of Parquet files).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from ptmcoder.errors import NotFoundError, PtmcoderError
+from ptmcoder.paths import corpora_dir
+
+#: The 18 PTM-related Stack Overflow tags of Tan et al. (SANER 2024), Table I,
+#: in the order of their frequency there.
+TAN2024_PTM_TAGS: tuple[str, ...] = (
+    "huggingface-transformers", "bert-language-model", "openai-api", "pre-trained-model",
+    "huggingface-tokenizers", "huggingface", "gpt-3", "chatgpt-api", "huggingface-datasets",
+    "gpt-2", "sentence-transformers", "fine-tune", "openai-whisper", "roberta-language-model",
+    "roberta", "gpt-4", "bart", "t5-transformer",
+)
+
+DEFAULT_MEMORY_LIMIT = "1GB"
+
+
+def resolve_corpus(ref: str | os.PathLike) -> Path:
+    """A corpus name or a path to a Parquet file (or directory of them)."""
+    path = Path(ref)
+    if path.suffix == ".parquet" or path.exists():
+        if not path.exists():
+            raise NotFoundError(f"corpus file not found: {path}")
+        return path
+    try:  # the corpus store, when present, knows where named corpora live
+        from ptmcoder.corpus.store import corpus_path  # type: ignore[import-not-found]
+
+        candidate = Path(corpus_path(str(ref)))
+    except ImportError:
+        candidate = corpora_dir() / str(ref) / "units.parquet"
+    except PtmcoderError:
+        raise
+    if not candidate.exists():
+        raise NotFoundError(f"no corpus named {str(ref)!r} (looked for {candidate})",
+                            hint="import one with 'ptmcoder corpus import', or pass a .parquet path")
+    return candidate
+
+
+def parquet_glob(path: Path) -> str:
+    return str(path / "*.parquet") if path.is_dir() else str(path)
+
+
+@dataclass(frozen=True)
+class PtmRule:
+    """How a unit is judged PTM-related: any tag in ``tags``, or a boolean ``column``."""
+
+    tags: tuple[str, ...] | None = TAN2024_PTM_TAGS
+    column: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.tags is None) == (self.column is None):
+            raise PtmcoderError("give PTM tags or a PTM column, not both and not neither")
+        if self.tags is not None and not self.tags:
+            raise PtmcoderError("the PTM tag list is empty")
+
+    def sql(self) -> str:
+        if self.column is not None:
+            return f"coalesce(CAST({quote_ident(self.column)} AS BOOLEAN), false)"
+        # measured 1.4 s vs 2.2 s for list_has_any on 10M rows: IN hashes the constants
+        in_list = ", ".join(quote_literal(t) for t in self.tags or ())
+        return f"coalesce(list_bool_or(list_transform(tags, lambda t: t IN ({in_list}))), false)"
+
+    def describe(self) -> str:
+        if self.column is not None:
+            return f"column {self.column!r} is true"
+        return f"any tag in {len(self.tags or ())} PTM tags"
+
+    def to_dict(self) -> dict:
+        return {"tags": list(self.tags) if self.tags else None, "column": self.column}
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def tag_list_sql(tags) -> str:
+    return "[" + ", ".join(quote_literal(t) for t in tags) + "]::VARCHAR[]"
+
+
+def connect(*, memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | None = None,
+            temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with a memory cap (spilling to disk past it)."""
+    con = duckdb.connect(":memory:")
+    con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if temp_directory:
+        con.execute(f"SET temp_directory = {quote_literal(temp_directory)}")
+    return con
+
+
+def units_relation_sql(path: Path, *, since: str | None = None, until: str | None = None) -> str:
+    """``FROM`` clause text for the units, with the date filter applied."""
+    where = []
+    if since:
+        where.append(f"created_at >= CAST({quote_literal(since)} AS TIMESTAMPTZ)")
+    if until:
+        where.append(f"created_at < CAST({quote_literal(until)} AS TIMESTAMPTZ)")
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    return f"(SELECT * FROM read_parquet({quote_literal(parquet_glob(path))}){clause})"
+
+
+def check_columns(con: duckdb.DuckDBPyConnection, path: Path, needed: list[str]) -> None:
+    try:
+        cols = {r[0] for r in con.execute(
+            f"DESCRIBE SELECT * FROM read_parquet({quote_literal(parquet_glob(path))})").fetchall()}
+    except duckdb.Error as exc:
+        raise PtmcoderError(f"cannot read {path} as Parquet: {exc}") from None
+    missing = [c for c in needed if c not in cols]
+    if missing:
+        raise PtmcoderError(f"{path}: missing column(s) {', '.join(missing)}",
+                            hint="corpora follow the unit schema (ptmcoder/corpus/schema.py)")

@@ -1,0 +1,74 @@
+"""Figures of the analyses, drawn with matplotlib's Agg backend and written as PNG.
+
+Each function takes the numbers a result already holds (never raw rows), writes
+one PNG and returns its path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png")
+    plt.close(fig)
+    return path
+
+
+def popularity_chart(per_year, per_tag_year: dict, path: Path, *, title: str) -> Path:
+    """Tan et al. Fig. 1: (a) questions per year, (b) per tag per year."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    years = [y for y, _ in per_year]
+    ax1.plot(years, [n for _, n in per_year], marker="o")
+    ax1.set(title=f"(a) {title} per year", xlabel="year", ylabel="questions")
+    for tag, rows in per_tag_year.items():
+        ax2.plot([y for y, _ in rows], [n for _, n in rows], marker="o", label=tag)
+    ax2.set(title="(b) top tags per year", xlabel="year", ylabel="questions")
+    if per_tag_year:
+        ax2.legend(fontsize=7)
+    for ax in (ax1, ax2):
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    return _save(fig, path)
+
+
+def response_time_chart(histogram: dict, path: Path) -> Path:
+    """Tan et al. Fig. 2: distribution of the time to an accepted answer (log minutes),
+    as the share of each group's answered questions per bin."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for group, rows in histogram.items():
+        total = sum(n for _, _, n in rows) or 1
+        edges = [lo for lo, _, _ in rows] + [rows[-1][1]] if rows else []
+        ax.stairs([n / total for _, _, n in rows], edges, label=f"{group} (n={total:,})")
+    ax.set_xscale("log")
+    ax.set(xlabel="minutes to the accepted answer (log scale)", ylabel="share of questions",
+           title="Time needed to receive an accepted answer")
+    ax.legend()
+    return _save(fig, path)
+
+
+def box_plots(groups: dict[str, list[float]], path: Path, *, title: str, ylabel: str) -> Path:
+    """One box per group (Banyongrakkul et al. Fig. 5), n in each label."""
+    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(groups) + 2), 4.5))
+    labels = [f"{g}\n(n={len(v)})" for g, v in groups.items()]
+    ax.boxplot([list(v) for v in groups.values()], showmeans=True)
+    ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=8,
+                  rotation=30 if len(labels) > 4 else 0)
+    ax.set(title=title, ylabel=ylabel)
+    return _save(fig, path)
+
+
+def distribution_chart(rows: list[tuple[str, int]], path: Path, *, title: str) -> Path:
+    """Horizontal bars: units per node of one level."""
+    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.35 * len(rows) + 1)))
+    names = [r[0] for r in rows][::-1]
+    ax.barh(names, [r[1] for r in rows][::-1])
+    ax.set(title=title, xlabel="coded units")
+    ax.tick_params(axis="y", labelsize=8)
+    return _save(fig, path)

@@ -1,0 +1,88 @@
+"""Popularity trend of PTM-related questions (Tan et al. 2024, RQ1, Fig. 1).
+
+Questions per year, and per tag per year for the ``top_k`` most frequent tags
+(Tan et al. plot the top six). By default only PTM-related units are counted, as
+in the paper; ``scope="all"`` counts every unit. DuckDB aggregations over the
+Parquet file (see :mod:`.engine`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ptmcoder.errors import PtmcoderError
+from ptmcoder.stats.engine import (
+    DEFAULT_MEMORY_LIMIT,
+    PtmRule,
+    check_columns,
+    connect,
+    tag_list_sql,
+    units_relation_sql,
+)
+
+
+@dataclass
+class PopularityResult:
+    source: str
+    scope: str
+    ptm_rule: dict
+    n: int
+    per_year: list[tuple[int, int]]
+    top_tags: list[tuple[str, int]]
+    per_tag_year: dict[str, list[tuple[int, int]]]
+    figures: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "analysis": "popularity (Tan et al. 2024, RQ1)",
+            "source": self.source,
+            "scope": self.scope,
+            "ptm_rule": self.ptm_rule,
+            "n": self.n,
+            "per_year": [{"year": y, "n": n} for y, n in self.per_year],
+            "top_tags": [{"tag": t, "n": n} for t, n in self.top_tags],
+            "per_tag_year": {t: [{"year": y, "n": n} for y, n in rows]
+                             for t, rows in self.per_tag_year.items()},
+            "figures": self.figures,
+        }
+
+
+def popularity(path: Path, *, rule: PtmRule = PtmRule(), scope: str = "ptm", top_k: int = 6,
+               since: str | None = None, memory_limit: str = DEFAULT_MEMORY_LIMIT,
+               threads: int | None = None,
+               temp_directory: str | None = None) -> PopularityResult:
+    if scope not in ("ptm", "all"):
+        raise PtmcoderError(f"scope must be 'ptm' or 'all', got {scope!r}")
+    if top_k < 1:
+        raise PtmcoderError(f"--top-k must be at least 1, got {top_k}")
+    con = connect(memory_limit=memory_limit, threads=threads, temp_directory=temp_directory)
+    check_columns(con, path, ["created_at", "tags"] + ([rule.column] if rule.column else []))
+    where = f"WHERE {rule.sql()}" if scope == "ptm" else ""
+    # PTM units are few: materialize them once so the two queries below do not
+    # re-read the file; for scope="all" keep a view (out-of-core, two scans).
+    kind = "TABLE" if scope == "ptm" else "VIEW"
+    con.execute(f"""CREATE TEMP {kind} p AS SELECT CAST(year(created_at) AS INTEGER) AS year, tags
+                    FROM {units_relation_sql(path, since=since)} {where}""")
+    per_year = [(int(y), int(n)) for y, n in con.execute(
+        "SELECT year, count(*) FROM p WHERE year IS NOT NULL GROUP BY year ORDER BY year"
+    ).fetchall()]
+    total = sum(n for _, n in per_year)
+    tag_filter = (f"WHERE list_contains({tag_list_sql(rule.tags)}, tag)"
+                  if scope == "ptm" and rule.tags else "")
+    con.execute(f"""CREATE TEMP TABLE ty AS
+        SELECT tag, year, count(*) AS n FROM (SELECT unnest(tags) AS tag, year FROM p)
+        {tag_filter} GROUP BY tag, year""")
+    top = [(t, int(n)) for t, n in con.execute(
+        f"SELECT tag, sum(n) AS n FROM ty GROUP BY tag ORDER BY n DESC, tag LIMIT {int(top_k)}"
+    ).fetchall()]
+    per_tag_year: dict[str, list[tuple[int, int]]] = {t: [] for t, _ in top}
+    if top:
+        rows = con.execute(
+            f"SELECT tag, year, n FROM ty WHERE list_contains({tag_list_sql([t for t, _ in top])}, "
+            "tag) AND year IS NOT NULL ORDER BY tag, year").fetchall()
+        for t, y, n in rows:
+            per_tag_year[t].append((int(y), int(n)))
+    con.close()
+    return PopularityResult(source=str(path), scope=scope, ptm_rule=rule.to_dict(), n=total,
+                            per_year=per_year, top_tags=top, per_tag_year=per_tag_year)

@@ -1,0 +1,299 @@
+"""Resolution time of PTM-related vs other GitHub issues (Banyongrakkul et al. 2025, RQ2).
+
+Sec. III-C of the paper, step by step:
+
+- resolution time is the number of days from an issue's creation to its
+  closure; an issue closed on the day it was opened takes 0 days. Days are
+  counted between UTC calendar dates (:func:`resolution_days`);
+- the comparison runs on a balanced stratified sample of closed issues: per
+  project as many non-PTM as PTM issues, projects where either group has no
+  closed issue dropped (the corpus sampler
+  ``ptmcoder.corpus.sampling.balanced_stratified_sample``);
+- one-sided Mann-Whitney U test, H1: PTM-related issues take longer
+  (:func:`scipy.stats.mannwhitneyu`, ``alternative="greater"``), with Cliff's
+  delta (CI) and the rank-biserial correlation;
+- Kruskal-Wallis H test across the top-level challenge themes of the closed
+  PTM-related issues (:func:`scipy.stats.kruskal`) with epsilon squared; an issue
+  with challenges under several themes counts in each of them, as each
+  challenge does in the paper's per-theme averages;
+- chi-square test of independence of issue types between the two groups of the
+  sample (:func:`scipy.stats.chi2_contingency`) with Cramér's V;
+- mean and median resolution time per theme and sub-theme.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _st
+
+from ptmcoder.codebook import Codebook
+from ptmcoder.errors import PtmcoderError
+from ptmcoder.stats.effect_sizes import (
+    CliffsDelta,
+    cliffs_delta,
+    cramers_v,
+    epsilon_squared,
+    rank_biserial_from_u,
+)
+
+PTM, NON_PTM = "ptm", "non-ptm"
+
+
+def resolution_days(created_at: pd.Series, closed_at: pd.Series) -> pd.Series:
+    """Whole days between the UTC calendar dates of creation and closure (same day = 0);
+    NaN where the issue is not closed."""
+    c = pd.to_datetime(created_at, utc=True).dt.normalize()
+    d = pd.to_datetime(closed_at, utc=True).dt.normalize()
+    days = (d - c).dt.days.astype("float64")
+    if (days < 0).any():
+        bad = int((days < 0).sum())
+        raise PtmcoderError(f"{bad} issue(s) close before they open; check created_at/closed_at")
+    return days
+
+
+@dataclass(frozen=True)
+class Summary:
+    name: str
+    n: int
+    mean: float
+    median: float
+    minimum: float
+    maximum: float
+
+
+def summarize(name: str, values) -> Summary:
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return Summary(name, 0, math.nan, math.nan, math.nan, math.nan)
+    return Summary(name, int(v.size), float(v.mean()), float(np.median(v)), float(v.min()),
+                   float(v.max()))
+
+
+@dataclass(frozen=True)
+class MannWhitneyResult:
+    test: str
+    alternative: str
+    u: float
+    p_value: float
+    n_x: int
+    n_y: int
+    rank_biserial: float
+    cliffs: CliffsDelta
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["cliffs"] = self.cliffs.to_dict()
+        return out
+
+
+def mann_whitney_greater(x, y, *, confidence: float = 0.95) -> MannWhitneyResult:
+    """One-sided Mann-Whitney U, H1: ``x`` (PTM) stochastically greater than ``y``."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.size == 0 or y.size == 0:
+        raise PtmcoderError(f"the Mann-Whitney test needs both groups (n = {x.size}, {y.size})")
+    res = _st.mannwhitneyu(x, y, alternative="greater")
+    return MannWhitneyResult(
+        test="Mann-Whitney U (one-sided)", alternative="greater", u=float(res.statistic),
+        p_value=float(res.pvalue), n_x=int(x.size), n_y=int(y.size),
+        rank_biserial=rank_biserial_from_u(float(res.statistic), x.size, y.size),
+        cliffs=cliffs_delta(x, y, confidence=confidence))
+
+
+@dataclass(frozen=True)
+class KruskalResult:
+    test: str
+    h: float
+    df: int
+    p_value: float
+    n: dict[str, int]
+    epsilon_squared: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def kruskal_groups(groups: dict[str, list[float]]) -> KruskalResult:
+    """Kruskal-Wallis H across ``groups`` (at least two non-empty)."""
+    kept = {k: np.asarray(v, dtype=float) for k, v in groups.items() if len(v) > 0}
+    if len(kept) < 2:
+        raise PtmcoderError(f"Kruskal-Wallis needs at least two non-empty groups, got {len(kept)}")
+    res = _st.kruskal(*kept.values())
+    n = sum(v.size for v in kept.values())
+    return KruskalResult(test="Kruskal-Wallis H", h=float(res.statistic), df=len(kept) - 1,
+                         p_value=float(res.pvalue), n={k: int(v.size) for k, v in kept.items()},
+                         epsilon_squared=epsilon_squared(float(res.statistic), n))
+
+
+@dataclass(frozen=True)
+class IndependenceResult:
+    test: str
+    chi2: float
+    df: int
+    p_value: float
+    correction: bool
+    table: dict[str, dict[str, int]]
+    n: dict[str, int]
+    cramers_v: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def chi2_independence(groups: pd.Series, categories: pd.Series, *,
+                      correction: bool = True) -> IndependenceResult:
+    """Chi-square test of independence of ``categories`` between ``groups``.
+    ``correction`` (Yates) only acts on 2x2 tables, as in scipy."""
+    tab = pd.crosstab(groups.astype(str), categories.astype(str))
+    if tab.shape[0] < 2 or tab.shape[1] < 2:
+        raise PtmcoderError(f"the independence test needs at least 2 groups and 2 categories, "
+                            f"got a {tab.shape[0]}x{tab.shape[1]} table")
+    chi2, p, df, _ = _st.chi2_contingency(tab.to_numpy(), correction=correction)
+    n = int(tab.to_numpy().sum())
+    return IndependenceResult(
+        test="chi-square test of independence", chi2=float(chi2), df=int(df), p_value=float(p),
+        correction=bool(correction and df == 1),
+        table={g: {c: int(v) for c, v in row.items()} for g, row in tab.iterrows()},
+        n={g: int(v) for g, v in tab.sum(axis=1).items()},
+        cramers_v=cramers_v(
+            _st.chi2_contingency(tab.to_numpy(), correction=False)[0], n, tab.shape))
+
+
+# -- sampling --------------------------------------------------------------------
+
+
+def balanced_sample(df: pd.DataFrame, *, group_col: str = "ptm", project_col: str = "project",
+                    seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """The balanced stratified sample of closed issues, from the corpus sampler."""
+    try:
+        from ptmcoder.corpus.sampling import balanced_stratified_sample
+    except ImportError:
+        return _balanced_sample_fallback(df, group_col=group_col, project_col=project_col,
+                                         seed=seed)
+    result = balanced_stratified_sample(df, group_col=group_col, project_col=project_col,
+                                        closed_only=True, seed=seed)
+    return result.units, dict(result.record)
+
+
+def _balanced_sample_fallback(df: pd.DataFrame, *, group_col: str, project_col: str,
+                              seed: int) -> tuple[pd.DataFrame, dict]:
+    """Banyongrakkul et al.'s rule, used only until ``ptmcoder.corpus.sampling`` exists:
+    per project ``k = min(closed PTM, closed non-PTM)`` of each, seeded."""
+    rng = np.random.default_rng(seed)
+    closed = df[df["closed_at"].notna()]
+    if "state" in closed.columns:
+        closed = closed[closed["state"].fillna("closed").str.lower() == "closed"]
+    parts, per_project, dropped = [], {}, []
+    for project, sub in closed.groupby(project_col, sort=True):
+        a, b = sub[sub[group_col]], sub[~sub[group_col]]
+        k = min(len(a), len(b))
+        if k == 0:
+            dropped.append(str(project))
+            continue
+        for grp in (a, b):
+            parts.append(grp.iloc[np.sort(rng.choice(len(grp), k, replace=False))])
+        per_project[str(project)] = k
+    units = pd.concat(parts) if parts else closed.iloc[0:0]
+    return units, {"design": "balanced stratified by project (fallback sampler)", "seed": seed,
+                   "per_project": per_project, "dropped_projects": dropped}
+
+
+# -- the analysis ----------------------------------------------------------------
+
+
+@dataclass
+class ResolutionResult:
+    source: str
+    n_closed: dict[str, int]
+    sample_record: dict
+    groups: list[Summary]
+    mann_whitney: MannWhitneyResult
+    kruskal: KruskalResult | None
+    issue_types: IndependenceResult | None
+    themes: list[Summary]
+    sub_themes: list[Summary]
+    figures: list[str] = field(default_factory=list)
+    _values: dict = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict:
+        return {"analysis": "resolution time (Banyongrakkul et al. 2025, RQ2)",
+                "source": self.source, "unit": "days (same day = 0)",
+                "n_closed": self.n_closed, "sample": self.sample_record,
+                "groups": [asdict(g) for g in self.groups],
+                "mann_whitney": self.mann_whitney.to_dict(),
+                "kruskal_wallis": self.kruskal.to_dict() if self.kruskal else None,
+                "issue_types": self.issue_types.to_dict() if self.issue_types else None,
+                "themes": [asdict(t) for t in self.themes],
+                "sub_themes": [asdict(t) for t in self.sub_themes], "figures": self.figures}
+
+
+def theme_table(codes: pd.DataFrame, book: Codebook, *, unit_col: str = "unit",
+                code_col: str = "code") -> pd.DataFrame:
+    """unit, code -> unit, theme (level 0), sub_theme (level 1, if any), one row per
+    distinct (unit, theme, sub_theme)."""
+    rows = []
+    index = book.index()
+    for unit, code in zip(codes[unit_col].astype(str), codes[code_col].astype(str), strict=True):
+        info = index.get(code)
+        if info is None:
+            raise PtmcoderError(f"code {code!r} (unit {unit}) is not in codebook {book.id!r}")
+        if info.special:
+            continue
+        theme = book.ancestor_at(code, book.levels[0])
+        sub = book.ancestor_at(code, book.levels[1]) if len(book.levels) > 1 else None
+        rows.append((unit, theme, sub))
+    return pd.DataFrame(rows, columns=["unit", "theme", "sub_theme"]).drop_duplicates()
+
+
+def resolution(units: pd.DataFrame, *, source: str = "<memory>", themes: pd.DataFrame | None = None,
+               issue_type_col: str | None = None, seed: int = 0, confidence: float = 0.95,
+               chi2_correction: bool = True) -> ResolutionResult:
+    """Banyongrakkul et al.'s RQ2 on ``units`` (unit schema plus a boolean ``ptm``
+    column; ``themes`` from :func:`theme_table`)."""
+    missing = [c for c in ("id", "created_at", "closed_at", "project", "ptm") if c not in units]
+    if missing:
+        raise PtmcoderError(f"the resolution analysis needs column(s) {', '.join(missing)}")
+    df = units.copy()
+    df["ptm"] = df["ptm"].fillna(False).astype(bool)
+    df["days"] = resolution_days(df["created_at"], df["closed_at"])
+    closed = df[df["days"].notna()]
+    if "state" in closed.columns:
+        closed = closed[closed["state"].fillna("closed").str.lower() == "closed"]
+    n_closed = {PTM: int(closed["ptm"].sum()), NON_PTM: int((~closed["ptm"]).sum())}
+    sample, record = balanced_sample(closed, group_col="ptm", seed=seed)
+    x = sample.loc[sample["ptm"], "days"].to_numpy()
+    y = sample.loc[~sample["ptm"], "days"].to_numpy()
+    mw = mann_whitney_greater(x, y, confidence=confidence)
+    groups = [summarize(PTM, x), summarize(NON_PTM, y)]
+    record = {**record, "n": {PTM: int(x.size), NON_PTM: int(y.size)}}
+
+    issue_types = None
+    if issue_type_col:
+        if issue_type_col not in sample.columns:
+            raise PtmcoderError(f"no issue-type column {issue_type_col!r}")
+        typed = sample[sample[issue_type_col].notna()]
+        issue_types = chi2_independence(typed["ptm"].map({True: PTM, False: NON_PTM}),
+                                        typed[issue_type_col], correction=chi2_correction)
+
+    kr, theme_rows, sub_rows, values = None, [], [], {PTM: x, NON_PTM: y}
+    if themes is not None and len(themes):
+        ptm_closed = closed[closed["ptm"]][["id", "days"]].rename(columns={"id": "unit"})
+        joined = themes.merge(ptm_closed, on="unit", how="inner")
+        per_theme = joined.drop_duplicates(["unit", "theme"])
+        by_theme = {t: g["days"].tolist() for t, g in per_theme.groupby("theme", sort=True)}
+        theme_rows = sorted((summarize(t, v) for t, v in by_theme.items()),
+                            key=lambda s: -s.mean)
+        sub = joined.dropna(subset=["sub_theme"]).drop_duplicates(["unit", "sub_theme"])
+        sub_rows = sorted((summarize(t, g["days"]) for t, g in sub.groupby("sub_theme")),
+                          key=lambda s: -s.mean)
+        if len(by_theme) >= 2:
+            kr = kruskal_groups(by_theme)
+        values.update({f"theme:{t}": v for t, v in by_theme.items()})
+    return ResolutionResult(source=source, n_closed=n_closed, sample_record=record,
+                            groups=groups, mann_whitney=mw, kruskal=kr,
+                            issue_types=issue_types, themes=theme_rows, sub_themes=sub_rows,
+                            _values=values)
