@@ -277,6 +277,27 @@ class OpenAIChatModel:
                             kind="client", status=status, attempts=attempts)
         raise exc  # not an API error: a bug
 
+    def request_params(self, request: ChatRequest) -> dict[str, Any]:
+        """The chat-completions body for ``request`` (also the Batch API line body)."""
+        params = self._params(request)
+        params.update(params.pop("extra_body", {}))
+        return params
+
+    async def call_api(self, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+        """``await fn(client)`` under the same retry policy (used by the Batch API path)."""
+        import openai
+
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return await fn(self._client())
+            except openai.APIError as exc:
+                error = self._classify(exc, attempts)
+                if not error.retryable or attempts > self.retry.max_retries:
+                    raise error from exc
+                await self._sleep(self.retry.delay(attempts - 1, error.retry_after))
+
     # -- the one method
     async def complete(self, request: ChatRequest) -> Completion:
         import openai

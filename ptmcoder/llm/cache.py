@@ -1,0 +1,171 @@
+"""The response cache: a rerun of the same work makes no model calls.
+
+The key is the sha256 of canonical JSON (sorted keys, no whitespace) of
+everything that determines the answer: the model (and the implementation that
+serves it), the messages, the sampling parameters, the prompt version and the
+codebook hash. Only successful completions are stored; errors never are. No
+API key, header or endpoint credential is part of a key or a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ptmcoder.llm.base import ChatModel, ChatRequest, Completion
+from ptmcoder.store import connect, migrate
+
+#: bump when the meaning of a key changes (old rows then simply stop matching)
+KEY_VERSION = 1
+
+MIGRATIONS = [
+    """
+    CREATE TABLE responses (
+        key TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        prompt_version TEXT,
+        codebook_hash TEXT,
+        completion TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX responses_model ON responses(model)
+    """,
+]
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def cache_key(request: ChatRequest, *, prompt_version: str, codebook_hash: str,
+              namespace: str | None = None) -> str:
+    """sha256 hex of the canonical JSON of what determines the completion.
+
+    ``namespace`` is the model implementation (e.g. ``openai:gpt-4o-mini`` or
+    ``langchain:anthropic:claude-...``) so that two providers serving a model
+    of the same name do not share answers.
+    """
+    payload = {
+        "v": KEY_VERSION,
+        "namespace": namespace,
+        "model": request.model,
+        "messages": [[m.role, m.content] for m in request.messages],
+        "params": {
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+            "seed": request.seed,
+            "n": request.n,
+            "json_schema": request.json_schema,
+            "json_mode": request.json_mode,
+        },
+        "prompt_version": prompt_version,
+        "codebook_hash": codebook_hash,
+    }
+    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    """Completions by key in a SQLite file (WAL), with hit/miss counters."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._conn = connect(self.path)
+        migrate(self._conn, "response_cache", MIGRATIONS)
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        self.writes = 0
+
+    def get(self, key: str) -> Completion | None:
+        with self._lock:
+            row = self._conn.execute("SELECT completion FROM responses WHERE key = ?",
+                                     (key,)).fetchone()
+            if row is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+        completion = Completion.model_validate_json(row[0])
+        return completion.model_copy(update={"from_cache": True})
+
+    def put(self, key: str, completion: Completion, *, prompt_version: str | None = None,
+            codebook_hash: str | None = None) -> None:
+        if not isinstance(completion, Completion):
+            raise TypeError("only completions are cached, never errors")
+        data = completion.model_dump_json(exclude={"from_cache"})
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO responses(key, model, prompt_version, codebook_hash, "
+                "completion, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, completion.model, prompt_version, codebook_hash, data, time.time()))
+            self.writes += 1
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    def stats(self) -> dict[str, int]:
+        """Counters for the run manifest."""
+        return {"hits": self.hits, "misses": self.misses, "writes": self.writes}
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> ResponseCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class CachedChatModel:
+    """A :class:`ChatModel` that answers from the cache and stores new completions.
+
+    Identical requests in flight at the same time share one call.
+    """
+
+    def __init__(self, inner: ChatModel, cache: ResponseCache, prompt_version: str,
+                 codebook_hash: str) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.prompt_version = prompt_version
+        self.codebook_hash = codebook_hash
+        self.name = inner.name
+        self._inflight: dict[str, asyncio.Future[Completion]] = {}
+
+    def key(self, request: ChatRequest) -> str:
+        return cache_key(request, prompt_version=self.prompt_version,
+                         codebook_hash=self.codebook_hash, namespace=self.inner.name)
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        key = self.key(request)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        pending = self._inflight.get(key)
+        if pending is not None:
+            result = await asyncio.shield(pending)
+            return result.model_copy(update={"from_cache": True})
+        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            completion = await self.inner.complete(request)
+        except BaseException as exc:
+            if not future.done():
+                if isinstance(exc, Exception):
+                    future.set_exception(exc)
+                    future.exception()  # mark retrieved: nobody else may be waiting
+                else:
+                    future.cancel()
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        self.cache.put(key, completion, prompt_version=self.prompt_version,
+                       codebook_hash=self.codebook_hash)
+        future.set_result(completion)
+        return completion

@@ -1,0 +1,166 @@
+"""``langchain:PROVIDER:MODEL``: other chat models through one langchain adapter.
+
+langchain stays inside this module: callers see only :class:`ChatRequest`,
+:class:`Completion` and :class:`LLMError`. The model is built with
+``langchain.chat_models.init_chat_model`` (the ``langchain`` extra plus the
+provider's package, e.g. ``langchain-anthropic``), or passed in ready-made.
+Retries follow the same policy as the OpenAI client (429, 5xx, timeouts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ptmcoder.errors import DependencyError
+from ptmcoder.llm.base import ChatRequest, Completion
+from ptmcoder.llm.errors import LLMError
+from ptmcoder.llm.limiter import RateLimiter
+from ptmcoder.llm.retry import RetryPolicy, parse_retry_after
+
+#: providers whose langchain class takes OpenAI-style parameters and max_retries
+_OPENAI_LIKE = {"openai", "azure_openai"}
+
+
+def _status_of(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
+    if status is None:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def classify_exception(exc: BaseException, *, name: str, attempts: int) -> LLMError:
+    """A provider exception as an :class:`LLMError` (by status code or type name)."""
+    status = _status_of(exc)
+    type_name = type(exc).__name__.lower()
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    retry_after = parse_retry_after(dict(headers)) if headers is not None else None
+    message = f"{name}: {type(exc).__name__}: {exc}"
+    if status == 429:
+        return LLMError(message, kind="rate_limit", status=status, attempts=attempts,
+                        retry_after=retry_after)
+    if status is not None and status >= 500:
+        return LLMError(message, kind="server", status=status, attempts=attempts,
+                        retry_after=retry_after)
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError) or "timeout" in type_name \
+            or status == 408:
+        return LLMError(message, kind="timeout", status=status, attempts=attempts)
+    if "connection" in type_name:
+        return LLMError(message, kind="connection", attempts=attempts)
+    return LLMError(message, kind="client", status=status, attempts=attempts)
+
+
+class LangChainChatModel:
+    """A :class:`~ptmcoder.llm.base.ChatModel` over a langchain chat model."""
+
+    def __init__(self, provider: str, model: str, *, chat_model: Any = None,
+                 base_url: str | None = None, limiter: RateLimiter | None = None,
+                 max_retries: int = 6, retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 **kwargs: Any) -> None:
+        self.provider = provider
+        self.model = model
+        self.name = f"langchain:{provider}:{model}"
+        self.limiter = limiter
+        self.retry = retry or RetryPolicy(max_retries=max_retries)
+        self._sleep = sleep
+        if chat_model is None:
+            chat_model = self._init(provider, model, base_url, kwargs)
+        self._chat = chat_model
+
+    @staticmethod
+    def _init(provider: str, model: str, base_url: str | None, kwargs: dict[str, Any]) -> Any:
+        try:
+            from langchain.chat_models import init_chat_model
+        except ImportError as exc:
+            raise DependencyError(
+                f"langchain:{provider}:{model} needs the langchain package",
+                hint="pip install 'ptmcoder[langchain]' and the provider's package "
+                     f"(e.g. langchain-{provider.replace('_', '-')})") from exc
+        if provider in _OPENAI_LIKE:
+            kwargs.setdefault("max_retries", 0)  # ours are in force
+            if base_url:
+                kwargs["base_url"] = base_url
+                if not os.environ.get("OPENAI_API_KEY"):
+                    kwargs.setdefault("api_key", "sk-no-key-required")
+        try:
+            return init_chat_model(model, model_provider=provider, **kwargs)
+        except ImportError as exc:
+            raise DependencyError(
+                f"langchain provider {provider!r} is not installed: {exc}",
+                hint=f"pip install langchain-{provider.replace('_', '-')}") from exc
+        except ValueError as exc:
+            from ptmcoder.errors import ConfigError
+
+            raise ConfigError(f"langchain cannot build {provider}:{model}: {exc}") from exc
+
+    def _messages(self, request: ChatRequest) -> list[Any]:
+        from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+        kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
+        return [kinds.get(m.role, HumanMessage)(content=m.content) for m in request.messages]
+
+    def _bound(self, request: ChatRequest) -> Any:
+        params: dict[str, Any] = {}
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            params["max_tokens"] = request.max_tokens
+        if self.provider in _OPENAI_LIKE:
+            if request.seed is not None:
+                params["seed"] = request.seed
+            from ptmcoder.llm.openai_client import response_format_for
+
+            fmt = response_format_for(request, "json_schema")
+            if fmt is not None:
+                params["response_format"] = fmt
+        return self._chat.bind(**params) if params else self._chat
+
+    async def _one(self, runnable: Any, messages: list[Any]) -> tuple[str, dict[str, int], Any]:
+        message = await runnable.ainvoke(messages)
+        content = message.content
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") if isinstance(p, dict) else str(p)
+                              for p in content)
+        usage = getattr(message, "usage_metadata", None) or {}
+        meta = getattr(message, "response_metadata", None) or {}
+        return str(content), dict(usage), meta.get("finish_reason")
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        messages = self._messages(request)
+        runnable = self._bound(request)
+        attempts = 0
+        while True:
+            if self.limiter is not None:
+                await self.limiter.acquire(sum(len(m.content) for m in request.messages) // 4)
+            attempts += 1
+            start = time.monotonic()
+            try:
+                results = await asyncio.gather(*(self._one(runnable, messages)
+                                                  for _ in range(request.n)))
+                break
+            except Exception as exc:  # provider exceptions vary; classified below
+                error = classify_exception(exc, name=self.name, attempts=attempts)
+                if not error.retryable or attempts > self.retry.max_retries:
+                    raise error from exc
+                if error.kind == "rate_limit" and self.limiter and error.retry_after:
+                    self.limiter.pause(error.retry_after)
+                await self._sleep(self.retry.delay(attempts - 1, error.retry_after))
+        latency = time.monotonic() - start
+        cached = 0
+        for _, usage, _ in results:
+            details = usage.get("input_token_details") or {}
+            cached += int(details.get("cache_read") or 0)
+        return Completion(
+            texts=[text for text, _, _ in results],
+            model=self.model,
+            # n samples are n calls: every call pays for the prompt
+            input_tokens=sum(int(u.get("input_tokens") or 0) for _, u, _ in results),
+            output_tokens=sum(int(u.get("output_tokens") or 0) for _, u, _ in results),
+            cached_input_tokens=cached,
+            latency_s=latency,
+            finish_reasons=[reason for _, _, reason in results],
+        )
