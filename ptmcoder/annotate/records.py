@@ -20,6 +20,8 @@ class ErrorType(str, Enum):
     SCHEMA = "schema"
     API = "api"
     TIMEOUT = "timeout"
+    #: the unit had no text to code (empty title and body)
+    NO_TEXT = "no_text"
 
 
 class CodeAssignment(BaseModel):
@@ -29,6 +31,11 @@ class CodeAssignment(BaseModel):
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     rationale: str | None = None
     evidence: str | None = Field(default=None, description="a quote from the unit")
+    #: whether ``evidence`` occurs in the unit's text (whitespace- and case-insensitive);
+    #: None when there is no evidence or it was not checked
+    evidence_found: bool | None = None
+    #: with self-consistency (``samples`` > 1): how many samples assigned this code
+    votes: int | None = None
 
 
 class Annotation(BaseModel):
@@ -51,6 +58,22 @@ class Annotation(BaseModel):
     cached: bool = False
     truncated: bool = False
     samples: int = 1
+    # -- added in 0.1 (all optional, so older records still load) -----------------
+    run_id: str | None = None
+    created_at: str | None = Field(default=None, description="ISO 8601 UTC time written")
+    #: embedded annotator: zero-shot (similarity to code descriptions) or few-shot
+    #: (a classifier trained on human-coded units, cross-fitted); LLM: zero-shot or
+    #: few-shot:<k> examples in the prompt
+    method: str | None = None
+    #: a confidence for every allowed code (embedded annotator; vote share with samples)
+    scores: dict[str, float] | None = None
+    #: the answer was fixed by the one repair request allowed
+    repaired: bool = False
+    cached_input_tokens: int | None = None
+    #: samples whose answer could not be parsed (self-consistency only)
+    invalid_samples: int = 0
+    #: the raw answer of a failed item (for review), shortened
+    raw_answer: str | None = None
 
     @property
     def ok(self) -> bool:

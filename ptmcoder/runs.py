@@ -1,0 +1,284 @@
+"""Run directories: ``<workspace>/runs/<sortable id>/``.
+
+A run holds
+
+- ``manifest.json``: the config snapshot, codebook id and hash, prompt id and
+  hash, the annotators with their model and parameters, seed, package version,
+  git commit, timings (one entry per session, a resumed run has several), cache
+  statistics and counts. It never holds an API key: keys are read from the
+  environment only and never copied into the config.
+- ``annotations.jsonl``: one :class:`~ptmcoder.annotate.records.Annotation` per
+  unit and annotator. It is the source of truth for progress: each record is
+  written in one ``write`` to a file opened with ``O_APPEND`` and then
+  ``fsync``-ed, so after a crash (even ``kill -9``) the file holds whole records
+  plus at most one truncated last line. :meth:`Run.repair` cuts that line off
+  and its unit is redone; a unit and annotator pair already present is skipped,
+  so a resumed run writes every record exactly once.
+- ``run.lock``: an exclusive ``flock`` held while a process writes the run, so
+  two processes never annotate the same run at once.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import json
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ptmcoder import __version__
+from ptmcoder.errors import ConfigError, NotFoundError
+from ptmcoder.paths import runs_dir
+
+MANIFEST = "manifest.json"
+ANNOTATIONS = "annotations.jsonl"
+LOCK = "run.lock"
+
+
+def utcnow() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_id(now: _dt.datetime | None = None) -> str:
+    """A sortable id: ``20261122-071500-ab12`` (UTC time plus 4 random hex digits)."""
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    return now.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+def git_commit(start: Path | None = None) -> str | None:
+    """The commit of the ptmcoder checkout, if it runs from one (None otherwise)."""
+    here = start or Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"],
+                             capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and len(commit) == 40 else None
+
+
+@dataclass
+class ReadResult:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    #: bytes of a truncated or unparseable last line (a crash mid-write)
+    torn_tail: int = 0
+    #: line numbers (1-based) of unparseable lines that are not the last one
+    bad_lines: list[int] = field(default_factory=list)
+
+
+def read_jsonl(path: Path) -> ReadResult:
+    """Read JSON lines, tolerating a torn last line (see the module docstring)."""
+    result = ReadResult()
+    if not path.exists():
+        return result
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    # a complete file ends with "\n", so the last element is b""
+    tail = lines.pop()
+    if tail:
+        result.torn_tail = len(tail)
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            result.records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines) and not tail:
+                result.torn_tail = len(line) + 1
+            else:
+                result.bad_lines.append(i)
+    return result
+
+
+class Run:
+    """One run directory. Create with :func:`create_run`, open with :func:`open_run`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.id = self.path.name
+        self._lock_fd: int | None = None
+        self._fd: int | None = None
+
+    # -- files ---------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+    @property
+    def annotations_path(self) -> Path:
+        return self.path / ANNOTATIONS
+
+    def manifest(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise NotFoundError(f"run {self.id!r} has no manifest.json",
+                                hint=f"is {self.path} a ptmcoder run directory?") from None
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        """Replace the manifest atomically (write a temporary file, fsync, rename)."""
+        tmp = self.manifest_path.with_suffix(".json.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(manifest, fh, indent=2, ensure_ascii=False, default=str)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.manifest_path)
+
+    def update_manifest(self, **changes: Any) -> dict[str, Any]:
+        manifest = self.manifest()
+        manifest.update(changes)
+        self.write_manifest(manifest)
+        return manifest
+
+    # -- records -------------------------------------------------------------
+    def records(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.annotations_path).records
+
+    def iter_annotations(self) -> Iterator[Any]:
+        from ptmcoder.annotate.records import Annotation
+
+        for rec in self.records():
+            yield Annotation.model_validate(rec)
+
+    def done_keys(self) -> set[tuple[str, str]]:
+        """(unit id, annotator) pairs that already have a record."""
+        return {(r["unit_id"], r["annotator"]) for r in self.records()}
+
+    def repair(self) -> int:
+        """Cut a torn last line left by a crash; returns the bytes removed."""
+        path = self.annotations_path
+        if not path.exists():
+            return 0
+        result = read_jsonl(path)
+        if result.torn_tail:
+            size = path.stat().st_size
+            with open(path, "r+b") as fh:
+                fh.truncate(size - result.torn_tail)
+                fh.flush()
+                os.fsync(fh.fileno())
+        return result.torn_tail
+
+    def append(self, record: Any) -> None:
+        """Append one record durably: a single ``write`` of one line, then fsync."""
+        if self._fd is None:
+            self._fd = os.open(self.annotations_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if hasattr(record, "model_dump_json"):
+            line = record.model_dump_json(exclude_none=False)
+        else:
+            line = json.dumps(record, ensure_ascii=False)
+        data = (line + "\n").encode("utf-8")
+        written = os.write(self._fd, data)
+        while written < len(data):  # pragma: no cover - regular files write fully
+            written += os.write(self._fd, data[written:])
+        os.fsync(self._fd)
+
+    # -- locking ---------------------------------------------------------------
+    def lock(self) -> None:
+        """Take the run's exclusive lock; fails if another process holds it."""
+        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigError(f"run {self.id} is being written by another process",
+                              hint="wait for it to finish, or start a new run") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> Run:
+        self.lock()
+        self.repair()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def base_manifest(run_id: str, config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "kind": "annotate",
+        "created_at": utcnow(),
+        "ptmcoder_version": __version__,
+        "git_commit": git_commit(),
+        "config": config,
+        "sessions": [],
+    }
+
+
+def create_run(config: dict[str, Any], *, run_id: str | None = None,
+               root: Path | None = None) -> Run:
+    root = root or runs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    run_id = run_id or new_run_id()
+    path = root / run_id
+    path.mkdir(exist_ok=False)
+    run = Run(path)
+    run.write_manifest(base_manifest(run_id, config))
+    return run
+
+
+def resolve_run(ref: str, *, root: Path | None = None) -> Run:
+    """A run by id, unique id prefix, ``latest``, or a path to a run directory."""
+    candidate = Path(ref)
+    if (candidate / MANIFEST).exists():
+        return Run(candidate)
+    root = root or runs_dir()
+    ids = list_run_ids(root)
+    if ref == "latest":
+        if not ids:
+            raise NotFoundError("there are no runs yet", hint="start one with `ptmcoder annotate`")
+        return Run(root / ids[-1])
+    if ref in ids:
+        return Run(root / ref)
+    matches = [i for i in ids if i.startswith(ref)]
+    if len(matches) == 1:
+        return Run(root / matches[0])
+    if len(matches) > 1:
+        raise NotFoundError(f"run id {ref!r} is ambiguous",
+                            hint="matches: " + ", ".join(matches[:5]))
+    raise NotFoundError(f"no run {ref!r} in {root}", hint="`ptmcoder runs list` shows the runs")
+
+
+def list_run_ids(root: Path | None = None) -> list[str]:
+    root = root or runs_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file())
+
+
+def run_summary(run: Run) -> dict[str, Any]:
+    """One row of ``runs list``: id, creation, codebook, annotators, counts."""
+    manifest = run.manifest()
+    config = manifest.get("config", {})
+    records = run.records()
+    errors = sum(1 for r in records if r.get("error_type"))
+    return {
+        "run_id": run.id,
+        "created_at": manifest.get("created_at"),
+        "codebook": config.get("codebook_id"),
+        "level": config.get("level"),
+        "corpus": config.get("corpus"),
+        "annotators": [a.get("name") for a in config.get("annotators", [])],
+        "units": manifest.get("counts", {}).get("units"),
+        "records": len(records),
+        "errors": errors,
+        "status": manifest.get("status", "unknown"),
+        "path": str(run.path),
+    }
