@@ -220,7 +220,7 @@ def _evaluate(measure: _Measure, boot: list[np.ndarray] | None, n_boot: int) -> 
                      else "undefined: needs at least two raters")
     elif not defined:
         value = None
-        uniq = sorted(set(r.split(": ", 1)[-1] for r in reasons))
+        uniq = sorted(set(r.split(": ", 1)[1] if measure.mean else r for r in reasons))
         notes.insert(0, "; ".join(uniq))
     else:
         value = float(np.mean(defined)) if measure.mean else defined[0]
@@ -241,8 +241,6 @@ def _evaluate(measure: _Measure, boot: list[np.ndarray] | None, n_boot: int) -> 
         if interval.n_defined < interval.n_boot:
             notes.append(f"{interval.n_boot - interval.n_defined} of {interval.n_boot} "
                          "bootstrap resamples undefined and left out of the interval")
-    if measure.mean and measure.name == "per_code_kappa":
-        extra["codes"] = {}
     if measure.mean and measure.parts:
         key = "codes" if measure.name == "per_code_kappa" else "pairs"
         extra[key] = {}

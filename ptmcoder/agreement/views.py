@@ -274,8 +274,12 @@ def render_confusion(table: pd.DataFrame) -> Table:
 
 def render_summary(coefs: dict[str, Coefficient], title: str = "Agreement") -> Table:
     t = Table(title=title)
-    for col in ("metric", "value", "95% CI", "n units", "raters", "reading", "method", "note"):
-        t.add_column(col, justify="right" if col in ("value", "n units", "raters") else "left")
+    width = max((len(n) for n in coefs), default=6)
+    t.add_column("metric", min_width=width, no_wrap=True)
+    t.add_column("value", justify="right", no_wrap=True)
+    t.add_column("95% CI", no_wrap=True)
+    for col in ("n units", "raters", "reading", "method", "note"):
+        t.add_column(col, justify="right" if col in ("n units", "raters") else "left")
     for name, c in coefs.items():
         t.add_row(name, fmt(c.value), fmt_ci(c.ci_low, c.ci_high), str(c.n_units), str(c.n_raters),
                   c.interpretation, c.method, c.note or "")
