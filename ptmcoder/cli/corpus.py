@@ -14,6 +14,11 @@ from ptmcoder.corpus.readers import FORMATS
 from ptmcoder.errors import PtmcoderError
 
 
+def _say(console, text: str) -> None:
+    """One status line, never wrapped mid-path and never read as markup."""
+    console.print(text, soft_wrap=True, markup=False, highlight=False)
+
+
 @click.group()
 def corpus() -> None:
     """Import Stack Overflow and GitHub data into corpora of units and draw samples."""
@@ -85,22 +90,22 @@ def import_cmd(paths: tuple[str, ...], name: str, fmt: str | None, mapping: str 
                       f"{s['skipped']:,}", f"{s['non_utf8_bytes']:,}")
     out.print(table)
     for platform_name, n in summary.by_platform.items():
-        out.print(f"{platform_name}: n={n:,}")
+        _say(out, f"{platform_name}: n={n:,}")
     for what, n in sorted(summary.counts.items()):
-        out.print(f"{what}: n={n:,}")
-    out.print(f"malformed records skipped: n={summary.skipped_count:,}")
+        _say(out, f"{what}: n={n:,}")
+    _say(out, f"malformed records skipped: n={summary.skipped_count:,}")
     for e in summary.skipped[:20]:
         where = f"{e['file']}: {e['record']}" + (f", field {e['field']!r}" if e["field"] else "")
-        out.print(f"  - {where}: {e['reason']}")
+        _say(out, f"  - {where}: {e['reason']}")
     if summary.skipped_count > 20:
-        out.print(f"  ... {summary.skipped_count - 20:,} more in import.json")
-    out.print(f"duplicate ids: n={len(summary.duplicates):,} "
+        _say(out, f"  ... {summary.skipped_count - 20:,} more in import.json")
+    _say(out, f"duplicate ids: n={len(summary.duplicates):,} "
               f"(rows dropped, first occurrence kept: n={summary.duplicate_rows_dropped:,})")
     for d in summary.duplicates[:10]:
-        out.print(f"  - {d['id']} x{d['occurrences']}: {', '.join(d['sources'])}")
+        _say(out, f"  - {d['id']} x{d['occurrences']}: {', '.join(d['sources'])}")
     for w in summary.warnings:
-        out.print(f"warning: {w}")
-    out.print(f"written: {summary.path}")
+        _say(out, f"warning: {w}")
+    _say(out, f"written: {summary.path}")
 
 
 @corpus.command("list")
@@ -145,7 +150,7 @@ def info_cmd(name: str, top: int, as_json: bool) -> None:
         return
     out = make_console()
     n = info["units"]
-    out.print(f"Corpus {name!r}: n={n:,} units ({info['path']})")
+    _say(out, f"Corpus {name!r}: n={n:,} units ({info['path']})")
 
     def counts(title: str, data: dict[str, int], label: str) -> None:
         table = Table(title=title)
@@ -167,11 +172,11 @@ def info_cmd(name: str, top: int, as_json: bool) -> None:
     counts(f"Missing fields (n={n:,})", info["missing"], "field")
     imp = info.get("import", {})
     if imp:
-        out.print(f"import: malformed records skipped n={imp.get('skipped_count', 0):,}, "
+        _say(out, f"import: malformed records skipped n={imp.get('skipped_count', 0):,}, "
                   f"duplicate rows dropped n={imp.get('duplicate_rows_dropped', 0):,}, "
                   f"non-UTF-8 bytes replaced n={imp.get('non_utf8_bytes', 0):,}")
         for what, k in sorted((imp.get("counts") or {}).items()):
-            out.print(f"import: {what} n={k:,}")
+            _say(out, f"import: {what} n={k:,}")
 
 
 def _ptm_column(df, ptm_labels: str | None, ptm_ids: str | None):
@@ -254,13 +259,13 @@ def sample_cmd(name: str, design: str, sample_name: str | None, out_corpus: str 
     out = make_console()
     if design == "tan":
         pop = rec["population"]
-        out.print(f"population: n={pop['units']:,} units, "
+        _say(out, f"population: n={pop['units']:,} units, "
                   f"n={pop['score_at_least_min']:,} with score >= {score_min}")
-        out.print(f"random sample: n={rec['random_sample']:,} "
+        _say(out, f"random sample: n={rec['random_sample']:,} "
                   f"({confidence:.0%} confidence, {margin:.0%} margin)")
-        out.print(f"high-score (score >= {high_score}): n={rec['high_score']:,}")
-        out.print(f"overlap: n={rec['overlap']:,}")
-        out.print(f"sample: n={rec['total']:,}")
+        _say(out, f"high-score (score >= {high_score}): n={rec['high_score']:,}")
+        _say(out, f"overlap: n={rec['overlap']:,}")
+        _say(out, f"sample: n={rec['total']:,}")
     else:
         table = Table(title=f"Balanced sample per project (n={rec['total']:,}: "
                             f"{rec['ptm_sampled']:,} PTM + {rec['non_ptm_sampled']:,} non-PTM, "
@@ -273,5 +278,5 @@ def sample_cmd(name: str, design: str, sample_name: str | None, out_corpus: str 
                           str(r["non_ptm_available"]), str(r["ptm_sampled"]),
                           str(r["non_ptm_sampled"]), "no" if r["dropped"] else "yes")
         out.print(table)
-    out.print(f"written: {data} and {meta.name}" + (f"; corpus {out_corpus!r}" if out_corpus
+    _say(out, f"written: {data} and {meta.name}" + (f"; corpus {out_corpus!r}" if out_corpus
                                                       else ""))

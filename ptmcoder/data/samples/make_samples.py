@@ -159,8 +159,103 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def build_corpus_samples(shared: Path) -> dict[str, object]:  # filled in below
-    return {}
+def build_corpus_samples(shared: Path) -> dict[str, object]:
+    report: dict[str, object] = {}
+    # Stack Overflow: Data Explorer CSV (real rows, preprocessed text) -----------------
+    lda = shared / "dl_lda_so_hotquestions"
+    frames = []
+    for name in ("nlp", "cv", "speech"):
+        df = pd.read_csv(lda / f"{name}-hotquestion.csv", dtype=str, keep_default_na=False)
+        df = df.drop(columns=[c for c in df.columns if not c or c.startswith("Unnamed")])
+        ptm = df["Tags"].str.contains("bert-language-model|huggingface-transformers")
+        frames.append(pd.concat([df[ptm], df[~ptm].head(25)]))
+    sede = pd.concat(frames).drop_duplicates("Id").reset_index(drop=True)
+    sede.to_csv(HERE / "so_dataexplorer_sample.csv", index=False)
+    report["so_dataexplorer_sample.csv"] = len(sede)
+
+    # The same questions, converted to the dump's Posts.xml schema ---------------------
+    def iso(value: str) -> str:
+        return value.replace(" ", "T") + ".000" if value else ""
+
+    cols = ["Id", "PostTypeId", "AcceptedAnswerId", "CreationDate", "Score", "ViewCount",
+            "Body", "LastEditDate", "LastActivityDate", "Title", "Tags", "AnswerCount",
+            "CommentCount", "FavoriteCount", "ClosedDate", "ContentLicense"]
+    lines = ['<?xml version="1.0" encoding="utf-8"?>', "<posts>"]
+    for _, r in sede.iterrows():
+        attrs = []
+        for c in cols:
+            v = str(r.get(c, "") or "")
+            if not v:
+                continue
+            if c in ("AcceptedAnswerId", "FavoriteCount", "Score", "ViewCount",
+                     "AnswerCount", "CommentCount", "PostTypeId", "Id"):
+                v = v.split(".")[0]
+            if c.endswith("Date"):
+                v = iso(v)
+            if c == "Tags":
+                v = "".join(f"<{t}>" for t in v.split())
+            attrs.append(f"{c}={_quoteattr(v)}")
+        lines.append("  <row " + " ".join(attrs) + " />")
+    lines.append("</posts>")
+    (HERE / "so_posts_sample.xml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report["so_posts_sample.xml"] = len(sede)
+
+    # The same questions, converted to the Stack Exchange API's JSON shape -------------
+    def epoch(value: str) -> int | None:
+        if not value:
+            return None
+        return int(pd.Timestamp(value, tz="UTC").timestamp())
+
+    def num(value: str) -> int | None:
+        return int(float(value)) if value else None
+
+    items = []
+    for _, r in sede.iterrows():
+        qid = num(r["Id"])
+        item = {
+            "tags": r["Tags"].split(), "is_answered": bool(r["AcceptedAnswerId"]),
+            "view_count": num(r["ViewCount"]), "answer_count": num(r["AnswerCount"]),
+            "comment_count": num(r["CommentCount"]), "score": num(r["Score"]),
+            "creation_date": epoch(r["CreationDate"]), "question_id": qid,
+            "link": f"https://stackoverflow.com/questions/{qid}",
+            "title": html.escape(r["Title"]), "body": f"<p>{html.escape(r['Body'])}</p>",
+        }
+        if r["AcceptedAnswerId"]:
+            item["accepted_answer_id"] = num(r["AcceptedAnswerId"])
+        if r["ClosedDate"]:
+            item["closed_date"] = epoch(r["ClosedDate"])
+        items.append(item)
+    api = {"items": items, "has_more": False, "quota_max": 300, "quota_remaining": 299}
+    (HERE / "so_api_sample.json").write_text(json.dumps(api, indent=1, ensure_ascii=False) + "\n",
+                                             encoding="utf-8")
+    report["so_api_sample.json"] = len(items)
+
+    # GitHub issues (JSONL), every 20th issue with a body of at most 3,000 chars ------
+    out = []
+    with open(shared / "hf_datasets_github_issues" / "datasets_issues_slim.jsonl",
+              encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            if i % 20:
+                continue
+            obj = json.loads(line)
+            if len(obj.get("body") or "") <= 3000:
+                out.append(json.dumps(obj, ensure_ascii=False))
+    (HERE / "github_issues_sample.jsonl").write_text("\n".join(out) + "\n", encoding="utf-8")
+    report["github_issues_sample.jsonl"] = len(out)
+
+    # NLBSE'24 issues as plain CSV: the first 10 per (repo, label) of issues_test.csv --
+    nl = pd.read_csv(shared / "nlbse24_issue_classification" / "issues_test.csv", dtype=str,
+                     keep_default_na=False)
+    nl = nl.groupby(["repo", "label"], sort=False).head(10).reset_index(drop=True)
+    nl.to_csv(HERE / "nlbse_issues_sample.csv", index=False)
+    report["nlbse_issues_sample.csv"] = len(nl)
+    return report
+
+
+def _quoteattr(value: str) -> str:
+    from xml.sax.saxutils import quoteattr
+
+    return quoteattr(value, {"\n": "&#10;", "\r": "&#13;", "\t": "&#9;"})
 
 
 if __name__ == "__main__":
