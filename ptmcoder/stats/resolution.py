@@ -168,38 +168,12 @@ def chi2_independence(groups: pd.Series, categories: pd.Series, *,
 
 def balanced_sample(df: pd.DataFrame, *, group_col: str = "ptm", project_col: str = "project",
                     seed: int = 0) -> tuple[pd.DataFrame, dict]:
-    """The balanced stratified sample of closed issues, from the corpus sampler."""
-    try:
-        from ptmcoder.corpus.sampling import balanced_stratified_sample
-    except ImportError:
-        return _balanced_sample_fallback(df, group_col=group_col, project_col=project_col,
-                                         seed=seed)
+    """The balanced stratified sample of closed issues (the corpus sampler)."""
+    from ptmcoder.corpus.sampling import balanced_stratified_sample
+
     result = balanced_stratified_sample(df, group_col=group_col, project_col=project_col,
                                         closed_only=True, seed=seed)
     return result.units, dict(result.record)
-
-
-def _balanced_sample_fallback(df: pd.DataFrame, *, group_col: str, project_col: str,
-                              seed: int) -> tuple[pd.DataFrame, dict]:
-    """Banyongrakkul et al.'s rule, used only until ``ptmcoder.corpus.sampling`` exists:
-    per project ``k = min(closed PTM, closed non-PTM)`` of each, seeded."""
-    rng = np.random.default_rng(seed)
-    closed = df[df["closed_at"].notna()]
-    if "state" in closed.columns:
-        closed = closed[closed["state"].fillna("closed").str.lower() == "closed"]
-    parts, per_project, dropped = [], {}, []
-    for project, sub in closed.groupby(project_col, sort=True):
-        a, b = sub[sub[group_col]], sub[~sub[group_col]]
-        k = min(len(a), len(b))
-        if k == 0:
-            dropped.append(str(project))
-            continue
-        for grp in (a, b):
-            parts.append(grp.iloc[np.sort(rng.choice(len(grp), k, replace=False))])
-        per_project[str(project)] = k
-    units = pd.concat(parts) if parts else closed.iloc[0:0]
-    return units, {"design": "balanced stratified by project (fallback sampler)", "seed": seed,
-                   "per_project": per_project, "dropped_projects": dropped}
 
 
 # -- the analysis ----------------------------------------------------------------
@@ -260,9 +234,9 @@ def resolution(units: pd.DataFrame, *, source: str = "<memory>", themes: pd.Data
     df = units.copy()
     df["ptm"] = df["ptm"].fillna(False).astype(bool)
     df["days"] = resolution_days(df["created_at"], df["closed_at"])
-    closed = df[df["days"].notna()]
-    if "state" in closed.columns:
-        closed = closed[closed["state"].fillna("closed").str.lower() == "closed"]
+    if "state" not in df.columns:
+        df["state"] = np.where(df["closed_at"].notna(), "closed", "open")
+    closed = df[df["days"].notna() & (df["state"] == "closed")]
     n_closed = {PTM: int(closed["ptm"].sum()), NON_PTM: int((~closed["ptm"]).sum())}
     sample, record = balanced_sample(closed, group_col="ptm", seed=seed)
     x = sample.loc[sample["ptm"], "days"].to_numpy()

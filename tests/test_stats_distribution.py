@@ -1,0 +1,96 @@
+"""Counts per codebook node: once per unit per node, special codes apart, triples."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ptmcoder.codebook import load_codebook, parse_codebook
+from ptmcoder.errors import PtmcoderError, ValidationError
+from ptmcoder.stats.distribution import CodedUnits, distribution, read_annotations, read_labels
+
+
+def _node(id_, children=(), **kw):
+    return {"id": id_, "name": id_.upper(), "definition": f"def of {id_}",
+            "provenance": "paper-text", "children": list(children), **kw}
+
+
+BOOK = parse_codebook({
+    "id": "toy", "title": "Toy", "citation": "test", "version": "1", "status": "complete",
+    "levels": ["theme", "code"],
+    "nodes": [_node("A", [_node("A.x"), _node("A.y")]), _node("B", [_node("B.z")])],
+    "special": [_node("fp", role="false-positive")],
+})
+
+
+def test_unit_counted_once_per_node_and_triples():
+    coded = CodedUnits(codes={"u1": ["A.x", "A.y"], "u2": ["A.x", "B.z"], "u3": ["B.z"],
+                              "u4": ["fp"]}, source="mem")
+    r = distribution(BOOK, coded)
+    assert r.n_coded == 3 and r.n_records == 4
+    theme = {n.id: n for n in r.levels["theme"]}
+    assert (theme["A"].units, theme["A"].challenges, theme["A"].codes) == (2, 3, 2)
+    assert (theme["B"].units, theme["B"].challenges, theme["B"].codes) == (2, 2, 1)
+    assert theme["A"].share == pytest.approx(2 / 3)
+    code = {n.id: n for n in r.levels["code"]}
+    assert code["A.x"].units == 2 and code["A.x"].parent == "A" and code["A.y"].units == 1
+    assert [(s.id, s.units, s.share) for s in r.special] == [("fp", 1, 0.25)]
+    assert "/ 3 units" in r.denominator
+
+
+def test_code_assigned_at_a_higher_level_counts_there_only():
+    r = distribution(BOOK, CodedUnits(codes={"u1": ["A"]}, source="mem"))
+    assert {n.id: n.units for n in r.levels["theme"]}["A"] == 1
+    assert all(n.units == 0 for n in r.levels["code"])
+
+
+def test_unknown_code_is_a_validation_error():
+    with pytest.raises(ValidationError, match="'Q' is not in codebook 'toy'"):
+        distribution(BOOK, CodedUnits(codes={"u1": ["Q"]}, source="labels.csv"))
+
+
+def test_read_labels_picks_the_rater(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("unit,rater,code\nu1,alice,A.x\nu1,final,A.y\nu2,final,B.z\nu2,final,A.x\n")
+    coded = read_labels(path, rater="final")
+    assert coded.codes == {"u1": ["A.y"], "u2": ["B.z", "A.x"]}
+    with pytest.raises(PtmcoderError, match="--rater"):
+        read_labels(path)
+    with pytest.raises(PtmcoderError, match="raters are: alice, final"):
+        read_labels(path, rater="bob")
+
+
+def test_read_annotations_counts_failures(tmp_path):
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    recs = [{"unit_id": "u1", "annotator": "m", "codes": [{"code": "A.x"}]},
+            {"unit_id": "u2", "annotator": "m", "codes": [], "error_type": "malformed_json"},
+            {"unit_id": "u3", "annotator": "m", "codes": [{"code": "B.z"}, {"code": "A.y"}]}]
+    (run / "annotations.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    coded = read_annotations(run)
+    assert coded.failed == 1 and coded.codes == {"u1": ["A.x"], "u3": ["B.z", "A.y"]}
+    assert distribution(BOOK, coded).n_failed == 1
+
+
+def test_cli_on_bundled_tan_codebook(tmp_path, run_cli):
+    book = load_codebook("tan2024")
+    leaves = [n.id for n in book.leaves()]
+    path = tmp_path / "gold.csv"
+    path.write_text("unit,rater,code\n"
+                    f"q1,final,{leaves[0]}\nq1,final,{leaves[1]}\nq2,final,{leaves[-1]}\n"
+                    "q3,final,false-positive\n")
+    out = tmp_path / "figs"
+    res = run_cli("stats", "distribution", "--codebook", "tan2024", "--labels", path,
+                  "--rater", "final", "--out", out, "--json")
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["n_coded"] == 2 and data["n_records"] == 3
+    cats = {n["id"]: n["units"] for n in data["levels"]["category"]}
+    assert sum(cats.values()) >= 2 and set(cats) == {"MLM", "CRI", "OTH"}
+    assert data["special"][0]["units"] == 1
+    assert len(data["figures"]) == 3 and all(p.endswith(".png") for p in data["figures"])
+    table = run_cli("stats", "distribution", "--codebook", "tan2024", "--labels", path,
+                    "--rater", "final", "--out", out, "--level", "category")
+    assert table.exit_code == 0, table.stderr
+    assert "n coded units = 2" in table.stdout and "false-positive" in table.stdout
