@@ -188,6 +188,10 @@ def difficulty(corpus_ref, ptm_tags, ptm_column, since, memory_limit, threads, t
         console.print(f"test: {result.tests[0].test}")
     else:
         console.print("proportion test: needs both PTM-related and other units")
+    if result.accepted_without_time:
+        console.print(f"response time: {result.accepted_without_time:,} accepted answers have no "
+                      "date (accepted_answer_at), so they are not in the response-time columns; "
+                      "the Data Explorer export needs a join with the answers for it")
     if result.negative_response_times:
         console.print(f"excluded {result.negative_response_times:,} accepted answers dated "
                       "before their question")

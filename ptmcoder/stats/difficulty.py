@@ -62,6 +62,7 @@ class DifficultyResult:
     tests: list[ProportionTestResult]
     histogram: dict[str, list[tuple[float, float, int]]]  # group -> (lo, hi, count)
     negative_response_times: int
+    accepted_without_time: int = 0
     figures: list[str] = field(default_factory=list)
 
     def group(self, name: str) -> DifficultyRow:
@@ -80,6 +81,7 @@ class DifficultyResult:
                 g: [{"lo_min": lo, "hi_min": hi, "n": n} for lo, hi, n in rows]
                 for g, rows in self.histogram.items()},
             "excluded_negative_response_times": self.negative_response_times,
+            "accepted_without_time": self.accepted_without_time,
             "figures": self.figures,
         }
 
@@ -102,6 +104,7 @@ def _base_sql(path: Path, rule: PtmRule, since: str | None) -> str:
                CASE WHEN accepted_answer_at >= created_at
                     THEN epoch_ms(accepted_answer_at - created_at) / 60000.0 END AS rt,
                (accepted_answer_at < created_at) AS rt_negative,
+               (accepted_answer_id IS NOT NULL AND accepted_answer_at IS NULL) AS acc_no_time,
                answer_count, view_count,
                CASE WHEN ptm THEN tags END AS ptm_tags
         FROM {units_relation_sql(path, since=since)}"""
@@ -138,12 +141,13 @@ def difficulty(path: Path, *, rule: PtmRule = PtmRule(), since: str | None = Non
     # spills it past memory_limit); the queries below then never re-read the file.
     con.execute(f"CREATE TEMP TABLE d AS {_base_sql(path, rule, since)}")
 
-    recs = con.execute(f"SELECT ptm, {_METRICS}, count(*) FILTER (WHERE rt_negative) "
-                       "FROM d GROUP BY ptm").fetchall()
+    recs = con.execute(f"SELECT ptm, {_METRICS}, count(*) FILTER (WHERE rt_negative), "
+                       "count(*) FILTER (WHERE acc_no_time) FROM d GROUP BY ptm").fetchall()
     by = {bool(r[0]): r for r in recs}
     groups = [_row(label, by[flag][1:8]) for flag, label in ((True, "ptm"), (False, "non-ptm"))
               if flag in by]
     negative = sum(int(r[8]) for r in recs)
+    no_time = sum(int(r[9]) for r in recs)
 
     if tags:
         tag_filter = f"list_contains({tag_list_sql(tags)}, tag)"
@@ -175,4 +179,4 @@ def difficulty(path: Path, *, rule: PtmRule = PtmRule(), since: str | None = Non
     con.close()
     return DifficultyResult(source=str(path), ptm_rule=rule.to_dict(), since=since,
                             groups=groups, tags=tag_rows, tests=tests, histogram=histogram,
-                            negative_response_times=negative)
+                            negative_response_times=negative, accepted_without_time=no_time)

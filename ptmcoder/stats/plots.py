@@ -41,11 +41,21 @@ def popularity_chart(per_year, per_tag_year: dict, path: Path, *, title: str) ->
 def response_time_chart(histogram: dict, path: Path) -> Path:
     """Tan et al. Fig. 2: distribution of the time to an accepted answer (log minutes),
     as the share of each group's answered questions per bin."""
+    import math
+
+    from ptmcoder.stats.difficulty import BINS_PER_DECADE
+
     fig, ax = plt.subplots(figsize=(7, 4))
     for group, rows in histogram.items():
+        if not rows:
+            continue
         total = sum(n for _, _, n in rows) or 1
-        edges = [lo for lo, _, _ in rows] + [rows[-1][1]] if rows else []
-        ax.stairs([n / total for _, _, n in rows], edges, label=f"{group} (n={total:,})")
+        # bins are quarter decades; fill empty ones so the steps stay contiguous
+        counts = {round(math.log10(lo) * BINS_PER_DECADE): n for lo, _, n in rows}
+        first, last = min(counts), max(counts)
+        idx = range(first, last + 1)
+        edges = [10 ** (b / BINS_PER_DECADE) for b in range(first, last + 2)]
+        ax.stairs([counts.get(b, 0) / total for b in idx], edges, label=f"{group} (n={total:,})")
     ax.set_xscale("log")
     ax.set(xlabel="minutes to the accepted answer (log scale)", ylabel="share of questions",
            title="Time needed to receive an accepted answer")
