@@ -9,6 +9,7 @@ without a fixed seed), so re-running gives byte-identical files.
 from __future__ import annotations
 
 import argparse
+import functools
 import csv
 import html
 import io
@@ -43,26 +44,37 @@ def _norm(tag: object) -> str:
     return " ".join(str(tag).lower().split())
 
 
+@functools.cache
+def _screening_aliases() -> dict[str, str]:
+    """Normalised alias -> code, from the ``humbatova-screening`` codebook itself, so
+    the sample's mapping and the codebook can never disagree."""
+    from ptmcoder.codebook import load_codebook
+
+    book = load_codebook("humbatova-screening")
+    table: dict[str, str] = {}
+    for node in [*book.nodes, *book.special]:
+        for name in (node.id, node.name, *node.aliases):
+            table[_norm(name)] = node.id
+    return table
+
+
 def screening_code(raw: object) -> tuple[str, str | None]:
     """Map a raw Humbatova tag to a ``humbatova-screening`` code.
 
     Returns ``(code, note)``: ``code`` is ``false-positive``, ``generic``,
-    ``dl-fault`` or ``""`` (no code: an empty tag, ``-`` or ``unclear``); ``note``
-    explains a non-obvious mapping so it can be reported.
+    ``unclear`` (a special code), ``dl-fault`` or ``""`` (an empty tag or ``-``:
+    no label); ``note`` explains a non-obvious mapping so it can be reported.
+    A tag listed among a code's aliases in the codebook maps to that code; any
+    other fault description is ``dl-fault``.
     """
     tag = _norm(raw)
     if tag in ("", "-", "nan"):
         return "", "empty"
-    if tag == "false positive":
-        return "false-positive", None
-    if tag == "generic":
-        return "generic", None
-    if re.fullmatch(r"false posi\w*( ?\w*)?", tag) or tag.startswith("false positive ("):
-        return "false-positive", "false-positive variant (typo or parenthetical remark)"
-    if tag.startswith("generic ("):
-        return "generic", "generic with a parenthetical remark"
-    if tag == "unclear" or tag.startswith("unclear ("):
-        return "", "unclear: the rater gave no fault/false-positive/generic decision"
+    aliases = _screening_aliases()
+    if tag in aliases:
+        code = aliases[tag]
+        plain = tag in (code.replace("-", " "), code)
+        return code, None if plain else f"alias of {code} in the codebook"
     if "false positive" in tag or "(or fp" in tag or "generic?" in tag:
         return "dl-fault", "fault tag hedged with false positive/generic; coded dl-fault"
     return "dl-fault", None
