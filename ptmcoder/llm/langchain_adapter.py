@@ -67,9 +67,12 @@ class LangChainChatModel:
         self.limiter = limiter
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self._sleep = sleep
-        if chat_model is None:
-            chat_model = self._init(provider, model, base_url, kwargs)
-        self._chat = chat_model
+        # a model we build is rebuilt per event loop: provider SDKs bind their
+        # async HTTP pools to the loop that first used them
+        self._build = None if chat_model is not None else (
+            lambda: self._init(provider, model, base_url, dict(kwargs)))
+        self._chat = chat_model if chat_model is not None else self._build()
+        self._loop_id: int | None = None
 
     @staticmethod
     def _init(provider: str, model: str, base_url: str | None, kwargs: dict[str, Any]) -> Any:
@@ -82,6 +85,11 @@ class LangChainChatModel:
                      f"(e.g. langchain-{provider.replace('_', '-')})") from exc
         if provider in _OPENAI_LIKE:
             kwargs.setdefault("max_retries", 0)  # ours are in force
+            # langchain-openai shares one cached async HTTP client per process, bound
+            # to the first event loop; a client of our own is rebuilt with the model
+            import openai
+
+            kwargs.setdefault("http_async_client", openai.DefaultAsyncHttpxClient())
             if base_url:
                 kwargs["base_url"] = base_url
                 if not os.environ.get("OPENAI_API_KEY"):
@@ -103,6 +111,13 @@ class LangChainChatModel:
         kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
         return [kinds.get(m.role, HumanMessage)(content=m.content) for m in request.messages]
 
+    def _model_for_loop(self) -> Any:
+        loop_id = id(asyncio.get_running_loop())
+        if self._build is not None and self._loop_id not in (None, loop_id):
+            self._chat = self._build()
+        self._loop_id = loop_id
+        return self._chat
+
     def _bound(self, request: ChatRequest) -> Any:
         params: dict[str, Any] = {}
         if request.temperature is not None:
@@ -117,7 +132,8 @@ class LangChainChatModel:
             fmt = response_format_for(request, "json_schema")
             if fmt is not None:
                 params["response_format"] = fmt
-        return self._chat.bind(**params) if params else self._chat
+        chat = self._model_for_loop()
+        return chat.bind(**params) if params else chat
 
     async def _one(self, runnable: Any, messages: list[Any]) -> tuple[str, dict[str, int], Any]:
         message = await runnable.ainvoke(messages)
