@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import json
 from pathlib import Path
 
@@ -170,6 +172,24 @@ def test_interrupted_import_leaves_previous_corpus_intact(monkeypatch):
     assert calls["n"] == 50
     assert store.load_corpus("c").equals(before)
     assert sorted(p.name for p in paths.corpora_dir().iterdir()) == ["c"]
+
+
+def test_staging_left_by_a_killed_import_is_removed_by_the_next():
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(dead.stdout)
+    root = paths.corpora_dir()
+    root.mkdir(parents=True)
+    stale = root / f".c.tmp-{dead_pid}-1"
+    (stale / "partial").mkdir(parents=True)
+    live = root / f".c.tmp-{os.getpid()}-2"  # an import still running: kept
+    live.mkdir()
+    store.import_corpus([SAMPLES / "so_api_sample.json"], "c")
+    assert not stale.exists()
+    assert live.exists()
 
 
 def test_existing_corpus_needs_replace_and_unknown_corpus_hint(run_cli):

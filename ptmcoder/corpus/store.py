@@ -49,6 +49,29 @@ MAX_LISTED = 1000  # skipped records / duplicates listed in import.json (all are
 # ----------------------------------------------------------------------------- lookup
 
 
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _new_staging(root: Path, name: str) -> Path:
+    """A fresh staging directory for corpus ``name``. Staging directories left by an
+    import that was killed (its process is gone) are removed first, so a ``kill -9``
+    mid-import leaves nothing behind once the next import of that name starts."""
+    for stale in root.glob(f".{name}.tmp-*"):
+        parts = stale.name.rsplit(".tmp-", 1)[-1].split("-")
+        if parts and parts[0].isdigit() and not _pid_alive(int(parts[0])):
+            shutil.rmtree(stale, ignore_errors=True)
+    staging = root / f".{name}.tmp-{os.getpid()}-{int(time.time() * 1000)}"
+    staging.mkdir()
+    return staging
+
 def known_corpora() -> list[str]:
     root = paths.corpora_dir()
     if not root.is_dir():
@@ -266,8 +289,7 @@ def import_corpus(
 
     root = paths.corpora_dir()
     root.mkdir(parents=True, exist_ok=True)
-    staging = root / f".{name}.tmp-{os.getpid()}-{int(time.time() * 1000)}"
-    staging.mkdir()
+    staging = _new_staging(root, name)
     try:
         stage = _BatchWriter(staging / "_stage_units.parquet", _STAGE_SCHEMA)
         answers = _BatchWriter(staging / "_stage_answers.parquet", _ANSWER_SCHEMA, 50_000)
@@ -392,8 +414,7 @@ def save_corpus(df: pd.DataFrame, name: str, record: dict[str, Any], *,
         raise PtmcoderError(f"corpus {name!r} already exists", hint="pass --replace")
     root = paths.corpora_dir()
     root.mkdir(parents=True, exist_ok=True)
-    staging = root / f".{name}.tmp-{os.getpid()}-{int(time.time() * 1000)}"
-    staging.mkdir()
+    staging = _new_staging(root, name)
     try:
         table = pa.Table.from_pandas(df[UNIT_COLUMNS], preserve_index=False).cast(UNIT_SCHEMA)
         pq.write_table(table, staging / UNITS_FILE, compression="zstd")
