@@ -89,3 +89,12 @@ def test_cli_table_states_correction(run_cli):
     assert "Yates" in result.stdout and "none" not in result.stdout
     bad = run_cli("stats", "proportion-test", "--counts", "30/50")
     assert bad.exit_code != 0 and "exactly twice" in bad.stderr
+
+
+def test_sample_size_in_the_stats_group_reproduces_339_and_260(run_cli):
+    # Tan et al. Sec. VI-A: 339 of 2,829 questions; Banyongrakkul et al. Sec. III-C:
+    # 260 of the 802 sampled issues; both at 95% confidence and a 5% margin.
+    for population, expected in ((2829, 339), (802, 260)):
+        result = run_cli("stats", "sample-size", "-N", str(population), "--json")
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout)["sample_size"] == expected
