@@ -142,7 +142,16 @@ class LLMAnnotator:
         tally.add(completion)
         return completion
 
-    async def annotate_unit(self, unit: dict[str, Any], common: dict[str, Any]) -> Annotation:
+    def first_request(self, unit: dict[str, Any]) -> ChatRequest:
+        """The unit's first request (what ``--batch`` submits)."""
+        messages = self.messages(unit)[0]
+        return self.request(messages, self.settings.samples, self.settings.seed)
+
+    async def annotate_unit(self, unit: dict[str, Any], common: dict[str, Any], *,
+                            first: Completion | BaseException | None = None) -> Annotation:
+        """Code one unit. ``first`` is the answer to :meth:`first_request` when it was
+        obtained elsewhere (the Batch API); repairs and missing samples still go
+        through the model."""
         uid = str(unit["id"])
         started = time.perf_counter()
         tally = Tally()
@@ -157,7 +166,14 @@ class LLMAnnotator:
         k = self.settings.samples
         try:
             texts: list[str] = []
-            completion = await self._call(self.request(messages, k, self.settings.seed), tally)
+            if first is None:
+                completion = await self._call(self.request(messages, k, self.settings.seed),
+                                              tally)
+            elif isinstance(first, BaseException):
+                raise first
+            else:
+                completion = first
+                tally.add(completion)
             texts.extend(completion.texts[:k])
             extra = 0
             while len(texts) < k and extra < k:  # the endpoint ignored n

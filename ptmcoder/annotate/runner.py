@@ -449,7 +449,7 @@ def _run_llm(spec, options, book, template, run, all_units, pending, labels, com
     if not pending:
         return meta, 0, [], annotator.stats
     if options.batch:
-        records = _run_batch(annotator, pending, common, stderr, warn)
+        records = _run_batch(annotator, model, pending, common, run, stderr, warn)
         errors = []
         for record in records:
             run.append(record)
@@ -484,26 +484,51 @@ def _run_llm(spec, options, book, template, run, all_units, pending, labels, com
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                close = getattr(model, "aclose", None)
-                if close is not None:
-                    try:
-                        await close()
-                    except Exception:  # pragma: no cover - closing is best effort
-                        pass
+                await _close(model)
 
     asyncio.run(drive())
     meta["stats"] = annotator.stats
     return meta, written, errors, annotator.stats
 
 
-def _run_batch(annotator, pending, common, stderr, warn) -> list[Annotation]:
-    try:
-        from ptmcoder.llm import batch as batch_module  # noqa: F401
-    except ImportError:
-        raise DependencyError("--batch needs ptmcoder.llm.batch (the LLM layer's BatchRunner)",
-                              hint="run without --batch") from None
-    raise DependencyError("--batch is not wired to the BatchRunner yet",
-                          hint="run without --batch")
+def _run_batch(annotator, model, pending, common, run, stderr, warn) -> list[Annotation]:
+    """Submit the pending units' first requests through the LLM layer's BatchRunner
+    (resumable: its state is kept in the run directory), then parse each answer like
+    a live one (repairs go through the live endpoint)."""
+    from ptmcoder.llm.batch import BatchRunner
+
+    inner = getattr(model, "inner", model)  # the batch bypasses the response cache
+    runner = BatchRunner(inner, run.path, progress=stderr.file)
+    requests = {str(u["id"]): annotator.first_request(u) for u in pending}
+
+    async def drive() -> list[Annotation]:
+        results = await runner.run(requests)
+        out = []
+        for unit in pending:
+            first = results.get(str(unit["id"]))
+            if first is None:
+                from ptmcoder.llm.errors import LLMError
+
+                first = LLMError("the batch returned no result", kind="response")
+            out.append(await annotator.annotate_unit(unit, {**common, "created_at": utcnow()},
+                                                     first=first))
+        await _close(model)
+        return out
+
+    return asyncio.run(drive())
+
+
+async def _close(model: Any) -> None:
+    for obj in (model, getattr(model, "inner", None)):
+        close = getattr(obj, "aclose", None)
+        if close is not None:
+            try:
+                await close()
+            except Exception:  # pragma: no cover - closing is best effort
+                pass
+    cache = getattr(model, "cache", None)
+    if cache is not None and hasattr(cache, "close"):
+        cache.close()
 
 
 def default_runs_root() -> Path:

@@ -1,0 +1,175 @@
+"""The embedded annotator on real titles from the bundled Humbatova sample."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ptmcoder.annotate.embedded import EmbeddedAnnotator, MiniLMEmbedder, TfidfEmbedder, segments
+from ptmcoder.annotate.fewshot import select_examples
+from ptmcoder.annotate.prompt import allowed_codes, unit_text
+from ptmcoder.codebook import load_codebook
+from ptmcoder.paths import samples_dir
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    return MiniLMEmbedder()  # loaded once per test session
+
+
+@pytest.fixture(scope="module")
+def book():
+    return load_codebook("humbatova-screening")
+
+
+@pytest.fixture(scope="module")
+def units():
+    frame = pd.read_csv(samples_dir() / "humbatova_so_titles.csv", dtype=str)
+    return frame.to_dict("records")
+
+
+def test_zero_shot_records_carry_codes_confidence_evidence(minilm, book, units):
+    annotator = EmbeddedAnnotator(book, None, minilm)
+    annotator.prepare(units)
+    sample = units[:40]
+    records = list(annotator.annotate(sample))
+    assert [r.unit_id for r in records] == [u["id"] for u in sample]
+    allowed = set(allowed_codes(book, None))
+    for unit, rec in zip(sample, records, strict=True):
+        assert rec.ok and rec.codes and rec.method == "zero-shot"
+        assert set(rec.scores) == allowed
+        assert sum(rec.scores.values()) == pytest.approx(1.0, abs=1e-3)
+        for c in rec.codes:
+            assert c.code in allowed
+            assert 0.0 <= c.confidence <= 1.0
+            assert c.evidence and c.evidence in unit_text(unit)
+            assert "similarity" in c.rationale
+    # the scores discriminate: not every unit gets the same code
+    assert len({r.codes[0].code for r in records}) >= 2
+
+
+def test_evidence_is_the_most_similar_sentence(minilm, book):
+    from ptmcoder.annotate.embedded import EmbeddedConfig
+
+    # multi_threshold 0 assigns every code, so each code's evidence can be checked
+    annotator = EmbeddedAnnotator(book, None, minilm, config=EmbeddedConfig(multi_threshold=0))
+    annotator.prepare([])
+    unit = {"id": "t:1", "title": "Question",
+            "body": "I love hiking on weekends. My Keras model gives NaN loss after the first "
+                    "epoch of training."}
+    rec = next(annotator.annotate([unit]))
+    assert len(rec.codes) == len(annotator.codes)
+    dl = [c for c in rec.codes if c.code == "dl-fault"]
+    assert "NaN loss" in dl[0].evidence
+
+
+def test_code_vectors_cached_by_codebook_hash(minilm, book, tmp_path):
+    a = EmbeddedAnnotator(book, None, minilm, cache_dir=tmp_path)
+    a.prepare([])
+    files = list(tmp_path.glob("codes-*-leaf-minilm.npy"))
+    assert len(files) == 1
+    b = EmbeddedAnnotator(book, None, minilm, cache_dir=tmp_path)
+    b.prepare([])
+    assert np.allclose(a.code_vectors, b.code_vectors)
+
+
+def test_fewshot_is_cross_fitted_never_sees_own_label(minilm, book, units):
+    """Random labels are memorisable only by a model that saw them: in-sample fitting
+    would reproduce them; cross-fitting must stay near chance."""
+    pool = units[:120]
+    rng = np.random.default_rng(0)
+    codes = ["dl-fault", "generic", "false-positive"]
+    labels = {u["id"]: [codes[i]] for u, i in zip(pool, rng.integers(0, 3, len(pool)),
+                                                   strict=True)}
+    annotator = EmbeddedAnnotator(book, None, minilm)
+    annotator.prepare(pool)
+    annotator.fit_fewshot(pool, labels, pool)
+    assert annotator.fewshot is not None
+    records = list(annotator.annotate(pool))
+    assert all(r.method == "few-shot" for r in records)
+    hits = np.mean([r.codes[0].code in labels[r.unit_id] for r in records])
+    assert hits < 0.6, hits  # in-sample logistic regression on 384 dims gets ~1.0
+    from sklearn.linear_model import LogisticRegression
+
+    X = annotator.encode_units(pool)
+    y = [labels[u["id"]][0] for u in pool]
+    in_sample = LogisticRegression(max_iter=2000, C=4.0).fit(X, y).score(X, y)
+    assert in_sample > 0.9  # the leak the cross-fitting prevents is real
+
+
+def test_tfidf_fallback_works_without_torch(book, units):
+    annotator = EmbeddedAnnotator(book, None, TfidfEmbedder(), name="embedded:tfidf")
+    annotator.prepare(units[:30])
+    records = list(annotator.annotate(units[:30]))
+    assert all(r.ok and r.codes and r.model == "tfidf" for r in records)
+
+
+def test_unit_without_text_is_an_error_row(book):
+    annotator = EmbeddedAnnotator(book, None, TfidfEmbedder())
+    annotator.prepare([{"id": "a", "title": "keras loss"}])
+    rec = next(annotator.annotate([{"id": "e", "title": "", "body": ""}]))
+    assert rec.error_type.value == "no_text" and not rec.codes
+
+
+def test_segments_are_substrings():
+    text = "Title: Use torch.cuda.FloatTensor?\n\nFirst sentence. Second one! third"
+    segs = segments(text)
+    assert "Title: Use torch.cuda.FloatTensor?" in segs
+    assert all(s in text for s in segs)
+
+
+def test_select_examples_rules():
+    ids = ["u0", "u1", "u2", "u3", "u4", "u5"]
+    vecs = np.eye(6, dtype=float)
+    vecs[1] = vecs[0] * 0.9 + vecs[1] * 0.1  # u1 very similar to u0
+    vecs[2] = vecs[0] * 0.8 + vecs[2] * 0.2
+    labels = [["a"], ["a"], ["a"], ["b"], ["c"], ["a"]]
+    texts = ["t0", "t1", "t0", "t3", "t4", "t5"]
+    chosen = select_examples("u0", vecs[0], ids, vecs, labels, 3, seed=1, unit_text="t0",
+                             pool_texts=texts)
+    assert 0 not in chosen  # never the unit itself
+    assert 2 not in chosen  # nor a unit with the same text
+    assert {tuple(labels[i]) for i in chosen} == {("a",), ("b",), ("c",)}  # diverse
+    assert 1 in chosen  # the most similar of label a
+    again = select_examples("u0", vecs[0], ids, vecs, labels, 3, seed=1, unit_text="t0",
+                            pool_texts=texts)
+    assert again == chosen  # deterministic per unit (cache-friendly)
+    orders = {tuple(select_examples("u0", vecs[0], ids, vecs, labels, 3, seed=s,
+                                    unit_text="t0", pool_texts=texts)) for s in range(12)}
+    assert len(orders) > 1  # shuffled
+
+
+def test_cli_codes_bundled_sample_offline(run_cli, isolated_home, minilm):
+    result = run_cli("annotate", "--codebook", "humbatova-screening", "--corpus", "humbatova_so",
+                     "--annotator", "embedded", "--limit", "25", "--no-progress", "--json")
+    assert result.exit_code == 0, result.stderr + str(result.exception)
+    summary = json.loads(result.stdout)
+    assert summary["written"] == 25
+    run_dir = isolated_home / "runs" / summary["run_id"]
+    records = [json.loads(line) for line in (run_dir / "annotations.jsonl").open()]
+    assert len(records) == 25
+    assert all(r["codes"] and r["codes"][0]["evidence"] and
+               0 <= r["codes"][0]["confidence"] <= 1 for r in records)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["annotators"][0]["embedder"] == "minilm"
+    assert manifest["status"] == "complete"
+    # rerun with --run: nothing left to do, nothing written twice
+    again = run_cli("annotate", "--run", summary["run_id"], "--no-progress", "--json")
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["written"] == 0
+    assert len((run_dir / "annotations.jsonl").read_text().splitlines()) == 25
+
+
+def test_cli_fewshot_manifest_says_cross_fitted(run_cli, isolated_home, minilm):
+    result = run_cli("annotate", "--codebook", "humbatova-screening", "--corpus", "humbatova_so",
+                     "--annotator", "embedded", "--train", "humbatova_so", "--limit", "60",
+                     "--no-progress", "--json")
+    assert result.exit_code == 0, result.stderr
+    run_dir = isolated_home / "runs" / json.loads(result.stdout)["run_id"]
+    meta = json.loads((run_dir / "manifest.json").read_text())["annotators"][0]
+    assert meta["method"] == "few-shot"
+    assert "never its own label" in meta["few_shot"]["cross_fitting"]
+    assert meta["few_shot"]["labelled_units"] > 400
