@@ -294,3 +294,21 @@ def test_cli_errors_are_clean(run_cli, tmp_path):
     assert result.exit_code != 0 and "missing column(s) unit, rater, code" in result.stderr
     result = run_cli("agree", tmp_path / "nope.csv")
     assert result.exit_code != 0 and "not found" in result.stderr
+
+
+def test_humbatova_script_treats_missing_tags_as_missing_ratings():
+    import importlib.util
+    path = Path(__file__).resolve().parents[1] / "scripts" / "humbatova_agreement.py"
+    spec = importlib.util.spec_from_file_location("humbatova_agreement", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rounds = pd.DataFrame({"round": [2, 2], "EntityType": ["so-keras"] * 2, "Link": ["l1", "l2"],
+                           "Evaluator1": ["E1", "E5"], "Tag1": ["False  Positive", "wrong shape"],
+                           "Evaluator2": ["E2", "E4"], "Tag2": [None, None],
+                           "Evaluator3": [None, "E3"], "Tag3": [None, "generic"],
+                           "Evaluator4": [None, None], "Tag4": [None, None]})
+    tables = mod.long_tables(rounds)
+    coarse = tables["coarse"]
+    assert coarse["code"].tolist()[:2] == ["false-positive", None]
+    assert coarse["code"].isna().sum() == 2
+    assert set(tables["tags"]["code"].dropna()) == {"false positive", "wrong shape", "generic"}
