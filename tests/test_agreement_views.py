@@ -309,6 +309,7 @@ def test_humbatova_script_treats_missing_tags_as_missing_ratings():
                            "Evaluator4": [None, None], "Tag4": [None, None]})
     tables = mod.long_tables(rounds)
     coarse = tables["coarse"]
-    assert coarse["code"].tolist()[:2] == ["false-positive", None]
+    assert coarse["code"].iloc[0] == "false-positive" and pd.isna(coarse["code"].iloc[1])
     assert coarse["code"].isna().sum() == 2
+    assert rating_matrix(coarse).missing_rows == {"E1": 0, "E2": 1, "E3": 0, "E4": 1, "E5": 0}
     assert set(tables["tags"]["code"].dropna()) == {"false positive", "wrong shape", "generic"}
