@@ -275,7 +275,8 @@ def run_summary(run: Run) -> dict[str, Any]:
         "codebook": config.get("codebook_id"),
         "level": config.get("level"),
         "corpus": config.get("corpus"),
-        "annotators": [a.get("name") for a in config.get("annotators", [])],
+        "annotators": [a if isinstance(a, str) else a.get("name")
+                       for a in config.get("annotators", [])],
         "units": manifest.get("counts", {}).get("units"),
         "records": len(records),
         "errors": errors,

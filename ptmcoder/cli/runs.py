@@ -29,10 +29,13 @@ def list_runs(as_json: bool) -> None:
     if not rows:
         console.print("no runs yet; start one with `ptmcoder annotate`")
         return
-    table = Table("run", "created", "codebook", "level", "annotators", "units", "records",
-                  "errors", "status")
+    table = Table()
+    table.add_column("run", no_wrap=True)
+    for name in ("created", "codebook", "level", "annotators", "units", "records", "errors",
+                 "status"):
+        table.add_column(name)
     for r in rows:
-        table.add_row(r["run_id"], r["created_at"] or "", r["codebook"] or "", r["level"] or "",
+        table.add_row(r["run_id"], (r["created_at"] or "")[:16].replace("T", " "), r["codebook"] or "", r["level"] or "",
                       ", ".join(a for a in r["annotators"] if a), str(r["units"] or ""),
                       str(r["records"]), str(r["errors"]), r["status"])
     console.print(table)
