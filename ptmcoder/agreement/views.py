@@ -187,14 +187,17 @@ def render_vs_humans(table: pd.DataFrame, metrics: Sequence[str] = PAIR_METRICS)
                    f"annotator-human {fmt(ceiling['annotator_human_mean'])}")
     t = Table(title="Annotator vs humans (95% bootstrap CI)", caption=caption or None)
     for col in ("kind", "rater a", "rater b", "n"):
-        t.add_column(col, justify="right" if col == "n" else "left")
+        t.add_column(col, justify="right" if col == "n" else "left", no_wrap=True)
     for m in metrics:
-        t.add_column(m, justify="right")
-    t.add_column("note")
+        t.add_column(m, justify="right", no_wrap=True)
+    has_notes = bool(table["note"].fillna("").astype(str).str.len().gt(0).any())
+    if has_notes:
+        t.add_column("note")
     for _, row in table.iterrows():
         cells = [f"{fmt(row[m])} {fmt_ci(row[f'{m}_ci_low'], row[f'{m}_ci_high'])}" for m in metrics]
+        notes = [str(row["note"] or "")] if has_notes else []
         t.add_row(str(row["kind"]), str(row["rater_a"]), str(row["rater_b"]), str(row["n"]), *cells,
-                  str(row["note"] or ""))
+                  *notes)
     return t
 
 
