@@ -180,11 +180,17 @@ def render_vs_humans(table: pd.DataFrame, metrics: Sequence[str] = PAIR_METRICS)
     """Annotator-vs-human rows beside human-vs-human rows, so a reader sees at
     once whether the annotator reaches the human ceiling."""
     metrics = [m for m in metrics if m in table.columns]
-    ceiling = human_ceiling(table, "cohen_kappa") if "cohen_kappa" in table.columns else {}
     caption = ""
-    if ceiling:
-        caption = (f"mean Cohen's kappa: human-human {fmt(ceiling['human_human_mean'])}, "
-                   f"annotator-human {fmt(ceiling['annotator_human_mean'])}")
+    if "cohen_kappa" in table.columns:
+        kappa = pd.to_numeric(table["cohen_kappa"], errors="coerce")
+        hh = kappa[table["kind"] == "human-human"].dropna()
+        parts = [f"human-human {fmt(float(hh.mean()) if len(hh) else None)} ({len(hh)} pairs)"]
+        ah = table["kind"] == "annotator-human"
+        for name in dict.fromkeys(table.loc[ah, "rater_a"]):
+            vals = kappa[ah & (table["rater_a"] == name)].dropna()
+            parts.append(f"{name} vs humans {fmt(float(vals.mean()) if len(vals) else None)} "
+                         f"({len(vals)} pairs)")
+        caption = "mean Cohen's kappa: " + "; ".join(parts)
     t = Table(title="Annotator vs humans (95% bootstrap CI)", caption=caption or None)
     for col in ("kind", "rater a", "rater b", "n"):
         t.add_column(col, justify="right" if col == "n" else "left", no_wrap=True)
