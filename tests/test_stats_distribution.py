@@ -94,3 +94,12 @@ def test_cli_on_bundled_tan_codebook(tmp_path, run_cli):
                     "--rater", "final", "--out", out, "--level", "category")
     assert table.exit_code == 0, table.stderr
     assert "n coded units = 2" in table.stdout and "false-positive" in table.stdout
+
+
+def test_cli_empty_labels_file_is_a_clean_error(tmp_path, run_cli):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    result = run_cli("stats", "distribution", "--labels", empty, "--codebook", "humbatova-screening")
+    assert result.exit_code == 1
+    assert result.exception is None
+    assert f"{empty}: header: the file is empty" in result.stderr

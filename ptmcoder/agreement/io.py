@@ -14,19 +14,30 @@ from ptmcoder.errors import InputRecordError, NotFoundError, PtmcoderError
 LONG_COLUMNS = ("unit", "rater", "code")
 
 
+def _read_frame(path: Path) -> pd.DataFrame:
+    """A CSV (all columns as text) or Parquet file; an empty or unreadable file
+    is an :class:`InputRecordError` naming the file, never a pandas traceback."""
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:
+        raise InputRecordError(str(path), "header", None, "the file is empty",
+                               "a long table has a header line: unit,rater,code") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputRecordError(str(path), "file", None, f"cannot read it: {first}") from None
+
+
 def read_long_table(path: str | Path) -> pd.DataFrame:
     """A long table (CSV or Parquet) with columns ``unit, rater, code``; extra
     columns are kept. Codes may be empty (rater saw the unit, gave no code)."""
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"input file not found: {path}")
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        df = pd.read_parquet(path)
-    elif suffix in (".jsonl", ".json"):
+    if path.suffix.lower() in (".jsonl", ".json"):
         return annotations_to_long(path)
-    else:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    df = _read_frame(path)
     missing = [c for c in LONG_COLUMNS if c not in df.columns]
     if missing:
         raise InputRecordError(str(path), "header", None,
@@ -107,8 +118,7 @@ def read_gold(path: str | Path, rater: str = "gold") -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"gold file not found: {path}")
-    df = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else \
-        pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    df = _read_frame(path)
     if "unit" not in df.columns or "code" not in df.columns:
         raise InputRecordError(str(path), "header", None, "gold labels need columns unit and code")
     out = pd.DataFrame({"unit": df["unit"], "rater": rater, "code": df["code"]}).astype("string")

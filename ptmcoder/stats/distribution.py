@@ -124,11 +124,18 @@ def read_annotations(ref: str | Path, *, annotator: str | None = None) -> CodedU
 def _read_table(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise NotFoundError(f"file not found: {path}")
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    if path.suffix in (".jsonl", ".ndjson"):
-        return pd.read_json(path, lines=True, dtype=False)
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        if path.suffix in (".jsonl", ".ndjson"):
+            return pd.read_json(path, lines=True, dtype=False)
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise InputRecordError(str(path), "header", None, "the file is empty",
+                               "a label table has a header line: unit,rater,code") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputRecordError(str(path), "file", None, f"cannot read it: {first}") from None
 
 
 def unit_column(df: pd.DataFrame, file: str) -> str:
