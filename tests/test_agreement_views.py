@@ -313,3 +313,25 @@ def test_humbatova_script_treats_missing_tags_as_missing_ratings():
     assert coarse["code"].isna().sum() == 2
     assert rating_matrix(coarse).missing_rows == {"E1": 0, "E2": 1, "E3": 0, "E4": 1, "E5": 0}
     assert set(tables["tags"]["code"].dropna()) == {"false positive", "wrong shape", "generic"}
+
+
+def test_cli_run_accepts_latest_and_id_prefix(run_cli, isolated_home):
+    records = [
+        {"unit_id": f"u{i}", "annotator": "emb", "codes": [{"code": "a" if i % 2 else "b"}]}
+        for i in range(6)
+    ]
+    for run_id in ("20260101-000000-aaaa", "20260102-000000-bbbb"):
+        run = isolated_home / "runs" / run_id
+        run.mkdir(parents=True)
+        (run / "manifest.json").write_text("{}")
+        (run / "annotations.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    gold = isolated_home / "gold.csv"
+    gold.write_text("unit,code\n" + "".join(f"u{i},a\n" for i in range(6)))
+    latest = run_cli("agree", "--run", "latest", "--gold", str(gold), "--json")
+    assert latest.exit_code == 0, latest.stderr
+    assert "20260102-000000-bbbb" in latest.stderr
+    by_prefix = run_cli("agree", "--run", "20260101", "--gold", str(gold), "--json")
+    assert by_prefix.exit_code == 0 and "20260101-000000-aaaa" in by_prefix.stderr
+    assert json.loads(latest.stdout)["percent_agreement"]["value"] == 0.5
+    missing = run_cli("agree", "--run", "nope", "--gold", str(gold))
+    assert missing.exit_code == 1 and "no run 'nope'" in missing.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from ptmcoder.errors import NotFoundError, PtmcoderError
+from ptmcoder.errors import PtmcoderError
 
 VIEWS = ("summary", "pairwise", "per-code", "confusion", "vs-humans", "aat")
 
@@ -18,16 +18,14 @@ def _split(value: str | None) -> list[str]:
 
 def _load_inputs(inputs: tuple[str, ...], run: str | None, status) -> tuple[pd.DataFrame, list[str]]:
     from ptmcoder.agreement.io import annotations_to_long, read_long_table
-    from ptmcoder.paths import runs_dir
 
     frames: list[pd.DataFrame] = []
     run_raters: list[str] = []
     sources = [Path(p) for p in inputs]
     if run:
-        run_path = Path(run) if Path(run).exists() else runs_dir() / run
-        if not run_path.exists():
-            raise NotFoundError(f"run not found: {run}", hint=f"runs live in {runs_dir()}")
-        sources.append(run_path)
+        from ptmcoder.runs import resolve_run
+
+        sources.append(resolve_run(run).path)
     if not sources:
         raise PtmcoderError("no input given", hint="pass a long table (unit,rater,code) and/or --run RUN")
     for src in sources:
@@ -88,6 +86,9 @@ def agree(inputs, run, gold, codebook, level, metrics, weights, alpha_level, n_b
             status.print(f"{df.attrs['above_level']} code(s) sit above level {lvl!r} and count as missing ratings")
         if gold_df is not None:
             gold_df = map_to_level(gold_df, codebook, lvl)
+    if gold_df is not None and view not in ("vs-humans", "aat"):
+        # the adjudicated labels are one more rater, "gold", in these views
+        df = pd.concat([df[["unit", "rater", "code"]], gold_df], ignore_index=True)
     all_raters = sorted(df["rater"].dropna().unique().tolist())
     ann = _split(annotators) or run_raters
     hum = _split(humans) or [r for r in all_raters if r not in ann]
@@ -125,8 +126,6 @@ def agree(inputs, run, gold, codebook, level, metrics, weights, alpha_level, n_b
             out.print(v.render_per_code(table))
         return
     if view == "confusion":
-        if gold_df is not None:
-            df = pd.concat([df[["unit", "rater", "code"]], gold_df], ignore_index=True)
         a = (ann or all_raters)[0]
         b = "gold" if gold_df is not None else next((r for r in (hum or all_raters) if r != a), None)
         if b is None:
