@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -123,8 +124,20 @@ def connect(*, memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | None = N
     return con
 
 
+def _check_date(value: str, name: str) -> None:
+    """A date bound must parse as an ISO date or timestamp (DuckDB would raise otherwise)."""
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise PtmcoderError(f"{name}: not a date: {value!r}",
+                            hint="write YYYY-MM-DD, e.g. --since 2018-01-01") from None
+
+
 def units_relation_sql(path: Path, *, since: str | None = None, until: str | None = None) -> str:
     """``FROM`` clause text for the units, with the date filter applied."""
+    for value, name in ((since, "since"), (until, "until")):
+        if value:
+            _check_date(value, name)
     where = []
     if since:
         where.append(f"created_at >= CAST({quote_literal(since)} AS TIMESTAMPTZ)")
@@ -139,7 +152,9 @@ def check_columns(con: duckdb.DuckDBPyConnection, path: Path, needed: list[str])
         cols = {r[0] for r in con.execute(
             f"DESCRIBE SELECT * FROM read_parquet({quote_literal(parquet_glob(path))})").fetchall()}
     except duckdb.Error as exc:
-        raise PtmcoderError(f"cannot read {path} as Parquet: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PtmcoderError(f"cannot read {path} as Parquet: {first}",
+                            hint="--corpus takes a corpus name or a units .parquet file") from None
     missing = [c for c in needed if c not in cols]
     if missing:
         raise PtmcoderError(f"{path}: missing column(s) {', '.join(missing)}",
