@@ -449,13 +449,15 @@ def _run_llm(spec, options, book, template, run, all_units, pending, labels, com
     if not pending:
         return meta, 0, [], annotator.stats
     if options.batch:
-        records = _run_batch(annotator, model, pending, common, run, stderr, warn)
+        records, state = _run_batch(annotator, model, pending, common, run, stderr, warn)
         errors = []
         for record in records:
             run.append(record)
             if record.error_type:
                 errors.append(record)
-        meta["batch"] = True
+        meta["batch"] = {k: state.get(k) for k in ("batch_id", "input_file_id",
+                                                   "output_file_id", "error_file_id",
+                                                   "status", "requests", "input_sha256")}
         meta["stats"] = annotator.stats
         return meta, len(records), errors, annotator.stats
     written = 0
@@ -491,10 +493,12 @@ def _run_llm(spec, options, book, template, run, all_units, pending, labels, com
     return meta, written, errors, annotator.stats
 
 
-def _run_batch(annotator, model, pending, common, run, stderr, warn) -> list[Annotation]:
+def _run_batch(annotator, model, pending, common, run, stderr, warn
+               ) -> tuple[list[Annotation], dict[str, Any]]:
     """Submit the pending units' first requests through the LLM layer's BatchRunner
     (resumable: its state is kept in the run directory), then parse each answer like
-    a live one (repairs go through the live endpoint)."""
+    a live one (repairs go through the live endpoint). Returns the records and the
+    batch state (ids and status, for the manifest)."""
     from ptmcoder.llm.batch import BatchRunner
 
     inner = getattr(model, "inner", model)  # the batch bypasses the response cache
@@ -515,7 +519,7 @@ def _run_batch(annotator, model, pending, common, run, stderr, warn) -> list[Ann
         await _close(model)
         return out
 
-    return asyncio.run(drive())
+    return asyncio.run(drive()), runner.load_state()
 
 
 async def _close(model: Any) -> None:
