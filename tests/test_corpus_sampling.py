@@ -123,3 +123,28 @@ def test_sample_cli_writes_sample_record_and_out_corpus(run_cli):
     scores = store.load_corpus("s")["score"]
     assert rec["population"]["score_at_least_min"] == int((scores >= 1).sum())
     assert rec["random_sample"] == cochran_sample_size(int((scores >= 1).sum()))
+
+
+def test_balanced_stratified_refuses_an_empty_sample():
+    no_ptm = _issues().assign(ptm=False)
+    with pytest.raises(PtmcoderError, match="no project has both PTM-related and other issues"):
+        balanced_stratified_sample(no_ptm, group_col="ptm")
+    no_state = _issues().assign(state=None)
+    with pytest.raises(PtmcoderError, match=r"no closed issue among 36 units \(36 have no state\)"):
+        balanced_stratified_sample(no_state, group_col="ptm")
+    assert balanced_stratified_sample(no_state.assign(ptm=_issues()["ptm"]), group_col="ptm",
+                                      closed_only=False).record["total"] > 0
+
+
+def test_sample_cli_does_not_write_an_empty_sample(run_cli):
+    from ptmcoder import paths
+
+    store.import_corpus([paths.samples_dir() / "github_issues_sample.jsonl"], "g")
+    good = run_cli("corpus", "sample", "g", "--design", "banyongrakkul", "--ptm-labels", "bug")
+    assert good.exit_code == 0, good.stderr
+    record = store.corpus_dir("g") / "samples" / "banyongrakkul-seed0.json"
+    before = json.loads(record.read_text())["total"]
+    typo = run_cli("corpus", "sample", "g", "--design", "banyongrakkul", "--ptm-labels", "bugg")
+    assert typo.exit_code == 1 and typo.exception is None
+    assert "the sample would be empty" in typo.stderr
+    assert json.loads(record.read_text())["total"] == before > 0  # the good sample survives

@@ -153,6 +153,12 @@ def balanced_stratified_sample(df: pd.DataFrame, *, group_col: str, project_col:
             raise PtmcoderError("closed_only needs a 'state' column")
         data = df[df["state"] == "closed"]
         n_closed = len(data)
+        if n_closed == 0:
+            no_state = int(df["state"].isna().sum())
+            raise PtmcoderError(
+                f"no closed issue among {len(df)} units"
+                + (f" ({no_state} have no state)" if no_state else ""),
+                hint="the design samples closed issues; use --all-states to sample every issue")
     data = _by_id(data)
     group = _as_bool(data[group_col], group_col)
     rng = np.random.default_rng(seed)
@@ -169,6 +175,12 @@ def balanced_stratified_sample(df: pd.DataFrame, *, group_col: str, project_col:
         if k:
             picked.extend(rng.choice(ptm, size=k, replace=False).tolist())
             picked.extend(rng.choice(non, size=k, replace=False).tolist())
+    if not picked:
+        raise PtmcoderError(
+            f"no project has both PTM-related and other issues (PTM-related: "
+            f"{int(group.sum())}, other: {int((~group).sum())}, over {len(table)} project(s)); "
+            "the sample would be empty",
+            hint="check the PTM group (--ptm-labels / --ptm-ids) matches the corpus")
     units = data.iloc[sorted(picked)].reset_index(drop=True)
     n_ptm = int(sum(r["ptm_sampled"] for r in table))
     record = {
