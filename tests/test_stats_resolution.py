@@ -119,3 +119,19 @@ def test_cli_resolution(tmp_path, run_cli):
     assert "Mann-Whitney U, one-sided" in table.stdout and "Cliff's d" in table.stdout
     none = run_cli("stats", "resolution", "--corpus", path)
     assert none.exit_code != 0 and "exactly one of" in none.stderr
+
+
+def test_corpus_without_closed_issues_says_so(run_cli):
+    from ptmcoder.paths import samples_dir
+
+    so = samples_dir() / "so_api_sample.json"  # one closed question, no PTM label
+    assert run_cli("corpus", "import", "--name", "so", so, "--no-progress").exit_code == 0
+    nlbse = samples_dir() / "nlbse_issues_sample.csv"  # no state, no closing dates
+    assert run_cli("corpus", "import", "--name", "nl", nlbse, "--no-progress", "--platform",
+                   "github", "--map", "title=title,created_at=created_at,project=repo,tags=label"
+                   ).exit_code == 0
+    for name, message in (("nl", "no closed issue with a closing date among 150 units"),
+                          ("so", "no project has both PTM-related and other issues")):
+        res = run_cli("stats", "resolution", "--corpus", name, "--ptm-labels", "bug")
+        assert res.exit_code == 1 and res.exception is None
+        assert message in res.stderr

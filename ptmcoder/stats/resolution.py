@@ -237,6 +237,10 @@ def resolution(units: pd.DataFrame, *, source: str = "<memory>", themes: pd.Data
     if "state" not in df.columns:
         df["state"] = np.where(df["closed_at"].notna(), "closed", "open")
     closed = df[df["days"].notna() & (df["state"] == "closed")]
+    if closed.empty:
+        raise PtmcoderError(f"no closed issue with a closing date among {len(df)} units",
+                            hint="resolution time needs GitHub issues with state closed and "
+                                 "closed_at (see ptmcoder corpus info)")
     n_closed = {PTM: int(closed["ptm"].sum()), NON_PTM: int((~closed["ptm"]).sum())}
     sample, record = balanced_sample(closed, group_col="ptm", seed=seed)
     x = sample.loc[sample["ptm"], "days"].to_numpy()
