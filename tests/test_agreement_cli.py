@@ -21,3 +21,17 @@ def test_empty_file_is_a_clean_error(tmp_path, run_cli, as_gold):
     assert result.exception is None
     assert "Traceback" not in result.stderr
     assert f"{empty}: header: the file is empty" in result.stderr
+
+
+def test_vs_humans_table_keeps_pairs_and_n_visible_at_120_columns(run_cli):
+    result = run_cli("agree", LABELS, "--view", "vs-humans", "--annotators", "E1",
+                     "--bootstrap", "20", env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if "kind" in line)
+    assert [c.strip() for c in header.split("┃")[1:5]] == ["kind", "rater a", "rater b", "n"]
+    row = next(line for line in lines if "annotator-consensus" in line)
+    cells = [c.strip() for c in row.split("│")[1:5]]
+    assert cells[:3] == ["annotator-consensus", "E1", "human-consensus"]
+    assert cells[3].isdigit() and int(cells[3]) > 0
+    assert all(len(line) <= 120 for line in lines)

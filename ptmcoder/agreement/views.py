@@ -192,15 +192,19 @@ def render_vs_humans(table: pd.DataFrame, metrics: Sequence[str] = PAIR_METRICS)
                          f"({len(vals)} pairs)")
         caption = "mean Cohen's kappa: " + "; ".join(parts)
     t = Table(title="Annotator vs humans (95% bootstrap CI)", caption=caption or None)
-    for col in ("kind", "rater a", "rater b", "n"):
-        t.add_column(col, justify="right" if col == "n" else "left", no_wrap=True)
+    # The pair and its n are never squeezed out: they keep their full width, and each
+    # metric cell puts its interval under the value so the metric columns stay narrow.
+    for col, key in (("kind", "kind"), ("rater a", "rater_a"), ("rater b", "rater_b"), ("n", "n")):
+        width = max([len(col), *(len(str(v)) for v in table[key])])
+        t.add_column(col, justify="right" if col == "n" else "left", no_wrap=True,
+                     min_width=width)
     for m in metrics:
         t.add_column(m, justify="right", no_wrap=True)
     has_notes = bool(table["note"].fillna("").astype(str).str.len().gt(0).any())
     if has_notes:
         t.add_column("note")
     for _, row in table.iterrows():
-        cells = [f"{fmt(row[m])} {fmt_ci(row[f'{m}_ci_low'], row[f'{m}_ci_high'])}" for m in metrics]
+        cells = [f"{fmt(row[m])}\n{fmt_ci(row[f'{m}_ci_low'], row[f'{m}_ci_high'])}" for m in metrics]
         notes = [str(row["note"] or "")] if has_notes else []
         t.add_row(str(row["kind"]), str(row["rater_a"]), str(row["rater_b"]), str(row["n"]), *cells,
                   *notes)
