@@ -25,16 +25,25 @@ def _save(fig, path: Path) -> Path:
 def popularity_chart(per_year, per_tag_year: dict, path: Path, *, title: str) -> Path:
     """Tan et al. Fig. 1: (a) questions per year, (b) per tag per year."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    years = [y for y, _ in per_year]
-    ax1.plot(years, [n for _, n in per_year], marker="o")
-    ax1.set(title=f"(a) {title} per year", xlabel="year", ylabel="questions")
+    # A year without units is a zero on the line, not a gap the line bridges.
+    years = list(range(min(y for y, _ in per_year), max(y for y, _ in per_year) + 1)) \
+        if per_year else []
+
+    def filled(rows) -> list[int]:
+        got = dict(rows)
+        return [got.get(y, 0) for y in years]
+
+    total = sum(n for _, n in per_year)
+    ax1.plot(years, filled(per_year), marker="o")
+    ax1.set(title=f"(a) {title} per year (n={total:,})", xlabel="year", ylabel="questions")
     for tag, rows in per_tag_year.items():
-        ax2.plot([y for y, _ in rows], [n for _, n in rows], marker="o", label=tag)
+        ax2.plot(years, filled(rows), marker="o", label=f"{tag} (n={sum(n for _, n in rows):,})")
     ax2.set(title="(b) top tags per year", xlabel="year", ylabel="questions")
     if per_tag_year:
         ax2.legend(fontsize=7)
     for ax in (ax1, ax2):
         ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.yaxis.get_major_locator().set_params(integer=True)
     return _save(fig, path)
 
 
