@@ -335,3 +335,13 @@ def test_cli_run_accepts_latest_and_id_prefix(run_cli, isolated_home):
     assert json.loads(latest.stdout)["percent_agreement"]["value"] == 0.5
     missing = run_cli("agree", "--run", "nope", "--gold", str(gold))
     assert missing.exit_code == 1 and "no run 'nope'" in missing.stderr
+
+
+def test_percent_agreement_gets_no_landis_koch_reading(run_cli, tmp_path):
+    path = tmp_path / "long.csv"
+    rows = [(u, r, "a" if (u + (r == "h2")) % 3 else "b") for u in range(30) for r in ("h1", "h2")]
+    path.write_text("unit,rater,code\n" + "".join(f"{u},{r},{c}\n" for u, r, c in rows))
+    out = json.loads(run_cli("agree", str(path), "--json", "--bootstrap", "20").stdout)
+    assert out["percent_agreement"]["interpretation"].startswith("n/a")
+    assert out["cohen_kappa"]["interpretation"] != "n/a"
+    assert not out["cohen_kappa"]["interpretation"].startswith("n/a")

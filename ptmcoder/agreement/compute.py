@@ -256,8 +256,17 @@ def _evaluate(measure: _Measure, boot: list[np.ndarray] | None, n_boot: int) -> 
             extra[key][label] = item
     ci_method = f"percentile bootstrap over units, {n_boot} resamples" if n_boot > 0 else "none"
     return Coefficient(measure.name, value, ci_low, ci_high, int(n_units), measure.n_raters,
-                       measure.method, ci_method, co.landis_koch(value),
+                       measure.method, ci_method, _reading(measure.name, value),
                        "; ".join(notes) if notes else None, extra)
+
+
+#: Landis & Koch's scale reads chance-corrected coefficients; raw agreement has no reading.
+NOT_CHANCE_CORRECTED = frozenset({"percent_agreement"})
+
+
+def _reading(name: str, value: float | None) -> str:
+    """The Landis & Koch (1977) reading, or ``n/a`` for coefficients it does not apply to."""
+    return "n/a (not chance-corrected)" if name in NOT_CHANCE_CORRECTED else co.landis_koch(value)
 
 
 def compute_coefficients(matrix: RatingMatrix, metrics: Sequence[str] | None = None, *,
