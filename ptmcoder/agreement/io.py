@@ -10,23 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from ptmcoder.errors import InputRecordError, NotFoundError, PtmcoderError
+from ptmcoder.tables import read_table
 
 LONG_COLUMNS = ("unit", "rater", "code")
-
-
-def _read_frame(path: Path) -> pd.DataFrame:
-    """A CSV (all columns as text) or Parquet file; an empty or unreadable file
-    is an :class:`InputRecordError` naming the file, never a pandas traceback."""
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except pd.errors.EmptyDataError:
-        raise InputRecordError(str(path), "header", None, "the file is empty",
-                               "a long table has a header line: unit,rater,code") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputRecordError(str(path), "file", None, f"cannot read it: {first}") from None
 
 
 def read_long_table(path: str | Path) -> pd.DataFrame:
@@ -37,7 +23,7 @@ def read_long_table(path: str | Path) -> pd.DataFrame:
         raise NotFoundError(f"input file not found: {path}")
     if path.suffix.lower() in (".jsonl", ".json"):
         return annotations_to_long(path)
-    df = _read_frame(path)
+    df = read_table(path)
     missing = [c for c in LONG_COLUMNS if c not in df.columns]
     if missing:
         raise InputRecordError(str(path), "header", None,
@@ -118,7 +104,7 @@ def read_gold(path: str | Path, rater: str = "gold") -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"gold file not found: {path}")
-    df = _read_frame(path)
+    df = read_table(path)
     if "unit" not in df.columns or "code" not in df.columns:
         raise InputRecordError(str(path), "header", None, "gold labels need columns unit and code")
     out = pd.DataFrame({"unit": df["unit"], "rater": rater, "code": df["code"]}).astype("string")

@@ -341,7 +341,8 @@ def resolution(corpus_ref, ptm_labels, ptm_column, ptm_ids, themes, codebook_ref
 
     from ptmcoder.codebook import load_codebook
     from ptmcoder.stats import plots
-    from ptmcoder.stats.distribution import _read_table, unit_column
+    from ptmcoder.stats.distribution import unit_column
+    from ptmcoder.tables import read_table
     from ptmcoder.stats.engine import resolve_corpus
     from ptmcoder.stats.resolution import resolution as run
     from ptmcoder.stats.resolution import theme_table
@@ -360,7 +361,7 @@ def resolution(corpus_ref, ptm_labels, ptm_column, ptm_ids, themes, codebook_ref
     else:
         ids_path = Path(ptm_ids)
         if ids_path.suffix in (".csv", ".parquet", ".jsonl"):
-            t = _read_table(ids_path)
+            t = read_table(ids_path)
             ids = set(t[unit_column(t, str(ids_path))].astype(str))
         else:
             ids = {ln.strip() for ln in ids_path.read_text().splitlines() if ln.strip()}
@@ -370,7 +371,7 @@ def resolution(corpus_ref, ptm_labels, ptm_column, ptm_ids, themes, codebook_ref
         if issue_types in df.columns:
             type_col = issue_types
         else:
-            t = _read_table(Path(issue_types))
+            t = read_table(Path(issue_types))
             ucol = unit_column(t, issue_types)
             tcol = next((c for c in ("issue_type", "type", "code") if c in t.columns), None)
             if tcol is None:
@@ -383,7 +384,7 @@ def resolution(corpus_ref, ptm_labels, ptm_column, ptm_ids, themes, codebook_ref
         if not codebook_ref:
             raise PtmcoderError("--themes needs --codebook to lift codes to themes")
         book = load_codebook(codebook_ref)
-        t = _read_table(Path(themes))
+        t = read_table(Path(themes))
         theme_df = theme_table(t.rename(columns={unit_column(t, themes): "unit"}), book)
     _status(f"resolution: {len(df):,} units from {path}")
     result = run(df, source=str(path), themes=theme_df, issue_type_col=type_col, seed=seed,

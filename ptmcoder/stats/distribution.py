@@ -33,6 +33,7 @@ import pandas as pd
 from ptmcoder.codebook import Codebook
 from ptmcoder.errors import InputRecordError, NotFoundError, Problem, PtmcoderError, ValidationError
 from ptmcoder.paths import runs_dir
+from ptmcoder.tables import read_table
 
 UNIT_COLUMNS = ("unit", "unit_id", "id")
 
@@ -121,23 +122,6 @@ def read_annotations(ref: str | Path, *, annotator: str | None = None) -> CodedU
     return CodedUnits(codes=codes, source=str(path), failed=failed)
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise NotFoundError(f"file not found: {path}")
-    try:
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        if path.suffix in (".jsonl", ".ndjson"):
-            return pd.read_json(path, lines=True, dtype=False)
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise InputRecordError(str(path), "header", None, "the file is empty",
-                               "a label table has a header line: unit,rater,code") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputRecordError(str(path), "file", None, f"cannot read it: {first}") from None
-
-
 def unit_column(df: pd.DataFrame, file: str) -> str:
     for name in UNIT_COLUMNS:
         if name in df.columns:
@@ -152,7 +136,7 @@ def read_labels(path: str | Path, *, rater: str | None = None) -> CodedUnits:
     (pick ``rater``, e.g. ``final`` for adjudicated gold labels) or ``unit,code``
     (translated codes)."""
     path = Path(path)
-    df = _read_table(path)
+    df = read_table(path)
     ucol = unit_column(df, str(path))
     if "code" not in df.columns:
         raise InputRecordError(str(path), "header", None, "no 'code' column")
