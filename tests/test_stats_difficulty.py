@@ -160,6 +160,8 @@ def test_cli_difficulty_and_popularity(corpus, run_cli, tmp_path):
     data = json.loads(res.stdout)
     assert data["groups"][0]["name"] == "ptm" and data["groups"][0]["n"] == 4
     assert (out / "response_time.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "no_acc.png").read_bytes()[:4] == b"\x89PNG"
+    assert str(out / "no_acc.png") in json.loads(res.stdout)["figures"]
     table = run_cli("stats", "difficulty", "--corpus", corpus, "--out", out, "--threads", "1")
     assert table.exit_code == 0
     assert "%no acc" in table.stdout and "0.750" in table.stdout and "Yates" in table.stdout

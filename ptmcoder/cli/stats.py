@@ -155,9 +155,15 @@ def difficulty(corpus_ref, ptm_tags, ptm_column, since, memory_limit, threads, t
     _status(f"difficulty: scanning {path}")
     result = run(path, rule=_rule(ptm_tags, ptm_column), since=since, top_k=top_k,
                  tags=list(tags) or None, memory_limit=memory_limit, threads=threads)
+    bars = [(row.name, row.n, row.pct_no_acc) for row in [*result.groups, *result.tags]
+            if row.n > 0]
+    if bars:
+        result.figures.append(str(plots.no_acc_chart(bars, _out_dir(out) / "no_acc.png")))
     if result.histogram:
         fig = plots.response_time_chart(result.histogram, _out_dir(out) / "response_time.png")
         result.figures.append(str(fig))
+    else:
+        _status("no response-time figure: no question has an accepted answer with a date")
     if as_json:
         print_json(result.to_dict())
         return

@@ -91,3 +91,16 @@ def distribution_chart(rows: list[tuple[str, int]], path: Path, *, title: str) -
     ax.set(title=title, xlabel="coded units")
     ax.tick_params(axis="y", labelsize=8)
     return _save(fig, path)
+
+
+def no_acc_chart(rows: list[tuple[str, int, float]], path: Path) -> Path:
+    """Horizontal bars of %no acc (share of questions without an accepted answer)
+    per group and tag, the left half of Tan et al.'s Table II; n in each label."""
+    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.4 * len(rows) + 1.2)))
+    names = [f"{name} (n={n:,})" for name, n, _ in rows][::-1]
+    ax.barh(names, [share for _, _, share in rows][::-1])
+    ax.set_xlim(0, 1)
+    ax.set(title="Questions without an accepted answer (%no acc)",
+           xlabel="share of questions without an accepted answer")
+    ax.tick_params(axis="y", labelsize=8)
+    return _save(fig, path)
