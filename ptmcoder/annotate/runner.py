@@ -171,10 +171,25 @@ def prepare_run(options: AnnotateOptions, run_ref: str | None
 # -- building annotators ------------------------------------------------------------------
 
 
-def _labels_for(options: AnnotateOptions, book: Codebook) -> dict[str, list[str]] | None:
+def _labels_for(options: AnnotateOptions, book: Codebook,
+                warn: Callable[[str], None] | None = None) -> dict[str, list[str]] | None:
     if not options.train:
         return None
     labels = load_labels(options.train, raters=options.train_raters or None)
+    unknown = labels.attrs.get("raters_unknown") or []
+    if unknown and warn is not None:
+        from ptmcoder.annotate.units import sample_file
+
+        source = Path(labels.attrs.get("source", options.train)).name
+        available = labels.attrs.get("raters_available") or []
+        message = (f"--train-rater {', '.join(unknown)}: no such rater in {source}; its "
+                   f"raters are {', '.join(available) or '(none)'}")
+        if not Path(options.train).is_file():
+            hints = [f"{options.train}_{r}" for r in unknown
+                     if sample_file(f"{options.train}_{r}") is not None]
+            if hints:
+                message += f" (for those labels use --train {' / '.join(hints)})"
+        warn(message)
     level = normalise_level(options.level)
     index = book.index()
 
@@ -314,7 +329,7 @@ def annotate(options: AnnotateOptions, *, run_ref: str | None = None,
         all_units = frame.to_dict("records")
         todo_units = all_units[: options.limit] if options.limit is not None else all_units
         done = run.done_keys()
-        labels = _labels_for(options, book)
+        labels = _labels_for(options, book, warn)
         if options.train and not labels:
             warn(f"--train {options.train}: no usable human codes (check --train-rater and "
                  "that the codes belong to the codebook); coding zero-shot")

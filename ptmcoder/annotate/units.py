@@ -26,12 +26,37 @@ def _read_file(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"id": str}, keep_default_na=False)
 
 
-def _sample_path(name: str) -> Path | None:
+#: bundled sample files a name can resolve to (what :func:`_read_file` reads)
+SAMPLE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json", ".parquet")
+
+
+def sample_names() -> list[str]:
+    """The bundled sample files by name (file name without extension)."""
     base = samples_dir()
-    for candidate in (f"{name}.csv", f"{name}_titles.csv", f"{name.replace('-', '_')}_titles.csv"):
-        if (base / candidate).is_file():
-            return base / candidate
+    if not base.is_dir():
+        return []
+    return sorted(p.stem for p in base.iterdir() if p.suffix.lower() in SAMPLE_SUFFIXES)
+
+
+def sample_file(name: str, *patterns: str) -> Path | None:
+    """A bundled sample: the first of ``patterns`` (``{}`` is the name, with ``-`` also
+    read as ``_``) that exists, else the sample file whose name without extension is
+    ``name`` (so ``humbatova_so_final`` finds ``humbatova_so_final.csv``)."""
+    base = samples_dir()
+    names = dict.fromkeys((name, name.replace("-", "_")))
+    for pattern in patterns:
+        for n in names:
+            if (base / pattern.format(n)).is_file():
+                return base / pattern.format(n)
+    for n in names:
+        for suffix in SAMPLE_SUFFIXES:
+            if (base / f"{n}{suffix}").is_file():
+                return base / f"{n}{suffix}"
     return None
+
+
+def _sample_path(name: str) -> Path | None:
+    return sample_file(name, "{}_titles.csv")
 
 
 def load_units(ref: str, *, limit: int | None = None) -> pd.DataFrame:
@@ -56,8 +81,9 @@ def load_units(ref: str, *, limit: int | None = None) -> pd.DataFrame:
             sample = _sample_path(ref)
             if sample is None:
                 raise NotFoundError(f"no corpus {ref!r}",
-                                    hint="pass a corpus name, a .parquet file, or a CSV/JSONL "
-                                         "file with id and title columns")
+                                    hint="pass a corpus name, a .parquet file, a CSV/JSONL "
+                                         "file with id and title columns, or a bundled "
+                                         "sample: " + ", ".join(sample_names()))
             frame = _read_file(sample)
             source = str(sample)
     for column in ("id", "title"):
@@ -80,15 +106,20 @@ def load_units(ref: str, *, limit: int | None = None) -> pd.DataFrame:
 
 
 def load_labels(ref: str, *, raters: list[str] | None = None) -> pd.DataFrame:
-    """Human codes as a long table ``unit, rater, code`` (a file, or a bundled sample
-    name such as ``humbatova_so`` for ``humbatova_so_labels.csv``)."""
+    """Human codes as a long table ``unit, rater, code`` (a file, or a bundled sample:
+    ``humbatova_so`` for ``humbatova_so_labels.csv``, or any sample file name without
+    its extension such as ``humbatova_so_final``).
+
+    ``attrs``: ``source``, ``raters_available`` (all raters of the file) and
+    ``raters_unknown`` (the requested ``raters`` the file does not have)."""
     path = Path(ref)
     if not path.is_file():
-        sample = samples_dir() / f"{ref.replace('-', '_')}_labels.csv"
-        if not sample.is_file():
+        sample = sample_file(ref, "{}_labels.csv")
+        if sample is None:
             raise NotFoundError(f"no label file {ref!r}",
                                 hint="pass a CSV/JSONL/Parquet long table with columns "
-                                     "unit, rater, code")
+                                     "unit, rater, code, or a bundled sample: "
+                                     + ", ".join(sample_names()))
         path = sample
     frame = _read_file(path)
     missing = [c for c in ("unit", "code") if c not in frame.columns]
@@ -99,10 +130,14 @@ def load_labels(ref: str, *, raters: list[str] | None = None) -> pd.DataFrame:
     if "rater" not in frame.columns:
         frame["rater"] = "human"
     frame = frame[["unit", "rater", "code"]].astype(str)
+    available = sorted(frame["rater"].unique())
     if raters:
         frame = frame[frame["rater"].isin(raters)]
+    frame = frame.reset_index(drop=True)
     frame.attrs["source"] = str(path)
-    return frame.reset_index(drop=True)
+    frame.attrs["raters_available"] = available
+    frame.attrs["raters_unknown"] = [r for r in (raters or []) if r not in available]
+    return frame
 
 
 def unit_labels(labels: pd.DataFrame, allowed: list[str], map_code=None) -> dict[str, list[str]]:
