@@ -14,6 +14,12 @@ A run holds
   plus at most one truncated last line. :meth:`Run.repair` cuts that line off
   and its unit is redone; a unit and annotator pair already present is skipped,
   so a resumed run writes every record exactly once.
+- ``superseded.jsonl``: error records taken out of ``annotations.jsonl`` by
+  ``ptmcoder annotate --run ID --retry-errors`` (:meth:`Run.supersede_errors`), kept
+  for the audit trail. ``annotations.jsonl`` is then rewritten atomically without
+  them, so it keeps exactly one *current* record per unit and annotator and every
+  reader (agreement, stats, ``runs show``) needs no rule about superseded rows; the
+  retry's record says ``attempt`` 2 (3, ...).
 - ``run.lock``: an exclusive ``flock`` held while a process writes the run, so
   two processes never annotate the same run at once.
 """
@@ -37,6 +43,7 @@ from ptmcoder.paths import runs_dir
 
 MANIFEST = "manifest.json"
 ANNOTATIONS = "annotations.jsonl"
+SUPERSEDED = "superseded.jsonl"
 LOCK = "run.lock"
 
 
@@ -103,6 +110,7 @@ class Run:
         self.id = self.path.name
         self._lock_fd: int | None = None
         self._fd: int | None = None
+        self._attempts: dict[tuple[str, str], int] | None = None
 
     # -- files ---------------------------------------------------------------
     @property
@@ -150,6 +158,71 @@ class Run:
         """(unit id, annotator) pairs that already have a record."""
         return {(r["unit_id"], r["annotator"]) for r in self.records()}
 
+    @property
+    def superseded_path(self) -> Path:
+        return self.path / SUPERSEDED
+
+    def superseded(self) -> list[dict[str, Any]]:
+        """Error records replaced by a retry (oldest first)."""
+        return read_jsonl(self.superseded_path).records
+
+    def supersede_errors(self, annotators: list[str] | None = None) -> list[dict[str, Any]]:
+        """Take the error records (of ``annotators``, default all) out of
+        ``annotations.jsonl`` so that their units are pending again; returns them.
+
+        Crash-safe in two steps: the records are first appended durably to
+        ``superseded.jsonl`` (skipping any already there from an interrupted call),
+        then ``annotations.jsonl`` is replaced atomically by a copy without them.
+        A crash before the replace leaves the run as it was; after it, the units are
+        simply pending and a plain resume codes them. Call it holding the run's lock
+        and before any :meth:`append` of the session."""
+        if self._fd is not None:
+            raise RuntimeError("supersede_errors must run before records are appended")
+        result = read_jsonl(self.annotations_path)
+        if result.bad_lines:
+            raise ConfigError(f"{self.annotations_path} has unreadable lines "
+                              f"{', '.join(map(str, result.bad_lines[:5]))}; not rewriting it",
+                              hint="fix or remove those lines, then retry")
+        wanted = None if annotators is None else set(annotators)
+        gone = [r for r in result.records if r.get("error_type")
+                and (wanted is None or r.get("annotator") in wanted)]
+        if not gone:
+            return []
+        gone_ids = {id(r) for r in gone}
+        keep = [r for r in result.records if id(r) not in gone_ids]
+        known = {json.dumps(r, sort_keys=True) for r in self.superseded()}
+        new = [r for r in gone if json.dumps(r, sort_keys=True) not in known]
+        if new:
+            fd = os.open(self.superseded_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                     for r in new).encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        tmp = self.annotations_path.with_suffix(".jsonl.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in keep)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.annotations_path)
+        dir_fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        self._attempts = None
+        return gone
+
+    def _prior_attempts(self) -> dict[tuple[str, str], int]:
+        if self._attempts is None:
+            attempts: dict[tuple[str, str], int] = {}
+            for r in self.superseded():
+                key = (r.get("unit_id"), r.get("annotator"))
+                attempts[key] = max(attempts.get(key, 0), int(r.get("attempt") or 1))
+            self._attempts = attempts
+        return self._attempts
+
     def repair(self) -> int:
         """Cut a torn last line left by a crash; returns the bytes removed."""
         path = self.annotations_path
@@ -168,6 +241,10 @@ class Run:
         """Append one record durably: a single ``write`` of one line, then fsync."""
         if self._fd is None:
             self._fd = os.open(self.annotations_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if hasattr(record, "model_copy") and hasattr(record, "attempt"):
+            prior = self._prior_attempts().get((record.unit_id, record.annotator))
+            if prior:  # a retry of superseded error records
+                record = record.model_copy(update={"attempt": prior + 1})
         if hasattr(record, "model_dump_json"):
             line = record.model_dump_json(exclude_none=False)
         else:

@@ -74,6 +74,9 @@ class Annotation(BaseModel):
     invalid_samples: int = 0
     #: the raw answer of a failed item (for review), shortened
     raw_answer: str | None = None
+    #: 1 for a unit's first record; n + 1 when ``--retry-errors`` replaced an error
+    #: record of attempt n (which moved to the run's ``superseded.jsonl``)
+    attempt: int = 1
 
     @property
     def ok(self) -> bool:

@@ -38,7 +38,7 @@ from ptmcoder.runs import Run, create_run, list_run_ids, resolve_run, utcnow
 
 #: settings that may change when a run is resumed (they do not change the answers)
 OPERATIONAL = ("base_url", "concurrency", "rpm", "tpm", "timeout", "max_retries", "cache",
-               "progress")
+               "progress", "retry_errors")
 
 
 @dataclass
@@ -72,6 +72,9 @@ class AnnotateOptions:
     max_retries: int = 6
     cache: bool = True
     progress: bool = True
+    #: on resume, take the error records out (to superseded.jsonl) and code those
+    #: units again, asking the model afresh (not the cache)
+    retry_errors: bool = False
 
 
 @dataclass
@@ -85,6 +88,8 @@ class AnnotateResult:
     units: int
     interrupted: bool = False
     cache: dict[str, int] = field(default_factory=dict)
+    #: error records superseded by this session (--retry-errors)
+    retried: int = 0
 
 
 def _annotator_kind(spec: str) -> str:
@@ -100,6 +105,7 @@ def _annotator_kind(spec: str) -> str:
 def _config_snapshot(options: AnnotateOptions, book: Codebook) -> dict[str, Any]:
     config = asdict(options)
     config.pop("progress", None)
+    config.pop("retry_errors", None)  # a per-session choice, recorded in the session
     config["level"] = normalise_level(options.level)
     config["codebook_id"] = book.id
     config["codebook_version"] = book.version
@@ -236,7 +242,8 @@ def make_llm_model(spec: str, options: AnnotateOptions, book: Codebook, prompt_i
         else:
             path = workspace() / "cache" / "responses.sqlite"
             path.parent.mkdir(parents=True, exist_ok=True)
-            model = CachedChatModel(model, ResponseCache(path), prompt_id, codebook_hash(book))
+            model = CachedChatModel(model, ResponseCache(path), prompt_id, codebook_hash(book),
+                                    refresh=options.retry_errors)
             notes["cache"] = str(path)
     else:
         notes["cache"] = "disabled (--no-cache)"
@@ -328,6 +335,11 @@ def annotate(options: AnnotateOptions, *, run_ref: str | None = None,
         frame = load_units(options.corpus)
         all_units = frame.to_dict("records")
         todo_units = all_units[: options.limit] if options.limit is not None else all_units
+        retried = run.supersede_errors(options.annotators) if options.retry_errors else []
+        if retried:
+            stderr.print(f"retrying {len(retried)} unit(s) whose record is an error "
+                         f"(earlier records kept in {run.superseded_path.name})")
+        session["retried"] = len(retried)
         done = run.done_keys()
         labels = _labels_for(options, book, warn)
         if options.train and not labels:
@@ -404,7 +416,8 @@ def annotate(options: AnnotateOptions, *, run_ref: str | None = None,
             run.write_manifest(manifest)
     return AnnotateResult(run=run, written=written, skipped=skipped, errors=errors,
                           error_units=error_units, records=len(records),
-                          units=len(todo_units), interrupted=interrupted, cache=cache_stats)
+                          units=len(todo_units), interrupted=interrupted, cache=cache_stats,
+                          retried=len(retried))
 
 
 def _run_embedded(spec, options, book, run, all_units, pending, labels, common, stderr, warn):

@@ -46,6 +46,10 @@ from ptmcoder.console import make_console
 @click.option("--max-unit-tokens", type=click.IntRange(min=16), default=2000, show_default=True,
               help="Truncate longer units to this many tokens (recorded per record).")
 @click.option("--no-cache", is_flag=True, help="Do not use the SQLite response cache.")
+@click.option("--retry-errors", is_flag=True,
+              help="With --run: code again the units whose record is an error (API, timeout, "
+                   "malformed answer...), asking the model afresh; the error records move to "
+                   "superseded.jsonl so each unit keeps one current record.")
 @click.option("--batch", is_flag=True, help="Send LLM requests through the provider's Batch API.")
 @click.option("--seed", type=int, default=13, show_default=True,
               help="Seed for sampling, few-shot folds and example order.")
@@ -55,8 +59,8 @@ from ptmcoder.console import make_console
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary (or plan) as JSON.")
 def annotate(codebook, corpus, annotators, level, limit, run_ref, plan, base_url, samples,
              temperature, train, train_raters, shots, concurrency, rpm, tpm, timeout,
-             max_retries, max_unit_tokens, no_cache, batch, seed, prompt_id, no_progress,
-             as_json) -> None:
+             max_retries, max_unit_tokens, no_cache, retry_errors, batch, seed, prompt_id,
+             no_progress, as_json) -> None:
     """Code the units of a corpus against a codebook, one record per unit and annotator.
 
     Records go to runs/<id>/annotations.jsonl with a manifest.json. Interrupted runs
@@ -72,7 +76,7 @@ def annotate(codebook, corpus, annotators, level, limit, run_ref, plan, base_url
         max_unit_tokens=max_unit_tokens, train=train, train_raters=list(train_raters),
         shots=shots, seed=seed, batch=batch, base_url=base_url, concurrency=concurrency,
         rpm=rpm, tpm=tpm, timeout=timeout, max_retries=max_retries, cache=not no_cache,
-        progress=not no_progress)
+        progress=not no_progress, retry_errors=retry_errors)
     if plan:
         from ptmcoder.annotate.plan import make_plan, render_plan
 
@@ -100,7 +104,7 @@ def annotate(codebook, corpus, annotators, level, limit, run_ref, plan, base_url
                     "units": result.units, "written": result.written,
                     "skipped": result.skipped, "records": result.records,
                     "errors": dict(result.errors), "cache": result.cache,
-                    "interrupted": result.interrupted})
+                    "retried": result.retried, "interrupted": result.interrupted})
     else:
         out = make_console()
         out.print(f"run {result.run.id}: {result.written} records written, {result.skipped} "

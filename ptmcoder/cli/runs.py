@@ -50,10 +50,12 @@ def show_run(run_ref: str, as_json: bool) -> None:
 
     run = resolve_run(run_ref)
     manifest = run.manifest()
-    records = run.records()
+    records = run.records()  # the current records: superseded ones are in superseded.jsonl
     errors = [r for r in records if r.get("error_type")]
+    superseded = len(run.superseded())
     if as_json:
-        print_json({**manifest, "path": str(run.path),
+        print_json({**manifest, "path": str(run.path), "records": len(records),
+                    "superseded_records": superseded,
                     "error_records": [{k: r.get(k) for k in ("unit_id", "annotator",
                                                               "error_type", "error")}
                                       for r in errors]})
@@ -73,6 +75,9 @@ def show_run(run_ref: str, as_json: bool) -> None:
     cache = manifest.get("cache", {})
     console.print(f"  cache:     {cache.get('hits', 0)} hits, {cache.get('misses', 0)} misses")
     console.print(f"  sessions:  {len(manifest.get('sessions', []))}")
+    console.print(f"  records:   {len(records)} current, {len(errors)} errors"
+                  + (f", {superseded} earlier error records superseded by --retry-errors"
+                     if superseded else ""))
     table = Table("annotator", "model", "method", "records", "errors", "pending")
     counts = manifest.get("counts", {}).get("by_annotator", {})
     for a in manifest.get("annotators", []):

@@ -130,7 +130,10 @@ class CachedChatModel:
     """
 
     def __init__(self, inner: ChatModel, cache: ResponseCache, prompt_version: str,
-                 codebook_hash: str) -> None:
+                 codebook_hash: str, *, refresh: bool = False) -> None:
+        #: ask the model even when the cache has an answer (and store the new one):
+        #: a retry of an unusable answer must not get the same cached answer back
+        self.refresh = refresh
         self.inner = inner
         self.cache = cache
         self.prompt_version = prompt_version
@@ -144,9 +147,11 @@ class CachedChatModel:
 
     async def complete(self, request: ChatRequest) -> Completion:
         key = self.key(request)
-        hit = self.cache.get(key)
+        hit = None if self.refresh else self.cache.get(key)
         if hit is not None:
             return hit
+        if self.refresh:
+            self.cache.misses += 1
         pending = self._inflight.get(key)
         if pending is not None:
             result = await asyncio.shield(pending)
