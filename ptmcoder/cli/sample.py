@@ -22,7 +22,6 @@ def sample_size(population: int, confidence: float, margin: float, p: float,
     """Print the sample size for a proportion: Cochran (1977) with finite population
     correction (2829 -> 339, 802 -> 260 at 95% / 5%)."""
     from ptmcoder.corpus.sampling import cochran_sample_size
-
     from ptmcoder.errors import PtmcoderError
 
     try:

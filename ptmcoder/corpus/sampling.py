@@ -126,8 +126,9 @@ def _as_bool(series: pd.Series, name: str) -> pd.Series:
         raise PtmcoderError(f"column {name!r} has {int(series.isna().sum())} missing value(s)",
                             hint="the group column must be boolean (PTM-related or not)")
     values = set(series.unique().tolist())
-    if not values <= {True, False, 0, 1}:
-        raise PtmcoderError(f"column {name!r} is not boolean: values {sorted(map(str, values))[:5]}")
+    if not values <= {False, True}:  # 0 and 1 compare equal to False and True
+        raise PtmcoderError(
+            f"column {name!r} is not boolean: values {sorted(map(str, values))[:5]}")
     return series.astype(bool)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import csv
 import html
 import io
 import json
