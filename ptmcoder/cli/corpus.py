@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -70,13 +71,9 @@ def import_cmd(paths: tuple[str, ...], name: str, fmt: str | None, mapping: str 
     if parsed and fmt is None:
         fmt = "csv"
     bar, callback = _progress_bar(not no_progress and not as_json and sys.stderr.isatty())
-    if bar is not None:
-        with bar:
-            summary = import_corpus(paths, name, fmt=fmt, mapping=parsed, platform=platform,
-                                    on_error=on_error, replace=replace, progress=callback)
-    else:
+    with bar or nullcontext():
         summary = import_corpus(paths, name, fmt=fmt, mapping=parsed, platform=platform,
-                                on_error=on_error, replace=replace)
+                                on_error=on_error, replace=replace, progress=callback)
     if as_json:
         print_json(summary.to_dict())
         return
