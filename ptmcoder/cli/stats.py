@@ -66,6 +66,32 @@ def _rule(ptm_tags: str | None, ptm_column: str | None):
     return PtmRule(tags=TAN2024_PTM_TAGS)
 
 
+def _proportion_table(title: str, results) -> Table:
+    """Two-proportion tests (one row per continuity correction), n and CI in the cells."""
+    a, b = results[0].labels
+    table = Table(title=title)
+    for col in ("continuity correction", "chi2", "df", "p", f"{a} (n)", f"{b} (n)",
+                f"risk difference ({results[0].confidence:.0%} CI)", "Cohen's h", "phi"):
+        table.add_column(col, justify="left" if col == "continuity correction" else "right")
+    for r in results:
+        table.add_row("Yates" if r.correction else "none", _f(r.chi2, 3), str(r.df),
+                      _p(r.p_value), f"{r.p1:.3f} ({r.n1:,})", f"{r.p2:.3f} ({r.n2:,})",
+                      f"{r.risk_difference:.3f} ({r.rd_ci_low:.3f}, {r.rd_ci_high:.3f})",
+                      _f(r.cohens_h), _f(r.phi, 4))
+    return table
+
+
+def _summary_table(title: str, first: str, rows) -> Table:
+    """n, mean, median, min and max of resolution days per group or theme."""
+    table = Table(title=title)
+    for col in (first, "n", "mean", "median", "min", "max"):
+        table.add_column(col, justify="left" if col == first else "right")
+    for s in rows:
+        table.add_row(s.name, str(s.n), _f(s.mean, 1), _f(s.median, 1), _f(s.minimum, 0),
+                      _f(s.maximum, 0))
+    return table
+
+
 def corpus_options(f):
     f = click.option("--threads", type=int, default=None,
                      help="DuckDB worker threads (default: all cores).")(f)
@@ -181,16 +207,8 @@ def difficulty(corpus_ref, ptm_tags, ptm_column, since, memory_limit, threads, t
                       _f(row.mean_views, 1), _f(row.pd, 4))
     console.print(table)
     if result.tests:
-        t = Table(title="Proportion test of %no acc, ptm vs non-ptm")
-        for col in ("continuity correction", "chi2", "df", "p", "n ptm", "n non-ptm",
-                    "risk difference (95% CI)", "Cohen's h"):
-            t.add_column(col, justify="left" if col == "continuity correction" else "right")
-        for r in result.tests:
-            t.add_row("Yates" if r.correction else "none",
-                      _f(r.chi2, 3), str(r.df), _p(r.p_value), f"{r.n1:,}", f"{r.n2:,}",
-                      f"{r.risk_difference:.3f} ({r.rd_ci_low:.3f}, {r.rd_ci_high:.3f})",
-                      _f(r.cohens_h))
-        console.print(t)
+        console.print(_proportion_table("Proportion test of %no acc, ptm vs non-ptm",
+                                        result.tests))
         console.print(f"test: {result.tests[0].test}")
     else:
         console.print("proportion test: needs both PTM-related and other units")
@@ -234,16 +252,8 @@ def proportion_test(counts, labels, correction, as_json) -> None:
         print_json({"proportion_tests": [r.to_dict() for r in results]})
         return
     console = make_console()
-    table = Table(title="Two-proportion chi-square test")
-    for col in ("continuity correction", "chi2", "df", "p", f"{names[0]} (n)", f"{names[1]} (n)",
-                "risk difference (95% CI)", "Cohen's h", "phi"):
-        table.add_column(col, justify="left" if col == "continuity correction" else "right")
-    for r in results:
-        table.add_row("Yates" if r.correction else "none", _f(r.chi2, 3), str(r.df),
-                      _p(r.p_value), f"{r.p1:.3f} ({r.n1:,})", f"{r.p2:.3f} ({r.n2:,})",
-                      f"{r.risk_difference:.3f} ({r.rd_ci_low:.3f}, {r.rd_ci_high:.3f})",
-                      _f(r.cohens_h), _f(r.phi, 4))
-    console.print(table)
+    console.print(_proportion_table("Two-proportion chi-square test", results))
+    console.print(f"test: {results[0].test}")
 
 
 # -- distribution ----------------------------------------------------------------
@@ -409,13 +419,8 @@ def resolution(corpus_ref, ptm_labels, ptm_column, ptm_ids, themes, codebook_ref
         print_json(result.to_dict())
         return
     console = make_console()
-    t = Table(title="Resolution time (days, same day = 0), balanced sample")
-    for col in ("group", "n", "mean", "median", "min", "max"):
-        t.add_column(col, justify="left" if col == "group" else "right")
-    for g in result.groups:
-        t.add_row(g.name, str(g.n), _f(g.mean, 1), _f(g.median, 1), _f(g.minimum, 0),
-                  _f(g.maximum, 0))
-    console.print(t)
+    console.print(_summary_table("Resolution time (days, same day = 0), balanced sample",
+                                 "group", result.groups))
     t = Table(title="Tests")
     for col in ("test", "statistic", "df", "p", "n per group", "effect size (95% CI)"):
         t.add_column(col)
@@ -438,15 +443,9 @@ def resolution(corpus_ref, ptm_labels, ptm_column, ptm_ids, themes, codebook_ref
                   f"Cramér's V = {it.cramers_v:.3f}")
     console.print(t)
     for title, rows in (("Themes", result.themes), ("Sub-themes", result.sub_themes)):
-        if not rows:
-            continue
-        tt = Table(title=f"{title}: resolution time of closed PTM-related issues (days)")
-        for col in ("theme", "n", "mean", "median", "min", "max"):
-            tt.add_column(col, justify="left" if col == "theme" else "right")
-        for s in rows:
-            tt.add_row(s.name, str(s.n), _f(s.mean, 1), _f(s.median, 1), _f(s.minimum, 0),
-                       _f(s.maximum, 0))
-        console.print(tt)
+        if rows:
+            console.print(_summary_table(
+                f"{title}: resolution time of closed PTM-related issues (days)", "theme", rows))
     console.print(f"closed issues: ptm {result.n_closed['ptm']}, non-ptm "
                   f"{result.n_closed['non-ptm']}; sample seed {seed}")
     for fig in result.figures:
