@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,12 @@ class Codebook(_Strict):
 
     def index(self) -> dict[str, CodeInfo]:
         """Every code id (tree and special) -> its node, depth and ancestor ids."""
+        return dict(self._index)
+
+    @cached_property
+    def _index(self) -> dict[str, CodeInfo]:
+        # Built once per loaded codebook (a codebook is not edited after loading):
+        # ancestor_at runs once per coded row in the annotators and the statistics.
         out: dict[str, CodeInfo] = {}
         for node, depth, path in self.walk():
             out[node.id] = CodeInfo(node, depth, tuple(p.id for p in path), special=False)
@@ -150,7 +157,7 @@ class Codebook(_Strict):
     def ancestor_at(self, code: str, level: str) -> str | None:
         """The id of ``code``'s ancestor (or itself) at ``level``; None for special codes
         and for codes above that level."""
-        info = self.index().get(code)
+        info = self._index.get(code)
         if info is None:
             raise NotFoundError(f"code {code!r} is not in codebook {self.id!r}")
         if info.special:

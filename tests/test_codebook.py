@@ -193,6 +193,15 @@ def test_hash_is_stable_under_key_reordering(tmp_path):
     assert h1 == h2 and h1.startswith("sha256:")
 
 
+def test_cached_code_index_leaves_identity_alone(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    book, fresh = cb.load_codebook_file(path), cb.load_codebook_file(path)
+    assert book.ancestor_at("A.1", "category") == "A"  # builds the cached index
+    assert cb.codebook_hash(book) == cb.codebook_hash(fresh)
+    assert book == fresh and book.model_dump() == fresh.model_dump()
+    assert book.index() is not book.index()  # callers get their own copy
+
+
 def test_hash_changes_with_content(tmp_path):
     h1 = cb.codebook_hash(cb.load_codebook_file(write(tmp_path, MINIMAL, "a.yaml")))
     changed = MINIMAL.replace("The first alpha thing.", "The first alpha thing!")
