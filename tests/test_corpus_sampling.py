@@ -148,3 +148,26 @@ def test_sample_cli_does_not_write_an_empty_sample(run_cli):
     assert typo.exit_code == 1 and typo.exception is None
     assert "the sample would be empty" in typo.stderr
     assert json.loads(record.read_text())["total"] == before > 0  # the good sample survives
+
+
+def test_sample_cli_ptm_ids_file(run_cli, tmp_path):
+    from ptmcoder import paths
+
+    store.import_corpus([paths.samples_dir() / "github_issues_sample.jsonl"], "g")
+    df = store.load_corpus("g")
+    bug = df[df["tags"].map(lambda t: "bug" in t)]["id"]
+    ids = tmp_path / "ptm.csv"
+    pd.DataFrame({"id": bug}).to_csv(ids, index=False)
+    by_ids = run_cli("corpus", "sample", "g", "--design", "banyongrakkul", "--ptm-ids", ids,
+                     "--sample-name", "by-ids", "--json")
+    by_labels = run_cli("corpus", "sample", "g", "--design", "banyongrakkul", "--ptm-labels",
+                        "bug", "--sample-name", "by-labels", "--json")
+    assert by_ids.exit_code == 0, by_ids.stderr
+    picked = [pd.read_parquet(json.loads(r.stdout)["path"])["id"].tolist()
+              for r in (by_ids, by_labels)]
+    assert picked[0] == picked[1] and len(picked[0]) > 0
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    result = run_cli("corpus", "sample", "g", "--design", "banyongrakkul", "--ptm-ids", empty)
+    assert result.exit_code == 1 and result.exception is None
+    assert "empty.csv" in result.stderr and "the file is empty" in result.stderr

@@ -183,13 +183,13 @@ def _ptm_column(df, ptm_labels: str | None, ptm_ids: str | None):
     if ptm_labels:
         wanted = {x.strip() for x in ptm_labels.split(",") if x.strip()}
         return df["tags"].map(lambda tags: tags is not None and bool(wanted & set(tags)))
-    import pandas as pd
+    from ptmcoder.tables import read_table
 
     path = Path(ptm_ids)
     if not path.is_file():
         raise PtmcoderError(f"no such file: {path}")
     if path.suffix.lower() == ".csv":
-        frame = pd.read_csv(path, dtype=str)
+        frame = read_table(path, header_hint="id")
         if "id" not in frame.columns:
             raise PtmcoderError(f"{path}: no 'id' column")
         ids = set(frame["id"].dropna())
