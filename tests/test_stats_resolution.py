@@ -135,3 +135,12 @@ def test_corpus_without_closed_issues_says_so(run_cli):
         res = run_cli("stats", "resolution", "--corpus", name, "--ptm-labels", "bug")
         assert res.exit_code == 1 and res.exception is None
         assert message in res.stderr
+
+
+def test_empty_theme_file_names_the_header_it_needs(tmp_path):
+    from ptmcoder.stats.resolution import read_themes
+
+    empty = tmp_path / "codes.csv"
+    empty.write_text("")
+    with pytest.raises(PtmcoderError, match="header line: unit,code$"):
+        read_themes(empty, load_codebook("banyongrakkul2025"))

@@ -353,55 +353,20 @@ def resolution(corpus_ref, ptm_labels, ptm_column, ptm_ids, themes, codebook_ref
     """Resolution time in days of PTM-related vs other issues (Banyongrakkul et al.
     RQ2): balanced sample, one-sided Mann-Whitney U, Kruskal-Wallis across themes,
     chi-square on issue types, effect sizes, box plots."""
-    import pandas as pd
-
     from ptmcoder.codebook import load_codebook
     from ptmcoder.stats import plots
-    from ptmcoder.stats.distribution import unit_column
-    from ptmcoder.tables import read_table
     from ptmcoder.stats.engine import resolve_corpus
+    from ptmcoder.stats.resolution import load_issues, read_themes
     from ptmcoder.stats.resolution import resolution as run
-    from ptmcoder.stats.resolution import theme_table
 
-    if sum(x is not None for x in (ptm_labels, ptm_column, ptm_ids)) != 1:
-        raise PtmcoderError("give exactly one of --ptm-labels, --ptm-column or --ptm-ids")
+    if themes and not codebook_ref:
+        raise PtmcoderError("--themes needs --codebook to lift codes to themes")
     path = resolve_corpus(corpus_ref)
-    df = pd.read_parquet(path)
-    if ptm_column:
-        if ptm_column not in df.columns:
-            raise PtmcoderError(f"no column {ptm_column!r} in {path}")
-        df["ptm"] = df[ptm_column].fillna(False).astype(bool)
-    elif ptm_labels:
-        wanted = {t.strip() for t in ptm_labels.split(",") if t.strip()}
-        df["ptm"] = df["tags"].map(lambda ts: ts is not None and bool(wanted & set(ts)))
-    else:
-        ids_path = Path(ptm_ids)
-        if ids_path.suffix in (".csv", ".parquet", ".jsonl"):
-            t = read_table(ids_path)
-            ids = set(t[unit_column(t, str(ids_path))].astype(str))
-        else:
-            ids = {ln.strip() for ln in ids_path.read_text().splitlines() if ln.strip()}
-        df["ptm"] = df["id"].astype(str).isin(ids)
-    type_col = None
-    if issue_types:
-        if issue_types in df.columns:
-            type_col = issue_types
-        else:
-            t = read_table(Path(issue_types))
-            ucol = unit_column(t, issue_types)
-            tcol = next((c for c in ("issue_type", "type", "code") if c in t.columns), None)
-            if tcol is None:
-                raise PtmcoderError(f"{issue_types}: no issue_type column")
-            df = df.merge(t[[ucol, tcol]].rename(columns={ucol: "id", tcol: "issue_type"}),
-                          on="id", how="left")
-            type_col = "issue_type"
-    theme_df = None
-    if themes:
-        if not codebook_ref:
-            raise PtmcoderError("--themes needs --codebook to lift codes to themes")
-        book = load_codebook(codebook_ref)
-        t = read_table(Path(themes))
-        theme_df = theme_table(t.rename(columns={unit_column(t, themes): "unit"}), book)
+    labels = [t.strip() for t in ptm_labels.split(",") if t.strip()] if ptm_labels else None
+    df, type_col = load_issues(path, ptm_labels=labels, ptm_column=ptm_column,
+                               ptm_ids=Path(ptm_ids) if ptm_ids else None,
+                               issue_types=issue_types)
+    theme_df = read_themes(Path(themes), load_codebook(codebook_ref)) if themes else None
     _status(f"resolution: {len(df):,} units from {path}")
     result = run(df, source=str(path), themes=theme_df, issue_type_col=type_col, seed=seed,
                  chi2_correction=yates)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,7 @@ from scipy import stats as _st
 
 from ptmcoder.codebook import Codebook
 from ptmcoder.errors import PtmcoderError
+from ptmcoder.stats.distribution import unit_column
 from ptmcoder.stats.effect_sizes import (
     CliffsDelta,
     cliffs_delta,
@@ -39,6 +41,7 @@ from ptmcoder.stats.effect_sizes import (
     epsilon_squared,
     rank_biserial_from_u,
 )
+from ptmcoder.tables import read_table
 
 PTM, NON_PTM = "ptm", "non-ptm"
 
@@ -161,6 +164,55 @@ def chi2_independence(groups: pd.Series, categories: pd.Series, *,
         n={g: int(v) for g, v in tab.sum(axis=1).items()},
         cramers_v=cramers_v(
             _st.chi2_contingency(tab.to_numpy(), correction=False)[0], n, tab.shape))
+
+
+# -- inputs ----------------------------------------------------------------------
+
+
+def read_ids(path: Path) -> set[str]:
+    """Unit ids from a table with a unit/id column (CSV, Parquet, JSONL) or one id a line."""
+    path = Path(path)
+    if path.suffix in (".csv", ".parquet", ".jsonl"):
+        t = read_table(path, header_hint="unit")
+        return set(t[unit_column(t, str(path))].astype(str))
+    return {ln.strip() for ln in path.read_text().splitlines() if ln.strip()}
+
+
+def load_issues(path: Path, *, ptm_labels: list[str] | None = None,
+                ptm_column: str | None = None, ptm_ids: Path | None = None,
+                issue_types: str | None = None) -> tuple[pd.DataFrame, str | None]:
+    """The units of a corpus Parquet file with a boolean ``ptm`` column, marked by
+    any of ``ptm_labels``, by the boolean ``ptm_column`` or by the ids in ``ptm_ids``
+    (exactly one); and the name of the issue-type column, which ``issue_types``
+    names in the corpus or as a file ``unit,issue_type`` joined on the unit id."""
+    if sum(x is not None for x in (ptm_labels, ptm_column, ptm_ids)) != 1:
+        raise PtmcoderError("give exactly one of --ptm-labels, --ptm-column or --ptm-ids")
+    df = pd.read_parquet(path)
+    if ptm_column:
+        if ptm_column not in df.columns:
+            raise PtmcoderError(f"no column {ptm_column!r} in {path}")
+        df["ptm"] = df[ptm_column].fillna(False).astype(bool)
+    elif ptm_labels is not None:
+        wanted = set(ptm_labels)
+        df["ptm"] = df["tags"].map(lambda ts: ts is not None and bool(wanted & set(ts)))
+    else:
+        df["ptm"] = df["id"].astype(str).isin(read_ids(ptm_ids))
+    if not issue_types or issue_types in df.columns:
+        return df, issue_types or None
+    t = read_table(Path(issue_types), header_hint="unit,issue_type")
+    ucol = unit_column(t, issue_types)
+    tcol = next((c for c in ("issue_type", "type", "code") if c in t.columns), None)
+    if tcol is None:
+        raise PtmcoderError(f"{issue_types}: no issue_type column")
+    df = df.merge(t[[ucol, tcol]].rename(columns={ucol: "id", tcol: "issue_type"}),
+                  on="id", how="left")
+    return df, "issue_type"
+
+
+def read_themes(path: Path, book: Codebook) -> pd.DataFrame:
+    """A long table ``unit,code`` lifted to themes by :func:`theme_table`."""
+    t = read_table(Path(path), header_hint="unit,code")
+    return theme_table(t.rename(columns={unit_column(t, str(path)): "unit"}), book)
 
 
 # -- sampling --------------------------------------------------------------------
