@@ -110,17 +110,18 @@ def _base_sql(path: Path, rule: PtmRule, since: str | None) -> str:
         FROM {units_relation_sql(path, since=since)}"""
 
 
+def _num(value) -> float:
+    return math.nan if value is None else float(value)
+
+
 def _row(name: str, rec: tuple) -> DifficultyRow:
     n, no_acc, n_rt, rt_mean, rt_q, mean_answers, mean_views = rec
-    q = list(rt_q) if rt_q is not None else [math.nan] * 3
-    ma = float(mean_answers) if mean_answers is not None else math.nan
-    mv = float(mean_views) if mean_views is not None else math.nan
+    q1, median, q3 = rt_q if rt_q is not None else (None, None, None)
+    ma, mv = _num(mean_answers), _num(mean_views)
     return DifficultyRow(
         name=name, n=int(n), no_acc=int(no_acc), pct_no_acc=(no_acc / n) if n else math.nan,
-        n_response=int(n_rt), rt_mean_min=float(rt_mean) if rt_mean is not None else math.nan,
-        rt_median_min=float(q[1]) if q[1] is not None else math.nan,
-        rt_q1_min=float(q[0]) if q[0] is not None else math.nan,
-        rt_q3_min=float(q[2]) if q[2] is not None else math.nan,
+        n_response=int(n_rt), rt_mean_min=_num(rt_mean), rt_median_min=_num(median),
+        rt_q1_min=_num(q1), rt_q3_min=_num(q3),
         mean_answers=ma, mean_views=mv, pd=(ma / mv) if mv and not math.isnan(mv) else math.nan)
 
 
@@ -149,12 +150,8 @@ def difficulty(path: Path, *, rule: PtmRule = PtmRule(), since: str | None = Non
     negative = sum(int(r[8]) for r in recs)
     no_time = sum(int(r[9]) for r in recs)
 
-    if tags:
-        tag_filter = f"list_contains({tag_list_sql(tags)}, tag)"
-    elif rule.tags:
-        tag_filter = f"list_contains({tag_list_sql(rule.tags)}, tag)"
-    else:
-        tag_filter = "true"
+    wanted = tags or rule.tags
+    tag_filter = f"list_contains({tag_list_sql(wanted)}, tag)" if wanted else "true"
     limit = "" if tags else f"LIMIT {int(top_k)}"
     tag_recs = con.execute(f"""
         SELECT tag, {_METRICS} FROM (SELECT unnest(ptm_tags) AS tag, * EXCLUDE (ptm_tags) FROM d WHERE ptm)

@@ -98,7 +98,7 @@ def cliffs_delta(x, y, *, confidence: float = 0.95) -> CliffsDelta:
     if n > 1 and m > 1:
         var = (m * m * float(((d_i - d) ** 2).sum()) + n * n * float(((d_j - d) ** 2).sum())
                - ss_ij) / (n * m * (n - 1) * (m - 1))
-        var = max(var, (1 - d * d) / (n * m - 1)) if n * m > 1 else var
+        var = max(var, (1 - d * d) / (n * m - 1))
         s = math.sqrt(max(var, 0.0))
         z = float(_st.norm.ppf(0.5 + confidence / 2))
         root = z * s * math.sqrt((1 - d * d) ** 2 + z * z * s * s)

@@ -89,11 +89,6 @@ class PtmRule:
         in_list = ", ".join(quote_literal(t) for t in self.tags or ())
         return f"coalesce(list_bool_or(list_transform(tags, lambda t: t IN ({in_list}))), false)"
 
-    def describe(self) -> str:
-        if self.column is not None:
-            return f"column {self.column!r} is true"
-        return f"any tag in {len(self.tags or ())} PTM tags"
-
     def to_dict(self) -> dict:
         return {"tags": list(self.tags) if self.tags else None, "column": self.column}
 
@@ -133,17 +128,12 @@ def _check_date(value: str, name: str) -> None:
                             hint="write YYYY-MM-DD, e.g. --since 2018-01-01") from None
 
 
-def units_relation_sql(path: Path, *, since: str | None = None, until: str | None = None) -> str:
-    """``FROM`` clause text for the units, with the date filter applied."""
-    for value, name in ((since, "since"), (until, "until")):
-        if value:
-            _check_date(value, name)
-    where = []
+def units_relation_sql(path: Path, *, since: str | None = None) -> str:
+    """``FROM`` clause text for the units, with the ``since`` filter applied."""
+    clause = ""
     if since:
-        where.append(f"created_at >= CAST({quote_literal(since)} AS TIMESTAMPTZ)")
-    if until:
-        where.append(f"created_at < CAST({quote_literal(until)} AS TIMESTAMPTZ)")
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
+        _check_date(since, "since")
+        clause = f" WHERE created_at >= CAST({quote_literal(since)} AS TIMESTAMPTZ)"
     return f"(SELECT * FROM read_parquet({quote_literal(parquet_glob(path))}){clause})"
 
 
