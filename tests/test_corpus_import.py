@@ -124,6 +124,7 @@ def test_github_json_bad_records_prs_and_duplicates():
     assert summary.duplicates == [{"id": "gh:o/r#1", "occurrences": 2, "sources": [
         "bad_record.jsonl:line 1", "bad_record.jsonl:line 5"]}]
     assert summary.duplicate_rows_dropped == 1
+    assert summary.by_platform == {"github": 2}  # counted after the duplicate is dropped
     df = store.load_corpus("g")
     assert df["id"].tolist() == ["gh:o/r#1", "gh:o/r#5"]
     assert df["title"].iloc[0] == "Works"  # first occurrence kept

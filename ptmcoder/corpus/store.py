@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ptmcoder import paths
@@ -187,8 +189,11 @@ def _read_one(path: Path, fmt: str, ctx: ImportContext, mapping: dict[str, str] 
 
 
 def _finish(stage: Path, answers: Path, out: Path, memory_limit: str,
-            tmp: Path) -> tuple[int, list[dict[str, Any]], int]:
-    """Dedupe and join accepted-answer times on disk; stream stage -> out."""
+            tmp: Path) -> tuple[int, list[dict[str, Any]], int, dict[str, int]]:
+    """Dedupe and join accepted-answer times on disk; stream stage -> out.
+
+    Returns the units written, the duplicate ids, the duplicate rows dropped and
+    the units per platform (counted while writing)."""
     import duckdb
 
     con = duckdb.connect()
@@ -220,6 +225,7 @@ def _finish(stage: Path, answers: Path, out: Path, memory_limit: str,
 
     writer = pq.ParquetWriter(out, UNIT_SCHEMA, compression="zstd")
     n = 0
+    by_platform: Counter[str] = Counter()
     try:
         for batch in pq.ParquetFile(stage).iter_batches(batch_size=20_000):
             rows = batch.column("_row").to_numpy()
@@ -244,9 +250,12 @@ def _finish(stage: Path, answers: Path, out: Path, memory_limit: str,
             table = table.select(UNIT_COLUMNS).cast(UNIT_SCHEMA)
             writer.write_table(table)
             n += table.num_rows
+            counts = pc.value_counts(table.column("platform").drop_null())
+            by_platform.update(dict(zip(counts.field("values").to_pylist(),
+                                        counts.field("counts").to_pylist(), strict=True)))
     finally:
         writer.close()
-    return n, duplicates, int(len(drop_rows))
+    return n, duplicates, int(len(drop_rows)), dict(by_platform)
 
 
 def import_corpus(
@@ -321,12 +330,11 @@ def import_corpus(
         stage.close()
         answers.close()
         tmp = staging / "_duckdb_tmp"
-        n, duplicates, dropped = _finish(stage.path, answers.path, staging / UNITS_FILE,
-                                         memory_limit, tmp)
+        n, duplicates, dropped, by_platform = _finish(stage.path, answers.path,
+                                                      staging / UNITS_FILE, memory_limit, tmp)
         for extra in (stage.path, answers.path):
             extra.unlink()
         shutil.rmtree(tmp, ignore_errors=True)
-        by_platform = _count_platform(staging / UNITS_FILE)
         skipped = [{"file": e.file, "record": e.record, "field": e.field_name,
                     "reason": e.reason} for e in ctx.skipped]
         summary = ImportSummary(
@@ -346,14 +354,6 @@ def import_corpus(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return summary
-
-
-def _count_platform(path: Path) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for batch in pq.ParquetFile(path).iter_batches(columns=["platform"]):
-        for value, k in pd.Series(batch.column(0).to_pylist()).value_counts().items():
-            counts[str(value)] = counts.get(str(value), 0) + int(k)
-    return counts
 
 
 def _swap_in(staging: Path, target: Path) -> None:
