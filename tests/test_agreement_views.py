@@ -15,10 +15,12 @@ from ptmcoder.agreement import (
     annotator_vs_humans,
     compute_coefficients,
     confusion_matrix,
+    human_ceiling,
     human_consensus,
     map_to_level,
     per_code_table,
     rating_matrix,
+    render_vs_humans,
 )
 from ptmcoder.agreement.bootstrap import bootstrap_sums
 from ptmcoder.agreement.coefficients import ALL_ONE_CATEGORY, NO_COMMON_UNITS, NO_PAIRABLE_UNITS
@@ -160,6 +162,21 @@ def test_annotator_vs_humans_rows_and_ceiling():
     from sklearn.metrics import cohen_kappa_score
     piv = df.pivot(index="unit", columns="rater", values="code")
     assert hh["cohen_kappa"] == pytest.approx(cohen_kappa_score(piv["h1"], piv["h2"]))
+
+
+def test_human_ceiling_means_carry_their_pairs():
+    raters = (("llm", 0.8), ("tfidf", 0.6), ("h1", 0.85), ("h2", 0.8), ("h3", 0.75))
+    table = annotator_vs_humans(simulated(raters=raters), annotators=["llm", "tfidf"],
+                                humans=["h1", "h2", "h3"], n_boot=0)
+    ceiling = human_ceiling(table)
+    hh = table.loc[table.kind == "human-human", "cohen_kappa"]
+    llm = table.loc[(table.kind == "annotator-human") & (table.rater_a == "llm"), "cohen_kappa"]
+    assert ceiling["human_human"] == {"mean": pytest.approx(hh.mean()), "pairs": 3}
+    assert list(ceiling["annotators"]) == ["llm", "tfidf"]
+    assert ceiling["annotators"]["llm"] == {"mean": pytest.approx(llm.mean()), "pairs": 3}
+    caption = render_vs_humans(table).caption
+    assert caption.startswith(f"mean Cohen's kappa: human-human {hh.mean():.3f} (3 pairs); "
+                              f"llm vs humans {llm.mean():.3f} (3 pairs); tfidf vs humans ")
 
 
 def test_annotator_vs_gold():

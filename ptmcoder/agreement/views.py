@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -167,31 +168,34 @@ def annotator_vs_humans(long_df: pd.DataFrame, *, annotators: list[str], humans:
     return out
 
 
-def human_ceiling(table: pd.DataFrame, metric: str = "cohen_kappa") -> dict[str, float | None]:
-    """Mean of ``metric`` over the human-human pairs and over the annotator-human pairs."""
-    def mean(kind: str) -> float | None:
-        vals = pd.to_numeric(table.loc[table["kind"] == kind, metric], errors="coerce").dropna()
-        return float(vals.mean()) if len(vals) else None
+def human_ceiling(table: pd.DataFrame, metric: str = "cohen_kappa") -> dict[str, Any]:
+    """Mean of ``metric`` over the human-human pairs and over each annotator's pairs
+    with the humans, each with the number of pairs it averages (pairs where the
+    metric is undefined are left out)."""
+    values = pd.to_numeric(table[metric], errors="coerce")
 
-    return {"human_human_mean": mean("human-human"), "annotator_human_mean": mean("annotator-human")}
+    def mean(rows: pd.Series) -> dict[str, float | int | None]:
+        vals = values[rows].dropna()
+        return {"mean": float(vals.mean()) if len(vals) else None, "pairs": len(vals)}
+
+    ah = table["kind"] == "annotator-human"
+    return {"metric": metric, "human_human": mean(table["kind"] == "human-human"),
+            "annotators": {name: mean(ah & (table["rater_a"] == name))
+                           for name in dict.fromkeys(table.loc[ah, "rater_a"])}}
 
 
 def render_vs_humans(table: pd.DataFrame, metrics: Sequence[str] = PAIR_METRICS) -> Table:
     """Annotator-vs-human rows beside human-vs-human rows, so a reader sees at
     once whether the annotator reaches the human ceiling."""
     metrics = [m for m in metrics if m in table.columns]
-    caption = ""
+    caption = None
     if "cohen_kappa" in table.columns:
-        kappa = pd.to_numeric(table["cohen_kappa"], errors="coerce")
-        hh = kappa[table["kind"] == "human-human"].dropna()
-        parts = [f"human-human {fmt(float(hh.mean()) if len(hh) else None)} ({len(hh)} pairs)"]
-        ah = table["kind"] == "annotator-human"
-        for name in dict.fromkeys(table.loc[ah, "rater_a"]):
-            vals = kappa[ah & (table["rater_a"] == name)].dropna()
-            parts.append(f"{name} vs humans {fmt(float(vals.mean()) if len(vals) else None)} "
-                         f"({len(vals)} pairs)")
-        caption = "mean Cohen's kappa: " + "; ".join(parts)
-    t = Table(title="Annotator vs humans (95% bootstrap CI)", caption=caption or None)
+        ceiling = human_ceiling(table, "cohen_kappa")
+        means = {"human-human": ceiling["human_human"],
+                 **{f"{name} vs humans": m for name, m in ceiling["annotators"].items()}}
+        caption = "mean Cohen's kappa: " + "; ".join(
+            f"{label} {fmt(m['mean'])} ({m['pairs']} pairs)" for label, m in means.items())
+    t = Table(title="Annotator vs humans (95% bootstrap CI)", caption=caption)
     # The pair and its n are never squeezed out: they keep their full width, and each
     # metric cell puts its interval under the value so the metric columns stay narrow.
     for col, key in (("kind", "kind"), ("rater a", "rater_a"), ("rater b", "rater_b"), ("n", "n")):
@@ -299,6 +303,6 @@ def render_summary(coefs: dict[str, Coefficient], title: str = "Agreement") -> T
     return t
 
 
-__all__ = ["SET_SEPARATOR", "annotator_vs_humans", "confusion_matrix", "human_consensus", "pairwise",
-           "pairwise_matrix", "per_code_table", "render_confusion", "render_per_code", "render_pairwise",
-           "render_summary", "render_vs_humans"]
+__all__ = ["SET_SEPARATOR", "annotator_vs_humans", "confusion_matrix", "human_ceiling",
+           "human_consensus", "pairwise", "pairwise_matrix", "per_code_table", "render_confusion",
+           "render_per_code", "render_pairwise", "render_summary", "render_vs_humans"]
