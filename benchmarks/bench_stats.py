@@ -13,7 +13,7 @@ then runs, each in a fresh child process so that its peak RSS is its own:
 3. ``popularity`` with Tan et al.'s 18 tags.
 
 It prints wall time, the ratio to the raw scan and the peak RSS of each step
-(``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``) and fails if a step exceeds
+(the child's ``resource.getrusage(RUSAGE_SELF).ru_maxrss``) and fails if a step exceeds
 4 GB. Measured on the shared 2-core box (10M rows, 0.24 GB zstd Parquet, 1% PTM,
 memory_limit 1GB, 2 threads; times vary with the load of other jobs): raw pyarrow
 scan 1.8-3.1 s / 430 MiB; DuckDB scan 0.9-3.0 s / 200 MiB; ``difficulty`` 7.3-8.2 s
@@ -128,7 +128,6 @@ NEEDED = ["created_at", "tags", "accepted_answer_id", "accepted_answer_at", "ans
 
 def _arrow_scan(path: str, memory_limit: str, threads: int) -> dict:
     """Decode every needed column (every tag string included) batch by batch."""
-    import pyarrow as pa
     pa.set_cpu_count(threads)
     rows = 0
     for batch in pq.ParquetFile(path).iter_batches(columns=NEEDED, batch_size=256 * 1024):
@@ -174,7 +173,6 @@ def measure(fn, *args) -> dict:
             if not proc.is_alive():
                 raise RuntimeError(f"{fn.__name__} failed (exit code {proc.exitcode})") from None
     proc.join()
-    out["children_max_rss_bytes"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     return out
 
 
@@ -192,25 +190,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated {path} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
     size = path.stat().st_size
     common = (str(path), args.memory_limit, args.threads)
-    scan = measure(_arrow_scan, *common)
-    dscan = measure(_duckdb_scan, *common)
-    diff = measure(_difficulty, *common)
-    pop = measure(_popularity, *common)
+    steps = {"raw_scan": _arrow_scan, "duckdb_scan": _duckdb_scan, "difficulty": _difficulty,
+             "popularity": _popularity}
+    runs = {name: measure(fn, *common) for name, fn in steps.items()}
+    scan = runs["raw_scan"]
     report = {"rows": args.rows, "parquet_bytes": size, "memory_limit": args.memory_limit,
-              "threads": args.threads, "raw_scan": scan, "duckdb_scan": dscan, "difficulty": diff, "popularity": pop,
-              "difficulty_vs_scan": diff["seconds"] / scan["seconds"],
-              "popularity_vs_scan": pop["seconds"] / scan["seconds"]}
+              "threads": args.threads, **runs,
+              "difficulty_vs_scan": runs["difficulty"]["seconds"] / scan["seconds"],
+              "popularity_vs_scan": runs["popularity"]["seconds"] / scan["seconds"]}
     print(json.dumps(report, indent=2))
     print(f"\n{args.rows:,} rows ({size / 1e9:.2f} GB Parquet), DuckDB memory_limit "
           f"{args.memory_limit}, {args.threads} threads")
     print("  raw scan = pyarrow decoding every column difficulty reads, tag strings included")
-    for name in ("raw_scan", "duckdb_scan", "difficulty", "popularity"):
-        r = report[name]
+    for name, r in runs.items():
         ratio = r["seconds"] / scan["seconds"]
         print(f"  {name:<11} {r['seconds']:7.2f} s  x{ratio:5.2f} of raw scan   "
               f"peak RSS {r['max_rss_bytes'] / 2**20:7.0f} MiB")
-    worst = max(report[k]["max_rss_bytes"] for k in ("raw_scan", "duckdb_scan", "difficulty",
-                                                     "popularity"))
+    worst = max(r["max_rss_bytes"] for r in runs.values())
     if worst >= LIMIT_BYTES:
         print(f"FAIL: peak RSS {worst / 2**30:.2f} GiB >= 4 GiB", file=sys.stderr)
         return 1
