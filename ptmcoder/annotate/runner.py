@@ -259,14 +259,14 @@ def _host(url: str | None) -> str | None:
     return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
 
 
-def _cost_function() -> Callable[[str, int, int, int], float | None] | None:
-    try:
-        from ptmcoder.llm.pricing import estimate_cost
-    except ImportError:
-        return None
+def _cost_function() -> Callable[[str, int, int, int], float | None]:
+    """Cost per record, with the price table read once (not once per unit)."""
+    from ptmcoder.llm.pricing import estimate_cost, load_prices
+
+    table = load_prices()
 
     def cost(model: str, inp: int, out: int, cached: int) -> float | None:
-        return estimate_cost(model, inp, out, cached_input_tokens=cached)
+        return estimate_cost(model, inp, out, cached_input_tokens=cached, table=table)
 
     return cost
 
