@@ -335,6 +335,15 @@ def test_cli_validate_reports_problems_and_exits_nonzero(run_cli, tmp_path):
     assert result.exit_code == 2 and "does not match the file name" in result.stdout
 
 
+def test_cli_validate_reports_a_missing_file_and_checks_the_rest(run_cli, tmp_path):
+    missing, good = tmp_path / "nope.yaml", write(tmp_path, MINIMAL)
+    result = run_cli("codebook", "validate", str(missing), str(good))
+    assert result.exit_code == 2
+    assert f"{missing}: file not found" in result.stdout
+    assert "ok (mini, 3 leaves" in result.stdout
+    assert "1 of 2 file(s) invalid" in result.stderr
+
+
 def test_cli_validate_ok(run_cli, tmp_path):
     result = run_cli("codebook", "validate", str(write(tmp_path, MINIMAL)))
     assert result.exit_code == 0 and "ok (mini, 3 leaves" in result.stdout

@@ -11,7 +11,7 @@ from rich.tree import Tree
 
 from ptmcoder import codebook as cb
 from ptmcoder.console import make_console, print_json
-from ptmcoder.errors import ValidationError
+from ptmcoder.errors import NotFoundError, ValidationError
 
 
 @click.group()
@@ -130,7 +130,7 @@ def validate_cmd(paths: tuple[Path, ...]) -> None:
             for problem in exc.problems:
                 click.echo(str(problem))
             continue
-        except FileNotFoundError:
+        except NotFoundError:  # reported like any other invalid file; the rest are still checked
             failed += 1
             click.echo(f"{path}: file not found")
             continue
