@@ -33,3 +33,21 @@ def read_table(path: str | Path, *, header_hint: str = "unit,rater,code") -> pd.
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputRecordError(str(path), "file", None, f"cannot read it: {first}") from None
+
+
+def read_ids(path: str | Path) -> set[str]:
+    """Unit ids from a table with a ``unit``, ``unit_id`` or ``id`` column (CSV,
+    Parquet, JSON lines), or from a plain text file with one id a line."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"file not found: {path}")
+    if path.suffix.lower() in (".csv", ".parquet", ".pq", ".jsonl", ".ndjson"):
+        table = read_table(path, header_hint="id")
+        column = next((c for c in ("unit", "unit_id", "id") if c in table.columns), None)
+        if column is None:
+            raise InputRecordError(str(path), "header", None,
+                                   "no id column (one of unit, unit_id, id); columns are "
+                                   + ", ".join(map(str, table.columns)))
+        return set(table[column].dropna().astype(str))
+    return {line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()}

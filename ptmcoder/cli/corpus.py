@@ -183,20 +183,9 @@ def _ptm_column(df, ptm_labels: str | None, ptm_ids: str | None):
     if ptm_labels:
         wanted = {x.strip() for x in ptm_labels.split(",") if x.strip()}
         return df["tags"].map(lambda tags: tags is not None and bool(wanted & set(tags)))
-    from ptmcoder.tables import read_table
+    from ptmcoder.tables import read_ids
 
-    path = Path(ptm_ids)
-    if not path.is_file():
-        raise PtmcoderError(f"no such file: {path}")
-    if path.suffix.lower() == ".csv":
-        frame = read_table(path, header_hint="id")
-        if "id" not in frame.columns:
-            raise PtmcoderError(f"{path}: no 'id' column")
-        ids = set(frame["id"].dropna())
-    else:
-        ids = {line.strip() for line in path.read_text(encoding="utf-8").splitlines()
-               if line.strip()}
-    return df["id"].isin(ids)
+    return df["id"].isin(read_ids(ptm_ids))
 
 
 @corpus.command("sample")

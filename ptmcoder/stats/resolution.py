@@ -41,7 +41,7 @@ from ptmcoder.stats.effect_sizes import (
     epsilon_squared,
     rank_biserial_from_u,
 )
-from ptmcoder.tables import read_table
+from ptmcoder.tables import read_ids, read_table
 
 PTM, NON_PTM = "ptm", "non-ptm"
 
@@ -167,15 +167,6 @@ def chi2_independence(groups: pd.Series, categories: pd.Series, *,
 
 
 # -- inputs ----------------------------------------------------------------------
-
-
-def read_ids(path: Path) -> set[str]:
-    """Unit ids from a table with a unit/id column (CSV, Parquet, JSONL) or one id a line."""
-    path = Path(path)
-    if path.suffix in (".csv", ".parquet", ".jsonl"):
-        t = read_table(path, header_hint="unit")
-        return set(t[unit_column(t, str(path))].astype(str))
-    return {ln.strip() for ln in path.read_text().splitlines() if ln.strip()}
 
 
 def load_issues(path: Path, *, ptm_labels: list[str] | None = None,
