@@ -7,7 +7,7 @@ exception is a bug and is re-raised with its traceback when ``PTMCODER_DEBUG=1``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class PtmcoderError(Exception):
@@ -50,24 +50,17 @@ class ValidationError(PtmcoderError):
         super().__init__(f"{head}:\n{body}", hint=hint)
 
 
-@dataclass
 class InputRecordError(PtmcoderError):
     """A malformed row or record in a data file: names file, record and field."""
 
-    file: str
-    record: str
-    field_name: str | None
-    reason: str
-    hint_text: str | None = field(default=None)
-
-    def __post_init__(self) -> None:
-        where = f"{self.file}: {self.record}"
-        if self.field_name:
-            where += f", field {self.field_name!r}"
-        PtmcoderError.__init__(self, f"{where}: {self.reason}", hint=self.hint_text)
-
-    def __str__(self) -> str:  # dataclass would otherwise replace it
-        return PtmcoderError.__str__(self)
+    def __init__(self, file: str, record: str, field_name: str | None, reason: str,
+                 hint: str | None = None) -> None:
+        self.file = file
+        self.record = record
+        self.field_name = field_name
+        self.reason = reason
+        where = f"{file}: {record}" + (f", field {field_name!r}" if field_name else "")
+        super().__init__(f"{where}: {reason}", hint=hint)
 
 
 class NotFoundError(PtmcoderError):
