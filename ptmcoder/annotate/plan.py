@@ -15,7 +15,6 @@ from typing import Any
 from rich.console import Console
 
 from ptmcoder.annotate.prompt import (
-    allowed_codes,
     build_messages,
     load_prompt,
     normalise_level,
@@ -26,27 +25,12 @@ from ptmcoder.annotate.prompt import (
 from ptmcoder.annotate.units import load_units
 from ptmcoder.codebook import codebook_hash, load_codebook
 from ptmcoder.errors import ConfigError
+from ptmcoder.llm.factory import parse_spec
+from ptmcoder.llm.pricing import estimate_cost, load_prices
+from ptmcoder.llm.tokens import count_chat_tokens, count_tokens
 
 #: assumed answer length per sample (a JSON object with one or two codes)
 OUTPUT_TOKENS_PER_SAMPLE = 150
-
-
-def _count(messages: list[Any], model: str) -> int:
-    try:
-        from ptmcoder.llm.tokens import count_chat_tokens
-
-        return count_chat_tokens(messages, model)
-    except ImportError:  # pragma: no cover
-        return sum(len(m.content) for m in messages) // 4 + 4 * len(messages)
-
-
-def _count_text(text: str, model: str) -> int:
-    try:
-        from ptmcoder.llm.tokens import count_tokens
-
-        return count_tokens(text, model)
-    except ImportError:  # pragma: no cover
-        return len(text) // 4
 
 
 @dataclass
@@ -101,23 +85,23 @@ def make_plan(options: Any, *, sample: int = 500) -> Plan:
     system = render_system(template, book, options.level)
     plan = Plan(book.id, codebook_hash(book), normalise_level(options.level), template.id,
                 template.sha256, len(units), len(counted))
-    allowed_codes(book, options.level)
+    prices = load_prices()
     for spec in options.annotators:
         if spec == "embedded" or spec.startswith("embedded:"):
             plan.annotators.append(AnnotatorPlan(spec, None, "embedded", len(units),
                                                  cost_usd=0.0, cost_usd_prefix_cached=0.0,
                                                  note="offline: no calls, no cost"))
             continue
-        model = spec.split(":", 1)[1] if spec.startswith("openai:") else spec.split(":", 2)[-1]
+        model = parse_spec(spec)[2]
         ap = AnnotatorPlan(spec, model, "llm", len(units))
-        ap.prefix_tokens = _count_text(system, model)
+        ap.prefix_tokens = count_tokens(system, model)
         total_in = 0
         for unit in counted:
             text, truncated = truncate(unit_text(unit), options.max_unit_tokens, model)
             ap.truncated_units += int(truncated)
             messages = build_messages(template, system, str(unit["id"]), text,
                                       truncated=truncated)
-            total_in += _count(messages, model)
+            total_in += count_chat_tokens(messages, model)
             if not plan.example_user:
                 plan.example_system = messages[0].content
                 plan.example_user = messages[1].content
@@ -129,17 +113,12 @@ def make_plan(options: Any, *, sample: int = 500) -> Plan:
         if options.shots:
             ap.note = (f"few-shot examples ({options.shots} per unit) are not counted; "
                        "they add to each user message")
-        try:
-            from ptmcoder.llm.pricing import estimate_cost
-        except ImportError:
-            ap.note = (ap.note + "; " if ap.note else "") + "no price table available"
-        else:
-            ap.cost_usd = estimate_cost(model, ap.input_tokens, ap.output_tokens)
-            cached = ap.prefix_tokens * max(0, requests - 1)
-            ap.cost_usd_prefix_cached = estimate_cost(model, ap.input_tokens, ap.output_tokens,
-                                                      cached_input_tokens=cached)
-            if ap.cost_usd is None:
-                ap.note = (ap.note + "; " if ap.note else "") + f"no price known for {model!r}"
+        ap.cost_usd = estimate_cost(model, ap.input_tokens, ap.output_tokens, table=prices)
+        cached = ap.prefix_tokens * max(0, requests - 1)
+        ap.cost_usd_prefix_cached = estimate_cost(model, ap.input_tokens, ap.output_tokens,
+                                                  cached_input_tokens=cached, table=prices)
+        if ap.cost_usd is None:
+            ap.note = (ap.note + "; " if ap.note else "") + f"no price known for {model!r}"
         plan.annotators.append(ap)
     return plan
 

@@ -25,6 +25,7 @@ from typing import Any
 from ptmcoder.codebook import Codebook, Node, Role
 from ptmcoder.errors import NotFoundError
 from ptmcoder.llm.base import ChatMessage
+from ptmcoder.llm.tokens import truncate_to_tokens
 from ptmcoder.paths import bundled_dir
 
 DEFAULT_PROMPT = "apply_codebook.v1"
@@ -262,13 +263,7 @@ def output_schema(codes: list[str]) -> dict[str, Any]:
 
 
 def truncate(text: str, max_tokens: int | None, model: str) -> tuple[str, bool]:
-    """Cut ``text`` to ``max_tokens`` tokens (the LLM layer's tokenizer; about four
-    characters per token when it is unavailable)."""
+    """Cut ``text`` to ``max_tokens`` tokens with the LLM layer's tokenizer."""
     if not max_tokens:
         return text, False
-    try:
-        from ptmcoder.llm.tokens import truncate_to_tokens
-    except ImportError:  # pragma: no cover - the LLM layer ships tokens.py
-        limit = max_tokens * 4
-        return (text, False) if len(text) <= limit else (text[:limit], True)
     return truncate_to_tokens(text, max_tokens, model)

@@ -32,7 +32,7 @@ from ptmcoder.annotate.prompt import DEFAULT_PROMPT, allowed_codes, load_prompt,
 from ptmcoder.annotate.records import Annotation
 from ptmcoder.annotate.units import load_labels, load_units, unit_labels
 from ptmcoder.codebook import Codebook, codebook_hash, load_codebook
-from ptmcoder.errors import ConfigError, DependencyError, NotFoundError
+from ptmcoder.errors import ConfigError, NotFoundError
 from ptmcoder.paths import runs_dir, workspace
 from ptmcoder.runs import Run, create_run, list_run_ids, resolve_run, utcnow
 
@@ -211,40 +211,20 @@ def make_llm_model(spec: str, options: AnnotateOptions, book: Codebook, prompt_i
                    ) -> tuple[Any, str, dict[str, Any]]:
     """The chat model for ``openai:MODEL`` / ``langchain:PROVIDER:MODEL``, wrapped in the
     response cache. Returns (model, model name, notes for the manifest)."""
+    from ptmcoder.llm.cache import CachedChatModel, ResponseCache
+    from ptmcoder.llm.factory import make_chat_model, parse_spec
+
     notes: dict[str, Any] = {}
-    model_name = spec.split(":", 1)[1] if spec.startswith("openai:") else spec.split(":", 2)[-1]
-    try:
-        from ptmcoder.llm.factory import make_chat_model
-    except ImportError:
-        make_chat_model = None
-    if make_chat_model is not None:
-        model = make_chat_model(spec, base_url=options.base_url, rpm=options.rpm,
-                                tpm=options.tpm, timeout=options.timeout,
-                                max_retries=options.max_retries)
-    elif spec.startswith("openai:"):
-        from ptmcoder.llm.openai_client import OpenAIChatModel
-
-        limiter = None
-        if options.rpm or options.tpm:
-            from ptmcoder.llm.limiter import RateLimiter
-
-            limiter = RateLimiter(options.rpm, options.tpm)
-        model = OpenAIChatModel(model_name, base_url=options.base_url, timeout=options.timeout,
-                                max_retries=options.max_retries, limiter=limiter)
-    else:
-        raise DependencyError(f"{spec}: the langchain adapter is not available in this build")
+    model_name = parse_spec(spec)[2]
+    model = make_chat_model(spec, base_url=options.base_url, rpm=options.rpm, tpm=options.tpm,
+                            timeout=options.timeout, max_retries=options.max_retries)
     notes["base_url_host"] = _host(getattr(model, "base_url", None) or options.base_url)
     if options.cache:
-        try:
-            from ptmcoder.llm.cache import CachedChatModel, ResponseCache
-        except ImportError:
-            notes["cache"] = "unavailable (ptmcoder.llm.cache not installed)"
-        else:
-            path = workspace() / "cache" / "responses.sqlite"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            model = CachedChatModel(model, ResponseCache(path), prompt_id, codebook_hash(book),
-                                    refresh=options.retry_errors)
-            notes["cache"] = str(path)
+        path = workspace() / "cache" / "responses.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model = CachedChatModel(model, ResponseCache(path), prompt_id, codebook_hash(book),
+                                refresh=options.retry_errors)
+        notes["cache"] = str(path)
     else:
         notes["cache"] = "disabled (--no-cache)"
     return model, model_name, notes
