@@ -802,11 +802,10 @@ def read_so_titles(data: Path) -> dict[str, str]:
                 lines.append(line.decode("utf-8"))
             except UnicodeDecodeError:
                 lines.append(line.decode("mac_roman"))
-        if True:
-            for r in csv.DictReader(io.StringIO("".join(lines), newline="")):
-                qid = re.search(r"questions/(\d+)", r["Link"])
-                if qid:
-                    out.setdefault(qid.group(1), r["Title"].strip())
+        for r in csv.DictReader(io.StringIO("".join(lines), newline="")):
+            qid = re.search(r"questions/(\d+)", r["Link"])
+            if qid:
+                out.setdefault(qid.group(1), r["Title"].strip())
     return out
 
 
