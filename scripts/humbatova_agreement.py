@@ -2,7 +2,7 @@
 with ptmcoder.agreement.
 
     python scripts/humbatova_agreement.py [--data ../shared/data/humbatova_dlfaults_taxonomy]
-        [--out humbatova_agreement] [--bootstrap 1000] [--seed 0] [--markdown docs/agreement.md]
+        [--out humbatova_agreement] [--bootstrap 1000] [--seed 0]
 
 Reads ``labelling_rounds_all_combined.csv`` (1,059 items; Evaluator1..4 with
 Tag1..4) and writes long tables (unit = item link, rater = evaluator id,
