@@ -142,7 +142,7 @@ def test_bootstrap_ci_matches_explicit_resampling():
     counts = m.counts()
     stat = fleiss_kappa_statistic(counts)
     rng = np.random.default_rng(11)
-    w = bootstrap.resample_weights(60, 5, rng, 5)
+    w = bootstrap.resample_weights(60, rng, 5)
     fast = stat.finish(w @ stat.stats)
     for i in range(5):
         idx = np.repeat(np.arange(60), w[i].astype(int))

@@ -34,8 +34,7 @@ class Interval:
     n_defined: int
 
 
-def resample_weights(n_units: int, n_boot: int, rng: np.random.Generator,
-                     chunk: int) -> np.ndarray:
+def resample_weights(n_units: int, rng: np.random.Generator, chunk: int) -> np.ndarray:
     """(chunk, n_units) multiplicities of units drawn with replacement."""
     idx = rng.integers(0, n_units, size=(chunk, n_units))
     idx += (np.arange(chunk, dtype=idx.dtype) * n_units)[:, None]
@@ -54,7 +53,7 @@ def bootstrap_sums(statistics: list[Statistic], *, n_boot: int = DEFAULT_RESAMPL
     if any(s.stats.shape[0] != n_units for s in statistics):
         raise ValueError("all statistics must have one row per unit of the same unit list")
     widths = [s.stats.shape[1] for s in statistics]
-    stacked = np.hstack([s.stats for s in statistics]) if statistics else np.zeros((n_units, 0))
+    stacked = np.hstack([s.stats for s in statistics])
     out = np.empty((n_boot, stacked.shape[1]))
     if n_units == 0 or n_boot == 0:
         out[:] = 0.0
@@ -63,7 +62,7 @@ def bootstrap_sums(statistics: list[Statistic], *, n_boot: int = DEFAULT_RESAMPL
         chunk = max(1, min(n_boot, CHUNK_CELLS // max(n_units, 1)))
         for start in range(0, n_boot, chunk):
             b = min(chunk, n_boot - start)
-            w = resample_weights(n_units, b, rng, b)
+            w = resample_weights(n_units, rng, b)
             out[start:start + b] = w @ stacked
     parts = np.split(out, np.cumsum(widths)[:-1], axis=1)
     return parts
