@@ -92,15 +92,15 @@ def show_cmd(ref: str, as_json: bool) -> None:
               f"{cb.codebook_hash(book)[:19]})[/]")
     tree = Tree(header)
 
-    def add(parent: Tree, node: cb.Node, depth: int) -> None:
+    def add(parent: Tree, node: cb.Node) -> None:
         branch = parent.add(f"{node.name} [dim]{node.id}[/]{_freq_label(node)}"
                             + (" [italic](reconstructed)[/]"
                                if node.provenance is cb.Provenance.RECONSTRUCTED else ""))
         for child in node.children:
-            add(branch, child, depth + 1)
+            add(branch, child)
 
     for node in book.nodes:
-        add(tree, node, 0)
+        add(tree, node)
     if book.special:
         special = tree.add("[italic]special codes (not counted in the taxonomy)[/]")
         for node in book.special:
