@@ -70,7 +70,6 @@ def run_demo(*, modes: tuple[str, ...] = MODES, embedder: str = "embedded", limi
     summary = import_corpus([samples / TITLES_FILE], DEMO_CORPUS,
                             mapping={"id": "id", "url": "url", "title": "title"},
                             platform="stackoverflow", replace=True)
-    n_units = int(getattr(summary, "units", 0) or 0)
 
     runs: dict[str, Path] = {}
     records: dict[str, int] = {}
@@ -114,5 +113,5 @@ def run_demo(*, modes: tuple[str, ...] = MODES, embedder: str = "embedded", limi
     for mode, path in runs.items():
         (path / "demo_agreement.csv").write_text(table.to_csv(index=False), encoding="utf-8")
         notes.append(f"{mode} run: {path}")
-    return DemoResult(corpus_units=n_units, runs=runs, annotator_records=records,
+    return DemoResult(corpus_units=summary.units, runs=runs, annotator_records=records,
                       annotator_errors=errors, humans=humans, table=table, notes=notes)
