@@ -138,12 +138,6 @@ class Run:
             os.fsync(fh.fileno())
         os.replace(tmp, self.manifest_path)
 
-    def update_manifest(self, **changes: Any) -> dict[str, Any]:
-        manifest = self.manifest()
-        manifest.update(changes)
-        self.write_manifest(manifest)
-        return manifest
-
     # -- records -------------------------------------------------------------
     def records(self) -> list[dict[str, Any]]:
         return read_jsonl(self.annotations_path).records

@@ -105,8 +105,7 @@ def test_self_consistency_vote_share(book):
 
 def test_samples_when_endpoint_ignores_n(book):
     replies = iter([answer("generic"), answer("dl-fault"), answer("dl-fault")])
-    model = FakeChatModel(fallback=lambda request: [next(replies)])
-    model.complete_orig = model.complete
+    model = FakeChatModel()
 
     async def one_text(request):  # an endpoint that returns one choice whatever n is
         model.requests.append(request)

@@ -30,10 +30,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ptmcoder.annotate.prompt import DEFAULT_PROMPT, allowed_codes, load_prompt, normalise_level
 from ptmcoder.annotate.records import Annotation
-from ptmcoder.annotate.units import load_labels, load_units, unit_labels
+from ptmcoder.annotate.units import load_labels, load_units, sample_file, unit_labels
 from ptmcoder.codebook import Codebook, codebook_hash, load_codebook
 from ptmcoder.errors import ConfigError, NotFoundError
-from ptmcoder.paths import runs_dir, workspace
+from ptmcoder.paths import workspace
 from ptmcoder.runs import Run, create_run, list_run_ids, resolve_run, utcnow
 
 #: settings that may change when a run is resumed (they do not change the answers)
@@ -184,8 +184,6 @@ def _labels_for(options: AnnotateOptions, book: Codebook,
     labels = load_labels(options.train, raters=options.train_raters or None)
     unknown = labels.attrs.get("raters_unknown") or []
     if unknown and warn is not None:
-        from ptmcoder.annotate.units import sample_file
-
         source = Path(labels.attrs.get("source", options.train)).name
         available = labels.attrs.get("raters_available") or []
         message = (f"--train-rater {', '.join(unknown)}: no such rater in {source}; its "
@@ -508,6 +506,7 @@ def _run_batch(annotator, model, pending, common, run, stderr, warn
     a live one (repairs go through the live endpoint). Returns the records and the
     batch state (ids and status, for the manifest)."""
     from ptmcoder.llm.batch import BatchRunner
+    from ptmcoder.llm.errors import LLMError
 
     inner = getattr(model, "inner", model)  # the batch bypasses the response cache
     runner = BatchRunner(inner, run.path, progress=stderr.file)
@@ -519,8 +518,6 @@ def _run_batch(annotator, model, pending, common, run, stderr, warn
         for unit in pending:
             first = results.get(str(unit["id"]))
             if first is None:
-                from ptmcoder.llm.errors import LLMError
-
                 first = LLMError("the batch returned no result", kind="response")
             out.append(await annotator.annotate_unit(unit, {**common, "created_at": utcnow()},
                                                      first=first))
@@ -541,7 +538,3 @@ async def _close(model: Any) -> None:
     cache = getattr(model, "cache", None)
     if cache is not None and hasattr(cache, "close"):
         cache.close()
-
-
-def default_runs_root() -> Path:
-    return runs_dir()
