@@ -246,3 +246,18 @@ def test_parse_completion_orders_choices_and_handles_null_content():
     c = parse_completion(data, model="m", latency_s=0.5)
     assert c.texts == ["x", ""] and c.finish_reasons == ["length", "stop"]
     assert (c.model, c.input_tokens, c.output_tokens, c.latency_s) == ("m", 3, 2, 0.5)
+
+
+@pytest.mark.parametrize("url", ["http://user:secret@127.0.0.1:9/v1",
+                                 "https://example.invalid/v1?api-key=secret"])
+def test_endpoint_url_with_credentials_is_refused(url):
+    with pytest.raises(ConfigError, match="must not carry credentials"):
+        OpenAIChatModel("m", base_url=url)
+
+
+def test_annotate_refuses_credentials_in_base_url_before_writing_a_run(run_cli, isolated_home):
+    result = run_cli("annotate", "--codebook", "issue-type", "--corpus", "humbatova_so_titles",
+                     "--annotator", "openai:m", "--base-url", "http://u:secret@127.0.0.1:9/v1",
+                     "--limit", "1")
+    assert result.exit_code != 0 and "must not carry credentials" in result.stderr
+    assert not (isolated_home / "runs").exists() or not any((isolated_home / "runs").iterdir())

@@ -33,6 +33,7 @@ from ptmcoder.annotate.records import Annotation
 from ptmcoder.annotate.units import load_labels, load_units, sample_file, unit_labels
 from ptmcoder.codebook import Codebook, codebook_hash, load_codebook
 from ptmcoder.errors import ConfigError, NotFoundError
+from ptmcoder.llm.openai_client import check_base_url
 from ptmcoder.paths import workspace
 from ptmcoder.runs import Run, create_run, list_run_ids, resolve_run, utcnow
 
@@ -139,6 +140,8 @@ def _merge_resume(options: AnnotateOptions, stored: dict[str, Any]) -> AnnotateO
 def prepare_run(options: AnnotateOptions, run_ref: str | None
                 ) -> tuple[Run, AnnotateOptions, Codebook, bool]:
     """Create a run, or open ``run_ref`` to resume it (a new id creates a run with it)."""
+    if options.base_url:
+        check_base_url(options.base_url)  # before anything records it
     existing: Run | None = None
     if run_ref:
         try:

@@ -118,6 +118,20 @@ def _error_code(exc: Any) -> str:
     return str(getattr(exc, "code", "") or "")
 
 
+def check_base_url(url: str) -> str:
+    """Refuse an endpoint URL that carries credentials (``user:pass@`` or a query
+    string such as ``?api-key=``): the URL is recorded in run manifests and error
+    messages, and keys come from the environment only."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.username or parts.password or parts.query:
+        raise ConfigError("the endpoint URL must not carry credentials or a query string",
+                          hint="pass the key in $OPENAI_API_KEY and the bare endpoint as "
+                               "--base-url / $OPENAI_BASE_URL")
+    return url
+
+
 class OpenAIChatModel:
     """A chat model behind an OpenAI-compatible ``/chat/completions`` endpoint."""
 
@@ -132,8 +146,8 @@ class OpenAIChatModel:
                               hint=f"use one of: {', '.join(STRUCTURED_MODES)}")
         self.model = model
         self.name = f"openai:{model}"
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-                         ).rstrip("/")
+        self.base_url = check_base_url(
+            base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.api_key_env = api_key_env
         self._key_from_env = bool(os.environ.get(api_key_env))
         if not self._key_from_env and is_openai_host(self.base_url):
