@@ -45,13 +45,18 @@ def main() -> None:
     run = time.perf_counter() - t3
     ok = sum(r.ok for r in records)
     print(f"embedder {embedder.name}; {os.cpu_count()} CPUs visible")
-    print(f"model load: {load:.2f} s; code vectors: {prep:.2f} s"
-          + (f"; few-shot fit (5 folds, incl. encoding): {fit:.2f} s" if args.fewshot else ""))
-    print(f"annotate {len(records)} units ({ok} ok): {run:.2f} s = "
-          f"{len(records) / run:.1f} units/s")
+    print(
+        f"model load: {load:.2f} s; code vectors: {prep:.2f} s"
+        + (f"; few-shot fit (5 folds, incl. encoding): {fit:.2f} s" if args.fewshot else "")
+    )
+    print(
+        f"annotate {len(records)} units ({ok} ok): {run:.2f} s = {len(records) / run:.1f} units/s"
+    )
     if args.fewshot:
-        print(f"few-shot out-of-fold top-1 accuracy: "
-              f"{annotator.fewshot.stats['out_of_fold_top1_accuracy']}")
+        print(
+            f"few-shot out-of-fold top-1 accuracy: "
+            f"{annotator.fewshot.stats['out_of_fold_top1_accuracy']}"
+        )
 
 
 if __name__ == "__main__":

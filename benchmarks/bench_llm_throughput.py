@@ -34,8 +34,12 @@ async def drive(model: OpenAIChatModel, total: int, concurrency: int) -> tuple[i
     async def worker() -> None:
         nonlocal ok, failed
         for i in next_id:
-            request = ChatRequest(model="gpt-4o-mini", messages=[
-                ChatMessage(role="user", content=f"Stack Overflow question {i}: how do I ...")])
+            request = ChatRequest(
+                model="gpt-4o-mini",
+                messages=[
+                    ChatMessage(role="user", content=f"Stack Overflow question {i}: how do I ...")
+                ],
+            )
             try:
                 await model.complete(request)
                 ok += 1
@@ -59,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
 
     total = int(args.rpm / 60.0 * args.seconds)
     with LLMServer(latency=args.latency, rpm_limit=args.rpm, rpm_burst=args.burst) as server:
-        model = OpenAIChatModel("gpt-4o-mini", base_url=server.base_url, timeout=10,
-                                limiter=RateLimiter(rpm=args.rpm))
+        model = OpenAIChatModel(
+            "gpt-4o-mini", base_url=server.base_url, timeout=10, limiter=RateLimiter(rpm=args.rpm)
+        )
         ok, failed, elapsed = asyncio.run(drive(model, total, args.concurrency))
         rate_limited = server.rate_limited
         times = list(server.request_times)
@@ -68,11 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     # the same number over the server's own clock: first to last request received
     span = (times[-1] - times[0]) if len(times) > 1 else float("nan")
     result = {
-        "ceiling_rpm": args.rpm, "latency_s": args.latency, "concurrency": args.concurrency,
-        "requests": total, "completed": ok, "failed": failed, "elapsed_s": round(elapsed, 3),
-        "achieved_rpm": round(achieved, 1), "ratio": round(achieved / args.rpm, 4),
+        "ceiling_rpm": args.rpm,
+        "latency_s": args.latency,
+        "concurrency": args.concurrency,
+        "requests": total,
+        "completed": ok,
+        "failed": failed,
+        "elapsed_s": round(elapsed, 3),
+        "achieved_rpm": round(achieved, 1),
+        "ratio": round(achieved / args.rpm, 4),
         "server_side_rpm": round((len(times) - 1) / span * 60.0, 1) if span == span else None,
-        "http_429": rate_limited, "client_retries": model.stats["retries"],
+        "http_429": rate_limited,
+        "client_retries": model.stats["retries"],
     }
     if args.json:
         print(json.dumps(result))

@@ -33,12 +33,16 @@ from xml.sax.saxutils import quoteattr
 
 WORK = Path(__file__).resolve().parent / "_work"
 
-WORDS = ("model tensor load pretrained bert tokenizer layer weights checkpoint gpu memory "
-         "training fine-tune dataset batch error version install import shape output input "
-         "embedding transformer pipeline inference accuracy loss optimizer huggingface torch "
-         "keras tensorflow onnx export quantize cuda device config").split()
-TAGS = ("python pytorch tensorflow keras huggingface-transformers bert-language-model "
-        "nlp deep-learning machine-learning onnx").split()
+WORDS = (
+    "model tensor load pretrained bert tokenizer layer weights checkpoint gpu memory "
+    "training fine-tune dataset batch error version install import shape output input "
+    "embedding transformer pipeline inference accuracy loss optimizer huggingface torch "
+    "keras tensorflow onnx export quantize cuda device config"
+).split()
+TAGS = (
+    "python pytorch tensorflow keras huggingface-transformers bert-language-model "
+    "nlp deep-learning machine-learning onnx"
+).split()
 
 
 def _sentence(rnd: random.Random, n: int) -> str:
@@ -48,16 +52,21 @@ def _sentence(rnd: random.Random, n: int) -> str:
 def _body(rnd: random.Random) -> str:
     parts = []
     for _ in range(rnd.randint(2, 5)):
-        parts.append(f"<p>{_sentence(rnd, rnd.randint(15, 60))} <code>{rnd.choice(WORDS)}()"
-                     f"</code> &amp; <a href=\"https://example.org/{rnd.randint(1, 999)}\">"
-                     f"{rnd.choice(WORDS)}</a></p>\n")
+        parts.append(
+            f"<p>{_sentence(rnd, rnd.randint(15, 60))} <code>{rnd.choice(WORDS)}()"
+            f'</code> &amp; <a href="https://example.org/{rnd.randint(1, 999)}">'
+            f"{rnd.choice(WORDS)}</a></p>\n"
+        )
         if rnd.random() < 0.6:
-            code = "\n".join(f"x_{i} = model.{rnd.choice(WORDS)}(x_{i - 1}) # &lt;{i}&gt;"
-                             for i in range(rnd.randint(3, 15)))
+            code = "\n".join(
+                f"x_{i} = model.{rnd.choice(WORDS)}(x_{i - 1}) # &lt;{i}&gt;"
+                for i in range(rnd.randint(3, 15))
+            )
             parts.append(f"<pre><code>{code}\n</code></pre>\n")
     if rnd.random() < 0.3:
-        parts.append("<ul>\n" + "".join(f"<li>{_sentence(rnd, 8)}</li>\n" for _ in range(3))
-                     + "</ul>\n")
+        parts.append(
+            "<ul>\n" + "".join(f"<li>{_sentence(rnd, 8)}</li>\n" for _ in range(3)) + "</ul>\n"
+        )
     return "".join(parts)
 
 
@@ -84,25 +93,32 @@ def generate(path: Path, size_bytes: int, seed: int = 1) -> dict[str, int]:
                     accepted = f' AcceptedAnswerId="{acc}"'
                     open_questions.append((post_id, acc))
                 tags = "".join(f"&lt;{t}&gt;" for t in rnd.sample(TAGS, rnd.randint(1, 4)))
-                closed = (f' ClosedDate="{(start + timedelta(minutes=post_id + 600)).isoformat()}"'
-                          if rnd.random() < 0.05 else "")
-                line = (f'  <row Id="{post_id}" PostTypeId="1"{accepted} '
-                        f'CreationDate="{created}" Score="{rnd.randint(-3, 40)}" '
-                        f'ViewCount="{rnd.randint(10, 90000)}" Body={quoteattr(_body(rnd))} '
-                        f'OwnerUserId="{rnd.randint(1, 10**6)}" '
-                        f'LastActivityDate="{created}" Title={quoteattr(_sentence(rnd, 9))} '
-                        f'Tags="{tags}" AnswerCount="{n_answers}" '
-                        f'CommentCount="{rnd.randint(0, 9)}"{closed} '
-                        f'ContentLicense="CC BY-SA 4.0" />\n')
+                closed = (
+                    f' ClosedDate="{(start + timedelta(minutes=post_id + 600)).isoformat()}"'
+                    if rnd.random() < 0.05
+                    else ""
+                )
+                line = (
+                    f'  <row Id="{post_id}" PostTypeId="1"{accepted} '
+                    f'CreationDate="{created}" Score="{rnd.randint(-3, 40)}" '
+                    f'ViewCount="{rnd.randint(10, 90000)}" Body={quoteattr(_body(rnd))} '
+                    f'OwnerUserId="{rnd.randint(1, 10**6)}" '
+                    f'LastActivityDate="{created}" Title={quoteattr(_sentence(rnd, 9))} '
+                    f'Tags="{tags}" AnswerCount="{n_answers}" '
+                    f'CommentCount="{rnd.randint(0, 9)}"{closed} '
+                    f'ContentLicense="CC BY-SA 4.0" />\n'
+                )
             else:
                 answers += 1
                 parent = rnd.choice(open_questions)[0]
                 # ids reserved as accepted answers are written as answers when reached
-                line = (f'  <row Id="{post_id}" PostTypeId="2" ParentId="{parent}" '
-                        f'CreationDate="{created}" Score="{rnd.randint(-1, 50)}" '
-                        f'Body={quoteattr(_body(rnd))} OwnerUserId="{rnd.randint(1, 10**6)}" '
-                        f'LastActivityDate="{created}" CommentCount="{rnd.randint(0, 5)}" '
-                        f'ContentLicense="CC BY-SA 4.0" />\n')
+                line = (
+                    f'  <row Id="{post_id}" PostTypeId="2" ParentId="{parent}" '
+                    f'CreationDate="{created}" Score="{rnd.randint(-1, 50)}" '
+                    f'Body={quoteattr(_body(rnd))} OwnerUserId="{rnd.randint(1, 10**6)}" '
+                    f'LastActivityDate="{created}" CommentCount="{rnd.randint(0, 5)}" '
+                    f'ContentLicense="CC BY-SA 4.0" />\n'
+                )
                 if len(open_questions) > 200:
                     open_questions = open_questions[-100:]
             fh.write(line)
@@ -149,8 +165,13 @@ print(json.dumps(out))
 
 def run_import(path: Path, home: Path) -> dict[str, object]:
     env = dict(os.environ, PTMCODER_HOME=str(home))
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(path)], env=env,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         raise SystemExit(f"import failed:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -171,8 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         gen = generate(path, size)
         gen["seconds"] = round(time.perf_counter() - t, 1)
-        print(f"generated {path} ({path.stat().st_size / 1e9:.2f} GB, {gen['rows']:,} rows, "
-              f"{gen['questions']:,} questions) in {gen['seconds']} s", file=sys.stderr)
+        print(
+            f"generated {path} ({path.stat().st_size / 1e9:.2f} GB, {gen['rows']:,} rows, "
+            f"{gen['questions']:,} questions) in {gen['seconds']} s",
+            file=sys.stderr,
+        )
     nbytes = path.stat().st_size
     raw_read(path)  # warm the page cache so both timings read from memory
     t_raw = raw_read(path)
@@ -181,12 +205,19 @@ def main(argv: list[str] | None = None) -> int:
         imp = run_import(path, Path(home))
     mb = nbytes / 1e6
     results = {
-        "file": str(path), "bytes": nbytes, "rows": rows, "generated": gen, "runs": 1,
-        "raw_read_s": round(t_raw, 2), "raw_read_MBps": round(mb / t_raw, 1),
-        "expat_parse_s": round(t_expat, 2), "expat_parse_MBps": round(mb / t_expat, 1),
+        "file": str(path),
+        "bytes": nbytes,
+        "rows": rows,
+        "generated": gen,
+        "runs": 1,
+        "raw_read_s": round(t_raw, 2),
+        "raw_read_MBps": round(mb / t_raw, 1),
+        "expat_parse_s": round(t_expat, 2),
+        "expat_parse_MBps": round(mb / t_expat, 1),
         "import_s": round(float(imp["seconds"]), 2),
         "import_MBps": round(mb / float(imp["seconds"]), 1),
-        "units": imp["units"], "counts": imp["counts"],
+        "units": imp["units"],
+        "counts": imp["counts"],
         "ratio_import_to_raw_read": round(float(imp["seconds"]) / t_raw, 1),
         "ratio_import_to_expat_parse": round(float(imp["seconds"]) / t_expat, 2),
         "import_peak_rss_MB": round(int(imp["maxrss_kb"]) / 1024, 1),
@@ -196,8 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
     else:
-        print(f"Posts.xml: {mb:,.0f} MB, {rows:,} rows; imported {results['units']:,} questions"
-              f" (each timing: n=1 run)")
+        print(
+            f"Posts.xml: {mb:,.0f} MB, {rows:,} rows; imported {results['units']:,} questions"
+            f" (each timing: n=1 run)"
+        )
         print(f"raw read      {t_raw:8.2f} s  {results['raw_read_MBps']:8.1f} MB/s")
         print(f"expat parse   {t_expat:8.2f} s  {results['expat_parse_MBps']:8.1f} MB/s")
         print(f"import        {imp['seconds']:8.2f} s  {results['import_MBps']:8.1f} MB/s")

@@ -50,17 +50,25 @@ def main() -> None:
     mean_shared = statistics.mean(shared)
     mean_naive = statistics.mean(naive)
     cached = cacheable(prefix)
-    print(f"codebook {book.id}: {len(book.leaves())} leaves + {len(book.special)} special; "
-          f"{n} units from {args.corpus}; tokenizer of {args.model}")
+    print(
+        f"codebook {book.id}: {len(book.leaves())} leaves + {len(book.special)} special; "
+        f"{n} units from {args.corpus}; tokenizer of {args.model}"
+    )
     print(f"shared system prefix: {prefix} tokens (identical for every unit)")
-    print(f"shared-prefix layout: {mean_shared:.1f} input tokens/unit; cacheable "
-          f"{cached} tokens/unit after the first request ({cached / mean_shared:.1%}); "
-          f"uncached {mean_shared - cached:.1f} tokens/unit")
-    print(f"naive layout (unit first): {mean_naive:.1f} input tokens/unit; cacheable 0 "
-          f"(no common leading run)")
-    print(f"billed-equivalent tokens/unit at a 50% cached-input discount: shared "
-          f"{mean_shared - cached * 0.5:.1f} vs naive {mean_naive:.1f} "
-          f"({1 - (mean_shared - cached * 0.5) / mean_naive:.1%} less)")
+    print(
+        f"shared-prefix layout: {mean_shared:.1f} input tokens/unit; cacheable "
+        f"{cached} tokens/unit after the first request ({cached / mean_shared:.1%}); "
+        f"uncached {mean_shared - cached:.1f} tokens/unit"
+    )
+    print(
+        f"naive layout (unit first): {mean_naive:.1f} input tokens/unit; cacheable 0 "
+        f"(no common leading run)"
+    )
+    print(
+        f"billed-equivalent tokens/unit at a 50% cached-input discount: shared "
+        f"{mean_shared - cached * 0.5:.1f} vs naive {mean_naive:.1f} "
+        f"({1 - (mean_shared - cached * 0.5) / mean_naive:.1%} less)"
+    )
 
 
 if __name__ == "__main__":

@@ -58,8 +58,7 @@ def _chunk(rng: np.random.Generator, start: int, n: int, ptm_share: float) -> pa
     idx = np.minimum(rng.zipf(1.3, offsets[-1]) - 1, 19_999)
     is_ptm = rng.random(n) < ptm_share
     first = offsets[:-1][is_ptm]
-    idx[first] = 20_000 + rng.choice(len(TAN2024_PTM_TAGS), first.size,
-                                     p=_tag_weights())
+    idx[first] = 20_000 + rng.choice(len(TAN2024_PTM_TAGS), first.size, p=_tag_weights())
     tags = pa.ListArray.from_arrays(pa.array(offsets), vocab.take(pa.array(idx)))
     created = rng.integers(T0, T1, n)
     p_acc = np.where(is_ptm, 0.261, 0.422)
@@ -88,32 +87,39 @@ def _chunk(rng: np.random.Generator, start: int, n: int, ptm_share: float) -> pa
         "source": pa.array(np.full(n, "bench_stats.py", dtype=object), pa.string()),
     }
     acc_id = pc.binary_join_element_wise("a", pc.cast(pa.array(ids + 10**9), pa.string()), "")
-    cols["accepted_answer_id"] = pc.if_else(pa.array(accepted), acc_id, pa.scalar(None, pa.string()))
+    cols["accepted_answer_id"] = pc.if_else(
+        pa.array(accepted), acc_id, pa.scalar(None, pa.string())
+    )
     return pa.Table.from_pydict(cols, schema=UNIT_SCHEMA)
 
 
 def _tag_weights() -> np.ndarray:
     # Table I frequencies of Tan et al.
-    w = np.array([2563, 1763, 1053, 423, 413, 403, 245, 219, 187, 174, 142, 114, 107, 62, 32,
-                  22, 14, 6], dtype=np.float64)
+    w = np.array(
+        [2563, 1763, 1053, 423, 413, 403, 245, 219, 187, 174, 142, 114, 107, 62, 32, 22, 14, 6],
+        dtype=np.float64,
+    )
     return w / w.sum()
 
 
-def generate(path: Path, rows: int, *, chunk: int = 1_000_000, seed: int = 0,
-             ptm_share: float = 0.01) -> None:
+def generate(
+    path: Path, rows: int, *, chunk: int = 1_000_000, seed: int = 0, ptm_share: float = 0.01
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     tmp = path.with_suffix(".tmp")
     with pq.ParquetWriter(tmp, UNIT_SCHEMA, compression="zstd") as writer:
         for start in range(0, rows, chunk):
-            writer.write_table(_chunk(rng, start, min(chunk, rows - start), ptm_share),
-                               row_group_size=256 * 1024)
+            writer.write_table(
+                _chunk(rng, start, min(chunk, rows - start), ptm_share), row_group_size=256 * 1024
+            )
             print(f"  generated {min(start + chunk, rows):,} rows", file=sys.stderr)
     tmp.rename(path)
 
 
 def _duckdb_scan(path: str, memory_limit: str, threads: int) -> dict:
     from ptmcoder.stats.engine import connect
+
     con = connect(memory_limit=memory_limit, threads=threads)
     row = con.execute(f"""SELECT count(*), sum(len(tags)), count(accepted_answer_id),
         epoch_ms(max(accepted_answer_at)), sum(answer_count), sum(view_count),
@@ -122,8 +128,14 @@ def _duckdb_scan(path: str, memory_limit: str, threads: int) -> dict:
     return {"rows": row[0]}
 
 
-NEEDED = ["created_at", "tags", "accepted_answer_id", "accepted_answer_at", "answer_count",
-          "view_count"]
+NEEDED = [
+    "created_at",
+    "tags",
+    "accepted_answer_id",
+    "accepted_answer_at",
+    "answer_count",
+    "view_count",
+]
 
 
 def _arrow_scan(path: str, memory_limit: str, threads: int) -> dict:
@@ -137,16 +149,21 @@ def _arrow_scan(path: str, memory_limit: str, threads: int) -> dict:
 
 def _difficulty(path: str, memory_limit: str, threads: int) -> dict:
     from ptmcoder.stats.difficulty import difficulty
+
     r = difficulty(Path(path), memory_limit=memory_limit, threads=threads)
     g = {x.name: x for x in r.groups}
-    return {"n_ptm": g["ptm"].n, "n_other": g["non-ptm"].n,
-            "pct_no_acc_ptm": round(g["ptm"].pct_no_acc, 4),
-            "pct_no_acc_other": round(g["non-ptm"].pct_no_acc, 4),
-            "chi2": round(r.tests[0].chi2, 2)}
+    return {
+        "n_ptm": g["ptm"].n,
+        "n_other": g["non-ptm"].n,
+        "pct_no_acc_ptm": round(g["ptm"].pct_no_acc, 4),
+        "pct_no_acc_other": round(g["non-ptm"].pct_no_acc, 4),
+        "chi2": round(r.tests[0].chi2, 2),
+    }
 
 
 def _popularity(path: str, memory_limit: str, threads: int) -> dict:
     from ptmcoder.stats.popularity import popularity
+
     r = popularity(Path(path), memory_limit=memory_limit, threads=threads)
     return {"n_ptm": r.n, "years": len(r.per_year), "top_tag": r.top_tags[0][0]}
 
@@ -190,22 +207,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated {path} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
     size = path.stat().st_size
     common = (str(path), args.memory_limit, args.threads)
-    steps = {"raw_scan": _arrow_scan, "duckdb_scan": _duckdb_scan, "difficulty": _difficulty,
-             "popularity": _popularity}
+    steps = {
+        "raw_scan": _arrow_scan,
+        "duckdb_scan": _duckdb_scan,
+        "difficulty": _difficulty,
+        "popularity": _popularity,
+    }
     runs = {name: measure(fn, *common) for name, fn in steps.items()}
     scan = runs["raw_scan"]
-    report = {"rows": args.rows, "parquet_bytes": size, "memory_limit": args.memory_limit,
-              "threads": args.threads, **runs,
-              "difficulty_vs_scan": runs["difficulty"]["seconds"] / scan["seconds"],
-              "popularity_vs_scan": runs["popularity"]["seconds"] / scan["seconds"]}
+    report = {
+        "rows": args.rows,
+        "parquet_bytes": size,
+        "memory_limit": args.memory_limit,
+        "threads": args.threads,
+        **runs,
+        "difficulty_vs_scan": runs["difficulty"]["seconds"] / scan["seconds"],
+        "popularity_vs_scan": runs["popularity"]["seconds"] / scan["seconds"],
+    }
     print(json.dumps(report, indent=2))
-    print(f"\n{args.rows:,} rows ({size / 1e9:.2f} GB Parquet), DuckDB memory_limit "
-          f"{args.memory_limit}, {args.threads} threads")
+    print(
+        f"\n{args.rows:,} rows ({size / 1e9:.2f} GB Parquet), DuckDB memory_limit "
+        f"{args.memory_limit}, {args.threads} threads"
+    )
     print("  raw scan = pyarrow decoding every column difficulty reads, tag strings included")
     for name, r in runs.items():
         ratio = r["seconds"] / scan["seconds"]
-        print(f"  {name:<11} {r['seconds']:7.2f} s  x{ratio:5.2f} of raw scan   "
-              f"peak RSS {r['max_rss_bytes'] / 2**20:7.0f} MiB")
+        print(
+            f"  {name:<11} {r['seconds']:7.2f} s  x{ratio:5.2f} of raw scan   "
+            f"peak RSS {r['max_rss_bytes'] / 2**20:7.0f} MiB"
+        )
     worst = max(r["max_rss_bytes"] for r in runs.values())
     if worst >= LIMIT_BYTES:
         print(f"FAIL: peak RSS {worst / 2**30:.2f} GiB >= 4 GiB", file=sys.stderr)

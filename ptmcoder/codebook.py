@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -32,18 +32,18 @@ from ptmcoder.paths import bundled_dir, workspace
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
 
-class Provenance(str, Enum):
+class Provenance(StrEnum):
     PAPER_TEXT = "paper-text"
     REPLICATION_PACKAGE = "replication-package"
     RECONSTRUCTED = "reconstructed"
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     COMPLETE = "complete"
     PARTIAL = "partial"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """What a special (out-of-tree) code means."""
 
     FALSE_POSITIVE = "false-positive"
@@ -220,7 +220,9 @@ def _semantic_problems(book: Codebook, file: str) -> list[Problem]:
 
     def check_id(node: Node, where: str) -> None:
         if node.id in seen:
-            problems.append(Problem(file, where, f"duplicate id {node.id!r} (first used at {seen[node.id]})"))
+            problems.append(
+                Problem(file, where, f"duplicate id {node.id!r} (first used at {seen[node.id]})")
+            )
         else:
             seen[node.id] = where
 
@@ -229,9 +231,14 @@ def _semantic_problems(book: Codebook, file: str) -> list[Problem]:
             where = f"{prefix}[{i}] ({node.id})"
             check_id(node, where)
             if depth >= len(book.levels):
-                problems.append(Problem(
-                    file, where, f"node is at depth {depth + 1} but the codebook declares "
-                    f"only {len(book.levels)} levels ({', '.join(book.levels)})"))
+                problems.append(
+                    Problem(
+                        file,
+                        where,
+                        f"node is at depth {depth + 1} but the codebook declares "
+                        f"only {len(book.levels)} levels ({', '.join(book.levels)})",
+                    )
+                )
             if node.role is not None:
                 problems.append(Problem(file, where, "'role' is only allowed on special codes"))
             rec(node.children, depth + 1, f"{where} > children")
@@ -243,7 +250,9 @@ def _semantic_problems(book: Codebook, file: str) -> list[Problem]:
         if node.children:
             problems.append(Problem(file, where, "special codes cannot have children"))
         if node.role is None:
-            problems.append(Problem(file, where, "special codes need a 'role' (false-positive or none)"))
+            problems.append(
+                Problem(file, where, "special codes need a 'role' (false-positive or none)")
+            )
     if len(set(book.levels)) != len(book.levels):
         problems.append(Problem(file, "levels", "level names must be distinct"))
     return problems
@@ -280,7 +289,9 @@ def load_codebook_file(path: str | Path) -> Codebook:
     except FileNotFoundError:
         raise NotFoundError(f"codebook file not found: {path}") from None
     except UnicodeDecodeError as exc:
-        raise ValidationError([Problem(str(path), f"byte {exc.start}", "file is not UTF-8")]) from None
+        raise ValidationError(
+            [Problem(str(path), f"byte {exc.start}", "file is not UTF-8")]
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -320,8 +331,10 @@ def resolve_codebook_path(ref: str | Path) -> Path:
     if str(ref) in files:
         return files[str(ref)]
     known = ", ".join(sorted(files)) or "none"
-    raise NotFoundError(f"no codebook with id {str(ref)!r}",
-                        hint=f"known codebooks: {known}; or pass the path of a YAML file")
+    raise NotFoundError(
+        f"no codebook with id {str(ref)!r}",
+        hint=f"known codebooks: {known}; or pass the path of a YAML file",
+    )
 
 
 def load_codebook(ref: str | Path) -> Codebook:
@@ -329,7 +342,9 @@ def load_codebook(ref: str | Path) -> Codebook:
     path = resolve_codebook_path(ref)
     book = load_codebook_file(path)
     if path.stem != book.id and Path(ref) != path:
-        raise ValidationError([Problem(str(path), "id", f"id {book.id!r} does not match file name")])
+        raise ValidationError(
+            [Problem(str(path), "id", f"id {book.id!r} does not match file name")]
+        )
     return book
 
 
@@ -350,8 +365,9 @@ def list_codebooks() -> tuple[list[Codebook], list[ValidationError]]:
 
 def canonical_json(book: Codebook) -> str:
     """The content that identifies a codebook version: every field, keys sorted."""
-    return json.dumps(book.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False)
+    return json.dumps(
+        book.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
 
 
 def codebook_hash(book: Codebook) -> str:
@@ -418,17 +434,25 @@ def _md(text: str) -> str:
 def to_markdown(book: Codebook) -> str:
     """A printable coding manual: definitions, criteria and examples of every node."""
     lines = [f"# Coding manual: {_md(book.title)}", ""]
-    lines += [f"- **Codebook:** `{book.id}` version {book.version} ({codebook_hash(book)[:19]})",
-              f"- **Source:** {_md(book.citation)}",
-              f"- **Levels:** {' > '.join(book.levels)}",
-              f"- **Status:** {book.status.value}"]
+    lines += [
+        f"- **Codebook:** `{book.id}` version {book.version} ({codebook_hash(book)[:19]})",
+        f"- **Source:** {_md(book.citation)}",
+        f"- **Levels:** {' > '.join(book.levels)}",
+        f"- **Status:** {book.status.value}",
+    ]
     counts = book.counts_per_level()
-    lines.append("- **Size:** " + ", ".join(f"{v} {k}" for k, v in counts.items())
-                 + f"; {len(book.leaves())} leaf codes")
+    lines.append(
+        "- **Size:** "
+        + ", ".join(f"{v} {k}" for k, v in counts.items())
+        + f"; {len(book.leaves())} leaf codes"
+    )
     lines.append("")
     if book.status is Status.PARTIAL:
-        lines += ["> **Partial codebook.** It holds only what the available sources state; "
-                  "codes are missing. Do not use it as a complete coding frame.", ""]
+        lines += [
+            "> **Partial codebook.** It holds only what the available sources state; "
+            "codes are missing. Do not use it as a complete coding frame.",
+            "",
+        ]
     if book.description:
         lines += [_md(book.description), ""]
     for note in book.notes:
@@ -442,10 +466,12 @@ def to_markdown(book: Codebook) -> str:
         freq = ""
         if node.frequency:
             f = node.frequency
-            bits = [f"{f.percent:g}%" if f.percent is not None else None,
-                    f"{f.count} challenges/units" if f.count is not None else None,
-                    f"{f.issues} issue reports" if f.issues is not None else None,
-                    f"{f.codes} codes" if f.codes is not None else None]
+            bits = [
+                f"{f.percent:g}%" if f.percent is not None else None,
+                f"{f.count} challenges/units" if f.count is not None else None,
+                f"{f.issues} issue reports" if f.issues is not None else None,
+                f"{f.codes} codes" if f.codes is not None else None,
+            ]
             freq = " (" + ", ".join(b for b in bits if b) + ")" if any(bits) else ""
         lines.append(f"{heading} {_md(node.name)} `{node.id}`{freq}")
         lines.append("")

@@ -52,8 +52,9 @@ def _clean_floats(obj: Any) -> Any:
 
 def dumps_json(data: Any) -> str:
     """Strict JSON (no NaN) with stable key order as given."""
-    return json.dumps(_clean_floats(data), default=_jsonable, indent=2, ensure_ascii=False,
-                      allow_nan=False)
+    return json.dumps(
+        _clean_floats(data), default=_jsonable, indent=2, ensure_ascii=False, allow_nan=False
+    )
 
 
 def print_json(data: Any) -> None:

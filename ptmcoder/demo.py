@@ -50,10 +50,17 @@ def _rater_name(embedder: str, mode: str) -> str:
     return f"{embedder}/{mode}"
 
 
-def run_demo(*, modes: tuple[str, ...] = MODES, embedder: str = "embedded", limit: int | None = None,
-             seed: int = 13, n_boot: int = 1000, progress: bool = True,
-             stderr: Console | None = None,
-             status: Callable[[str], None] | None = None) -> DemoResult:
+def run_demo(
+    *,
+    modes: tuple[str, ...] = MODES,
+    embedder: str = "embedded",
+    limit: int | None = None,
+    seed: int = 13,
+    n_boot: int = 1000,
+    progress: bool = True,
+    stderr: Console | None = None,
+    status: Callable[[str], None] | None = None,
+) -> DemoResult:
     """Import, annotate (one run per mode) and score agreement; see the module doc."""
     from ptmcoder.agreement.io import annotations_to_long, read_gold, read_long_table
     from ptmcoder.agreement.views import annotator_vs_humans
@@ -67,9 +74,13 @@ def run_demo(*, modes: tuple[str, ...] = MODES, embedder: str = "embedded", limi
             raise ValueError(f"unknown demo mode {mode!r}; use {', '.join(MODES)}")
 
     say(f"1/3 importing {TITLES_FILE} as corpus {DEMO_CORPUS!r}")
-    summary = import_corpus([samples / TITLES_FILE], DEMO_CORPUS,
-                            mapping={"id": "id", "url": "url", "title": "title"},
-                            platform="stackoverflow", replace=True)
+    summary = import_corpus(
+        [samples / TITLES_FILE],
+        DEMO_CORPUS,
+        mapping={"id": "id", "url": "url", "title": "title"},
+        platform="stackoverflow",
+        replace=True,
+    )
 
     runs: dict[str, Path] = {}
     records: dict[str, int] = {}
@@ -78,8 +89,12 @@ def run_demo(*, modes: tuple[str, ...] = MODES, embedder: str = "embedded", limi
     for mode in modes:
         say(f"2/3 annotating with {embedder} ({mode})")
         options = AnnotateOptions(
-            codebook=DEMO_CODEBOOK, corpus=DEMO_CORPUS, annotators=[embedder], limit=limit,
-            seed=seed, progress=progress,
+            codebook=DEMO_CODEBOOK,
+            corpus=DEMO_CORPUS,
+            annotators=[embedder],
+            limit=limit,
+            seed=seed,
+            progress=progress,
             train=str(samples / FINAL_FILE) if mode == "few-shot" else None,
             train_raters=["final"] if mode == "few-shot" else [],
         )
@@ -102,8 +117,9 @@ def run_demo(*, modes: tuple[str, ...] = MODES, embedder: str = "embedded", limi
     humans = sorted(humans_long["rater"].dropna().unique())
     long_all = pd.concat([annotated, humans_long[["unit", "rater", "code"]]], ignore_index=True)
     annotators = [_rater_name(embedder, m) for m in modes]
-    table = annotator_vs_humans(long_all, annotators=annotators, humans=humans, gold=gold,
-                                seed=seed, n_boot=n_boot)
+    table = annotator_vs_humans(
+        long_all, annotators=annotators, humans=humans, gold=gold, seed=seed, n_boot=n_boot
+    )
     notes = [
         "few-shot: fitted on the adjudicated ('final') labels of other units, cross-fitted "
         "(no unit is coded by a model that saw its own label); compared with the same "
@@ -113,5 +129,12 @@ def run_demo(*, modes: tuple[str, ...] = MODES, embedder: str = "embedded", limi
     for mode, path in runs.items():
         (path / "demo_agreement.csv").write_text(table.to_csv(index=False), encoding="utf-8")
         notes.append(f"{mode} run: {path}")
-    return DemoResult(corpus_units=summary.units, runs=runs, annotator_records=records,
-                      annotator_errors=errors, humans=humans, table=table, notes=notes)
+    return DemoResult(
+        corpus_units=summary.units,
+        runs=runs,
+        annotator_records=records,
+        annotator_errors=errors,
+        humans=humans,
+        table=table,
+        notes=notes,
+    )

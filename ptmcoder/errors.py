@@ -53,8 +53,9 @@ class ValidationError(PtmcoderError):
 class InputRecordError(PtmcoderError):
     """A malformed row or record in a data file: names file, record and field."""
 
-    def __init__(self, file: str, record: str, field_name: str | None, reason: str,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self, file: str, record: str, field_name: str | None, reason: str, hint: str | None = None
+    ) -> None:
         self.file = file
         self.record = record
         self.field_name = field_name

@@ -48,12 +48,12 @@ LOCK = "run.lock"
 
 
 def utcnow() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def new_run_id(now: _dt.datetime | None = None) -> str:
     """A sortable id: ``20261122-071500-ab12`` (UTC time plus 4 random hex digits)."""
-    now = now or _dt.datetime.now(_dt.timezone.utc)
+    now = now or _dt.datetime.now(_dt.UTC)
     return now.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
 
@@ -61,8 +61,13 @@ def git_commit(start: Path | None = None) -> str | None:
     """The commit of the ptmcoder checkout, if it runs from one (None otherwise)."""
     here = start or Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"],
-                             capture_output=True, text=True, timeout=5, check=False)
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     commit = out.stdout.strip()
@@ -125,8 +130,10 @@ class Run:
         try:
             return json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise NotFoundError(f"run {self.id!r} has no manifest.json",
-                                hint=f"is {self.path} a ptmcoder run directory?") from None
+            raise NotFoundError(
+                f"run {self.id!r} has no manifest.json",
+                hint=f"is {self.path} a ptmcoder run directory?",
+            ) from None
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         """Replace the manifest atomically (write a temporary file, fsync, rename)."""
@@ -174,12 +181,17 @@ class Run:
             raise RuntimeError("supersede_errors must run before records are appended")
         result = read_jsonl(self.annotations_path)
         if result.bad_lines:
-            raise ConfigError(f"{self.annotations_path} has unreadable lines "
-                              f"{', '.join(map(str, result.bad_lines[:5]))}; not rewriting it",
-                              hint="fix or remove those lines, then retry")
+            raise ConfigError(
+                f"{self.annotations_path} has unreadable lines "
+                f"{', '.join(map(str, result.bad_lines[:5]))}; not rewriting it",
+                hint="fix or remove those lines, then retry",
+            )
         wanted = None if annotators is None else set(annotators)
-        gone = [r for r in result.records if r.get("error_type")
-                and (wanted is None or r.get("annotator") in wanted)]
+        gone = [
+            r
+            for r in result.records
+            if r.get("error_type") and (wanted is None or r.get("annotator") in wanted)
+        ]
         if not gone:
             return []
         gone_ids = {id(r) for r in gone}
@@ -189,8 +201,10 @@ class Run:
         if new:
             fd = os.open(self.superseded_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                os.write(fd, "".join(json.dumps(r, ensure_ascii=False) + "\n"
-                                     for r in new).encode("utf-8"))
+                os.write(
+                    fd,
+                    "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in new).encode("utf-8"),
+                )
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -257,8 +271,10 @@ class Run:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise ConfigError(f"run {self.id} is being written by another process",
-                              hint="wait for it to finish, or start a new run") from None
+            raise ConfigError(
+                f"run {self.id} is being written by another process",
+                hint="wait for it to finish, or start a new run",
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
@@ -293,8 +309,9 @@ def base_manifest(run_id: str, config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def create_run(config: dict[str, Any], *, run_id: str | None = None,
-               root: Path | None = None) -> Run:
+def create_run(
+    config: dict[str, Any], *, run_id: str | None = None, root: Path | None = None
+) -> Run:
     root = root or runs_dir()
     root.mkdir(parents=True, exist_ok=True)
     run_id = run_id or new_run_id()
@@ -322,8 +339,9 @@ def resolve_run(ref: str, *, root: Path | None = None) -> Run:
     if len(matches) == 1:
         return Run(root / matches[0])
     if len(matches) > 1:
-        raise NotFoundError(f"run id {ref!r} is ambiguous",
-                            hint="matches: " + ", ".join(matches[:5]))
+        raise NotFoundError(
+            f"run id {ref!r} is ambiguous", hint="matches: " + ", ".join(matches[:5])
+        )
     raise NotFoundError(f"no run {ref!r} in {root}", hint="`ptmcoder runs list` shows the runs")
 
 
@@ -346,8 +364,9 @@ def run_summary(run: Run) -> dict[str, Any]:
         "codebook": config.get("codebook_id"),
         "level": config.get("level"),
         "corpus": config.get("corpus"),
-        "annotators": [a if isinstance(a, str) else a.get("name")
-                       for a in config.get("annotators", [])],
+        "annotators": [
+            a if isinstance(a, str) else a.get("name") for a in config.get("annotators", [])
+        ],
         "units": manifest.get("counts", {}).get("units"),
         "records": len(records),
         "errors": errors,

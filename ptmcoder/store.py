@@ -24,8 +24,9 @@ def connect(path: str | Path, *, timeout: float = 30.0) -> sqlite3.Connection:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None,
-                           check_same_thread=False)
+    conn = sqlite3.connect(
+        str(path), timeout=timeout, isolation_level=None, check_same_thread=False
+    )
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
@@ -39,10 +40,13 @@ def _statements(sql: str) -> list[str]:
 
 
 def schema_version(conn: sqlite3.Connection, component: str) -> int:
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version ("
-                 "component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
-    row = conn.execute("SELECT version FROM schema_version WHERE component = ?",
-                       (component,)).fetchone()
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        "component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+    )
+    row = conn.execute(
+        "SELECT version FROM schema_version WHERE component = ?", (component,)
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -59,9 +63,11 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str])
     if version > len(migrations):
         from ptmcoder.errors import ConfigError
 
-        raise ConfigError(f"the {component} database is at schema version {version}, newer "
-                          f"than this ptmcoder knows ({len(migrations)})",
-                          hint="upgrade ptmcoder")
+        raise ConfigError(
+            f"the {component} database is at schema version {version}, newer "
+            f"than this ptmcoder knows ({len(migrations)})",
+            hint="upgrade ptmcoder",
+        )
     for number, sql in enumerate(migrations, start=1):
         if number <= version:
             continue
@@ -72,9 +78,11 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str])
                 continue
             for statement in _statements(sql):
                 conn.execute(statement)
-            conn.execute("INSERT INTO schema_version(component, version) VALUES (?, ?) "
-                         "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
-                         (component, number))
+            conn.execute(
+                "INSERT INTO schema_version(component, version) VALUES (?, ?) "
+                "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+                (component, number),
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -28,8 +28,13 @@ def read_table(path: str | Path, *, header_hint: str = "unit,rater,code") -> pd.
             return pd.read_json(path, lines=True, dtype=False)
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:
-        raise InputRecordError(str(path), "header", None, "the file is empty",
-                               f"the table needs a header line: {header_hint}") from None
+        raise InputRecordError(
+            str(path),
+            "header",
+            None,
+            "the file is empty",
+            f"the table needs a header line: {header_hint}",
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputRecordError(str(path), "file", None, f"cannot read it: {first}") from None
@@ -45,9 +50,12 @@ def read_ids(path: str | Path) -> set[str]:
         table = read_table(path, header_hint="id")
         column = next((c for c in ("unit", "unit_id", "id") if c in table.columns), None)
         if column is None:
-            raise InputRecordError(str(path), "header", None,
-                                   "no id column (one of unit, unit_id, id); columns are "
-                                   + ", ".join(map(str, table.columns)))
+            raise InputRecordError(
+                str(path),
+                "header",
+                None,
+                "no id column (one of unit, unit_id, id); columns are "
+                + ", ".join(map(str, table.columns)),
+            )
         return set(table[column].dropna().astype(str))
-    return {line.strip() for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()}
+    return {line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}

@@ -38,9 +38,11 @@ import yaml
 DEFAULT_DATA = Path("/work/shared/data/humbatova_dlfaults_taxonomy")
 ROOT = Path(__file__).resolve().parent.parent
 
-CITATION = ("Humbatova, Jahangirova, Bavota, Riccio, Stocco, Tonella. Taxonomy of Real Faults in "
-            "Deep Learning Systems. ICSE 2020. Replication package github.com/dlfaults/taxonomy "
-            "(CC BY 4.0).")
+CITATION = (
+    "Humbatova, Jahangirova, Bavota, Riccio, Stocco, Tonella. Taxonomy of Real Faults in "
+    "Deep Learning Systems. ICSE 2020. Replication package github.com/dlfaults/taxonomy "
+    "(CC BY 4.0)."
+)
 
 # --------------------------------------------------------------------------------------
 # Category codes. The "Taxonomy Cat" column of the round sheets' "Relevant" tabs uses
@@ -79,15 +81,21 @@ READABLE_CATEGORY_IDS = {"Training Process": "training-process"}
 PREFIX_ONLY_CODES = {"1", "1.2", "4", "4.2", "5", "5.4"}
 # category names that appear verbatim (or nearly) as survey column headers
 SURVEY_NAMES = {
-    "Hyperparameters": "Hyperparameters", "Validation/Testing": "Validation/Testing",
+    "Hyperparameters": "Hyperparameters",
+    "Validation/Testing": "Validation/Testing",
     "Preprocessing of Training Data": "Preprocessing of Training Data",
-    "Optimiser": "OptimiserProblems", "Training Data Quality": "Training Data",
-    "Training Process": "Training Process", "Loss Function": "Loss Function",
+    "Optimiser": "OptimiserProblems",
+    "Training Data Quality": "Training Data",
+    "Training Process": "Training Process",
+    "Loss Function": "Loss Function",
     "Model Type & Properties": "Model Type & Properties",
     "Missing/Redundant/Wrong Layer": "Missing/Redundant/Wrong Layer",
-    "Layer Properties": "Layer Properties", "Activation Function": "Activation Function",
-    "Wrong Input": "Wrong Input", "Wrong Tensor Shape": "Wrong Tensor Shape",
-    "GPU Usage": "GPU Usage", "API": "APIProblems",
+    "Layer Properties": "Layer Properties",
+    "Activation Function": "Activation Function",
+    "Wrong Input": "Wrong Input",
+    "Wrong Tensor Shape": "Wrong Tensor Shape",
+    "GPU Usage": "GPU Usage",
+    "API": "APIProblems",
 }
 
 # --------------------------------------------------------------------------------------
@@ -98,561 +106,819 @@ D: dict[str, tuple[str, list[str], list[str]]] = {
     "Model": (
         "Faults in the design of the DL model itself: the kind of model chosen, its overall "
         "structure and initialisation, and the type and configuration of its layers.",
-        ["The fix changes the model definition (model type, architecture, layers, layer "
-         "parameters, activation functions, initialisation)."],
-        ["The model is fine but the data fed to it has the wrong shape, type or format "
-         "(Tensors & Inputs).",
-         "The fault is in how the model is trained (loss, optimiser, hyperparameters, data) "
-         "(Training)."]),
+        [
+            "The fix changes the model definition (model type, architecture, layers, layer "
+            "parameters, activation functions, initialisation)."
+        ],
+        [
+            "The model is fine but the data fed to it has the wrong shape, type or format "
+            "(Tensors & Inputs).",
+            "The fault is in how the model is trained (loss, optimiser, hyperparameters, data) "
+            "(Training).",
+        ],
+    ),
     "Tensors & Inputs": (
         "Faults in the data that flows into and through the computation: tensors with the "
         "wrong shape, or inputs of the wrong shape, type or format passed to layers, methods "
         "or API calls.",
-        ["The fix reshapes, squeezes, indexes, casts or reformats a tensor or the input "
-         "data, while the model definition stays as it is."],
-        ["The fix changes the declared shape or size of a layer (Model > Layers > Layer "
-         "Properties).",
-         "The data is wrong in content or quality rather than in shape/type/format "
-         "(Training > Training Data Quality or Preprocessing of Training Data)."]),
+        [
+            "The fix reshapes, squeezes, indexes, casts or reformats a tensor or the input "
+            "data, while the model definition stays as it is."
+        ],
+        [
+            "The fix changes the declared shape or size of a layer (Model > Layers > Layer "
+            "Properties).",
+            "The data is wrong in content or quality rather than in shape/type/format "
+            "(Training > Training Data Quality or Preprocessing of Training Data).",
+        ],
+    ),
     "Training": (
         "Faults in the training procedure: hyperparameters, loss function, validation and "
         "testing, preprocessing and quality of the training data, optimiser, and the "
         "management of the training process.",
-        ["The model and its inputs are well-formed but training behaves badly or the "
-         "trained model performs poorly because of a training decision."],
-        ["Crashes due to a shape/type mismatch of tensors (Tensors & Inputs).",
-         "Misuse of a framework API that is not about a training decision (API)."]),
+        [
+            "The model and its inputs are well-formed but training behaves badly or the "
+            "trained model performs poorly because of a training decision."
+        ],
+        [
+            "Crashes due to a shape/type mismatch of tensors (Tensors & Inputs).",
+            "Misuse of a framework API that is not about a training decision (API).",
+        ],
+    ),
     "GPU Usage": (
         "Faults in the use of GPU devices: choosing or referencing the device, moving data "
         "and models between CPU and GPU, sharing state and parallelising across GPUs.",
-        ["The fix concerns device placement, CPU-GPU transfer, CUDA tensors or multi-GPU "
-         "parallelism."],
-        ["Out-of-memory faults caused by the size of the model or of the data "
-         "(Training > Training Process).",
-         "Generic driver/CUDA installation problems (not a DL fault; see the screening "
-         "codebook)."]),
+        [
+            "The fix concerns device placement, CPU-GPU transfer, CUDA tensors or multi-GPU "
+            "parallelism."
+        ],
+        [
+            "Out-of-memory faults caused by the size of the model or of the data "
+            "(Training > Training Process).",
+            "Generic driver/CUDA installation problems (not a DL fault; see the screening "
+            "codebook).",
+        ],
+    ),
     "API": (
         "Faults caused by using a DL framework API in a way that does not fit its intended "
         "use: wrong or deprecated calls, missing calls, wrong order of calls, wrong "
         "arguments or scoping, and graph/variable management errors.",
-        ["The root cause is how a framework function or object is called, and no more "
-         "specific category (model, tensors/inputs, training, GPU) describes it."],
-        ["Bugs inside the framework itself (false positive in the screening codebook).",
-         "A wrong shape or type passed to an API method (Tensors & Inputs > Wrong Input)."]),
+        [
+            "The root cause is how a framework function or object is called, and no more "
+            "specific category (model, tensors/inputs, training, GPU) describes it."
+        ],
+        [
+            "Bugs inside the framework itself (false positive in the screening codebook).",
+            "A wrong shape or type passed to an API method (Tensors & Inputs > Wrong Input).",
+        ],
+    ),
     # ---- Model
     "Model Type & Properties": (
         "Faults that concern the model as a whole: an unsuitable kind of model, a wrong or "
         "suboptimal architecture, or wrong initialisation of the model or its weights.",
-        ["The fix replaces the model type, redesigns the architecture, or changes how the "
-         "model or its weights are initialised."],
-        ["The fix adds, removes or reconfigures one specific layer (Layers)."]),
+        [
+            "The fix replaces the model type, redesigns the architecture, or changes how the "
+            "model or its weights are initialised."
+        ],
+        ["The fix adds, removes or reconfigures one specific layer (Layers)."],
+    ),
     "Wrong model initialisation": (
         "The model (or its underlying graph/session objects) is created or initialised "
         "incorrectly, so it does not start from the intended state.",
         ["The model object itself is set up wrongly before training or inference."],
-        ["Only the initial weight values are wrong (Wrong weights initialisation).",
-         "Uninitialised framework variables (API > Missing global variables "
-         "initialisation)."]),
+        [
+            "Only the initial weight values are wrong (Wrong weights initialisation).",
+            "Uninitialised framework variables (API > Missing global variables initialisation).",
+        ],
+    ),
     "Wrong weights initialisation": (
         "The initial values of weights or parameters are inappropriate (e.g. wrong sign, "
         "wrong scheme or scale), which hampers or prevents learning.",
         ["The fix changes the weight initialiser or the initial parameter values."],
-        ["The model object is constructed wrongly (Wrong model initialisation)."]),
+        ["The model object is constructed wrongly (Wrong model initialisation)."],
+    ),
     "Multiple initialisations of CNN": (
         "The network is initialised more than once (e.g. re-created inside a loop), "
         "discarding learned state or wasting resources.",
         ["The model is re-instantiated where a single instance should be reused."],
-        []),
+        [],
+    ),
     "Wrong selection of model": (
         "A model type unsuited to the task is used (e.g. a regressor for a classification "
         "task, an LSTM where a GRU or a CNN fits).",
         ["The fix swaps the kind of model or network."],
-        ["The kind of model is right but its layers or size are wrong (Wrong network "
-         "architecture / Suboptimal network structure)."]),
+        [
+            "The kind of model is right but its layers or size are wrong (Wrong network "
+            "architecture / Suboptimal network structure)."
+        ],
+    ),
     "Wrong network architecture": (
         "The overall architecture of the network is wrongly designed for the problem.",
         ["The fix redesigns how the network is composed, beyond a single layer."],
-        ["Only the size/depth is off (Suboptimal network structure)."]),
+        ["Only the size/depth is off (Suboptimal network structure)."],
+    ),
     "Suboptimal network structure": (
         "The network is of the right kind but its structure (number of layers, depth, "
         "width) is poorly chosen, leading to poor performance or inefficiency.",
         ["Too many or too few layers or components; structural tuning improves results."],
-        ["One identifiable layer is missing or superfluous (Missing/Redundant/Wrong "
-         "Layer).",
-         "Only the number of neurons of a layer is off (Layer Properties)."]),
+        [
+            "One identifiable layer is missing or superfluous (Missing/Redundant/Wrong Layer).",
+            "Only the number of neurons of a layer is off (Layer Properties).",
+        ],
+    ),
     "Layers": (
         "Faults located in individual layers: a layer is missing, redundant or of the "
         "wrong type, a layer is misconfigured, or its activation function is wrong.",
         ["The fix touches one or a few specific layers of the model definition."],
-        ["Architecture-wide changes (Model Type & Properties).",
-         "The layer is right but receives wrongly shaped data (Tensors & Inputs)."]),
+        [
+            "Architecture-wide changes (Model Type & Properties).",
+            "The layer is right but receives wrongly shaped data (Tensors & Inputs).",
+        ],
+    ),
     "Activation Function": (
         "A layer uses an inappropriate activation function or lacks a needed one.",
         ["The fix changes, adds or removes the activation of a layer."],
-        ["A separate softmax layer is missing or redundant (Missing/Redundant/Wrong "
-         "Layer)."]),
+        ["A separate softmax layer is missing or redundant (Missing/Redundant/Wrong Layer)."],
+    ),
     "Wrong type of activation function": (
         "A layer uses an activation function unsuited to its role (e.g. tanh where ReLU "
         "or a linear output is needed).",
         ["The fix replaces one activation function with another."],
-        ["The activation is absent altogether (Missing softmax/ReLU activation "
-         "function)."]),
+        ["The activation is absent altogether (Missing softmax/ReLU activation function)."],
+    ),
     "Missing softmax activation function": (
-        "A layer that should produce a probability distribution lacks a softmax "
-        "activation.",
+        "A layer that should produce a probability distribution lacks a softmax activation.",
         ["The fix adds softmax as the activation of an existing layer."],
-        ["A dedicated softmax layer must be added (Missing softmax layer)."]),
+        ["A dedicated softmax layer must be added (Missing softmax layer)."],
+    ),
     "Missing ReLU activation function": (
         "A layer that needs a ReLU non-linearity has none.",
         ["The fix adds a ReLU activation to a layer."],
-        []),
+        [],
+    ),
     "Layer Properties": (
         "A layer of the right type is present but is configured wrongly: declared input or "
         "output shape, input size, filter size, bias, pooling, or number of neurons.",
         ["The fix changes a parameter in the definition of a layer."],
-        ["The layer definition is right but the data fed to it is wrong (Tensors & "
-         "Inputs > Wrong Input)."]),
+        [
+            "The layer definition is right but the data fed to it is wrong (Tensors & "
+            "Inputs > Wrong Input)."
+        ],
+    ),
     "Wrong input sample size for a layer": (
         "The input size declared for a layer (e.g. in_features of a linear layer) does not "
         "match the size of the samples it receives.",
         ["The fix changes the input-size argument of the layer."],
-        ["The fix changes the data instead (Wrong shape of input data for a layer)."]),
+        ["The fix changes the data instead (Wrong shape of input data for a layer)."],
+    ),
     "Wrong defined input shape": (
         "The input shape declared for a layer or model (e.g. input_shape) is wrong.",
         ["The fix corrects the declared input shape in the layer definition."],
-        ["The data has to be reshaped instead (Wrong shape of input data for a layer)."]),
+        ["The data has to be reshaped instead (Wrong shape of input data for a layer)."],
+    ),
     "Wrong defined output shape": (
         "The output shape a layer is configured to produce is wrong (e.g. a recurrent "
         "layer returning sequences where a single value is needed).",
         ["The fix changes the layer's output shape or output-related arguments."],
-        []),
+        [],
+    ),
     "Wrong defined input and output shape": (
         "Both the declared input and output shapes of a layer are wrong.",
         ["The fix corrects input and output dimensions of the same layer."],
-        []),
+        [],
+    ),
     "Wrong filter size for a convolutional layer": (
         "A convolutional layer is given an inappropriate kernel/filter size.",
         ["The fix changes the kernel/filter size of a convolution."],
-        []),
+        [],
+    ),
     "Missing bias (bias needed in a layer)": (
         "A layer is defined without a bias term that it needs.",
         ["The fix enables or adds the bias of a layer."],
-        []),
+        [],
+    ),
     "Suboptimal number of neurons in a layer": (
         "A layer has too many or too few units for the task, hurting performance.",
         ["The fix tunes the number of units/neurons of a layer."],
-        ["The number of layers is off (Suboptimal network structure)."]),
+        ["The number of layers is off (Suboptimal network structure)."],
+    ),
     "Wrong amount and type of pooling in a convolutional layer": (
         "The pooling applied in a convolutional part of the network is of the wrong kind "
         "or amount.",
         ["The fix changes how much/which pooling the convolutional layer uses."],
-        ["A separate pooling layer is missing or of the wrong type (Missing average "
-         "pooling layer / Wrong type of pooling layer)."]),
+        [
+            "A separate pooling layer is missing or of the wrong type (Missing average "
+            "pooling layer / Wrong type of pooling layer)."
+        ],
+    ),
     "Layers' dimensions mismatch": (
         "Connected layers have incompatible dimensions, so the output of one does not fit "
         "the input of the next.",
         ["The fix aligns the dimensions of two or more connected layers."],
-        ["Only one layer's declared input size is wrong (Wrong input sample size for a "
-         "layer)."]),
+        ["Only one layer's declared input size is wrong (Wrong input sample size for a layer)."],
+    ),
     "Missing/Redundant/Wrong Layer": (
         "A layer that the model needs is absent, a layer that should not be there is "
         "present, or a layer of the wrong type is used.",
         ["The fix adds, removes or replaces a whole layer."],
-        ["The layer is right but misconfigured (Layer Properties)."]),
+        ["The layer is right but misconfigured (Layer Properties)."],
+    ),
     "Missing dropout layer": (
         "A dropout layer is needed (typically against overfitting) but missing.",
-        ["The fix adds dropout."], []),
+        ["The fix adds dropout."],
+        [],
+    ),
     "Missing normalisation layer": (
         "A normalisation layer (e.g. batch normalisation) is needed but missing.",
         ["The fix adds a normalisation layer."],
-        ["The data rather than a layer must be normalised (Missing preprocessing step "
-         "(normalisation))."]),
+        [
+            "The data rather than a layer must be normalised (Missing preprocessing step "
+            "(normalisation))."
+        ],
+    ),
     "Missing softmax layer": (
         "A softmax layer is needed at the output but missing.",
         ["The fix adds a softmax layer."],
-        ["Softmax is added as a layer's activation (Missing softmax activation "
-         "function)."]),
+        ["Softmax is added as a layer's activation (Missing softmax activation function)."],
+    ),
     "Redundant softmax layer": (
         "A softmax layer is applied where it should not be (e.g. before a loss that "
         "already applies softmax).",
-        ["The fix removes a softmax layer."], []),
+        ["The fix removes a softmax layer."],
+        [],
+    ),
     "Wrong layer type": (
         "A layer of an unsuitable type is used (e.g. a recurrent or convolutional layer "
         "where another type fits the data).",
         ["The fix replaces a layer with one of a different type."],
-        ["The whole model type is wrong (Wrong selection of model)."]),
+        ["The whole model type is wrong (Wrong selection of model)."],
+    ),
     "Missing flatten layer": (
-        "A flatten layer is needed between multi-dimensional and dense layers but "
-        "missing.",
-        ["The fix adds a flatten layer."], []),
+        "A flatten layer is needed between multi-dimensional and dense layers but missing.",
+        ["The fix adds a flatten layer."],
+        [],
+    ),
     "Missing dense layer": (
         "A dense (fully connected) layer that the model needs is missing.",
-        ["The fix adds one or more dense layers."], []),
+        ["The fix adds one or more dense layers."],
+        [],
+    ),
     "Missing average pooling layer": (
         "An average pooling layer that the model needs is missing.",
-        ["The fix adds an average pooling layer."], []),
+        ["The fix adds an average pooling layer."],
+        [],
+    ),
     "Wrong type of pooling layer": (
         "A pooling layer of the wrong kind is used (e.g. max instead of average).",
-        ["The fix swaps the pooling layer type."], []),
+        ["The fix swaps the pooling layer type."],
+        [],
+    ),
     # ---- Tensors & Inputs
     "Wrong Tensor Shape": (
         "An operation on tensors produces or consumes a tensor of the wrong shape, e.g. "
         "a missing squeeze, wrong indexing or wrong padding in the computation.",
-        ["The fix changes how a tensor is shaped inside the computation (squeeze, "
-         "reshape, indexing, concatenation, padding)."],
-        ["The shape problem is in the data handed to a layer or method (Wrong Input > "
-         "Wrong Shape of Input Data).",
-         "The shape declared in a layer definition is wrong (Layer Properties)."]),
+        [
+            "The fix changes how a tensor is shaped inside the computation (squeeze, "
+            "reshape, indexing, concatenation, padding)."
+        ],
+        [
+            "The shape problem is in the data handed to a layer or method (Wrong Input > "
+            "Wrong Shape of Input Data).",
+            "The shape declared in a layer definition is wrong (Layer Properties).",
+        ],
+    ),
     "Wrong tensor shape (missing squeeze)": (
         "A tensor keeps a superfluous dimension of size one because a squeeze is missing.",
-        ["The fix adds a squeeze (or equivalent removal of a singleton dimension)."], []),
+        ["The fix adds a squeeze (or equivalent removal of a singleton dimension)."],
+        [],
+    ),
     "Wrong tensor shape (wrong indexing)": (
         "A tensor is indexed or sliced wrongly, giving a tensor of the wrong shape.",
-        ["The fix corrects indices or slicing of a tensor."], []),
+        ["The fix corrects indices or slicing of a tensor."],
+        [],
+    ),
     "Wrong tensor shape (wrong output padding)": (
         "Wrong padding of an operation's output (e.g. in a transposed convolution) gives "
         "a tensor of the wrong shape.",
-        ["The fix changes output padding."], []),
+        ["The fix changes output padding."],
+        [],
+    ),
     "Wrong tensor shape (other)": (
         "A wrong tensor shape inside the computation that none of the more specific "
         "tensor-shape leaves describes.",
-        ["Wrong shape of an intermediate tensor with another cause (e.g. concatenation "
-         "instead of stacking, wrong flatten order, dynamic shape)."],
-        ["Missing squeeze, wrong indexing or wrong output padding (their own leaves)."]),
+        [
+            "Wrong shape of an intermediate tensor with another cause (e.g. concatenation "
+            "instead of stacking, wrong flatten order, dynamic shape)."
+        ],
+        ["Missing squeeze, wrong indexing or wrong output padding (their own leaves)."],
+    ),
     "Tensor shape mismatch": (
         "Two tensors combined in an operation have incompatible shapes.",
         ["The fix reconciles the shapes of tensors that are combined."],
-        ["The mismatch is between data and the layer that receives it (Wrong shape of "
-         "input data for a layer)."]),
+        [
+            "The mismatch is between data and the layer that receives it (Wrong shape of "
+            "input data for a layer)."
+        ],
+    ),
     "Wrong Input": (
-        "The data passed to a layer, method or API call has the wrong format, shape or "
-        "type.",
-        ["The fix changes the data handed over (reshape, cast, reformat) rather than the "
-         "receiving layer or method."],
-        ["Shape errors of intermediate tensors in the computation (Wrong Tensor Shape)."]),
+        "The data passed to a layer, method or API call has the wrong format, shape or type.",
+        [
+            "The fix changes the data handed over (reshape, cast, reformat) rather than the "
+            "receiving layer or method."
+        ],
+        ["Shape errors of intermediate tensors in the computation (Wrong Tensor Shape)."],
+    ),
     "Wrong Input Format": (
         "Input data is organised in a format the receiver does not expect (layout, "
         "encoding, container, tensor type).",
-        ["Wrong data layout (e.g. channels first/last), wrong container or tensor type, "
-         "wrongly formatted weights."],
-        ["The problem is only the number/size of dimensions (Wrong Shape of Input Data) "
-         "or only the data type (Wrong Type of Input Data)."]),
+        [
+            "Wrong data layout (e.g. channels first/last), wrong container or tensor type, "
+            "wrongly formatted weights."
+        ],
+        [
+            "The problem is only the number/size of dimensions (Wrong Shape of Input Data) "
+            "or only the data type (Wrong Type of Input Data)."
+        ],
+    ),
     "Wrong input format": (
         "Input data is in a layout or format that the receiving layer or method does not "
         "expect (e.g. channels-last data for a channels-first model).",
-        ["The fix converts the data to the expected layout/format."], []),
+        ["The fix converts the data to the expected layout/format."],
+        [],
+    ),
     "Wrong input format for RNN": (
         "The input handed to a recurrent network is organised wrongly (e.g. sequence, "
         "batch and feature dimensions or hidden-state arguments mixed up).",
-        ["The fix rearranges the input of a recurrent layer."], []),
+        ["The fix rearranges the input of a recurrent layer."],
+        [],
+    ),
     "Wrong format of passed weights": (
         "Weights supplied to a layer or model are in the wrong format.",
-        ["The fix reformats weights passed to a layer/model."], []),
+        ["The fix reformats weights passed to a layer/model."],
+        [],
+    ),
     "Incompatible tensor type": (
         "Tensors of incompatible element types are combined (e.g. float and integer).",
         ["The fix casts a tensor to a compatible dtype."],
-        ["The wrong type is that of a plain argument to a method (Wrong type of input "
-         "data for a method)."]),
+        [
+            "The wrong type is that of a plain argument to a method (Wrong type of input "
+            "data for a method)."
+        ],
+    ),
     "Wrong Shape of Input Data": (
-        "Input data handed to a layer or method has the wrong number or size of "
-        "dimensions.",
+        "Input data handed to a layer or method has the wrong number or size of dimensions.",
         ["The fix reshapes the data before passing it on."],
-        ["The layer declaration is wrong instead (Layer Properties)."]),
+        ["The layer declaration is wrong instead (Layer Properties)."],
+    ),
     "Wrong shape of input data for a method": (
         "Data passed to a framework or library method (e.g. a loss function or a metric) "
         "has the wrong shape.",
-        ["The receiver is a function/method rather than a layer."], []),
+        ["The receiver is a function/method rather than a layer."],
+        [],
+    ),
     "Wrong shape of input data for a layer": (
         "Data fed to a layer of the model (e.g. for training) has the wrong shape.",
         ["The receiver is a layer and the fix reshapes the data."],
-        ["The fix changes the layer's declared input (Wrong defined input shape / Wrong "
-         "input sample size for a layer)."]),
+        [
+            "The fix changes the layer's declared input (Wrong defined input shape / Wrong "
+            "input sample size for a layer)."
+        ],
+    ),
     "Wrong shape of input data": (
         "Input data has the wrong shape and the receiver is not further specified.",
-        ["Use when it is not clear whether a layer or a method receives the data."], []),
+        ["Use when it is not clear whether a layer or a method receives the data."],
+        [],
+    ),
     "Wrong Type of Input Data": (
         "Input data handed to a layer or method has the wrong data type.",
         ["The fix casts or converts the data to another type."],
-        ["Element types of tensors combined in an operation (Incompatible tensor type)."]),
+        ["Element types of tensors combined in an operation (Incompatible tensor type)."],
+    ),
     "Wrong type of input data for a method": (
         "An argument passed to a framework or library method has the wrong type (e.g. a "
         "tensor where a variable is needed).",
-        ["The receiver is a function/method."], []),
+        ["The receiver is a function/method."],
+        [],
+    ),
     "Wrong type of input data for a layer": (
         "Data fed to a layer has the wrong type.",
-        ["The receiver is a layer."], []),
+        ["The receiver is a layer."],
+        [],
+    ),
     "Wrong type of input data": (
         "Input data has the wrong type and the receiver is not further specified.",
-        ["Use when it is not clear whether a layer or a method receives the data."], []),
+        ["Use when it is not clear whether a layer or a method receives the data."],
+        [],
+    ),
     # ---- Training
     "Hyperparameters": (
         "Training hyperparameters (learning rate, batch size, epochs, regularisation, "
         "batching) are badly chosen or badly implemented.",
         ["The fix tunes a hyperparameter or the batching of training data."],
-        ["The choice of optimiser or loss function (Optimiser, Loss Function)."]),
+        ["The choice of optimiser or loss function (Optimiser, Loss Function)."],
+    ),
     "Suboptimal hyperparameters tuning": (
         "Hyperparameters are poorly tuned in general or a hyperparameter without its own "
         "leaf is poorly set (e.g. gradient clipping value).",
         ["Several hyperparameters at once, or one without a specific leaf."],
-        ["Learning rate, epochs or batch size alone (their own leaves)."]),
+        ["Learning rate, epochs or batch size alone (their own leaves)."],
+    ),
     "Suboptimal learning rate": (
         "The learning rate is too high or too low.",
-        ["The fix changes the learning rate."], []),
+        ["The fix changes the learning rate."],
+        [],
+    ),
     "Data batching required": (
         "Training data must be fed in batches (e.g. because the dataset does not fit into "
         "memory) but is not.",
         ["The fix introduces batching or a data generator."],
-        ["Batching exists but is implemented wrongly (Wrongly implemented data "
-         "batching)."]),
+        ["Batching exists but is implemented wrongly (Wrongly implemented data batching)."],
+    ),
     "Suboptimal number of epochs": (
         "The model is trained for too few or too many epochs.",
-        ["The fix changes the number of epochs."], []),
+        ["The fix changes the number of epochs."],
+        [],
+    ),
     "Suboptimal batch size": (
         "The batch size is too small or too large.",
-        ["The fix changes the batch size."], []),
+        ["The fix changes the batch size."],
+        [],
+    ),
     "Wrongly implemented data batching": (
         "The code that forms batches (e.g. a batch generator) is implemented incorrectly.",
-        ["The fix corrects a batch generator or batching logic."], []),
+        ["The fix corrects a batch generator or batching logic."],
+        [],
+    ),
     "Missing regularisation (loss and weight)": (
         "Regularisation of the loss or weights is needed but missing.",
         ["The fix adds regularisation terms."],
-        ["Missing dropout layer (Missing/Redundant/Wrong Layer)."]),
+        ["Missing dropout layer (Missing/Redundant/Wrong Layer)."],
+    ),
     "Loss Function": (
         "The loss function is wrongly chosen, wrongly computed or missing.",
         ["The fix changes the loss or how it is computed."],
-        ["The loss receives data of the wrong shape or type (Tensors & Inputs > Wrong "
-         "Input)."]),
+        ["The loss receives data of the wrong shape or type (Tensors & Inputs > Wrong Input)."],
+    ),
     "Wrong loss function calculation": (
-        "The loss is computed incorrectly (e.g. wrong reduction or scaling, wrong "
-        "formula).",
+        "The loss is computed incorrectly (e.g. wrong reduction or scaling, wrong formula).",
         ["The fix corrects the computation of the loss."],
-        ["A different loss should be used (Wrong selection of loss function)."]),
+        ["A different loss should be used (Wrong selection of loss function)."],
+    ),
     "Missing masking of invalid values to zero": (
         "Invalid entries (e.g. padding positions) are not masked to zero before they "
         "enter the loss computation.",
-        ["The fix adds masking of invalid values."], []),
+        ["The fix adds masking of invalid values."],
+        [],
+    ),
     "Wrong selection of loss function": (
         "A loss function unsuited to the task or label encoding is used (e.g. categorical "
         "instead of sparse categorical cross-entropy).",
-        ["The fix swaps the loss function."], []),
+        ["The fix swaps the loss function."],
+        [],
+    ),
     "Missing loss function": (
         "No loss function is defined or applied where one is needed.",
-        ["The fix adds a loss function."], []),
+        ["The fix adds a loss function."],
+        [],
+    ),
     "Validation/Testing": (
         "Faults in how the model is validated or evaluated: missing validation data, "
         "unsuitable metrics, wrong data splits.",
-        ["The fix concerns evaluation metrics or how data is split for validation and "
-         "testing."], []),
+        ["The fix concerns evaluation metrics or how data is split for validation and testing."],
+        [],
+    ),
     "Missing validation set": (
         "Training runs without a validation set that is needed.",
-        ["The fix introduces a validation split or set."], []),
+        ["The fix introduces a validation split or set."],
+        [],
+    ),
     "Wrong performance metric": (
         "Performance is measured with a metric unsuited to the task (e.g. accuracy for "
         "a regression).",
-        ["The fix changes the evaluation metric."], []),
+        ["The fix changes the evaluation metric."],
+        [],
+    ),
     "Incorrect train/test data split": (
         "Data is split into training and test sets inappropriately (e.g. random instead "
         "of time-based, not stratified).",
-        ["The fix changes how training and test data are split."], []),
+        ["The fix changes how training and test data are split."],
+        [],
+    ),
     "Preprocessing of Training Data": (
         "A preprocessing step that the training data needs is missing or is done wrongly.",
-        ["The fix adds or corrects a transformation of the training data before it "
-         "reaches the model."],
-        ["The data itself is poor (Training Data Quality).",
-         "The data only needs reshaping/casting for an API (Tensors & Inputs)."]),
+        [
+            "The fix adds or corrects a transformation of the training data before it "
+            "reaches the model."
+        ],
+        [
+            "The data itself is poor (Training Data Quality).",
+            "The data only needs reshaping/casting for an API (Tensors & Inputs).",
+        ],
+    ),
     "Missing Preprocessing": (
         "A needed preprocessing step of the training data is absent.",
-        ["The fix adds a preprocessing step; the step may be one of the listed leaves or "
-         "another one (e.g. removing empty lines, format conversion)."],
-        ["The step exists but is done wrongly (Wrong Preprocessing)."]),
+        [
+            "The fix adds a preprocessing step; the step may be one of the listed leaves or "
+            "another one (e.g. removing empty lines, format conversion)."
+        ],
+        ["The step exists but is done wrongly (Wrong Preprocessing)."],
+    ),
     "Missing preprocessing step (subsampling)": (
         "Data (e.g. images) should be subsampled before training but is not.",
-        ["The fix adds subsampling/down-sampling."], []),
+        ["The fix adds subsampling/down-sampling."],
+        [],
+    ),
     "Missing preprocessing step (normalisation)": (
         "Input features are not normalised although the model needs it.",
         ["The fix normalises/standardises the data."],
-        ["A normalisation layer in the model (Missing normalisation layer)."]),
+        ["A normalisation layer in the model (Missing normalisation layer)."],
+    ),
     "Missing preprocessing step (input scaling)": (
         "Input values or sizes are not scaled to the range/size expected.",
-        ["The fix scales input values or down-scales inputs."], []),
+        ["The fix scales input values or down-scales inputs."],
+        [],
+    ),
     "Missing preprocessing step (resize of the images)": (
         "Images are not resized to the size the model expects.",
-        ["The fix resizes images."], []),
+        ["The fix resizes images."],
+        [],
+    ),
     "Missing preprocessing step (oversampling)": (
         "Under-represented data is not oversampled.",
-        ["The fix oversamples minority data."], []),
+        ["The fix oversamples minority data."],
+        [],
+    ),
     "Missing preprocessing step (encoding of categorical data)": (
         "Categorical values are not encoded (e.g. one-hot) before training.",
-        ["The fix encodes categorical features or labels."], []),
+        ["The fix encodes categorical features or labels."],
+        [],
+    ),
     "Missing preprocessing step (padding)": (
         "Sequences or inputs are not padded to a common length.",
-        ["The fix adds padding."], []),
+        ["The fix adds padding."],
+        [],
+    ),
     "Missing preprocessing step (data shuffling)": (
         "Training data is not shuffled.",
         ["The fix shuffles the data."],
-        ["Shuffling exists but is placed wrongly in an input pipeline (API > Wrong "
-         "position of data shuffle operation)."]),
+        [
+            "Shuffling exists but is placed wrongly in an input pipeline (API > Wrong "
+            "position of data shuffle operation)."
+        ],
+    ),
     "Missing preprocessing step (interpolation)": (
         "A needed interpolation step of the data is missing.",
-        ["The fix adds interpolation."], []),
+        ["The fix adds interpolation."],
+        [],
+    ),
     "Wrong Preprocessing": (
         "A preprocessing step of the training data is present but done incorrectly.",
-        ["The fix corrects an existing transformation; the error may be one of the "
-         "listed leaves or another one (e.g. invalid data type, information leak)."],
-        []),
+        [
+            "The fix corrects an existing transformation; the error may be one of the "
+            "listed leaves or another one (e.g. invalid data type, information leak)."
+        ],
+        [],
+    ),
     "Wrong preprocessing (pixel encoding)": (
         "Pixel values are encoded wrongly (e.g. inverted or complemented).",
-        ["The fix corrects pixel encoding."], []),
+        ["The fix corrects pixel encoding."],
+        [],
+    ),
     "Wrong preprocessing (padding)": (
-        "Padding is applied, but wrongly.", ["The fix corrects padding."], []),
+        "Padding is applied, but wrongly.",
+        ["The fix corrects padding."],
+        [],
+    ),
     "Wrong preprocessing (text segmentation)": (
         "Text is split into segments/tokens wrongly.",
-        ["The fix corrects tokenisation or segmentation."], []),
+        ["The fix corrects tokenisation or segmentation."],
+        [],
+    ),
     "Wrong preprocessing (normalisation)": (
         "Normalisation is applied, but wrongly (e.g. wrong parameters).",
-        ["The fix corrects the normalisation step."], []),
+        ["The fix corrects the normalisation step."],
+        [],
+    ),
     "Wrong preprocessing (positional encoding)": (
         "Positional encoding of sequence data is computed wrongly.",
-        ["The fix corrects positional encoding."], []),
+        ["The fix corrects positional encoding."],
+        [],
+    ),
     "Wrong preprocessing (character encoding)": (
         "Characters are encoded wrongly (e.g. incompatible character sets).",
-        ["The fix corrects character encoding."], []),
+        ["The fix corrects character encoding."],
+        [],
+    ),
     "Optimiser": (
         "The optimisation algorithm is unsuitable or badly configured.",
         ["The fix changes the optimiser or its internal parameters."],
-        ["The learning rate (Hyperparameters > Suboptimal learning rate)."]),
+        ["The learning rate (Hyperparameters > Suboptimal learning rate)."],
+    ),
     "Wrong optimisation function": (
         "An unsuitable optimiser is chosen (e.g. Adam where SGD is needed).",
-        ["The fix swaps the optimiser."], []),
+        ["The fix swaps the optimiser."],
+        [],
+    ),
     "Epsilon for Adam optimiser too low": (
         "The epsilon parameter of the Adam optimiser is too low, causing instability.",
-        ["The fix raises Adam's epsilon."], []),
+        ["The fix raises Adam's epsilon."],
+        [],
+    ),
     "Training Data Quality": (
         "The training data itself is deficient: wrong labels, poor or irrelevant "
         "features, imbalance, too little or low-quality data, problematic output classes.",
-        ["The fix requires better, more, rebalanced or relabelled data, or a different "
-         "choice of features."],
-        ["The data is fine but is transformed wrongly or not at all (Preprocessing of "
-         "Training Data)."]),
+        [
+            "The fix requires better, more, rebalanced or relabelled data, or a different "
+            "choice of features."
+        ],
+        [
+            "The data is fine but is transformed wrongly or not at all (Preprocessing of "
+            "Training Data)."
+        ],
+    ),
     "Wrong labels for training data": (
         "Training examples carry wrong or missing labels.",
-        ["The fix corrects the labels."], []),
+        ["The fix corrects the labels."],
+        [],
+    ),
     "Wrong selection of features": (
         "The features used for training are badly chosen (too few, irrelevant).",
         ["The fix changes which features are used."],
-        ["Useful features were discarded (Discarding important features)."]),
+        ["Useful features were discarded (Discarding important features)."],
+    ),
     "Unbalanced training data": (
         "Some classes are strongly under-represented in the training data.",
-        ["The fix rebalances the data."], []),
+        ["The fix rebalances the data."],
+        [],
+    ),
     "Not enough training data": (
         "There is too little training data for the task.",
-        ["The fix obtains more data."], []),
+        ["The fix obtains more data."],
+        [],
+    ),
     "Low quality training data": (
         "The training data is of poor quality (unrelated samples, missing values, no "
         "common format, not representative).",
-        ["The fix cleans or replaces the data."], []),
+        ["The fix cleans or replaces the data."],
+        [],
+    ),
     "Overlapping output classes in training data": (
         "Output classes overlap, so the model cannot separate them.",
-        ["The fix merges or redefines classes."], []),
+        ["The fix merges or redefines classes."],
+        [],
+    ),
     "Too many output categories": (
         "The classifier has too many output categories to train well.",
-        ["The fix reduces the number of categories."], []),
+        ["The fix reduces the number of categories."],
+        [],
+    ),
     "Small range of values for a feature": (
         "A feature varies over too small a range to be informative.",
-        ["The data lacks variation in a feature."], []),
+        ["The data lacks variation in a feature."],
+        [],
+    ),
     "Discarding important features": (
         "Informative features are removed from the training data.",
-        ["The fix restores discarded features."], []),
+        ["The fix restores discarded features."],
+        [],
+    ),
     "Training Process": (
         "Faults in managing the training run itself: memory, checkpoints, model size and "
         "data augmentation.",
         ["The fix concerns resources, checkpoints or augmentation during training."],
-        ["GPU placement and transfers (GPU Usage)."]),
+        ["GPU placement and transfers (GPU Usage)."],
+    ),
     "Wrong management of memory resources": (
         "Memory is managed badly during training (e.g. leaks, excessive retention).",
-        ["The fix changes how memory is used or released."], []),
+        ["The fix changes how memory is used or released."],
+        [],
+    ),
     "Reference for non-existing checkpoint": (
         "Training or restoring refers to a checkpoint that does not exist.",
-        ["The fix corrects the checkpoint reference."], []),
+        ["The fix corrects the checkpoint reference."],
+        [],
+    ),
     "Model too big to fit into available memory": (
         "The model is too large for the memory available.",
-        ["The fix shrinks the model or changes the hardware setup."], []),
+        ["The fix shrinks the model or changes the hardware setup."],
+        [],
+    ),
     "Missing data augmentation": (
         "Data augmentation is needed (e.g. against overfitting) but missing.",
-        ["The fix adds augmentation."], []),
+        ["The fix adds augmentation."],
+        [],
+    ),
     "Redundant data augmentation": (
         "Data augmentation is applied where it harms training.",
-        ["The fix removes augmentation."], []),
+        ["The fix removes augmentation."],
+        [],
+    ),
     # ---- GPU Usage
     "Missing destination GPU device": (
         "Data is copied to a GPU without specifying the destination device.",
-        ["The fix names the target device of a copy."], []),
+        ["The fix names the target device of a copy."],
+        [],
+    ),
     "Incorrect state sharing": (
         "State (e.g. a session or optimiser state) is shared incorrectly across processes "
         "or devices.",
-        ["The fix changes how state is shared between subprocesses/workers."], []),
+        ["The fix changes how state is shared between subprocesses/workers."],
+        [],
+    ),
     "Wrong reference to GPU device": (
         "The program refers to the wrong GPU (e.g. wrong device id or CUDA_VISIBLE_DEVICES "
         "setting).",
-        ["The fix corrects the device id/visibility."], []),
+        ["The fix corrects the device id/visibility."],
+        [],
+    ),
     "Missing transfer of data to GPU": (
         "Data needed on the GPU is never transferred there.",
-        ["The fix adds a CPU-to-GPU transfer."], []),
+        ["The fix adds a CPU-to-GPU transfer."],
+        [],
+    ),
     "Wrong tensor transfer to GPU": (
         "A tensor is transferred to the GPU in the wrong way.",
-        ["The fix corrects how a tensor is moved to the GPU."], []),
+        ["The fix corrects how a tensor is moved to the GPU."],
+        [],
+    ),
     "GPU tensor is used instead of CPU tensor": (
         "A GPU tensor is used where a CPU tensor is required.",
-        ["The fix moves the tensor to the CPU."], []),
+        ["The fix moves the tensor to the CPU."],
+        [],
+    ),
     "Wrong data parallelism on GPUs": (
         "Data-parallel execution across GPUs is set up wrongly.",
-        ["The fix corrects multi-GPU data parallelism."], []),
+        ["The fix corrects multi-GPU data parallelism."],
+        [],
+    ),
     "Calling unsupported operations on CUDA tensors": (
         "An operation that CUDA tensors do not support is called on one.",
-        ["The fix avoids or replaces the unsupported operation."], []),
+        ["The fix avoids or replaces the unsupported operation."],
+        [],
+    ),
     "Conversion to CUDA tensor inside the training/test loop": (
         "Conversion to CUDA tensors (or moving the model to GPU) happens inside the loop "
         "instead of once outside it.",
-        ["The fix moves the conversion out of the loop."], []),
+        ["The fix moves the conversion out of the loop."],
+        [],
+    ),
     "Wrongly implemented data transfer function (CPU-GPU)": (
         "A function that moves data between CPU and GPU is implemented wrongly.",
-        ["The fix corrects custom CPU-GPU transfer code."], []),
+        ["The fix corrects custom CPU-GPU transfer code."],
+        [],
+    ),
     # ---- API
     "Deprecated API": (
-        "A deprecated framework API is used.", ["The fix replaces a deprecated call."],
-        ["Renamed keywords across framework versions were tagged generic by the "
-         "evaluators (see the screening codebook)."]),
+        "A deprecated framework API is used.",
+        ["The fix replaces a deprecated call."],
+        [
+            "Renamed keywords across framework versions were tagged generic by the "
+            "evaluators (see the screening codebook)."
+        ],
+    ),
     "Wrong usage of image decoding API": (
-        "An image decoding function is called wrongly (e.g. a file path instead of a "
-        "tensor).", ["The fix corrects the decoding call."], []),
+        "An image decoding function is called wrongly (e.g. a file path instead of a tensor).",
+        ["The fix corrects the decoding call."],
+        [],
+    ),
     "Wrong usage of placeholder restoration API": (
         "Placeholders are not restored correctly from a saved model.",
-        ["The fix corrects how placeholders are restored."], []),
+        ["The fix corrects how placeholders are restored."],
+        [],
+    ),
     "Missing argument scoping": (
-        "Variables or arguments need a scope (e.g. to avoid name clashes) that is not "
-        "given.", ["The fix adds scoping."], []),
+        "Variables or arguments need a scope (e.g. to avoid name clashes) that is not given.",
+        ["The fix adds scoping."],
+        [],
+    ),
     "Wrong position of data shuffle operation": (
         "In an input pipeline the shuffle operation is placed at the wrong point (e.g. "
         "after instead of before batching).",
         ["The fix reorders pipeline operations."],
-        ["Shuffling is absent (Missing preprocessing step (data shuffling))."]),
+        ["Shuffling is absent (Missing preprocessing step (data shuffling))."],
+    ),
     "Missing global variables initialisation": (
         "Framework variables are used without the required global initialisation.",
-        ["The fix adds the variable-initialisation call."], []),
+        ["The fix adds the variable-initialisation call."],
+        [],
+    ),
     "Wrong API usage": (
         "A framework API is used in a way that does not fit its intended use and no more "
         "specific API leaf applies.",
-        ["Misuse of a framework call with no more specific leaf anywhere in the "
-         "taxonomy."],
-        ["Wrong shape/type of data passed to an API method (Wrong Input)."]),
+        ["Misuse of a framework call with no more specific leaf anywhere in the taxonomy."],
+        ["Wrong shape/type of data passed to an API method (Wrong Input)."],
+    ),
     "Missing API call": (
         "A framework call that is needed is missing.",
         ["The fix adds a framework call."],
-        ["The missing call is the variable initialiser (Missing global variables "
-         "initialisation)."]),
+        ["The missing call is the variable initialiser (Missing global variables initialisation)."],
+    ),
     "Wrong reference to operational graph": (
         "Operations are created in or refer to the wrong computational graph (e.g. the "
-        "default graph).", ["The fix corrects which graph is used."], []),
+        "default graph).",
+        ["The fix corrects which graph is used."],
+        [],
+    ),
 }
 
 # --------------------------------------------------------------------------------------
@@ -681,18 +947,15 @@ SYNONYMS = {
     "wrong preprocessing (wrong pixel encoding)": "Wrong preprocessing (pixel encoding)",
     "wrong preprocessing (invalid datatype used)": "Wrong Preprocessing",
     "missing preprocessing step (empty lines not removed)": "Missing Preprocessing",
-    "missing preprocessing step (conversion to 8-bit unsigned integer format for images)":
-        "Missing Preprocessing",
+    "missing preprocessing step (conversion to 8-bit unsigned integer format for images)": "Missing Preprocessing",
     "wrong weights initialisation": "Wrong weights initialisation",
     "multiple initialisation of cnn": "Multiple initialisations of CNN",
     "wrong loss function calculation (scaling)": "Wrong loss function calculation",
-    "wrong reference to operational graph (default tensorflow graph)":
-        "Wrong reference to operational graph",
+    "wrong reference to operational graph (default tensorflow graph)": "Wrong reference to operational graph",
     "bias needed in a layer": "Missing bias (bias needed in a layer)",
     "missing dense layers": "Missing dense layer",
     "calling unsupported operation on cuda tensors": "Calling unsupported operations on CUDA tensors",
-    "conversion to cuda tensor inside the training/test loop (should be outside)":
-        "Conversion to CUDA tensor inside the training/test loop",
+    "conversion to cuda tensor inside the training/test loop (should be outside)": "Conversion to CUDA tensor inside the training/test loop",
     "wrong api usage (placeholders used instead of variables)": "Wrong API usage",
     # interviews (accepted codes / Interview_Tags.xlsx)
     "layers dimension mismatch": "Layers' dimensions mismatch",
@@ -710,8 +973,7 @@ SYNONYMS = {
     "wrong shape of input data for layer": "Wrong shape of input data for a layer",
     "wrong pooling layer (max vs. average)": "Wrong type of pooling layer",
     "wrong filter size for convolutional layer": "Wrong filter size for a convolutional layer",
-    "wrong amount and type of pooling in convolutional layer":
-        "Wrong amount and type of pooling in a convolutional layer",
+    "wrong amount and type of pooling in convolutional layer": "Wrong amount and type of pooling in a convolutional layer",
     "too many output categories (classifier does not train)": "Too many output categories",
     "wrong input format (wrong encoding, special characters)/low quality dataset?": "Wrong input format",
     "wrong tensor shape (wrong order for flatten-other)": "Wrong tensor shape (other)",
@@ -723,25 +985,33 @@ SYNONYMS = {
     "wrong data preprocessing (wrong positional encoding)": "Wrong preprocessing (positional encoding)",
     "wrong data preprocessing (padding)": "Wrong preprocessing (padding)",
     "wrong data preprocessing (normalisation)": "Wrong preprocessing (normalisation)",
-    "wrong data preprocessing (incompatible character coding,unicode vs utf-8)":
-        "Wrong preprocessing (character encoding)",
+    "wrong data preprocessing (incompatible character coding,unicode vs utf-8)": "Wrong preprocessing (character encoding)",
     "wrong data conversion (wrong data representation) -> wrong data preprocessing": "Wrong Preprocessing",
     "missing preprocessing step (min-max normalisation)": "Missing preprocessing step (normalisation)",
     "missing preprocessing step (data normalisation)": "Missing preprocessing step (normalisation)",
-    "missing preprocessing step (standartisation or normalisation)":
-        "Missing preprocessing step (normalisation)",
+    "missing preprocessing step (standartisation or normalisation)": "Missing preprocessing step (normalisation)",
 }
 # interview codes that are accepted (status A) but have no place in the compiled tree
-UNPLACED = {"wrong calculation of the gradients for backpropagation",
-            "wrongly implemented back propagation"}
+UNPLACED = {
+    "wrong calculation of the gradients for backpropagation",
+    "wrongly implemented back propagation",
+}
 # Parenthetical qualifiers that keep the base leaf (e.g. "not enough training data (due
 # to privacy restrictions)" -> "Not enough training data") are handled in map_tag().
 # Base strings for which a parenthetical must NOT be stripped (it selects a leaf):
-QUALIFIED_BASES = {"missing preprocessing step", "wrong preprocessing", "wrong data preprocessing",
-                   "wrong tensor shape"}
+QUALIFIED_BASES = {
+    "missing preprocessing step",
+    "wrong preprocessing",
+    "wrong data preprocessing",
+    "wrong tensor shape",
+}
 
-SPELLING = [("initialization", "initialisation"), ("normalization", "normalisation"),
-            ("optimizer", "optimiser"), ("optimization", "optimisation")]
+SPELLING = [
+    ("initialization", "initialisation"),
+    ("normalization", "normalisation"),
+    ("optimizer", "optimiser"),
+    ("optimization", "optimisation"),
+]
 
 
 def norm(s: str) -> str:
@@ -761,6 +1031,7 @@ def slug(s: str) -> str:
 # Reading the data
 # --------------------------------------------------------------------------------------
 
+
 def read_tree(data: Path) -> list[tuple[str, str, str, str]]:
     with open(data / "taxonomy_tree_compiled.csv", newline="", encoding="utf-8") as f:
         return [(r["level1"], r["level2"], r["level3"], r["leaf"]) for r in csv.DictReader(f)]
@@ -768,16 +1039,19 @@ def read_tree(data: Path) -> list[tuple[str, str, str, str]]:
 
 def read_rounds(data: Path) -> list[dict[str, str]]:
     with open(data / "labelling_rounds_all_combined.csv", newline="", encoding="utf-8") as f:
-        return [{k: (v or "").strip() if k != "Taxonomy Tag" else (v or "") for k, v in r.items()}
-                for r in csv.DictReader(f)]
+        return [
+            {k: (v or "").strip() if k != "Taxonomy Tag" else (v or "") for k, v in r.items()}
+            for r in csv.DictReader(f)
+        ]
 
 
 def read_relevant_codes(data: Path) -> dict[str, str]:
     """Link -> Taxonomy Cat code (as text) from the Relevant sheets."""
     out: dict[str, str] = {}
     for i in range(1, 7):
-        wb = openpyxl.load_workbook(data / f"Manual_Labelling/Analysed_Artifacts/round_{i}.xlsx",
-                                    read_only=True)
+        wb = openpyxl.load_workbook(
+            data / f"Manual_Labelling/Analysed_Artifacts/round_{i}.xlsx", read_only=True
+        )
         ws = next(w for w in wb.worksheets if "Relevant" in w.title)
         rows = list(ws.iter_rows(values_only=True))
         for row in rows[1:]:
@@ -815,8 +1089,7 @@ def read_interview_codes(data: Path) -> list[str]:
     rows = list(ws.iter_rows(values_only=True))
     head = [str(h).strip() if h else "" for h in rows[0]]
     ti, si = head.index("Tag"), head.index("Status")
-    out = [str(r[ti]).strip() for r in rows[1:]
-           if r and r[ti] and str(r[si] or "").strip() == "A"]
+    out = [str(r[ti]).strip() for r in rows[1:] if r and r[ti] and str(r[si] or "").strip() == "A"]
     wb.close()
     return out
 
@@ -838,6 +1111,7 @@ def read_survey_columns(data: Path) -> list[str]:
 # --------------------------------------------------------------------------------------
 # Building the taxonomy
 # --------------------------------------------------------------------------------------
+
 
 class Builder:
     def __init__(self, data: Path):
@@ -939,7 +1213,8 @@ class Builder:
                     self.code_discrepancies.append(
                         f"{r['Link']} (round {r['round']}): taxonomy tag {tt!r} has Taxonomy "
                         f"Cat {code} in the Relevant sheet; the tree places it under "
-                        f"{self.node_id(next(a for a in [node, *self.ancestors(node)] if a in CODES))}")
+                        f"{self.node_id(next(a for a in [node, *self.ancestors(node)] if a in CODES))}"
+                    )
         # --- interviews (accepted codes)
         self.int_count: Counter[str] = Counter()
         self.int_aliases: dict[str, list[str]] = defaultdict(list)
@@ -986,14 +1261,19 @@ class Builder:
         ft = r["Final Tag"].strip()
         m = re.search(r"stackoverflow\.com/questions/(\d+)", link)
         if m and m.group(1) in self.so_titles:
-            desc = f"Stack Overflow question \"{self.so_titles[m.group(1)]}\"; final tag: \"{ft}\""
+            desc = f'Stack Overflow question "{self.so_titles[m.group(1)]}"; final tag: "{ft}"'
         else:
-            kind = {"commit": "commit", "issue": "issue/pull request", "so": "question"}[et.split("-")[0]]
+            kind = {"commit": "commit", "issue": "issue/pull request", "so": "question"}[
+                et.split("-")[0]
+            ]
             gm = re.search(r"github\.com/([^/]+/[^/]+)/", link)
             where = f"GitHub {kind} in {gm.group(1)}" if gm else f"{et} {kind}"
-            desc = f"{where}; final tag: \"{ft}\""
-        return {"description": desc, "url": link,
-                "source": f"labelling round {r['round']} ({et}), taxonomy tag \"{r['Taxonomy Tag'].strip()}\""}
+            desc = f'{where}; final tag: "{ft}"'
+        return {
+            "description": desc,
+            "url": link,
+            "source": f'labelling round {r["round"]} ({et}), taxonomy tag "{r["Taxonomy Tag"].strip()}"',
+        }
 
     def node_dict(self, name: str) -> dict:
         definition, include, exclude = D[name]
@@ -1008,8 +1288,10 @@ class Builder:
         a, i = self.subtree_counts(name)
         if a or i:
             below = " or below" if self.children[name] else ""
-            note = (f"{a} labelled artefacts (rounds 1-6, 'Taxonomy Tag' mapped to this node{below})"
-                    f" + {i} accepted interview codes (interview_open_coding.xlsx, status A)")
+            note = (
+                f"{a} labelled artefacts (rounds 1-6, 'Taxonomy Tag' mapped to this node{below})"
+                f" + {i} accepted interview codes (interview_open_coding.xlsx, status A)"
+            )
             out["frequency"] = {"count": a + i, "note": note}
         ok, _why = self.attested(name)
         out["provenance"] = "replication-package" if ok else "reconstructed"
@@ -1025,10 +1307,16 @@ class Builder:
             add(s)
         for s in self.int_aliases.get(name, []):
             add(s)
-        for ft, _c in sorted(self.final_by_node.get(name, {}).items(), key=lambda kv: (-kv[1], kv[0])):
+        for ft, _c in sorted(
+            self.final_by_node.get(name, {}).items(), key=lambda kv: (-kv[1], kv[0])
+        ):
             if self.final_nodes[norm(ft)] == {name} and norm(ft) not in self.by_norm:
                 add(ft)
-        if name in SURVEY_NAMES and SURVEY_NAMES[name] != name and SURVEY_NAMES[name] in self.survey:
+        if (
+            name in SURVEY_NAMES
+            and SURVEY_NAMES[name] != name
+            and SURVEY_NAMES[name] in self.survey
+        ):
             add(SURVEY_NAMES[name])
         if aliases:
             out["aliases"] = aliases
@@ -1045,8 +1333,11 @@ class Builder:
         total_i = sum(self.subtree_counts(n)[1] for n in top)
         leaves = [n for n, lf in self.is_leaf.items() if lf]
         recon = sorted(n for n in leaves if not self.attested(n)[0])
-        ambiguous = sorted((ft, sorted(self.node_id(x) for x in nodes_))
-                           for ft, nodes_ in self.final_nodes.items() if len(nodes_) > 1)
+        ambiguous = sorted(
+            (ft, sorted(self.node_id(x) for x in nodes_))
+            for ft, nodes_ in self.final_nodes.items()
+            if len(nodes_) > 1
+        )
         notes = [
             "Source data: replication package github.com/dlfaults/taxonomy (CC BY 4.0), "
             "folders replication/Manual_Labelling, replication/Interviews, replication/Survey. "
@@ -1095,28 +1386,42 @@ class Builder:
             "Aliases: exact 'Taxonomy Tag' strings from the round sheets, exact accepted interview "
             "codes/tags, and human 'Final Tag' strings that led to this node and to no other node. "
             "Final tags that led to several nodes are left out: "
-            + "; ".join(f"'{ft}' -> {', '.join(ids)}" for ft, ids in ambiguous) + ".",
+            + "; ".join(f"'{ft}' -> {', '.join(ids)}" for ft, ids in ambiguous)
+            + ".",
         ]
         if self.code_discrepancies:
-            notes.append("Placement differs from the sheet's 'Taxonomy Cat' for: "
-                         + "; ".join(self.code_discrepancies)
-                         + ". The tree follows the figure reproductions ('1.3' looks like a slip "
-                         "for 1.2.3, as the same round uses 1.2.3 for activation leaves).")
+            notes.append(
+                "Placement differs from the sheet's 'Taxonomy Cat' for: "
+                + "; ".join(self.code_discrepancies)
+                + ". The tree follows the figure reproductions ('1.3' looks like a slip "
+                "for 1.2.3, as the same round uses 1.2.3 for activation leaves)."
+            )
         unm = sorted(self.unmapped_interview.items())
         if unm:
-            notes.append("Accepted interview codes with no node in the compiled tree (not counted): "
-                         + "; ".join(f"'{t}' x{c}" for t, c in unm) + ".")
+            notes.append(
+                "Accepted interview codes with no node in the compiled tree (not counted): "
+                + "; ".join(f"'{t}' x{c}" for t, c in unm)
+                + "."
+            )
         if self.unmapped_rounds:
-            notes.append("Round taxonomy tags not mapped: " + "; ".join(
-                f"'{t}' x{c}" for t, c in sorted(self.unmapped_rounds.items())) + ".")
-        notes.append("Round 'Taxonomy Tag' values that are not taxonomy nodes (screening outcomes "
-                     "decided at insertion time, see humbatova-screening): " + "; ".join(
-                         f"'{t}' x{c}" for t, c in sorted(self.non_leaf_tax.items())) + ".")
-        notes.append("Coding unit in the replication data: one Stack Overflow question, GitHub "
-                     "issue, pull request or commit (or a fault reported in an interview). Our "
-                     "guidance for coders: classify the fault by its root cause as shown by the "
-                     "fix or accepted answer, not by the error message; assign the most specific "
-                     "node that fits, a category node when no leaf fits.")
+            notes.append(
+                "Round taxonomy tags not mapped: "
+                + "; ".join(f"'{t}' x{c}" for t, c in sorted(self.unmapped_rounds.items()))
+                + "."
+            )
+        notes.append(
+            "Round 'Taxonomy Tag' values that are not taxonomy nodes (screening outcomes "
+            "decided at insertion time, see humbatova-screening): "
+            + "; ".join(f"'{t}' x{c}" for t, c in sorted(self.non_leaf_tax.items()))
+            + "."
+        )
+        notes.append(
+            "Coding unit in the replication data: one Stack Overflow question, GitHub "
+            "issue, pull request or commit (or a fault reported in an interview). Our "
+            "guidance for coders: classify the fault by its root cause as shown by the "
+            "fix or accepted answer, not by the error message; assign the most specific "
+            "node that fits, a category node when no leaf fits."
+        )
         return {
             "id": "humbatova2020",
             "title": "Taxonomy of Real Faults in Deep Learning Systems",
@@ -1129,7 +1434,8 @@ class Builder:
                 "deep learning frameworks (TensorFlow, Keras, PyTorch), built from 1,059 Stack "
                 "Overflow posts and GitHub issues/commits labelled in six rounds and 20 interviews "
                 "with practitioners (interview_open_coding.xlsx). Five top-level categories: Model, Tensors & Inputs, Training, "
-                "GPU Usage, API. Generated by scripts/build_humbatova_codebook.py."),
+                "GPU Usage, API. Generated by scripts/build_humbatova_codebook.py."
+            ),
             "notes": notes,
             "nodes": nodes,
         }
@@ -1138,8 +1444,12 @@ class Builder:
 # --------------------------------------------------------------------------------------
 # Screening codebook
 # --------------------------------------------------------------------------------------
-FP_VARIANTS = {"false positive", "false positve", "false positivealse positive",
-               "false positivealse positivealse positivealse positive"}
+FP_VARIANTS = {
+    "false positive",
+    "false positve",
+    "false positivealse positive",
+    "false positivealse positivealse positivealse positive",
+}
 GENERIC_VARIANTS = {"generic", "general", "gen"}
 
 
@@ -1175,7 +1485,9 @@ def screening(data: Path) -> tuple[dict, dict]:
     final_str: dict[str, Counter[str]] = defaultdict(Counter)
     for r in rows:
         final_str[classify_tag(r["Final Tag"])][r["Final Tag"]] += 1
-    eval_no_tag = sum(1 for r in rows for i in range(1, 5) if r[f"Evaluator{i}"] and not r[f"Tag{i}"])
+    eval_no_tag = sum(
+        1 for r in rows for i in range(1, 5) if r[f"Evaluator{i}"] and not r[f"Tag{i}"]
+    )
     total_slots = 4 * len(rows)
 
     def fmt(cnt: Counter[str], limit: int | None = None) -> str:
@@ -1185,8 +1497,11 @@ def screening(data: Path) -> tuple[dict, dict]:
         return "; ".join(f"'{k}' x{v}" for k, v in items)
 
     def variants(cls: str, canonical: str) -> list[str]:
-        return [k for k, _ in sorted(tag_str[cls].items(), key=lambda kv: (-kv[1], kv[0]))
-                if k != canonical]
+        return [
+            k
+            for k, _ in sorted(tag_str[cls].items(), key=lambda kv: (-kv[1], kv[0]))
+            if k != canonical
+        ]
 
     titles = read_so_titles(data)
     examples: dict[str, list[dict]] = defaultdict(list)
@@ -1202,16 +1517,28 @@ def screening(data: Path) -> tuple[dict, dict]:
         if (fcls == "dl-fault" and tcls != "dl-fault") or (tcls is not None and tcls != fcls):
             continue  # later re-classified (or not inserted) when building the taxonomy
         if len(examples[fcls]) < 3:
-            what = f"; final tag \"{r['Final Tag']}\"" if fcls == "dl-fault" else ""
-            examples[fcls].append({
-                "description": f"Stack Overflow question \"{titles[m.group(1)]}\"{what}",
-                "url": r["Link"],
-                "source": f"labelling round {r['round']} ({r['EntityType']}), {len(tags)} evaluators agree"})
-    inserted = sum(1 for r in rows if r["Taxonomy Tag"].strip()
-                   and classify_tag(r["Taxonomy Tag"]) == "dl-fault" and "unclear" not in norm(r["Taxonomy Tag"]))
-    stats = {"tags": dict(tag_cls), "final": dict(final_cls), "eval_no_tag": eval_no_tag,
-             "tag_strings": {k: dict(v) for k, v in tag_str.items() if k != "dl-fault"},
-             "final_strings": {k: dict(v) for k, v in final_str.items() if k != "dl-fault"}}
+            what = f'; final tag "{r["Final Tag"]}"' if fcls == "dl-fault" else ""
+            examples[fcls].append(
+                {
+                    "description": f'Stack Overflow question "{titles[m.group(1)]}"{what}',
+                    "url": r["Link"],
+                    "source": f"labelling round {r['round']} ({r['EntityType']}), {len(tags)} evaluators agree",
+                }
+            )
+    inserted = sum(
+        1
+        for r in rows
+        if r["Taxonomy Tag"].strip()
+        and classify_tag(r["Taxonomy Tag"]) == "dl-fault"
+        and "unclear" not in norm(r["Taxonomy Tag"])
+    )
+    stats = {
+        "tags": dict(tag_cls),
+        "final": dict(final_cls),
+        "eval_no_tag": eval_no_tag,
+        "tag_strings": {k: dict(v) for k, v in tag_str.items() if k != "dl-fault"},
+        "final_strings": {k: dict(v) for k, v in final_str.items() if k != "dl-fault"},
+    }
     n_dl_distinct = len(tag_str["dl-fault"])
     notes = [
         "Derived from labelling_rounds_all_combined.csv (the six 'Round N All' sheets of the "
@@ -1257,7 +1584,8 @@ def screening(data: Path) -> tuple[dict, dict]:
             "Stack Overflow question and GitHub commit/issue/pull request before classifying it "
             "in the fault taxonomy (codebook humbatova2020): does the artefact report a real "
             "fault specific to a deep learning system, a generic programming fault, or no fault "
-            "in a DL system at all? Generated by scripts/build_humbatova_codebook.py."),
+            "in a DL system at all? Generated by scripts/build_humbatova_codebook.py."
+        ),
         "notes": notes,
         "nodes": [
             {
@@ -1268,7 +1596,8 @@ def screening(data: Path) -> tuple[dict, dict]:
                     "the fault is specific to deep learning: it lies in the model, its tensors "
                     "and inputs, its training, its GPU usage or its use of the DL framework API. "
                     "The evaluator records it by writing a short description of the fault "
-                    "(later mapped to a leaf of humbatova2020)."),
+                    "(later mapped to a leaf of humbatova2020)."
+                ),
                 "include": [
                     "A developer's mistake in a DL program is identifiable from the artefact "
                     "(question with its accepted answer, issue discussion or commit fix).",
@@ -1282,11 +1611,13 @@ def screening(data: Path) -> tuple[dict, dict]:
                     "or the environment (false-positive).",
                 ],
                 "examples": examples["dl-fault"],
-                "frequency": {"count": final_cls["dl-fault"],
-                              "note": "artefacts whose 'Final Tag' is a fault description "
-                                      f"(rounds 1-6); {inserted} artefacts were finally inserted into "
-                                      f"the taxonomy with a fault 'Taxonomy Tag'; {tag_cls['dl-fault']} "
-                                      "of the Tag1..Tag4 cells are fault descriptions"},
+                "frequency": {
+                    "count": final_cls["dl-fault"],
+                    "note": "artefacts whose 'Final Tag' is a fault description "
+                    f"(rounds 1-6); {inserted} artefacts were finally inserted into "
+                    f"the taxonomy with a fault 'Taxonomy Tag'; {tag_cls['dl-fault']} "
+                    "of the Tag1..Tag4 cells are fault descriptions",
+                },
                 "provenance": "replication-package",
             },
             {
@@ -1295,7 +1626,8 @@ def screening(data: Path) -> tuple[dict, dict]:
                 "definition": (
                     "The artefact reports a real fault, but one of general programming rather "
                     "than of deep learning: it would occur the same way in a program without a "
-                    "DL component."),
+                    "DL component."
+                ),
                 "include": [
                     "Plain coding errors (wrong variable, wrong condition, typos, wrong data "
                     "structure handling) in a project that happens to use a DL framework.",
@@ -1307,11 +1639,14 @@ def screening(data: Path) -> tuple[dict, dict]:
                     "No fault of the project's code at all (false-positive).",
                 ],
                 "examples": examples["generic"],
-                "frequency": {"count": final_cls["generic"],
-                              "note": "artefacts whose 'Final Tag' is 'generic' or a variant "
-                                      f"(rounds 1-6); {tag_cls['generic']} Tag1..Tag4 cells"},
+                "frequency": {
+                    "count": final_cls["generic"],
+                    "note": "artefacts whose 'Final Tag' is 'generic' or a variant "
+                    f"(rounds 1-6); {tag_cls['generic']} Tag1..Tag4 cells",
+                },
                 "provenance": "replication-package",
-                "aliases": ["generic"] + [v for v in variants("generic", "generic") if v != "generic"],
+                "aliases": ["generic"]
+                + [v for v in variants("generic", "generic") if v != "generic"],
             },
             {
                 "id": "false-positive",
@@ -1319,7 +1654,8 @@ def screening(data: Path) -> tuple[dict, dict]:
                 "definition": (
                     "The artefact was retrieved by the search but does not report a fault in a "
                     "DL program: e.g. a how-to or conceptual question, a refactoring, a "
-                    "documentation issue, or a bug in the DL framework itself."),
+                    "documentation issue, or a bug in the DL framework itself."
+                ),
                 "include": [
                     "Questions asking how to do something, or about concepts, without a faulty "
                     "program.",
@@ -1332,10 +1668,12 @@ def screening(data: Path) -> tuple[dict, dict]:
                     "The evaluator cannot tell from the artefact (unclear).",
                 ],
                 "examples": examples["false-positive"],
-                "frequency": {"count": final_cls["false-positive"],
-                              "note": "artefacts whose 'Final Tag' is 'false positive' or a "
-                                      f"variant (rounds 1-6); {tag_cls['false-positive']} "
-                                      "Tag1..Tag4 cells"},
+                "frequency": {
+                    "count": final_cls["false-positive"],
+                    "note": "artefacts whose 'Final Tag' is 'false positive' or a "
+                    f"variant (rounds 1-6); {tag_cls['false-positive']} "
+                    "Tag1..Tag4 cells",
+                },
                 "provenance": "replication-package",
                 "aliases": ["false positive"] + variants("false-positive", "false positive"),
             },
@@ -1346,13 +1684,16 @@ def screening(data: Path) -> tuple[dict, dict]:
                 "name": "Unclear",
                 "definition": (
                     "The evaluator could not decide from the artefact whether and which fault "
-                    "it reports (e.g. no accepted answer, too little information)."),
+                    "it reports (e.g. no accepted answer, too little information)."
+                ),
                 "include": ["Not enough information to choose among the three outcomes."],
                 "exclude": ["Any case that can be decided."],
                 "examples": examples["unclear"],
-                "frequency": {"count": final_cls["unclear"],
-                              "note": "artefacts whose 'Final Tag' is 'unclear' (rounds 1-6); "
-                                      f"{tag_cls['unclear']} Tag1..Tag4 cells"},
+                "frequency": {
+                    "count": final_cls["unclear"],
+                    "note": "artefacts whose 'Final Tag' is 'unclear' (rounds 1-6); "
+                    f"{tag_cls['unclear']} Tag1..Tag4 cells",
+                },
                 "provenance": "replication-package",
                 "aliases": ["unclear"] + variants("unclear", "unclear"),
                 "role": "none",
@@ -1363,6 +1704,7 @@ def screening(data: Path) -> tuple[dict, dict]:
 
 
 # --------------------------------------------------------------------------------------
+
 
 class _Dumper(yaml.SafeDumper):
     pass
@@ -1376,14 +1718,22 @@ _Dumper.add_representer(str, _str_repr)
 
 
 def dump(book: dict, path: Path, header: str) -> None:
-    text = yaml.dump(book, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100,
-                     default_flow_style=False)
+    text = yaml.dump(
+        book,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=100,
+        default_flow_style=False,
+    )
     path.write_text(header + text, encoding="utf-8")
 
 
-HEADER = ("# Generated by scripts/build_humbatova_codebook.py from the replication package of\n"
-          "# Humbatova et al., ICSE 2020 (github.com/dlfaults/taxonomy, CC BY 4.0). Do not edit\n"
-          "# by hand: change the script and regenerate.\n")
+HEADER = (
+    "# Generated by scripts/build_humbatova_codebook.py from the replication package of\n"
+    "# Humbatova et al., ICSE 2020 (github.com/dlfaults/taxonomy, CC BY 4.0). Do not edit\n"
+    "# by hand: change the script and regenerate.\n"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1404,8 +1754,7 @@ def main(argv: list[str] | None = None) -> int:
         print("non-leaf taxonomy tags:", dict(b.non_leaf_tax))
         print("code discrepancies:", *b.code_discrepancies, sep="\n  ")
         leaves = [n for n, lf in b.is_leaf.items() if lf]
-        print("leaves:", len(leaves), "reconstructed:",
-              [n for n in leaves if not b.attested(n)[0]])
+        print("leaves:", len(leaves), "reconstructed:", [n for n in leaves if not b.attested(n)[0]])
         print("screening:", stats)
     return 0
 

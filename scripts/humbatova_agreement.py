@@ -32,8 +32,16 @@ import pandas as pd
 from ptmcoder.agreement.compute import compute_coefficients
 from ptmcoder.agreement.data import rating_matrix
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "humbatova_dlfaults_taxonomy"
-COARSE_METRICS = ["percent_agreement", "krippendorff_alpha", "fleiss_kappa", "gwet_ac1", "cohen_kappa"]
+DEFAULT_DATA = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "humbatova_dlfaults_taxonomy"
+)
+COARSE_METRICS = [
+    "percent_agreement",
+    "krippendorff_alpha",
+    "fleiss_kappa",
+    "gwet_ac1",
+    "cohen_kappa",
+]
 TAG_METRICS = ["percent_agreement", "krippendorff_alpha"]
 
 
@@ -67,14 +75,20 @@ def long_tables(rounds: pd.DataFrame) -> dict[str, pd.DataFrame]:
             rows.append((rec.Link, rater.strip(), tag, rec.round, rec.EntityType, i))
     raw = pd.DataFrame(rows, columns=["unit", "rater", "tag", "round", "entity_type", "position"])
     out = {}
-    for name, fn in (("coarse", lambda t: coarse(t)), ("coarse4", lambda t: coarse(t, True)),
-                     ("tags", lambda t: t if isinstance(t, str) else None)):
-        df = raw.assign(code=raw["tag"].map(fn))[["unit", "rater", "code", "round", "entity_type", "tag",
-                                                  "position"]]
+    for name, fn in (
+        ("coarse", lambda t: coarse(t)),
+        ("coarse4", lambda t: coarse(t, True)),
+        ("tags", lambda t: t if isinstance(t, str) else None),
+    ):
+        df = raw.assign(code=raw["tag"].map(fn))[
+            ["unit", "rater", "code", "round", "entity_type", "tag", "position"]
+        ]
         out[name] = df.rename(columns={"tag": "raw_tag"})
         # the first two evaluator columns only, raters by position: later evaluators
         # were often added to resolve a conflict, which biases multi-rater agreement down
-        first = df[df["position"] <= 2].assign(rater=lambda d: "Evaluator" + d["position"].astype(str))
+        first = df[df["position"] <= 2].assign(
+            rater=lambda d: "Evaluator" + d["position"].astype(str)
+        )
         out[f"{name}_first2"] = first.rename(columns={"tag": "raw_tag"})
     return out
 
@@ -106,9 +120,13 @@ def main() -> None:
         df.to_csv(args.out / f"humbatova_{name}_long.csv", index=False)
 
     lines = []
-    for granularity, metrics in (("coarse", COARSE_METRICS), ("coarse_first2", COARSE_METRICS),
-                                 ("coarse4", COARSE_METRICS), ("tags", TAG_METRICS),
-                                 ("tags_first2", TAG_METRICS)):
+    for granularity, metrics in (
+        ("coarse", COARSE_METRICS),
+        ("coarse_first2", COARSE_METRICS),
+        ("coarse4", COARSE_METRICS),
+        ("tags", TAG_METRICS),
+        ("tags_first2", TAG_METRICS),
+    ):
         df = tables[granularity]
         lines.append(f"\n## {granularity}\n")
         lines.append("| round | items | ratings | missing | " + " | ".join(metrics) + " |")
@@ -119,7 +137,11 @@ def main() -> None:
             d = res["diagnostics"]
             missing = sum(d["missing_code_rows"].values())
             cells = [f"{fmt(res['coefs'][m])} n={res['coefs'][m].n_units}" for m in metrics]
-            lines.append(f"| {label} | {d['units']} | {d['ratings']} | {missing} | " + " | ".join(cells) + " |")
+            lines.append(
+                f"| {label} | {d['units']} | {d['ratings']} | {missing} | "
+                + " | ".join(cells)
+                + " |"
+            )
     print("\n".join(lines))
 
     interviews = args.data / "Interviews" / "interview_open_coding.xlsx"
@@ -134,13 +156,18 @@ def main() -> None:
         df.to_csv(args.out / "humbatova_interviews_long.csv", index=False)
         res = evaluate(df, TAG_METRICS, args.bootstrap, args.seed)
         d = res["diagnostics"]
-        print(f"\n## interviews (open coding, 2 evaluators; {d['units']} tag rows, "
-              f"{d['units_with_one_rating']} tagged by one evaluator only)")
+        print(
+            f"\n## interviews (open coding, 2 evaluators; {d['units']} tag rows, "
+            f"{d['units_with_one_rating']} tagged by one evaluator only)"
+        )
         for m in TAG_METRICS:
             c = res["coefs"][m]
             print(f"- {m}: {fmt(c)} n={c.n_units}")
-    print(f"\nlong tables written to {args.out}/; reproduce one cell with e.g.\n"
-          f"  ptmcoder agree {args.out}/humbatova_coarse_long.csv --bootstrap {args.bootstrap} --seed {args.seed}")
+    print(
+        f"\nlong tables written to {args.out}/; reproduce one cell with e.g.\n"
+        f"  ptmcoder agree {args.out}/humbatova_coarse_long.csv "
+        f"--bootstrap {args.bootstrap} --seed {args.seed}"
+    )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,14 @@ def run_cli():
 
     def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> CliResult:
         runner = CliRunner()
-        result = runner.invoke(cli, [str(a) for a in args], input=input, env=env,
-                               catch_exceptions=True, terminal_width=120)
+        result = runner.invoke(
+            cli,
+            [str(a) for a in args],
+            input=input,
+            env=env,
+            catch_exceptions=True,
+            terminal_width=120,
+        )
         exc = result.exception if not isinstance(result.exception, SystemExit) else None
         return CliResult(result.exit_code, result.stdout, result.stderr, exc)
 

@@ -23,9 +23,20 @@ UNIT_RE = re.compile(r'<unit id="([^"]*)">\n(.*?)\n</unit>', re.DOTALL)
 
 def answer(*codes: str, evidence: str = "", confidence: float = 0.8) -> str:
     """A well-formed answer assigning ``codes``."""
-    return json.dumps({"codes": [{"code": c, "rationale": f"fits {c}", "evidence": evidence,
-                                  "confidence": confidence} for c in codes],
-                       "none": not codes})
+    return json.dumps(
+        {
+            "codes": [
+                {
+                    "code": c,
+                    "rationale": f"fits {c}",
+                    "evidence": evidence,
+                    "confidence": confidence,
+                }
+                for c in codes
+            ],
+            "none": not codes,
+        }
+    )
 
 
 def unit_of(messages: list[Any]) -> tuple[str, str]:
@@ -41,8 +52,12 @@ def unit_of(messages: list[Any]) -> tuple[str, str]:
 class FakeChatModel:
     """A scripted chat model; ``requests`` lists what it was asked."""
 
-    def __init__(self, *replies: Any, fallback: Callable[[ChatRequest], Any] | None = None,
-                 name: str = "fake") -> None:
+    def __init__(
+        self,
+        *replies: Any,
+        fallback: Callable[[ChatRequest], Any] | None = None,
+        name: str = "fake",
+    ) -> None:
         self.name = name
         self.queue: deque[Any] = deque(replies)
         self.fallback = fallback or (lambda request: answer())
@@ -59,8 +74,13 @@ class FakeChatModel:
         texts = [reply] if isinstance(reply, str) else list(reply)
         if len(texts) == 1 and request.n > 1:
             texts = texts * request.n
-        return Completion(texts=texts, model=request.model, input_tokens=100,
-                          output_tokens=20 * len(texts), latency_s=0.01)
+        return Completion(
+            texts=texts,
+            model=request.model,
+            input_tokens=100,
+            output_tokens=20 * len(texts),
+            latency_s=0.01,
+        )
 
 
 def codes_responder(request: dict[str, Any]) -> Any:

@@ -60,31 +60,50 @@ class Reply:
     hang_s: float = 0.0
 
     @classmethod
-    def ok(cls, content: str | list[str], usage: dict[str, int] | None = None,
-           finish_reason: str = "stop") -> Reply:
+    def ok(
+        cls,
+        content: str | list[str],
+        usage: dict[str, int] | None = None,
+        finish_reason: str = "stop",
+    ) -> Reply:
         contents = [content] if isinstance(content, str) else list(content)
         return cls(contents=contents, usage=usage, finish_reason=finish_reason)
 
     @classmethod
-    def error(cls, status: int, retry_after: float | str | None = None,
-              body: Any = None) -> Reply:
+    def error(cls, status: int, retry_after: float | str | None = None, body: Any = None) -> Reply:
         headers = {}
         if retry_after is not None:
             headers["Retry-After"] = str(retry_after)
         if body is None:
-            kind = {429: "rate_limit_exceeded", 401: "invalid_api_key",
-                    400: "invalid_request_error"}.get(status, "server_error")
-            body = {"error": {"message": f"scripted {status}", "type": kind,
-                              "param": None, "code": kind}}
+            kind = {
+                429: "rate_limit_exceeded",
+                401: "invalid_api_key",
+                400: "invalid_request_error",
+            }.get(status, "server_error")
+            body = {
+                "error": {
+                    "message": f"scripted {status}",
+                    "type": kind,
+                    "param": None,
+                    "code": kind,
+                }
+            }
         return cls(status=status, headers=headers, body=body)
 
     @classmethod
     def hang(cls, seconds: float, then: Reply | None = None) -> Reply:
         """Sleep ``seconds`` before answering (``then``, or the default content)."""
         r = then or cls.ok(DEFAULT_CONTENT)
-        return cls(status=r.status, contents=r.contents, usage=r.usage,
-                   finish_reason=r.finish_reason, headers=r.headers, body=r.body,
-                   raw_bytes=r.raw_bytes, hang_s=seconds)
+        return cls(
+            status=r.status,
+            contents=r.contents,
+            usage=r.usage,
+            finish_reason=r.finish_reason,
+            headers=r.headers,
+            body=r.body,
+            raw_bytes=r.raw_bytes,
+            hang_s=seconds,
+        )
 
     @classmethod
     def raw(cls, data: bytes, status: int = 200) -> Reply:
@@ -93,6 +112,7 @@ class Reply:
 
 
 # -- responders -------------------------------------------------------------------------
+
 
 def respond_empty(request: dict[str, Any]) -> Reply:
     """Every request gets ``{"codes": []}``."""
@@ -118,8 +138,9 @@ def load_responder(name: str) -> Callable[[dict[str, Any]], Reply]:
     if ":" in name:
         module, func = name.split(":", 1)
         return getattr(importlib.import_module(module), func)
-    raise SystemExit(f"unknown responder {name!r}; known: {', '.join(RESPONDERS)} "
-                     "or module:function")
+    raise SystemExit(
+        f"unknown responder {name!r}; known: {', '.join(RESPONDERS)} or module:function"
+    )
 
 
 def _estimate_tokens(request: dict[str, Any]) -> int:
@@ -152,10 +173,17 @@ class _Bucket:
 class LLMServer:
     """An OpenAI-compatible server on 127.0.0.1 with scripted replies and faults."""
 
-    def __init__(self, *, responder: Callable[[dict[str, Any]], Reply] | None = None,
-                 latency: float = 0.0, rpm_limit: float | None = None,
-                 rpm_burst: float | None = None, port: int = 0,
-                 complete_after_polls: int = 2, max_hang_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        responder: Callable[[dict[str, Any]], Reply] | None = None,
+        latency: float = 0.0,
+        rpm_limit: float | None = None,
+        rpm_burst: float | None = None,
+        port: int = 0,
+        complete_after_polls: int = 2,
+        max_hang_s: float = 30.0,
+    ) -> None:
         self.responder = responder or respond_empty
         self.latency = latency
         self.rpm_limit = rpm_limit
@@ -181,8 +209,9 @@ class LLMServer:
         handler = _make_handler(self)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -246,8 +275,12 @@ class LLMServer:
             "created": int(time.time()),
             "model": request.get("model", "unknown"),
             "choices": [
-                {"index": i, "message": {"role": "assistant", "content": c},
-                 "finish_reason": reply.finish_reason, "logprobs": None}
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": c},
+                    "finish_reason": reply.finish_reason,
+                    "logprobs": None,
+                }
                 for i, c in enumerate(contents)
             ],
             "usage": usage,
@@ -265,27 +298,53 @@ class LLMServer:
             reply = self._next_reply(body)
             rid = f"req_{uuid.uuid4().hex[:10]}"
             if reply.raw_bytes is not None or reply.status != 200:
-                err = reply.body if isinstance(reply.body, dict) else {
-                    "error": {"message": "malformed", "type": "server_error"}}
-                err_lines.append({"id": f"batch_req_{uuid.uuid4().hex[:8]}",
-                                  "custom_id": item["custom_id"],
-                                  "response": {"status_code": reply.status or 500,
-                                               "request_id": rid, "body": err},
-                                  "error": None})
+                err = (
+                    reply.body
+                    if isinstance(reply.body, dict)
+                    else {"error": {"message": "malformed", "type": "server_error"}}
+                )
+                err_lines.append(
+                    {
+                        "id": f"batch_req_{uuid.uuid4().hex[:8]}",
+                        "custom_id": item["custom_id"],
+                        "response": {
+                            "status_code": reply.status or 500,
+                            "request_id": rid,
+                            "body": err,
+                        },
+                        "error": None,
+                    }
+                )
                 continue
-            out_lines.append({"id": f"batch_req_{uuid.uuid4().hex[:8]}",
-                              "custom_id": item["custom_id"],
-                              "response": {"status_code": 200, "request_id": rid,
-                                           "body": self.completion_body(body, reply)},
-                              "error": None})
-        out_id = self._store_file(
-            "".join(json.dumps(x) + "\n" for x in out_lines).encode())
-        err_id = (self._store_file("".join(json.dumps(x) + "\n" for x in err_lines).encode())
-                  if err_lines else None)
-        batch.update(status="completed", output_file_id=out_id, error_file_id=err_id,
-                     completed_at=int(time.time()),
-                     request_counts={"total": len(out_lines) + len(err_lines),
-                                     "completed": len(out_lines), "failed": len(err_lines)})
+            out_lines.append(
+                {
+                    "id": f"batch_req_{uuid.uuid4().hex[:8]}",
+                    "custom_id": item["custom_id"],
+                    "response": {
+                        "status_code": 200,
+                        "request_id": rid,
+                        "body": self.completion_body(body, reply),
+                    },
+                    "error": None,
+                }
+            )
+        out_id = self._store_file("".join(json.dumps(x) + "\n" for x in out_lines).encode())
+        err_id = (
+            self._store_file("".join(json.dumps(x) + "\n" for x in err_lines).encode())
+            if err_lines
+            else None
+        )
+        batch.update(
+            status="completed",
+            output_file_id=out_id,
+            error_file_id=err_id,
+            completed_at=int(time.time()),
+            request_counts={
+                "total": len(out_lines) + len(err_lines),
+                "completed": len(out_lines),
+                "failed": len(err_lines),
+            },
+        )
 
     def _store_file(self, data: bytes) -> str:
         fid = f"file-{uuid.uuid4().hex[:16]}"
@@ -322,8 +381,13 @@ def _make_handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             return self.rfile.read(length) if length else b""
 
-        def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None,
-                  content_type: str = "application/json") -> None:
+        def _send(
+            self,
+            status: int,
+            body: bytes,
+            headers: dict[str, str] | None = None,
+            content_type: str = "application/json",
+        ) -> None:
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
@@ -340,8 +404,15 @@ def _make_handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
             self._send(status, json.dumps(obj).encode(), headers)
 
         def _not_found(self) -> None:
-            self._json(404, {"error": {"message": f"no route {self.command} {self.path}",
-                                       "type": "invalid_request_error"}})
+            self._json(
+                404,
+                {
+                    "error": {
+                        "message": f"no route {self.command} {self.path}",
+                        "type": "invalid_request_error",
+                    }
+                },
+            )
 
         # -- routes
         def do_POST(self) -> None:  # noqa: N802
@@ -365,8 +436,9 @@ def _make_handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
             if m:
                 if m.group(1) not in server.files:
                     return self._not_found()
-                return self._send(200, server.files[m.group(1)],
-                                  content_type="application/octet-stream")
+                return self._send(
+                    200, server.files[m.group(1)], content_type="application/octet-stream"
+                )
             m = re.fullmatch(r"/v1/batches/([^/]+)", path)
             if m:
                 return self._poll_batch(m.group(1))
@@ -378,8 +450,15 @@ def _make_handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
             try:
                 body = json.loads(data or b"{}")
             except json.JSONDecodeError:
-                return self._json(400, {"error": {"message": "request body is not JSON",
-                                                  "type": "invalid_request_error"}})
+                return self._json(
+                    400,
+                    {
+                        "error": {
+                            "message": "request body is not JSON",
+                            "type": "invalid_request_error",
+                        }
+                    },
+                )
             server._record(body, {k.lower(): v for k, v in self.headers.items()})
             if server._bucket is not None:
                 wait = server._bucket.take()
@@ -388,10 +467,18 @@ def _make_handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
                         server.rate_limited += 1
                     return self._json(
                         429,
-                        {"error": {"message": "Rate limit reached (requests per minute)",
-                                   "type": "requests", "code": "rate_limit_exceeded"}},
-                        {"Retry-After": str(max(1, math.ceil(wait))),
-                         "retry-after-ms": str(int(math.ceil(wait * 1000)))})
+                        {
+                            "error": {
+                                "message": "Rate limit reached (requests per minute)",
+                                "type": "requests",
+                                "code": "rate_limit_exceeded",
+                            }
+                        },
+                        {
+                            "Retry-After": str(max(1, math.ceil(wait))),
+                            "retry-after-ms": str(int(math.ceil(wait * 1000))),
+                        },
+                    )
             reply = server._next_reply(body)
             if server.latency:
                 server._stop.wait(server.latency)
@@ -406,27 +493,50 @@ def _make_handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
         def _upload(self, data: bytes) -> None:
             fields = _parse_multipart(self.headers.get("Content-Type", ""), data)
             if "file" not in fields:
-                return self._json(400, {"error": {"message": "no file part",
-                                                  "type": "invalid_request_error"}})
+                return self._json(
+                    400, {"error": {"message": "no file part", "type": "invalid_request_error"}}
+                )
             fid = server._store_file(fields["file"])
-            self._json(200, {"id": fid, "object": "file", "bytes": len(fields["file"]),
-                             "created_at": int(time.time()), "filename": "input.jsonl",
-                             "purpose": fields.get("purpose", b"batch").decode(),
-                             "status": "processed"})
+            self._json(
+                200,
+                {
+                    "id": fid,
+                    "object": "file",
+                    "bytes": len(fields["file"]),
+                    "created_at": int(time.time()),
+                    "filename": "input.jsonl",
+                    "purpose": fields.get("purpose", b"batch").decode(),
+                    "status": "processed",
+                },
+            )
 
         def _create_batch(self, data: bytes) -> None:
             body = json.loads(data or b"{}")
             if body.get("input_file_id") not in server.files:
-                return self._json(400, {"error": {"message": "unknown input_file_id",
-                                                  "type": "invalid_request_error"}})
+                return self._json(
+                    400,
+                    {
+                        "error": {
+                            "message": "unknown input_file_id",
+                            "type": "invalid_request_error",
+                        }
+                    },
+                )
             bid = f"batch_{uuid.uuid4().hex[:16]}"
-            batch = {"id": bid, "object": "batch", "endpoint": body.get("endpoint"),
-                     "input_file_id": body["input_file_id"],
-                     "completion_window": body.get("completion_window", "24h"),
-                     "status": "validating", "created_at": int(time.time()),
-                     "output_file_id": None, "error_file_id": None, "errors": None,
-                     "metadata": body.get("metadata"),
-                     "request_counts": {"total": 0, "completed": 0, "failed": 0}}
+            batch = {
+                "id": bid,
+                "object": "batch",
+                "endpoint": body.get("endpoint"),
+                "input_file_id": body["input_file_id"],
+                "completion_window": body.get("completion_window", "24h"),
+                "status": "validating",
+                "created_at": int(time.time()),
+                "output_file_id": None,
+                "error_file_id": None,
+                "errors": None,
+                "metadata": body.get("metadata"),
+                "request_counts": {"total": 0, "completed": 0, "failed": 0},
+            }
             with server._lock:
                 server.batches[bid] = batch
                 server.batch_polls[bid] = 0
@@ -452,13 +562,16 @@ def _make_handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--port", type=int, default=0)
-    p.add_argument("--responder", default="empty",
-                   help="empty | echo | package.module:function")
+    p.add_argument("--responder", default="empty", help="empty | echo | package.module:function")
     p.add_argument("--latency", type=float, default=0.0)
     p.add_argument("--rpm-limit", type=float, default=None)
     args = p.parse_args(argv)
-    server = LLMServer(responder=load_responder(args.responder), latency=args.latency,
-                       rpm_limit=args.rpm_limit, port=args.port)
+    server = LLMServer(
+        responder=load_responder(args.responder),
+        latency=args.latency,
+        rpm_limit=args.rpm_limit,
+        port=args.port,
+    )
     server.start()
     print(server.base_url, flush=True)
     try:

@@ -24,8 +24,17 @@ def test_empty_file_is_a_clean_error(tmp_path, run_cli, as_gold):
 
 
 def test_vs_humans_table_keeps_pairs_and_n_visible_at_120_columns(run_cli):
-    result = run_cli("agree", LABELS, "--view", "vs-humans", "--annotators", "E1",
-                     "--bootstrap", "20", env={"COLUMNS": "120"})
+    result = run_cli(
+        "agree",
+        LABELS,
+        "--view",
+        "vs-humans",
+        "--annotators",
+        "E1",
+        "--bootstrap",
+        "20",
+        env={"COLUMNS": "120"},
+    )
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     header = next(line for line in lines if "kind" in line)

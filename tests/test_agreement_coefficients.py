@@ -28,14 +28,40 @@ OBSERVERS = {
 
 # Fleiss (1971), Table 1: 30 patients, 6 psychiatrists each, categories
 # depression, personality disorder, schizophrenia, neurosis, other.
-FLEISS_1971 = np.array([
-    [0, 0, 0, 6, 0], [0, 3, 0, 0, 3], [0, 1, 4, 0, 1], [0, 0, 0, 0, 6], [0, 3, 0, 3, 0],
-    [2, 0, 4, 0, 0], [0, 0, 4, 0, 2], [2, 0, 3, 1, 0], [2, 0, 0, 4, 0], [0, 0, 0, 0, 6],
-    [1, 0, 0, 5, 0], [1, 1, 0, 4, 0], [0, 3, 3, 0, 0], [1, 0, 0, 5, 0], [0, 2, 0, 3, 1],
-    [0, 0, 5, 0, 1], [3, 0, 0, 1, 2], [5, 1, 0, 0, 0], [0, 2, 0, 4, 0], [1, 0, 2, 0, 3],
-    [0, 0, 0, 0, 6], [0, 1, 0, 5, 0], [0, 2, 0, 1, 3], [2, 0, 0, 4, 0], [1, 0, 0, 4, 1],
-    [0, 5, 0, 1, 0], [4, 0, 0, 0, 2], [0, 2, 0, 4, 0], [1, 0, 5, 0, 0], [0, 0, 0, 0, 6],
-])
+FLEISS_1971 = np.array(
+    [
+        [0, 0, 0, 6, 0],
+        [0, 3, 0, 0, 3],
+        [0, 1, 4, 0, 1],
+        [0, 0, 0, 0, 6],
+        [0, 3, 0, 3, 0],
+        [2, 0, 4, 0, 0],
+        [0, 0, 4, 0, 2],
+        [2, 0, 3, 1, 0],
+        [2, 0, 0, 4, 0],
+        [0, 0, 0, 0, 6],
+        [1, 0, 0, 5, 0],
+        [1, 1, 0, 4, 0],
+        [0, 3, 3, 0, 0],
+        [1, 0, 0, 5, 0],
+        [0, 2, 0, 3, 1],
+        [0, 0, 5, 0, 1],
+        [3, 0, 0, 1, 2],
+        [5, 1, 0, 0, 0],
+        [0, 2, 0, 4, 0],
+        [1, 0, 2, 0, 3],
+        [0, 0, 0, 0, 6],
+        [0, 1, 0, 5, 0],
+        [0, 2, 0, 1, 3],
+        [2, 0, 0, 4, 0],
+        [1, 0, 0, 4, 1],
+        [0, 5, 0, 1, 0],
+        [4, 0, 0, 0, 2],
+        [0, 2, 0, 4, 0],
+        [1, 0, 5, 0, 0],
+        [0, 0, 0, 0, 6],
+    ]
+)
 
 
 def example_c_counts() -> np.ndarray:
@@ -48,16 +74,22 @@ def example_c_counts() -> np.ndarray:
 
 
 def example_c_long() -> pd.DataFrame:
-    rows = [(f"u{u:02d}", o, str(v)) for o, values in OBSERVERS.items() for u, v in enumerate(values)
-            if v is not None]
+    rows = [
+        (f"u{u:02d}", o, str(v))
+        for o, values in OBSERVERS.items()
+        for u, v in enumerate(values)
+        if v is not None
+    ]
     return pd.DataFrame(rows, columns=["unit", "rater", "code"])
 
 
 # -- published values ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("level,published", [("nominal", 0.743), ("ordinal", 0.815),
-                                             ("interval", 0.849), ("ratio", 0.797)])
+@pytest.mark.parametrize(
+    "level,published",
+    [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849), ("ratio", 0.797)],
+)
 def test_krippendorff_2011_example_c(level, published):
     alpha = co.krippendorff_alpha(example_c_counts(), level, values=[1, 2, 3, 4, 5])
     assert round(alpha, 3) == published
@@ -65,7 +97,9 @@ def test_krippendorff_2011_example_c(level, published):
 
 def test_fleiss_1971_table_1_kappa_430():
     assert round(co.fleiss_kappa(FLEISS_1971), 3) == 0.430
-    assert co.fleiss_kappa(FLEISS_1971) == pytest.approx(ir.fleiss_kappa(FLEISS_1971, method="fleiss"))
+    assert co.fleiss_kappa(FLEISS_1971) == pytest.approx(
+        ir.fleiss_kappa(FLEISS_1971, method="fleiss")
+    )
 
 
 def test_gwet_ac1_handbook_example():
@@ -77,8 +111,10 @@ def test_gwet_ac1_handbook_example():
 
 def test_masi_distance_passonneau_2006():
     assert co.masi_distance({"a"}, {"a"}) == 0.0
-    assert co.masi_distance({"a", "b"}, {"a"}) == pytest.approx(1 - 0.5 * 2 / 3)   # subset
-    assert co.masi_distance({"a", "b"}, {"b", "c"}) == pytest.approx(1 - (1 / 3) * (1 / 3))  # overlap
+    assert co.masi_distance({"a", "b"}, {"a"}) == pytest.approx(1 - 0.5 * 2 / 3)  # subset
+    assert co.masi_distance({"a", "b"}, {"b", "c"}) == pytest.approx(
+        1 - (1 / 3) * (1 / 3)
+    )  # overlap
     assert co.masi_distance({"a"}, {"b"}) == 1.0  # disjoint
     assert co.masi_distance({"a", "b", "c"}, {"a", "b"}) == pytest.approx(1 - (2 / 3) * (2 / 3))
 
@@ -95,14 +131,18 @@ def test_alpha_matches_krippendorff_package(level):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=3, max_size=60),
-       st.sampled_from(["none", "linear", "quadratic"]))
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=3, max_size=60),
+    st.sampled_from(["none", "linear", "quadratic"]),
+)
 def test_cohen_matches_sklearn(pairs, weights):
     a = np.array([p[0] for p in pairs])
     b = np.array([p[1] for p in pairs])
     labels = list(range(5))
     with np.errstate(all="ignore"):
-        expected = cohen_kappa_score(a, b, labels=labels, weights=None if weights == "none" else weights)
+        expected = cohen_kappa_score(
+            a, b, labels=labels, weights=None if weights == "none" else weights
+        )
     if not np.isfinite(expected):
         with pytest.raises(co.UndefinedCoefficient):
             co.cohen_kappa(a, b, weights, n_categories=5)
@@ -121,7 +161,9 @@ def test_cohen_matches_statsmodels_table():
     table = np.zeros((3, 3))
     np.add.at(table, (a, b), 1)
     assert co.cohen_kappa(a, b) == pytest.approx(ir.cohens_kappa(table).kappa)
-    assert co.cohen_kappa(a, b, "linear") == pytest.approx(ir.cohens_kappa(table, wt="linear").kappa)
+    assert co.cohen_kappa(a, b, "linear") == pytest.approx(
+        ir.cohens_kappa(table, wt="linear").kappa
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -151,7 +193,14 @@ def test_scott_pi_is_fleiss_for_two_raters():
 
 def test_landis_koch_bands():
     assert [co.landis_koch(v) for v in (-0.1, 0.1, 0.3, 0.5, 0.7, 0.9, None)] == [
-        "poor", "slight", "fair", "moderate", "substantial", "almost perfect", "n/a"]
+        "poor",
+        "slight",
+        "fair",
+        "moderate",
+        "substantial",
+        "almost perfect",
+        "n/a",
+    ]
 
 
 def test_input_validation_messages():
@@ -187,20 +236,43 @@ def test_alpha_levels_via_long_table():
 
 
 def test_masi_alpha_matches_pairwise_definition():
-    rows = [("u1", "A", "x"), ("u1", "B", "x"), ("u1", "B", "y"), ("u2", "A", "y"), ("u2", "B", "y"),
-            ("u3", "A", "x"), ("u3", "A", "z"), ("u3", "B", "z"), ("u4", "A", "x"), ("u4", "B", "y"),
-            ("u5", "A", "z"), ("u5", "B", "z")]
+    rows = [
+        ("u1", "A", "x"),
+        ("u1", "B", "x"),
+        ("u1", "B", "y"),
+        ("u2", "A", "y"),
+        ("u2", "B", "y"),
+        ("u3", "A", "x"),
+        ("u3", "A", "z"),
+        ("u3", "B", "z"),
+        ("u4", "A", "x"),
+        ("u4", "B", "y"),
+        ("u5", "A", "z"),
+        ("u5", "B", "z"),
+    ]
     m = rating_matrix(pd.DataFrame(rows, columns=["unit", "rater", "code"]))
-    got = compute_coefficients(m, ["krippendorff_alpha_masi"], n_boot=0)["krippendorff_alpha_masi"].value
+    got = compute_coefficients(m, ["krippendorff_alpha_masi"], n_boot=0)[
+        "krippendorff_alpha_masi"
+    ].value
     sets = [frozenset(c) for c in m.categories]
     delta = co.masi_matrix(sets)
-    # independent computation of alpha with the MASI distance from Krippendorff's pairwise definition
+    # independent computation of alpha with the MASI distance from Krippendorff's
+    # pairwise definition
     values = [[c for c in m.codes[u] if c >= 0] for u in range(m.n_units)]
     n = sum(len(v) for v in values if len(v) >= 2)
-    d_o = sum(sum(delta[a, b] for i, a in enumerate(v) for j, b in enumerate(v) if i != j) / (len(v) - 1)
-              for v in values if len(v) >= 2) / n
+    d_o = (
+        sum(
+            sum(delta[a, b] for i, a in enumerate(v) for j, b in enumerate(v) if i != j)
+            / (len(v) - 1)
+            for v in values
+            if len(v) >= 2
+        )
+        / n
+    )
     pooled = [c for v in values if len(v) >= 2 for c in v]
-    d_e = sum(delta[a, b] for i, a in enumerate(pooled) for j, b in enumerate(pooled) if i != j) / (n * (n - 1))
+    d_e = sum(delta[a, b] for i, a in enumerate(pooled) for j, b in enumerate(pooled) if i != j) / (
+        n * (n - 1)
+    )
     assert got == pytest.approx(1 - d_o / d_e)
     nominal = compute_coefficients(m, ["krippendorff_alpha"], n_boot=0)["krippendorff_alpha"].value
     assert got > nominal  # partial credit for overlapping sets

@@ -33,8 +33,12 @@ def long(rows) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["unit", "rater", "code"])
 
 
-def simulated(n_units=150, raters=(("llm", 0.8), ("h1", 0.85), ("h2", 0.8), ("h3", 0.75)), seed=1,
-              codes=("generic", "dl-fault", "false-positive")) -> pd.DataFrame:
+def simulated(
+    n_units=150,
+    raters=(("llm", 0.8), ("h1", 0.85), ("h2", 0.8), ("h3", 0.75)),
+    seed=1,
+    codes=("generic", "dl-fault", "false-positive"),
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     truth = rng.integers(0, len(codes), n_units)
     rows = []
@@ -60,8 +64,16 @@ def test_all_raters_agree_on_one_category_is_stated():
 
 
 def test_rater_with_no_labels_is_named():
-    df = long([("u1", "A", "x"), ("u1", "B", "y"), ("u2", "A", "y"), ("u2", "B", "y"),
-               ("u1", "C", None), ("u2", "C", None)])
+    df = long(
+        [
+            ("u1", "A", "x"),
+            ("u1", "B", "y"),
+            ("u2", "A", "y"),
+            ("u2", "B", "y"),
+            ("u1", "C", None),
+            ("u2", "C", None),
+        ]
+    )
     m = rating_matrix(df)
     assert m.diagnostics()["raters_without_labels"] == ["C"]
     coefs = compute_coefficients(m, n_boot=0)
@@ -81,7 +93,9 @@ def test_units_coded_by_a_single_rater_only():
 
 def test_raters_with_disjoint_units():
     df = long([("u1", "A", "x"), ("u2", "A", "y"), ("u3", "B", "x"), ("u4", "B", "y")])
-    coefs = compute_coefficients(rating_matrix(df), ["cohen_kappa", "krippendorff_alpha"], n_boot=10)
+    coefs = compute_coefficients(
+        rating_matrix(df), ["cohen_kappa", "krippendorff_alpha"], n_boot=10
+    )
     assert coefs["cohen_kappa"].value is None
     assert coefs["cohen_kappa"].note.startswith(NO_COMMON_UNITS)
     assert coefs["cohen_kappa"].n_units == 0
@@ -90,8 +104,19 @@ def test_raters_with_disjoint_units():
 
 
 def test_multi_label_units_are_counted_and_scored_as_sets():
-    df = long([("u1", "A", "x"), ("u1", "A", "y"), ("u1", "B", "x"), ("u2", "A", "y"), ("u2", "B", "y"),
-               ("u3", "A", "z"), ("u3", "B", "z"), ("u4", "A", "x"), ("u4", "B", "x")])
+    df = long(
+        [
+            ("u1", "A", "x"),
+            ("u1", "A", "y"),
+            ("u1", "B", "x"),
+            ("u2", "A", "y"),
+            ("u2", "B", "y"),
+            ("u3", "A", "z"),
+            ("u3", "B", "z"),
+            ("u4", "A", "x"),
+            ("u4", "B", "x"),
+        ]
+    )
     m = rating_matrix(df)
     assert m.multi_label_cells == 1
     coefs = compute_coefficients(m, n_boot=0)
@@ -108,7 +133,9 @@ def test_bootstrap_is_seeded_and_reproducible():
     a = compute_coefficients(m, n_boot=200, seed=7)
     b = compute_coefficients(m, n_boot=200, seed=7)
     c = compute_coefficients(m, n_boot=200, seed=8)
-    assert {k: (v.ci_low, v.ci_high) for k, v in a.items()} == {k: (v.ci_low, v.ci_high) for k, v in b.items()}
+    assert {k: (v.ci_low, v.ci_high) for k, v in a.items()} == {
+        k: (v.ci_low, v.ci_high) for k, v in b.items()
+    }
     assert a["cohen_kappa"].ci_low != c["cohen_kappa"].ci_low
 
 
@@ -122,8 +149,10 @@ def test_ci_contains_point_estimate_and_every_metric_has_n():
 
 def test_bootstrap_chunking_does_not_change_draws(monkeypatch):
     from ptmcoder.agreement import bootstrap
+
     m = rating_matrix(simulated())
     from ptmcoder.agreement.coefficients import krippendorff_alpha_statistic
+
     stat = krippendorff_alpha_statistic(m.counts())
     whole = bootstrap_sums([stat], n_boot=40, seed=3)[0]
     assert whole.shape == (40, stat.stats.shape[1])
@@ -138,6 +167,7 @@ def test_bootstrap_ci_matches_explicit_resampling():
     """The vectorised sums equal recomputing the coefficient on resampled units."""
     from ptmcoder.agreement import bootstrap
     from ptmcoder.agreement.coefficients import fleiss_kappa, fleiss_kappa_statistic
+
     m = rating_matrix(simulated(n_units=60))
     counts = m.counts()
     stat = fleiss_kappa_statistic(counts)
@@ -154,20 +184,32 @@ def test_bootstrap_ci_matches_explicit_resampling():
 
 def test_annotator_vs_humans_rows_and_ceiling():
     df = simulated()
-    table = annotator_vs_humans(df, annotators=["llm"], humans=["h1", "h2", "h3"], n_boot=100, seed=0)
-    assert list(table["kind"]) == ["annotator-human"] * 3 + ["human-human"] * 3 + ["annotator-consensus"]
-    for col in ("cohen_kappa", "cohen_kappa_ci_low", "cohen_kappa_ci_high", "percent_agreement", "n"):
+    table = annotator_vs_humans(
+        df, annotators=["llm"], humans=["h1", "h2", "h3"], n_boot=100, seed=0
+    )
+    assert list(table["kind"]) == ["annotator-human"] * 3 + ["human-human"] * 3 + [
+        "annotator-consensus"
+    ]
+    for col in (
+        "cohen_kappa",
+        "cohen_kappa_ci_low",
+        "cohen_kappa_ci_high",
+        "percent_agreement",
+        "n",
+    ):
         assert col in table.columns
     hh = table[(table.rater_a == "h1") & (table.rater_b == "h2")].iloc[0]
     from sklearn.metrics import cohen_kappa_score
+
     piv = df.pivot(index="unit", columns="rater", values="code")
     assert hh["cohen_kappa"] == pytest.approx(cohen_kappa_score(piv["h1"], piv["h2"]))
 
 
 def test_human_ceiling_means_carry_their_pairs():
     raters = (("llm", 0.8), ("tfidf", 0.6), ("h1", 0.85), ("h2", 0.8), ("h3", 0.75))
-    table = annotator_vs_humans(simulated(raters=raters), annotators=["llm", "tfidf"],
-                                humans=["h1", "h2", "h3"], n_boot=0)
+    table = annotator_vs_humans(
+        simulated(raters=raters), annotators=["llm", "tfidf"], humans=["h1", "h2", "h3"], n_boot=0
+    )
     ceiling = human_ceiling(table)
     hh = table.loc[table.kind == "human-human", "cohen_kappa"]
     llm = table.loc[(table.kind == "annotator-human") & (table.rater_a == "llm"), "cohen_kappa"]
@@ -175,8 +217,10 @@ def test_human_ceiling_means_carry_their_pairs():
     assert list(ceiling["annotators"]) == ["llm", "tfidf"]
     assert ceiling["annotators"]["llm"] == {"mean": pytest.approx(llm.mean()), "pairs": 3}
     caption = render_vs_humans(table).caption
-    assert caption.startswith(f"mean Cohen's kappa: human-human {hh.mean():.3f} (3 pairs); "
-                              f"llm vs humans {llm.mean():.3f} (3 pairs); tfidf vs humans ")
+    assert caption.startswith(
+        f"mean Cohen's kappa: human-human {hh.mean():.3f} (3 pairs); "
+        f"llm vs humans {llm.mean():.3f} (3 pairs); tfidf vs humans "
+    )
 
 
 def test_annotator_vs_gold():
@@ -189,25 +233,32 @@ def test_annotator_vs_gold():
 
 
 def test_human_consensus_majority_and_ties():
-    df = long([("u1", "a", "x"), ("u1", "b", "x"), ("u1", "c", "y"),
-               ("u2", "a", "x"), ("u2", "b", "y")])
+    df = long(
+        [("u1", "a", "x"), ("u1", "b", "x"), ("u1", "c", "y"), ("u2", "a", "x"), ("u2", "b", "y")]
+    )
     cons = human_consensus(df, ["a", "b", "c"])
-    assert cons.to_dict(orient="records") == [{"unit": "u1", "rater": "human-consensus", "code": "x"}]
+    assert cons.to_dict(orient="records") == [
+        {"unit": "u1", "rater": "human-consensus", "code": "x"}
+    ]
     assert cons.attrs["no_consensus"] == 1
 
 
 def test_per_code_table_sorted_worst_first():
     rows = []
     for i in range(40):
-        rows += [(f"u{i}", "A", "good" if i % 2 else "bad"), (f"u{i}", "B", "good" if i % 2 else
-                 ("bad" if i % 4 == 0 else "good"))]
+        rows += [
+            (f"u{i}", "A", "good" if i % 2 else "bad"),
+            (f"u{i}", "B", "good" if i % 2 else ("bad" if i % 4 == 0 else "good")),
+        ]
     table = per_code_table(rating_matrix(long(rows)), n_boot=50)
     assert table["kappa"].is_monotonic_increasing
     assert len(table) == 2
 
 
 def test_confusion_matrix_counts():
-    df = long([("u1", "A", "x"), ("u1", "B", "x"), ("u2", "A", "x"), ("u2", "B", "y"), ("u3", "A", "y")])
+    df = long(
+        [("u1", "A", "x"), ("u1", "B", "x"), ("u2", "A", "x"), ("u2", "B", "y"), ("u3", "A", "y")]
+    )
     table = confusion_matrix(rating_matrix(df), "A", "B")
     assert table.loc["x", "x"] == 1 and table.loc["x", "y"] == 1 and table.to_numpy().sum() == 2
 
@@ -236,6 +287,7 @@ def test_alt_test_good_annotator_passes_and_noise_fails():
 
 def test_alt_test_p_values_match_paired_t_test():
     from scipy.stats import ttest_rel
+
     df = simulated(n_units=80)
     res = alt_test(df, annotator="llm", humans=["h1", "h2", "h3"], epsilon=0.15)
     piv = df.pivot(index="unit", columns="rater", values="code")
@@ -259,7 +311,13 @@ def test_alt_test_needs_two_humans():
 def test_annotations_to_long_counts_failures(tmp_path):
     records = [
         {"unit_id": "u1", "annotator": "gpt", "codes": [{"code": "x"}, {"code": "y"}]},
-        {"unit_id": "u2", "annotator": "gpt", "codes": [], "error_type": "malformed_json", "error": "bad"},
+        {
+            "unit_id": "u2",
+            "annotator": "gpt",
+            "codes": [],
+            "error_type": "malformed_json",
+            "error": "bad",
+        },
         {"unit_id": "u3", "annotator": "gpt", "codes": [{"code": "x"}]},
     ]
     run = tmp_path / "runs" / "r1"
@@ -285,8 +343,17 @@ def test_cli_json_shape(run_cli, tmp_path):
     for name, entry in data.items():
         assert {"value", "ci_low", "ci_high", "n"} <= set(entry), name
         assert entry["n"] == 150
-    result = run_cli("agree", path, "--json", "--metric", "fleiss_kappa", "--metric", "gwet_ac1",
-                     "--bootstrap", "20")
+    result = run_cli(
+        "agree",
+        path,
+        "--json",
+        "--metric",
+        "fleiss_kappa",
+        "--metric",
+        "gwet_ac1",
+        "--bootstrap",
+        "20",
+    )
     assert list(json.loads(result.stdout)) == ["fleiss_kappa", "gwet_ac1"]
 
 
@@ -297,7 +364,9 @@ def test_cli_table_and_views(run_cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert "krippendorff_alpha" in result.stdout and "95% CI" in result.stdout
     for view in ("pairwise", "per-code", "confusion", "vs-humans", "aat"):
-        result = run_cli("agree", path, "--annotators", "llm", "--view", view, "--bootstrap", "20", "--json")
+        result = run_cli(
+            "agree", path, "--annotators", "llm", "--view", view, "--bootstrap", "20", "--json"
+        )
         assert result.exit_code == 0, (view, result.stderr)
         json.loads(result.stdout)
     result = run_cli("agree", path, "--annotators", "llm", "--view", "aat")
@@ -315,15 +384,26 @@ def test_cli_errors_are_clean(run_cli, tmp_path):
 
 def test_humbatova_script_treats_missing_tags_as_missing_ratings():
     import importlib.util
+
     path = Path(__file__).resolve().parents[1] / "scripts" / "humbatova_agreement.py"
     spec = importlib.util.spec_from_file_location("humbatova_agreement", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    rounds = pd.DataFrame({"round": [2, 2], "EntityType": ["so-keras"] * 2, "Link": ["l1", "l2"],
-                           "Evaluator1": ["E1", "E5"], "Tag1": ["False  Positive", "wrong shape"],
-                           "Evaluator2": ["E2", "E4"], "Tag2": [None, None],
-                           "Evaluator3": [None, "E3"], "Tag3": [None, "generic"],
-                           "Evaluator4": [None, None], "Tag4": [None, None]})
+    rounds = pd.DataFrame(
+        {
+            "round": [2, 2],
+            "EntityType": ["so-keras"] * 2,
+            "Link": ["l1", "l2"],
+            "Evaluator1": ["E1", "E5"],
+            "Tag1": ["False  Positive", "wrong shape"],
+            "Evaluator2": ["E2", "E4"],
+            "Tag2": [None, None],
+            "Evaluator3": [None, "E3"],
+            "Tag3": [None, "generic"],
+            "Evaluator4": [None, None],
+            "Tag4": [None, None],
+        }
+    )
     tables = mod.long_tables(rounds)
     coarse = tables["coarse"]
     assert coarse["code"].iloc[0] == "false-positive" and pd.isna(coarse["code"].iloc[1])

@@ -21,8 +21,9 @@ def by_unit(request: dict) -> Reply:
 
 
 def write_units(path: Path, n: int) -> Path:
-    rows = ["id,title"] + [f"u:{i},Keras model {i} returns NaN loss after epoch {i}"
-                           for i in range(n)]
+    rows = ["id,title"] + [
+        f"u:{i},Keras model {i} returns NaN loss after epoch {i}" for i in range(n)
+    ]
     path.write_text("\n".join(rows) + "\n")
     return path
 
@@ -32,8 +33,15 @@ def records_of(run_dir: Path) -> list[dict]:
 
 
 def annotate(run_cli, server, *args):
-    result = run_cli("annotate", *args, "--base-url", server.base_url, "--no-progress",
-                     "--json", env={"OPENAI_API_KEY": FAKE_KEY})
+    result = run_cli(
+        "annotate",
+        *args,
+        "--base-url",
+        server.base_url,
+        "--no-progress",
+        "--json",
+        env={"OPENAI_API_KEY": FAKE_KEY},
+    )
     assert result.exit_code == 0, result.stderr + repr(result.exception)
     return result, json.loads(result.stdout)
 
@@ -41,14 +49,27 @@ def annotate(run_cli, server, *args):
 def test_batch_codes_every_unit_once_and_resume_submits_nothing(run_cli, isolated_home):
     units = write_units(isolated_home / "units.csv", 6)
     with LLMServer(responder=by_unit, complete_after_polls=1) as server:
-        result, summary = annotate(run_cli, server, "--codebook", "humbatova-screening",
-                                   "--corpus", units, "--annotator", "openai:test-model",
-                                   "--limit", "5", "--batch", "--run", "batched")
+        result, summary = annotate(
+            run_cli,
+            server,
+            "--codebook",
+            "humbatova-screening",
+            "--corpus",
+            units,
+            "--annotator",
+            "openai:test-model",
+            "--limit",
+            "5",
+            "--batch",
+            "--run",
+            "batched",
+        )
         run_dir = Path(summary["path"])
         records = records_of(run_dir)
         assert Counter(r["unit_id"] for r in records) == Counter(list(SCRIPTED))  # each once
-        assert {r["unit_id"]: [c["code"] for c in r["codes"]] for r in records} == \
-            {u: [c] for u, c in SCRIPTED.items()}
+        assert {r["unit_id"]: [c["code"] for c in r["codes"]] for r in records} == {
+            u: [c] for u, c in SCRIPTED.items()
+        }
         assert all(r["error_type"] is None and r["model"] == "test-model" for r in records)
         # one batch of the 5 units; the live chat endpoint was never used
         assert len(server.batches) == 1
@@ -76,9 +97,17 @@ def test_an_error_line_in_the_batch_output_is_an_error_row(run_cli, isolated_hom
     units = write_units(isolated_home / "units.csv", 3)
     with LLMServer(responder=by_unit, complete_after_polls=1) as server:
         server.enqueue(Reply.error(500))  # the first line of the batch (u:0)
-        result, summary = annotate(run_cli, server, "--codebook", "humbatova-screening",
-                                   "--corpus", units, "--annotator", "openai:test-model",
-                                   "--batch")
+        result, summary = annotate(
+            run_cli,
+            server,
+            "--codebook",
+            "humbatova-screening",
+            "--corpus",
+            units,
+            "--annotator",
+            "openai:test-model",
+            "--batch",
+        )
         assert len(server.requests) == 3  # the failed line is not retried live
     records = {r["unit_id"]: r for r in records_of(Path(summary["path"]))}
     assert sorted(records) == ["u:0", "u:1", "u:2"]

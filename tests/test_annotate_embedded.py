@@ -57,9 +57,12 @@ def test_evidence_is_the_most_similar_sentence(minilm, book):
     # multi_threshold 0 assigns every code, so each code's evidence can be checked
     annotator = EmbeddedAnnotator(book, None, minilm, config=EmbeddedConfig(multi_threshold=0))
     annotator.prepare([])
-    unit = {"id": "t:1", "title": "Question",
-            "body": "I love hiking on weekends. My Keras model gives NaN loss after the first "
-                    "epoch of training."}
+    unit = {
+        "id": "t:1",
+        "title": "Question",
+        "body": "I love hiking on weekends. My Keras model gives NaN loss after the first "
+        "epoch of training.",
+    }
     rec = next(annotator.annotate([unit]))
     assert len(rec.codes) == len(annotator.codes)
     dl = [c for c in rec.codes if c.code == "dl-fault"]
@@ -82,8 +85,7 @@ def test_fewshot_is_cross_fitted_never_sees_own_label(minilm, book, units):
     pool = units[:120]
     rng = np.random.default_rng(0)
     codes = ["dl-fault", "generic", "false-positive"]
-    labels = {u["id"]: [codes[i]] for u, i in zip(pool, rng.integers(0, 3, len(pool)),
-                                                   strict=True)}
+    labels = {u["id"]: [codes[i]] for u, i in zip(pool, rng.integers(0, 3, len(pool)), strict=True)}
     annotator = EmbeddedAnnotator(book, None, minilm)
     annotator.prepare(pool)
     annotator.fit_fewshot(pool, labels, pool)
@@ -128,31 +130,52 @@ def test_select_examples_rules():
     vecs[2] = vecs[0] * 0.8 + vecs[2] * 0.2
     labels = [["a"], ["a"], ["a"], ["b"], ["c"], ["a"]]
     texts = ["t0", "t1", "t0", "t3", "t4", "t5"]
-    chosen = select_examples("u0", vecs[0], ids, vecs, labels, 3, seed=1, unit_text="t0",
-                             pool_texts=texts)
+    chosen = select_examples(
+        "u0", vecs[0], ids, vecs, labels, 3, seed=1, unit_text="t0", pool_texts=texts
+    )
     assert 0 not in chosen  # never the unit itself
     assert 2 not in chosen  # nor a unit with the same text
     assert {tuple(labels[i]) for i in chosen} == {("a",), ("b",), ("c",)}  # diverse
     assert 1 in chosen  # the most similar of label a
-    again = select_examples("u0", vecs[0], ids, vecs, labels, 3, seed=1, unit_text="t0",
-                            pool_texts=texts)
+    again = select_examples(
+        "u0", vecs[0], ids, vecs, labels, 3, seed=1, unit_text="t0", pool_texts=texts
+    )
     assert again == chosen  # deterministic per unit (cache-friendly)
-    orders = {tuple(select_examples("u0", vecs[0], ids, vecs, labels, 3, seed=s,
-                                    unit_text="t0", pool_texts=texts)) for s in range(12)}
+    orders = {
+        tuple(
+            select_examples(
+                "u0", vecs[0], ids, vecs, labels, 3, seed=s, unit_text="t0", pool_texts=texts
+            )
+        )
+        for s in range(12)
+    }
     assert len(orders) > 1  # shuffled
 
 
 def test_cli_codes_bundled_sample_offline(run_cli, isolated_home, minilm):
-    result = run_cli("annotate", "--codebook", "humbatova-screening", "--corpus", "humbatova_so",
-                     "--annotator", "embedded", "--limit", "25", "--no-progress", "--json")
+    result = run_cli(
+        "annotate",
+        "--codebook",
+        "humbatova-screening",
+        "--corpus",
+        "humbatova_so",
+        "--annotator",
+        "embedded",
+        "--limit",
+        "25",
+        "--no-progress",
+        "--json",
+    )
     assert result.exit_code == 0, result.stderr + str(result.exception)
     summary = json.loads(result.stdout)
     assert summary["written"] == 25
     run_dir = isolated_home / "runs" / summary["run_id"]
     records = [json.loads(line) for line in (run_dir / "annotations.jsonl").open()]
     assert len(records) == 25
-    assert all(r["codes"] and r["codes"][0]["evidence"] and
-               0 <= r["codes"][0]["confidence"] <= 1 for r in records)
+    assert all(
+        r["codes"] and r["codes"][0]["evidence"] and 0 <= r["codes"][0]["confidence"] <= 1
+        for r in records
+    )
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["annotators"][0]["embedder"] == "minilm"
     assert manifest["status"] == "complete"
@@ -164,9 +187,21 @@ def test_cli_codes_bundled_sample_offline(run_cli, isolated_home, minilm):
 
 
 def test_cli_fewshot_manifest_says_cross_fitted(run_cli, isolated_home, minilm):
-    result = run_cli("annotate", "--codebook", "humbatova-screening", "--corpus", "humbatova_so",
-                     "--annotator", "embedded", "--train", "humbatova_so", "--limit", "60",
-                     "--no-progress", "--json")
+    result = run_cli(
+        "annotate",
+        "--codebook",
+        "humbatova-screening",
+        "--corpus",
+        "humbatova_so",
+        "--annotator",
+        "embedded",
+        "--train",
+        "humbatova_so",
+        "--limit",
+        "60",
+        "--no-progress",
+        "--json",
+    )
     assert result.exit_code == 0, result.stderr
     run_dir = isolated_home / "runs" / json.loads(result.stdout)["run_id"]
     meta = json.loads((run_dir / "manifest.json").read_text())["annotators"][0]

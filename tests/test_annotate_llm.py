@@ -23,8 +23,15 @@ def book():
 
 
 def make(book, model, **settings):
-    return LLMAnnotator("openai:test", model, "gpt-4o-mini", book, None,
-                        load_prompt("apply_codebook.v1"), LLMSettings(**settings))
+    return LLMAnnotator(
+        "openai:test",
+        model,
+        "gpt-4o-mini",
+        book,
+        None,
+        load_prompt("apply_codebook.v1"),
+        LLMSettings(**settings),
+    )
 
 
 def run(annotator, unit=UNIT):
@@ -39,17 +46,21 @@ def test_valid_answer(book):
     assert len(model.requests) == 1
     req = model.requests[0]
     assert req.json_schema["schema"]["properties"]["codes"]["items"]["properties"]["code"][
-        "enum"] == ["dl-fault", "generic", "false-positive", "unclear"]
+        "enum"
+    ] == ["dl-fault", "generic", "false-positive", "unclear"]
     assert req.temperature == 0.0
     assert rec.input_tokens == 100 and rec.output_tokens == 20 and rec.run_id == "r"
 
 
-@pytest.mark.parametrize("bad,kind", [
-    (answer("memory-leak"), ErrorType.UNKNOWN_CODE),
-    ('{"codes": [', ErrorType.MALFORMED_JSON),
-    ("", ErrorType.EMPTY),
-    ("I'm sorry, I can't help with that.", ErrorType.REFUSAL),
-])
+@pytest.mark.parametrize(
+    "bad,kind",
+    [
+        (answer("memory-leak"), ErrorType.UNKNOWN_CODE),
+        ('{"codes": [', ErrorType.MALFORMED_JSON),
+        ("", ErrorType.EMPTY),
+        ("I'm sorry, I can't help with that.", ErrorType.REFUSAL),
+    ],
+)
 def test_bad_answer_is_repaired_once(book, bad, kind):
     model = FakeChatModel(bad, answer("generic"))
     rec = run(make(book, model))
@@ -61,12 +72,15 @@ def test_bad_answer_is_repaired_once(book, bad, kind):
     assert rec.input_tokens == 200  # both requests counted
 
 
-@pytest.mark.parametrize("bad,kind", [
-    (answer("memory-leak"), ErrorType.UNKNOWN_CODE),
-    ("not json at all", ErrorType.MALFORMED_JSON),
-    ("", ErrorType.EMPTY),
-    ("I cannot do that.", ErrorType.REFUSAL),
-])
+@pytest.mark.parametrize(
+    "bad,kind",
+    [
+        (answer("memory-leak"), ErrorType.UNKNOWN_CODE),
+        ("not json at all", ErrorType.MALFORMED_JSON),
+        ("", ErrorType.EMPTY),
+        ("I cannot do that.", ErrorType.REFUSAL),
+    ],
+)
 def test_still_bad_after_repair_is_an_error_row(book, bad, kind):
     model = FakeChatModel(bad, bad, answer("generic"))
     rec = run(make(book, model))
@@ -91,8 +105,13 @@ def test_bad_key_stops_the_run(book):
 
 
 def test_self_consistency_vote_share(book):
-    texts = [answer("dl-fault"), answer("dl-fault", "generic"), answer("dl-fault"),
-             "garbage", answer("generic")]
+    texts = [
+        answer("dl-fault"),
+        answer("dl-fault", "generic"),
+        answer("dl-fault"),
+        "garbage",
+        answer("generic"),
+    ]
     model = FakeChatModel(texts)
     rec = run(make(book, model, samples=5))
     assert len(model.requests) == 1 and model.requests[0].n == 5
@@ -118,8 +137,10 @@ def test_samples_when_endpoint_ignores_n(book):
     assert len(model.requests) == 3
     assert [r.seed for r in model.requests] == [13, 14, 15]  # distinct, cacheable
     assert {c.code for c in rec.codes} == {"dl-fault"}
-    assert rec.scores == {"generic": pytest.approx(1 / 3, abs=1e-3),
-                          "dl-fault": pytest.approx(2 / 3, abs=1e-3)}
+    assert rec.scores == {
+        "generic": pytest.approx(1 / 3, abs=1e-3),
+        "dl-fault": pytest.approx(2 / 3, abs=1e-3),
+    }
 
 
 def test_vote_keeps_first_rationale():

@@ -14,8 +14,13 @@ UNIT = "Title: Restore checkpoint in Tensorflow - tensor name not found\n\nIt fa
 
 
 def ok(code="dl-fault", **kw):
-    item = {"code": code, "rationale": "r", "evidence": "tensor name not found",
-            "confidence": 0.9, **kw}
+    item = {
+        "code": code,
+        "rationale": "r",
+        "evidence": "tensor name not found",
+        "confidence": 0.9,
+        **kw,
+    }
     return json.dumps({"codes": [item], "none": False})
 
 
@@ -24,12 +29,18 @@ CASES = [
     ("plain", ok(), ["dl-fault"]),
     ("fenced", "```json\n" + ok() + "\n```", ["dl-fault"]),
     ("prose-around", "Here is my answer: " + ok() + " Hope it helps.", ["dl-fault"]),
-    ("two-codes", json.dumps({"codes": [{"code": "dl-fault"}, {"code": "generic"}],
-                              "none": False}), ["dl-fault", "generic"]),
+    (
+        "two-codes",
+        json.dumps({"codes": [{"code": "dl-fault"}, {"code": "generic"}], "none": False}),
+        ["dl-fault", "generic"],
+    ),
     ("bare-strings", json.dumps({"codes": ["generic"], "none": False}), ["generic"]),
     ("case-insensitive", ok(code="DL-Fault"), ["dl-fault"]),
-    ("duplicate-merged", json.dumps({"codes": [{"code": "generic"}, {"code": "generic"}]}),
-     ["generic"]),
+    (
+        "duplicate-merged",
+        json.dumps({"codes": [{"code": "generic"}, {"code": "generic"}]}),
+        ["generic"],
+    ),
     ("none", json.dumps({"codes": [], "none": True}), []),
     ("null-codes", json.dumps({"codes": None, "none": True}), []),
     ("special-code", ok(code="false-positive"), ["false-positive"]),
@@ -41,8 +52,11 @@ CASES = [
     ("refusal-text", "I'm sorry, but I can't help with that.", ErrorType.REFUSAL),
     ("refusal-field", json.dumps({"refusal": "I cannot comply"}), ErrorType.REFUSAL),
     ("unknown-code", ok(code="memory-leak"), ErrorType.UNKNOWN_CODE),
-    ("one-unknown-of-two", json.dumps({"codes": [{"code": "dl-fault"}, {"code": "X"}]}),
-     ErrorType.UNKNOWN_CODE),
+    (
+        "one-unknown-of-two",
+        json.dumps({"codes": [{"code": "dl-fault"}, {"code": "X"}]}),
+        ErrorType.UNKNOWN_CODE,
+    ),
     ("array", json.dumps([{"code": "dl-fault"}]), ErrorType.SCHEMA),
     ("no-codes-key", json.dumps({"code": "dl-fault"}), ErrorType.SCHEMA),
     ("codes-not-list", json.dumps({"codes": "dl-fault"}), ErrorType.SCHEMA),
@@ -62,15 +76,26 @@ def test_parse_table(text, expected):
         assert result.none == (not expected)
 
 
-@pytest.mark.parametrize("given,expected", [
-    (0.7, 0.7), (1, 1.0), (0, 0.0), (85, 0.85), ("0.4", 0.4), ("60%", 0.6),
-    (-0.1, None), (250, None), ("high", None), (True, None), (None, None),
-])
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        (0.7, 0.7),
+        (1, 1.0),
+        (0, 0.0),
+        (85, 0.85),
+        ("0.4", 0.4),
+        ("60%", 0.6),
+        (-0.1, None),
+        (250, None),
+        ("high", None),
+        (True, None),
+        (None, None),
+    ],
+)
 def test_confidence_normalised(given, expected):
     result = parse_answer(ok(confidence=given), ALLOWED, UNIT)
     assert isinstance(result, ParsedAnswer)
-    assert result.codes[0].confidence == (pytest.approx(expected) if expected is not None
-                                          else None)
+    assert result.codes[0].confidence == (pytest.approx(expected) if expected is not None else None)
 
 
 def test_evidence_checked_against_unit():

@@ -20,8 +20,9 @@ SPEC = "openai:test-model"
 
 
 def write_units(path: Path, n: int) -> Path:
-    path.write_text("id,title\n" + "".join(f"u:{i},Keras model {i} returns NaN loss\n"
-                                           for i in range(n)))
+    path.write_text(
+        "id,title\n" + "".join(f"u:{i},Keras model {i} returns NaN loss\n" for i in range(n))
+    )
     return path
 
 
@@ -34,20 +35,39 @@ def test_retry_errors_supersedes_the_error_rows(run_cli, isolated_home):
     env = {"OPENAI_API_KEY": FAKE_KEY}
 
     def annotate(server, *args):
-        result = run_cli("annotate", *args, "--base-url", server.base_url, "--no-progress",
-                         "--json", env=env)
+        result = run_cli(
+            "annotate", *args, "--base-url", server.base_url, "--no-progress", "--json", env=env
+        )
         assert result.exit_code == 0, result.stderr + repr(result.exception)
         return json.loads(result.stdout)
 
     with LLMServer(responder=codes_responder) as server:
         # one retry allowed: u:1 and u:3 get 500 twice (retries exhausted) -> error rows
-        server.enqueue(Reply.ok(answer("generic")),
-                       Reply.error(500, retry_after=0), Reply.error(500, retry_after=0),
-                       Reply.ok(answer("generic")),
-                       Reply.error(503, retry_after=0), Reply.error(503, retry_after=0))
-        first = annotate(server, "--codebook", "humbatova-screening", "--corpus", units,
-                         "--annotator", SPEC, "--run", "flaky", "--concurrency", "1",
-                         "--max-retries", "1", "--timeout", "2")
+        server.enqueue(
+            Reply.ok(answer("generic")),
+            Reply.error(500, retry_after=0),
+            Reply.error(500, retry_after=0),
+            Reply.ok(answer("generic")),
+            Reply.error(503, retry_after=0),
+            Reply.error(503, retry_after=0),
+        )
+        first = annotate(
+            server,
+            "--codebook",
+            "humbatova-screening",
+            "--corpus",
+            units,
+            "--annotator",
+            SPEC,
+            "--run",
+            "flaky",
+            "--concurrency",
+            "1",
+            "--max-retries",
+            "1",
+            "--timeout",
+            "2",
+        )
         assert first["errors"] == {"api": 2}
         run_dir = Path(first["path"])
         jsonl = run_dir / "annotations.jsonl"
@@ -66,8 +86,9 @@ def test_retry_errors_supersedes_the_error_rows(run_cli, isolated_home):
         assert len(server.requests) == calls + 2
 
     records = lines(jsonl)
-    assert Counter((r["unit_id"], r["annotator"]) for r in records) == \
-        Counter((f"u:{i}", SPEC) for i in range(5))  # exactly one current record each
+    assert Counter((r["unit_id"], r["annotator"]) for r in records) == Counter(
+        (f"u:{i}", SPEC) for i in range(5)
+    )  # exactly one current record each
     assert all(r["error_type"] is None and r["codes"] for r in records)
     attempts = {r["unit_id"]: r["attempt"] for r in records}
     assert attempts == {"u:0": 1, "u:1": 2, "u:2": 1, "u:3": 2, "u:4": 1}
@@ -102,9 +123,21 @@ def test_retry_asks_the_model_again_not_the_cache(run_cli, isolated_home):
     env = {"OPENAI_API_KEY": FAKE_KEY}
     with LLMServer(responder=codes_responder) as server:
         server.enqueue(Reply.ok(answer("memory-leak")), Reply.ok(answer("memory-leak")))
-        base = ("annotate", "--codebook", "humbatova-screening", "--corpus", units,
-                "--annotator", SPEC, "--run", "bad-code", "--base-url", server.base_url,
-                "--no-progress", "--json")
+        base = (
+            "annotate",
+            "--codebook",
+            "humbatova-screening",
+            "--corpus",
+            units,
+            "--annotator",
+            SPEC,
+            "--run",
+            "bad-code",
+            "--base-url",
+            server.base_url,
+            "--no-progress",
+            "--json",
+        )
         first = run_cli(*base, env=env)
         assert json.loads(first.stdout)["errors"] == {"unknown_code": 1}
         again = run_cli(*base, "--retry-errors", env=env)
@@ -119,9 +152,11 @@ def test_supersede_errors_is_atomic_and_idempotent(tmp_path):
     run_dir = tmp_path / "r"
     run_dir.mkdir()
     run = Run(run_dir)
-    rows = [{"unit_id": "a", "annotator": "x", "error_type": None},
-            {"unit_id": "b", "annotator": "x", "error_type": "api"},
-            {"unit_id": "b", "annotator": "y", "error_type": "timeout"}]
+    rows = [
+        {"unit_id": "a", "annotator": "x", "error_type": None},
+        {"unit_id": "b", "annotator": "x", "error_type": "api"},
+        {"unit_id": "b", "annotator": "y", "error_type": "timeout"},
+    ]
     (run_dir / "annotations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     # a crash after the audit copy but before the replace: the next call does not copy twice
     (run_dir / "superseded.jsonl").write_text(json.dumps(rows[1]) + "\n")

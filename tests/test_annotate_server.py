@@ -22,8 +22,9 @@ FAKE_KEY = "sk-test-DO-NOT-LEAK-4242"
 
 
 def write_units(path: Path, n: int) -> Path:
-    rows = ["id,title"] + [f"u:{i},Keras model {i} returns NaN loss after epoch {i}"
-                           for i in range(n)]
+    rows = ["id,title"] + [
+        f"u:{i},Keras model {i} returns NaN loss after epoch {i}" for i in range(n)
+    ]
     path.write_text("\n".join(rows) + "\n")
     return path
 
@@ -37,22 +38,42 @@ def test_faults_become_retries_or_error_rows(run_cli, isolated_home):
     with LLMServer(responder=codes_responder) as server:
         server.enqueue(
             # u:0 a 429 storm, then an answer
-            Reply.error(429, retry_after=0), Reply.error(429, retry_after=0),
-            Reply.error(429, retry_after=0), Reply.error(429, retry_after=0),
+            Reply.error(429, retry_after=0),
+            Reply.error(429, retry_after=0),
+            Reply.error(429, retry_after=0),
+            Reply.error(429, retry_after=0),
             Reply.ok(answer("dl-fault", evidence="Keras model 0")),
             # u:1 a 500, then an answer
-            Reply.error(500, retry_after=0), Reply.ok(answer("generic")),
+            Reply.error(500, retry_after=0),
+            Reply.ok(answer("generic")),
             # u:2 a hang longer than --timeout, then an answer
-            Reply.hang(3.0), Reply.ok(answer("generic")),
+            Reply.hang(3.0),
+            Reply.ok(answer("generic")),
             # u:3 malformed JSON, repaired
-            Reply.ok('{"codes": [{"code": "dl-fault"'), Reply.ok(answer("dl-fault")),
+            Reply.ok('{"codes": [{"code": "dl-fault"'),
+            Reply.ok(answer("dl-fault")),
             # u:4 a code outside the codebook, twice: an error row
-            Reply.ok(answer("memory-leak")), Reply.ok(answer("memory-leak")),
+            Reply.ok(answer("memory-leak")),
+            Reply.ok(answer("memory-leak")),
         )
-        result = run_cli("annotate", "--codebook", "humbatova-screening", "--corpus", units,
-                         "--annotator", "openai:gpt-4o-mini", "--base-url", server.base_url,
-                         "--concurrency", "1", "--timeout", "1", "--no-progress", "--json",
-                         env={"OPENAI_API_KEY": FAKE_KEY})
+        result = run_cli(
+            "annotate",
+            "--codebook",
+            "humbatova-screening",
+            "--corpus",
+            units,
+            "--annotator",
+            "openai:gpt-4o-mini",
+            "--base-url",
+            server.base_url,
+            "--concurrency",
+            "1",
+            "--timeout",
+            "1",
+            "--no-progress",
+            "--json",
+            env={"OPENAI_API_KEY": FAKE_KEY},
+        )
         assert result.exit_code == 0, result.stderr + repr(result.exception)
         summary = json.loads(result.stdout)
         run_dir = Path(summary["path"])
@@ -82,9 +103,20 @@ def test_faults_become_retries_or_error_rows(run_cli, isolated_home):
 
         # a new run with the same settings is answered from the cache: no call at all
         calls = len(server.requests)
-        again = run_cli("annotate", "--codebook", "humbatova-screening", "--corpus", units,
-                        "--annotator", "openai:gpt-4o-mini", "--base-url", server.base_url,
-                        "--no-progress", "--json", env={"OPENAI_API_KEY": FAKE_KEY})
+        again = run_cli(
+            "annotate",
+            "--codebook",
+            "humbatova-screening",
+            "--corpus",
+            units,
+            "--annotator",
+            "openai:gpt-4o-mini",
+            "--base-url",
+            server.base_url,
+            "--no-progress",
+            "--json",
+            env={"OPENAI_API_KEY": FAKE_KEY},
+        )
         assert again.exit_code == 0, again.stderr
         assert len(server.requests) == calls
         assert json.loads(again.stdout)["cache"]["hits"] >= 6
@@ -93,9 +125,19 @@ def test_faults_become_retries_or_error_rows(run_cli, isolated_home):
 def test_plan_makes_no_call(run_cli, isolated_home):
     units = write_units(isolated_home / "units.csv", 10)
     with LLMServer(responder=codes_responder) as server:
-        result = run_cli("annotate", "--plan", "--codebook", "humbatova-screening", "--corpus",
-                         units, "--annotator", "openai:gpt-4o-mini", "--base-url",
-                         server.base_url, "--json")
+        result = run_cli(
+            "annotate",
+            "--plan",
+            "--codebook",
+            "humbatova-screening",
+            "--corpus",
+            units,
+            "--annotator",
+            "openai:gpt-4o-mini",
+            "--base-url",
+            server.base_url,
+            "--json",
+        )
         assert result.exit_code == 0, result.stderr
         assert server.requests == []
     plan = json.loads(result.stdout)
@@ -108,10 +150,23 @@ def test_plan_makes_no_call(run_cli, isolated_home):
 
 def _start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": str(TESTS)}
-    proc = subprocess.Popen([sys.executable, str(TESTS / "llm_server.py"), "--port", "0",
-                             "--responder", "fakes:codes_responder", "--latency", "0.05"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=env, cwd=tmp)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(TESTS / "llm_server.py"),
+            "--port",
+            "0",
+            "--responder",
+            "fakes:codes_responder",
+            "--latency",
+            "0.05",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=tmp,
+    )
     url = proc.stdout.readline().strip()
     assert url.startswith("http://127.0.0.1:"), url
     return proc, url
@@ -122,15 +177,36 @@ def test_kill_9_then_resume_annotates_every_unit_exactly_once(isolated_home):
     units = write_units(isolated_home / "units.csv", 150)
     server, url = _start_server(isolated_home)
     env = {**os.environ, "PTMCODER_HOME": str(isolated_home), "OPENAI_API_KEY": FAKE_KEY}
-    cmd = [sys.executable, "-m", "ptmcoder", "annotate", "--codebook", "humbatova-screening",
-           "--corpus", str(units), "--annotator", "openai:gpt-4o-mini", "--base-url", url,
-           "--run", "killed-run", "--concurrency", "4", "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ptmcoder",
+        "annotate",
+        "--codebook",
+        "humbatova-screening",
+        "--corpus",
+        str(units),
+        "--annotator",
+        "openai:gpt-4o-mini",
+        "--base-url",
+        url,
+        "--run",
+        "killed-run",
+        "--concurrency",
+        "4",
+        "--no-progress",
+    ]
     jsonl = isolated_home / "runs" / "killed-run" / "annotations.jsonl"
     try:
         kills = 0
         for threshold in (20, 70):  # kill twice at different points
-            proc = subprocess.Popen(cmd, env=env, cwd=isolated_home,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                cmd,
+                env=env,
+                cwd=isolated_home,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 if jsonl.exists() and jsonl.read_bytes().count(b"\n") >= threshold:
@@ -144,8 +220,14 @@ def test_kill_9_then_resume_annotates_every_unit_exactly_once(isolated_home):
             kills += 1
             lines = jsonl.read_bytes().count(b"\n")
             assert lines < 150
-        done = subprocess.run(cmd + ["--json"], env=env, cwd=isolated_home, capture_output=True,
-                              text=True, timeout=300)
+        done = subprocess.run(
+            cmd + ["--json"],
+            env=env,
+            cwd=isolated_home,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr
     finally:
         server.kill()

@@ -24,18 +24,26 @@ TITLES = [
     "Dropout layer behaves differently at test time",
 ]
 #: the training file: units 0-5 are human-coded (unit 3 with two codes), 6-9 are not
-TRAIN = {"u:0": ["dl-fault"], "u:1": ["dl-fault"], "u:2": ["generic"],
-         "u:3": ["dl-fault", "unclear"], "u:4": ["false-positive"], "u:5": ["dl-fault"]}
-EXAMPLE_RE = re.compile(r"<example>\n<unit>\n(.*?)\n</unit>\n<codes>(.*?)</codes>\n</example>",
-                        re.DOTALL)
+TRAIN = {
+    "u:0": ["dl-fault"],
+    "u:1": ["dl-fault"],
+    "u:2": ["generic"],
+    "u:3": ["dl-fault", "unclear"],
+    "u:4": ["false-positive"],
+    "u:5": ["dl-fault"],
+}
+EXAMPLE_RE = re.compile(
+    r"<example>\n<unit>\n(.*?)\n</unit>\n<codes>(.*?)</codes>\n</example>", re.DOTALL
+)
 
 
 def write_inputs(home: Path) -> tuple[Path, Path]:
     units = home / "units.csv"
     units.write_text("id,title\n" + "".join(f"u:{i},{t}\n" for i, t in enumerate(TITLES)))
     train = home / "train.csv"
-    train.write_text("unit,rater,code\n" + "".join(
-        f"{u},E1,{c}\n" for u, codes in TRAIN.items() for c in codes))
+    train.write_text(
+        "unit,rater,code\n" + "".join(f"{u},E1,{c}\n" for u, codes in TRAIN.items() for c in codes)
+    )
     return units, train
 
 
@@ -53,12 +61,25 @@ def examples_by_unit(requests: list[dict]) -> dict[str, list[tuple[str, set[str]
     return out
 
 
-def test_shots_come_from_the_training_file_never_the_unit_and_are_shuffled(run_cli,
-                                                                          isolated_home):
+def test_shots_come_from_the_training_file_never_the_unit_and_are_shuffled(run_cli, isolated_home):
     units, train = write_inputs(isolated_home)
-    args = ("annotate", "--codebook", "humbatova-screening", "--corpus", units,
-            "--annotator", "openai:test-model", "--train", train, "--shots", "6",
-            "--concurrency", "2", "--no-progress", "--json")
+    args = (
+        "annotate",
+        "--codebook",
+        "humbatova-screening",
+        "--corpus",
+        units,
+        "--annotator",
+        "openai:test-model",
+        "--train",
+        train,
+        "--shots",
+        "6",
+        "--concurrency",
+        "2",
+        "--no-progress",
+        "--json",
+    )
     with LLMServer(responder=codes_responder) as server:
         result = run_cli(*args, "--base-url", server.base_url, env={"OPENAI_API_KEY": FAKE_KEY})
         assert result.exit_code == 0, result.stderr + repr(result.exception)
@@ -80,8 +101,10 @@ def test_shots_come_from_the_training_file_never_the_unit_and_are_shuffled(run_c
         assert len(orders) > 1, orders
 
         summary = json.loads(result.stdout)
-        records = [json.loads(x) for x in
-                   (Path(summary["path"]) / "annotations.jsonl").read_text().splitlines()]
+        records = [
+            json.loads(x)
+            for x in (Path(summary["path"]) / "annotations.jsonl").read_text().splitlines()
+        ]
         assert {r["method"] for r in records if r["unit_id"] in TRAIN} == {"few-shot:5"}
         assert {r["method"] for r in records if r["unit_id"] not in TRAIN} == {"few-shot:6"}
         manifest = json.loads((Path(summary["path"]) / "manifest.json").read_text())
@@ -92,9 +115,10 @@ def test_shots_come_from_the_training_file_never_the_unit_and_are_shuffled(run_c
         assert again.exit_code == 0, again.stderr
         assert len(server.requests) == len(TITLES)
         # ... and another seed another order
-        other = run_cli(*args, "--seed", "99", "--base-url", server.base_url,
-                        env={"OPENAI_API_KEY": FAKE_KEY})
+        other = run_cli(
+            *args, "--seed", "99", "--base-url", server.base_url, env={"OPENAI_API_KEY": FAKE_KEY}
+        )
         assert other.exit_code == 0, other.stderr
-        reseeded = examples_by_unit(server.requests[len(TITLES):])
+        reseeded = examples_by_unit(server.requests[len(TITLES) :])
     assert any([e for e, _ in reseeded[u]] != [e for e, _ in shown[u]] for u in shown)
     assert all({e for e, _ in reseeded[u]} == {e for e, _ in shown[u]} for u in shown)

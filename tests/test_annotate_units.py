@@ -23,8 +23,10 @@ def test_a_sample_file_name_without_extension_resolves():
     assert Path(short.attrs["source"]).name == "humbatova_so_labels.csv"
     assert short.equals(full)
     assert short.attrs["raters_available"] == HUMBATOVA_RATERS
-    assert load_units("humbatova_so_titles")["id"].tolist() == \
-        load_units("humbatova_so")["id"].tolist()
+    assert (
+        load_units("humbatova_so_titles")["id"].tolist()
+        == load_units("humbatova_so")["id"].tolist()
+    )
     assert "humbatova_so_final" in sample_names()
 
 
@@ -41,24 +43,39 @@ def test_unknown_train_rater_is_reported_with_the_raters_that_exist():
 
 
 def _annotate(run_cli, *train):
-    result = run_cli("annotate", "--codebook", "humbatova-screening", "--corpus",
-                     "humbatova_so", "--annotator", "embedded:tfidf", "--limit", "3",
-                     "--no-progress", "--json", *train)
+    result = run_cli(
+        "annotate",
+        "--codebook",
+        "humbatova-screening",
+        "--corpus",
+        "humbatova_so",
+        "--annotator",
+        "embedded:tfidf",
+        "--limit",
+        "3",
+        "--no-progress",
+        "--json",
+        *train,
+    )
     assert result.exit_code == 0, result.stderr + repr(result.exception)
-    records = [json.loads(x) for x in
-               (Path(json.loads(result.stdout)["path"]) / "annotations.jsonl").read_text()
-               .splitlines()]
+    records = [
+        json.loads(x)
+        for x in (Path(json.loads(result.stdout)["path"]) / "annotations.jsonl")
+        .read_text()
+        .splitlines()
+    ]
     return " ".join(result.stderr.split()), records
 
 
 def test_train_rater_warning_and_the_final_labels_end_to_end(run_cli):
     stderr, records = _annotate(run_cli, "--train", "humbatova_so", "--train-rater", "final")
-    assert ("--train-rater final: no such rater in humbatova_so_labels.csv; its raters are "
-            + ", ".join(HUMBATOVA_RATERS)) in stderr
+    assert (
+        "--train-rater final: no such rater in humbatova_so_labels.csv; its raters are "
+        + ", ".join(HUMBATOVA_RATERS)
+    ) in stderr
     assert "use --train humbatova_so_final" in stderr
     assert {r["method"] for r in records} == {"zero-shot"}
 
-    stderr, records = _annotate(run_cli, "--train", "humbatova_so_final", "--train-rater",
-                                "final")
+    stderr, records = _annotate(run_cli, "--train", "humbatova_so_final", "--train-rater", "final")
     assert "no such rater" not in stderr and "no usable human codes" not in stderr
     assert len(records) == 3 and {r["method"] for r in records} == {"few-shot"}

@@ -31,7 +31,9 @@ def test_every_command_has_help(path, command, run_cli):
     assert (command.help or "").strip(), f"ptmcoder {' '.join(path)} has no help text"
     for param in command.params:
         if isinstance(param, click.Option) and not param.hidden and param.name != "help":
-            assert (param.help or "").strip(), f"option {param.opts} of {' '.join(path)} has no help"
+            assert (param.help or "").strip(), (
+                f"option {param.opts} of {' '.join(path)} has no help"
+            )
     result = run_cli(*path, "--help")
     assert result.exit_code == 0, result.stderr
     assert "Usage:" in result.stdout

@@ -109,7 +109,8 @@ def test_duplicate_id_is_refused_naming_both_places(tmp_path):
 
 def test_all_problems_are_reported_at_once(tmp_path):
     text = MINIMAL.replace("name: Alpha two", "name: Alpha two\n        colour: red").replace(
-        "    definition: A leaf at the category level.\n", "")
+        "    definition: A leaf at the category level.\n", ""
+    )
     msgs = problems_of(tmp_path, text)
     assert len(msgs) == 2
     assert any("(B)" in m and "'definition'" in m for m in msgs)
@@ -120,7 +121,8 @@ def test_tree_deeper_than_levels_is_refused(tmp_path):
         "        provenance: reconstructed\n",
         "        provenance: reconstructed\n"
         "        children:\n"
-        "          - {id: A.1.x, name: X, definition: too deep, provenance: paper-text}\n")
+        "          - {id: A.1.x, name: X, definition: too deep, provenance: paper-text}\n",
+    )
     [msg] = problems_of(tmp_path, deeper)
     assert "(A.1.x)" in msg and "only 2 levels" in msg
 
@@ -137,14 +139,19 @@ def test_role_on_a_tree_node_is_refused(tmp_path):
     assert "(B)" in msg and "only allowed on special codes" in msg
 
 
-@pytest.mark.parametrize("field,value,fragment", [
-    ("status", "draft", "status"),
-    ("levels", "[]", "levels"),
-    ("id", "'bad id'", "id"),
-])
+@pytest.mark.parametrize(
+    "field,value,fragment",
+    [
+        ("status", "draft", "status"),
+        ("levels", "[]", "levels"),
+        ("id", "'bad id'", "id"),
+    ],
+)
 def test_top_level_field_errors(tmp_path, field, value, fragment):
-    lines = [f"{field}: {value}" if line.startswith(f"{field}:") else line
-             for line in MINIMAL.splitlines()]
+    lines = [
+        f"{field}: {value}" if line.startswith(f"{field}:") else line
+        for line in MINIMAL.splitlines()
+    ]
     msgs = problems_of(tmp_path, "\n".join(lines))
     assert any(m.startswith(str(tmp_path / "mini.yaml") + ": " + fragment) for m in msgs), msgs
 
@@ -280,8 +287,14 @@ def test_screening_codebooks(ref):
 def test_every_bundled_codebook_is_valid():
     books, errors = cb.list_codebooks()
     assert not errors, [str(e) for e in errors]
-    assert {"tan2024", "banyongrakkul2025", "humbatova2020", "zhao2021", "ptm-relevance",
-            "issue-type"} <= {b.id for b in books}
+    assert {
+        "tan2024",
+        "banyongrakkul2025",
+        "humbatova2020",
+        "zhao2021",
+        "ptm-relevance",
+        "issue-type",
+    } <= {b.id for b in books}
 
 
 # -- CLI -------------------------------------------------------------------------
@@ -373,7 +386,8 @@ def test_cli_export_yaml_round_trips(run_cli, tmp_path):
     result = run_cli("codebook", "export", str(src), "--format", "yaml", "-o", str(out))
     assert result.exit_code == 0
     assert cb.codebook_hash(cb.load_codebook_file(out)) == cb.codebook_hash(
-        cb.load_codebook_file(src))
+        cb.load_codebook_file(src)
+    )
 
 
 def test_cli_unknown_codebook_is_a_clean_error(run_cli):

@@ -20,12 +20,15 @@ SAMPLES = paths.samples_dir()
 NL_MAP = "title=title,body=body,created_at=created_at,project=repo,tags=label"
 
 
-@pytest.mark.parametrize("file,fmt,n", [
-    ("so_dataexplorer_sample.csv", "sede-csv", 77),
-    ("so_posts_sample.xml", "posts-xml", 77),
-    ("so_api_sample.json", "se-api", 77),
-    ("github_issues_sample.jsonl", "github", 125),
-])
+@pytest.mark.parametrize(
+    "file,fmt,n",
+    [
+        ("so_dataexplorer_sample.csv", "sede-csv", 77),
+        ("so_posts_sample.xml", "posts-xml", 77),
+        ("so_api_sample.json", "se-api", 77),
+        ("github_issues_sample.jsonl", "github", 125),
+    ],
+)
 def test_bundled_samples_import_with_detected_format(file, fmt, n):
     summary = store.import_corpus([SAMPLES / file], "s")
     assert summary.sources[0]["format"] == fmt
@@ -49,23 +52,48 @@ def test_the_three_so_formats_agree_on_the_same_questions():
 
 
 def test_plain_csv_with_mapping_via_cli(run_cli):
-    result = run_cli("corpus", "import", SAMPLES / "nlbse_issues_sample.csv", "--name", "nl",
-                     "--map", NL_MAP, "--platform", "github", "--json")
+    result = run_cli(
+        "corpus",
+        "import",
+        SAMPLES / "nlbse_issues_sample.csv",
+        "--name",
+        "nl",
+        "--map",
+        NL_MAP,
+        "--platform",
+        "github",
+        "--json",
+    )
     assert result.exit_code == 0, result.stderr + result.stdout
     assert json.loads(result.stdout)["units"] == 150
     df = store.load_corpus("nl")
-    assert set(df["project"]) == {"facebook/react", "tensorflow/tensorflow", "microsoft/vscode",
-                                  "bitcoin/bitcoin", "opencv/opencv"}
+    assert set(df["project"]) == {
+        "facebook/react",
+        "tensorflow/tensorflow",
+        "microsoft/vscode",
+        "bitcoin/bitcoin",
+        "opencv/opencv",
+    }
     assert df["tags"].map(len).eq(1).all()
     assert df["id"].iloc[0] == "nlbse_issues_sample:2"
 
 
 def test_plain_csv_needs_platform_and_known_columns(run_cli):
-    no_platform = run_cli("corpus", "import", SAMPLES / "nlbse_issues_sample.csv", "--name", "nl",
-                          "--map", NL_MAP)
+    no_platform = run_cli(
+        "corpus", "import", SAMPLES / "nlbse_issues_sample.csv", "--name", "nl", "--map", NL_MAP
+    )
     assert no_platform.exit_code == 1 and "--platform" in no_platform.stderr
-    bad = run_cli("corpus", "import", SAMPLES / "nlbse_issues_sample.csv", "--name", "nl",
-                  "--map", "title=Titel", "--platform", "github")
+    bad = run_cli(
+        "corpus",
+        "import",
+        SAMPLES / "nlbse_issues_sample.csv",
+        "--name",
+        "nl",
+        "--map",
+        "title=Titel",
+        "--platform",
+        "github",
+    )
     assert bad.exit_code == 2 and "no column 'Titel'" in bad.stderr
 
 
@@ -120,9 +148,16 @@ def test_github_json_bad_records_prs_and_duplicates():
     summary = store.import_corpus([FIX / "bad_record.jsonl"], "g", on_error="skip")
     assert summary.counts == {"pull requests skipped": 1}
     assert [(s["record"], s["field"]) for s in summary.skipped] == [
-        ("line 2", "created_at"), ("line 3", None)]
-    assert summary.duplicates == [{"id": "gh:o/r#1", "occurrences": 2, "sources": [
-        "bad_record.jsonl:line 1", "bad_record.jsonl:line 5"]}]
+        ("line 2", "created_at"),
+        ("line 3", None),
+    ]
+    assert summary.duplicates == [
+        {
+            "id": "gh:o/r#1",
+            "occurrences": 2,
+            "sources": ["bad_record.jsonl:line 1", "bad_record.jsonl:line 5"],
+        }
+    ]
     assert summary.duplicate_rows_dropped == 1
     assert summary.by_platform == {"github": 2}  # counted after the duplicate is dropped
     df = store.load_corpus("g")
@@ -178,8 +213,12 @@ def test_staging_left_by_a_killed_import_is_removed_by_the_next():
     import subprocess
     import sys
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     dead_pid = int(dead.stdout)
     root = paths.corpora_dir()
     root.mkdir(parents=True)
@@ -218,6 +257,10 @@ def test_info_and_list_json(run_cli):
 
 
 def test_html_to_text_lists_entities_and_blocks():
-    body = ("<p>A &amp; B</p><ul><li>one</li><li>two</li></ul>"
-            "<pre class='lang-py'><code>if a &lt; b:\n    pass\n</code></pre><p>end<br>line</p>")
-    assert html_to_text(body) == "A & B\n\n- one\n- two\n\n```\nif a < b:\n    pass\n```\n\nend\nline"
+    body = (
+        "<p>A &amp; B</p><ul><li>one</li><li>two</li></ul>"
+        "<pre class='lang-py'><code>if a &lt; b:\n    pass\n</code></pre><p>end<br>line</p>"
+    )
+    assert (
+        html_to_text(body) == "A & B\n\n- one\n- two\n\n```\nif a < b:\n    pass\n```\n\nend\nline"
+    )

@@ -53,7 +53,11 @@ def test_tan_sample_sizes_overlap_and_reproducibility():
     assert int(result.units["in_random"].sum()) == rec["random_sample"]
     assert rec["high_score"] == int((df["score"] >= 9).sum())
     assert rec["overlap"] == int((result.units["in_random"] & result.units["in_high_score"]).sum())
-    assert rec["total"] == len(result.units) == rec["random_sample"] + rec["high_score"] - rec["overlap"]
+    assert (
+        rec["total"]
+        == len(result.units)
+        == rec["random_sample"] + rec["high_score"] - rec["overlap"]
+    )
     assert (result.units["score"] >= 1).all()
     same = tan_sample(df.sample(frac=1, random_state=1), seed=3)  # row order does not matter
     assert same.units["id"].tolist() == result.units["id"].tolist()
@@ -66,25 +70,38 @@ def _issues() -> pd.DataFrame:
 
     def add(project, ptm, n, state="closed"):
         for _ in range(n):
-            rows.append({"id": f"gh:{project}#{len(rows)}", "project": project, "ptm": ptm,
-                         "state": state})
+            rows.append(
+                {"id": f"gh:{project}#{len(rows)}", "project": project, "ptm": ptm, "state": state}
+            )
 
     add("a/a", True, 5)
-    add("a/a", False, 9)       # enough non-PTM: 5 + 5
+    add("a/a", False, 9)  # enough non-PTM: 5 + 5
     add("b/b", True, 6)
-    add("b/b", False, 2)       # too few non-PTM: PTM side shrinks to 2
+    add("b/b", False, 2)  # too few non-PTM: PTM side shrinks to 2
     add("b/b", False, 7, "open")  # open issues are not counted
-    add("c/c", True, 3)        # no non-PTM: dropped
-    add("d/d", False, 4)       # no PTM: dropped
+    add("c/c", True, 3)  # no non-PTM: dropped
+    add("d/d", False, 4)  # no PTM: dropped
     return pd.DataFrame(rows)
 
 
 def test_balanced_stratified_exact_counts():
     result = balanced_stratified_sample(_issues(), group_col="ptm", seed=1)
-    table = {r["project"]: (r["ptm_available"], r["non_ptm_available"], r["ptm_sampled"],
-                            r["non_ptm_sampled"], r["dropped"]) for r in result.record["per_project"]}
-    assert table == {"a/a": (5, 9, 5, 5, False), "b/b": (6, 2, 2, 2, False),
-                     "c/c": (3, 0, 0, 0, True), "d/d": (0, 4, 0, 0, True)}
+    table = {
+        r["project"]: (
+            r["ptm_available"],
+            r["non_ptm_available"],
+            r["ptm_sampled"],
+            r["non_ptm_sampled"],
+            r["dropped"],
+        )
+        for r in result.record["per_project"]
+    }
+    assert table == {
+        "a/a": (5, 9, 5, 5, False),
+        "b/b": (6, 2, 2, 2, False),
+        "c/c": (3, 0, 0, 0, True),
+        "d/d": (0, 4, 0, 0, True),
+    }
     counts = result.units.groupby(["project", "ptm"]).size().to_dict()
     assert counts == {("a/a", False): 5, ("a/a", True): 5, ("b/b", False): 2, ("b/b", True): 2}
     assert (result.units["state"] == "closed").all()
@@ -103,15 +120,30 @@ def test_sample_cli_writes_sample_record_and_out_corpus(run_cli):
     from ptmcoder import paths
 
     store.import_corpus([paths.samples_dir() / "github_issues_sample.jsonl"], "g")
-    result = run_cli("corpus", "sample", "g", "--design", "banyongrakkul", "--ptm-labels", "bug",
-                     "--seed", "5", "--out", "g-balanced")
+    result = run_cli(
+        "corpus",
+        "sample",
+        "g",
+        "--design",
+        "banyongrakkul",
+        "--ptm-labels",
+        "bug",
+        "--seed",
+        "5",
+        "--out",
+        "g-balanced",
+    )
     assert result.exit_code == 0, result.stderr
     assert "huggingface/datasets" in result.stdout
-    record = json.loads((store.corpus_dir("g") / "samples" / "banyongrakkul-seed5.json").read_text())
+    record = json.loads(
+        (store.corpus_dir("g") / "samples" / "banyongrakkul-seed5.json").read_text()
+    )
     df = store.load_corpus("g")
     closed = df[df["state"] == "closed"]
-    k = min(int(closed["tags"].map(lambda t: "bug" in t).sum()),
-            int((~closed["tags"].map(lambda t: "bug" in t)).sum()))
+    k = min(
+        int(closed["tags"].map(lambda t: "bug" in t).sum()),
+        int((~closed["tags"].map(lambda t: "bug" in t)).sum()),
+    )
     assert record["total"] == 2 * k and len(record["ids"]) == 2 * k
     assert store.load_corpus("g-balanced")["id"].tolist() == record["ids"]
     no_scores = run_cli("corpus", "sample", "g", "--design", "tan")
@@ -132,8 +164,12 @@ def test_balanced_stratified_refuses_an_empty_sample():
     no_state = _issues().assign(state=None)
     with pytest.raises(PtmcoderError, match=r"no closed issue among 36 units \(36 have no state\)"):
         balanced_stratified_sample(no_state, group_col="ptm")
-    assert balanced_stratified_sample(no_state.assign(ptm=_issues()["ptm"]), group_col="ptm",
-                                      closed_only=False).record["total"] > 0
+    assert (
+        balanced_stratified_sample(
+            no_state.assign(ptm=_issues()["ptm"]), group_col="ptm", closed_only=False
+        ).record["total"]
+        > 0
+    )
 
 
 def test_sample_cli_does_not_write_an_empty_sample(run_cli):
@@ -158,13 +194,34 @@ def test_sample_cli_ptm_ids_file(run_cli, tmp_path):
     bug = df[df["tags"].map(lambda t: "bug" in t)]["id"]
     ids = tmp_path / "ptm.csv"
     pd.DataFrame({"id": bug}).to_csv(ids, index=False)
-    by_ids = run_cli("corpus", "sample", "g", "--design", "banyongrakkul", "--ptm-ids", ids,
-                     "--sample-name", "by-ids", "--json")
-    by_labels = run_cli("corpus", "sample", "g", "--design", "banyongrakkul", "--ptm-labels",
-                        "bug", "--sample-name", "by-labels", "--json")
+    by_ids = run_cli(
+        "corpus",
+        "sample",
+        "g",
+        "--design",
+        "banyongrakkul",
+        "--ptm-ids",
+        ids,
+        "--sample-name",
+        "by-ids",
+        "--json",
+    )
+    by_labels = run_cli(
+        "corpus",
+        "sample",
+        "g",
+        "--design",
+        "banyongrakkul",
+        "--ptm-labels",
+        "bug",
+        "--sample-name",
+        "by-labels",
+        "--json",
+    )
     assert by_ids.exit_code == 0, by_ids.stderr
-    picked = [pd.read_parquet(json.loads(r.stdout)["path"])["id"].tolist()
-              for r in (by_ids, by_labels)]
+    picked = [
+        pd.read_parquet(json.loads(r.stdout)["path"])["id"].tolist() for r in (by_ids, by_labels)
+    ]
     assert picked[0] == picked[1] and len(picked[0]) > 0
     empty = tmp_path / "empty.csv"
     empty.write_text("")

@@ -18,24 +18,32 @@ from ptmcoder.llm.retry import RetryPolicy
 
 
 def requests(n: int) -> dict[str, ChatRequest]:
-    return {f"so-{i}": ChatRequest(model="gpt-4o-mini",
-                                   messages=[ChatMessage(role="user", content=f"unit {i}")])
-            for i in range(n)}
+    return {
+        f"so-{i}": ChatRequest(
+            model="gpt-4o-mini", messages=[ChatMessage(role="user", content=f"unit {i}")]
+        )
+        for i in range(n)
+    }
 
 
 def runner(server, run_dir, **kw) -> BatchRunner:
-    model = OpenAIChatModel("gpt-4o-mini", base_url=server.base_url,
-                            retry=RetryPolicy(max_retries=2, base=0.01, cap=0.02))
-    return BatchRunner(model, run_dir, poll_interval=0.05, progress=kw.pop("progress",
-                                                                         io.StringIO()), **kw)
+    model = OpenAIChatModel(
+        "gpt-4o-mini",
+        base_url=server.base_url,
+        retry=RetryPolicy(max_retries=2, base=0.01, cap=0.02),
+    )
+    return BatchRunner(
+        model, run_dir, poll_interval=0.05, progress=kw.pop("progress", io.StringIO()), **kw
+    )
 
 
 def test_round_trip(tmp_path):
     progress = io.StringIO()
     with LLMServer(complete_after_polls=2) as server:
-        server.enqueue(Reply.ok('{"codes": ["A"]}', usage={"prompt_tokens": 5,
-                                                            "completion_tokens": 3}),
-                       Reply.error(400))
+        server.enqueue(
+            Reply.ok('{"codes": ["A"]}', usage={"prompt_tokens": 5, "completion_tokens": 3}),
+            Reply.error(400),
+        )
         results = asyncio.run(runner(server, tmp_path, progress=progress).run(requests(3)))
         assert len(server.batches) == 1
         (batch_id,) = server.batches
@@ -83,15 +91,30 @@ def test_batch_needs_an_openai_model(tmp_path):
         BatchRunner(object(), tmp_path)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("line,kind,status", [
-    ({"custom_id": "a", "response": {"status_code": 500, "body": {"error": {"message": "x"}}}},
-     "server", 500),
-    ({"custom_id": "a", "response": {"status_code": 429, "body": {}}}, "rate_limit", 429),
-    ({"custom_id": "a", "response": None, "error": {"code": "x", "message": "expired"}},
-     "client", None),
-    ({"custom_id": "a", "response": {"status_code": 200, "body": {"choices": []}}},
-     "response", 200),
-])
+@pytest.mark.parametrize(
+    "line,kind,status",
+    [
+        (
+            {
+                "custom_id": "a",
+                "response": {"status_code": 500, "body": {"error": {"message": "x"}}},
+            },
+            "server",
+            500,
+        ),
+        ({"custom_id": "a", "response": {"status_code": 429, "body": {}}}, "rate_limit", 429),
+        (
+            {"custom_id": "a", "response": None, "error": {"code": "x", "message": "expired"}},
+            "client",
+            None,
+        ),
+        (
+            {"custom_id": "a", "response": {"status_code": 200, "body": {"choices": []}}},
+            "response",
+            200,
+        ),
+    ],
+)
 def test_parse_batch_output_errors(line, kind, status):
     result = parse_batch_output(json.dumps(line), model="m")["a"]
     assert isinstance(result, LLMError) and (result.kind, result.status) == (kind, status)

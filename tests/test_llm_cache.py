@@ -19,8 +19,7 @@ FAKE_KEY = "sk-fake-key-DO-NOT-STORE-4242"
 
 
 def req(text="unit 1", **kw) -> ChatRequest:
-    return ChatRequest(model="gpt-4o-mini", messages=[ChatMessage(role="user", content=text)],
-                       **kw)
+    return ChatRequest(model="gpt-4o-mini", messages=[ChatMessage(role="user", content=text)], **kw)
 
 
 @pytest.fixture
@@ -30,8 +29,9 @@ def server():
 
 
 def cached_model(server, path, prompt_version="apply_codebook.v1", codebook_hash="abc"):
-    inner = OpenAIChatModel("gpt-4o-mini", base_url=server.base_url,
-                            retry=RetryPolicy(max_retries=0))
+    inner = OpenAIChatModel(
+        "gpt-4o-mini", base_url=server.base_url, retry=RetryPolicy(max_retries=0)
+    )
     return CachedChatModel(inner, ResponseCache(path), prompt_version, codebook_hash)
 
 
@@ -48,8 +48,9 @@ def test_key_is_stable_and_sensitive_to_what_matters():
         cache_key(req(), prompt_version="v2", codebook_hash="h"),
         cache_key(req(), prompt_version="v1", codebook_hash="h2"),
         cache_key(req(), prompt_version="v1", codebook_hash="h", namespace="openai:x"),
-        cache_key(req().model_copy(update={"model": "gpt-4o"}), prompt_version="v1",
-                  codebook_hash="h"),
+        cache_key(
+            req().model_copy(update={"model": "gpt-4o"}), prompt_version="v1", codebook_hash="h"
+        ),
     ]
     assert base not in variants and len(set(variants)) == len(variants)
 
@@ -116,8 +117,9 @@ def test_api_key_is_not_stored(server, tmp_path, monkeypatch):
 
 def test_round_trip_and_wal(tmp_path):
     cache = ResponseCache(tmp_path / "c.sqlite")
-    c = Completion(texts=["a", "b"], model="m", input_tokens=3, output_tokens=4,
-                   finish_reasons=["stop", None])
+    c = Completion(
+        texts=["a", "b"], model="m", input_tokens=3, output_tokens=4, finish_reasons=["stop", None]
+    )
     cache.put("k1", c)
     got = cache.get("k1")
     assert got == c.model_copy(update={"from_cache": True})
@@ -141,5 +143,7 @@ def test_migrations_are_append_only_and_applied_once(tmp_path):
         migrate(conn, "demo", first)
     with pytest.raises(sqlite3.OperationalError):
         migrate(conn, "other", ["CREATE TABLE t (x)"])  # failing migration rolls back
-    assert conn.execute("SELECT version FROM schema_version WHERE component='other'"
-                        ).fetchone() is None
+    assert (
+        conn.execute("SELECT version FROM schema_version WHERE component='other'").fetchone()
+        is None
+    )

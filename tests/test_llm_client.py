@@ -18,9 +18,14 @@ from ptmcoder.llm.retry import RetryPolicy
 
 
 def req(text: str = "Classify this question.", **kw) -> ChatRequest:
-    return ChatRequest(model="gpt-4o-mini",
-                       messages=[ChatMessage(role="system", content="You code."),
-                                 ChatMessage(role="user", content=text)], **kw)
+    return ChatRequest(
+        model="gpt-4o-mini",
+        messages=[
+            ChatMessage(role="system", content="You code."),
+            ChatMessage(role="user", content=text),
+        ],
+        **kw,
+    )
 
 
 def fast_retry(max_retries: int = 3) -> RetryPolicy:
@@ -43,9 +48,16 @@ def run(coro):
 
 
 def test_happy_path_content_and_usage(server):
-    server.enqueue(Reply.ok('{"codes": ["A1"]}',
-                            usage={"prompt_tokens": 42, "completion_tokens": 7,
-                                   "prompt_tokens_details": {"cached_tokens": 10}}))
+    server.enqueue(
+        Reply.ok(
+            '{"codes": ["A1"]}',
+            usage={
+                "prompt_tokens": 42,
+                "completion_tokens": 7,
+                "prompt_tokens_details": {"cached_tokens": 10},
+            },
+        )
+    )
     completion = run(model_for(server).complete(req(temperature=0.0, seed=7, max_tokens=50)))
     assert completion.texts == ['{"codes": ["A1"]}']
     assert (completion.input_tokens, completion.output_tokens) == (42, 7)
@@ -78,9 +90,17 @@ def test_n_samples(server):
 
 def test_json_schema_sent_then_falls_back_to_json_object_for_the_session(server):
     schema = {"type": "object", "properties": {"codes": {"type": "array"}}}
-    server.enqueue(Reply.error(400, body={"error": {
-        "message": "response_format 'json_schema' is not supported by this model",
-        "type": "invalid_request_error"}}))
+    server.enqueue(
+        Reply.error(
+            400,
+            body={
+                "error": {
+                    "message": "response_format 'json_schema' is not supported by this model",
+                    "type": "invalid_request_error",
+                }
+            },
+        )
+    )
     model = model_for(server)
 
     async def two_calls():
@@ -97,8 +117,11 @@ def test_json_schema_sent_then_falls_back_to_json_object_for_the_session(server)
 
 
 def test_429_storm_honours_retry_after(server):
-    server.enqueue(Reply.error(429, retry_after=1), Reply.error(429, retry_after=1),
-                   Reply.ok('{"codes": ["B"]}'))
+    server.enqueue(
+        Reply.error(429, retry_after=1),
+        Reply.error(429, retry_after=1),
+        Reply.ok('{"codes": ["B"]}'),
+    )
     limiter = RateLimiter(rpm=6000)
     model = model_for(server, limiter=limiter)
     start = time.monotonic()
@@ -106,7 +129,7 @@ def test_429_storm_honours_retry_after(server):
     elapsed = time.monotonic() - start
     assert completion.texts == ['{"codes": ["B"]}']
     assert len(server.requests) == 3
-    gaps = [b - a for a, b in zip(server.request_times, server.request_times[1:])]
+    gaps = [b - a for a, b in zip(server.request_times, server.request_times[1:], strict=False)]
     assert all(gap >= 1.0 for gap in gaps), gaps
     assert 2.0 <= elapsed < 4.0
     assert model.stats["rate_limited"] == 2 and limiter.pauses >= 1
@@ -115,8 +138,9 @@ def test_429_storm_honours_retry_after(server):
 def test_retry_after_as_http_date_is_honoured(server):
     from email.utils import formatdate
 
-    server.enqueue(Reply.error(503, retry_after=formatdate(time.time() + 2, usegmt=True)),
-                   Reply.ok("fine"))
+    server.enqueue(
+        Reply.error(503, retry_after=formatdate(time.time() + 2, usegmt=True)), Reply.ok("fine")
+    )
     run(model_for(server).complete(req()))
     # an HTTP date has one-second resolution: at least 1 s, well under the 2 s ceiling + jitter
     assert server.request_times[1] - server.request_times[0] >= 1.0
@@ -138,11 +162,14 @@ def test_timeout_then_success(server):
     assert len(server.requests) == 2
 
 
-@pytest.mark.parametrize("reply,kind,status", [
-    (lambda: Reply.error(500), "server", 500),
-    (lambda: Reply.error(429, retry_after=0), "rate_limit", 429),
-    (lambda: Reply.hang(1.0), "timeout", None),
-])
+@pytest.mark.parametrize(
+    "reply,kind,status",
+    [
+        (lambda: Reply.error(500), "server", 500),
+        (lambda: Reply.error(429, retry_after=0), "rate_limit", 429),
+        (lambda: Reply.hang(1.0), "timeout", None),
+    ],
+)
 def test_exhausted_retries_raise_llm_error(server, reply, kind, status):
     server.enqueue(*[reply() for _ in range(3)])
     model = model_for(server, retry=fast_retry(max_retries=2), timeout=0.2)
@@ -152,12 +179,15 @@ def test_exhausted_retries_raise_llm_error(server, reply, kind, status):
     assert info.value.attempts == 3 and len(server.requests) == 3
 
 
-@pytest.mark.parametrize("status,needle", [
-    (401, "refused the API key in $OPENAI_API_KEY"),
-    (400, "rejected the request (HTTP 400)"),
-    (404, "not found"),
-    (403, "denied access"),
-])
+@pytest.mark.parametrize(
+    "status,needle",
+    [
+        (401, "refused the API key in $OPENAI_API_KEY"),
+        (400, "rejected the request (HTTP 400)"),
+        (404, "not found"),
+        (403, "denied access"),
+    ],
+)
 def test_other_4xx_fail_fast_after_one_request(server, monkeypatch, status, needle):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-bad")
     server.enqueue(Reply.error(status), Reply.ok("never sent"))
@@ -169,8 +199,12 @@ def test_other_4xx_fail_fast_after_one_request(server, monkeypatch, status, need
 
 
 def test_insufficient_quota_429_is_not_retried(server):
-    server.enqueue(Reply.error(429, body={"error": {"message": "You exceeded your quota",
-                                                    "code": "insufficient_quota"}}))
+    server.enqueue(
+        Reply.error(
+            429,
+            body={"error": {"message": "You exceeded your quota", "code": "insufficient_quota"}},
+        )
+    )
     with pytest.raises(LLMError) as info:
         run(model_for(server).complete(req()))
     assert info.value.kind == "client" and "quota" in str(info.value)
@@ -212,8 +246,17 @@ def test_base_url_from_environment_and_placeholder_key(server, monkeypatch):
 
 
 def test_max_completion_tokens_fallback(server):
-    server.enqueue(Reply.error(400, body={"error": {
-        "message": "Unsupported parameter: 'max_tokens'. Use 'max_completion_tokens' instead."}}))
+    server.enqueue(
+        Reply.error(
+            400,
+            body={
+                "error": {
+                    "message": "Unsupported parameter: 'max_tokens'. "
+                    "Use 'max_completion_tokens' instead."
+                }
+            },
+        )
+    )
     run(model_for(server).complete(req(max_tokens=20)))
     assert "max_tokens" in server.requests[0]
     assert server.requests[1]["max_completion_tokens"] == 20
@@ -227,37 +270,54 @@ def test_model_works_across_event_loops(server):
     assert len(server.requests) == 2
 
 
-@pytest.mark.parametrize("data,error", [
-    ({"choices": []}, "no 'choices'"),
-    ({"error": {"message": "boom"}}, "error object: boom"),
-    ({"choices": [{"index": 0}]}, "no 'message'"),
-    ("text", "expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "data,error",
+    [
+        ({"choices": []}, "no 'choices'"),
+        ({"error": {"message": "boom"}}, "error object: boom"),
+        ({"choices": [{"index": 0}]}, "no 'message'"),
+        ("text", "expected a JSON object"),
+    ],
+)
 def test_parse_completion_rejects(data, error):
     with pytest.raises(ValueError, match=error):
         parse_completion(data, model="m")
 
 
 def test_parse_completion_orders_choices_and_handles_null_content():
-    data = {"choices": [
-        {"index": 1, "message": {"content": None, "refusal": "no"}, "finish_reason": "stop"},
-        {"index": 0, "message": {"content": "x"}, "finish_reason": "length"}],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
+    data = {
+        "choices": [
+            {"index": 1, "message": {"content": None, "refusal": "no"}, "finish_reason": "stop"},
+            {"index": 0, "message": {"content": "x"}, "finish_reason": "length"},
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+    }
     c = parse_completion(data, model="m", latency_s=0.5)
     assert c.texts == ["x", ""] and c.finish_reasons == ["length", "stop"]
     assert (c.model, c.input_tokens, c.output_tokens, c.latency_s) == ("m", 3, 2, 0.5)
 
 
-@pytest.mark.parametrize("url", ["http://user:secret@127.0.0.1:9/v1",
-                                 "https://example.invalid/v1?api-key=secret"])
+@pytest.mark.parametrize(
+    "url", ["http://user:secret@127.0.0.1:9/v1", "https://example.invalid/v1?api-key=secret"]
+)
 def test_endpoint_url_with_credentials_is_refused(url):
     with pytest.raises(ConfigError, match="must not carry credentials"):
         OpenAIChatModel("m", base_url=url)
 
 
 def test_annotate_refuses_credentials_in_base_url_before_writing_a_run(run_cli, isolated_home):
-    result = run_cli("annotate", "--codebook", "issue-type", "--corpus", "humbatova_so_titles",
-                     "--annotator", "openai:m", "--base-url", "http://u:secret@127.0.0.1:9/v1",
-                     "--limit", "1")
+    result = run_cli(
+        "annotate",
+        "--codebook",
+        "issue-type",
+        "--corpus",
+        "humbatova_so_titles",
+        "--annotator",
+        "openai:m",
+        "--base-url",
+        "http://u:secret@127.0.0.1:9/v1",
+        "--limit",
+        "1",
+    )
     assert result.exit_code != 0 and "must not carry credentials" in result.stderr
     assert not (isolated_home / "runs").exists() or not any((isolated_home / "runs").iterdir())

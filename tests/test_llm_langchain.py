@@ -14,23 +14,34 @@ from ptmcoder.llm.retry import RetryPolicy
 
 
 def req(**kw) -> ChatRequest:
-    return ChatRequest(model="gpt-4o-mini", messages=[
-        ChatMessage(role="system", content="You code."),
-        ChatMessage(role="user", content="unit")], **kw)
+    return ChatRequest(
+        model="gpt-4o-mini",
+        messages=[
+            ChatMessage(role="system", content="You code."),
+            ChatMessage(role="user", content="unit"),
+        ],
+        **kw,
+    )
 
 
 def test_chat_openai_against_local_server():
     pytest.importorskip("langchain")
     pytest.importorskip("langchain_openai")
     with LLMServer() as server:
-        server.enqueue(Reply.error(500), Reply.ok('{"codes": ["X"]}',
-                                                  usage={"prompt_tokens": 11,
-                                                         "completion_tokens": 4}))
-        model = LangChainChatModel("openai", "gpt-4o-mini", base_url=server.base_url,
-                                   retry=RetryPolicy(max_retries=2, base=0.01, cap=0.02))
+        server.enqueue(
+            Reply.error(500),
+            Reply.ok('{"codes": ["X"]}', usage={"prompt_tokens": 11, "completion_tokens": 4}),
+        )
+        model = LangChainChatModel(
+            "openai",
+            "gpt-4o-mini",
+            base_url=server.base_url,
+            retry=RetryPolicy(max_retries=2, base=0.01, cap=0.02),
+        )
         assert model.name == "langchain:openai:gpt-4o-mini"
-        completion = asyncio.run(model.complete(req(temperature=0.0, seed=3,
-                                                    json_schema={"type": "object"})))
+        completion = asyncio.run(
+            model.complete(req(temperature=0.0, seed=3, json_schema={"type": "object"}))
+        )
         assert completion.texts == ['{"codes": ["X"]}']
         assert (completion.input_tokens, completion.output_tokens) == (11, 4)
         assert len(server.requests) == 2  # our retry after the 500, not langchain's

@@ -30,7 +30,7 @@ def test_rpm_spaces_requests_evenly():
     stamps = asyncio.run(_stamps(RateLimiter(rpm=1200), 21))
     elapsed = stamps[-1] - start
     assert 0.95 <= elapsed <= 1.3, elapsed
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
     assert min(gaps) >= 0.045  # never two at once
 
 

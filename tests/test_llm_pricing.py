@@ -15,15 +15,18 @@ def test_default_table_is_dated_and_sourced():
     assert "gpt-4o-mini" in data["models"]
 
 
-@pytest.mark.parametrize("model,inp,out,cached,batch,usd", [
-    # gpt-4o-mini: 0.15 in / 0.075 cached / 0.60 out per 1M
-    ("gpt-4o-mini", 1_000_000, 1_000_000, 0, False, 0.75),
-    ("openai:gpt-4o-mini", 1_000_000, 0, 500_000, False, 0.1125),
-    ("gpt-4o-mini-2024-07-18", 2_000_000, 0, 0, False, 0.30),
-    ("gpt-4o-mini", 1_000_000, 1_000_000, 0, True, 0.375),
-    ("gpt-4o", 1_000, 100, 0, False, 0.0035),
-    ("gpt-3.5-turbo", 1_000_000, 0, 1_000_000, False, 0.50),  # no cached price: input price
-])
+@pytest.mark.parametrize(
+    "model,inp,out,cached,batch,usd",
+    [
+        # gpt-4o-mini: 0.15 in / 0.075 cached / 0.60 out per 1M
+        ("gpt-4o-mini", 1_000_000, 1_000_000, 0, False, 0.75),
+        ("openai:gpt-4o-mini", 1_000_000, 0, 500_000, False, 0.1125),
+        ("gpt-4o-mini-2024-07-18", 2_000_000, 0, 0, False, 0.30),
+        ("gpt-4o-mini", 1_000_000, 1_000_000, 0, True, 0.375),
+        ("gpt-4o", 1_000, 100, 0, False, 0.0035),
+        ("gpt-3.5-turbo", 1_000_000, 0, 1_000_000, False, 0.50),  # no cached price: input price
+    ],
+)
 def test_estimates(model, inp, out, cached, batch, usd):
     assert estimate_cost(model, inp, out, cached, batch) == pytest.approx(usd)
 
@@ -37,7 +40,8 @@ def test_unknown_models_get_none_with_a_reason(model):
 
 def test_workspace_and_explicit_files_override(isolated_home, tmp_path):
     (isolated_home / "prices.yaml").write_text(
-        "models:\n  llama3.1:8b: {input: 0, output: 0}\n  gpt-4o-mini: {input: 1, output: 2}\n")
+        "models:\n  llama3.1:8b: {input: 0, output: 0}\n  gpt-4o-mini: {input: 1, output: 2}\n"
+    )
     assert estimate_cost("llama3.1:8b", 10**6, 10**6) == 0.0
     assert estimate_cost("gpt-4o-mini", 10**6, 10**6) == pytest.approx(3.0)
     extra = tmp_path / "p.yaml"

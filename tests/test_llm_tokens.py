@@ -19,8 +19,10 @@ def own_cache(tmp_path, monkeypatch):
 def test_vocabularies_are_written_under_sha1_of_their_url(own_cache):
     where = tokens.ensure_offline_vocabularies()
     assert where == own_cache / "tiktoken"
-    for url in ("https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
-                "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"):
+    for url in (
+        "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
+        "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
+    ):
         f = where / hashlib.sha1(url.encode()).hexdigest()
         assert f.is_file() and f.stat().st_size > 1_000_000
 
@@ -43,23 +45,35 @@ def test_tiktoken_loads_offline_and_passes_its_hash_check(own_cache, monkeypatch
         assert enc.decode(enc.encode("hello world")) == "hello world"
 
 
-@pytest.mark.parametrize("model,encoding", [
-    ("gpt-4o-mini", "o200k_base"), ("gpt-4o", "o200k_base"), ("gpt-4.1-nano", "o200k_base"),
-    ("o3-mini", "o200k_base"), ("gpt-5", "o200k_base"), ("llama3.1:8b", "o200k_base"),
-    ("openai:gpt-4o", "o200k_base"), ("gpt-4", "cl100k_base"), ("gpt-4-turbo", "cl100k_base"),
-    ("gpt-3.5-turbo", "cl100k_base"),
-])
+@pytest.mark.parametrize(
+    "model,encoding",
+    [
+        ("gpt-4o-mini", "o200k_base"),
+        ("gpt-4o", "o200k_base"),
+        ("gpt-4.1-nano", "o200k_base"),
+        ("o3-mini", "o200k_base"),
+        ("gpt-5", "o200k_base"),
+        ("llama3.1:8b", "o200k_base"),
+        ("openai:gpt-4o", "o200k_base"),
+        ("gpt-4", "cl100k_base"),
+        ("gpt-4-turbo", "cl100k_base"),
+        ("gpt-3.5-turbo", "cl100k_base"),
+    ],
+)
 def test_encoding_choice(model, encoding):
     assert tokens.encoding_name_for_model(model) == encoding
 
 
-@pytest.mark.parametrize("text,model,count", [
-    # OpenAI cookbook "How to count tokens with tiktoken": 6 tokens in cl100k_base
-    ("tiktoken is great!", "gpt-4", 6),
-    ("hello world", "gpt-4o", 2),
-    ("hello world", "gpt-4", 2),
-    ("", "gpt-4o", 0),
-])
+@pytest.mark.parametrize(
+    "text,model,count",
+    [
+        # OpenAI cookbook "How to count tokens with tiktoken": 6 tokens in cl100k_base
+        ("tiktoken is great!", "gpt-4", 6),
+        ("hello world", "gpt-4o", 2),
+        ("hello world", "gpt-4", 2),
+        ("", "gpt-4o", 0),
+    ],
+)
 def test_count_tokens_known_values(text, model, count):
     assert tokens.count_tokens(text, model) == count
 
@@ -70,10 +84,14 @@ def test_cl100k_ids_match_the_cookbook():
 
 
 def test_count_chat_tokens_adds_openai_overhead():
-    messages = [{"role": "system", "content": "hello world"},
-                {"role": "user", "content": "hello world"}]
-    expected = 3 + sum(3 + tokens.count_tokens(m["role"], "gpt-4o")
-                       + tokens.count_tokens(m["content"], "gpt-4o") for m in messages)
+    messages = [
+        {"role": "system", "content": "hello world"},
+        {"role": "user", "content": "hello world"},
+    ]
+    expected = 3 + sum(
+        3 + tokens.count_tokens(m["role"], "gpt-4o") + tokens.count_tokens(m["content"], "gpt-4o")
+        for m in messages
+    )
     assert tokens.count_chat_tokens(messages, "gpt-4o") == expected
     from ptmcoder.llm.base import ChatMessage
 

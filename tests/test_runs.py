@@ -80,8 +80,17 @@ def test_resolve_by_prefix_latest_and_path(isolated_home):
 def test_runs_list_and_show(run_cli, isolated_home):
     units = isolated_home / "u.csv"
     units.write_text("id,title\nx:1,Keras NaN loss\nx:2,\nx:3,What is a tensor?\n")
-    made = run_cli("annotate", "--codebook", "humbatova-screening", "--corpus", units,
-                   "--annotator", "embedded:tfidf", "--no-progress", "--json")
+    made = run_cli(
+        "annotate",
+        "--codebook",
+        "humbatova-screening",
+        "--corpus",
+        units,
+        "--annotator",
+        "embedded:tfidf",
+        "--no-progress",
+        "--json",
+    )
     assert made.exit_code == 0, made.stderr
     run_id = json.loads(made.stdout)["run_id"]
     assert "no_text" in made.stderr  # the empty unit is an error row, listed at the end
@@ -92,8 +101,14 @@ def test_runs_list_and_show(run_cli, isolated_home):
     assert rows[0]["status"] == "complete"
     shown = run_cli("runs", "show", run_id[:15], "--json")
     data = json.loads(shown.stdout)
-    assert data["error_records"] == [{"unit_id": "x:2", "annotator": "embedded:tfidf",
-                                      "error_type": "no_text", "error": "the unit has no text"}]
+    assert data["error_records"] == [
+        {
+            "unit_id": "x:2",
+            "annotator": "embedded:tfidf",
+            "error_type": "no_text",
+            "error": "the unit has no text",
+        }
+    ]
     assert data["annotators"][0]["embedder"] == "tfidf"
     text = run_cli("runs", "show", run_id)
     assert text.exit_code == 0 and "embedded:tfidf" in text.stdout
@@ -104,8 +119,17 @@ def test_runs_list_and_show(run_cli, isolated_home):
 def test_resume_refuses_changed_settings(run_cli, isolated_home):
     units = isolated_home / "u.csv"
     units.write_text("id,title\nx:1,Keras NaN loss\n")
-    made = run_cli("annotate", "--codebook", "humbatova-screening", "--corpus", units,
-                   "--annotator", "embedded:tfidf", "--no-progress", "--json")
+    made = run_cli(
+        "annotate",
+        "--codebook",
+        "humbatova-screening",
+        "--corpus",
+        units,
+        "--annotator",
+        "embedded:tfidf",
+        "--no-progress",
+        "--json",
+    )
     run_id = json.loads(made.stdout)["run_id"]
     bad = run_cli("annotate", "--run", run_id, "--annotator", "openai:gpt-4o-mini")
     assert bad.exit_code != 0 and "differs" in bad.stderr
@@ -114,6 +138,7 @@ def test_resume_refuses_changed_settings(run_cli, isolated_home):
 def test_start_needs_codebook_corpus_annotator(run_cli):
     result = run_cli("annotate", "--codebook", "humbatova-screening")
     assert result.exit_code != 0 and "--corpus" in result.stderr
-    unknown = run_cli("annotate", "--codebook", "humbatova-screening", "--corpus", "x.csv",
-                      "--annotator", "gpt5")
+    unknown = run_cli(
+        "annotate", "--codebook", "humbatova-screening", "--corpus", "x.csv", "--annotator", "gpt5"
+    )
     assert unknown.exit_code != 0 and "unknown annotator" in unknown.stderr

@@ -26,13 +26,25 @@ T = datetime(2021, 3, 1, 12, 0, tzinfo=UTC)
 def _unit(i, tags, *, year=2021, accepted_after_min=None, answers=1, views=100, **extra):
     created = T.replace(year=year)
     return {
-        "id": f"so:{i}", "platform": "stackoverflow", "url": f"https://so/q/{i}",
-        "title": "t", "body": "b", "tags": tags, "created_at": created, "score": 0,
-        "view_count": views, "answer_count": answers, "comment_count": 0,
+        "id": f"so:{i}",
+        "platform": "stackoverflow",
+        "url": f"https://so/q/{i}",
+        "title": "t",
+        "body": "b",
+        "tags": tags,
+        "created_at": created,
+        "score": 0,
+        "view_count": views,
+        "answer_count": answers,
+        "comment_count": 0,
         "accepted_answer_id": None if accepted_after_min is None else f"a{i}",
-        "accepted_answer_at": None if accepted_after_min is None
+        "accepted_answer_at": None
+        if accepted_after_min is None
         else created + timedelta(minutes=accepted_after_min),
-        "project": "stackoverflow.com", "state": None, "closed_at": None, "source": "test",
+        "project": "stackoverflow.com",
+        "state": None,
+        "closed_at": None,
+        "source": "test",
         **extra,
     }
 
@@ -100,8 +112,11 @@ def test_histogram_counts_every_answered_unit(corpus):
 
 
 def test_ptm_column_rule(tmp_path):
-    rows = [_unit(1, [], is_ptm=True), _unit(2, [], is_ptm=False, accepted_after_min=5),
-            _unit(3, [], is_ptm=None)]
+    rows = [
+        _unit(1, [], is_ptm=True),
+        _unit(2, [], is_ptm=False, accepted_after_min=5),
+        _unit(3, [], is_ptm=None),
+    ]
     path = write_units(tmp_path / "u.parquet", rows, [pa.field("is_ptm", pa.bool_())])
     r = difficulty(path, rule=PtmRule(tags=None, column="is_ptm"), threads=1)
     assert r.group("ptm").n == 1 and r.group("non-ptm").n == 2
@@ -135,8 +150,16 @@ def test_matches_pandas_on_random_corpus(tmp_path):
     for i in range(500):
         tags = list(rng.choice(vocab, rng.integers(0, 3), replace=False))
         acc = None if rng.random() < 0.5 else float(rng.integers(1, 10_000))
-        rows.append(_unit(i, tags, accepted_after_min=acc, answers=int(rng.integers(0, 4)),
-                          views=int(rng.integers(1, 1000)), year=int(rng.integers(2018, 2024))))
+        rows.append(
+            _unit(
+                i,
+                tags,
+                accepted_after_min=acc,
+                answers=int(rng.integers(0, 4)),
+                views=int(rng.integers(1, 1000)),
+                year=int(rng.integers(2018, 2024)),
+            )
+        )
     path = write_units(tmp_path / "r.parquet", rows)
     df = pd.DataFrame(rows)
     df["ptm"] = df["tags"].map(lambda t: bool(set(t) & set(TAN2024_PTM_TAGS)))
@@ -154,8 +177,9 @@ def test_matches_pandas_on_random_corpus(tmp_path):
 
 def test_cli_difficulty_and_popularity(corpus, run_cli, tmp_path):
     out = tmp_path / "figs"
-    res = run_cli("stats", "difficulty", "--corpus", corpus, "--out", out, "--threads", "1",
-                  "--json")
+    res = run_cli(
+        "stats", "difficulty", "--corpus", corpus, "--out", out, "--threads", "1", "--json"
+    )
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["groups"][0]["name"] == "ptm" and data["groups"][0]["n"] == 4

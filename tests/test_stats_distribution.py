@@ -12,21 +12,35 @@ from ptmcoder.stats.distribution import CodedUnits, distribution, read_annotatio
 
 
 def _node(id_, children=(), **kw):
-    return {"id": id_, "name": id_.upper(), "definition": f"def of {id_}",
-            "provenance": "paper-text", "children": list(children), **kw}
+    return {
+        "id": id_,
+        "name": id_.upper(),
+        "definition": f"def of {id_}",
+        "provenance": "paper-text",
+        "children": list(children),
+        **kw,
+    }
 
 
-BOOK = parse_codebook({
-    "id": "toy", "title": "Toy", "citation": "test", "version": "1", "status": "complete",
-    "levels": ["theme", "code"],
-    "nodes": [_node("A", [_node("A.x"), _node("A.y")]), _node("B", [_node("B.z")])],
-    "special": [_node("fp", role="false-positive")],
-})
+BOOK = parse_codebook(
+    {
+        "id": "toy",
+        "title": "Toy",
+        "citation": "test",
+        "version": "1",
+        "status": "complete",
+        "levels": ["theme", "code"],
+        "nodes": [_node("A", [_node("A.x"), _node("A.y")]), _node("B", [_node("B.z")])],
+        "special": [_node("fp", role="false-positive")],
+    }
+)
 
 
 def test_unit_counted_once_per_node_and_triples():
-    coded = CodedUnits(codes={"u1": ["A.x", "A.y"], "u2": ["A.x", "B.z"], "u3": ["B.z"],
-                              "u4": ["fp"]}, source="mem")
+    coded = CodedUnits(
+        codes={"u1": ["A.x", "A.y"], "u2": ["A.x", "B.z"], "u3": ["B.z"], "u4": ["fp"]},
+        source="mem",
+    )
     r = distribution(BOOK, coded)
     assert r.n_coded == 3 and r.n_records == 4
     theme = {n.id: n for n in r.levels["theme"]}
@@ -64,9 +78,11 @@ def test_read_labels_picks_the_rater(tmp_path):
 def test_read_annotations_counts_failures(tmp_path):
     run = tmp_path / "runs" / "r1"
     run.mkdir(parents=True)
-    recs = [{"unit_id": "u1", "annotator": "m", "codes": [{"code": "A.x"}]},
-            {"unit_id": "u2", "annotator": "m", "codes": [], "error_type": "malformed_json"},
-            {"unit_id": "u3", "annotator": "m", "codes": [{"code": "B.z"}, {"code": "A.y"}]}]
+    recs = [
+        {"unit_id": "u1", "annotator": "m", "codes": [{"code": "A.x"}]},
+        {"unit_id": "u2", "annotator": "m", "codes": [], "error_type": "malformed_json"},
+        {"unit_id": "u3", "annotator": "m", "codes": [{"code": "B.z"}, {"code": "A.y"}]},
+    ]
     (run / "annotations.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
     coded = read_annotations(run)
     assert coded.failed == 1 and coded.codes == {"u1": ["A.x"], "u3": ["B.z", "A.y"]}
@@ -77,12 +93,25 @@ def test_cli_on_bundled_tan_codebook(tmp_path, run_cli):
     book = load_codebook("tan2024")
     leaves = [n.id for n in book.leaves()]
     path = tmp_path / "gold.csv"
-    path.write_text("unit,rater,code\n"
-                    f"q1,final,{leaves[0]}\nq1,final,{leaves[1]}\nq2,final,{leaves[-1]}\n"
-                    "q3,final,false-positive\n")
+    path.write_text(
+        "unit,rater,code\n"
+        f"q1,final,{leaves[0]}\nq1,final,{leaves[1]}\nq2,final,{leaves[-1]}\n"
+        "q3,final,false-positive\n"
+    )
     out = tmp_path / "figs"
-    res = run_cli("stats", "distribution", "--codebook", "tan2024", "--labels", path,
-                  "--rater", "final", "--out", out, "--json")
+    res = run_cli(
+        "stats",
+        "distribution",
+        "--codebook",
+        "tan2024",
+        "--labels",
+        path,
+        "--rater",
+        "final",
+        "--out",
+        out,
+        "--json",
+    )
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["n_coded"] == 2 and data["n_records"] == 3
@@ -90,8 +119,20 @@ def test_cli_on_bundled_tan_codebook(tmp_path, run_cli):
     assert sum(cats.values()) >= 2 and set(cats) == {"MLM", "CRI", "OTH"}
     assert data["special"][0]["units"] == 1
     assert len(data["figures"]) == 3 and all(p.endswith(".png") for p in data["figures"])
-    table = run_cli("stats", "distribution", "--codebook", "tan2024", "--labels", path,
-                    "--rater", "final", "--out", out, "--level", "category")
+    table = run_cli(
+        "stats",
+        "distribution",
+        "--codebook",
+        "tan2024",
+        "--labels",
+        path,
+        "--rater",
+        "final",
+        "--out",
+        out,
+        "--level",
+        "category",
+    )
     assert table.exit_code == 0, table.stderr
     assert "n coded units = 2" in table.stdout and "false-positive" in table.stdout
 
@@ -99,7 +140,9 @@ def test_cli_on_bundled_tan_codebook(tmp_path, run_cli):
 def test_cli_empty_labels_file_is_a_clean_error(tmp_path, run_cli):
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    result = run_cli("stats", "distribution", "--labels", empty, "--codebook", "humbatova-screening")
+    result = run_cli(
+        "stats", "distribution", "--labels", empty, "--codebook", "humbatova-screening"
+    )
     assert result.exit_code == 1
     assert result.exception is None
     assert f"{empty}: header: the file is empty" in result.stderr

@@ -22,8 +22,9 @@ def _brute(x, y):
     n, m = D.shape
     d = D.mean()
     di, dj = D.mean(axis=1), D.mean(axis=0)
-    var = (m * m * ((di - d) ** 2).sum() + n * n * ((dj - d) ** 2).sum()
-           - ((D - d) ** 2).sum()) / (n * m * (n - 1) * (m - 1))
+    var = (m * m * ((di - d) ** 2).sum() + n * n * ((dj - d) ** 2).sum() - ((D - d) ** 2).sum()) / (
+        n * m * (n - 1) * (m - 1)
+    )
     return d, max(var, (1 - d * d) / (n * m - 1))
 
 
@@ -52,9 +53,12 @@ def test_ci_covers_the_true_delta_about_95_percent():
     rng = np.random.default_rng(7)
     lx, ly = 1.0, 1 / 0.7
     true = (ly - lx) / (lx + ly)
-    hits = sum(r.ci_low <= true <= r.ci_high
-               for r in (cliffs_delta(rng.exponential(1, 40), rng.exponential(0.7, 50))
-                         for _ in range(400)))
+    hits = sum(
+        r.ci_low <= true <= r.ci_high
+        for r in (
+            cliffs_delta(rng.exponential(1, 40), rng.exponential(0.7, 50)) for _ in range(400)
+        )
+    )
     assert 0.92 <= hits / 400 <= 0.98
 
 
@@ -65,8 +69,12 @@ def test_separated_and_identical_samples():
 
 
 def test_magnitude_thresholds_of_romano_et_al():
-    assert [magnitude(v) for v in (0.1, -0.2, 0.4, 0.5)] == \
-        ["negligible", "small", "medium", "large"]
+    assert [magnitude(v) for v in (0.1, -0.2, 0.4, 0.5)] == [
+        "negligible",
+        "small",
+        "medium",
+        "large",
+    ]
 
 
 def test_epsilon_squared_and_cramers_v():

@@ -34,8 +34,9 @@ def test_reproduces_tan_chi_square_within_one_percent(correction):
 def test_equals_scipy_chi2_contingency(counts, correction):
     (x1, n1), (x2, n2) = counts
     r = two_proportion_test(x1, n1, x2, n2, correction=correction)
-    chi2, p, df, _ = chi2_contingency(np.array([[x1, n1 - x1], [x2, n2 - x2]]),
-                                      correction=correction)
+    chi2, p, df, _ = chi2_contingency(
+        np.array([[x1, n1 - x1], [x2, n2 - x2]]), correction=correction
+    )
     assert r.chi2 == pytest.approx(chi2, rel=1e-12)
     assert r.p_value == pytest.approx(p, rel=1e-9)
     assert r.df == df
@@ -56,11 +57,14 @@ def test_effect_sizes():
     assert r.phi == pytest.approx(np.sqrt(r.chi2 / 110))
 
 
-@pytest.mark.parametrize("args,message", [
-    ((6, 5, 1, 5), "between 0 and n"),
-    ((1, 0, 1, 5), "must be positive"),
-    ((0, 5, 0, 5), "undefined"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ((6, 5, 1, 5), "between 0 and n"),
+        ((1, 0, 1, 5), "must be positive"),
+        ((0, 5, 0, 5), "undefined"),
+    ],
+)
 def test_rejects_bad_counts(args, message):
     with pytest.raises(PtmcoderError, match=message):
         two_proportion_test(*args)
@@ -73,8 +77,15 @@ def test_parse_counts():
 
 
 def test_cli_reproduces_from_counts(run_cli):
-    result = run_cli("stats", "proportion-test", "--counts", "4357/5896",
-                     "--counts", "5780000/10000000", "--json")
+    result = run_cli(
+        "stats",
+        "proportion-test",
+        "--counts",
+        "4357/5896",
+        "--counts",
+        "5780000/10000000",
+        "--json",
+    )
     assert result.exit_code == 0, result.stderr
     tests = json.loads(result.stdout)["proportion_tests"]
     assert [t["correction"] for t in tests] == [False, True]
@@ -83,8 +94,16 @@ def test_cli_reproduces_from_counts(run_cli):
 
 
 def test_cli_table_states_correction(run_cli):
-    result = run_cli("stats", "proportion-test", "--counts", "30/50", "--counts", "20/60",
-                     "--correction", "yates")
+    result = run_cli(
+        "stats",
+        "proportion-test",
+        "--counts",
+        "30/50",
+        "--counts",
+        "20/60",
+        "--correction",
+        "yates",
+    )
     assert result.exit_code == 0, result.stderr
     assert "Yates" in result.stdout and "none" not in result.stdout
     bad = run_cli("stats", "proportion-test", "--counts", "30/50")

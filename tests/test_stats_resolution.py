@@ -26,10 +26,15 @@ from ptmcoder.stats.resolution import (
 
 
 def test_days_between_calendar_dates_same_day_is_zero():
-    created = pd.Series(pd.to_datetime(["2023-01-01T23:59", "2023-01-01T00:01",
-                                        "2023-01-01T10:00", "2023-01-01T00:00"], utc=True))
-    closed = pd.Series(pd.to_datetime(["2023-01-02T00:01", "2023-01-01T23:59", None,
-                                       "2023-02-01T00:00"], utc=True))
+    created = pd.Series(
+        pd.to_datetime(
+            ["2023-01-01T23:59", "2023-01-01T00:01", "2023-01-01T10:00", "2023-01-01T00:00"],
+            utc=True,
+        )
+    )
+    closed = pd.Series(
+        pd.to_datetime(["2023-01-02T00:01", "2023-01-01T23:59", None, "2023-02-01T00:00"], utc=True)
+    )
     days = resolution_days(created, closed)
     assert days.iloc[0] == 1 and days.iloc[1] == 0 and np.isnan(days.iloc[2])
     assert days.iloc[3] == 31
@@ -61,8 +66,10 @@ def _issues(seed=0):
     rng = np.random.default_rng(seed)
     book = load_codebook("banyongrakkul2025")
     themes = [n for n in book.nodes]
-    leaves = {t.id: [n.id for n, _, p in book.walk() if n.is_leaf and p and p[0].id == t.id]
-              for t in themes}
+    leaves = {
+        t.id: [n.id for n, _, p in book.walk() if n.is_leaf and p and p[0].id == t.id]
+        for t in themes
+    }
     rows, codes = [], []
     t0 = datetime(2023, 1, 1, 9, tzinfo=UTC)
     for i in range(240):
@@ -71,13 +78,28 @@ def _issues(seed=0):
         closed = rng.random() < 0.85
         days = int(rng.poisson(40 if ptm else 20))
         uid = f"gh:{project}#{i}"
-        rows.append({"id": uid, "platform": "github", "url": "u", "title": "t", "body": "b",
-                     "tags": ["model"] if ptm else ["bug"], "created_at": t0, "score": 0,
-                     "view_count": None, "answer_count": None, "comment_count": 1,
-                     "accepted_answer_id": None, "accepted_answer_at": None,
-                     "project": project, "state": "closed" if closed else "open",
-                     "closed_at": t0 + timedelta(days=days) if closed else None,
-                     "source": "test", "kind": ["bug", "enhancement", "question"][i % 3 - 1]})
+        rows.append(
+            {
+                "id": uid,
+                "platform": "github",
+                "url": "u",
+                "title": "t",
+                "body": "b",
+                "tags": ["model"] if ptm else ["bug"],
+                "created_at": t0,
+                "score": 0,
+                "view_count": None,
+                "answer_count": None,
+                "comment_count": 1,
+                "accepted_answer_id": None,
+                "accepted_answer_at": None,
+                "project": project,
+                "state": "closed" if closed else "open",
+                "closed_at": t0 + timedelta(days=days) if closed else None,
+                "source": "test",
+                "kind": ["bug", "enhancement", "question"][i % 3 - 1],
+            }
+        )
         if ptm:
             theme = themes[(i // 3) % 3].id
             codes.append({"unit": uid, "code": leaves[theme][0]})
@@ -104,17 +126,30 @@ def test_cli_resolution(tmp_path, run_cli):
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
     codes.to_csv(tmp_path / "codes.csv", index=False)
     out = tmp_path / "figs"
-    res = run_cli("stats", "resolution", "--corpus", path, "--ptm-labels", "model",
-                  "--themes", tmp_path / "codes.csv", "--codebook", "banyongrakkul2025",
-                  "--issue-types", "kind", "--out", out, "--json")
+    res = run_cli(
+        "stats",
+        "resolution",
+        "--corpus",
+        path,
+        "--ptm-labels",
+        "model",
+        "--themes",
+        tmp_path / "codes.csv",
+        "--codebook",
+        "banyongrakkul2025",
+        "--issue-types",
+        "kind",
+        "--out",
+        out,
+        "--json",
+    )
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["mann_whitney"]["alternative"] == "greater"
     assert data["mann_whitney"]["cliffs"]["ci_low"] < data["mann_whitney"]["cliffs"]["delta"]
     assert data["kruskal_wallis"]["df"] == 2 and data["issue_types"]["test"].startswith("chi")
     assert (out / "resolution_groups.png").exists() and (out / "resolution_themes.png").exists()
-    table = run_cli("stats", "resolution", "--corpus", path, "--ptm-labels", "model",
-                    "--out", out)
+    table = run_cli("stats", "resolution", "--corpus", path, "--ptm-labels", "model", "--out", out)
     assert table.exit_code == 0, table.stderr
     assert "Mann-Whitney U, one-sided" in table.stdout and "Cliff's d" in table.stdout
     none = run_cli("stats", "resolution", "--corpus", path)
@@ -127,11 +162,25 @@ def test_corpus_without_closed_issues_says_so(run_cli):
     so = samples_dir() / "so_api_sample.json"  # one closed question, no PTM label
     assert run_cli("corpus", "import", "--name", "so", so, "--no-progress").exit_code == 0
     nlbse = samples_dir() / "nlbse_issues_sample.csv"  # no state, no closing dates
-    assert run_cli("corpus", "import", "--name", "nl", nlbse, "--no-progress", "--platform",
-                   "github", "--map", "title=title,created_at=created_at,project=repo,tags=label"
-                   ).exit_code == 0
-    for name, message in (("nl", "no closed issue with a closing date among 150 units"),
-                          ("so", "no project has both PTM-related and other issues")):
+    assert (
+        run_cli(
+            "corpus",
+            "import",
+            "--name",
+            "nl",
+            nlbse,
+            "--no-progress",
+            "--platform",
+            "github",
+            "--map",
+            "title=title,created_at=created_at,project=repo,tags=label",
+        ).exit_code
+        == 0
+    )
+    for name, message in (
+        ("nl", "no closed issue with a closing date among 150 units"),
+        ("so", "no project has both PTM-related and other issues"),
+    ):
         res = run_cli("stats", "resolution", "--corpus", name, "--ptm-labels", "bug")
         assert res.exit_code == 1 and res.exception is None
         assert message in res.stderr

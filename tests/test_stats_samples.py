@@ -14,8 +14,11 @@ def test_stats_on_bundled_samples(run_cli, tmp_path):
     assert run_cli("corpus", "import", "--name", "gh", gh, "--no-progress").exit_code == 0
     out = tmp_path / "figs"
 
-    diff = json.loads(run_cli("stats", "difficulty", "--corpus", "so", "--threads", "1",
-                              "--out", out, "--json").stdout)
+    diff = json.loads(
+        run_cli(
+            "stats", "difficulty", "--corpus", "so", "--threads", "1", "--out", out, "--json"
+        ).stdout
+    )
     groups = {g["name"]: g for g in diff["groups"]}
     assert groups["ptm"]["n"] + groups["non-ptm"]["n"] == 77
     assert diff["accepted_without_time"] > 0  # Data Explorer CSV has no answer dates
@@ -25,8 +28,17 @@ def test_stats_on_bundled_samples(run_cli, tmp_path):
     assert pop.exit_code == 0, pop.stderr
     assert "Units per year (all, n=77)" in pop.stdout and (out / "popularity.png").exists()
 
-    res = run_cli("stats", "resolution", "--corpus", "gh", "--ptm-labels",
-                  "dataset request,vision,dataset-viewer", "--out", out, "--json")
+    res = run_cli(
+        "stats",
+        "resolution",
+        "--corpus",
+        "gh",
+        "--ptm-labels",
+        "dataset request,vision,dataset-viewer",
+        "--out",
+        out,
+        "--json",
+    )
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
     n = data["sample"]["n"]

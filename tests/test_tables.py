@@ -8,11 +8,14 @@ from ptmcoder.errors import InputRecordError, NotFoundError
 from ptmcoder.tables import read_ids, read_table
 
 
-@pytest.mark.parametrize("name,text", [
-    ("ids.csv", "unit,other\nso:1,x\nso:2,y\n"),
-    ("ids2.csv", "id\nso:1\nso:2\n\n"),
-    ("ids.txt", "so:1\n\nso:2\n"),
-])
+@pytest.mark.parametrize(
+    "name,text",
+    [
+        ("ids.csv", "unit,other\nso:1,x\nso:2,y\n"),
+        ("ids2.csv", "id\nso:1\nso:2\n\n"),
+        ("ids.txt", "so:1\n\nso:2\n"),
+    ],
+)
 def test_read_ids_accepts_unit_or_id_columns_and_plain_lines(tmp_path, name, text):
     path = tmp_path / name
     path.write_text(text)

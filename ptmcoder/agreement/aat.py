@@ -96,16 +96,27 @@ def _one_sided_p(d: np.ndarray, epsilon: float) -> tuple[float | None, float, st
     return float(res.statistic), float(res.pvalue), None
 
 
-def alt_test(long_df: pd.DataFrame, *, annotator: str, humans: list[str], epsilon: float = 0.2,
-             alpha: float = 0.05, similarity: str = "exact") -> AltTestResult:
+def alt_test(
+    long_df: pd.DataFrame,
+    *,
+    annotator: str,
+    humans: list[str],
+    epsilon: float = 0.2,
+    alpha: float = 0.05,
+    similarity: str = "exact",
+) -> AltTestResult:
     """Run the alt-test of ``annotator`` against ``humans`` (see module docstring)."""
     if similarity not in SIMILARITIES:
-        raise PtmcoderError(f"unknown similarity {similarity!r}", hint=f"use {' or '.join(SIMILARITIES)}")
+        raise PtmcoderError(
+            f"unknown similarity {similarity!r}", hint=f"use {' or '.join(SIMILARITIES)}"
+        )
     if not 0 <= epsilon < 1:
         raise PtmcoderError(f"epsilon must be in [0, 1), got {epsilon}")
     if len(humans) < 2:
-        raise PtmcoderError(f"the alt-test needs at least two human coders, got {len(humans)}",
-                            hint="Calderon et al. recommend three or more")
+        raise PtmcoderError(
+            f"the alt-test needs at least two human coders, got {len(humans)}",
+            hint="Calderon et al. recommend three or more",
+        )
     if annotator in humans:
         raise PtmcoderError(f"{annotator!r} is listed both as annotator and as human")
     matrix = rating_matrix(long_df, raters=[annotator, *humans])
@@ -115,8 +126,10 @@ def alt_test(long_df: pd.DataFrame, *, annotator: str, humans: list[str], epsilo
     h = codes[:, 1:]
     notes: list[str] = []
     if len(humans) < 3:
-        notes.append("only two humans: the test compares the annotator with one other human at a time "
-                     "(Calderon et al. recommend at least three)")
+        notes.append(
+            "only two humans: the test compares the annotator with one other human at a time "
+            "(Calderon et al. recommend at least three)"
+        )
     comparisons: list[HumanComparison] = []
     for j, name in enumerate(humans):
         others = np.delete(h, j, axis=1)
@@ -125,8 +138,19 @@ def alt_test(long_df: pd.DataFrame, *, annotator: str, humans: list[str], epsilo
         n_other = other_rated.sum(axis=1)
         rows = (f >= 0) & (hj >= 0) & (n_other >= 1)
         if not rows.any():
-            comparisons.append(HumanComparison(name, 0, float("nan"), float("nan"), None, 1.0, 1.0, False,
-                                               "no instance coded by the annotator, this human and another human"))
+            comparisons.append(
+                HumanComparison(
+                    name,
+                    0,
+                    float("nan"),
+                    float("nan"),
+                    None,
+                    1.0,
+                    1.0,
+                    False,
+                    "no instance coded by the annotator, this human and another human",
+                )
+            )
             continue
         o = others[rows]
         mask = o >= 0
@@ -138,12 +162,17 @@ def alt_test(long_df: pd.DataFrame, *, annotator: str, humans: list[str], epsilo
         t, p, note = _one_sided_p(w_h - w_f, epsilon)
         n = int(rows.sum())
         if n < MIN_INSTANCES:
-            extra = f"only {n} instances (< {MIN_INSTANCES}): the t-test's normality assumption is doubtful"
+            extra = (
+                f"only {n} instances (< {MIN_INSTANCES}): "
+                "the t-test's normality assumption is doubtful"
+            )
             note = f"{note}; {extra}" if note else extra
-        comparisons.append(HumanComparison(name, n, float(w_f.mean()), float(w_h.mean()), t, p, p, False, note))
+        comparisons.append(
+            HumanComparison(name, n, float(w_f.mean()), float(w_h.mean()), t, p, p, False, note)
+        )
     pvals = np.array([c.p_value for c in comparisons])
     adjusted = stats.false_discovery_control(pvals, method="by") if len(pvals) else pvals
-    for c, padj in zip(comparisons, adjusted):
+    for c, padj in zip(comparisons, adjusted, strict=True):
         c.p_adjusted = float(padj)
         c.annotator_wins = bool(padj <= alpha) and c.n > 0
     tested = [c for c in comparisons if c.n > 0]
@@ -151,21 +180,55 @@ def alt_test(long_df: pd.DataFrame, *, annotator: str, humans: list[str], epsilo
     rho = float(np.mean([c.rho_annotator for c in tested])) if tested else None
     passed = omega is not None and omega >= 0.5
     wins = sum(c.annotator_wins for c in comparisons)
-    verdict = (f"{'passes' if passed else 'fails'}: {annotator} wins against {wins} of {len(comparisons)} "
-               f"humans (winning rate {omega:.2f} {'>=' if passed else '<'} 0.5, epsilon = {epsilon}, "
-               f"Benjamini-Yekutieli q = {alpha})")
-    return AltTestResult(annotator, list(humans), epsilon, alpha, similarity, comparisons, omega, rho,
-                         passed, verdict, notes)
+    verdict = (
+        f"{'passes' if passed else 'fails'}: {annotator} wins against {wins} of {len(comparisons)} "
+        f"humans (winning rate {omega:.2f} {'>=' if passed else '<'} 0.5, epsilon = {epsilon}, "
+        f"Benjamini-Yekutieli q = {alpha})"
+    )
+    return AltTestResult(
+        annotator,
+        list(humans),
+        epsilon,
+        alpha,
+        similarity,
+        comparisons,
+        omega,
+        rho,
+        passed,
+        verdict,
+        notes,
+    )
 
 
 def render_alt_test(result: AltTestResult) -> Table:
-    t = Table(title=f"Alternative Annotator Test: {result.annotator} (epsilon = {result.epsilon})",
-              caption=f"{result.verdict}; average advantage probability rho = "
-                      f"{'n/a' if result.advantage_probability is None else f'{result.advantage_probability:.3f}'}")
-    for col in ("left-out human", "n", "rho annotator", "rho human", "t", "p", "p (BY)", "annotator wins", "note"):
+    rho = result.advantage_probability
+    t = Table(
+        title=f"Alternative Annotator Test: {result.annotator} (epsilon = {result.epsilon})",
+        caption=f"{result.verdict}; average advantage probability rho = "
+        f"{'n/a' if rho is None else f'{rho:.3f}'}",
+    )
+    for col in (
+        "left-out human",
+        "n",
+        "rho annotator",
+        "rho human",
+        "t",
+        "p",
+        "p (BY)",
+        "annotator wins",
+        "note",
+    ):
         t.add_column(col, justify="left" if col in ("left-out human", "note") else "right")
     for c in result.comparisons:
-        t.add_row(c.human, str(c.n), f"{c.rho_annotator:.3f}", f"{c.rho_human:.3f}",
-                  "n/a" if c.t is None else f"{c.t:.3f}", f"{c.p_value:.4g}", f"{c.p_adjusted:.4g}",
-                  "yes" if c.annotator_wins else "no", c.note or "")
+        t.add_row(
+            c.human,
+            str(c.n),
+            f"{c.rho_annotator:.3f}",
+            f"{c.rho_human:.3f}",
+            "n/a" if c.t is None else f"{c.t:.3f}",
+            f"{c.p_value:.4g}",
+            f"{c.p_adjusted:.4g}",
+            "yes" if c.annotator_wins else "no",
+            c.note or "",
+        )
     return t

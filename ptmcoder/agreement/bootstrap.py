@@ -38,11 +38,16 @@ def resample_weights(n_units: int, rng: np.random.Generator, chunk: int) -> np.n
     """(chunk, n_units) multiplicities of units drawn with replacement."""
     idx = rng.integers(0, n_units, size=(chunk, n_units))
     idx += (np.arange(chunk, dtype=idx.dtype) * n_units)[:, None]
-    return np.bincount(idx.ravel(), minlength=chunk * n_units).reshape(chunk, n_units).astype(np.float64)
+    return (
+        np.bincount(idx.ravel(), minlength=chunk * n_units)
+        .reshape(chunk, n_units)
+        .astype(np.float64)
+    )
 
 
-def bootstrap_sums(statistics: list[Statistic], *, n_boot: int = DEFAULT_RESAMPLES,
-                   seed: int = 0) -> list[np.ndarray]:
+def bootstrap_sums(
+    statistics: list[Statistic], *, n_boot: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> list[np.ndarray]:
     """Resampled column sums, (n_boot, m_i) for each statistic; all statistics
     share the same resamples of units (so differences between them are paired)."""
     if n_boot < 0:
@@ -63,7 +68,7 @@ def bootstrap_sums(statistics: list[Statistic], *, n_boot: int = DEFAULT_RESAMPL
         for start in range(0, n_boot, chunk):
             b = min(chunk, n_boot - start)
             w = resample_weights(n_units, rng, b)
-            out[start:start + b] = w @ stacked
+            out[start : start + b] = w @ stacked
     parts = np.split(out, np.cumsum(widths)[:-1], axis=1)
     return parts
 

@@ -102,7 +102,9 @@ def _check_counts(counts: np.ndarray) -> np.ndarray:
     return counts.astype(np.float64, copy=False)
 
 
-def _check_pair(a: Sequence[int], b: Sequence[int], n_categories: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+def _check_pair(
+    a: Sequence[int], b: Sequence[int], n_categories: int | None
+) -> tuple[np.ndarray, np.ndarray, int]:
     a = np.asarray(a)
     b = np.asarray(b)
     if a.ndim != 1 or b.ndim != 1:
@@ -274,9 +276,12 @@ def _ordinal_delta(n_c: np.ndarray) -> np.ndarray:
     return (span - (n_c[:, :, None] + n_c[:, None, :]) / 2) ** 2
 
 
-def krippendorff_alpha_statistic(counts: np.ndarray, level: str = "nominal",
-                                 values: Sequence[float] | None = None,
-                                 delta: np.ndarray | None = None) -> Statistic:
+def krippendorff_alpha_statistic(
+    counts: np.ndarray,
+    level: str = "nominal",
+    values: Sequence[float] | None = None,
+    delta: np.ndarray | None = None,
+) -> Statistic:
     """Krippendorff's alpha ``1 - D_o / D_e`` from the coincidence matrix
     (Krippendorff 2011, sec. C-E): over pairable units (``m_u >= 2`` values),
     ``D_o = (1/n) sum_u sum_ck n_uc n_uk delta_ck / (m_u - 1)`` and
@@ -296,7 +301,7 @@ def krippendorff_alpha_statistic(counts: np.ndarray, level: str = "nominal",
     if delta is None:  # ordinal: keep the per-unit coincidences of every pair c < k
         iu, ku = np.triu_indices(k, 1)
         stats = np.zeros((u, 1 + k + len(iu)))
-        stats[pairable, 1 + k:] = 2 * c[:, iu] * c[:, ku] / (mp - 1)[:, None]
+        stats[pairable, 1 + k :] = 2 * c[:, iu] * c[:, ku] / (mp - 1)[:, None]
     else:
         stats = np.zeros((u, 2 + k))
         if level == "nominal" and delta is not None and np.array_equal(delta, 1.0 - np.eye(k)):
@@ -304,16 +309,16 @@ def krippendorff_alpha_statistic(counts: np.ndarray, level: str = "nominal",
         else:
             stats[pairable, 1 + k] = np.einsum("uc,ck,uk->u", c, delta, c) / (mp - 1)
     stats[pairable, 0] = mp
-    stats[pairable, 1:1 + k] = c
+    stats[pairable, 1 : 1 + k] = c
     fixed = delta
 
     def finish(s: np.ndarray) -> np.ndarray:
         n = s[:, 0]
-        n_c = s[:, 1:1 + k]
+        n_c = s[:, 1 : 1 + k]
         if fixed is None:
             d = _ordinal_delta(n_c)
             iu, ku = np.triu_indices(k, 1)
-            observed = (s[:, 1 + k:] * d[:, iu, ku]).sum(axis=1)
+            observed = (s[:, 1 + k :] * d[:, iu, ku]).sum(axis=1)
             expected = np.einsum("bc,bck,bk->b", n_c, d, n_c)
         else:
             observed = s[:, 1 + k]
@@ -329,9 +334,12 @@ def krippendorff_alpha_statistic(counts: np.ndarray, level: str = "nominal",
     return Statistic(stats, finish, reason, int(pairable.sum()))
 
 
-def krippendorff_alpha(counts: np.ndarray, level: str = "nominal",
-                       values: Sequence[float] | None = None,
-                       delta: np.ndarray | None = None) -> float:
+def krippendorff_alpha(
+    counts: np.ndarray,
+    level: str = "nominal",
+    values: Sequence[float] | None = None,
+    delta: np.ndarray | None = None,
+) -> float:
     """Krippendorff's alpha from a units x values count table, missing data allowed.
 
     Krippendorff (2011), example C (4 observers, 12 units, values 1-5, missing
@@ -372,8 +380,9 @@ def _pair_stats(a: np.ndarray, b: np.ndarray, k: int, w: np.ndarray) -> np.ndarr
     return stats
 
 
-def cohen_kappa_statistic(a: Sequence[int], b: Sequence[int], weights: str | None = None,
-                          n_categories: int | None = None) -> Statistic:
+def cohen_kappa_statistic(
+    a: Sequence[int], b: Sequence[int], weights: str | None = None, n_categories: int | None = None
+) -> Statistic:
     """Cohen's kappa ``(p_o - p_e) / (1 - p_e)`` with
     ``p_o = sum_ck w_ck p_ck`` and ``p_e = sum_ck w_ck p_c. p_.k`` (Cohen 1960;
     weighted: Cohen 1968) over the units both raters coded."""
@@ -383,8 +392,8 @@ def cohen_kappa_statistic(a: Sequence[int], b: Sequence[int], weights: str | Non
 
     def finish(s: np.ndarray) -> np.ndarray:
         n = s[:, 0:1]
-        p_a = s[:, 2:2 + k] / n
-        p_b = s[:, 2 + k:] / n
+        p_a = s[:, 2 : 2 + k] / n
+        p_b = s[:, 2 + k :] / n
         p_o = s[:, 1] / s[:, 0]
         p_e = np.einsum("bc,ck,bk->b", p_a, w, p_b)
         out = (p_o - p_e) / (1 - p_e)
@@ -396,8 +405,9 @@ def cohen_kappa_statistic(a: Sequence[int], b: Sequence[int], weights: str | Non
     return Statistic(stats, finish, reason, int(a.shape[0]))
 
 
-def cohen_kappa(a: Sequence[int], b: Sequence[int], weights: str | None = None,
-                n_categories: int | None = None) -> float:
+def cohen_kappa(
+    a: Sequence[int], b: Sequence[int], weights: str | None = None, n_categories: int | None = None
+) -> float:
     """Cohen's kappa for two raters (``weights``: none, linear, quadratic).
 
     >>> round(cohen_kappa([0, 0, 1, 1, 0], [0, 1, 1, 1, 0]), 4)
@@ -406,7 +416,9 @@ def cohen_kappa(a: Sequence[int], b: Sequence[int], weights: str | None = None,
     return cohen_kappa_statistic(a, b, weights, n_categories).value()
 
 
-def scott_pi_statistic(a: Sequence[int], b: Sequence[int], n_categories: int | None = None) -> Statistic:
+def scott_pi_statistic(
+    a: Sequence[int], b: Sequence[int], n_categories: int | None = None
+) -> Statistic:
     """Scott's pi ``(p_o - p_e) / (1 - p_e)`` with ``p_e = sum_c pi_c^2`` and
     ``pi_c`` the category's share of both raters' 2n ratings (Scott 1955)."""
     a, b, k = _check_pair(a, b, n_categories)
@@ -414,7 +426,7 @@ def scott_pi_statistic(a: Sequence[int], b: Sequence[int], n_categories: int | N
 
     def finish(s: np.ndarray) -> np.ndarray:
         n = s[:, 0:1]
-        pi = (s[:, 2:2 + k] + s[:, 2 + k:]) / (2 * n)
+        pi = (s[:, 2 : 2 + k] + s[:, 2 + k :]) / (2 * n)
         p_o = s[:, 1] / s[:, 0]
         p_e = (pi**2).sum(axis=1)
         out = (p_o - p_e) / (1 - p_e)
@@ -478,8 +490,14 @@ def masi_matrix(sets: Sequence[frozenset]) -> np.ndarray:
 # -- reading ---------------------------------------------------------------------------
 
 
-LANDIS_KOCH = ((0.0, "poor"), (0.20, "slight"), (0.40, "fair"), (0.60, "moderate"),
-               (0.80, "substantial"), (1.0, "almost perfect"))
+LANDIS_KOCH = (
+    (0.0, "poor"),
+    (0.20, "slight"),
+    (0.40, "fair"),
+    (0.60, "moderate"),
+    (0.80, "substantial"),
+    (1.0, "almost perfect"),
+)
 
 
 def landis_koch(value: float | None) -> str:

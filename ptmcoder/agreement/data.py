@@ -61,15 +61,25 @@ class RatingMatrix:
 
     def subset(self, raters: list[str]) -> RatingMatrix:
         idx = [self.raters.index(r) for r in raters]
-        return RatingMatrix(self.units, list(raters), self.codes[:, idx], self.categories,
-                            {r: self.missing_rows.get(r, 0) for r in raters})
+        return RatingMatrix(
+            self.units,
+            list(raters),
+            self.codes[:, idx],
+            self.categories,
+            {r: self.missing_rows.get(r, 0) for r in raters},
+        )
 
     def restrict(self, raters: list[str], *, min_ratings: int = 1) -> RatingMatrix:
         """Only ``raters``, and only the units that at least ``min_ratings`` of them coded."""
         sub = self.subset(raters)
         keep = (sub.codes >= 0).sum(axis=1) >= min_ratings
-        return RatingMatrix([u for u, k in zip(sub.units, keep) if k], sub.raters, sub.codes[keep],
-                            sub.categories, sub.missing_rows)
+        return RatingMatrix(
+            [u for u, k in zip(sub.units, keep, strict=True) if k],
+            sub.raters,
+            sub.codes[keep],
+            sub.categories,
+            sub.missing_rows,
+        )
 
     def ratings_per_unit(self) -> np.ndarray:
         return (self.codes >= 0).sum(axis=1)
@@ -95,7 +105,9 @@ class RatingMatrix:
             "units_with_one_rating": int((per_unit == 1).sum()),
             "units_with_no_rating": int((per_unit == 0).sum()),
             "multi_label_cells": self.multi_label_cells,
-            "raters_without_labels": [r for r, n in zip(self.raters, per_rater) if n == 0],
+            "raters_without_labels": [
+                r for r, n in zip(self.raters, per_rater, strict=True) if n == 0
+            ],
             "missing_code_rows": {k: v for k, v in self.missing_rows.items() if v},
         }
 
@@ -123,10 +135,17 @@ def rating_matrix(long_df: pd.DataFrame, *, raters: list[str] | None = None) -> 
     """Build the rating matrix from a long table with columns unit, rater, code."""
     missing = [c for c in ("unit", "rater", "code") if c not in long_df.columns]
     if missing:
-        raise PtmcoderError(f"the long table has no column(s) {', '.join(missing)}",
-                            hint="expected columns: unit, rater, code (one row per code)")
-    df = pd.DataFrame({"unit": _as_str(long_df["unit"]), "rater": _as_str(long_df["rater"]),
-                       "code": _as_str(long_df["code"])})
+        raise PtmcoderError(
+            f"the long table has no column(s) {', '.join(missing)}",
+            hint="expected columns: unit, rater, code (one row per code)",
+        )
+    df = pd.DataFrame(
+        {
+            "unit": _as_str(long_df["unit"]),
+            "rater": _as_str(long_df["rater"]),
+            "code": _as_str(long_df["code"]),
+        }
+    )
     bad = df["unit"].isna() | df["rater"].isna() | (df["unit"] == "") | (df["rater"] == "")
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
@@ -136,8 +155,10 @@ def rating_matrix(long_df: pd.DataFrame, *, raters: list[str] | None = None) -> 
     if raters is not None:
         unknown = [r for r in raters if r not in set(all_raters)]
         if unknown:
-            raise PtmcoderError(f"rater(s) not in the table: {', '.join(unknown)}",
-                                hint=f"raters are: {', '.join(all_raters)}")
+            raise PtmcoderError(
+                f"rater(s) not in the table: {', '.join(unknown)}",
+                hint=f"raters are: {', '.join(all_raters)}",
+            )
         all_raters = list(raters)
         df = df[df["rater"].isin(all_raters)]
     no_code = df["code"].isna()
@@ -154,12 +175,17 @@ def rating_matrix(long_df: pd.DataFrame, *, raters: list[str] | None = None) -> 
         cat_tuples = pd.Series([(c,) for c in cats], index=keys)
     else:
         joined = grouped.agg("\x1f".join)
-        cat_tuples = pd.Series([tuple(v.split("\x1f")) for v in joined.tolist()], index=joined.index)
+        cat_tuples = pd.Series(
+            [tuple(v.split("\x1f")) for v in joined.tolist()], index=joined.index
+        )
     uniq = sorted(set(cat_tuples.tolist()), key=category_sort_key)
     cat_index = {c: i for i, c in enumerate(uniq)}
     unit_pos = pd.Index(units).get_indexer(cat_tuples.index.get_level_values(0))
     rater_pos = pd.Index(all_raters).get_indexer(cat_tuples.index.get_level_values(1))
     codes = np.full((len(units), len(all_raters)), -1, dtype=np.int32)
-    codes[unit_pos, rater_pos] = np.array([cat_index[c] for c in cat_tuples.tolist()], dtype=np.int32)
-    return RatingMatrix(units, all_raters, codes, uniq,
-                        {r: int(missing_rows.get(r, 0)) for r in all_raters})
+    codes[unit_pos, rater_pos] = np.array(
+        [cat_index[c] for c in cat_tuples.tolist()], dtype=np.int32
+    )
+    return RatingMatrix(
+        units, all_raters, codes, uniq, {r: int(missing_rows.get(r, 0)) for r in all_raters}
+    )

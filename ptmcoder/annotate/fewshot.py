@@ -21,10 +21,18 @@ def unit_rng(seed: int, unit_id: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
-def select_examples(unit_id: str, unit_vector: np.ndarray, pool_ids: Sequence[str],
-                    pool_vectors: np.ndarray, pool_labels: Sequence[Sequence[str]], k: int, *,
-                    seed: int = 13, unit_text: str | None = None,
-                    pool_texts: Sequence[str] | None = None) -> list[int]:
+def select_examples(
+    unit_id: str,
+    unit_vector: np.ndarray,
+    pool_ids: Sequence[str],
+    pool_vectors: np.ndarray,
+    pool_labels: Sequence[Sequence[str]],
+    k: int,
+    *,
+    seed: int = 13,
+    unit_text: str | None = None,
+    pool_texts: Sequence[str] | None = None,
+) -> list[int]:
     """Indices into the pool of up to ``k`` examples for one unit (see module doc)."""
     if k <= 0 or not len(pool_ids):
         return []

@@ -35,10 +35,12 @@ from ptmcoder.annotate.records import Annotation, CodeAssignment, ErrorType
 from ptmcoder.codebook import Codebook
 from ptmcoder.llm.base import ChatMessage, ChatModel, ChatRequest, Completion
 
-REPAIR = ("Your previous answer could not be used: {problem}. Answer again with one JSON "
-          "object only, exactly of the shape {{\"codes\": [{{\"code\": ..., \"rationale\": ..., "
-          "\"evidence\": ..., \"confidence\": ...}}], \"none\": ...}}, using only these code "
-          "ids: {codes}.")
+REPAIR = (
+    "Your previous answer could not be used: {problem}. Answer again with one JSON "
+    'object only, exactly of the shape {{"codes": [{{"code": ..., "rationale": ..., '
+    '"evidence": ..., "confidence": ...}}], "none": ...}}, using only these code '
+    "ids: {codes}."
+)
 
 
 def error_type_for(exc: BaseException) -> ErrorType:
@@ -98,10 +100,19 @@ class Tally:
 class LLMAnnotator:
     """Codes units with a chat model (see the module docstring)."""
 
-    def __init__(self, name: str, model: ChatModel, model_name: str, book: Codebook,
-                 level: str | None, template: PromptTemplate, settings: LLMSettings, *,
-                 examples_for: Callable[[dict[str, Any]], list[Example]] | None = None,
-                 cost: Callable[[str, int, int, int], float | None] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        model: ChatModel,
+        model_name: str,
+        book: Codebook,
+        level: str | None,
+        template: PromptTemplate,
+        settings: LLMSettings,
+        *,
+        examples_for: Callable[[dict[str, Any]], list[Example]] | None = None,
+        cost: Callable[[str, int, int, int], float | None] | None = None,
+    ) -> None:
         self.name = name
         self.model = model
         self.model_name = model_name
@@ -114,28 +125,50 @@ class LLMAnnotator:
         self.schema = output_schema(self.codes)
         self.examples_for = examples_for
         self.cost = cost
-        self.stats = {"requests": 0, "cache_hits": 0, "cache_misses": 0, "repairs": 0,
-                      "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+        self.stats = {
+            "requests": 0,
+            "cache_hits": 0,
+            "cache_misses": 0,
+            "repairs": 0,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cost_usd": 0.0,
+        }
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": "llm", "model": self.model_name,
-                "parameters": self.settings.as_dict(),
-                "structured_output": "json_schema (client falls back to json mode)",
-                "method": f"few-shot:{self.settings.shots}" if self.examples_for else "zero-shot"}
+        return {
+            "name": self.name,
+            "kind": "llm",
+            "model": self.model_name,
+            "parameters": self.settings.as_dict(),
+            "structured_output": "json_schema (client falls back to json mode)",
+            "method": f"few-shot:{self.settings.shots}" if self.examples_for else "zero-shot",
+        }
 
     def messages(self, unit: dict[str, Any]) -> tuple[list[ChatMessage], str, bool, int]:
-        text, truncated = truncate(unit_text(unit), self.settings.max_unit_tokens,
-                                   self.model_name)
+        text, truncated = truncate(unit_text(unit), self.settings.max_unit_tokens, self.model_name)
         examples = self.examples_for(unit) if self.examples_for else []
-        messages = build_messages(self.template, self.system, str(unit["id"]), text,
-                                  examples=examples, truncated=truncated)
+        messages = build_messages(
+            self.template,
+            self.system,
+            str(unit["id"]),
+            text,
+            examples=examples,
+            truncated=truncated,
+        )
         return messages, text, truncated, len(examples)
 
     def request(self, messages: list[ChatMessage], n: int, seed: int | None) -> ChatRequest:
-        return ChatRequest(model=self.model_name, messages=messages,
-                           temperature=self.settings.effective_temperature(),
-                           max_tokens=self.settings.max_output_tokens, seed=seed, n=n,
-                           json_schema=self.schema, json_mode=True)
+        return ChatRequest(
+            model=self.model_name,
+            messages=messages,
+            temperature=self.settings.effective_temperature(),
+            max_tokens=self.settings.max_output_tokens,
+            seed=seed,
+            n=n,
+            json_schema=self.schema,
+            json_mode=True,
+        )
 
     async def _call(self, request: ChatRequest, tally: Tally) -> Completion:
         completion = await self.model.complete(request)
@@ -147,19 +180,30 @@ class LLMAnnotator:
         messages = self.messages(unit)[0]
         return self.request(messages, self.settings.samples, self.settings.seed)
 
-    async def annotate_unit(self, unit: dict[str, Any], common: dict[str, Any], *,
-                            first: Completion | BaseException | None = None) -> Annotation:
+    async def annotate_unit(
+        self,
+        unit: dict[str, Any],
+        common: dict[str, Any],
+        *,
+        first: Completion | BaseException | None = None,
+    ) -> Annotation:
         """Code one unit. ``first`` is the answer to :meth:`first_request` when it was
         obtained elsewhere (the Batch API); repairs and missing samples still go
         through the model."""
         uid = str(unit["id"])
         started = time.perf_counter()
         tally = Tally()
-        base = dict(unit_id=uid, annotator=self.name, model=self.model_name,
-                    samples=self.settings.samples, **common)
+        base = dict(
+            unit_id=uid,
+            annotator=self.name,
+            model=self.model_name,
+            samples=self.settings.samples,
+            **common,
+        )
         if not unit_text(unit).strip():
-            return Annotation(**base, error_type=ErrorType.NO_TEXT, error="the unit has no text",
-                              latency_s=0.0)
+            return Annotation(
+                **base, error_type=ErrorType.NO_TEXT, error="the unit has no text", latency_s=0.0
+            )
         messages, text, truncated, shots = self.messages(unit)
         method = f"few-shot:{shots}" if shots else "zero-shot"
         base.update(truncated=truncated, method=method)
@@ -167,8 +211,7 @@ class LLMAnnotator:
         try:
             texts: list[str] = []
             if first is None:
-                completion = await self._call(self.request(messages, k, self.settings.seed),
-                                              tally)
+                completion = await self._call(self.request(messages, k, self.settings.seed), tally)
             elif isinstance(first, BaseException):
                 raise first
             else:
@@ -179,46 +222,73 @@ class LLMAnnotator:
             while len(texts) < k and extra < k:  # the endpoint ignored n
                 extra += 1
                 more = await self._call(
-                    self.request(messages, 1, self.settings.seed + extra), tally)
+                    self.request(messages, 1, self.settings.seed + extra), tally
+                )
                 texts.extend(more.texts[:1])
             parsed = [parse_answer(t, self.codes, text) for t in texts]
             valid = [p for p in parsed if isinstance(p, ParsedAnswer)]
             repaired = False
             if not valid:
-                first_error = next(p for p in parsed if isinstance(p, AnswerError)) \
-                    if parsed else AnswerError(ErrorType.EMPTY, "no answer")
-                repair_messages = [*messages,
-                                   ChatMessage(role="assistant", content=texts[0] if texts else ""),
-                                   ChatMessage(role="user", content=REPAIR.format(
-                                       problem=first_error.message,
-                                       codes=", ".join(self.codes)))]
+                first_error = (
+                    next(p for p in parsed if isinstance(p, AnswerError))
+                    if parsed
+                    else AnswerError(ErrorType.EMPTY, "no answer")
+                )
+                repair_messages = [
+                    *messages,
+                    ChatMessage(role="assistant", content=texts[0] if texts else ""),
+                    ChatMessage(
+                        role="user",
+                        content=REPAIR.format(
+                            problem=first_error.message, codes=", ".join(self.codes)
+                        ),
+                    ),
+                ]
                 tally.repairs += 1
-                again = await self._call(self.request(repair_messages, 1, self.settings.seed),
-                                         tally)
+                again = await self._call(
+                    self.request(repair_messages, 1, self.settings.seed), tally
+                )
                 answer = again.texts[0] if again.texts else None
                 result = parse_answer(answer, self.codes, text)
                 if isinstance(result, AnswerError):
-                    return self._finish(Annotation(
-                        **base, error_type=result.error_type,
-                        error=f"{result.message} (after one repair request; first answer: "
-                              f"{first_error.message})",
-                        raw_answer=(answer or "")[:2000]), tally, started)
+                    return self._finish(
+                        Annotation(
+                            **base,
+                            error_type=result.error_type,
+                            error=f"{result.message} (after one repair request; first answer: "
+                            f"{first_error.message})",
+                            raw_answer=(answer or "")[:2000],
+                        ),
+                        tally,
+                        started,
+                    )
                 valid = [result]
                 repaired = True
         except Exception as exc:  # LLMError after the client's retries
             if is_fatal(exc) or not hasattr(exc, "kind"):
                 raise
-            return self._finish(Annotation(**base, error_type=error_type_for(exc),
-                                           error=str(exc)[:1000]), tally, started)
+            return self._finish(
+                Annotation(**base, error_type=error_type_for(exc), error=str(exc)[:1000]),
+                tally,
+                started,
+            )
         invalid = len(parsed) - len([p for p in parsed if isinstance(p, ParsedAnswer)])
         if len(valid) == 1 and k == 1:
             codes = valid[0].codes
             scores = None
         else:
             codes, scores = vote(valid)
-        return self._finish(Annotation(**base, codes=codes, scores=scores, repaired=repaired,
-                                       invalid_samples=invalid if k > 1 else 0),
-                            tally, started)
+        return self._finish(
+            Annotation(
+                **base,
+                codes=codes,
+                scores=scores,
+                repaired=repaired,
+                invalid_samples=invalid if k > 1 else 0,
+            ),
+            tally,
+            started,
+        )
 
     def _finish(self, record: Annotation, tally: Tally, started: float) -> Annotation:
         record.input_tokens = tally.input_tokens
@@ -227,11 +297,11 @@ class LLMAnnotator:
         record.latency_s = round(time.perf_counter() - started, 4)
         record.cached = tally.requests > 0 and tally.from_cache == tally.requests
         if self.cost is not None and tally.requests > tally.from_cache:
-            record.cost_usd = self.cost(self.model_name, tally.input_tokens, tally.output_tokens,
-                                        tally.cached_input_tokens)
+            record.cost_usd = self.cost(
+                self.model_name, tally.input_tokens, tally.output_tokens, tally.cached_input_tokens
+            )
         else:
-            record.cost_usd = 0.0 if tally.requests and tally.from_cache == tally.requests \
-                else None
+            record.cost_usd = 0.0 if tally.requests and tally.from_cache == tally.requests else None
         self.stats["requests"] += tally.requests
         self.stats["cache_hits"] += tally.from_cache
         self.stats["cache_misses"] += tally.requests - tally.from_cache
@@ -256,6 +326,7 @@ def vote(answers: list[ParsedAnswer]) -> tuple[list[CodeAssignment], dict[str, f
             first.setdefault(assignment.code, assignment)
     scores = {code: round(v / n, 4) for code, v in votes.items()}
     chosen = sorted((c for c in votes if votes[c] * 2 >= n), key=lambda c: -votes[c])
-    codes = [first[c].model_copy(update={"confidence": scores[c], "votes": votes[c]})
-             for c in chosen]
+    codes = [
+        first[c].model_copy(update={"confidence": scores[c], "votes": votes[c]}) for c in chosen
+    ]
     return codes, scores

@@ -91,8 +91,9 @@ def _confidence(value: Any, notes: list[str]) -> float | None:
     return None
 
 
-def parse_answer(text: str | None, allowed_codes: list[str] | set[str],
-                 unit_text: str | None = None) -> ParsedAnswer | AnswerError:
+def parse_answer(
+    text: str | None, allowed_codes: list[str] | set[str], unit_text: str | None = None
+) -> ParsedAnswer | AnswerError:
     """Parse one answer against the allowed code ids (see the module docstring)."""
     if text is None or not text.strip():
         return AnswerError(ErrorType.EMPTY, "the answer is empty")
@@ -152,12 +153,17 @@ def parse_answer(text: str | None, allowed_codes: list[str] | set[str],
         rationale = item.get("rationale")
         rationale = rationale.strip() if isinstance(rationale, str) and rationale.strip() else None
         found = evidence_in(evidence, unit_text) if evidence and unit_text is not None else None
-        codes.append(CodeAssignment(code=code, rationale=rationale, evidence=evidence,
-                                    evidence_found=found,
-                                    confidence=_confidence(item.get("confidence"), notes)))
+        codes.append(
+            CodeAssignment(
+                code=code,
+                rationale=rationale,
+                evidence=evidence,
+                evidence_found=found,
+                confidence=_confidence(item.get("confidence"), notes),
+            )
+        )
     if unknown:
         shown = ", ".join(repr(u) for u in unknown[:5])
-        return AnswerError(ErrorType.UNKNOWN_CODE,
-                           f"code(s) outside the codebook: {shown}")
+        return AnswerError(ErrorType.UNKNOWN_CODE, f"code(s) outside the codebook: {shown}")
     none = bool(data.get("none")) and not codes
     return ParsedAnswer(codes=codes, none=none or not codes, notes=notes)

@@ -64,9 +64,12 @@ class Plan:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "codebook": self.codebook, "codebook_hash": self.codebook_hash, "level": self.level,
+            "codebook": self.codebook,
+            "codebook_hash": self.codebook_hash,
+            "level": self.level,
             "prompt": {"id": self.prompt_id, "sha256": self.prompt_sha256},
-            "units": self.units, "counted_units": self.counted_units,
+            "units": self.units,
+            "counted_units": self.counted_units,
             "annotators": [a.__dict__ for a in self.annotators],
             "example_prompt": {"system": self.example_system, "user": self.example_user},
             "calls_made": 0,
@@ -83,14 +86,29 @@ def make_plan(options: Any, *, sample: int = 500) -> Plan:
     counted = units[:sample]
     scale = len(units) / len(counted) if counted else 0.0
     system = render_system(template, book, options.level)
-    plan = Plan(book.id, codebook_hash(book), normalise_level(options.level), template.id,
-                template.sha256, len(units), len(counted))
+    plan = Plan(
+        book.id,
+        codebook_hash(book),
+        normalise_level(options.level),
+        template.id,
+        template.sha256,
+        len(units),
+        len(counted),
+    )
     prices = load_prices()
     for spec in options.annotators:
         if spec == "embedded" or spec.startswith("embedded:"):
-            plan.annotators.append(AnnotatorPlan(spec, None, "embedded", len(units),
-                                                 cost_usd=0.0, cost_usd_prefix_cached=0.0,
-                                                 note="offline: no calls, no cost"))
+            plan.annotators.append(
+                AnnotatorPlan(
+                    spec,
+                    None,
+                    "embedded",
+                    len(units),
+                    cost_usd=0.0,
+                    cost_usd_prefix_cached=0.0,
+                    note="offline: no calls, no cost",
+                )
+            )
             continue
         model = parse_spec(spec)[2]
         ap = AnnotatorPlan(spec, model, "llm", len(units))
@@ -99,8 +117,7 @@ def make_plan(options: Any, *, sample: int = 500) -> Plan:
         for unit in counted:
             text, truncated = truncate(unit_text(unit), options.max_unit_tokens, model)
             ap.truncated_units += int(truncated)
-            messages = build_messages(template, system, str(unit["id"]), text,
-                                      truncated=truncated)
+            messages = build_messages(template, system, str(unit["id"]), text, truncated=truncated)
             total_in += count_chat_tokens(messages, model)
             if not plan.example_user:
                 plan.example_system = messages[0].content
@@ -111,12 +128,15 @@ def make_plan(options: Any, *, sample: int = 500) -> Plan:
         ap.output_tokens = requests * OUTPUT_TOKENS_PER_SAMPLE * options.samples
         ap.truncated_units = round(ap.truncated_units * scale)
         if options.shots:
-            ap.note = (f"few-shot examples ({options.shots} per unit) are not counted; "
-                       "they add to each user message")
+            ap.note = (
+                f"few-shot examples ({options.shots} per unit) are not counted; "
+                "they add to each user message"
+            )
         ap.cost_usd = estimate_cost(model, ap.input_tokens, ap.output_tokens, table=prices)
         cached = ap.prefix_tokens * max(0, requests - 1)
-        ap.cost_usd_prefix_cached = estimate_cost(model, ap.input_tokens, ap.output_tokens,
-                                                  cached_input_tokens=cached, table=prices)
+        ap.cost_usd_prefix_cached = estimate_cost(
+            model, ap.input_tokens, ap.output_tokens, cached_input_tokens=cached, table=prices
+        )
         if ap.cost_usd is None:
             ap.note = (ap.note + "; " if ap.note else "") + f"no price known for {model!r}"
         plan.annotators.append(ap)
@@ -126,20 +146,37 @@ def make_plan(options: Any, *, sample: int = 500) -> Plan:
 def render_plan(plan: Plan, console: Console) -> None:
     from rich.table import Table
 
-    console.print(f"plan: {plan.units} units, codebook {plan.codebook} (level {plan.level}), "
-                  f"prompt {plan.prompt_id} {plan.prompt_sha256[:19]}; no call made")
+    console.print(
+        f"plan: {plan.units} units, codebook {plan.codebook} (level {plan.level}), "
+        f"prompt {plan.prompt_id} {plan.prompt_sha256[:19]}; no call made"
+    )
     if plan.counted_units < plan.units:
         console.print(f"  tokens counted on the first {plan.counted_units} units and scaled")
-    table = Table("annotator", "requests", "input tokens", "shared prefix/request",
-                  "output tokens (est.)", "truncated", "cost USD", "cost USD (prefix cached)")
+    table = Table(
+        "annotator",
+        "requests",
+        "input tokens",
+        "shared prefix/request",
+        "output tokens (est.)",
+        "truncated",
+        "cost USD",
+        "cost USD (prefix cached)",
+    )
 
     def money(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.4f}"
 
     for a in plan.annotators:
-        table.add_row(a.annotator, str(a.requests), f"{a.input_tokens:,}",
-                      f"{a.prefix_tokens:,}", f"{a.output_tokens:,}", str(a.truncated_units),
-                      money(a.cost_usd), money(a.cost_usd_prefix_cached))
+        table.add_row(
+            a.annotator,
+            str(a.requests),
+            f"{a.input_tokens:,}",
+            f"{a.prefix_tokens:,}",
+            f"{a.output_tokens:,}",
+            str(a.truncated_units),
+            money(a.cost_usd),
+            money(a.cost_usd_prefix_cached),
+        )
     console.print(table)
     for a in plan.annotators:
         if a.note:

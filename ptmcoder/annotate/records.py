@@ -7,12 +7,12 @@ sent to review, never dropped.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class ErrorType(str, Enum):
+class ErrorType(StrEnum):
     MALFORMED_JSON = "malformed_json"
     UNKNOWN_CODE = "unknown_code"
     EMPTY = "empty"

@@ -38,8 +38,17 @@ from ptmcoder.paths import workspace
 from ptmcoder.runs import Run, create_run, list_run_ids, resolve_run, utcnow
 
 #: settings that may change when a run is resumed (they do not change the answers)
-OPERATIONAL = ("base_url", "concurrency", "rpm", "tpm", "timeout", "max_retries", "cache",
-               "progress", "retry_errors")
+OPERATIONAL = (
+    "base_url",
+    "concurrency",
+    "rpm",
+    "tpm",
+    "timeout",
+    "max_retries",
+    "cache",
+    "progress",
+    "retry_errors",
+)
 
 
 @dataclass
@@ -98,9 +107,10 @@ def _annotator_kind(spec: str) -> str:
         return "embedded"
     if spec.startswith("openai:") or spec.startswith("langchain:"):
         return "llm"
-    raise ConfigError(f"unknown annotator {spec!r}",
-                      hint="use embedded, embedded:tfidf, openai:MODEL or "
-                           "langchain:PROVIDER:MODEL")
+    raise ConfigError(
+        f"unknown annotator {spec!r}",
+        hint="use embedded, embedded:tfidf, openai:MODEL or langchain:PROVIDER:MODEL",
+    )
 
 
 def _config_snapshot(options: AnnotateOptions, book: Codebook) -> dict[str, Any]:
@@ -122,12 +132,16 @@ def _merge_resume(options: AnnotateOptions, stored: dict[str, Any]) -> AnnotateO
     for name in ("codebook", "corpus"):
         given = getattr(options, name)
         if given and given != stored.get(name):
-            raise ConfigError(f"--{name} {given!r} differs from the run's {stored.get(name)!r}",
-                              hint="omit it when resuming, or start a new run")
+            raise ConfigError(
+                f"--{name} {given!r} differs from the run's {stored.get(name)!r}",
+                hint="omit it when resuming, or start a new run",
+            )
     if options.annotators and sorted(options.annotators) != sorted(stored.get("annotators", [])):
-        raise ConfigError("--annotator differs from the run's annotators "
-                          f"({', '.join(stored.get('annotators', []))})",
-                          hint="omit --annotator when resuming, or start a new run")
+        raise ConfigError(
+            "--annotator differs from the run's annotators "
+            f"({', '.join(stored.get('annotators', []))})",
+            hint="omit --annotator when resuming, or start a new run",
+        )
     for name in OPERATIONAL:
         value = getattr(options, name)
         if name in ("base_url", "rpm", "tpm") and value is None:
@@ -137,8 +151,9 @@ def _merge_resume(options: AnnotateOptions, stored: dict[str, Any]) -> AnnotateO
     return AnnotateOptions(**{k: v for k, v in merged.items() if k in known})
 
 
-def prepare_run(options: AnnotateOptions, run_ref: str | None
-                ) -> tuple[Run, AnnotateOptions, Codebook, bool]:
+def prepare_run(
+    options: AnnotateOptions, run_ref: str | None
+) -> tuple[Run, AnnotateOptions, Codebook, bool]:
     """Create a run, or open ``run_ref`` to resume it (a new id creates a run with it)."""
     if options.base_url:
         check_base_url(options.base_url)  # before anything records it
@@ -156,13 +171,17 @@ def prepare_run(options: AnnotateOptions, run_ref: str | None
         book = load_codebook(options.codebook)
         stored_hash = manifest["config"].get("codebook_hash")
         if codebook_hash(book) != stored_hash:
-            raise ConfigError(f"codebook {book.id!r} changed since run {existing.id} started "
-                              f"({stored_hash[:19]} -> {codebook_hash(book)[:19]})",
-                              hint="start a new run; a run codes with one codebook version")
+            raise ConfigError(
+                f"codebook {book.id!r} changed since run {existing.id} started "
+                f"({stored_hash[:19]} -> {codebook_hash(book)[:19]})",
+                hint="start a new run; a run codes with one codebook version",
+            )
         return existing, options, book, True
     if not options.codebook or not options.corpus or not options.annotators:
-        raise ConfigError("--codebook, --corpus and --annotator are needed to start a run",
-                          hint="or pass --run ID to resume an existing run")
+        raise ConfigError(
+            "--codebook, --corpus and --annotator are needed to start a run",
+            hint="or pass --run ID to resume an existing run",
+        )
     for spec in options.annotators:
         _annotator_kind(spec)
     if len(set(options.annotators)) != len(options.annotators):
@@ -180,8 +199,9 @@ def prepare_run(options: AnnotateOptions, run_ref: str | None
 # -- building annotators ------------------------------------------------------------------
 
 
-def _labels_for(options: AnnotateOptions, book: Codebook,
-                warn: Callable[[str], None] | None = None) -> dict[str, list[str]] | None:
+def _labels_for(
+    options: AnnotateOptions, book: Codebook, warn: Callable[[str], None] | None = None
+) -> dict[str, list[str]] | None:
     if not options.train:
         return None
     labels = load_labels(options.train, raters=options.train_raters or None)
@@ -189,11 +209,16 @@ def _labels_for(options: AnnotateOptions, book: Codebook,
     if unknown and warn is not None:
         source = Path(labels.attrs.get("source", options.train)).name
         available = labels.attrs.get("raters_available") or []
-        message = (f"--train-rater {', '.join(unknown)}: no such rater in {source}; its "
-                   f"raters are {', '.join(available) or '(none)'}")
+        message = (
+            f"--train-rater {', '.join(unknown)}: no such rater in {source}; its "
+            f"raters are {', '.join(available) or '(none)'}"
+        )
         if not Path(options.train).is_file():
-            hints = [f"{options.train}_{r}" for r in unknown
-                     if sample_file(f"{options.train}_{r}") is not None]
+            hints = [
+                f"{options.train}_{r}"
+                for r in unknown
+                if sample_file(f"{options.train}_{r}") is not None
+            ]
             if hints:
                 message += f" (for those labels use --train {' / '.join(hints)})"
         warn(message)
@@ -208,8 +233,9 @@ def _labels_for(options: AnnotateOptions, book: Codebook,
     return unit_labels(labels, allowed_codes(book, options.level), lift)
 
 
-def make_llm_model(spec: str, options: AnnotateOptions, book: Codebook, prompt_id: str
-                   ) -> tuple[Any, str, dict[str, Any]]:
+def make_llm_model(
+    spec: str, options: AnnotateOptions, book: Codebook, prompt_id: str
+) -> tuple[Any, str, dict[str, Any]]:
     """The chat model for ``openai:MODEL`` / ``langchain:PROVIDER:MODEL``, wrapped in the
     response cache. Returns (model, model name, notes for the manifest)."""
     from ptmcoder.llm.cache import CachedChatModel, ResponseCache
@@ -217,14 +243,21 @@ def make_llm_model(spec: str, options: AnnotateOptions, book: Codebook, prompt_i
 
     notes: dict[str, Any] = {}
     model_name = parse_spec(spec)[2]
-    model = make_chat_model(spec, base_url=options.base_url, rpm=options.rpm, tpm=options.tpm,
-                            timeout=options.timeout, max_retries=options.max_retries)
+    model = make_chat_model(
+        spec,
+        base_url=options.base_url,
+        rpm=options.rpm,
+        tpm=options.tpm,
+        timeout=options.timeout,
+        max_retries=options.max_retries,
+    )
     notes["base_url_host"] = _host(getattr(model, "base_url", None) or options.base_url)
     if options.cache:
         path = workspace() / "cache" / "responses.sqlite"
         path.parent.mkdir(parents=True, exist_ok=True)
-        model = CachedChatModel(model, ResponseCache(path), prompt_id, codebook_hash(book),
-                                refresh=options.retry_errors)
+        model = CachedChatModel(
+            model, ResponseCache(path), prompt_id, codebook_hash(book), refresh=options.retry_errors
+        )
         notes["cache"] = str(path)
     else:
         notes["cache"] = "disabled (--no-cache)"
@@ -252,8 +285,13 @@ def _cost_function() -> Callable[[str, int, int, int], float | None]:
     return cost
 
 
-def _examples_function(options: AnnotateOptions, book: Codebook, units: list[dict[str, Any]],
-                       labels: dict[str, list[str]] | None, warn: Callable[[str], None]):
+def _examples_function(
+    options: AnnotateOptions,
+    book: Codebook,
+    units: list[dict[str, Any]],
+    labels: dict[str, list[str]] | None,
+    warn: Callable[[str], None],
+):
     """``examples_for(unit)`` choosing few-shot examples from human-coded units."""
     if not labels or options.shots <= 0:
         return None, None
@@ -278,26 +316,46 @@ def _examples_function(options: AnnotateOptions, book: Codebook, units: list[dic
         vec = cache.get(uid)
         if vec is None:
             vec = embedder.encode([unit_text(unit)])[0]
-        chosen = select_examples(uid, vec, ids, vectors, pool_labels, options.shots,
-                                 seed=options.seed, unit_text=unit_text(unit), pool_texts=texts)
+        chosen = select_examples(
+            uid,
+            vec,
+            ids,
+            vectors,
+            pool_labels,
+            options.shots,
+            seed=options.seed,
+            unit_text=unit_text(unit),
+            pool_texts=texts,
+        )
         return [Example(ids[i], texts[i], pool_labels[i]) for i in chosen]
 
-    return examples_for, {"embedder": embedder.name, "pool": len(pool), "k": options.shots,
-                          "selection": "most similar per distinct label set, then most "
-                                       "similar; shuffled per unit; never the unit itself"}
+    return examples_for, {
+        "embedder": embedder.name,
+        "pool": len(pool),
+        "k": options.shots,
+        "selection": "most similar per distinct label set, then most "
+        "similar; shuffled per unit; never the unit itself",
+    }
 
 
 # -- the run ----------------------------------------------------------------------------
 
 
 def _progress(console: Console, enabled: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=console, disable=not enabled,
-                    transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not enabled,
+        transient=False,
+    )
 
 
-def annotate(options: AnnotateOptions, *, run_ref: str | None = None,
-             stderr: Console | None = None) -> AnnotateResult:
+def annotate(
+    options: AnnotateOptions, *, run_ref: str | None = None, stderr: Console | None = None
+) -> AnnotateResult:
     """Create or resume a run and annotate every pending (unit, annotator) pair."""
     stderr = stderr or Console(stderr=True)
     run, options, book, resumed = prepare_run(options, run_ref)
@@ -318,27 +376,44 @@ def annotate(options: AnnotateOptions, *, run_ref: str | None = None,
         todo_units = all_units[: options.limit] if options.limit is not None else all_units
         retried = run.supersede_errors(options.annotators) if options.retry_errors else []
         if retried:
-            stderr.print(f"retrying {len(retried)} unit(s) whose record is an error "
-                         f"(earlier records kept in {run.superseded_path.name})")
+            stderr.print(
+                f"retrying {len(retried)} unit(s) whose record is an error "
+                f"(earlier records kept in {run.superseded_path.name})"
+            )
         session["retried"] = len(retried)
         done = run.done_keys()
         labels = _labels_for(options, book, warn)
         if options.train and not labels:
-            warn(f"--train {options.train}: no usable human codes (check --train-rater and "
-                 "that the codes belong to the codebook); coding zero-shot")
+            warn(
+                f"--train {options.train}: no usable human codes (check --train-rater and "
+                "that the codes belong to the codebook); coding zero-shot"
+            )
         annotators_meta = {a["name"]: a for a in manifest.get("annotators", [])}
-        common = {"run_id": run.id, "codebook_id": book.id,
-                  "codebook_hash": codebook_hash(book), "level": normalise_level(options.level)}
-        manifest.update({
-            "status": "running",
-            "codebook": {"id": book.id, "version": book.version, "hash": codebook_hash(book),
-                         "level": normalise_level(options.level),
-                         "allowed_codes": allowed_codes(book, options.level)},
-            "prompt": {"id": template.id, "sha256": template.sha256},
-            "corpus": {"ref": options.corpus, "source": frame.attrs.get("source"),
-                       "units_in_corpus": len(all_units)},
-            "seed": options.seed,
-        })
+        common = {
+            "run_id": run.id,
+            "codebook_id": book.id,
+            "codebook_hash": codebook_hash(book),
+            "level": normalise_level(options.level),
+        }
+        manifest.update(
+            {
+                "status": "running",
+                "codebook": {
+                    "id": book.id,
+                    "version": book.version,
+                    "hash": codebook_hash(book),
+                    "level": normalise_level(options.level),
+                    "allowed_codes": allowed_codes(book, options.level),
+                },
+                "prompt": {"id": template.id, "sha256": template.sha256},
+                "corpus": {
+                    "ref": options.corpus,
+                    "source": frame.attrs.get("source"),
+                    "units_in_corpus": len(all_units),
+                },
+                "seed": options.seed,
+            }
+        )
         manifest.setdefault("counts", {})["units"] = len(todo_units)
         run.write_manifest(manifest)
         try:
@@ -347,12 +422,23 @@ def annotate(options: AnnotateOptions, *, run_ref: str | None = None,
                 skipped += len(todo_units) - len(pending)
                 kind = _annotator_kind(spec)
                 if kind == "embedded":
-                    meta, n, errs = _run_embedded(spec, options, book, run, all_units, pending,
-                                                  labels, common, stderr, warn)
+                    meta, n, errs = _run_embedded(
+                        spec, options, book, run, all_units, pending, labels, common, stderr, warn
+                    )
                 else:
-                    meta, n, errs, stats = _run_llm(spec, options, book, template, run,
-                                                    all_units, pending, labels, common, stderr,
-                                                    warn)
+                    meta, n, errs, stats = _run_llm(
+                        spec,
+                        options,
+                        book,
+                        template,
+                        run,
+                        all_units,
+                        pending,
+                        labels,
+                        common,
+                        stderr,
+                        warn,
+                    )
                     cache_stats["hits"] += stats.get("cache_hits", 0)
                     cache_stats["misses"] += stats.get("cache_misses", 0)
                 if meta is not None or spec not in annotators_meta:
@@ -379,26 +465,46 @@ def annotate(options: AnnotateOptions, *, run_ref: str | None = None,
                 }
             complete = all(v["pending"] == 0 for v in by_annotator.values())
             manifest = run.manifest()
-            session.update({"finished_at": utcnow(),
-                            "seconds": round(time.perf_counter() - started, 3),
-                            "written": written, "skipped": skipped,
-                            "errors": dict(errors), "interrupted": interrupted,
-                            "cache": dict(cache_stats)})
+            session.update(
+                {
+                    "finished_at": utcnow(),
+                    "seconds": round(time.perf_counter() - started, 3),
+                    "written": written,
+                    "skipped": skipped,
+                    "errors": dict(errors),
+                    "interrupted": interrupted,
+                    "cache": dict(cache_stats),
+                }
+            )
             manifest.setdefault("sessions", []).append(session)
             totals = manifest.get("cache", {"hits": 0, "misses": 0})
-            manifest["cache"] = {"hits": totals.get("hits", 0) + cache_stats["hits"],
-                                 "misses": totals.get("misses", 0) + cache_stats["misses"]}
+            manifest["cache"] = {
+                "hits": totals.get("hits", 0) + cache_stats["hits"],
+                "misses": totals.get("misses", 0) + cache_stats["misses"],
+            }
             manifest["annotators"] = list(annotators_meta.values())
-            manifest["counts"] = {"units": len(todo_units), "records": len(records),
-                                  "errors": sum(1 for r in records if r.get("error_type")),
-                                  "by_annotator": by_annotator}
-            manifest["status"] = "complete" if complete else (
-                "interrupted" if interrupted else "incomplete")
+            manifest["counts"] = {
+                "units": len(todo_units),
+                "records": len(records),
+                "errors": sum(1 for r in records if r.get("error_type")),
+                "by_annotator": by_annotator,
+            }
+            manifest["status"] = (
+                "complete" if complete else ("interrupted" if interrupted else "incomplete")
+            )
             run.write_manifest(manifest)
-    return AnnotateResult(run=run, written=written, skipped=skipped, errors=errors,
-                          error_units=error_units, records=len(records),
-                          units=len(todo_units), interrupted=interrupted, cache=cache_stats,
-                          retried=len(retried))
+    return AnnotateResult(
+        run=run,
+        written=written,
+        skipped=skipped,
+        errors=errors,
+        error_units=error_units,
+        records=len(records),
+        units=len(todo_units),
+        interrupted=interrupted,
+        cache=cache_stats,
+        retried=len(retried),
+    )
 
 
 def _run_embedded(spec, options, book, run, all_units, pending, labels, common, stderr, warn):
@@ -408,11 +514,15 @@ def _run_embedded(spec, options, book, run, all_units, pending, labels, common, 
     if not pending:
         return None, 0, []
     embedder = make_embedder(kind, warn=warn)
-    config = EmbeddedConfig(temperature=options.embedded_temperature,
-                            multi_threshold=options.multi_threshold, folds=options.folds,
-                            seed=options.seed)
-    annotator = EmbeddedAnnotator(book, options.level, embedder, name=spec, config=config,
-                                  cache_dir=run.path / "embeddings")
+    config = EmbeddedConfig(
+        temperature=options.embedded_temperature,
+        multi_threshold=options.multi_threshold,
+        folds=options.folds,
+        seed=options.seed,
+    )
+    annotator = EmbeddedAnnotator(
+        book, options.level, embedder, name=spec, config=config, cache_dir=run.path / "embeddings"
+    )
     t0 = time.perf_counter()
     annotator.prepare(all_units)
     if labels:
@@ -440,18 +550,30 @@ def _run_embedded(spec, options, book, run, all_units, pending, labels, common, 
     return meta, written, errors
 
 
-def _run_llm(spec, options, book, template, run, all_units, pending, labels, common, stderr,
-             warn):
+def _run_llm(spec, options, book, template, run, all_units, pending, labels, common, stderr, warn):
     from ptmcoder.annotate.llm import LLMAnnotator, LLMSettings
 
     model, model_name, notes = make_llm_model(spec, options, book, template.id)
     examples_for, fewshot_meta = _examples_function(options, book, all_units, labels, warn)
-    settings = LLMSettings(samples=options.samples, temperature=options.temperature,
-                           max_unit_tokens=options.max_unit_tokens,
-                           max_output_tokens=options.max_output_tokens, seed=options.seed,
-                           shots=options.shots if examples_for else 0)
-    annotator = LLMAnnotator(spec, model, model_name, book, options.level, template, settings,
-                             examples_for=examples_for, cost=_cost_function())
+    settings = LLMSettings(
+        samples=options.samples,
+        temperature=options.temperature,
+        max_unit_tokens=options.max_unit_tokens,
+        max_output_tokens=options.max_output_tokens,
+        seed=options.seed,
+        shots=options.shots if examples_for else 0,
+    )
+    annotator = LLMAnnotator(
+        spec,
+        model,
+        model_name,
+        book,
+        options.level,
+        template,
+        settings,
+        examples_for=examples_for,
+        cost=_cost_function(),
+    )
     meta = {**annotator.describe(), **notes}
     if fewshot_meta:
         meta["few_shot"] = fewshot_meta
@@ -464,9 +586,18 @@ def _run_llm(spec, options, book, template, run, all_units, pending, labels, com
             run.append(record)
             if record.error_type:
                 errors.append(record)
-        meta["batch"] = {k: state.get(k) for k in ("batch_id", "input_file_id",
-                                                   "output_file_id", "error_file_id",
-                                                   "status", "requests", "input_sha256")}
+        meta["batch"] = {
+            k: state.get(k)
+            for k in (
+                "batch_id",
+                "input_file_id",
+                "output_file_id",
+                "error_file_id",
+                "status",
+                "requests",
+                "input_sha256",
+            )
+        }
         meta["stats"] = annotator.stats
         return meta, len(records), errors, annotator.stats
     written = 0
@@ -502,8 +633,9 @@ def _run_llm(spec, options, book, template, run, all_units, pending, labels, com
     return meta, written, errors, annotator.stats
 
 
-def _run_batch(annotator, model, pending, common, run, stderr, warn
-               ) -> tuple[list[Annotation], dict[str, Any]]:
+def _run_batch(
+    annotator, model, pending, common, run, stderr, warn
+) -> tuple[list[Annotation], dict[str, Any]]:
     """Submit the pending units' first requests through the LLM layer's BatchRunner
     (resumable: its state is kept in the run directory), then parse each answer like
     a live one (repairs go through the live endpoint). Returns the records and the
@@ -522,8 +654,9 @@ def _run_batch(annotator, model, pending, common, run, stderr, warn
             first = results.get(str(unit["id"]))
             if first is None:
                 first = LLMError("the batch returned no result", kind="response")
-            out.append(await annotator.annotate_unit(unit, {**common, "created_at": utcnow()},
-                                                     first=first))
+            out.append(
+                await annotator.annotate_unit(unit, {**common, "created_at": utcnow()}, first=first)
+            )
         await _close(model)
         return out
 

@@ -80,25 +80,32 @@ def load_units(ref: str, *, limit: int | None = None) -> pd.DataFrame:
         if frame is None:
             sample = _sample_path(ref)
             if sample is None:
-                raise NotFoundError(f"no corpus {ref!r}",
-                                    hint="pass a corpus name, a .parquet file, a CSV/JSONL "
-                                         "file with id and title columns, or a bundled "
-                                         "sample: " + ", ".join(sample_names()))
+                raise NotFoundError(
+                    f"no corpus {ref!r}",
+                    hint="pass a corpus name, a .parquet file, a CSV/JSONL "
+                    "file with id and title columns, or a bundled "
+                    "sample: " + ", ".join(sample_names()),
+                )
             frame = _read_file(sample)
             source = str(sample)
     for column in ("id", "title"):
         if column not in frame.columns:
-            raise InputRecordError(source, "header", column,
-                                   f"the corpus has no {column!r} column",
-                                   "units need at least id and title")
+            raise InputRecordError(
+                source,
+                "header",
+                column,
+                f"the corpus has no {column!r} column",
+                "units need at least id and title",
+            )
     frame = frame.copy()
     frame["id"] = frame["id"].astype(str)
     if "body" not in frame.columns:
         frame["body"] = ""
     duplicated = frame["id"][frame["id"].duplicated()]
     if len(duplicated):
-        raise InputRecordError(source, f"id {duplicated.iloc[0]!r}", "id",
-                               "unit ids must be unique", None)
+        raise InputRecordError(
+            source, f"id {duplicated.iloc[0]!r}", "id", "unit ids must be unique", None
+        )
     if limit is not None:
         frame = frame.head(limit)
     frame.attrs["source"] = source
@@ -116,17 +123,22 @@ def load_labels(ref: str, *, raters: list[str] | None = None) -> pd.DataFrame:
     if not path.is_file():
         sample = sample_file(ref, "{}_labels.csv")
         if sample is None:
-            raise NotFoundError(f"no label file {ref!r}",
-                                hint="pass a CSV/JSONL/Parquet long table with columns "
-                                     "unit, rater, code, or a bundled sample: "
-                                     + ", ".join(sample_names()))
+            raise NotFoundError(
+                f"no label file {ref!r}",
+                hint="pass a CSV/JSONL/Parquet long table with columns "
+                "unit, rater, code, or a bundled sample: " + ", ".join(sample_names()),
+            )
         path = sample
     frame = _read_file(path)
     missing = [c for c in ("unit", "code") if c not in frame.columns]
     if missing:
-        raise InputRecordError(str(path), "header", missing[0],
-                               f"the label table has no {missing[0]!r} column",
-                               "labels are a long table: unit, rater, code")
+        raise InputRecordError(
+            str(path),
+            "header",
+            missing[0],
+            f"the label table has no {missing[0]!r} column",
+            "labels are a long table: unit, rater, code",
+        )
     if "rater" not in frame.columns:
         frame["rater"] = "human"
     frame = frame[["unit", "rater", "code"]].astype(str)

@@ -29,10 +29,12 @@ def list_cmd(as_json: bool) -> None:
     """List the codebooks found in the workspace's codebooks/ and the bundled ones."""
     books, errors = cb.list_codebooks()
     if as_json:
-        print_json({
-            "codebooks": [cb.summary(b) for b in books],
-            "invalid": [str(e) for e in errors],
-        })
+        print_json(
+            {
+                "codebooks": [cb.summary(b) for b in books],
+                "invalid": [str(e) for e in errors],
+            }
+        )
         return
     console = make_console()
     table = Table(title=f"Codebooks (n={len(books)})")
@@ -54,8 +56,10 @@ def list_cmd(as_json: bool) -> None:
         )
     console.print(table)
     if any(b.status is cb.Status.PARTIAL for b in books):
-        console.print("PARTIAL: the codebook holds only what the available sources state; "
-                      "codes are missing (see `ptmcoder codebook show ID`).")
+        console.print(
+            "PARTIAL: the codebook holds only what the available sources state; "
+            "codes are missing (see `ptmcoder codebook show ID`)."
+        )
     err = make_console(stderr=True)
     for error in errors:
         err.print(f"[red]invalid codebook skipped[/]: {error}", markup=True, highlight=False)
@@ -88,14 +92,20 @@ def show_cmd(ref: str, as_json: bool) -> None:
         return
     console = make_console()
     counts = book.counts_per_level()
-    header = (f"[bold]{book.title}[/] [dim]({book.id} v{book.version}, "
-              f"{cb.codebook_hash(book)[:19]})[/]")
+    header = (
+        f"[bold]{book.title}[/] [dim]({book.id} v{book.version}, {cb.codebook_hash(book)[:19]})[/]"
+    )
     tree = Tree(header)
 
     def add(parent: Tree, node: cb.Node) -> None:
-        branch = parent.add(f"{node.name} [dim]{node.id}[/]{_freq_label(node)}"
-                            + (" [italic](reconstructed)[/]"
-                               if node.provenance is cb.Provenance.RECONSTRUCTED else ""))
+        branch = parent.add(
+            f"{node.name} [dim]{node.id}[/]{_freq_label(node)}"
+            + (
+                " [italic](reconstructed)[/]"
+                if node.provenance is cb.Provenance.RECONSTRUCTED
+                else ""
+            )
+        )
         for child in node.children:
             add(branch, child)
 
@@ -104,13 +114,20 @@ def show_cmd(ref: str, as_json: bool) -> None:
     if book.special:
         special = tree.add("[italic]special codes (not counted in the taxonomy)[/]")
         for node in book.special:
-            special.add(f"{node.name} [dim]{node.id}[/] [italic]{node.role.value if node.role else ''}[/]")
+            special.add(
+                f"{node.name} [dim]{node.id}[/] [italic]{node.role.value if node.role else ''}[/]"
+            )
     console.print(tree)
-    console.print("Counts: " + ", ".join(f"{counts[lvl]} {lvl}" for lvl in book.levels)
-                  + f"; {len(book.leaves())} leaf codes; {len(book.special)} special")
+    console.print(
+        "Counts: "
+        + ", ".join(f"{counts[lvl]} {lvl}" for lvl in book.levels)
+        + f"; {len(book.leaves())} leaf codes; {len(book.special)} special"
+    )
     if book.status is cb.Status.PARTIAL:
-        console.print("[bold yellow]PARTIAL codebook[/]: it holds only what the available "
-                      "sources state; codes are missing.")
+        console.print(
+            "[bold yellow]PARTIAL codebook[/]: it holds only what the available "
+            "sources state; codes are missing."
+        )
         for note in book.notes:
             console.print(f"  note: {note}")
 
@@ -138,8 +155,10 @@ def validate_cmd(paths: tuple[Path, ...]) -> None:
             failed += 1
             click.echo(f"{path}: id: id {book.id!r} does not match the file name {path.stem!r}")
             continue
-        click.echo(f"{path}: ok ({book.id}, {len(book.leaves())} leaves, "
-                   f"{_status_text(book)}, {cb.codebook_hash(book)[:19]})")
+        click.echo(
+            f"{path}: ok ({book.id}, {len(book.leaves())} leaves, "
+            f"{_status_text(book)}, {cb.codebook_hash(book)[:19]})"
+        )
     if failed:
         click.echo(f"{failed} of {len(paths)} file(s) invalid", err=True)
         sys.exit(2)
@@ -147,10 +166,21 @@ def validate_cmd(paths: tuple[Path, ...]) -> None:
 
 @codebook.command("export")
 @click.argument("ref")
-@click.option("--format", "fmt", type=click.Choice(["markdown", "json", "yaml"]),
-              default="markdown", show_default=True, help="Output format.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Write to this file instead of stdout.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "json", "yaml"]),
+    default="markdown",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write to this file instead of stdout.",
+)
 def export_cmd(ref: str, fmt: str, output: Path | None) -> None:
     """Export codebook REF, by default as a printable Markdown coding manual."""
     book = cb.load_codebook(ref)
@@ -163,8 +193,12 @@ def export_cmd(ref: str, fmt: str, output: Path | None) -> None:
     else:
         import yaml
 
-        text = yaml.safe_dump(book.model_dump(mode="json", exclude_defaults=True),
-                              sort_keys=False, allow_unicode=True, width=100)
+        text = yaml.safe_dump(
+            book.model_dump(mode="json", exclude_defaults=True),
+            sort_keys=False,
+            allow_unicode=True,
+            width=100,
+        )
     if output is None:
         sys.stdout.write(text)
     else:

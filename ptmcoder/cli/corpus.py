@@ -31,8 +31,14 @@ def _progress_bar(enabled: bool):
         return None, None
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-    bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                   TimeRemainingColumn(), console=make_console(stderr=True), transient=True)
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=make_console(stderr=True),
+        transient=True,
+    )
     tasks: dict[str, Any] = {}
 
     def callback(path: str, done: int, total: int) -> None:
@@ -46,22 +52,47 @@ def _progress_bar(enabled: bool):
 @corpus.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--name", required=True, help="Name of the corpus to create (corpora/NAME/).")
-@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default=None,
-              help="Input format; detected from each file when not given.")
-@click.option("--map", "mapping", default=None,
-              help="Column mapping for plain CSV: FIELD=COLUMN,... "
-                   "(e.g. title=Title,body=Body,created_at=Date,project=repo,tags=label).")
-@click.option("--platform", type=click.Choice(["github", "stackoverflow"]), default=None,
-              help="Platform of plain-CSV rows (required with --map).")
-@click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail",
-              show_default=True,
-              help="On a malformed record: stop (nothing is written) or skip it and count it.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(list(FORMATS)),
+    default=None,
+    help="Input format; detected from each file when not given.",
+)
+@click.option(
+    "--map",
+    "mapping",
+    default=None,
+    help="Column mapping for plain CSV: FIELD=COLUMN,... "
+    "(e.g. title=Title,body=Body,created_at=Date,project=repo,tags=label).",
+)
+@click.option(
+    "--platform",
+    type=click.Choice(["github", "stackoverflow"]),
+    default=None,
+    help="Platform of plain-CSV rows (required with --map).",
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(["fail", "skip"]),
+    default="fail",
+    show_default=True,
+    help="On a malformed record: stop (nothing is written) or skip it and count it.",
+)
 @click.option("--replace", is_flag=True, help="Overwrite an existing corpus of that name.")
 @click.option("--json", "as_json", is_flag=True, help="Print the import summary as JSON.")
 @click.option("--no-progress", is_flag=True, help="Do not show a progress bar.")
-def import_cmd(paths: tuple[str, ...], name: str, fmt: str | None, mapping: str | None,
-               platform: str | None, on_error: str, replace: bool, as_json: bool,
-               no_progress: bool) -> None:
+def import_cmd(
+    paths: tuple[str, ...],
+    name: str,
+    fmt: str | None,
+    mapping: str | None,
+    platform: str | None,
+    on_error: str,
+    replace: bool,
+    as_json: bool,
+    no_progress: bool,
+) -> None:
     """Import PATH... (Data Explorer CSV, Stack Exchange API JSON, Posts.xml, GitHub
     issues JSON/JSONL or mapped CSV) as corpus NAME, stored as Parquet."""
     from ptmcoder.corpus.readers.plain_csv import parse_mapping
@@ -72,19 +103,33 @@ def import_cmd(paths: tuple[str, ...], name: str, fmt: str | None, mapping: str 
         fmt = "csv"
     bar, callback = _progress_bar(not no_progress and not as_json and sys.stderr.isatty())
     with bar or nullcontext():
-        summary = import_corpus(paths, name, fmt=fmt, mapping=parsed, platform=platform,
-                                on_error=on_error, replace=replace, progress=callback)
+        summary = import_corpus(
+            paths,
+            name,
+            fmt=fmt,
+            mapping=parsed,
+            platform=platform,
+            on_error=on_error,
+            replace=replace,
+            progress=callback,
+        )
     if as_json:
         print_json(summary.to_dict())
         return
     out = make_console()
-    table = Table(title=f"Imported corpus {name!r}: {summary.units:,} units "
-                        f"in {summary.seconds:.1f} s")
+    table = Table(
+        title=f"Imported corpus {name!r}: {summary.units:,} units in {summary.seconds:.1f} s"
+    )
     for col in ("source", "format", "units read (n)", "skipped (n)", "non-UTF-8 bytes"):
         table.add_column(col, justify="left" if col in ("source", "format") else "right")
     for s in summary.sources:
-        table.add_row(Path(s["path"]).name, s["format"], f"{s['units_read']:,}",
-                      f"{s['skipped']:,}", f"{s['non_utf8_bytes']:,}")
+        table.add_row(
+            Path(s["path"]).name,
+            s["format"],
+            f"{s['units_read']:,}",
+            f"{s['skipped']:,}",
+            f"{s['non_utf8_bytes']:,}",
+        )
     out.print(table)
     for platform_name, n in summary.by_platform.items():
         _say(out, f"{platform_name}: n={n:,}")
@@ -96,8 +141,11 @@ def import_cmd(paths: tuple[str, ...], name: str, fmt: str | None, mapping: str 
         _say(out, f"  - {where}: {e['reason']}")
     if summary.skipped_count > 20:
         _say(out, f"  ... {summary.skipped_count - 20:,} more in import.json")
-    _say(out, f"duplicate ids: n={len(summary.duplicates):,} "
-              f"(rows dropped, first occurrence kept: n={summary.duplicate_rows_dropped:,})")
+    _say(
+        out,
+        f"duplicate ids: n={len(summary.duplicates):,} "
+        f"(rows dropped, first occurrence kept: n={summary.duplicate_rows_dropped:,})",
+    )
     for d in summary.duplicates[:10]:
         _say(out, f"  - {d['id']} x{d['occurrences']}: {', '.join(d['sources'])}")
     for w in summary.warnings:
@@ -117,8 +165,14 @@ def list_cmd(as_json: bool) -> None:
     for name in known_corpora():
         meta = pq.ParquetFile(corpus_path(name)).metadata
         samples = sorted(p.stem for p in (corpus_dir(name) / "samples").glob("*.parquet"))
-        rows.append({"name": name, "units": meta.num_rows, "samples": samples,
-                     "path": str(corpus_path(name))})
+        rows.append(
+            {
+                "name": name,
+                "units": meta.num_rows,
+                "samples": samples,
+                "path": str(corpus_path(name)),
+            }
+        )
     if as_json:
         print_json({"corpora": rows})
         return
@@ -133,8 +187,9 @@ def list_cmd(as_json: bool) -> None:
 
 @corpus.command("info")
 @click.argument("name")
-@click.option("--top", type=int, default=15, show_default=True,
-              help="How many tags and projects to list.")
+@click.option(
+    "--top", type=int, default=15, show_default=True, help="How many tags and projects to list."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def info_cmd(name: str, top: int, as_json: bool) -> None:
     """Show counts by platform, year, state, tag or label and project, and a
@@ -162,24 +217,35 @@ def info_cmd(name: str, top: int, as_json: bool) -> None:
     counts(f"By year created (n={n:,})", info["by_year"], "year")
     if info["by_state"]:
         counts(f"By state (n={n:,})", info["by_state"], "state")
-    counts(f"Top tags / labels ({info['tags']['distinct']:,} distinct; a unit may have several)",
-           info["tags"]["top"], "tag")
-    counts(f"Top projects ({info['projects']['distinct']:,} distinct)",
-           info["projects"]["top"], "project")
+    counts(
+        f"Top tags / labels ({info['tags']['distinct']:,} distinct; a unit may have several)",
+        info["tags"]["top"],
+        "tag",
+    )
+    counts(
+        f"Top projects ({info['projects']['distinct']:,} distinct)",
+        info["projects"]["top"],
+        "project",
+    )
     counts(f"Missing fields (n={n:,})", info["missing"], "field")
     imp = info.get("import", {})
     if imp:
-        _say(out, f"import: malformed records skipped n={imp.get('skipped_count', 0):,}, "
-                  f"duplicate rows dropped n={imp.get('duplicate_rows_dropped', 0):,}, "
-                  f"non-UTF-8 bytes replaced n={imp.get('non_utf8_bytes', 0):,}")
+        _say(
+            out,
+            f"import: malformed records skipped n={imp.get('skipped_count', 0):,}, "
+            f"duplicate rows dropped n={imp.get('duplicate_rows_dropped', 0):,}, "
+            f"non-UTF-8 bytes replaced n={imp.get('non_utf8_bytes', 0):,}",
+        )
         for what, k in sorted((imp.get("counts") or {}).items()):
             _say(out, f"import: {what} n={k:,}")
 
 
 def _ptm_column(df, ptm_labels: str | None, ptm_ids: str | None):
     if bool(ptm_labels) == bool(ptm_ids):
-        raise PtmcoderError("the banyongrakkul design needs the PTM group",
-                            hint="give exactly one of --ptm-labels LABEL,... or --ptm-ids FILE")
+        raise PtmcoderError(
+            "the banyongrakkul design needs the PTM group",
+            hint="give exactly one of --ptm-labels LABEL,... or --ptm-ids FILE",
+        )
     if ptm_labels:
         wanted = {x.strip() for x in ptm_labels.split(",") if x.strip()}
         return df["tags"].map(lambda tags: tags is not None and bool(wanted & set(tags)))
@@ -190,34 +256,80 @@ def _ptm_column(df, ptm_labels: str | None, ptm_ids: str | None):
 
 @corpus.command("sample")
 @click.argument("name")
-@click.option("--design", type=click.Choice(["tan", "banyongrakkul"]), required=True,
-              help="tan: score filter, Cochran random sample plus high-score units; "
-                   "banyongrakkul: balanced PTM / non-PTM closed issues per project.")
-@click.option("--sample-name", default=None,
-              help="Name of the sample (default: the design and the seed).")
-@click.option("--out", "out_corpus", default=None,
-              help="Also store the sample as a new corpus of this name.")
+@click.option(
+    "--design",
+    type=click.Choice(["tan", "banyongrakkul"]),
+    required=True,
+    help="tan: score filter, Cochran random sample plus high-score units; "
+    "banyongrakkul: balanced PTM / non-PTM closed issues per project.",
+)
+@click.option(
+    "--sample-name", default=None, help="Name of the sample (default: the design and the seed)."
+)
+@click.option(
+    "--out", "out_corpus", default=None, help="Also store the sample as a new corpus of this name."
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--confidence", type=float, default=0.95, show_default=True,
-              help="tan: confidence level of the random sample.")
-@click.option("--margin", type=float, default=0.05, show_default=True,
-              help="tan: margin of error of the random sample.")
-@click.option("--score-min", type=int, default=1, show_default=True,
-              help="tan: keep units with score >= this.")
-@click.option("--high-score", type=int, default=9, show_default=True,
-              help="tan: add every unit with score >= this.")
-@click.option("--ptm-labels", default=None,
-              help="banyongrakkul: units with any of these tags/labels are PTM-related.")
-@click.option("--ptm-ids", type=click.Path(dir_okay=False), default=None,
-              help="banyongrakkul: file of PTM-related unit ids (one a line, or CSV with id).")
-@click.option("--all-states", is_flag=True,
-              help="banyongrakkul: use open issues too (default: closed only).")
+@click.option(
+    "--confidence",
+    type=float,
+    default=0.95,
+    show_default=True,
+    help="tan: confidence level of the random sample.",
+)
+@click.option(
+    "--margin",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="tan: margin of error of the random sample.",
+)
+@click.option(
+    "--score-min",
+    type=int,
+    default=1,
+    show_default=True,
+    help="tan: keep units with score >= this.",
+)
+@click.option(
+    "--high-score",
+    type=int,
+    default=9,
+    show_default=True,
+    help="tan: add every unit with score >= this.",
+)
+@click.option(
+    "--ptm-labels",
+    default=None,
+    help="banyongrakkul: units with any of these tags/labels are PTM-related.",
+)
+@click.option(
+    "--ptm-ids",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="banyongrakkul: file of PTM-related unit ids (one a line, or CSV with id).",
+)
+@click.option(
+    "--all-states", is_flag=True, help="banyongrakkul: use open issues too (default: closed only)."
+)
 @click.option("--replace", is_flag=True, help="Overwrite the --out corpus if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the sampling record as JSON.")
-def sample_cmd(name: str, design: str, sample_name: str | None, out_corpus: str | None,
-               seed: int, confidence: float, margin: float, score_min: int, high_score: int,
-               ptm_labels: str | None, ptm_ids: str | None, all_states: bool, replace: bool,
-               as_json: bool) -> None:
+def sample_cmd(
+    name: str,
+    design: str,
+    sample_name: str | None,
+    out_corpus: str | None,
+    seed: int,
+    confidence: float,
+    margin: float,
+    score_min: int,
+    high_score: int,
+    ptm_labels: str | None,
+    ptm_ids: str | None,
+    all_states: bool,
+    replace: bool,
+    as_json: bool,
+) -> None:
     """Draw a seeded, reproducible sample of corpus NAME and save it with a record
     of how it was drawn (corpora/NAME/samples/SAMPLE.parquet and .json)."""
     from ptmcoder.corpus import sampling
@@ -225,12 +337,19 @@ def sample_cmd(name: str, design: str, sample_name: str | None, out_corpus: str 
 
     df = load_corpus(name)
     if design == "tan":
-        result = sampling.tan_sample(df, confidence=confidence, margin=margin,
-                                     score_min=score_min, high_score=high_score, seed=seed)
+        result = sampling.tan_sample(
+            df,
+            confidence=confidence,
+            margin=margin,
+            score_min=score_min,
+            high_score=high_score,
+            seed=seed,
+        )
     else:
         df = df.assign(is_ptm=_ptm_column(df, ptm_labels, ptm_ids))
-        result = sampling.balanced_stratified_sample(df, group_col="is_ptm",
-                                                     closed_only=not all_states, seed=seed)
+        result = sampling.balanced_stratified_sample(
+            df, group_col="is_ptm", closed_only=not all_states, seed=seed
+        )
         result.record["parameters"]["ptm_labels"] = ptm_labels
         result.record["parameters"]["ptm_ids"] = ptm_ids
     sample_name = sample_name or f"{design}-seed{seed}"
@@ -239,30 +358,57 @@ def sample_cmd(name: str, design: str, sample_name: str | None, out_corpus: str 
         save_corpus(result.units, out_corpus, {"from": name, **result.record}, replace=replace)
     rec = result.record
     if as_json:
-        print_json({**rec, "sample": sample_name, "path": str(data), "record": str(meta),
-                    "out": out_corpus})
+        print_json(
+            {
+                **rec,
+                "sample": sample_name,
+                "path": str(data),
+                "record": str(meta),
+                "out": out_corpus,
+            }
+        )
         return
     out = make_console()
     if design == "tan":
         pop = rec["population"]
-        _say(out, f"population: n={pop['units']:,} units, "
-                  f"n={pop['score_at_least_min']:,} with score >= {score_min}")
-        _say(out, f"random sample: n={rec['random_sample']:,} "
-                  f"({confidence:.0%} confidence, {margin:.0%} margin)")
+        _say(
+            out,
+            f"population: n={pop['units']:,} units, "
+            f"n={pop['score_at_least_min']:,} with score >= {score_min}",
+        )
+        _say(
+            out,
+            f"random sample: n={rec['random_sample']:,} "
+            f"({confidence:.0%} confidence, {margin:.0%} margin)",
+        )
         _say(out, f"high-score (score >= {high_score}): n={rec['high_score']:,}")
         _say(out, f"overlap: n={rec['overlap']:,}")
         _say(out, f"sample: n={rec['total']:,}")
     else:
-        table = Table(title=f"Balanced sample per project (n={rec['total']:,}: "
-                            f"{rec['ptm_sampled']:,} PTM + {rec['non_ptm_sampled']:,} non-PTM, "
-                            f"{rec['projects_kept']} projects kept)")
-        for col in ("project", "PTM avail.", "non-PTM avail.", "PTM sampled",
-                    "non-PTM sampled", "kept"):
+        table = Table(
+            title=f"Balanced sample per project (n={rec['total']:,}: "
+            f"{rec['ptm_sampled']:,} PTM + {rec['non_ptm_sampled']:,} non-PTM, "
+            f"{rec['projects_kept']} projects kept)"
+        )
+        for col in (
+            "project",
+            "PTM avail.",
+            "non-PTM avail.",
+            "PTM sampled",
+            "non-PTM sampled",
+            "kept",
+        ):
             table.add_column(col, justify="left" if col == "project" else "right")
         for r in rec["per_project"]:
-            table.add_row(str(r["project"]), str(r["ptm_available"]),
-                          str(r["non_ptm_available"]), str(r["ptm_sampled"]),
-                          str(r["non_ptm_sampled"]), "no" if r["dropped"] else "yes")
+            table.add_row(
+                str(r["project"]),
+                str(r["ptm_available"]),
+                str(r["non_ptm_available"]),
+                str(r["ptm_sampled"]),
+                str(r["non_ptm_sampled"]),
+                "no" if r["dropped"] else "yes",
+            )
         out.print(table)
-    _say(out, f"written: {data} and {meta.name}" + (f"; corpus {out_corpus!r}" if out_corpus
-                                                      else ""))
+    _say(
+        out, f"written: {data} and {meta.name}" + (f"; corpus {out_corpus!r}" if out_corpus else "")
+    )

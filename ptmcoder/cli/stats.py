@@ -70,14 +70,30 @@ def _proportion_table(title: str, results) -> Table:
     """Two-proportion tests (one row per continuity correction), n and CI in the cells."""
     a, b = results[0].labels
     table = Table(title=title)
-    for col in ("continuity correction", "chi2", "df", "p", f"{a} (n)", f"{b} (n)",
-                f"risk difference ({results[0].confidence:.0%} CI)", "Cohen's h", "phi"):
+    for col in (
+        "continuity correction",
+        "chi2",
+        "df",
+        "p",
+        f"{a} (n)",
+        f"{b} (n)",
+        f"risk difference ({results[0].confidence:.0%} CI)",
+        "Cohen's h",
+        "phi",
+    ):
         table.add_column(col, justify="left" if col == "continuity correction" else "right")
     for r in results:
-        table.add_row("Yates" if r.correction else "none", _f(r.chi2, 3), str(r.df),
-                      _p(r.p_value), f"{r.p1:.3f} ({r.n1:,})", f"{r.p2:.3f} ({r.n2:,})",
-                      f"{r.risk_difference:.3f} ({r.rd_ci_low:.3f}, {r.rd_ci_high:.3f})",
-                      _f(r.cohens_h), _f(r.phi, 4))
+        table.add_row(
+            "Yates" if r.correction else "none",
+            _f(r.chi2, 3),
+            str(r.df),
+            _p(r.p_value),
+            f"{r.p1:.3f} ({r.n1:,})",
+            f"{r.p2:.3f} ({r.n2:,})",
+            f"{r.risk_difference:.3f} ({r.rd_ci_low:.3f}, {r.rd_ci_high:.3f})",
+            _f(r.cohens_h),
+            _f(r.phi, 4),
+        )
     return table
 
 
@@ -87,32 +103,54 @@ def _summary_table(title: str, first: str, rows) -> Table:
     for col in (first, "n", "mean", "median", "min", "max"):
         table.add_column(col, justify="left" if col == first else "right")
     for s in rows:
-        table.add_row(s.name, str(s.n), _f(s.mean, 1), _f(s.median, 1), _f(s.minimum, 0),
-                      _f(s.maximum, 0))
+        table.add_row(
+            s.name, str(s.n), _f(s.mean, 1), _f(s.median, 1), _f(s.minimum, 0), _f(s.maximum, 0)
+        )
     return table
 
 
 def corpus_options(f):
-    f = click.option("--threads", type=int, default=None,
-                     help="DuckDB worker threads (default: all cores).")(f)
-    f = click.option("--memory-limit", default="1GB", show_default=True,
-                     help="DuckDB memory cap; aggregations spill to disk past it.")(f)
-    f = click.option("--since", default=None,
-                     help="Only units created on or after this date (Tan et al.: 2018-01-01).")(f)
-    f = click.option("--ptm-column", default=None,
-                     help="A boolean column of the corpus that marks PTM-related units.")(f)
-    f = click.option("--ptm-tags", default=None,
-                     help="Comma-separated tags; a unit is PTM-related if it has any "
-                          "(default: Tan et al.'s 18 tags, Table I).")(f)
-    f = click.option("--corpus", "corpus_ref", required=True,
-                     help="Corpus name (corpora/NAME/units.parquet) or a .parquet path.")(f)
+    f = click.option(
+        "--threads", type=int, default=None, help="DuckDB worker threads (default: all cores)."
+    )(f)
+    f = click.option(
+        "--memory-limit",
+        default="1GB",
+        show_default=True,
+        help="DuckDB memory cap; aggregations spill to disk past it.",
+    )(f)
+    f = click.option(
+        "--since",
+        default=None,
+        help="Only units created on or after this date (Tan et al.: 2018-01-01).",
+    )(f)
+    f = click.option(
+        "--ptm-column",
+        default=None,
+        help="A boolean column of the corpus that marks PTM-related units.",
+    )(f)
+    f = click.option(
+        "--ptm-tags",
+        default=None,
+        help="Comma-separated tags; a unit is PTM-related if it has any "
+        "(default: Tan et al.'s 18 tags, Table I).",
+    )(f)
+    f = click.option(
+        "--corpus",
+        "corpus_ref",
+        required=True,
+        help="Corpus name (corpora/NAME/units.parquet) or a .parquet path.",
+    )(f)
     return f
 
 
 def out_options(f):
     f = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(f)
-    f = click.option("--out", default=None,
-                     help="Directory for the PNG figures (default: <workspace>/reports/stats).")(f)
+    f = click.option(
+        "--out",
+        default=None,
+        help="Directory for the PNG figures (default: <workspace>/reports/stats).",
+    )(f)
     return f
 
 
@@ -121,13 +159,24 @@ def out_options(f):
 
 @stats.command()
 @corpus_options
-@click.option("--scope", type=click.Choice(["ptm", "all"]), default="ptm", show_default=True,
-              help="Count PTM-related units only (as Tan et al.) or every unit.")
-@click.option("--top-k", type=int, default=6, show_default=True,
-              help="How many of the most frequent tags to follow per year.")
+@click.option(
+    "--scope",
+    type=click.Choice(["ptm", "all"]),
+    default="ptm",
+    show_default=True,
+    help="Count PTM-related units only (as Tan et al.) or every unit.",
+)
+@click.option(
+    "--top-k",
+    type=int,
+    default=6,
+    show_default=True,
+    help="How many of the most frequent tags to follow per year.",
+)
 @out_options
-def popularity(corpus_ref, ptm_tags, ptm_column, since, memory_limit, threads, scope, top_k,
-               out, as_json) -> None:
+def popularity(
+    corpus_ref, ptm_tags, ptm_column, since, memory_limit, threads, scope, top_k, out, as_json
+) -> None:
     """Questions per year and per tag per year (Tan et al. RQ1), with a line chart."""
     from ptmcoder.stats import plots
     from ptmcoder.stats.engine import resolve_corpus
@@ -135,11 +184,21 @@ def popularity(corpus_ref, ptm_tags, ptm_column, since, memory_limit, threads, s
 
     path = resolve_corpus(corpus_ref)
     _status(f"popularity: scanning {path}")
-    result = run(path, rule=_rule(ptm_tags, ptm_column), scope=scope, top_k=top_k, since=since,
-                 memory_limit=memory_limit, threads=threads)
-    fig = plots.popularity_chart(result.per_year, result.per_tag_year,
-                                 _out_dir(out) / "popularity.png",
-                                 title="PTM-related questions" if scope == "ptm" else "units")
+    result = run(
+        path,
+        rule=_rule(ptm_tags, ptm_column),
+        scope=scope,
+        top_k=top_k,
+        since=since,
+        memory_limit=memory_limit,
+        threads=threads,
+    )
+    fig = plots.popularity_chart(
+        result.per_year,
+        result.per_tag_year,
+        _out_dir(out) / "popularity.png",
+        title="PTM-related questions" if scope == "ptm" else "units",
+    )
     result.figures.append(str(fig))
     if as_json:
         print_json(result.to_dict())
@@ -152,8 +211,9 @@ def popularity(corpus_ref, ptm_tags, ptm_column, since, memory_limit, threads, s
         table.add_column(tag, justify="right")
     by_tag = {t: dict(rows) for t, rows in result.per_tag_year.items()}
     for year, n in result.per_year:
-        table.add_row(str(year), f"{n:,}",
-                      *[f"{by_tag[t].get(year, 0):,}" for t, _ in result.top_tags])
+        table.add_row(
+            str(year), f"{n:,}", *[f"{by_tag[t].get(year, 0):,}" for t, _ in result.top_tags]
+        )
     console.print(table)
     console.print("top tags: " + ", ".join(f"{t} (n={n:,})" for t, n in result.top_tags))
     console.print(f"figure: {fig}")
@@ -164,13 +224,20 @@ def popularity(corpus_ref, ptm_tags, ptm_column, since, memory_limit, threads, s
 
 @stats.command()
 @corpus_options
-@click.option("--top-k", type=int, default=6, show_default=True,
-              help="Per-tag rows for the most frequent PTM tags (Table II shows six).")
-@click.option("--tag", "tags", multiple=True,
-              help="Report these tags instead of the top k (repeatable).")
+@click.option(
+    "--top-k",
+    type=int,
+    default=6,
+    show_default=True,
+    help="Per-tag rows for the most frequent PTM tags (Table II shows six).",
+)
+@click.option(
+    "--tag", "tags", multiple=True, help="Report these tags instead of the top k (repeatable)."
+)
 @out_options
-def difficulty(corpus_ref, ptm_tags, ptm_column, since, memory_limit, threads, top_k, tags,
-               out, as_json) -> None:
+def difficulty(
+    corpus_ref, ptm_tags, ptm_column, since, memory_limit, threads, top_k, tags, out, as_json
+) -> None:
     """%no acc with the proportion test, response time and PD of PTM-related units
     against the rest, per group and per tag (Tan et al. RQ2, Table II)."""
     from ptmcoder.stats import plots
@@ -179,10 +246,18 @@ def difficulty(corpus_ref, ptm_tags, ptm_column, since, memory_limit, threads, t
 
     path = resolve_corpus(corpus_ref)
     _status(f"difficulty: scanning {path}")
-    result = run(path, rule=_rule(ptm_tags, ptm_column), since=since, top_k=top_k,
-                 tags=list(tags) or None, memory_limit=memory_limit, threads=threads)
-    bars = [(row.name, row.n, row.pct_no_acc) for row in [*result.groups, *result.tags]
-            if row.n > 0]
+    result = run(
+        path,
+        rule=_rule(ptm_tags, ptm_column),
+        since=since,
+        top_k=top_k,
+        tags=list(tags) or None,
+        memory_limit=memory_limit,
+        threads=threads,
+    )
+    bars = [
+        (row.name, row.n, row.pct_no_acc) for row in [*result.groups, *result.tags] if row.n > 0
+    ]
     if bars:
         result.figures.append(str(plots.no_acc_chart(bars, _out_dir(out) / "no_acc.png")))
     if result.histogram:
@@ -195,30 +270,51 @@ def difficulty(corpus_ref, ptm_tags, ptm_column, since, memory_limit, threads, t
         return
     console = make_console()
     table = Table(title="Difficulty (Tan et al. Table II layout)")
-    for col in ("group / tag", "n", "%no acc", "n answered", "RT mean (min)",
-                "RT median (min)", "mean answers", "mean views", "PD"):
-        table.add_column(col, justify="left" if col == "group / tag" else "right",
-                         no_wrap=col == "group / tag")
+    for col in (
+        "group / tag",
+        "n",
+        "%no acc",
+        "n answered",
+        "RT mean (min)",
+        "RT median (min)",
+        "mean answers",
+        "mean views",
+        "PD",
+    ):
+        table.add_column(
+            col, justify="left" if col == "group / tag" else "right", no_wrap=col == "group / tag"
+        )
     for i, row in enumerate([*result.groups, *result.tags]):
         if i == len(result.groups) and result.tags:
             table.add_section()
-        table.add_row(row.name, f"{row.n:,}", _f(row.pct_no_acc), f"{row.n_response:,}",
-                      _f(row.rt_mean_min, 0), _f(row.rt_median_min, 0), _f(row.mean_answers),
-                      _f(row.mean_views, 1), _f(row.pd, 4))
+        table.add_row(
+            row.name,
+            f"{row.n:,}",
+            _f(row.pct_no_acc),
+            f"{row.n_response:,}",
+            _f(row.rt_mean_min, 0),
+            _f(row.rt_median_min, 0),
+            _f(row.mean_answers),
+            _f(row.mean_views, 1),
+            _f(row.pd, 4),
+        )
     console.print(table)
     if result.tests:
-        console.print(_proportion_table("Proportion test of %no acc, ptm vs non-ptm",
-                                        result.tests))
+        console.print(_proportion_table("Proportion test of %no acc, ptm vs non-ptm", result.tests))
         console.print(f"test: {result.tests[0].test}")
     else:
         console.print("proportion test: needs both PTM-related and other units")
     if result.accepted_without_time:
-        console.print(f"response time: {result.accepted_without_time:,} accepted answers have no "
-                      "date (accepted_answer_at), so they are not in the response-time columns; "
-                      "the Data Explorer export needs a join with the answers for it")
+        console.print(
+            f"response time: {result.accepted_without_time:,} accepted answers have no "
+            "date (accepted_answer_at), so they are not in the response-time columns; "
+            "the Data Explorer export needs a join with the answers for it"
+        )
     if result.negative_response_times:
-        console.print(f"excluded {result.negative_response_times:,} accepted answers dated "
-                      "before their question")
+        console.print(
+            f"excluded {result.negative_response_times:,} accepted answers dated "
+            "before their question"
+        )
     for fig in result.figures:
         console.print(f"figure: {fig}")
 
@@ -227,13 +323,26 @@ def difficulty(corpus_ref, ptm_tags, ptm_column, since, memory_limit, threads, t
 
 
 @stats.command("proportion-test")
-@click.option("--counts", "counts", multiple=True, required=True,
-              help="x/n for a group (give it twice), e.g. --counts 4357/5896 "
-                   "--counts 5780000/10000000.")
-@click.option("--labels", default="group 1,group 2", show_default=True,
-              help="Comma-separated names of the two groups.")
-@click.option("--correction", type=click.Choice(["none", "yates", "both"]), default="both",
-              show_default=True, help="Yates' continuity correction: off, on, or report both.")
+@click.option(
+    "--counts",
+    "counts",
+    multiple=True,
+    required=True,
+    help="x/n for a group (give it twice), e.g. --counts 4357/5896 --counts 5780000/10000000.",
+)
+@click.option(
+    "--labels",
+    default="group 1,group 2",
+    show_default=True,
+    help="Comma-separated names of the two groups.",
+)
+@click.option(
+    "--correction",
+    type=click.Choice(["none", "yates", "both"]),
+    default="both",
+    show_default=True,
+    help="Yates' continuity correction: off, on, or report both.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def proportion_test(counts, labels, correction, as_json) -> None:
     """Two-proportion chi-square test from counts alone (Tan et al.'s %no acc test)."""
@@ -246,8 +355,7 @@ def proportion_test(counts, labels, correction, as_json) -> None:
         raise PtmcoderError("--labels needs two comma-separated names")
     (x1, n1), (x2, n2) = parse_counts(counts[0]), parse_counts(counts[1])
     corrections = {"none": [False], "yates": [True], "both": [False, True]}[correction]
-    results = [two_proportion_test(x1, n1, x2, n2, correction=c, labels=names)
-               for c in corrections]
+    results = [two_proportion_test(x1, n1, x2, n2, correction=c, labels=names) for c in corrections]
     if as_json:
         print_json({"proportion_tests": [r.to_dict() for r in results]})
         return
@@ -261,18 +369,25 @@ def proportion_test(counts, labels, correction, as_json) -> None:
 
 @stats.command()
 @click.option("--codebook", "codebook_ref", required=True, help="Codebook id or YAML path.")
-@click.option("--annotations", default=None,
-              help="Run id, run directory or annotations.jsonl with codes per unit.")
-@click.option("--annotator", default=None,
-              help="Which annotator's records to count when a run holds several.")
-@click.option("--labels", default=None,
-              help="Long table (CSV/Parquet/JSONL) unit,rater,code or unit,code (translated).")
+@click.option(
+    "--annotations",
+    default=None,
+    help="Run id, run directory or annotations.jsonl with codes per unit.",
+)
+@click.option(
+    "--annotator", default=None, help="Which annotator's records to count when a run holds several."
+)
+@click.option(
+    "--labels",
+    default=None,
+    help="Long table (CSV/Parquet/JSONL) unit,rater,code or unit,code (translated).",
+)
 @click.option("--rater", default=None, help="Which rater of --labels to count, e.g. final.")
-@click.option("--level", "levels", multiple=True,
-              help="Only these levels (repeatable; default: every level).")
+@click.option(
+    "--level", "levels", multiple=True, help="Only these levels (repeatable; default: every level)."
+)
 @out_options
-def distribution(codebook_ref, annotations, annotator, labels, rater, levels, out,
-                 as_json) -> None:
+def distribution(codebook_ref, annotations, annotator, labels, rater, levels, out, as_json) -> None:
     """Count and share of coded units for every codebook node at every level, with
     Banyongrakkul's (challenges, issue reports, codes) triple."""
     from ptmcoder.codebook import load_codebook
@@ -283,19 +398,27 @@ def distribution(codebook_ref, annotations, annotator, labels, rater, levels, ou
     if (annotations is None) == (labels is None):
         raise PtmcoderError("give exactly one of --annotations or --labels")
     book = load_codebook(codebook_ref)
-    coded = (read_annotations(annotations, annotator=annotator) if annotations
-             else read_labels(labels, rater=rater))
+    coded = (
+        read_annotations(annotations, annotator=annotator)
+        if annotations
+        else read_labels(labels, rater=rater)
+    )
     result = run(book, coded)
     if levels:
         unknown = [lvl for lvl in levels if lvl not in result.levels]
         if unknown:
-            raise PtmcoderError(f"unknown level(s) {', '.join(unknown)}",
-                                hint=f"levels are: {', '.join(book.levels)}")
+            raise PtmcoderError(
+                f"unknown level(s) {', '.join(unknown)}",
+                hint=f"levels are: {', '.join(book.levels)}",
+            )
         result.levels = {k: v for k, v in result.levels.items() if k in levels}
     for level, rows in result.levels.items():
         ranked = sorted(((r.name, r.units) for r in rows), key=lambda x: -x[1])
-        fig = plots.distribution_chart(ranked, _out_dir(out) / f"distribution_{book.id}_{level}.png",
-                                       title=f"{book.id}: units per {level} (n={result.n_coded})")
+        fig = plots.distribution_chart(
+            ranked,
+            _out_dir(out) / f"distribution_{book.id}_{level}.png",
+            title=f"{book.id}: units per {level} (n={result.n_coded})",
+        )
         result.figures.append(str(fig))
     if as_json:
         print_json(result.to_dict())
@@ -304,19 +427,31 @@ def distribution(codebook_ref, annotations, annotator, labels, rater, levels, ou
     for level, rows in result.levels.items():
         table = Table(title=f"{book.id}: {level} (n coded units = {result.n_coded})")
         for col in ("id", "name", "parent", "units", "share", "challenges", "codes"):
-            table.add_column(col, justify="right" if col in ("units", "share", "challenges",
-                                                             "codes") else "left")
+            table.add_column(
+                col, justify="right" if col in ("units", "share", "challenges", "codes") else "left"
+            )
         for r in sorted(rows, key=lambda r: (-r.units, r.id)):
-            table.add_row(r.id, r.name, r.parent or "", str(r.units), f"{100 * r.share:.1f}%"
-                          if not math.isnan(r.share) else "-", str(r.challenges), str(r.codes))
+            table.add_row(
+                r.id,
+                r.name,
+                r.parent or "",
+                str(r.units),
+                f"{100 * r.share:.1f}%" if not math.isnan(r.share) else "-",
+                str(r.challenges),
+                str(r.codes),
+            )
         console.print(table)
     if result.special:
         table = Table(title=f"special codes (share of {result.n_records} units with a record)")
         for col in ("id", "name", "units", "share"):
             table.add_column(col)
         for r in result.special:
-            table.add_row(r.id, r.name, str(r.units),
-                          f"{100 * r.share:.1f}%" if not math.isnan(r.share) else "-")
+            table.add_row(
+                r.id,
+                r.name,
+                str(r.units),
+                f"{100 * r.share:.1f}%" if not math.isnan(r.share) else "-",
+            )
         console.print(table)
     console.print(result.denominator)
     if result.n_failed:
@@ -329,27 +464,66 @@ def distribution(codebook_ref, annotations, annotator, labels, rater, levels, ou
 
 
 @stats.command()
-@click.option("--corpus", "corpus_ref", required=True,
-              help="GitHub corpus name or .parquet path (state, created_at, closed_at, project).")
-@click.option("--ptm-labels", default=None,
-              help="Comma-separated GitHub labels; an issue with any of them is PTM-related.")
-@click.option("--ptm-column", default=None,
-              help="A boolean column of the corpus that marks PTM-related issues.")
-@click.option("--ptm-ids", default=None,
-              help="File of PTM-related unit ids (one per line, or CSV with a unit/id column).")
-@click.option("--themes", default=None,
-              help="Long table unit,code (CSV/Parquet); codes lifted to themes by --codebook.")
-@click.option("--codebook", "codebook_ref", default=None,
-              help="Codebook of the --themes codes (top level = theme, next = sub-theme).")
-@click.option("--issue-types", default=None,
-              help="A corpus column, or a file unit,issue_type, for the independence test.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the balanced stratified sample.")
-@click.option("--yates/--no-yates", default=True, show_default=True,
-              help="Yates' correction in the issue-type test (acts on 2x2 tables only).")
+@click.option(
+    "--corpus",
+    "corpus_ref",
+    required=True,
+    help="GitHub corpus name or .parquet path (state, created_at, closed_at, project).",
+)
+@click.option(
+    "--ptm-labels",
+    default=None,
+    help="Comma-separated GitHub labels; an issue with any of them is PTM-related.",
+)
+@click.option(
+    "--ptm-column",
+    default=None,
+    help="A boolean column of the corpus that marks PTM-related issues.",
+)
+@click.option(
+    "--ptm-ids",
+    default=None,
+    help="File of PTM-related unit ids (one per line, or CSV with a unit/id column).",
+)
+@click.option(
+    "--themes",
+    default=None,
+    help="Long table unit,code (CSV/Parquet); codes lifted to themes by --codebook.",
+)
+@click.option(
+    "--codebook",
+    "codebook_ref",
+    default=None,
+    help="Codebook of the --themes codes (top level = theme, next = sub-theme).",
+)
+@click.option(
+    "--issue-types",
+    default=None,
+    help="A corpus column, or a file unit,issue_type, for the independence test.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the balanced stratified sample."
+)
+@click.option(
+    "--yates/--no-yates",
+    default=True,
+    show_default=True,
+    help="Yates' correction in the issue-type test (acts on 2x2 tables only).",
+)
 @out_options
-def resolution(corpus_ref, ptm_labels, ptm_column, ptm_ids, themes, codebook_ref, issue_types,
-               seed, yates, out, as_json) -> None:
+def resolution(
+    corpus_ref,
+    ptm_labels,
+    ptm_column,
+    ptm_ids,
+    themes,
+    codebook_ref,
+    issue_types,
+    seed,
+    yates,
+    out,
+    as_json,
+) -> None:
     """Resolution time in days of PTM-related vs other issues (Banyongrakkul et al.
     RQ2): balanced sample, one-sided Mann-Whitney U, Kruskal-Wallis across themes,
     chi-square on issue types, effect sizes, box plots."""
@@ -363,55 +537,102 @@ def resolution(corpus_ref, ptm_labels, ptm_column, ptm_ids, themes, codebook_ref
         raise PtmcoderError("--themes needs --codebook to lift codes to themes")
     path = resolve_corpus(corpus_ref)
     labels = [t.strip() for t in ptm_labels.split(",") if t.strip()] if ptm_labels else None
-    df, type_col = load_issues(path, ptm_labels=labels, ptm_column=ptm_column,
-                               ptm_ids=Path(ptm_ids) if ptm_ids else None,
-                               issue_types=issue_types)
+    df, type_col = load_issues(
+        path,
+        ptm_labels=labels,
+        ptm_column=ptm_column,
+        ptm_ids=Path(ptm_ids) if ptm_ids else None,
+        issue_types=issue_types,
+    )
     theme_df = read_themes(Path(themes), load_codebook(codebook_ref)) if themes else None
     _status(f"resolution: {len(df):,} units from {path}")
-    result = run(df, source=str(path), themes=theme_df, issue_type_col=type_col, seed=seed,
-                 chi2_correction=yates)
+    result = run(
+        df,
+        source=str(path),
+        themes=theme_df,
+        issue_type_col=type_col,
+        seed=seed,
+        chi2_correction=yates,
+    )
     outdir = _out_dir(out)
     vals = result._values
-    result.figures.append(str(plots.box_plots(
-        {"PTM": vals["ptm"], "non-PTM": vals["non-ptm"]}, outdir / "resolution_groups.png",
-        title="Resolution time, balanced sample", ylabel="days")))
+    result.figures.append(
+        str(
+            plots.box_plots(
+                {"PTM": vals["ptm"], "non-PTM": vals["non-ptm"]},
+                outdir / "resolution_groups.png",
+                title="Resolution time, balanced sample",
+                ylabel="days",
+            )
+        )
+    )
     theme_vals = {k.split(":", 1)[1]: v for k, v in vals.items() if k.startswith("theme:")}
     if theme_vals:
-        result.figures.append(str(plots.box_plots(
-            theme_vals, outdir / "resolution_themes.png",
-            title="Resolution time of PTM-related issues per theme", ylabel="days")))
+        result.figures.append(
+            str(
+                plots.box_plots(
+                    theme_vals,
+                    outdir / "resolution_themes.png",
+                    title="Resolution time of PTM-related issues per theme",
+                    ylabel="days",
+                )
+            )
+        )
     if as_json:
         print_json(result.to_dict())
         return
     console = make_console()
-    console.print(_summary_table("Resolution time (days, same day = 0), balanced sample",
-                                 "group", result.groups))
+    console.print(
+        _summary_table(
+            "Resolution time (days, same day = 0), balanced sample", "group", result.groups
+        )
+    )
     t = Table(title="Tests")
     for col in ("test", "statistic", "df", "p", "n per group", "effect size (95% CI)"):
         t.add_column(col)
     mw = result.mann_whitney
     c = mw.cliffs
-    t.add_row("Mann-Whitney U, one-sided (PTM > non-PTM)", f"U = {mw.u:,.1f}", "", _p(mw.p_value),
-              f"ptm {mw.n_x}, non-ptm {mw.n_y}",
-              f"Cliff's d = {c.delta:.3f} ({c.ci_low:.3f}, {c.ci_high:.3f}), {c.magnitude}; "
-              f"rank-biserial r = {mw.rank_biserial:.3f}")
+    t.add_row(
+        "Mann-Whitney U, one-sided (PTM > non-PTM)",
+        f"U = {mw.u:,.1f}",
+        "",
+        _p(mw.p_value),
+        f"ptm {mw.n_x}, non-ptm {mw.n_y}",
+        f"Cliff's d = {c.delta:.3f} ({c.ci_low:.3f}, {c.ci_high:.3f}), {c.magnitude}; "
+        f"rank-biserial r = {mw.rank_biserial:.3f}",
+    )
     if result.kruskal:
         k = result.kruskal
-        t.add_row("Kruskal-Wallis H across themes", f"H = {k.h:.3f}", str(k.df), _p(k.p_value),
-                  ", ".join(f"{g} {n}" for g, n in k.n.items()),
-                  f"epsilon^2 = {k.epsilon_squared:.3f}")
+        t.add_row(
+            "Kruskal-Wallis H across themes",
+            f"H = {k.h:.3f}",
+            str(k.df),
+            _p(k.p_value),
+            ", ".join(f"{g} {n}" for g, n in k.n.items()),
+            f"epsilon^2 = {k.epsilon_squared:.3f}",
+        )
     if result.issue_types:
         it = result.issue_types
-        t.add_row(f"chi-square independence of issue types ({'Yates' if it.correction else 'no correction'})",
-                  f"chi2 = {it.chi2:.3f}", str(it.df), _p(it.p_value),
-                  ", ".join(f"{g} {n}" for g, n in it.n.items()),
-                  f"Cramér's V = {it.cramers_v:.3f}")
+        t.add_row(
+            "chi-square independence of issue types "
+            f"({'Yates' if it.correction else 'no correction'})",
+            f"chi2 = {it.chi2:.3f}",
+            str(it.df),
+            _p(it.p_value),
+            ", ".join(f"{g} {n}" for g, n in it.n.items()),
+            f"Cramér's V = {it.cramers_v:.3f}",
+        )
     console.print(t)
     for title, rows in (("Themes", result.themes), ("Sub-themes", result.sub_themes)):
         if rows:
-            console.print(_summary_table(
-                f"{title}: resolution time of closed PTM-related issues (days)", "theme", rows))
-    console.print(f"closed issues: ptm {result.n_closed['ptm']}, non-ptm "
-                  f"{result.n_closed['non-ptm']}; sample seed {seed}")
+            console.print(
+                _summary_table(
+                    f"{title}: resolution time of closed PTM-related issues (days)", "theme", rows
+                )
+            )
+    console.print(
+        f"closed issues: ptm {result.n_closed['ptm']}, non-ptm "
+        f"{result.n_closed['non-ptm']}; sample seed {seed}"
+    )
     for fig in result.figures:
         console.print(f"figure: {fig}")

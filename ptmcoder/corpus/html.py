@@ -22,7 +22,8 @@ _LI = re.compile(r"<li\b[^>]*>", re.I)
 _LI_END = re.compile(r"</li\s*>", re.I)
 _IMG = re.compile(r"<img\b[^>]*>", re.I)
 _BLOCK = re.compile(
-    r"</?(?:p|div|br|hr|h[1-6]|blockquote|ul|ol|tr|table|thead|tbody|dl|dt|dd)\b[^>]*>", re.I)
+    r"</?(?:p|div|br|hr|h[1-6]|blockquote|ul|ol|tr|table|thead|tbody|dl|dt|dd)\b[^>]*>", re.I
+)
 _TAG = re.compile(r"<[^>]+>")
 _PLACEHOLDER = re.compile(r"\x00(\d+)\x00")
 _SPACES = re.compile(r"[ \t\r\f\v]+")

@@ -38,8 +38,10 @@ def describe(df: pd.DataFrame, *, top: int = 20) -> dict[str, Any]:
         "by_year": {("unknown" if pd.isna(k) else str(int(k))): int(v) for k, v in years.items()},
         "by_state": {str(k): int(v) for k, v in states.items()},
         "tags": {"distinct": len(tags), "top": dict(tags.most_common(top))},
-        "projects": {"distinct": int(len(projects)),
-                     "top": {str(k): int(v) for k, v in projects.head(top).items()}},
+        "projects": {
+            "distinct": int(len(projects)),
+            "top": {str(k): int(v) for k, v in projects.head(top).items()},
+        },
         "missing": {col: _missing(df[col]) for col in UNIT_COLUMNS},
     }
 
@@ -49,7 +51,17 @@ def corpus_info(name: str, *, top: int = 20) -> dict[str, Any]:
     path = corpus_path(name)
     info = {"name": name, "path": str(path), **describe(load_corpus(name), top=top)}
     record = import_record(name)
-    info["import"] = {k: record.get(k) for k in (
-        "imported_at", "sources", "skipped_count", "duplicate_rows_dropped", "counts",
-        "warnings", "non_utf8_bytes") if k in record}
+    info["import"] = {
+        k: record.get(k)
+        for k in (
+            "imported_at",
+            "sources",
+            "skipped_count",
+            "duplicate_rows_dropped",
+            "counts",
+            "warnings",
+            "non_utf8_bytes",
+        )
+        if k in record
+    }
     return info

@@ -28,8 +28,9 @@ class SampleResult:
     record: dict[str, Any] = field(default_factory=dict)
 
 
-def cochran_sample_size(population: int, confidence: float = 0.95, margin: float = 0.05,
-                        p: float = 0.5) -> int:
+def cochran_sample_size(
+    population: int, confidence: float = 0.95, margin: float = 0.05, p: float = 0.5
+) -> int:
     """Sample size for estimating a proportion, with finite population correction.
 
     Cochran (1977), *Sampling Techniques*, 3rd ed., Wiley, eqs. 4.2 and 4.3::
@@ -71,8 +72,15 @@ def _by_id(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values("id", kind="stable").reset_index(drop=True)
 
 
-def tan_sample(df: pd.DataFrame, *, confidence: float = 0.95, margin: float = 0.05,
-               score_min: int = 1, high_score: int = 9, seed: int = 0) -> SampleResult:
+def tan_sample(
+    df: pd.DataFrame,
+    *,
+    confidence: float = 0.95,
+    margin: float = 0.05,
+    score_min: int = 1,
+    high_score: int = 9,
+    seed: int = 0,
+) -> SampleResult:
     """Tan et al. (2024), Sec. VI-B: random plus high-score sampling.
 
     Keep units with ``score >= score_min`` (the "high-quality" population N);
@@ -90,8 +98,10 @@ def tan_sample(df: pd.DataFrame, *, confidence: float = 0.95, margin: float = 0.
     population = _by_id(df[score >= score_min])
     N = len(population)
     if N == 0:
-        raise PtmcoderError(f"no unit has score >= {score_min} (of {len(df)} units)",
-                            hint="check the corpus has scores, or lower --score-min")
+        raise PtmcoderError(
+            f"no unit has score >= {score_min} (of {len(df)} units)",
+            hint="check the corpus has scores, or lower --score-min",
+        )
     n = cochran_sample_size(N, confidence, margin)
     rng = np.random.default_rng(seed)
     picked = np.sort(rng.choice(N, size=n, replace=False))
@@ -107,9 +117,13 @@ def tan_sample(df: pd.DataFrame, *, confidence: float = 0.95, margin: float = 0.
     record = {
         "design": "tan",
         "reference": "Tan et al., Challenges of Using Pre-trained Models: the Practitioners' "
-                     "Perspective, Sec. VI-B",
-        "parameters": {"confidence": confidence, "margin": margin, "score_min": score_min,
-                       "high_score": high_score},
+        "Perspective, Sec. VI-B",
+        "parameters": {
+            "confidence": confidence,
+            "margin": margin,
+            "score_min": score_min,
+            "high_score": high_score,
+        },
         "seed": seed,
         "population": {"units": len(df), "score_at_least_min": N},
         "sample_size_formula": "Cochran (1977) with finite population correction, p=0.5",
@@ -123,17 +137,26 @@ def tan_sample(df: pd.DataFrame, *, confidence: float = 0.95, margin: float = 0.
 
 def _as_bool(series: pd.Series, name: str) -> pd.Series:
     if series.isna().any():
-        raise PtmcoderError(f"column {name!r} has {int(series.isna().sum())} missing value(s)",
-                            hint="the group column must be boolean (PTM-related or not)")
+        raise PtmcoderError(
+            f"column {name!r} has {int(series.isna().sum())} missing value(s)",
+            hint="the group column must be boolean (PTM-related or not)",
+        )
     values = set(series.unique().tolist())
     if not values <= {False, True}:  # 0 and 1 compare equal to False and True
         raise PtmcoderError(
-            f"column {name!r} is not boolean: values {sorted(map(str, values))[:5]}")
+            f"column {name!r} is not boolean: values {sorted(map(str, values))[:5]}"
+        )
     return series.astype(bool)
 
 
-def balanced_stratified_sample(df: pd.DataFrame, *, group_col: str, project_col: str = "project",
-                               closed_only: bool = True, seed: int = 0) -> SampleResult:
+def balanced_stratified_sample(
+    df: pd.DataFrame,
+    *,
+    group_col: str,
+    project_col: str = "project",
+    closed_only: bool = True,
+    seed: int = 0,
+) -> SampleResult:
     """Banyongrakkul et al. (2025), Sec. III-C: balanced PTM / non-PTM groups per project.
 
     ``group_col`` is a boolean column (True: PTM-related). Per project (sorted by
@@ -145,8 +168,10 @@ def balanced_stratified_sample(df: pd.DataFrame, *, group_col: str, project_col:
     """
     for col in (group_col, project_col):
         if col not in df.columns:
-            raise PtmcoderError(f"the units have no {col!r} column",
-                                hint=f"columns: {', '.join(map(str, df.columns))}")
+            raise PtmcoderError(
+                f"the units have no {col!r} column",
+                hint=f"columns: {', '.join(map(str, df.columns))}",
+            )
     data = df
     n_closed = None
     if closed_only:
@@ -159,7 +184,8 @@ def balanced_stratified_sample(df: pd.DataFrame, *, group_col: str, project_col:
             raise PtmcoderError(
                 f"no closed issue among {len(df)} units"
                 + (f" ({no_state} have no state)" if no_state else ""),
-                hint="the design samples closed issues; use --all-states to sample every issue")
+                hint="the design samples closed issues; use --all-states to sample every issue",
+            )
     data = _by_id(data)
     group = _as_bool(data[group_col], group_col)
     rng = np.random.default_rng(seed)
@@ -170,8 +196,14 @@ def balanced_stratified_sample(df: pd.DataFrame, *, group_col: str, project_col:
         ptm = np.flatnonzero(in_project & group.to_numpy())
         non = np.flatnonzero(in_project & ~group.to_numpy())
         k = min(len(ptm), len(non))
-        row = {"project": project, "ptm_available": len(ptm), "non_ptm_available": len(non),
-               "ptm_sampled": k, "non_ptm_sampled": k, "dropped": k == 0}
+        row = {
+            "project": project,
+            "ptm_available": len(ptm),
+            "non_ptm_available": len(non),
+            "ptm_sampled": k,
+            "non_ptm_sampled": k,
+            "dropped": k == 0,
+        }
         table.append(row)
         if k:
             picked.extend(rng.choice(ptm, size=k, replace=False).tolist())
@@ -181,20 +213,28 @@ def balanced_stratified_sample(df: pd.DataFrame, *, group_col: str, project_col:
             f"no project has both PTM-related and other issues (PTM-related: "
             f"{int(group.sum())}, other: {int((~group).sum())}, over {len(table)} project(s)); "
             "the sample would be empty",
-            hint="check the PTM group (--ptm-labels / --ptm-ids) matches the corpus")
+            hint="check the PTM group (--ptm-labels / --ptm-ids) matches the corpus",
+        )
     units = data.iloc[sorted(picked)].reset_index(drop=True)
     n_ptm = int(sum(r["ptm_sampled"] for r in table))
     record = {
         "design": "banyongrakkul",
         "reference": "Banyongrakkul et al., PTM reuse challenges in downstream projects, "
-                     "Sec. III-C (stratified sampling for resolution time)",
-        "parameters": {"group_col": group_col, "project_col": project_col,
-                       "closed_only": closed_only},
+        "Sec. III-C (stratified sampling for resolution time)",
+        "parameters": {
+            "group_col": group_col,
+            "project_col": project_col,
+            "closed_only": closed_only,
+        },
         "seed": seed,
-        "population": {"units": len(df), "closed": n_closed,
-                       "ptm": int(group.sum()), "non_ptm": int((~group).sum()),
-                       "projects": len(table),
-                       "units_without_project": int(data[project_col].isna().sum())},
+        "population": {
+            "units": len(df),
+            "closed": n_closed,
+            "ptm": int(group.sum()),
+            "non_ptm": int((~group).sum()),
+            "projects": len(table),
+            "units_without_project": int(data[project_col].isna().sum()),
+        },
         "ptm_sampled": n_ptm,
         "non_ptm_sampled": n_ptm,
         "total": len(units),

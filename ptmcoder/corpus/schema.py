@@ -7,12 +7,12 @@ exactly these columns, in this order (:data:`UNIT_SCHEMA`).
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 import pyarrow as pa
 
 
-class Platform(str, Enum):
+class Platform(StrEnum):
     STACKOVERFLOW = "stackoverflow"
     GITHUB = "github"
 

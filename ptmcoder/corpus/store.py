@@ -51,7 +51,6 @@ MAX_LISTED = 1000  # skipped records / duplicates listed in import.json (all are
 # ----------------------------------------------------------------------------- lookup
 
 
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -74,12 +73,14 @@ def _new_staging(root: Path, name: str) -> Path:
     staging.mkdir()
     return staging
 
+
 def known_corpora() -> list[str]:
     root = paths.corpora_dir()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir()
-                  if not p.name.startswith(".") and (p / UNITS_FILE).is_file())
+    return sorted(
+        p.name for p in root.iterdir() if not p.name.startswith(".") and (p / UNITS_FILE).is_file()
+    )
 
 
 def corpus_dir(name: str) -> Path:
@@ -93,8 +94,10 @@ def corpus_path(name: str) -> Path:
         known = known_corpora()
         raise NotFoundError(
             f"no corpus named {name!r} in {paths.corpora_dir()}",
-            hint=("known corpora: " + ", ".join(known)) if known else
-            "import one: ptmcoder corpus import PATH --name NAME")
+            hint=("known corpora: " + ", ".join(known))
+            if known
+            else "import one: ptmcoder corpus import PATH --name NAME",
+        )
     return path
 
 
@@ -139,11 +142,17 @@ class ImportSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "path": str(self.path), "units": self.units,
-            "by_platform": self.by_platform, "sources": self.sources,
-            "skipped_count": self.skipped_count, "skipped": self.skipped,
+            "name": self.name,
+            "path": str(self.path),
+            "units": self.units,
+            "by_platform": self.by_platform,
+            "sources": self.sources,
+            "skipped_count": self.skipped_count,
+            "skipped": self.skipped,
             "duplicate_rows_dropped": self.duplicate_rows_dropped,
-            "duplicates": self.duplicates, "counts": self.counts, "warnings": self.warnings,
+            "duplicates": self.duplicates,
+            "counts": self.counts,
+            "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
         }
 
@@ -171,25 +180,30 @@ class _BatchWriter:
         self.writer.close()
 
 
-def _read_one(path: Path, fmt: str, ctx: ImportContext, mapping: dict[str, str] | None,
-              platform: str | None) -> Iterator[dict[str, Any]]:
+def _read_one(
+    path: Path, fmt: str, ctx: ImportContext, mapping: dict[str, str] | None, platform: str | None
+) -> Iterator[dict[str, Any]]:
     from ptmcoder.corpus.readers import github, plain_csv, posts_xml, se_api, sede_csv
 
     if fmt == "csv":
         if not mapping:
-            raise PtmcoderError(f"{path}: a plain CSV needs a column mapping",
-                                hint="--map title=Title,body=Body,created_at=Date")
+            raise PtmcoderError(
+                f"{path}: a plain CSV needs a column mapping",
+                hint="--map title=Title,body=Body,created_at=Date",
+            )
         if platform not in ("github", "stackoverflow"):
-            raise PtmcoderError(f"{path}: say which platform the rows come from",
-                                hint="--platform github or --platform stackoverflow")
+            raise PtmcoderError(
+                f"{path}: say which platform the rows come from",
+                hint="--platform github or --platform stackoverflow",
+            )
         return plain_csv.read(path, ctx, mapping=mapping, platform=platform)
-    module = {"sede-csv": sede_csv, "se-api": se_api, "posts-xml": posts_xml,
-              "github": github}[fmt]
+    module = {"sede-csv": sede_csv, "se-api": se_api, "posts-xml": posts_xml, "github": github}[fmt]
     return module.read(path, ctx)
 
 
-def _finish(stage: Path, answers: Path, out: Path, memory_limit: str,
-            tmp: Path) -> tuple[int, list[dict[str, Any]], int, dict[str, int]]:
+def _finish(
+    stage: Path, answers: Path, out: Path, memory_limit: str, tmp: Path
+) -> tuple[int, list[dict[str, Any]], int, dict[str, int]]:
     """Dedupe and join accepted-answer times on disk; stream stage -> out.
 
     Returns the units written, the duplicate ids, the duplicate rows dropped and
@@ -239,9 +253,11 @@ def _finish(stage: Path, answers: Path, out: Path, memory_limit: str,
                 values[pos] = acc_us[i0:i1]
                 valid[pos] = True
                 new = pa.array(values, type=pa.int64(), mask=~valid).cast(
-                    pa.timestamp("us", tz="UTC"))
-                batch = batch.set_column(batch.schema.get_field_index("accepted_answer_at"),
-                                         "accepted_answer_at", new)
+                    pa.timestamp("us", tz="UTC")
+                )
+                batch = batch.set_column(
+                    batch.schema.get_field_index("accepted_answer_at"), "accepted_answer_at", new
+                )
             j0, j1 = np.searchsorted(drop_rows, [lo, hi + 1])
             table = pa.Table.from_batches([batch])
             if j1 > j0:
@@ -251,8 +267,15 @@ def _finish(stage: Path, answers: Path, out: Path, memory_limit: str,
             writer.write_table(table)
             n += table.num_rows
             counts = pc.value_counts(table.column("platform").drop_null())
-            by_platform.update(dict(zip(counts.field("values").to_pylist(),
-                                        counts.field("counts").to_pylist(), strict=True)))
+            by_platform.update(
+                dict(
+                    zip(
+                        counts.field("values").to_pylist(),
+                        counts.field("counts").to_pylist(),
+                        strict=True,
+                    )
+                )
+            )
     finally:
         writer.close()
     return n, duplicates, int(len(drop_rows)), dict(by_platform)
@@ -280,8 +303,9 @@ def import_corpus(
     started = time.perf_counter()
     on_error = OnError(on_error)
     if not _NAME.match(name):
-        raise PtmcoderError(f"invalid corpus name {name!r}",
-                            hint="use letters, digits, '.', '_' and '-'")
+        raise PtmcoderError(
+            f"invalid corpus name {name!r}", hint="use letters, digits, '.', '_' and '-'"
+        )
     if fmt is not None and fmt not in FORMATS:
         raise PtmcoderError(f"unknown format {fmt!r}", hint="one of " + ", ".join(FORMATS))
     files = [Path(s) for s in sources]
@@ -292,8 +316,10 @@ def import_corpus(
             raise NotFoundError(f"no such file: {f}")
     target = corpus_dir(name)
     if target.exists() and not replace:
-        raise PtmcoderError(f"corpus {name!r} already exists in {paths.corpora_dir()}",
-                            hint="pass --replace to overwrite it (its samples go with it)")
+        raise PtmcoderError(
+            f"corpus {name!r} already exists in {paths.corpora_dir()}",
+            hint="pass --replace to overwrite it (its samples go with it)",
+        )
     formats = [fmt or detect_format(f, has_mapping=bool(mapping)) for f in files]
 
     root = paths.corpora_dir()
@@ -302,15 +328,16 @@ def import_corpus(
     try:
         stage = _BatchWriter(staging / "_stage_units.parquet", _STAGE_SCHEMA)
         answers = _BatchWriter(staging / "_stage_answers.parquet", _ANSWER_SCHEMA, 50_000)
-        ctx = ImportContext(on_error=on_error,
-                            answer_sink=lambda i, t: answers.add({"id": i, "created_at": t}))
+        ctx = ImportContext(
+            on_error=on_error, answer_sink=lambda i, t: answers.add({"id": i, "created_at": t})
+        )
         source_info = []
         row = 0
         bad_before = replaced_bytes()
         for f, f_fmt in zip(files, formats, strict=True):
             total = f.stat().st_size
             if progress:
-                ctx.progress = (lambda done, _f=f, _t=total: progress(str(_f), done, _t))
+                ctx.progress = lambda done, _f=f, _t=total: progress(str(_f), done, _t)
                 progress(str(f), 0, total)
             n_before, skipped_before, bad_file = row, len(ctx.skipped), replaced_bytes()
             for unit in _read_one(f, f_fmt, ctx, mapping, platform):
@@ -321,34 +348,59 @@ def import_corpus(
                 progress(str(f), total, total)
             replaced = replaced_bytes() - bad_file
             if replaced:
-                ctx.warn(f"{f}: {replaced} byte(s) were not valid UTF-8 and were replaced "
-                         f"by U+FFFD")
-            source_info.append({"path": str(f.resolve()), "format": f_fmt, "bytes": total,
-                                "units_read": row - n_before,
-                                "skipped": len(ctx.skipped) - skipped_before,
-                                "non_utf8_bytes": replaced})
+                ctx.warn(
+                    f"{f}: {replaced} byte(s) were not valid UTF-8 and were replaced by U+FFFD"
+                )
+            source_info.append(
+                {
+                    "path": str(f.resolve()),
+                    "format": f_fmt,
+                    "bytes": total,
+                    "units_read": row - n_before,
+                    "skipped": len(ctx.skipped) - skipped_before,
+                    "non_utf8_bytes": replaced,
+                }
+            )
         stage.close()
         answers.close()
         tmp = staging / "_duckdb_tmp"
-        n, duplicates, dropped, by_platform = _finish(stage.path, answers.path,
-                                                      staging / UNITS_FILE, memory_limit, tmp)
+        n, duplicates, dropped, by_platform = _finish(
+            stage.path, answers.path, staging / UNITS_FILE, memory_limit, tmp
+        )
         for extra in (stage.path, answers.path):
             extra.unlink()
         shutil.rmtree(tmp, ignore_errors=True)
-        skipped = [{"file": e.file, "record": e.record, "field": e.field_name,
-                    "reason": e.reason} for e in ctx.skipped]
+        skipped = [
+            {"file": e.file, "record": e.record, "field": e.field_name, "reason": e.reason}
+            for e in ctx.skipped
+        ]
         summary = ImportSummary(
-            name=name, path=target / UNITS_FILE, units=n, sources=source_info,
-            skipped=skipped[:MAX_LISTED], skipped_count=len(skipped),
-            duplicates=duplicates[:MAX_LISTED], duplicate_rows_dropped=dropped,
-            counts=dict(ctx.counts), warnings=ctx.warnings, by_platform=by_platform,
-            seconds=time.perf_counter() - started)
+            name=name,
+            path=target / UNITS_FILE,
+            units=n,
+            sources=source_info,
+            skipped=skipped[:MAX_LISTED],
+            skipped_count=len(skipped),
+            duplicates=duplicates[:MAX_LISTED],
+            duplicate_rows_dropped=dropped,
+            counts=dict(ctx.counts),
+            warnings=ctx.warnings,
+            by_platform=by_platform,
+            seconds=time.perf_counter() - started,
+        )
         record = summary.to_dict()
-        record.update({"imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                       "on_error": on_error.value, "mapping": mapping, "platform": platform,
-                       "non_utf8_bytes": replaced_bytes() - bad_before})
-        (staging / IMPORT_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False,
-                                                      default=str), encoding="utf-8")
+        record.update(
+            {
+                "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "on_error": on_error.value,
+                "mapping": mapping,
+                "platform": platform,
+                "non_utf8_bytes": replaced_bytes() - bad_before,
+            }
+        )
+        (staging / IMPORT_FILE).write_text(
+            json.dumps(record, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
+        )
         _swap_in(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -385,30 +437,43 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def save_sample(corpus: str, sample: str, units: pd.DataFrame,
-                record: dict[str, Any]) -> tuple[Path, Path]:
+def save_sample(
+    corpus: str, sample: str, units: pd.DataFrame, record: dict[str, Any]
+) -> tuple[Path, Path]:
     """Write ``corpora/CORPUS/samples/SAMPLE.parquet`` and ``.json`` (atomically)."""
     if not _NAME.match(sample):
-        raise PtmcoderError(f"invalid sample name {sample!r}",
-                            hint="use letters, digits, '.', '_' and '-'")
+        raise PtmcoderError(
+            f"invalid sample name {sample!r}", hint="use letters, digits, '.', '_' and '-'"
+        )
     corpus_path(corpus)
     folder = corpus_dir(corpus) / "samples"
     data, meta = folder / f"{sample}.parquet", folder / f"{sample}.json"
-    record = {**record, "corpus": corpus, "sample": sample, "units": len(units),
-              "ids": units["id"].tolist(),
-              "drawn_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    record = {
+        **record,
+        "corpus": corpus,
+        "sample": sample,
+        "units": len(units),
+        "ids": units["id"].tolist(),
+        "drawn_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     _atomic_write(data, lambda p: units.to_parquet(p, index=False))
-    _atomic_write(meta, lambda p: p.write_text(json.dumps(record, indent=2, default=str,
-                                                          ensure_ascii=False), encoding="utf-8"))
+    _atomic_write(
+        meta,
+        lambda p: p.write_text(
+            json.dumps(record, indent=2, default=str, ensure_ascii=False), encoding="utf-8"
+        ),
+    )
     return data, meta
 
 
-def save_corpus(df: pd.DataFrame, name: str, record: dict[str, Any], *,
-                replace: bool = False) -> Path:
+def save_corpus(
+    df: pd.DataFrame, name: str, record: dict[str, Any], *, replace: bool = False
+) -> Path:
     """Store a units DataFrame (e.g. a sample) as a new corpus ``name``."""
     if not _NAME.match(name):
-        raise PtmcoderError(f"invalid corpus name {name!r}",
-                            hint="use letters, digits, '.', '_' and '-'")
+        raise PtmcoderError(
+            f"invalid corpus name {name!r}", hint="use letters, digits, '.', '_' and '-'"
+        )
     target = corpus_dir(name)
     if target.exists() and not replace:
         raise PtmcoderError(f"corpus {name!r} already exists", hint="pass --replace")
@@ -418,9 +483,15 @@ def save_corpus(df: pd.DataFrame, name: str, record: dict[str, Any], *,
     try:
         table = pa.Table.from_pandas(df[UNIT_COLUMNS], preserve_index=False).cast(UNIT_SCHEMA)
         pq.write_table(table, staging / UNITS_FILE, compression="zstd")
-        (staging / IMPORT_FILE).write_text(json.dumps(
-            {"name": name, "units": len(df), "derived": record}, indent=2, default=str,
-            ensure_ascii=False), encoding="utf-8")
+        (staging / IMPORT_FILE).write_text(
+            json.dumps(
+                {"name": name, "units": len(df), "derived": record},
+                indent=2,
+                default=str,
+                ensure_ascii=False,
+            ),
+            encoding="utf-8",
+        )
         _swap_in(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -39,9 +39,18 @@ def batch_lines(model: OpenAIChatModel, requests: Mapping[str, ChatRequest]) -> 
     """One Batch API JSONL line per request; ``custom_id`` is the unit id."""
     lines = []
     for custom_id, request in requests.items():
-        lines.append(json.dumps({"custom_id": custom_id, "method": "POST", "url": ENDPOINT,
-                                 "body": model.request_params(request)},
-                                sort_keys=True, ensure_ascii=False))
+        lines.append(
+            json.dumps(
+                {
+                    "custom_id": custom_id,
+                    "method": "POST",
+                    "url": ENDPOINT,
+                    "body": model.request_params(request),
+                },
+                sort_keys=True,
+                ensure_ascii=False,
+            )
+        )
     return lines
 
 
@@ -55,44 +64,61 @@ def parse_batch_output(text: str, *, model: str) -> dict[str, Completion | LLMEr
             item = json.loads(line)
             custom_id = str(item["custom_id"])
         except (ValueError, KeyError, TypeError):
-            raise LLMError(f"batch output line {number} is not a batch result: {line[:120]!r}",
-                           kind="response") from None
+            raise LLMError(
+                f"batch output line {number} is not a batch result: {line[:120]!r}", kind="response"
+            ) from None
         response = item.get("response") or {}
         status = response.get("status_code")
         body = response.get("body")
         if item.get("error") and not body:
             err = item["error"]
             message = err.get("message") if isinstance(err, dict) else str(err)
-            results[custom_id] = LLMError(f"batch request {custom_id} failed: {message}",
-                                          kind="client", status=status)
+            results[custom_id] = LLMError(
+                f"batch request {custom_id} failed: {message}", kind="client", status=status
+            )
             continue
         if status != 200:
             message = ""
             if isinstance(body, dict):
                 err = body.get("error", body)
                 message = err.get("message", "") if isinstance(err, dict) else str(err)
-            kind = ("rate_limit" if status == 429 else
-                    "server" if isinstance(status, int) and status >= 500 else "client")
+            kind = (
+                "rate_limit"
+                if status == 429
+                else "server"
+                if isinstance(status, int) and status >= 500
+                else "client"
+            )
             results[custom_id] = LLMError(
                 f"batch request {custom_id} failed with HTTP {status}: {message}",
-                kind=kind, status=status)
+                kind=kind,
+                status=status,
+            )
             continue
         try:
             results[custom_id] = parse_completion(body, model=model)
         except ValueError as exc:
-            results[custom_id] = LLMError(f"batch request {custom_id}: {exc}", kind="response",
-                                          status=status)
+            results[custom_id] = LLMError(
+                f"batch request {custom_id}: {exc}", kind="response", status=status
+            )
     return results
 
 
 class BatchRunner:
     """Runs a set of requests through the Batch API, resumable from ``run_dir``."""
 
-    def __init__(self, model: OpenAIChatModel, run_dir: str | Path, *,
-                 poll_interval: float = 10.0, max_poll_interval: float = 300.0,
-                 timeout_s: float | None = None, completion_window: str = "24h",
-                 progress: TextIO | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        model: OpenAIChatModel,
+        run_dir: str | Path,
+        *,
+        poll_interval: float = 10.0,
+        max_poll_interval: float = 300.0,
+        timeout_s: float | None = None,
+        completion_window: str = "24h",
+        progress: TextIO | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         if not isinstance(model, OpenAIChatModel):
             raise ConfigError("--batch needs an openai:MODEL (the OpenAI Batch API)")
         self.model = model
@@ -140,17 +166,26 @@ class BatchRunner:
         if state.get("input_sha256") == digest and state.get("batch_id"):
             self._say(f"resuming batch {state['batch_id']} ({state.get('status')})")
             return state
-        state = {"input_sha256": digest, "requests": len(requests), "model": self.model.name,
-                 "base_url": self.model.base_url, "created_at": time.time()}
+        state = {
+            "input_sha256": digest,
+            "requests": len(requests),
+            "model": self.model.name,
+            "base_url": self.model.base_url,
+            "created_at": time.time(),
+        }
         data = path.read_bytes()
         uploaded = await self.model.call_api(
-            lambda c: c.files.create(file=(INPUT_FILE, data, "application/jsonl"),
-                                     purpose="batch"))
+            lambda c: c.files.create(file=(INPUT_FILE, data, "application/jsonl"), purpose="batch")
+        )
         state["input_file_id"] = uploaded.id
         self._save_state(state)
         batch = await self.model.call_api(
-            lambda c: c.batches.create(input_file_id=uploaded.id, endpoint=ENDPOINT,
-                                       completion_window=self.completion_window))
+            lambda c: c.batches.create(
+                input_file_id=uploaded.id,
+                endpoint=ENDPOINT,
+                completion_window=self.completion_window,
+            )
+        )
         state.update(batch_id=batch.id, status=batch.status)
         self._save_state(state)
         self._say(f"submitted {len(requests)} requests as {batch.id}")
@@ -167,15 +202,20 @@ class BatchRunner:
             done = f" {counts.completed + counts.failed}/{counts.total}" if counts else ""
             if batch.status != state.get("status") or self.polls % 10 == 0:
                 self._say(f"{batch.id} {batch.status}{done}")
-            state.update(status=batch.status, output_file_id=batch.output_file_id,
-                         error_file_id=batch.error_file_id)
+            state.update(
+                status=batch.status,
+                output_file_id=batch.output_file_id,
+                error_file_id=batch.error_file_id,
+            )
             self._save_state(state)
             if batch.status in TERMINAL:
                 break
             if self.timeout_s is not None and time.monotonic() - start > self.timeout_s:
-                raise LLMError(f"batch {batch.id} still {batch.status} after "
-                               f"{self.timeout_s:g} s; rerun to resume polling",
-                               kind="timeout")
+                raise LLMError(
+                    f"batch {batch.id} still {batch.status} after "
+                    f"{self.timeout_s:g} s; rerun to resume polling",
+                    kind="timeout",
+                )
             await self._sleep(interval)
             interval = min(self.max_poll_interval, interval * 1.5)
         return state
@@ -191,36 +231,48 @@ class BatchRunner:
         local.write_text(text, encoding="utf-8")
         return text
 
-    async def ingest(self, state: dict[str, Any], custom_ids: list[str]
-                     ) -> dict[str, Completion | LLMError]:
+    async def ingest(
+        self, state: dict[str, Any], custom_ids: list[str]
+    ) -> dict[str, Completion | LLMError]:
         results: dict[str, Completion | LLMError] = {}
-        results.update(parse_batch_output(
-            await self._download(state.get("error_file_id"), ERRORS_FILE),
-            model=self.model.model))
-        results.update(parse_batch_output(
-            await self._download(state.get("output_file_id"), OUTPUT_FILE),
-            model=self.model.model))
+        results.update(
+            parse_batch_output(
+                await self._download(state.get("error_file_id"), ERRORS_FILE),
+                model=self.model.model,
+            )
+        )
+        results.update(
+            parse_batch_output(
+                await self._download(state.get("output_file_id"), OUTPUT_FILE),
+                model=self.model.model,
+            )
+        )
         status = state.get("status")
         for custom_id in custom_ids:
             if custom_id not in results:
                 results[custom_id] = LLMError(
                     f"batch {state.get('batch_id')} ended {status} without a result for "
-                    f"{custom_id}", kind="server" if status != "completed" else "response")
+                    f"{custom_id}",
+                    kind="server" if status != "completed" else "response",
+                )
         return results
 
-    async def run(self, requests: Mapping[str, ChatRequest]
-                  ) -> dict[str, Completion | LLMError]:
+    async def run(self, requests: Mapping[str, ChatRequest]) -> dict[str, Completion | LLMError]:
         """Submit (or resume), poll, download and parse: ``{custom_id: result}``."""
         if not requests:
             return {}
         state = await self.submit(requests)
         state = await self.poll(state)
         if state["status"] == "failed" and not state.get("output_file_id"):
-            raise LLMError(f"the endpoint failed batch {state['batch_id']}", kind="client",
-                           hint=f"see the batch on the provider's dashboard; delete "
-                                f"{self.state_path} to submit again")
+            raise LLMError(
+                f"the endpoint failed batch {state['batch_id']}",
+                kind="client",
+                hint=f"see the batch on the provider's dashboard; delete "
+                f"{self.state_path} to submit again",
+            )
         results = await self.ingest(state, list(requests))
         ok = sum(isinstance(r, Completion) for r in results.values())
-        self._say(f"{state['batch_id']} {state['status']}: {ok} completed, "
-                  f"{len(results) - ok} failed")
+        self._say(
+            f"{state['batch_id']} {state['status']}: {ok} completed, {len(results) - ok} failed"
+        )
         return results

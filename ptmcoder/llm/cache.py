@@ -42,8 +42,9 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def cache_key(request: ChatRequest, *, prompt_version: str, codebook_hash: str,
-              namespace: str | None = None) -> str:
+def cache_key(
+    request: ChatRequest, *, prompt_version: str, codebook_hash: str, namespace: str | None = None
+) -> str:
     """sha256 hex of the canonical JSON of what determines the completion.
 
     ``namespace`` is the model implementation (e.g. ``openai:gpt-4o-mini`` or
@@ -83,8 +84,9 @@ class ResponseCache:
 
     def get(self, key: str) -> Completion | None:
         with self._lock:
-            row = self._conn.execute("SELECT completion FROM responses WHERE key = ?",
-                                     (key,)).fetchone()
+            row = self._conn.execute(
+                "SELECT completion FROM responses WHERE key = ?", (key,)
+            ).fetchone()
             if row is None:
                 self.misses += 1
                 return None
@@ -92,8 +94,14 @@ class ResponseCache:
         completion = Completion.model_validate_json(row[0])
         return completion.model_copy(update={"from_cache": True})
 
-    def put(self, key: str, completion: Completion, *, prompt_version: str | None = None,
-            codebook_hash: str | None = None) -> None:
+    def put(
+        self,
+        key: str,
+        completion: Completion,
+        *,
+        prompt_version: str | None = None,
+        codebook_hash: str | None = None,
+    ) -> None:
         if not isinstance(completion, Completion):
             raise TypeError("only completions are cached, never errors")
         data = completion.model_dump_json(exclude={"from_cache"})
@@ -101,7 +109,8 @@ class ResponseCache:
             self._conn.execute(
                 "INSERT OR REPLACE INTO responses(key, model, prompt_version, codebook_hash, "
                 "completion, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (key, completion.model, prompt_version, codebook_hash, data, time.time()))
+                (key, completion.model, prompt_version, codebook_hash, data, time.time()),
+            )
             self.writes += 1
 
     def __len__(self) -> int:
@@ -129,8 +138,15 @@ class CachedChatModel:
     Identical requests in flight at the same time share one call.
     """
 
-    def __init__(self, inner: ChatModel, cache: ResponseCache, prompt_version: str,
-                 codebook_hash: str, *, refresh: bool = False) -> None:
+    def __init__(
+        self,
+        inner: ChatModel,
+        cache: ResponseCache,
+        prompt_version: str,
+        codebook_hash: str,
+        *,
+        refresh: bool = False,
+    ) -> None:
         #: ask the model even when the cache has an answer (and store the new one):
         #: a retry of an unusable answer must not get the same cached answer back
         self.refresh = refresh
@@ -142,8 +158,12 @@ class CachedChatModel:
         self._inflight: dict[str, asyncio.Future[Completion]] = {}
 
     def key(self, request: ChatRequest) -> str:
-        return cache_key(request, prompt_version=self.prompt_version,
-                         codebook_hash=self.codebook_hash, namespace=self.inner.name)
+        return cache_key(
+            request,
+            prompt_version=self.prompt_version,
+            codebook_hash=self.codebook_hash,
+            namespace=self.inner.name,
+        )
 
     async def complete(self, request: ChatRequest) -> Completion:
         key = self.key(request)
@@ -170,7 +190,8 @@ class CachedChatModel:
             raise
         finally:
             self._inflight.pop(key, None)
-        self.cache.put(key, completion, prompt_version=self.prompt_version,
-                       codebook_hash=self.codebook_hash)
+        self.cache.put(
+            key, completion, prompt_version=self.prompt_version, codebook_hash=self.codebook_hash
+        )
         future.set_result(completion)
         return completion

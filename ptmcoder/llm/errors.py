@@ -22,9 +22,16 @@ KINDS = RETRYABLE_KINDS | {"client", "response"}
 class LLMError(PtmcoderError):
     """A model call failed; ``kind``, ``status`` and ``attempts`` say how."""
 
-    def __init__(self, message: str, *, kind: str, status: int | None = None,
-                 attempts: int = 1, retry_after: float | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        status: int | None = None,
+        attempts: int = 1,
+        retry_after: float | None = None,
+        hint: str | None = None,
+    ) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown LLMError kind {kind!r}")
         super().__init__(message, hint=hint)
@@ -38,5 +45,7 @@ class LLMError(PtmcoderError):
         return self.kind in RETRYABLE_KINDS
 
     def __repr__(self) -> str:
-        return (f"LLMError(kind={self.kind!r}, status={self.status!r}, "
-                f"attempts={self.attempts}, message={self.message!r})")
+        return (
+            f"LLMError(kind={self.kind!r}, status={self.status!r}, "
+            f"attempts={self.attempts}, message={self.message!r})"
+        )

@@ -40,13 +40,18 @@ def classify_exception(exc: BaseException, *, name: str, attempts: int) -> LLMEr
     retry_after = parse_retry_after(dict(headers)) if headers is not None else None
     message = f"{name}: {type(exc).__name__}: {exc}"
     if status == 429:
-        return LLMError(message, kind="rate_limit", status=status, attempts=attempts,
-                        retry_after=retry_after)
+        return LLMError(
+            message, kind="rate_limit", status=status, attempts=attempts, retry_after=retry_after
+        )
     if status is not None and status >= 500:
-        return LLMError(message, kind="server", status=status, attempts=attempts,
-                        retry_after=retry_after)
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError) or "timeout" in type_name \
-            or status == 408:
+        return LLMError(
+            message, kind="server", status=status, attempts=attempts, retry_after=retry_after
+        )
+    if (
+        isinstance(exc, TimeoutError | asyncio.TimeoutError)
+        or "timeout" in type_name
+        or status == 408
+    ):
         return LLMError(message, kind="timeout", status=status, attempts=attempts)
     if "connection" in type_name:
         return LLMError(message, kind="connection", attempts=attempts)
@@ -56,11 +61,19 @@ def classify_exception(exc: BaseException, *, name: str, attempts: int) -> LLMEr
 class LangChainChatModel:
     """A :class:`~ptmcoder.llm.base.ChatModel` over a langchain chat model."""
 
-    def __init__(self, provider: str, model: str, *, chat_model: Any = None,
-                 base_url: str | None = None, limiter: RateLimiter | None = None,
-                 max_retries: int = 6, retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        provider: str,
+        model: str,
+        *,
+        chat_model: Any = None,
+        base_url: str | None = None,
+        limiter: RateLimiter | None = None,
+        max_retries: int = 6,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        **kwargs: Any,
+    ) -> None:
         self.provider = provider
         self.model = model
         self.name = f"langchain:{provider}:{model}"
@@ -69,8 +82,11 @@ class LangChainChatModel:
         self._sleep = sleep
         # a model we build is rebuilt per event loop: provider SDKs bind their
         # async HTTP pools to the loop that first used them
-        self._build = None if chat_model is not None else (
-            lambda: self._init(provider, model, base_url, dict(kwargs)))
+        self._build = (
+            None
+            if chat_model is not None
+            else (lambda: self._init(provider, model, base_url, dict(kwargs)))
+        )
         self._chat = chat_model if chat_model is not None else self._build()
         self._loop_id: int | None = None
 
@@ -82,7 +98,8 @@ class LangChainChatModel:
             raise DependencyError(
                 f"langchain:{provider}:{model} needs the langchain package",
                 hint="pip install 'ptmcoder[langchain]' and the provider's package "
-                     f"(e.g. langchain-{provider.replace('_', '-')})") from exc
+                f"(e.g. langchain-{provider.replace('_', '-')})",
+            ) from exc
         if provider in _OPENAI_LIKE:
             kwargs.setdefault("max_retries", 0)  # ours are in force
             # langchain-openai shares one cached async HTTP client per process, bound
@@ -99,7 +116,8 @@ class LangChainChatModel:
         except ImportError as exc:
             raise DependencyError(
                 f"langchain provider {provider!r} is not installed: {exc}",
-                hint=f"pip install langchain-{provider.replace('_', '-')}") from exc
+                hint=f"pip install langchain-{provider.replace('_', '-')}",
+            ) from exc
         except ValueError as exc:
             from ptmcoder.errors import ConfigError
 
@@ -139,8 +157,7 @@ class LangChainChatModel:
         message = await runnable.ainvoke(messages)
         content = message.content
         if isinstance(content, list):
-            content = "".join(p.get("text", "") if isinstance(p, dict) else str(p)
-                              for p in content)
+            content = "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
         usage = getattr(message, "usage_metadata", None) or {}
         meta = getattr(message, "response_metadata", None) or {}
         return str(content), dict(usage), meta.get("finish_reason")
@@ -155,8 +172,9 @@ class LangChainChatModel:
             attempts += 1
             start = time.monotonic()
             try:
-                results = await asyncio.gather(*(self._one(runnable, messages)
-                                                  for _ in range(request.n)))
+                results = await asyncio.gather(
+                    *(self._one(runnable, messages) for _ in range(request.n))
+                )
                 break
             except Exception as exc:  # provider exceptions vary; classified below
                 error = classify_exception(exc, name=self.name, attempts=attempts)

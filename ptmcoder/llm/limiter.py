@@ -19,10 +19,16 @@ from collections.abc import Awaitable, Callable
 
 
 class RateLimiter:
-    def __init__(self, rpm: float | None = None, tpm: float | None = None, *,
-                 burst: float = 1.0, token_burst_s: float = 6.0,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        *,
+        burst: float = 1.0,
+        token_burst_s: float = 6.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         if rpm is not None and rpm <= 0:
             raise ValueError("rpm must be positive")
         if tpm is not None and tpm <= 0:

@@ -89,11 +89,15 @@ def response_format_for(request: ChatRequest, mode: str) -> dict[str, Any] | Non
         if "schema" in schema and "name" in schema:  # already the json_schema wrapper
             wrapper = dict(schema)
         else:
-            wrapper = {"name": str(schema.get("title") or "response").replace(" ", "_"),
-                       "schema": schema, "strict": False}
+            wrapper = {
+                "name": str(schema.get("title") or "response").replace(" ", "_"),
+                "schema": schema,
+                "strict": False,
+            }
         return {"type": "json_schema", "json_schema": wrapper}
-    if mode in ("json_schema", "json_object") and (request.json_schema is not None
-                                                   or request.json_mode):
+    if mode in ("json_schema", "json_object") and (
+        request.json_schema is not None or request.json_mode
+    ):
         return {"type": "json_object"}
     return None
 
@@ -126,35 +130,49 @@ def check_base_url(url: str) -> str:
 
     parts = urlsplit(url)
     if parts.username or parts.password or parts.query:
-        raise ConfigError("the endpoint URL must not carry credentials or a query string",
-                          hint="pass the key in $OPENAI_API_KEY and the bare endpoint as "
-                               "--base-url / $OPENAI_BASE_URL")
+        raise ConfigError(
+            "the endpoint URL must not carry credentials or a query string",
+            hint="pass the key in $OPENAI_API_KEY and the bare endpoint as "
+            "--base-url / $OPENAI_BASE_URL",
+        )
     return url
 
 
 class OpenAIChatModel:
     """A chat model behind an OpenAI-compatible ``/chat/completions`` endpoint."""
 
-    def __init__(self, model: str, *, base_url: str | None = None,
-                 api_key_env: str = "OPENAI_API_KEY", timeout: float = 60,
-                 max_retries: int = 6, limiter: RateLimiter | None = None,
-                 structured: str = "auto", retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 extra_body: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 60,
+        max_retries: int = 6,
+        limiter: RateLimiter | None = None,
+        structured: str = "auto",
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        extra_body: dict[str, Any] | None = None,
+    ) -> None:
         if structured not in STRUCTURED_MODES:
-            raise ConfigError(f"unknown structured-output mode {structured!r}",
-                              hint=f"use one of: {', '.join(STRUCTURED_MODES)}")
+            raise ConfigError(
+                f"unknown structured-output mode {structured!r}",
+                hint=f"use one of: {', '.join(STRUCTURED_MODES)}",
+            )
         self.model = model
         self.name = f"openai:{model}"
         self.base_url = check_base_url(
-            base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+            base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        ).rstrip("/")
         self.api_key_env = api_key_env
         self._key_from_env = bool(os.environ.get(api_key_env))
         if not self._key_from_env and is_openai_host(self.base_url):
             raise ConfigError(
                 f"no API key: ${api_key_env} is not set",
                 hint=f"export {api_key_env}=... (the key is read from the environment only), "
-                     "or point --base-url / $OPENAI_BASE_URL at a local endpoint")
+                "or point --base-url / $OPENAI_BASE_URL at a local endpoint",
+            )
         self.timeout = timeout
         self.limiter = limiter
         self.retry = retry or RetryPolicy(max_retries=max_retries)
@@ -186,8 +204,9 @@ class OpenAIChatModel:
         if client is None:
             self._clients.clear()
             key = os.environ.get(self.api_key_env) or PLACEHOLDER_KEY
-            client = AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=self.timeout,
-                                 max_retries=0)
+            client = AsyncOpenAI(
+                api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=0
+            )
             self._clients[id(loop)] = client
         return client
 
@@ -247,48 +266,93 @@ class OpenAIChatModel:
 
         where = f"{self.base_url} ({self.name})"
         if isinstance(exc, openai.APITimeoutError):
-            return LLMError(f"no answer from {where} within {self.timeout:g} s",
-                            kind="timeout", attempts=attempts,
-                            hint="raise --timeout, or lower the concurrency")
+            return LLMError(
+                f"no answer from {where} within {self.timeout:g} s",
+                kind="timeout",
+                attempts=attempts,
+                hint="raise --timeout, or lower the concurrency",
+            )
         if isinstance(exc, openai.APIConnectionError):
-            return LLMError(f"cannot connect to {where}: {exc.__cause__ or exc}",
-                            kind="connection", attempts=attempts,
-                            hint="check --base-url / $OPENAI_BASE_URL and that the server runs")
+            return LLMError(
+                f"cannot connect to {where}: {exc.__cause__ or exc}",
+                kind="connection",
+                attempts=attempts,
+                hint="check --base-url / $OPENAI_BASE_URL and that the server runs",
+            )
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
             msg = _error_message(exc)
             code = _error_code(exc)
             retry_after = parse_retry_after(dict(exc.response.headers))
             if status == 429 and code == "insufficient_quota":
-                return LLMError(f"{where}: no quota left: {msg}", kind="client", status=status,
-                                attempts=attempts, hint="check the plan and billing of the key")
+                return LLMError(
+                    f"{where}: no quota left: {msg}",
+                    kind="client",
+                    status=status,
+                    attempts=attempts,
+                    hint="check the plan and billing of the key",
+                )
             if status == 429:
-                return LLMError(f"{where} kept rate-limiting the requests (429): {msg}",
-                                kind="rate_limit", status=status, attempts=attempts,
-                                retry_after=retry_after,
-                                hint="lower --rpm/--tpm or the concurrency")
+                return LLMError(
+                    f"{where} kept rate-limiting the requests (429): {msg}",
+                    kind="rate_limit",
+                    status=status,
+                    attempts=attempts,
+                    retry_after=retry_after,
+                    hint="lower --rpm/--tpm or the concurrency",
+                )
             if status == 408:
-                return LLMError(f"{where} timed out the request (408): {msg}", kind="timeout",
-                                status=status, attempts=attempts, retry_after=retry_after)
+                return LLMError(
+                    f"{where} timed out the request (408): {msg}",
+                    kind="timeout",
+                    status=status,
+                    attempts=attempts,
+                    retry_after=retry_after,
+                )
             if status >= 500:
-                return LLMError(f"{where} failed with HTTP {status}: {msg}", kind="server",
-                                status=status, attempts=attempts, retry_after=retry_after)
+                return LLMError(
+                    f"{where} failed with HTTP {status}: {msg}",
+                    kind="server",
+                    status=status,
+                    attempts=attempts,
+                    retry_after=retry_after,
+                )
             if status == 401:
-                source = (f"${self.api_key_env}" if self._key_from_env
-                          else f"a placeholder key (${self.api_key_env} is not set)")
-                return LLMError(f"the endpoint refused the API key in {source} (401): {msg}",
-                                kind="client", status=status, attempts=attempts,
-                                hint=f"set a valid key in ${self.api_key_env}")
+                source = (
+                    f"${self.api_key_env}"
+                    if self._key_from_env
+                    else f"a placeholder key (${self.api_key_env} is not set)"
+                )
+                return LLMError(
+                    f"the endpoint refused the API key in {source} (401): {msg}",
+                    kind="client",
+                    status=status,
+                    attempts=attempts,
+                    hint=f"set a valid key in ${self.api_key_env}",
+                )
             if status == 403:
-                return LLMError(f"{where} denied access (403): {msg}", kind="client",
-                                status=status, attempts=attempts,
-                                hint="the key lacks access to this model or endpoint")
+                return LLMError(
+                    f"{where} denied access (403): {msg}",
+                    kind="client",
+                    status=status,
+                    attempts=attempts,
+                    hint="the key lacks access to this model or endpoint",
+                )
             if status == 404:
-                return LLMError(f"model {self.model!r} or the endpoint was not found at "
-                                f"{self.base_url} (404): {msg}", kind="client", status=status,
-                                attempts=attempts, hint="check the model name and --base-url")
-            return LLMError(f"{where} rejected the request (HTTP {status}): {msg}",
-                            kind="client", status=status, attempts=attempts)
+                return LLMError(
+                    f"model {self.model!r} or the endpoint was not found at "
+                    f"{self.base_url} (404): {msg}",
+                    kind="client",
+                    status=status,
+                    attempts=attempts,
+                    hint="check the model name and --base-url",
+                )
+            return LLMError(
+                f"{where} rejected the request (HTTP {status}): {msg}",
+                kind="client",
+                status=status,
+                attempts=attempts,
+            )
         raise exc  # not an API error: a bug
 
     def request_params(self, request: ChatRequest) -> dict[str, Any]:
@@ -328,12 +392,16 @@ class OpenAIChatModel:
             start = time.monotonic()
             try:
                 raw = await self._client().chat.completions.with_raw_response.create(
-                    **self._params(request))
+                    **self._params(request)
+                )
                 latency = time.monotonic() - start
                 body = raw.http_response.content
             except openai.APIError as exc:
-                if (isinstance(exc, openai.BadRequestError) and fallbacks < 3
-                        and self._fallback(exc)):
+                if (
+                    isinstance(exc, openai.BadRequestError)
+                    and fallbacks < 3
+                    and self._fallback(exc)
+                ):
                     fallbacks += 1
                     self.stats["fallbacks"] += 1
                     continue
@@ -341,8 +409,10 @@ class OpenAIChatModel:
                 if not error.retryable or retries >= self.retry.max_retries:
                     raise error from exc
                 if error.retry_after is not None and error.retry_after > self.retry.max_retry_after:
-                    error.message += (f" (the server asks to wait {error.retry_after:.0f} s, "
-                                      f"more than the {self.retry.max_retry_after:.0f} s allowed)")
+                    error.message += (
+                        f" (the server asks to wait {error.retry_after:.0f} s, "
+                        f"more than the {self.retry.max_retry_after:.0f} s allowed)"
+                    )
                     raise error from exc
                 if error.kind == "rate_limit":
                     self.stats["rate_limited"] += 1
@@ -355,13 +425,18 @@ class OpenAIChatModel:
                 continue
             try:
                 data = json.loads(body)
-                completion = parse_completion(data, model=request.model or self.model,
-                                              latency_s=latency)
+                completion = parse_completion(
+                    data, model=request.model or self.model, latency_s=latency
+                )
             except (ValueError, UnicodeDecodeError) as exc:
                 snippet = body[:200].decode("utf-8", "replace")
-                raise LLMError(f"{self.base_url} answered HTTP 200 with a body that is not a "
-                               f"chat completion ({exc}): {snippet!r}", kind="response",
-                               status=200, attempts=attempts) from exc
+                raise LLMError(
+                    f"{self.base_url} answered HTTP 200 with a body that is not a "
+                    f"chat completion ({exc}): {snippet!r}",
+                    kind="response",
+                    status=200,
+                    attempts=attempts,
+                ) from exc
             if self.limiter is not None:
                 self.limiter.adjust(estimate, completion.input_tokens + completion.output_tokens)
             return completion

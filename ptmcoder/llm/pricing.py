@@ -31,8 +31,9 @@ class ModelPrice(BaseModel):
 
     input: float = Field(ge=0, description="USD per 1M input tokens")
     output: float = Field(ge=0, description="USD per 1M output tokens")
-    cached_input: float | None = Field(default=None, ge=0,
-                                       description="USD per 1M cached input tokens")
+    cached_input: float | None = Field(
+        default=None, ge=0, description="USD per 1M cached input tokens"
+    )
     #: overrides the table's batch_discount for this model
     batch_discount: float | None = Field(default=None, gt=0, le=1)
 
@@ -77,18 +78,31 @@ class PriceTable:
             return m.group("family")
         return None
 
-    def estimate(self, model: str, input_tokens: int, output_tokens: int,
-                 cached_input_tokens: int = 0, batch: bool = False) -> CostEstimate:
+    def estimate(
+        self,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int = 0,
+        batch: bool = False,
+    ) -> CostEstimate:
         entry = self.resolve(model)
         if entry is None:
-            return CostEstimate(None, reason=(
-                f"no price for model {model!r} in {', '.join(self.sources)}; add it to "
-                f"{workspace() / 'prices.yaml'} (USD per 1M tokens) to get an estimate"))
+            return CostEstimate(
+                None,
+                reason=(
+                    f"no price for model {model!r} in {', '.join(self.sources)}; add it to "
+                    f"{workspace() / 'prices.yaml'} (USD per 1M tokens) to get an estimate"
+                ),
+            )
         price, pf, _ = self.prices[entry]
         cached = max(0, min(cached_input_tokens, input_tokens))
         cached_rate = price.cached_input if price.cached_input is not None else price.input
-        usd = ((input_tokens - cached) * price.input + cached * cached_rate
-               + output_tokens * price.output) / 1_000_000
+        usd = (
+            (input_tokens - cached) * price.input
+            + cached * cached_rate
+            + output_tokens * price.output
+        ) / 1_000_000
         if batch:
             usd *= price.batch_discount if price.batch_discount is not None else pf.batch_discount
         return CostEstimate(usd, priced_as=entry, as_of=pf.as_of)
@@ -102,10 +116,13 @@ def _read(path: Path) -> PriceFile:
     try:
         return PriceFile.model_validate(data)
     except PydanticValidationError as exc:
-        raise ValidationError([
-            Problem(str(path), ".".join(str(x) for x in e["loc"]), e["msg"])
-            for e in exc.errors()
-        ], hint="prices are USD per 1M tokens: {input: X, output: Y, cached_input: Z}") from exc
+        raise ValidationError(
+            [
+                Problem(str(path), ".".join(str(x) for x in e["loc"]), e["msg"])
+                for e in exc.errors()
+            ],
+            hint="prices are USD per 1M tokens: {input: X, output: Y, cached_input: Z}",
+        ) from exc
 
 
 def load_prices(path: str | Path | None = None, *, use_workspace: bool = True) -> PriceTable:
@@ -124,16 +141,30 @@ def load_prices(path: str | Path | None = None, *, use_workspace: bool = True) -
     return PriceTable(files)
 
 
-def cost_estimate(model: str, input_tokens: int, output_tokens: int,
-                  cached_input_tokens: int = 0, batch: bool = False, *,
-                  table: PriceTable | None = None) -> CostEstimate:
-    return (table or load_prices()).estimate(model, input_tokens, output_tokens,
-                                             cached_input_tokens, batch)
+def cost_estimate(
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int = 0,
+    batch: bool = False,
+    *,
+    table: PriceTable | None = None,
+) -> CostEstimate:
+    return (table or load_prices()).estimate(
+        model, input_tokens, output_tokens, cached_input_tokens, batch
+    )
 
 
-def estimate_cost(model: str, input_tokens: int, output_tokens: int,
-                  cached_input_tokens: int = 0, batch: bool = False, *,
-                  table: PriceTable | None = None) -> float | None:
+def estimate_cost(
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int = 0,
+    batch: bool = False,
+    *,
+    table: PriceTable | None = None,
+) -> float | None:
     """USD for the given token counts, or None when the model has no price."""
-    return cost_estimate(model, input_tokens, output_tokens, cached_input_tokens, batch,
-                         table=table).usd
+    return cost_estimate(
+        model, input_tokens, output_tokens, cached_input_tokens, batch, table=table
+    ).usd

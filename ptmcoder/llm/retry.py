@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
-def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = None
-                      ) -> float | None:
+def parse_retry_after(
+    headers: Mapping[str, str] | None, *, now: float | None = None
+) -> float | None:
     """Seconds to wait according to ``retry-after-ms`` / ``Retry-After``, or None.
 
     ``Retry-After`` is either delta-seconds or an HTTP date (RFC 9110, 10.2.3).
@@ -54,25 +55,37 @@ def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = 
     return max(0.0, when.timestamp() - current)
 
 
-def backoff_delay(retry: int, *, base: float = 1.0, cap: float = 60.0,
-                  retry_after: float | None = None, retry_after_jitter: float = 0.1,
-                  rng: random.Random) -> float:
+def backoff_delay(
+    retry: int,
+    *,
+    base: float = 1.0,
+    cap: float = 60.0,
+    retry_after: float | None = None,
+    retry_after_jitter: float = 0.1,
+    rng: random.Random,
+) -> float:
     """The delay before retry number ``retry`` (0 for the first retry)."""
     if retry < 0:
         raise ValueError("retry must be >= 0")
     if retry_after is not None:
         return retry_after + rng.uniform(0.0, retry_after_jitter * retry_after)
-    return rng.uniform(0.0, min(cap, base * (2.0 ** retry)))
+    return rng.uniform(0.0, min(cap, base * (2.0**retry)))
 
 
-def delay_schedule(retries: int, *, base: float = 1.0, cap: float = 60.0,
-                   retry_afters: list[float | None] | None = None,
-                   seed: int = 0) -> list[float]:
+def delay_schedule(
+    retries: int,
+    *,
+    base: float = 1.0,
+    cap: float = 60.0,
+    retry_afters: list[float | None] | None = None,
+    seed: int = 0,
+) -> list[float]:
     """The delays of ``retries`` consecutive retries with a seeded RNG (pure)."""
     rng = random.Random(seed)
     afters = retry_afters or [None] * retries
-    return [backoff_delay(k, base=base, cap=cap, retry_after=afters[k], rng=rng)
-            for k in range(retries)]
+    return [
+        backoff_delay(k, base=base, cap=cap, retry_after=afters[k], rng=rng) for k in range(retries)
+    ]
 
 
 @dataclass
@@ -88,5 +101,11 @@ class RetryPolicy:
     rng: random.Random = field(default_factory=random.Random)
 
     def delay(self, retry: int, retry_after: float | None = None) -> float:
-        return backoff_delay(retry, base=self.base, cap=self.cap, retry_after=retry_after,
-                             retry_after_jitter=self.retry_after_jitter, rng=self.rng)
+        return backoff_delay(
+            retry,
+            base=self.base,
+            cap=self.cap,
+            retry_after=retry_after,
+            retry_after_jitter=self.retry_after_jitter,
+            rng=self.rng,
+        )

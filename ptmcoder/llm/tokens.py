@@ -27,10 +27,25 @@ VOCAB_URLS = {
 
 #: models counted with cl100k_base; everything else (gpt-4o, gpt-4.1, o-series,
 #: gpt-5, and unknown or open-weight models) is counted with o200k_base.
-_CL100K_PREFIXES = ("gpt-4-", "gpt-4", "gpt-3.5", "gpt-35", "text-embedding-3",
-                    "text-embedding-ada")
-_O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o",
-                   "gpt-oss")
+_CL100K_PREFIXES = (
+    "gpt-4-",
+    "gpt-4",
+    "gpt-3.5",
+    "gpt-35",
+    "text-embedding-3",
+    "text-embedding-ada",
+)
+_O200K_PREFIXES = (
+    "gpt-4o",
+    "gpt-4.1",
+    "gpt-4.5",
+    "gpt-5",
+    "o1",
+    "o3",
+    "o4",
+    "chatgpt-4o",
+    "gpt-oss",
+)
 
 _lock = threading.Lock()
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ptmcoder.stats.engine import (
     DEFAULT_MEMORY_LIMIT,
+    DEFAULT_PTM_RULE,
     PtmRule,
     check_columns,
     connect,
@@ -79,7 +80,8 @@ class DifficultyResult:
             "proportion_tests": [t.to_dict() for t in self.tests],
             "response_time_histogram": {
                 g: [{"lo_min": lo, "hi_min": hi, "n": n} for lo, hi, n in rows]
-                for g, rows in self.histogram.items()},
+                for g, rows in self.histogram.items()
+            },
             "excluded_negative_response_times": self.negative_response_times,
             "accepted_without_time": self.accepted_without_time,
             "figures": self.figures,
@@ -119,34 +121,61 @@ def _row(name: str, rec: tuple) -> DifficultyRow:
     q1, median, q3 = rt_q if rt_q is not None else (None, None, None)
     ma, mv = _num(mean_answers), _num(mean_views)
     return DifficultyRow(
-        name=name, n=int(n), no_acc=int(no_acc), pct_no_acc=(no_acc / n) if n else math.nan,
-        n_response=int(n_rt), rt_mean_min=_num(rt_mean), rt_median_min=_num(median),
-        rt_q1_min=_num(q1), rt_q3_min=_num(q3),
-        mean_answers=ma, mean_views=mv, pd=(ma / mv) if mv and not math.isnan(mv) else math.nan)
+        name=name,
+        n=int(n),
+        no_acc=int(no_acc),
+        pct_no_acc=(no_acc / n) if n else math.nan,
+        n_response=int(n_rt),
+        rt_mean_min=_num(rt_mean),
+        rt_median_min=_num(median),
+        rt_q1_min=_num(q1),
+        rt_q3_min=_num(q3),
+        mean_answers=ma,
+        mean_views=mv,
+        pd=(ma / mv) if mv and not math.isnan(mv) else math.nan,
+    )
 
 
-def difficulty(path: Path, *, rule: PtmRule = PtmRule(), since: str | None = None,
-               top_k: int = 6, tags: list[str] | None = None,
-               memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | None = None,
-               temp_directory: str | None = None) -> DifficultyResult:
+def difficulty(
+    path: Path,
+    *,
+    rule: PtmRule = DEFAULT_PTM_RULE,
+    since: str | None = None,
+    top_k: int = 6,
+    tags: list[str] | None = None,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    threads: int | None = None,
+    temp_directory: str | None = None,
+) -> DifficultyResult:
     """Tan et al.'s three difficulty metrics for PTM-related vs other units of ``path``.
 
     Per-tag rows cover ``tags`` when given, else the ``top_k`` most frequent tags
     among PTM-related units (restricted to the PTM tag list in tag mode).
     """
     con = connect(memory_limit=memory_limit, threads=threads, temp_directory=temp_directory)
-    needed = ["created_at", "accepted_answer_id", "accepted_answer_at", "answer_count",
-              "view_count", "tags"] + ([rule.column] if rule.column else [])
+    needed = [
+        "created_at",
+        "accepted_answer_id",
+        "accepted_answer_at",
+        "answer_count",
+        "view_count",
+        "tags",
+    ] + ([rule.column] if rule.column else [])
     check_columns(con, path, needed)
     # One pass over the Parquet file into a narrow table (about 30 bytes a row; DuckDB
     # spills it past memory_limit); the queries below then never re-read the file.
     con.execute(f"CREATE TEMP TABLE d AS {_base_sql(path, rule, since)}")
 
-    recs = con.execute(f"SELECT ptm, {_METRICS}, count(*) FILTER (WHERE rt_negative), "
-                       "count(*) FILTER (WHERE acc_no_time) FROM d GROUP BY ptm").fetchall()
+    recs = con.execute(
+        f"SELECT ptm, {_METRICS}, count(*) FILTER (WHERE rt_negative), "
+        "count(*) FILTER (WHERE acc_no_time) FROM d GROUP BY ptm"
+    ).fetchall()
     by = {bool(r[0]): r for r in recs}
-    groups = [_row(label, by[flag][1:8]) for flag, label in ((True, "ptm"), (False, "non-ptm"))
-              if flag in by]
+    groups = [
+        _row(label, by[flag][1:8])
+        for flag, label in ((True, "ptm"), (False, "non-ptm"))
+        if flag in by
+    ]
     negative = sum(int(r[8]) for r in recs)
     no_time = sum(int(r[9]) for r in recs)
 
@@ -154,7 +183,8 @@ def difficulty(path: Path, *, rule: PtmRule = PtmRule(), since: str | None = Non
     tag_filter = f"list_contains({tag_list_sql(wanted)}, tag)" if wanted else "true"
     limit = "" if tags else f"LIMIT {int(top_k)}"
     tag_recs = con.execute(f"""
-        SELECT tag, {_METRICS} FROM (SELECT unnest(ptm_tags) AS tag, * EXCLUDE (ptm_tags) FROM d WHERE ptm)
+        SELECT tag, {_METRICS}
+        FROM (SELECT unnest(ptm_tags) AS tag, * EXCLUDE (ptm_tags) FROM d WHERE ptm)
         WHERE {tag_filter} GROUP BY tag ORDER BY n DESC, tag {limit}""").fetchall()
     tag_rows = [_row(r[0], r[1:]) for r in tag_recs]
 
@@ -162,8 +192,11 @@ def difficulty(path: Path, *, rule: PtmRule = PtmRule(), since: str | None = Non
     if len(groups) == 2:
         a, b = groups
         for corr in (False, True):
-            tests.append(two_proportion_test(a.no_acc, a.n, b.no_acc, b.n, correction=corr,
-                                             labels=("ptm", "non-ptm")))
+            tests.append(
+                two_proportion_test(
+                    a.no_acc, a.n, b.no_acc, b.n, correction=corr, labels=("ptm", "non-ptm")
+                )
+            )
 
     hist_recs = con.execute(f"""
         SELECT ptm, floor(log10(greatest(rt, 1.0)) * {BINS_PER_DECADE}) AS b, count(*)
@@ -174,6 +207,14 @@ def difficulty(path: Path, *, rule: PtmRule = PtmRule(), since: str | None = Non
         hi = 10 ** ((b + 1) / BINS_PER_DECADE)
         histogram.setdefault("ptm" if flag else "non-ptm", []).append((lo, hi, int(n)))
     con.close()
-    return DifficultyResult(source=str(path), ptm_rule=rule.to_dict(), since=since,
-                            groups=groups, tags=tag_rows, tests=tests, histogram=histogram,
-                            negative_response_times=negative, accepted_without_time=no_time)
+    return DifficultyResult(
+        source=str(path),
+        ptm_rule=rule.to_dict(),
+        since=since,
+        groups=groups,
+        tags=tag_rows,
+        tests=tests,
+        histogram=histogram,
+        negative_response_times=negative,
+        accepted_without_time=no_time,
+    )

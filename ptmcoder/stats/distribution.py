@@ -73,11 +73,18 @@ class DistributionResult:
     figures: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"analysis": "code distribution", "codebook": self.codebook, "source": self.source,
-                "n_records": self.n_records, "n_coded": self.n_coded, "n_failed": self.n_failed,
-                "denominator": self.denominator,
-                "levels": {lvl: [asdict(r) for r in rows] for lvl, rows in self.levels.items()},
-                "special": [asdict(r) for r in self.special], "figures": self.figures}
+        return {
+            "analysis": "code distribution",
+            "codebook": self.codebook,
+            "source": self.source,
+            "n_records": self.n_records,
+            "n_coded": self.n_coded,
+            "n_failed": self.n_failed,
+            "denominator": self.denominator,
+            "levels": {lvl: [asdict(r) for r in rows] for lvl, rows in self.levels.items()},
+            "special": [asdict(r) for r in self.special],
+            "figures": self.figures,
+        }
 
 
 # -- inputs ----------------------------------------------------------------------
@@ -94,8 +101,10 @@ def read_annotations(ref: str | Path, *, annotator: str | None = None) -> CodedU
     if path.is_dir():
         path = path / "annotations.jsonl"
     if not path.exists():
-        raise NotFoundError(f"no annotations at {ref}",
-                            hint="pass a run id, a run directory or an annotations.jsonl file")
+        raise NotFoundError(
+            f"no annotations at {ref}",
+            hint="pass a run id, a run directory or an annotations.jsonl file",
+        )
     records = []
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -104,12 +113,15 @@ def read_annotations(ref: str | Path, *, annotator: str | None = None) -> CodedU
             try:
                 records.append(Annotation.model_validate(json.loads(line)))
             except (json.JSONDecodeError, ValueError) as exc:
-                raise InputRecordError(str(path), f"line {lineno}", None,
-                                       str(exc).splitlines()[0]) from None
+                raise InputRecordError(
+                    str(path), f"line {lineno}", None, str(exc).splitlines()[0]
+                ) from None
     annotators = sorted({r.annotator for r in records})
     if annotator is None and len(annotators) > 1:
-        raise PtmcoderError(f"{path} holds {len(annotators)} annotators: {', '.join(annotators)}",
-                            hint="pick one with --annotator")
+        raise PtmcoderError(
+            f"{path} holds {len(annotators)} annotators: {', '.join(annotators)}",
+            hint="pick one with --annotator",
+        )
     codes: dict[str, list[str]] = {}
     failed = 0
     for r in records:
@@ -126,9 +138,13 @@ def unit_column(df: pd.DataFrame, file: str) -> str:
     for name in UNIT_COLUMNS:
         if name in df.columns:
             return name
-    raise InputRecordError(file, "header", None,
-                           f"no unit column (one of {', '.join(UNIT_COLUMNS)}); "
-                           f"columns are {', '.join(map(str, df.columns))}")
+    raise InputRecordError(
+        file,
+        "header",
+        None,
+        f"no unit column (one of {', '.join(UNIT_COLUMNS)}); "
+        f"columns are {', '.join(map(str, df.columns))}",
+    )
 
 
 def read_labels(path: str | Path, *, rater: str | None = None) -> CodedUnits:
@@ -144,12 +160,15 @@ def read_labels(path: str | Path, *, rater: str | None = None) -> CodedUnits:
         raters = sorted(df["rater"].astype(str).unique())
         if rater is None:
             if len(raters) > 1:
-                raise PtmcoderError(f"{path} holds {len(raters)} raters: {', '.join(raters)}",
-                                    hint="pick one with --rater (e.g. --rater final)")
+                raise PtmcoderError(
+                    f"{path} holds {len(raters)} raters: {', '.join(raters)}",
+                    hint="pick one with --rater (e.g. --rater final)",
+                )
         else:
             if rater not in raters:
-                raise NotFoundError(f"no rater {rater!r} in {path}",
-                                    hint=f"raters are: {', '.join(raters)}")
+                raise NotFoundError(
+                    f"no rater {rater!r} in {path}", hint=f"raters are: {', '.join(raters)}"
+                )
             df = df[df["rater"].astype(str) == rater]
     elif rater is not None:
         raise PtmcoderError(f"{path} has no 'rater' column, so --rater does not apply")
@@ -157,8 +176,7 @@ def read_labels(path: str | Path, *, rater: str | None = None) -> CodedUnits:
     codes: dict[str, list[str]] = {}
     for unit, code in zip(df[ucol].astype(str), df["code"].astype(str), strict=True):
         codes.setdefault(unit, []).append(code.strip())
-    return CodedUnits(codes=codes, source=str(path),
-                      note=f"rater {rater}" if rater else "")
+    return CodedUnits(codes=codes, source=str(path), note=f"rater {rater}" if rater else "")
 
 
 # -- the count -------------------------------------------------------------------
@@ -169,9 +187,13 @@ def _check_codes(book: Codebook, coded: CodedUnits) -> None:
     unknown = sorted({c for cs in coded.codes.values() for c in cs if c not in known})
     if unknown:
         raise ValidationError(
-            [Problem(coded.source, "code", f"code {c!r} is not in codebook {book.id!r}")
-             for c in unknown[:20]],
-            hint="translate codes to this codebook first (ptmcoder map), or pick the right --codebook")
+            [
+                Problem(coded.source, "code", f"code {c!r} is not in codebook {book.id!r}")
+                for c in unknown[:20]
+            ],
+            hint="translate codes to this codebook first (ptmcoder map), "
+            "or pick the right --codebook",
+        )
 
 
 def distribution(book: Codebook, coded: CodedUnits) -> DistributionResult:
@@ -206,23 +228,47 @@ def distribution(book: Codebook, coded: CodedUnits) -> DistributionResult:
             if d != depth:
                 continue
             k = len(units.get(node.id, ()))
-            rows.append(NodeCount(id=node.id, name=node.name, level=level,
-                                  parent=path[-1].id if path else None, units=k,
-                                  share=(k / n_coded) if n_coded else float("nan"),
-                                  challenges=challenges.get(node.id, 0),
-                                  codes=len(codes_used.get(node.id, ()))))
+            rows.append(
+                NodeCount(
+                    id=node.id,
+                    name=node.name,
+                    level=level,
+                    parent=path[-1].id if path else None,
+                    units=k,
+                    share=(k / n_coded) if n_coded else float("nan"),
+                    challenges=challenges.get(node.id, 0),
+                    codes=len(codes_used.get(node.id, ())),
+                )
+            )
         levels[level] = rows
 
     special_rows = []
     for node in book.special:
         hit = [u for u, cs in coded.codes.items() if node.id in cs]
         n_assign = sum(cs.count(node.id) for cs in coded.codes.values())
-        special_rows.append(NodeCount(id=node.id, name=node.name, level="special", parent=None,
-                                      units=len(hit),
-                                      share=(len(hit) / n_records) if n_records else float("nan"),
-                                      challenges=n_assign, codes=1 if hit else 0))
-    denominator = (f"share = units / {n_coded} units with at least one code of the tree; "
-                   f"special codes: units / {n_records} units with a successful record")
-    return DistributionResult(codebook=book.id, source=coded.source, n_records=n_records,
-                              n_coded=n_coded, n_failed=coded.failed, levels=levels,
-                              special=special_rows, denominator=denominator)
+        special_rows.append(
+            NodeCount(
+                id=node.id,
+                name=node.name,
+                level="special",
+                parent=None,
+                units=len(hit),
+                share=(len(hit) / n_records) if n_records else float("nan"),
+                challenges=n_assign,
+                codes=1 if hit else 0,
+            )
+        )
+    denominator = (
+        f"share = units / {n_coded} units with at least one code of the tree; "
+        f"special codes: units / {n_records} units with a successful record"
+    )
+    return DistributionResult(
+        codebook=book.id,
+        source=coded.source,
+        n_records=n_records,
+        n_coded=n_coded,
+        n_failed=coded.failed,
+        levels=levels,
+        special=special_rows,
+        denominator=denominator,
+    )

@@ -72,8 +72,9 @@ def _as_sample(values, name: str) -> np.ndarray:
 def magnitude(delta: float) -> str:
     """Romano, Kromrey, Coraggio & Skowronek (2006) labels for |delta|."""
     a = abs(delta)
-    return "negligible" if a < 0.147 else "small" if a < 0.33 else "medium" if a < 0.474 \
-        else "large"
+    return (
+        "negligible" if a < 0.147 else "small" if a < 0.33 else "medium" if a < 0.474 else "large"
+    )
 
 
 def cliffs_delta(x, y, *, confidence: float = 0.95) -> CliffsDelta:
@@ -96,8 +97,9 @@ def cliffs_delta(x, y, *, confidence: float = 0.95) -> CliffsDelta:
     non_ties = float((y_less + y_greater).sum())  # sum of d_ij^2
     ss_ij = non_ties - n * m * d * d
     if n > 1 and m > 1:
-        var = (m * m * float(((d_i - d) ** 2).sum()) + n * n * float(((d_j - d) ** 2).sum())
-               - ss_ij) / (n * m * (n - 1) * (m - 1))
+        var = (
+            m * m * float(((d_i - d) ** 2).sum()) + n * n * float(((d_j - d) ** 2).sum()) - ss_ij
+        ) / (n * m * (n - 1) * (m - 1))
         var = max(var, (1 - d * d) / (n * m - 1))
         s = math.sqrt(max(var, 0.0))
         z = float(_st.norm.ppf(0.5 + confidence / 2))
@@ -106,12 +108,20 @@ def cliffs_delta(x, y, *, confidence: float = 0.95) -> CliffsDelta:
         if denom <= 0:  # complete separation (|d| = 1, no spread): the CI collapses
             lo = hi = d
         else:
-            lo = max(-1.0, (d - d ** 3 - root) / denom)
-            hi = min(1.0, (d - d ** 3 + root) / denom)
+            lo = max(-1.0, (d - d**3 - root) / denom)
+            hi = min(1.0, (d - d**3 + root) / denom)
     else:
         s, lo, hi = float("nan"), float("nan"), float("nan")
-    return CliffsDelta(delta=d, ci_low=lo, ci_high=hi, confidence=confidence, se=s, n_x=n,
-                       n_y=m, magnitude=magnitude(d))
+    return CliffsDelta(
+        delta=d,
+        ci_low=lo,
+        ci_high=hi,
+        confidence=confidence,
+        se=s,
+        n_x=n,
+        n_y=m,
+        magnitude=magnitude(d),
+    )
 
 
 def rank_biserial_from_u(u1: float, n1: int, n2: int) -> float:

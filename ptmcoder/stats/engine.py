@@ -35,10 +35,24 @@ from ptmcoder.paths import corpora_dir
 #: The 18 PTM-related Stack Overflow tags of Tan et al. (SANER 2024), Table I,
 #: in the order of their frequency there.
 TAN2024_PTM_TAGS: tuple[str, ...] = (
-    "huggingface-transformers", "bert-language-model", "openai-api", "pre-trained-model",
-    "huggingface-tokenizers", "huggingface", "gpt-3", "chatgpt-api", "huggingface-datasets",
-    "gpt-2", "sentence-transformers", "fine-tune", "openai-whisper", "roberta-language-model",
-    "roberta", "gpt-4", "bart", "t5-transformer",
+    "huggingface-transformers",
+    "bert-language-model",
+    "openai-api",
+    "pre-trained-model",
+    "huggingface-tokenizers",
+    "huggingface",
+    "gpt-3",
+    "chatgpt-api",
+    "huggingface-datasets",
+    "gpt-2",
+    "sentence-transformers",
+    "fine-tune",
+    "openai-whisper",
+    "roberta-language-model",
+    "roberta",
+    "gpt-4",
+    "bart",
+    "t5-transformer",
 )
 
 DEFAULT_MEMORY_LIMIT = "1GB"
@@ -60,8 +74,10 @@ def resolve_corpus(ref: str | os.PathLike) -> Path:
     except PtmcoderError:
         raise
     if not candidate.exists():
-        raise NotFoundError(f"no corpus named {str(ref)!r} (looked for {candidate})",
-                            hint="import one with 'ptmcoder corpus import', or pass a .parquet path")
+        raise NotFoundError(
+            f"no corpus named {str(ref)!r} (looked for {candidate})",
+            hint="import one with 'ptmcoder corpus import', or pass a .parquet path",
+        )
     return candidate
 
 
@@ -93,6 +109,10 @@ class PtmRule:
         return {"tags": list(self.tags) if self.tags else None, "column": self.column}
 
 
+#: The default rule (Tan et al.'s PTM tag list); PtmRule is frozen, so one shared instance is safe.
+DEFAULT_PTM_RULE = PtmRule()
+
+
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -105,8 +125,12 @@ def tag_list_sql(tags) -> str:
     return "[" + ", ".join(quote_literal(t) for t in tags) + "]::VARCHAR[]"
 
 
-def connect(*, memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | None = None,
-            temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    *,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    threads: int | None = None,
+    temp_directory: str | None = None,
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with a memory cap (spilling to disk past it)."""
     con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
@@ -124,8 +148,9 @@ def _check_date(value: str, name: str) -> None:
     try:
         datetime.fromisoformat(value)
     except (TypeError, ValueError):
-        raise PtmcoderError(f"{name}: not a date: {value!r}",
-                            hint="write YYYY-MM-DD, e.g. --since 2018-01-01") from None
+        raise PtmcoderError(
+            f"{name}: not a date: {value!r}", hint="write YYYY-MM-DD, e.g. --since 2018-01-01"
+        ) from None
 
 
 def units_relation_sql(path: Path, *, since: str | None = None) -> str:
@@ -139,13 +164,21 @@ def units_relation_sql(path: Path, *, since: str | None = None) -> str:
 
 def check_columns(con: duckdb.DuckDBPyConnection, path: Path, needed: list[str]) -> None:
     try:
-        cols = {r[0] for r in con.execute(
-            f"DESCRIBE SELECT * FROM read_parquet({quote_literal(parquet_glob(path))})").fetchall()}
+        cols = {
+            r[0]
+            for r in con.execute(
+                f"DESCRIBE SELECT * FROM read_parquet({quote_literal(parquet_glob(path))})"
+            ).fetchall()
+        }
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PtmcoderError(f"cannot read {path} as Parquet: {first}",
-                            hint="--corpus takes a corpus name or a units .parquet file") from None
+        raise PtmcoderError(
+            f"cannot read {path} as Parquet: {first}",
+            hint="--corpus takes a corpus name or a units .parquet file",
+        ) from None
     missing = [c for c in needed if c not in cols]
     if missing:
-        raise PtmcoderError(f"{path}: missing column(s) {', '.join(missing)}",
-                            hint="corpora follow the unit schema (ptmcoder/corpus/schema.py)")
+        raise PtmcoderError(
+            f"{path}: missing column(s) {', '.join(missing)}",
+            hint="corpora follow the unit schema (ptmcoder/corpus/schema.py)",
+        )

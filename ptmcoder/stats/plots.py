@@ -26,8 +26,11 @@ def popularity_chart(per_year, per_tag_year: dict, path: Path, *, title: str) ->
     """Tan et al. Fig. 1: (a) questions per year, (b) per tag per year."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     # A year without units is a zero on the line, not a gap the line bridges.
-    years = list(range(min(y for y, _ in per_year), max(y for y, _ in per_year) + 1)) \
-        if per_year else []
+    years = (
+        list(range(min(y for y, _ in per_year), max(y for y, _ in per_year) + 1))
+        if per_year
+        else []
+    )
 
     def filled(rows) -> list[int]:
         got = dict(rows)
@@ -66,8 +69,11 @@ def response_time_chart(histogram: dict, path: Path) -> Path:
         edges = [10 ** (b / BINS_PER_DECADE) for b in range(first, last + 2)]
         ax.stairs([counts.get(b, 0) / total for b in idx], edges, label=f"{group} (n={total:,})")
     ax.set_xscale("log")
-    ax.set(xlabel="minutes to the accepted answer (log scale)", ylabel="share of questions",
-           title="Time needed to receive an accepted answer")
+    ax.set(
+        xlabel="minutes to the accepted answer (log scale)",
+        ylabel="share of questions",
+        title="Time needed to receive an accepted answer",
+    )
     ax.legend()
     return _save(fig, path)
 
@@ -77,8 +83,9 @@ def box_plots(groups: dict[str, list[float]], path: Path, *, title: str, ylabel:
     fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(groups) + 2), 4.5))
     labels = [f"{g}\n(n={len(v)})" for g, v in groups.items()]
     ax.boxplot([list(v) for v in groups.values()], showmeans=True)
-    ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=8,
-                  rotation=30 if len(labels) > 4 else 0)
+    ax.set_xticks(
+        range(1, len(labels) + 1), labels, fontsize=8, rotation=30 if len(labels) > 4 else 0
+    )
     ax.set(title=title, ylabel=ylabel)
     return _save(fig, path)
 
@@ -100,7 +107,9 @@ def no_acc_chart(rows: list[tuple[str, int, float]], path: Path) -> Path:
     names = [f"{name} (n={n:,})" for name, n, _ in rows][::-1]
     ax.barh(names, [share for _, _, share in rows][::-1])
     ax.set_xlim(0, 1)
-    ax.set(title="Questions without an accepted answer (%no acc)",
-           xlabel="share of questions without an accepted answer")
+    ax.set(
+        title="Questions without an accepted answer (%no acc)",
+        xlabel="share of questions without an accepted answer",
+    )
     ax.tick_params(axis="y", labelsize=8)
     return _save(fig, path)

@@ -14,6 +14,7 @@ from pathlib import Path
 from ptmcoder.errors import PtmcoderError
 from ptmcoder.stats.engine import (
     DEFAULT_MEMORY_LIMIT,
+    DEFAULT_PTM_RULE,
     PtmRule,
     check_columns,
     connect,
@@ -42,16 +43,24 @@ class PopularityResult:
             "n": self.n,
             "per_year": [{"year": y, "n": n} for y, n in self.per_year],
             "top_tags": [{"tag": t, "n": n} for t, n in self.top_tags],
-            "per_tag_year": {t: [{"year": y, "n": n} for y, n in rows]
-                             for t, rows in self.per_tag_year.items()},
+            "per_tag_year": {
+                t: [{"year": y, "n": n} for y, n in rows] for t, rows in self.per_tag_year.items()
+            },
             "figures": self.figures,
         }
 
 
-def popularity(path: Path, *, rule: PtmRule = PtmRule(), scope: str = "ptm", top_k: int = 6,
-               since: str | None = None, memory_limit: str = DEFAULT_MEMORY_LIMIT,
-               threads: int | None = None,
-               temp_directory: str | None = None) -> PopularityResult:
+def popularity(
+    path: Path,
+    *,
+    rule: PtmRule = DEFAULT_PTM_RULE,
+    scope: str = "ptm",
+    top_k: int = 6,
+    since: str | None = None,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    threads: int | None = None,
+    temp_directory: str | None = None,
+) -> PopularityResult:
     if scope not in ("ptm", "all"):
         raise PtmcoderError(f"scope must be 'ptm' or 'all', got {scope!r}")
     if top_k < 1:
@@ -64,25 +73,42 @@ def popularity(path: Path, *, rule: PtmRule = PtmRule(), scope: str = "ptm", top
     kind = "TABLE" if scope == "ptm" else "VIEW"
     con.execute(f"""CREATE TEMP {kind} p AS SELECT CAST(year(created_at) AS INTEGER) AS year, tags
                     FROM {units_relation_sql(path, since=since)} {where}""")
-    per_year = [(int(y), int(n)) for y, n in con.execute(
-        "SELECT year, count(*) FROM p WHERE year IS NOT NULL GROUP BY year ORDER BY year"
-    ).fetchall()]
+    per_year = [
+        (int(y), int(n))
+        for y, n in con.execute(
+            "SELECT year, count(*) FROM p WHERE year IS NOT NULL GROUP BY year ORDER BY year"
+        ).fetchall()
+    ]
     total = sum(n for _, n in per_year)
-    tag_filter = (f"WHERE list_contains({tag_list_sql(rule.tags)}, tag)"
-                  if scope == "ptm" and rule.tags else "")
+    tag_filter = (
+        f"WHERE list_contains({tag_list_sql(rule.tags)}, tag)"
+        if scope == "ptm" and rule.tags
+        else ""
+    )
     con.execute(f"""CREATE TEMP TABLE ty AS
         SELECT tag, year, count(*) AS n FROM (SELECT unnest(tags) AS tag, year FROM p)
         {tag_filter} GROUP BY tag, year""")
-    top = [(t, int(n)) for t, n in con.execute(
-        f"SELECT tag, sum(n) AS n FROM ty GROUP BY tag ORDER BY n DESC, tag LIMIT {int(top_k)}"
-    ).fetchall()]
+    top = [
+        (t, int(n))
+        for t, n in con.execute(
+            f"SELECT tag, sum(n) AS n FROM ty GROUP BY tag ORDER BY n DESC, tag LIMIT {int(top_k)}"
+        ).fetchall()
+    ]
     per_tag_year: dict[str, list[tuple[int, int]]] = {t: [] for t, _ in top}
     if top:
         rows = con.execute(
             f"SELECT tag, year, n FROM ty WHERE list_contains({tag_list_sql([t for t, _ in top])}, "
-            "tag) AND year IS NOT NULL ORDER BY tag, year").fetchall()
+            "tag) AND year IS NOT NULL ORDER BY tag, year"
+        ).fetchall()
         for t, y, n in rows:
             per_tag_year[t].append((int(y), int(n)))
     con.close()
-    return PopularityResult(source=str(path), scope=scope, ptm_rule=rule.to_dict(), n=total,
-                            per_year=per_year, top_tags=top, per_tag_year=per_tag_year)
+    return PopularityResult(
+        source=str(path),
+        scope=scope,
+        ptm_rule=rule.to_dict(),
+        n=total,
+        per_year=per_year,
+        top_tags=top,
+        per_tag_year=per_tag_year,
+    )

@@ -57,8 +57,11 @@ class ProportionTestResult:
 
     @property
     def correction_text(self) -> str:
-        return "Yates' continuity correction applied" if self.correction else \
-            "no continuity correction"
+        return (
+            "Yates' continuity correction applied"
+            if self.correction
+            else "no continuity correction"
+        )
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -77,9 +80,16 @@ def _check_counts(x: int, n: int, which: str) -> None:
         raise PtmcoderError(f"{which}: successes must be between 0 and n, got {x}/{n}")
 
 
-def two_proportion_test(x1: int, n1: int, x2: int, n2: int, *, correction: bool = False,
-                        confidence: float = 0.95,
-                        labels: tuple[str, str] = ("group 1", "group 2")) -> ProportionTestResult:
+def two_proportion_test(
+    x1: int,
+    n1: int,
+    x2: int,
+    n2: int,
+    *,
+    correction: bool = False,
+    confidence: float = 0.95,
+    labels: tuple[str, str] = ("group 1", "group 2"),
+) -> ProportionTestResult:
     """Chi-square test of H0: p1 = p2 for ``x1`` of ``n1`` against ``x2`` of ``n2``.
 
     ``correction`` is Yates' continuity correction (R ``prop.test`` default: on).
@@ -93,8 +103,10 @@ def two_proportion_test(x1: int, n1: int, x2: int, n2: int, *, correction: bool 
         raise PtmcoderError(f"confidence must be in (0, 1), got {confidence}")
     table = np.array([[x1, n1 - x1], [x2, n2 - x2]], dtype=np.float64)
     if (table.sum(axis=0) == 0).any():
-        raise PtmcoderError("the proportion test is undefined when every unit is in one outcome",
-                            hint="both groups are all-success or all-failure")
+        raise PtmcoderError(
+            "the proportion test is undefined when every unit is in one outcome",
+            hint="both groups are all-success or all-failure",
+        )
     chi2, p, df, _ = _st.chi2_contingency(table, correction=correction)
     chi2_plain = chi2 if not correction else _st.chi2_contingency(table, correction=False)[0]
     p1, p2 = x1 / n1, x2 / n2
@@ -104,10 +116,25 @@ def two_proportion_test(x1: int, n1: int, x2: int, n2: int, *, correction: bool 
     h = 2 * math.asin(math.sqrt(p1)) - 2 * math.asin(math.sqrt(p2))
     phi = math.sqrt(chi2_plain / (n1 + n2))
     return ProportionTestResult(
-        test=TEST_NAME, x1=int(x1), n1=int(n1), x2=int(x2), n2=int(n2), p1=p1, p2=p2,
-        chi2=float(chi2), df=int(df), p_value=float(p), correction=bool(correction),
-        risk_difference=rd, rd_ci_low=float(rd - z * se), rd_ci_high=float(rd + z * se), cohens_h=h,
-        phi=phi, confidence=confidence, labels=tuple(labels))
+        test=TEST_NAME,
+        x1=int(x1),
+        n1=int(n1),
+        x2=int(x2),
+        n2=int(n2),
+        p1=p1,
+        p2=p2,
+        chi2=float(chi2),
+        df=int(df),
+        p_value=float(p),
+        correction=bool(correction),
+        risk_difference=rd,
+        rd_ci_low=float(rd - z * se),
+        rd_ci_high=float(rd + z * se),
+        cohens_h=h,
+        phi=phi,
+        confidence=confidence,
+        labels=tuple(labels),
+    )
 
 
 def parse_counts(text: str) -> tuple[int, int]:
@@ -116,5 +143,6 @@ def parse_counts(text: str) -> tuple[int, int]:
         x, n = text.replace(",", "").replace("_", "").split("/")
         return int(x), int(n)
     except ValueError:
-        raise PtmcoderError(f"cannot read counts {text!r}",
-                            hint="write successes/total, e.g. 4357/5896") from None
+        raise PtmcoderError(
+            f"cannot read counts {text!r}", hint="write successes/total, e.g. 4357/5896"
+        ) from None

@@ -72,8 +72,9 @@ def summarize(name: str, values) -> Summary:
     v = np.asarray(values, dtype=float)
     if v.size == 0:
         return Summary(name, 0, math.nan, math.nan, math.nan, math.nan)
-    return Summary(name, int(v.size), float(v.mean()), float(np.median(v)), float(v.min()),
-                   float(v.max()))
+    return Summary(
+        name, int(v.size), float(v.mean()), float(np.median(v)), float(v.min()), float(v.max())
+    )
 
 
 @dataclass(frozen=True)
@@ -101,10 +102,15 @@ def mann_whitney_greater(x, y, *, confidence: float = 0.95) -> MannWhitneyResult
         raise PtmcoderError(f"the Mann-Whitney test needs both groups (n = {x.size}, {y.size})")
     res = _st.mannwhitneyu(x, y, alternative="greater")
     return MannWhitneyResult(
-        test="Mann-Whitney U (one-sided)", alternative="greater", u=float(res.statistic),
-        p_value=float(res.pvalue), n_x=int(x.size), n_y=int(y.size),
+        test="Mann-Whitney U (one-sided)",
+        alternative="greater",
+        u=float(res.statistic),
+        p_value=float(res.pvalue),
+        n_x=int(x.size),
+        n_y=int(y.size),
         rank_biserial=rank_biserial_from_u(float(res.statistic), x.size, y.size),
-        cliffs=cliffs_delta(x, y, confidence=confidence))
+        cliffs=cliffs_delta(x, y, confidence=confidence),
+    )
 
 
 @dataclass(frozen=True)
@@ -127,9 +133,14 @@ def kruskal_groups(groups: dict[str, list[float]]) -> KruskalResult:
         raise PtmcoderError(f"Kruskal-Wallis needs at least two non-empty groups, got {len(kept)}")
     res = _st.kruskal(*kept.values())
     n = sum(v.size for v in kept.values())
-    return KruskalResult(test="Kruskal-Wallis H", h=float(res.statistic), df=len(kept) - 1,
-                         p_value=float(res.pvalue), n={k: int(v.size) for k, v in kept.items()},
-                         epsilon_squared=epsilon_squared(float(res.statistic), n))
+    return KruskalResult(
+        test="Kruskal-Wallis H",
+        h=float(res.statistic),
+        df=len(kept) - 1,
+        p_value=float(res.pvalue),
+        n={k: int(v.size) for k, v in kept.items()},
+        epsilon_squared=epsilon_squared(float(res.statistic), n),
+    )
 
 
 @dataclass(frozen=True)
@@ -147,31 +158,44 @@ class IndependenceResult:
         return asdict(self)
 
 
-def chi2_independence(groups: pd.Series, categories: pd.Series, *,
-                      correction: bool = True) -> IndependenceResult:
+def chi2_independence(
+    groups: pd.Series, categories: pd.Series, *, correction: bool = True
+) -> IndependenceResult:
     """Chi-square test of independence of ``categories`` between ``groups``.
     ``correction`` (Yates) only acts on 2x2 tables, as in scipy."""
     tab = pd.crosstab(groups.astype(str), categories.astype(str))
     if tab.shape[0] < 2 or tab.shape[1] < 2:
-        raise PtmcoderError(f"the independence test needs at least 2 groups and 2 categories, "
-                            f"got a {tab.shape[0]}x{tab.shape[1]} table")
+        raise PtmcoderError(
+            f"the independence test needs at least 2 groups and 2 categories, "
+            f"got a {tab.shape[0]}x{tab.shape[1]} table"
+        )
     chi2, p, df, _ = _st.chi2_contingency(tab.to_numpy(), correction=correction)
     n = int(tab.to_numpy().sum())
     return IndependenceResult(
-        test="chi-square test of independence", chi2=float(chi2), df=int(df), p_value=float(p),
+        test="chi-square test of independence",
+        chi2=float(chi2),
+        df=int(df),
+        p_value=float(p),
         correction=bool(correction and df == 1),
         table={g: {c: int(v) for c, v in row.items()} for g, row in tab.iterrows()},
         n={g: int(v) for g, v in tab.sum(axis=1).items()},
         cramers_v=cramers_v(
-            _st.chi2_contingency(tab.to_numpy(), correction=False)[0], n, tab.shape))
+            _st.chi2_contingency(tab.to_numpy(), correction=False)[0], n, tab.shape
+        ),
+    )
 
 
 # -- inputs ----------------------------------------------------------------------
 
 
-def load_issues(path: Path, *, ptm_labels: list[str] | None = None,
-                ptm_column: str | None = None, ptm_ids: Path | None = None,
-                issue_types: str | None = None) -> tuple[pd.DataFrame, str | None]:
+def load_issues(
+    path: Path,
+    *,
+    ptm_labels: list[str] | None = None,
+    ptm_column: str | None = None,
+    ptm_ids: Path | None = None,
+    issue_types: str | None = None,
+) -> tuple[pd.DataFrame, str | None]:
     """The units of a corpus Parquet file with a boolean ``ptm`` column, marked by
     any of ``ptm_labels``, by the boolean ``ptm_column`` or by the ids in ``ptm_ids``
     (exactly one); and the name of the issue-type column, which ``issue_types``
@@ -195,8 +219,9 @@ def load_issues(path: Path, *, ptm_labels: list[str] | None = None,
     tcol = next((c for c in ("issue_type", "type", "code") if c in t.columns), None)
     if tcol is None:
         raise PtmcoderError(f"{issue_types}: no issue_type column")
-    df = df.merge(t[[ucol, tcol]].rename(columns={ucol: "id", tcol: "issue_type"}),
-                  on="id", how="left")
+    df = df.merge(
+        t[[ucol, tcol]].rename(columns={ucol: "id", tcol: "issue_type"}), on="id", how="left"
+    )
     return df, "issue_type"
 
 
@@ -209,13 +234,15 @@ def read_themes(path: Path, book: Codebook) -> pd.DataFrame:
 # -- sampling --------------------------------------------------------------------
 
 
-def balanced_sample(df: pd.DataFrame, *, group_col: str = "ptm", project_col: str = "project",
-                    seed: int = 0) -> tuple[pd.DataFrame, dict]:
+def balanced_sample(
+    df: pd.DataFrame, *, group_col: str = "ptm", project_col: str = "project", seed: int = 0
+) -> tuple[pd.DataFrame, dict]:
     """The balanced stratified sample of closed issues (the corpus sampler)."""
     from ptmcoder.corpus.sampling import balanced_stratified_sample
 
-    result = balanced_stratified_sample(df, group_col=group_col, project_col=project_col,
-                                        closed_only=True, seed=seed)
+    result = balanced_stratified_sample(
+        df, group_col=group_col, project_col=project_col, closed_only=True, seed=seed
+    )
     return result.units, dict(result.record)
 
 
@@ -237,19 +264,25 @@ class ResolutionResult:
     _values: dict = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
-        return {"analysis": "resolution time (Banyongrakkul et al. 2025, RQ2)",
-                "source": self.source, "unit": "days (same day = 0)",
-                "n_closed": self.n_closed, "sample": self.sample_record,
-                "groups": [asdict(g) for g in self.groups],
-                "mann_whitney": self.mann_whitney.to_dict(),
-                "kruskal_wallis": self.kruskal.to_dict() if self.kruskal else None,
-                "issue_types": self.issue_types.to_dict() if self.issue_types else None,
-                "themes": [asdict(t) for t in self.themes],
-                "sub_themes": [asdict(t) for t in self.sub_themes], "figures": self.figures}
+        return {
+            "analysis": "resolution time (Banyongrakkul et al. 2025, RQ2)",
+            "source": self.source,
+            "unit": "days (same day = 0)",
+            "n_closed": self.n_closed,
+            "sample": self.sample_record,
+            "groups": [asdict(g) for g in self.groups],
+            "mann_whitney": self.mann_whitney.to_dict(),
+            "kruskal_wallis": self.kruskal.to_dict() if self.kruskal else None,
+            "issue_types": self.issue_types.to_dict() if self.issue_types else None,
+            "themes": [asdict(t) for t in self.themes],
+            "sub_themes": [asdict(t) for t in self.sub_themes],
+            "figures": self.figures,
+        }
 
 
-def theme_table(codes: pd.DataFrame, book: Codebook, *, unit_col: str = "unit",
-                code_col: str = "code") -> pd.DataFrame:
+def theme_table(
+    codes: pd.DataFrame, book: Codebook, *, unit_col: str = "unit", code_col: str = "code"
+) -> pd.DataFrame:
     """unit, code -> unit, theme (level 0), sub_theme (level 1, if any), one row per
     distinct (unit, theme, sub_theme)."""
     rows = []
@@ -266,9 +299,16 @@ def theme_table(codes: pd.DataFrame, book: Codebook, *, unit_col: str = "unit",
     return pd.DataFrame(rows, columns=["unit", "theme", "sub_theme"]).drop_duplicates()
 
 
-def resolution(units: pd.DataFrame, *, source: str = "<memory>", themes: pd.DataFrame | None = None,
-               issue_type_col: str | None = None, seed: int = 0, confidence: float = 0.95,
-               chi2_correction: bool = True) -> ResolutionResult:
+def resolution(
+    units: pd.DataFrame,
+    *,
+    source: str = "<memory>",
+    themes: pd.DataFrame | None = None,
+    issue_type_col: str | None = None,
+    seed: int = 0,
+    confidence: float = 0.95,
+    chi2_correction: bool = True,
+) -> ResolutionResult:
     """Banyongrakkul et al.'s RQ2 on ``units`` (unit schema plus a boolean ``ptm``
     column; ``themes`` from :func:`theme_table`)."""
     missing = [c for c in ("id", "created_at", "closed_at", "project", "ptm") if c not in units]
@@ -281,9 +321,11 @@ def resolution(units: pd.DataFrame, *, source: str = "<memory>", themes: pd.Data
         df["state"] = np.where(df["closed_at"].notna(), "closed", "open")
     closed = df[df["days"].notna() & (df["state"] == "closed")]
     if closed.empty:
-        raise PtmcoderError(f"no closed issue with a closing date among {len(df)} units",
-                            hint="resolution time needs GitHub issues with state closed and "
-                                 "closed_at (see ptmcoder corpus info)")
+        raise PtmcoderError(
+            f"no closed issue with a closing date among {len(df)} units",
+            hint="resolution time needs GitHub issues with state closed and "
+            "closed_at (see ptmcoder corpus info)",
+        )
     n_closed = {PTM: int(closed["ptm"].sum()), NON_PTM: int((~closed["ptm"]).sum())}
     sample, record = balanced_sample(closed, group_col="ptm", seed=seed)
     x = sample.loc[sample["ptm"], "days"].to_numpy()
@@ -297,8 +339,11 @@ def resolution(units: pd.DataFrame, *, source: str = "<memory>", themes: pd.Data
         if issue_type_col not in sample.columns:
             raise PtmcoderError(f"no issue-type column {issue_type_col!r}")
         typed = sample[sample[issue_type_col].notna()]
-        issue_types = chi2_independence(typed["ptm"].map({True: PTM, False: NON_PTM}),
-                                        typed[issue_type_col], correction=chi2_correction)
+        issue_types = chi2_independence(
+            typed["ptm"].map({True: PTM, False: NON_PTM}),
+            typed[issue_type_col],
+            correction=chi2_correction,
+        )
 
     kr, theme_rows, sub_rows, values = None, [], [], {PTM: x, NON_PTM: y}
     if themes is not None and len(themes):
@@ -306,15 +351,23 @@ def resolution(units: pd.DataFrame, *, source: str = "<memory>", themes: pd.Data
         joined = themes.merge(ptm_closed, on="unit", how="inner")
         per_theme = joined.drop_duplicates(["unit", "theme"])
         by_theme = {t: g["days"].tolist() for t, g in per_theme.groupby("theme", sort=True)}
-        theme_rows = sorted((summarize(t, v) for t, v in by_theme.items()),
-                            key=lambda s: -s.mean)
+        theme_rows = sorted((summarize(t, v) for t, v in by_theme.items()), key=lambda s: -s.mean)
         sub = joined.dropna(subset=["sub_theme"]).drop_duplicates(["unit", "sub_theme"])
-        sub_rows = sorted((summarize(t, g["days"]) for t, g in sub.groupby("sub_theme")),
-                          key=lambda s: -s.mean)
+        sub_rows = sorted(
+            (summarize(t, g["days"]) for t, g in sub.groupby("sub_theme")), key=lambda s: -s.mean
+        )
         if len(by_theme) >= 2:
             kr = kruskal_groups(by_theme)
         values.update({f"theme:{t}": v for t, v in by_theme.items()})
-    return ResolutionResult(source=source, n_closed=n_closed, sample_record=record,
-                            groups=groups, mann_whitney=mw, kruskal=kr,
-                            issue_types=issue_types, themes=theme_rows, sub_themes=sub_rows,
-                            _values=values)
+    return ResolutionResult(
+        source=source,
+        n_closed=n_closed,
+        sample_record=record,
+        groups=groups,
+        mann_whitney=mw,
+        kruskal=kr,
+        issue_types=issue_types,
+        themes=theme_rows,
+        sub_themes=sub_rows,
+        _values=values,
+    )

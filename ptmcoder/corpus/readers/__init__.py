@@ -39,7 +39,7 @@ def _first_json_object(path: Path) -> object:
         bracket = stripped.find("[", max(key, 0))
         start = stripped.find("{", bracket + 1 if bracket >= 0 else 0)
         try:
-            return json.JSONDecoder().raw_decode(stripped[max(start, 0):])[0]
+            return json.JSONDecoder().raw_decode(stripped[max(start, 0) :])[0]
         except ValueError:
             return None
     if isinstance(doc, dict) and isinstance(doc.get("items"), list):
@@ -65,14 +65,17 @@ def detect_format(path: Path, *, has_mapping: bool = False) -> str:
             return "se-api"
         if github.looks_like(obj):
             return "github"
-        raise PtmcoderError(f"{path}: JSON, but neither Stack Exchange API questions "
-                            f"(question_id) nor GitHub issues (number, html_url)",
-                            hint="pass --format se-api or --format github")
+        raise PtmcoderError(
+            f"{path}: JSON, but neither Stack Exchange API questions "
+            f"(question_id) nor GitHub issues (number, html_url)",
+            hint="pass --format se-api or --format github",
+        )
     if has_mapping:
         return "csv"
     if sede_csv.looks_like(read_header(path)):
         return "sede-csv"
-    raise PtmcoderError(f"{path}: cannot tell the format (a CSV without the Data Explorer "
-                        f"Posts columns)",
-                        hint="map its columns: --map title=Title,body=Body,created_at=Date "
-                             "(and --platform), or pass --format")
+    raise PtmcoderError(
+        f"{path}: cannot tell the format (a CSV without the Data Explorer Posts columns)",
+        hint="map its columns: --map title=Title,body=Body,created_at=Date "
+        "(and --platform), or pass --format",
+    )

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from ptmcoder.corpus.schema import UNIT_COLUMNS
@@ -34,7 +34,7 @@ def replaced_bytes() -> int:
     return _replaced["bytes"]
 
 
-class OnError(str, Enum):
+class OnError(StrEnum):
     FAIL = "fail"
     SKIP = "skip"
 
@@ -86,8 +86,11 @@ def new_unit(**values: Any) -> dict[str, Any]:
 
 
 def blank(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value) or (
-        isinstance(value, str) and not value.strip())
+    return (
+        value is None
+        or (isinstance(value, float) and value != value)
+        or (isinstance(value, str) and not value.strip())
+    )
 
 
 def parse_int(value: Any, field_name: str) -> int | None:

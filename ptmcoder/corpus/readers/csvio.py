@@ -59,8 +59,10 @@ def iter_rows(path: Path, ctx: ImportContext) -> Iterator[tuple[str, dict[str, s
                 continue
             if len(fields) != width:
                 field = header[len(fields)] if len(fields) < width else None
-                ctx.bad(InputRecordError(
-                    name, where, field,
-                    f"row has {len(fields)} fields, the header has {width}"))
+                ctx.bad(
+                    InputRecordError(
+                        name, where, field, f"row has {len(fields)} fields, the header has {width}"
+                    )
+                )
                 continue
             yield where, dict(zip(header, fields, strict=True))

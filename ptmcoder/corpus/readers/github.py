@@ -26,8 +26,11 @@ _REPO_FROM_API = re.compile(r"/repos/([^/\s]+/[^/\s]+?)/?$")
 
 
 def looks_like(obj: Any) -> bool:
-    return isinstance(obj, dict) and "number" in obj and (
-        "html_url" in obj or "repository_url" in obj or "repo" in obj)
+    return (
+        isinstance(obj, dict)
+        and "number" in obj
+        and ("html_url" in obj or "repository_url" in obj or "repo" in obj)
+    )
 
 
 def _repo(obj: dict[str, Any]) -> str | None:
@@ -61,24 +64,35 @@ def to_unit(obj: Any, source: str) -> dict[str, Any] | None:
         raise FieldError("number", "missing issue number")
     repo = _repo(obj)
     if repo is None:
-        raise FieldError("repository_url", "cannot tell the repository (no repository_url, "
-                                           "html_url or repo)")
+        raise FieldError(
+            "repository_url", "cannot tell the repository (no repository_url, html_url or repo)"
+        )
     reactions = obj.get("reactions")
-    score = parse_int(reactions.get("total_count"), "reactions.total_count") \
-        if isinstance(reactions, dict) else parse_int(obj.get("score"), "score")
+    score = (
+        parse_int(reactions.get("total_count"), "reactions.total_count")
+        if isinstance(reactions, dict)
+        else parse_int(obj.get("score"), "score")
+    )
     state = obj.get("state")
     if not blank(state) and state not in ("open", "closed"):
         raise FieldError("state", f"expected open or closed, got {str(state)[:20]!r}")
     if blank(obj.get("title")):
         raise FieldError("title", "missing title")
     return new_unit(
-        id=f"gh:{repo}#{number}", platform="github",
+        id=f"gh:{repo}#{number}",
+        platform="github",
         url=obj.get("html_url") or f"https://github.com/{repo}/issues/{number}",
-        title=str(obj["title"]), body=str(obj.get("body") or ""), tags=_labels(obj.get("labels")),
-        created_at=parse_time(obj.get("created_at"), "created_at"), score=score,
-        comment_count=parse_int(obj.get("comments"), "comments"), project=repo,
-        state=state or None, closed_at=parse_time(obj.get("closed_at"), "closed_at"),
-        source=source)
+        title=str(obj["title"]),
+        body=str(obj.get("body") or ""),
+        tags=_labels(obj.get("labels")),
+        created_at=parse_time(obj.get("created_at"), "created_at"),
+        score=score,
+        comment_count=parse_int(obj.get("comments"), "comments"),
+        project=repo,
+        state=state or None,
+        closed_at=parse_time(obj.get("closed_at"), "closed_at"),
+        source=source,
+    )
 
 
 def read(path: Path, ctx: ImportContext) -> Iterator[dict[str, Any]]:

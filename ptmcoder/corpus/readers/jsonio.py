@@ -29,8 +29,9 @@ def _is_jsonl(path: Path) -> bool:
     return rest.lstrip().startswith("{")
 
 
-def iter_json_records(path: Path, ctx: ImportContext,
-                      wrapper_keys: tuple[str, ...] = ("items",)) -> Iterator[tuple[str, Any]]:
+def iter_json_records(
+    path: Path, ctx: ImportContext, wrapper_keys: tuple[str, ...] = ("items",)
+) -> Iterator[tuple[str, Any]]:
     name = str(path)
     if _is_jsonl(path):
         done = 0
@@ -52,8 +53,14 @@ def iter_json_records(path: Path, ctx: ImportContext,
     try:
         doc = json.loads(text)
     except ValueError as exc:
-        ctx.bad(InputRecordError(name, f"line {getattr(exc, 'lineno', '?')}", None,
-                                 f"invalid JSON, file skipped: {exc}"))
+        ctx.bad(
+            InputRecordError(
+                name,
+                f"line {getattr(exc, 'lineno', '?')}",
+                None,
+                f"invalid JSON, file skipped: {exc}",
+            )
+        )
         return
     if isinstance(doc, dict):
         for key in wrapper_keys:

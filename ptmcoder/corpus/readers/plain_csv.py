@@ -40,7 +40,9 @@ def parse_mapping(spec: str | None) -> dict[str, str]:
         if not sep or not key or not column:
             problems.append(Problem("--map", part.strip(), "expected FIELD=COLUMN"))
         elif key not in MAPPABLE:
-            problems.append(Problem("--map", key, f"unknown unit field; one of {', '.join(MAPPABLE)}"))
+            problems.append(
+                Problem("--map", key, f"unknown unit field; one of {', '.join(MAPPABLE)}")
+            )
         else:
             mapping[key] = column
     if problems:
@@ -50,16 +52,20 @@ def parse_mapping(spec: str | None) -> dict[str, str]:
 
 def check_mapping(path: Path, mapping: dict[str, str]) -> None:
     header = read_header(path)
-    problems = [Problem(str(path), f"--map {k}={c}", f"no column {c!r} in the header")
-                for k, c in mapping.items() if c not in header]
+    problems = [
+        Problem(str(path), f"--map {k}={c}", f"no column {c!r} in the header")
+        for k, c in mapping.items()
+        if c not in header
+    ]
     if "title" not in mapping and "body" not in mapping:
         problems.append(Problem(str(path), "--map", "map at least title or body"))
     if problems:
         raise ValidationError(problems, hint=f"columns: {', '.join(header)}")
 
 
-def read(path: Path, ctx: ImportContext, *, mapping: dict[str, str],
-         platform: str) -> Iterator[dict[str, Any]]:
+def read(
+    path: Path, ctx: ImportContext, *, mapping: dict[str, str], platform: str
+) -> Iterator[dict[str, Any]]:
     check_mapping(path, mapping)
     prefix = "gh" if platform == "github" else "so"
     for where, row in iter_rows(path, ctx):

@@ -61,10 +61,15 @@ def read(path: Path, ctx: ImportContext) -> Iterator[dict[str, Any]]:
             if ctx.progress:
                 ctx.progress(done)
             if error is not None:
-                ctx.bad(InputRecordError(
-                    name, f"line {error.lineno}, column {error.offset}", None,
-                    f"malformed or truncated XML ({expat.ErrorString(error.code)}); "
-                    f"rows after this point are not read"))
+                ctx.bad(
+                    InputRecordError(
+                        name,
+                        f"line {error.lineno}, column {error.offset}",
+                        None,
+                        f"malformed or truncated XML ({expat.ErrorString(error.code)}); "
+                        f"rows after this point are not read",
+                    )
+                )
                 return
             if final:
                 return

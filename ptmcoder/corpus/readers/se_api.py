@@ -55,17 +55,24 @@ def to_unit(obj: Any, source: str, ctx: ImportContext) -> dict[str, Any]:
     if tags is not None and not isinstance(tags, list):
         raise FieldError("tags", "expected a list")
     return new_unit(
-        id=f"so:{qid}", platform="stackoverflow",
+        id=f"so:{qid}",
+        platform="stackoverflow",
         url=obj.get("link") or f"https://stackoverflow.com/questions/{qid}",
-        title=html.unescape(str(obj["title"])), body=html_to_text(obj.get("body")),
-        tags=split_tags(tags), created_at=parse_time(obj.get("creation_date"), "creation_date"),
+        title=html.unescape(str(obj["title"])),
+        body=html_to_text(obj.get("body")),
+        tags=split_tags(tags),
+        created_at=parse_time(obj.get("creation_date"), "creation_date"),
         score=parse_int(obj.get("score"), "score"),
         view_count=parse_int(obj.get("view_count"), "view_count"),
         answer_count=parse_int(obj.get("answer_count"), "answer_count"),
         comment_count=parse_int(obj.get("comment_count"), "comment_count"),
-        accepted_answer_id=accepted, accepted_answer_at=accepted_at,
-        project="stackoverflow.com", state="closed" if closed_at else "open",
-        closed_at=closed_at, source=source)
+        accepted_answer_id=accepted,
+        accepted_answer_at=accepted_at,
+        project="stackoverflow.com",
+        state="closed" if closed_at else "open",
+        closed_at=closed_at,
+        source=source,
+    )
 
 
 def read(path: Path, ctx: ImportContext) -> Iterator[dict[str, Any]]:

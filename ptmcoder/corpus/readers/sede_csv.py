@@ -52,24 +52,37 @@ def post_to_unit(row: dict[str, Any], source: str, ctx: ImportContext) -> dict[s
     created = parse_time(row.get("CreationDate"), "CreationDate")
     closed = parse_time(row.get("ClosedDate"), "ClosedDate")
     return new_unit(
-        id=f"so:{post_id}", platform="stackoverflow",
-        url=f"https://stackoverflow.com/questions/{post_id}", title=title,
-        body=html_to_text(row.get("Body")), tags=split_tags(row.get("Tags"), whitespace=True),
-        created_at=created, score=parse_int(row.get("Score"), "Score"),
+        id=f"so:{post_id}",
+        platform="stackoverflow",
+        url=f"https://stackoverflow.com/questions/{post_id}",
+        title=title,
+        body=html_to_text(row.get("Body")),
+        tags=split_tags(row.get("Tags"), whitespace=True),
+        created_at=created,
+        score=parse_int(row.get("Score"), "Score"),
         view_count=parse_int(row.get("ViewCount"), "ViewCount"),
         answer_count=parse_int(row.get("AnswerCount"), "AnswerCount"),
         comment_count=parse_int(row.get("CommentCount"), "CommentCount"),
         accepted_answer_id=parse_id(row.get("AcceptedAnswerId"), "AcceptedAnswerId"),
-        project="stackoverflow.com", state="closed" if closed else "open", closed_at=closed,
-        source=source)
+        project="stackoverflow.com",
+        state="closed" if closed else "open",
+        closed_at=closed,
+        source=source,
+    )
 
 
 def read(path: Path, ctx: ImportContext) -> Iterator[dict[str, Any]]:
     for where, row in iter_rows(path, ctx):
         missing = [c for c in ("Id", "Title", "CreationDate") if c not in row]
         if missing:
-            ctx.bad(InputRecordError(str(path), "line 1", missing[0],
-                                     "not a Data Explorer Posts export: column missing"))
+            ctx.bad(
+                InputRecordError(
+                    str(path),
+                    "line 1",
+                    missing[0],
+                    "not a Data Explorer Posts export: column missing",
+                )
+            )
             return
         try:
             unit = post_to_unit(row, f"{path.name}:{where}", ctx)

@@ -101,13 +101,15 @@ def build_humbatova(shared: Path) -> dict[str, object]:
 
     unit_rows = []
     for _, r in so.iterrows():
-        unit_rows.append({
-            "id": f"so:{r['qid']}",
-            "url": f"https://stackoverflow.com/questions/{r['qid']}",
-            "title": titles[r["qid"]],
-            "framework": r["EntityType"].removeprefix("so-"),
-            "round": int(r["round"]),
-        })
+        unit_rows.append(
+            {
+                "id": f"so:{r['qid']}",
+                "url": f"https://stackoverflow.com/questions/{r['qid']}",
+                "title": titles[r["qid"]],
+                "framework": r["EntityType"].removeprefix("so-"),
+                "round": int(r["round"]),
+            }
+        )
     pd.DataFrame(unit_rows).to_csv(HERE / "humbatova_so_titles.csv", index=False)
 
     notes: Counter[str] = Counter()
@@ -128,8 +130,9 @@ def build_humbatova(shared: Path) -> dict[str, object]:
             if note:
                 notes[note] += 1
                 odd[_norm(raw)] += 1
-            labels.append({"unit": unit, "rater": rater.strip(), "code": code,
-                           "raw_tag": _norm(raw)})
+            labels.append(
+                {"unit": unit, "rater": rater.strip(), "code": code, "raw_tag": _norm(raw)}
+            )
         code, note = screening_code(r.get("Final Tag"))
         if note == "empty":
             notes["final tag '-' (no adjudicated tag): unit left out of the final file"] += 1
@@ -138,17 +141,28 @@ def build_humbatova(shared: Path) -> dict[str, object]:
             notes["final: " + note] += 1
             odd[_norm(r.get("Final Tag"))] += 1
         tax = _norm(r.get("Taxonomy Tag"))
-        finals.append({"unit": unit, "rater": "final", "code": code,
-                       "raw_tag": _norm(r.get("Final Tag")),
-                       "taxonomy_tag": "" if tax in ("", "-") else tax})
+        finals.append(
+            {
+                "unit": unit,
+                "rater": "final",
+                "code": code,
+                "raw_tag": _norm(r.get("Final Tag")),
+                "taxonomy_tag": "" if tax in ("", "-") else tax,
+            }
+        )
     pd.DataFrame(labels).to_csv(HERE / "humbatova_so_labels.csv", index=False)
     pd.DataFrame(finals).to_csv(HERE / "humbatova_so_final.csv", index=False)
     return {
-        "so_rows": n_rows, "duplicate_question_rows": n_dup, "units": len(unit_rows),
-        "labels": len(labels), "empty_rater_tags_skipped": n_skipped_empty,
-        "finals": len(finals), "codes": dict(Counter(x["code"] or "(none)" for x in labels)),
+        "so_rows": n_rows,
+        "duplicate_question_rows": n_dup,
+        "units": len(unit_rows),
+        "labels": len(labels),
+        "empty_rater_tags_skipped": n_skipped_empty,
+        "finals": len(finals),
+        "codes": dict(Counter(x["code"] or "(none)" for x in labels)),
         "final_codes": dict(Counter(x["code"] or "(none)" for x in finals)),
-        "notes": dict(notes), "odd_values": dict(odd),
+        "notes": dict(notes),
+        "odd_values": dict(odd),
     }
 
 
@@ -188,9 +202,24 @@ def build_corpus_samples(shared: Path) -> dict[str, object]:
     def iso(value: str) -> str:
         return value.replace(" ", "T") + ".000" if value else ""
 
-    cols = ["Id", "PostTypeId", "AcceptedAnswerId", "CreationDate", "Score", "ViewCount",
-            "Body", "LastEditDate", "LastActivityDate", "Title", "Tags", "AnswerCount",
-            "CommentCount", "FavoriteCount", "ClosedDate", "ContentLicense"]
+    cols = [
+        "Id",
+        "PostTypeId",
+        "AcceptedAnswerId",
+        "CreationDate",
+        "Score",
+        "ViewCount",
+        "Body",
+        "LastEditDate",
+        "LastActivityDate",
+        "Title",
+        "Tags",
+        "AnswerCount",
+        "CommentCount",
+        "FavoriteCount",
+        "ClosedDate",
+        "ContentLicense",
+    ]
     lines = ['<?xml version="1.0" encoding="utf-8"?>', "<posts>"]
     for _, r in sede.iterrows():
         attrs = []
@@ -198,8 +227,16 @@ def build_corpus_samples(shared: Path) -> dict[str, object]:
             v = str(r.get(c, "") or "")
             if not v:
                 continue
-            if c in ("AcceptedAnswerId", "FavoriteCount", "Score", "ViewCount",
-                     "AnswerCount", "CommentCount", "PostTypeId", "Id"):
+            if c in (
+                "AcceptedAnswerId",
+                "FavoriteCount",
+                "Score",
+                "ViewCount",
+                "AnswerCount",
+                "CommentCount",
+                "PostTypeId",
+                "Id",
+            ):
                 v = v.split(".")[0]
             if c.endswith("Date"):
                 v = iso(v)
@@ -224,12 +261,17 @@ def build_corpus_samples(shared: Path) -> dict[str, object]:
     for _, r in sede.iterrows():
         qid = num(r["Id"])
         item = {
-            "tags": r["Tags"].split(), "is_answered": bool(r["AcceptedAnswerId"]),
-            "view_count": num(r["ViewCount"]), "answer_count": num(r["AnswerCount"]),
-            "comment_count": num(r["CommentCount"]), "score": num(r["Score"]),
-            "creation_date": epoch(r["CreationDate"]), "question_id": qid,
+            "tags": r["Tags"].split(),
+            "is_answered": bool(r["AcceptedAnswerId"]),
+            "view_count": num(r["ViewCount"]),
+            "answer_count": num(r["AnswerCount"]),
+            "comment_count": num(r["CommentCount"]),
+            "score": num(r["Score"]),
+            "creation_date": epoch(r["CreationDate"]),
+            "question_id": qid,
             "link": f"https://stackoverflow.com/questions/{qid}",
-            "title": html.escape(r["Title"]), "body": f"<p>{html.escape(r['Body'])}</p>",
+            "title": html.escape(r["Title"]),
+            "body": f"<p>{html.escape(r['Body'])}</p>",
         }
         if r["AcceptedAnswerId"]:
             item["accepted_answer_id"] = num(r["AcceptedAnswerId"])
@@ -237,14 +279,16 @@ def build_corpus_samples(shared: Path) -> dict[str, object]:
             item["closed_date"] = epoch(r["ClosedDate"])
         items.append(item)
     api = {"items": items, "has_more": False, "quota_max": 300, "quota_remaining": 299}
-    (HERE / "so_api_sample.json").write_text(json.dumps(api, indent=1, ensure_ascii=False) + "\n",
-                                             encoding="utf-8")
+    (HERE / "so_api_sample.json").write_text(
+        json.dumps(api, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     report["so_api_sample.json"] = len(items)
 
     # GitHub issues (JSONL), every 20th issue with a body of at most 3,000 chars ------
     out = []
-    with open(shared / "hf_datasets_github_issues" / "datasets_issues_slim.jsonl",
-              encoding="utf-8") as fh:
+    with open(
+        shared / "hf_datasets_github_issues" / "datasets_issues_slim.jsonl", encoding="utf-8"
+    ) as fh:
         for i, line in enumerate(fh):
             if i % 20:
                 continue
@@ -255,8 +299,11 @@ def build_corpus_samples(shared: Path) -> dict[str, object]:
     report["github_issues_sample.jsonl"] = len(out)
 
     # NLBSE'24 issues as plain CSV: the first 10 per (repo, label) of issues_test.csv --
-    nl = pd.read_csv(shared / "nlbse24_issue_classification" / "issues_test.csv", dtype=str,
-                     keep_default_na=False)
+    nl = pd.read_csv(
+        shared / "nlbse24_issue_classification" / "issues_test.csv",
+        dtype=str,
+        keep_default_na=False,
+    )
     nl = nl.groupby(["repo", "label"], sort=False).head(10).reset_index(drop=True)
     nl.to_csv(HERE / "nlbse_issues_sample.csv", index=False)
     report["nlbse_issues_sample.csv"] = len(nl)
