@@ -27,6 +27,10 @@ COMMANDS: dict[str, str] = {
     "stats": "ptmcoder.cli.stats:stats",
     "runs": "ptmcoder.cli.runs:runs",
     "report": "ptmcoder.cli.report:report",
+    "compare": "ptmcoder.cli.compare:compare",
+    "run": "ptmcoder.cli.run:run",
+    "export": "ptmcoder.cli.export:export",
+    "import-codings": "ptmcoder.cli.export:import_codings",
     "demo": "ptmcoder.cli.demo:demo",
 }
 
