@@ -71,6 +71,7 @@ class _Code:
     guid: str
     name: str
     where: str
+    line: int
 
 
 class _Handler(ContentHandler):
@@ -131,7 +132,7 @@ class _Handler(ContentHandler):
             g = normalise_guid(attrs.get("guid"))
             if not g:
                 self.problem("code without a guid; codings cannot refer to it")
-            self.codes[g] = _Code(g, attrs.get("name") or "", self.where())
+            self.codes[g] = _Code(g, attrs.get("name") or "", self.where(), self.line)
         elif parent == "Sources" and len(path) == 3:
             if name == "TextSource":
                 self._source = _Source(
@@ -481,7 +482,7 @@ def _resolve_codes(
                 problems.append(
                     Problem(
                         file,
-                        code.where,
+                        f"line {code.line}, {code.where}",
                         f"code {code.name!r} is not in codebook {codebook}; its codings are "
                         "not imported",
                     )
@@ -492,7 +493,7 @@ def _resolve_codes(
             problems.append(
                 Problem(
                     file,
-                    code.where,
+                    f"line {code.line}, {code.where}",
                     f"code {code.name!r} is not a code of a known codebook; id {out[g]!r} "
                     "derived from its name (pass --codebook to match names)",
                 )
