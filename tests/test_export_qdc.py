@@ -97,7 +97,14 @@ def test_a_foreign_codebook_from_the_specification_imports(tmp_path, codebook_sc
     book = result.codebook
     assert result.recognised is None
     names = {node.name: node for node, _, _ in book.walk()}
-    assert list(names) == ["Topics", "Economy", "Health care", "Values", "Conservatives", "Liberals"]
+    assert list(names) == [
+        "Topics",
+        "Economy",
+        "Health care",
+        "Values",
+        "Conservatives",
+        "Liberals",
+    ]
     assert names["Economy"].id == "economy"
     assert names["Health care"].id == "health-care"
     assert names["Economy"].definition == "Anything about jobs or taxes or business"
