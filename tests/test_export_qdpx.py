@@ -105,9 +105,8 @@ def study(tmp_path):
             annotator="llm-b",
             codes=[CodeAssignment(code="bug", evidence=emoji_quote.upper())],
         ),
-        Annotation(
-            unit_id="nlbse:70", annotator="llm-a", codes=[CodeAssignment(code="enhancement")]
-        ),
+        # a unit whose only record failed, coded by a human
+        Annotation(unit_id="nlbse:70", annotator="llm-a", error_type=ErrorType.TIMEOUT),
         Annotation(
             unit_id="nlbse:133",
             annotator="llm-a",
@@ -120,9 +119,17 @@ def study(tmp_path):
     humans = tmp_path / "humans.csv"
     pd.DataFrame(
         {
-            "unit_id": ["nlbse:0", "nlbse:0", "nlbse:66", "nlbse:133", "nlbse:133", "nlbse:9"],
-            "rater": ["H1", "H2", "H1", "H1", "H2", "H1"],
-            "code": ["bug", "bug", "bug", "question", "no-such-code", "bug"],
+            "unit_id": [
+                "nlbse:0",
+                "nlbse:0",
+                "nlbse:66",
+                "nlbse:133",
+                "nlbse:133",
+                "nlbse:9",
+                "nlbse:70",
+            ],
+            "rater": ["H1", "H2", "H1", "H1", "H2", "H1", "H2"],
+            "code": ["bug", "bug", "bug", "question", "no-such-code", "bug", "enhancement"],
         }
     ).to_csv(humans, index=False)
     gold = tmp_path / "gold.csv"
@@ -137,7 +144,7 @@ def study(tmp_path):
         ("nlbse:26", "llm-a", "question"),
         ("nlbse:66", "llm-a", "bug"),
         ("nlbse:66", "llm-b", "bug"),
-        ("nlbse:70", "llm-a", "enhancement"),
+        ("nlbse:70", "H2", "enhancement"),
         ("nlbse:133", "llm-a", "question"),
         ("nlbse:0", "H1", "bug"),
         ("nlbse:0", "H2", "bug"),
@@ -186,7 +193,8 @@ def test_export_is_valid_and_round_trips_rater_by_rater(study, tmp_path, project
     assert summary.units == len(ROWS)
     assert summary.text.control_chars_removed == 1
     assert summary.text.line_endings_normalised > 0  # the issues' CRLF lines
-    assert summary.failed_records == 1
+    assert summary.failed_records == 2
+    assert summary.notes == 2 + 7  # the failures, and the codings with a rationale or evidence
     assert summary.raters["H1"] == {"role": "human coder", "codings": 3}
     assert summary.raters["gold"] == {"role": "adjudicator", "codings": 2}
     assert summary.skipped == {
@@ -279,6 +287,15 @@ def test_import_matches_units_by_text_and_reports_what_it_cannot(study, tmp_path
     matched = import_codings(foreign, corpus=str(study["corpus"]))
     assert matched.matched == {"text": len(ROWS)}
     assert rows(matched.table) == {r for r in study["expected"] if r[1].startswith("llm")}
+
+
+def test_a_run_without_records_is_refused(tmp_path):
+    from ptmcoder.errors import PtmcoderError
+
+    create_run({"codebook": "issue-type", "corpus": "humbatova_so"}, run_id="empty")
+    with pytest.raises(PtmcoderError, match="no annotation records"):
+        export_project("empty", tmp_path / "e.qdpx")
+    assert not (tmp_path / "e.qdpx").exists()
 
 
 def test_hand_written_project_from_the_specification_imports(tmp_path, project_schema):

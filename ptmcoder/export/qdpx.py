@@ -120,8 +120,8 @@ def _run_records(run: Any) -> list[Any]:
 
 def _codebook_of(manifest: dict[str, Any]) -> cb.Codebook:
     config = manifest.get("config", {})
-    ref = (manifest.get("codebook") or {}).get("id") or config.get("codebook_id")
     given = config.get("codebook")
+    ref = (manifest.get("codebook") or {}).get("id") or config.get("codebook_id") or given
     if given and Path(str(given)).is_file():
         ref = given
     if not ref:
@@ -220,8 +220,10 @@ def export_project(
     by_unit: dict[str, list[Coding]] = {}
     failures: dict[str, list[tuple[str, str]]] = {}
     roles: dict[str, str] = {}
+    run_units: set[str] = set()
     for record in _run_records(run):
         roles.setdefault(record.annotator, "annotator")
+        run_units.add(record.unit_id)
         if record.error_type is not None:
             summary.failed_records += 1
             failures.setdefault(record.unit_id, []).append(
@@ -239,7 +241,11 @@ def export_project(
                     record.created_at,
                 )
             )
-    run_units = set(by_unit) | set(failures)
+    if not run_units:
+        raise PtmcoderError(
+            f"run {run.id} has no annotation records to export",
+            hint="annotate first: ptmcoder annotate --run " + run.id,
+        )
 
     def add_table(table: pd.DataFrame, role: str, source: str) -> None:
         for unit, rater, code in table.itertuples(index=False):
@@ -264,7 +270,7 @@ def export_project(
                 key = f"{source}: {reason}"
                 summary.skipped[key] = summary.skipped.get(key, 0) + 1
                 continue
-            by_unit[str(unit)].append(Coding(str(rater), str(code)))
+            by_unit.setdefault(str(unit), []).append(Coding(str(rater), str(code)))
 
     if humans is not None:
         add_table(read_rater_table(humans), "human coder", str(humans))
@@ -284,9 +290,15 @@ def export_project(
             )
         unit_codings[:] = [c for c in unit_codings if c.code in index]
 
-    units = load_units(corpus or _corpus_of(manifest))
+    corpus_ref = corpus or _corpus_of(manifest)
+    units = load_units(corpus_ref)
     units = units[units["id"].isin(run_units)]
     missing = run_units - set(units["id"])
+    if not len(units):
+        raise PtmcoderError(
+            f"none of the run's {len(run_units)} units is in corpus {corpus_ref}",
+            hint="pass --corpus with the corpus the run coded",
+        )
     if missing:
         summary.warnings.append(
             f"{len(missing)} coded unit(s) are not in the corpus and were left out, "
@@ -422,8 +434,7 @@ def export_project(
                     "Description",
                     f"Run {run.id} exported by ptmcoder {__version__}: codebook {book.id} "
                     f"version {book.version} ({hash_text}), corpus "
-                    f"{corpus or _corpus_of(manifest)}; raters: "
-                    + ", ".join(f"{r} ({roles[r]})" for r in roles),
+                    f"{corpus_ref}; raters: " + ", ".join(f"{r} ({roles[r]})" for r in roles),
                 )
                 writer.end("Project")
                 writer.finish()
