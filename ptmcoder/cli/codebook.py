@@ -251,7 +251,7 @@ def import_cmd(file: Path, output: Path | None, codebook_id: str | None, as_json
         sys.stdout.write(result.yaml())
     if output is not None:
         output.write_text(result.yaml(), encoding="utf-8")
-        err.print(f"wrote {output}")
+        err.print(f"wrote {output}", markup=False)
     book = result.codebook
     err.print(
         f"{len(list(book.walk()))} codes, {len(book.special)} special, levels "

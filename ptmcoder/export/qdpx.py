@@ -28,7 +28,6 @@ in memory.
 from __future__ import annotations
 
 import io
-import math
 import os
 import tempfile
 import zipfile
@@ -163,12 +162,6 @@ def read_rater_table(path: str | Path, *, rater: str | None = None) -> pd.DataFr
     return out
 
 
-def _number(value: Any) -> float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return float(value)
-
-
 # -- writing -------------------------------------------------------------------
 
 
@@ -247,12 +240,13 @@ def export_project(
             hint="annotate first: ptmcoder annotate --run " + run.id,
         )
 
+    def skip(reason: str) -> None:
+        summary.skipped[reason] = summary.skipped.get(reason, 0) + 1
+
     def add_table(table: pd.DataFrame, role: str, source: str) -> None:
         for unit, rater, code in table.itertuples(index=False):
             if pd.isna(unit) or pd.isna(rater):
-                summary.skipped[f"{source}: rows without unit or rater"] = (
-                    summary.skipped.get(f"{source}: rows without unit or rater", 0) + 1
-                )
+                skip(f"{source}: rows without unit or rater")
                 continue
             if roles.setdefault(str(rater), role) != role:
                 raise PtmcoderError(
@@ -267,8 +261,7 @@ def export_project(
             elif str(code) not in index:
                 reason = f"code {code!r} not in codebook {book.id}"
             if reason:
-                key = f"{source}: {reason}"
-                summary.skipped[key] = summary.skipped.get(key, 0) + 1
+                skip(f"{source}: {reason}")
                 continue
             by_unit.setdefault(str(unit), []).append(Coding(str(rater), str(code)))
 
@@ -276,19 +269,14 @@ def export_project(
         add_table(read_rater_table(humans), "human coder", str(humans))
     if gold is not None:
         add_table(read_rater_table(gold, rater=GOLD_RATER), "adjudicator", str(gold))
-    for unit_codings in by_unit.values():  # one coding per unit, rater and code
-        seen: set[tuple[str, str]] = set()
-        unit_codings[:] = [
-            c
-            for c in unit_codings
-            if (c.rater, c.code) not in seen and not seen.add((c.rater, c.code))
-        ]
-        unknown = [c for c in unit_codings if c.code not in index]
-        for c in unknown:
-            summary.skipped[f"run: code {c.code!r} not in codebook {book.id}"] = (
-                summary.skipped.get(f"run: code {c.code!r} not in codebook {book.id}", 0) + 1
-            )
-        unit_codings[:] = [c for c in unit_codings if c.code in index]
+    for unit, unit_codings in by_unit.items():  # one coding per unit, rater and code
+        kept: dict[tuple[str, str], Coding] = {}
+        for c in unit_codings:
+            if c.code not in index:
+                skip(f"run: code {c.code!r} not in codebook {book.id}")
+            else:
+                kept.setdefault((c.rater, c.code), c)
+        by_unit[unit] = list(kept.values())
 
     corpus_ref = corpus or _corpus_of(manifest)
     units = load_units(corpus_ref)
@@ -333,8 +321,7 @@ def export_project(
             ):
                 out = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
                 writer = XmlWriter(out, summary.text)
-                notes = XmlWriter(spool, summary.text)
-                notes._depth = 2
+                notes = XmlWriter(spool, summary.text, depth=2)
                 created = manifest.get("created_at")
                 writer.declaration()
                 writer.start(

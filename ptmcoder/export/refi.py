@@ -166,11 +166,11 @@ class XmlWriter:
     are written as they come, so an export never holds its document in memory.
     Attribute values that are None are left out; text is cleaned (:func:`clean_text`)."""
 
-    def __init__(self, out: IO[str], stats: TextStats) -> None:
+    def __init__(self, out: IO[str], stats: TextStats, *, depth: int = 0) -> None:
         self.out = out
         self.stats = stats
         self._gen = XMLGenerator(out, encoding="utf-8", short_empty_elements=True)
-        self._depth = 0
+        self._depth = depth  # indentation of a fragment written for a later copy
 
     def declaration(self) -> None:
         self._gen.startDocument()
