@@ -285,6 +285,7 @@ def import_codings(
         ) from None
     with zf:
         qde, folder = _open_project(zf, path)
+        entries = {n.lower(): n for n in zf.namelist()}
         file = f"{path.name}:{qde}"
         handler = _Handler(file, problems)
         parser = xml.sax.make_parser()
@@ -319,7 +320,7 @@ def import_codings(
             text: str | None = None
 
             def load_text(src: _Source = source) -> str | None:
-                return _source_text(zf, folder, src, origin, file, problems)
+                return _source_text(zf, entries, folder, src, origin, file, problems)
 
             unit, how = None, None
             if units is not None:
@@ -418,13 +419,15 @@ def _quote(
 
 def _source_text(
     zf: zipfile.ZipFile,
+    entries: dict[str, str],
     folder: str,
     source: _Source,
     origin: str | None,
     file: str,
     problems: list[Problem],
 ) -> str | None:
-    """A text source's plain text: its PlainTextContent or its internal file."""
+    """A text source's plain text: its PlainTextContent or its internal file
+    (``entries``: the archive's names by their lower-case form)."""
     if source.content:
         return "".join(source.content)
     if not source.path:
@@ -442,8 +445,7 @@ def _source_text(
         )
         return None
     name = PurePosixPath(source.path[len("internal://") :]).name
-    candidates = {f"{folder}/{name}".lower(): None}
-    entry = next((n for n in zf.namelist() if n.lower() in candidates), None)
+    entry = entries.get(f"{folder}/{name}".lower())
     if entry is None:
         problems.append(
             Problem(file, f"line {source.line}, {source.where}", f"{folder}/{name} not in archive")

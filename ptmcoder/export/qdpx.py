@@ -32,6 +32,7 @@ import os
 import tempfile
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,13 @@ def read_rater_table(path: str | Path, *, rater: str | None = None) -> pd.DataFr
 
 
 # -- writing -------------------------------------------------------------------
+
+
+def _rows(units: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    """The units one at a time (not a list of every row's dict)."""
+    columns = list(units.columns)
+    for values in units.itertuples(index=False, name=None):
+        yield dict(zip(columns, values, strict=True))
 
 
 def _snippet(text: str, limit: int = 80) -> str:
@@ -306,7 +314,7 @@ def export_project(
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             # pass 1: the plain-text sources, one zip entry each
-            for row in units.to_dict("records"):
+            for row in _rows(units):
                 data = source_text(row, summary.text).encode("utf-8")
                 if len(data) > MAX_INTERNAL_BYTES:
                     raise PtmcoderError(
@@ -340,7 +348,7 @@ def export_project(
                 write_codes(writer, book)
                 writer.end("CodeBook")
                 writer.start("Sources")
-                for row in units.to_dict("records"):
+                for row in _rows(units):
                     uid = str(row["id"])
                     text = source_text(row, None)
                     summary.units += 1
