@@ -30,6 +30,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import IO
 from xml.sax.saxutils import XMLGenerator
 
@@ -50,6 +51,7 @@ def guid(kind: str, *parts: str) -> str:
     return str(uuid.uuid5(GUID_NAMESPACE, f"{kind}:" + "/".join(parts)))
 
 
+@lru_cache(maxsize=4096)
 def code_guid(codebook_id: str, code_id: str) -> str:
     return guid("code", codebook_id, code_id)
 
@@ -62,6 +64,7 @@ def unit_guid(unit_id: str) -> str:
     return guid("unit", unit_id)
 
 
+@lru_cache(maxsize=1024)
 def user_guid(rater: str) -> str:
     return guid("user", rater)
 
