@@ -169,7 +169,7 @@ def validate_cmd(paths: tuple[Path, ...]) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["markdown", "json", "yaml"]),
+    type=click.Choice(["markdown", "json", "yaml", "qdc"]),
     default="markdown",
     show_default=True,
     help="Output format.",
@@ -182,8 +182,21 @@ def validate_cmd(paths: tuple[Path, ...]) -> None:
     help="Write to this file instead of stdout.",
 )
 def export_cmd(ref: str, fmt: str, output: Path | None) -> None:
-    """Export codebook REF, by default as a printable Markdown coding manual."""
+    """Export codebook REF, by default as a printable Markdown coding manual.
+
+    ``--format qdc`` writes a REFI-QDA codebook for NVivo, ATLAS.ti, MAXQDA or QualCoder."""
     book = cb.load_codebook(ref)
+    if fmt == "qdc":
+        from ptmcoder.export.qdc import qdc_bytes
+
+        data = qdc_bytes(book)
+        if output is None:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            output.write_bytes(data)
+            click.echo(f"wrote {output}", err=True)
+        return
     if fmt == "markdown":
         text = cb.to_markdown(book)
     elif fmt == "json":
@@ -204,3 +217,46 @@ def export_cmd(ref: str, fmt: str, output: Path | None) -> None:
     else:
         output.write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}", err=True)
+
+
+@codebook.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the YAML codebook here (its id is the file name); default stdout.",
+)
+@click.option("--id", "codebook_id", default=None, help="Id of the new codebook.")
+@click.option("--json", "as_json", is_flag=True, help="Print the codebook and problems as JSON.")
+def import_cmd(file: Path, output: Path | None, codebook_id: str | None, as_json: bool) -> None:
+    """Import a REFI-QDA codebook (FILE.qdc from NVivo, ATLAS.ti, MAXQDA, QualCoder)
+    as a ptmcoder YAML codebook; what could not be carried over is listed on stderr."""
+    from ptmcoder.export.qdc import read_qdc
+
+    if codebook_id is None and output is not None:
+        codebook_id = output.stem
+    result = read_qdc(file, codebook_id=codebook_id)
+    err = make_console(stderr=True)
+    if as_json:
+        print_json(
+            {
+                "codebook": result.codebook.model_dump(mode="json", exclude_defaults=True),
+                "recognised": result.recognised,
+                "problems": [str(p) for p in result.problems],
+            }
+        )
+    elif output is None:
+        sys.stdout.write(result.yaml())
+    if output is not None:
+        output.write_text(result.yaml(), encoding="utf-8")
+        err.print(f"wrote {output}", markup=False)
+    book = result.codebook
+    err.print(
+        f"{len(list(book.walk()))} codes, {len(book.special)} special, levels "
+        f"{' > '.join(book.levels)}"
+        + (f"; GUIDs of codebook {result.recognised}" if result.recognised else "")
+    )
+    for problem in result.problems:
+        err.print(f"  - {problem}", markup=False)
