@@ -1,0 +1,154 @@
+"""The same-unit view: every kappa of a triad on the units all three raters coded."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from ptmcoder.agreement.sameunit import same_unit_comparison
+
+
+def conflicted_table(n: int = 200, seed: int = 3) -> pd.DataFrame:
+    """h1 and h3 code every unit; h2 (a conflict resolver) codes only units where h1
+    and h3 disagree; the annotator copies h1 everywhere."""
+    rng = np.random.default_rng(seed)
+    codes = np.array(["a", "b", "c"])
+    h1 = rng.integers(0, 3, n)
+    h3 = np.where(rng.random(n) < 0.6, h1, rng.integers(0, 3, n))
+    conflicted = h1 != h3
+    h2 = np.where(rng.random(n) < 0.5, h1, h3)
+    rows = []
+    for u in range(n):
+        rows += [(f"u{u}", "ann", codes[h1[u]]), (f"u{u}", "h1", codes[h1[u]])]
+        rows.append((f"u{u}", "h3", codes[h3[u]]))
+        if conflicted[u]:
+            rows.append((f"u{u}", "h2", codes[h2[u]]))
+    return pd.DataFrame(rows, columns=["unit", "rater", "code"])
+
+
+def wide(df: pd.DataFrame) -> pd.DataFrame:
+    return df.pivot(index="unit", columns="rater", values="code")
+
+
+def test_every_kappa_is_computed_on_the_three_way_overlap():
+    df = conflicted_table()
+    res = same_unit_comparison(df, annotators=["ann"], humans=["h1", "h2", "h3"], n_boot=200)
+    w = wide(df)
+    assert [(t.human_a, t.human_b) for t in res.triads] == [
+        ("h1", "h2"),
+        ("h1", "h3"),
+        ("h2", "h3"),
+    ]
+    for t in res.triads:
+        overlap = w[["ann", t.human_a, t.human_b]].dropna()
+        assert t.n == len(overlap)
+        expected = {
+            "kappa_annotator_a": cohen_kappa_score(overlap["ann"], overlap[t.human_a]),
+            "kappa_annotator_b": cohen_kappa_score(overlap["ann"], overlap[t.human_b]),
+            "kappa_humans": cohen_kappa_score(overlap[t.human_a], overlap[t.human_b]),
+        }
+        for key, value in expected.items():
+            assert t.kappas[key] == pytest.approx(value, abs=1e-12)
+            low, high = t.intervals[key]
+            assert low <= t.kappas[key] <= high
+    # h2 only coded conflicted units: there h1 and h3 disagree on every unit, and the
+    # annotator (= h1) agrees perfectly with h1 on the same units
+    h1h3 = next(t for t in res.triads if (t.human_a, t.human_b) == ("h1", "h3"))
+    h1h2 = next(t for t in res.triads if (t.human_a, t.human_b) == ("h1", "h2"))
+    assert h1h3.n == len(w) and h1h2.n == w["h2"].notna().sum() < len(w)
+    assert h1h2.kappas["kappa_annotator_a"] == pytest.approx(1.0)
+
+
+def test_summary_is_n_weighted_over_used_triads_and_counts_the_left_out():
+    df = conflicted_table()
+    # drop h2 to 10 units: that triad falls under min n and leaves the means
+    h2_units = df.loc[df["rater"] == "h2", "unit"].unique()[:10]
+    df = df[(df["rater"] != "h2") | df["unit"].isin(h2_units)]
+    res = same_unit_comparison(
+        df, annotators=["ann"], humans=["h1", "h2", "h3"], n_boot=300, min_n=20
+    )
+    used = [t for t in res.triads if t.used]
+    s = res.summary["ann"]
+    assert s.triads_below_min_n == 2 and s.triads_used == len(used) == 1
+    n = np.array([t.n for t in used], dtype=float)
+    ann = np.array(
+        [(t.kappas["kappa_annotator_a"] + t.kappas["kappa_annotator_b"]) / 2 for t in used]
+    )
+    hum = np.array([t.kappas["kappa_humans"] for t in used])
+    assert s.annotator_vs_humans == pytest.approx((n * ann).sum() / n.sum())
+    assert s.humans_vs_humans == pytest.approx((n * hum).sum() / n.sum())
+    assert s.difference == pytest.approx(s.annotator_vs_humans - s.humans_vs_humans)
+    low, high = s.intervals["difference"]
+    assert low <= s.difference <= high
+    out = res.to_json()
+    assert set(out["summary"]["ann"]) >= {
+        "annotator_vs_humans",
+        "humans_vs_humans",
+        "difference",
+        "ci_low",
+        "ci_high",
+        "triads_used",
+        "triads_below_min_n",
+    }
+    json.dumps(out)
+
+
+def test_weighted_mean_differs_from_the_unweighted_one():
+    df = conflicted_table(300)
+    res = same_unit_comparison(df, annotators=["ann"], humans=["h1", "h2", "h3"], n_boot=0, min_n=1)
+    s = res.summary["ann"]
+    hum = [t.kappas["kappa_humans"] for t in res.triads]
+    n = [t.n for t in res.triads]
+    assert s.humans_vs_humans == pytest.approx(np.average(hum, weights=n))
+    assert s.intervals["difference"] == (None, None)
+
+
+def test_unit_id_column_and_input_errors():
+    df = conflicted_table(60).rename(columns={"unit": "unit_id"})
+    res = same_unit_comparison(df, annotators=["ann"], humans=["h1", "h3"], n_boot=0)
+    assert res.triads[0].n == 60
+    from ptmcoder.errors import PtmcoderError
+
+    with pytest.raises(PtmcoderError, match="at least two human"):
+        same_unit_comparison(df, annotators=["ann"], humans=["h1"])
+    with pytest.raises(PtmcoderError, match="both annotator and human"):
+        same_unit_comparison(df, annotators=["h1"], humans=["h1", "h3"])
+
+
+def test_cli_vs_humans_json_shape(run_cli, tmp_path):
+    path = tmp_path / "long.csv"
+    conflicted_table().to_csv(path, index=False)
+    result = run_cli(
+        "agree",
+        path,
+        "--annotators",
+        "ann",
+        "--view",
+        "vs-humans",
+        "--bootstrap",
+        "50",
+        "--min-n",
+        "30",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert {
+        "annotator",
+        "human_a",
+        "human_b",
+        "n",
+        "kappa_annotator_a",
+        "kappa_annotator_b",
+        "kappa_humans",
+    } <= set(out["triads"][0])
+    assert out["summary"]["ann"]["triads_used"] + out["summary"]["ann"]["triads_below_min_n"] <= 3
+    table = run_cli(
+        "agree", path, "--annotators", "ann", "--view", "vs-humans", "--bootstrap", "20"
+    )
+    assert table.exit_code == 0, table.stderr
+    assert "same units" in table.stdout and "left out" in table.stdout
