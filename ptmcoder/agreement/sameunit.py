@@ -228,10 +228,12 @@ def same_unit_comparison(
                     if kappas[key] is not None:
                         iv = percentile_interval(draws[:, j], level)
                         intervals[key] = (iv.low, iv.high)
-            notes = []
-            if n < min_n:
-                notes.append(f"n = {n} < min n {min_n}: shown, left out of the means")
-            notes += reasons
+            if n == 0:
+                notes = ["no unit coded by all three"]
+            elif n < min_n:
+                notes = [f"n < {min_n}: left out of the means"]
+            else:
+                notes = reasons
             used = n >= min_n and not reasons
             mine.append(
                 Triad(
