@@ -396,7 +396,12 @@ def compute_coefficients(
         matrix, metrics, weights=weights, alpha_level=alpha_level, n_categories=n_categories
     )
     flat = [p for m in measures for p in m.parts]
-    boot_flat = bootstrap_sums(flat, n_boot=n_boot, seed=seed) if n_boot > 0 else None
+    boot_flat = None
+    if n_boot > 0:
+        # every statistic is a function of a unit's row of codes: units with the same
+        # row are one pattern for the bootstrap (see ptmcoder.agreement.bootstrap)
+        _, patterns = np.unique(matrix.codes, axis=0, return_inverse=True)
+        boot_flat = bootstrap_sums(flat, n_boot=n_boot, seed=seed, groups=patterns)
     out: dict[str, Coefficient] = {}
     pos = 0
     diag = matrix.diagnostics()
