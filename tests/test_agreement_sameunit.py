@@ -152,3 +152,23 @@ def test_cli_vs_humans_json_shape(run_cli, tmp_path):
     )
     assert table.exit_code == 0, table.stderr
     assert "same units" in table.stdout and "left out" in table.stdout
+
+
+def test_bootstrap_with_merged_patterns_equals_the_plain_product():
+    """The speed-up (units with identical rows merged, identical columns summed once)
+    keeps the draws: the sums equal W @ S computed unit by unit."""
+    from ptmcoder.agreement.bootstrap import bootstrap_sums, resample_weights
+    from ptmcoder.agreement.compute import METRICS, _measures, row_patterns
+    from ptmcoder.agreement.data import rating_matrix
+
+    df = conflicted_table(400)
+    matrix = rating_matrix(df)
+    measures = _measures(matrix, METRICS, weights=None, alpha_level="nominal", n_categories=None)
+    flat = [p for m in measures for p in m.parts]
+    merged = bootstrap_sums(flat, n_boot=60, seed=5, groups=row_patterns(matrix.codes))
+    hashed = bootstrap_sums(flat, n_boot=60, seed=5)
+    w = resample_weights(matrix.n_units, np.random.default_rng(5), 60)
+    for stat, a, b in zip(flat, merged, hashed, strict=True):
+        np.testing.assert_allclose(a, w @ stat.stats, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(b, w @ stat.stats, rtol=0, atol=1e-9)
+    assert len(np.unique(row_patterns(matrix.codes))) < matrix.n_units

@@ -109,10 +109,12 @@ def bootstrap_sums(
         out[:] = 0.0
     else:
         if groups is not None:
-            groups = np.asarray(groups).ravel()
-            _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+            inverse = np.asarray(groups, dtype=np.int64).ravel()
+            first = np.full(int(inverse.max()) + 1, -1, dtype=np.int64)
+            first[inverse[::-1]] = np.arange(n_units - 1, -1, -1)  # first unit of each group
+            if (first < 0).any():
+                raise ValueError("groups must number the units 0..G-1 without gaps")
             rows = np.hstack([s.stats[first] for s in statistics])
-            inverse = inverse.ravel()
         else:
             rows, inverse = distinct_rows(np.hstack([s.stats for s in statistics]))
         columns, col_inverse = np.unique(rows, axis=1, return_inverse=True)
