@@ -172,3 +172,55 @@ def test_bootstrap_with_merged_patterns_equals_the_plain_product():
         np.testing.assert_allclose(a, w @ stat.stats, rtol=0, atol=1e-9)
         np.testing.assert_allclose(b, w @ stat.stats, rtol=0, atol=1e-9)
     assert len(np.unique(row_patterns(matrix.codes))) < matrix.n_units
+
+
+def repeated_table(k: int = 4, n: int = 150, seed: int = 9) -> pd.DataFrame:
+    """Two humans and an annotator coded k times, each repeat with its own noise."""
+    rng = np.random.default_rng(seed)
+    codes = np.array(["a", "b", "c"])
+    truth = rng.integers(0, 3, n)
+    rows = []
+    for h, p in (("h1", 0.8), ("h2", 0.75)):
+        lab = np.where(rng.random(n) < p, truth, rng.integers(0, 3, n))
+        rows += [(f"u{u}", h, codes[lab[u]]) for u in range(n)]
+    for r in range(1, k + 1):
+        lab = np.where(rng.random(n) < 0.6, truth, rng.integers(0, 3, n))
+        rows += [(f"u{u}", f"llm#r{r}", codes[lab[u]]) for u in range(n)]
+    return pd.DataFrame(rows, columns=["unit", "rater", "code"])
+
+
+def test_replication_reports_mean_and_sd_over_repeats(run_cli, tmp_path):
+    from ptmcoder.agreement.sameunit import replication, split_repeat
+
+    assert split_repeat("llm#r12") == ("llm", 12) and split_repeat("E1") == ("E1", None)
+    df = repeated_table()
+    res = replication(df, humans=["h1", "h2"])
+    rep = res["llm"]
+    assert rep.repeats == ["llm#r1", "llm#r2", "llm#r3", "llm#r4"]
+    w = wide(df)
+    per_repeat = [
+        np.mean([cohen_kappa_score(w[r], w["h1"]), cohen_kappa_score(w[r], w["h2"])])
+        for r in rep.repeats
+    ]  # every unit is coded by all, so each triad has n = 150 and the mean is plain
+    assert rep.values == pytest.approx(per_repeat)
+    assert rep.mean == pytest.approx(np.mean(per_repeat))
+    assert rep.sd == pytest.approx(np.std(per_repeat, ddof=1))
+    assert rep.sd > 0
+    h1 = [cohen_kappa_score(w[r], w["h1"]) for r in rep.repeats]
+    assert rep.per_human["h1"]["sd"] == pytest.approx(np.std(h1, ddof=1))
+    path = tmp_path / "long.csv"
+    df.to_csv(path, index=False)
+    result = run_cli(
+        "agree",
+        path,
+        "--annotators",
+        "llm#r1,llm#r2,llm#r3,llm#r4",
+        "--view",
+        "vs-humans",
+        "--bootstrap",
+        "0",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)["replication"]["llm"]
+    assert out["k"] == 4 and out["sd"] == pytest.approx(rep.sd)

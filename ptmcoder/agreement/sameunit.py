@@ -30,6 +30,7 @@ Triads below ``min_n`` are shown but left out of the means, and counted.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -294,6 +295,128 @@ def _summarise(name: str, triads: list[Triad], n_boot: int, tail: float) -> Summ
     )
 
 
+# -- replication -----------------------------------------------------------------
+
+REPEAT_SUFFIX = re.compile(r"^(?P<base>.+)#r(?P<k>\d+)$")
+
+
+def split_repeat(rater: str) -> tuple[str, int | None]:
+    """``"llm#r2"`` -> ``("llm", 2)``; a name without the suffix -> ``(name, None)``."""
+    m = REPEAT_SUFFIX.match(rater)
+    return (m.group("base"), int(m.group("k"))) if m else (rater, None)
+
+
+def repeat_groups(raters: Sequence[str]) -> dict[str, list[str]]:
+    """Annotators coded several times: base name -> its repeat raters (``name#rK``),
+    in repeat order; only bases with two or more repeats."""
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for r in raters:
+        base, k = split_repeat(r)
+        if k is not None:
+            groups.setdefault(base, []).append((k, r))
+    return {b: [r for _, r in sorted(v)] for b, v in groups.items() if len(v) >= 2}
+
+
+@dataclass
+class Replication:
+    """An annotator's agreement with the humans over its repeats (seeds, samples)."""
+
+    annotator: str
+    repeats: list[str]
+    values: list[float | None]  # per repeat: n-weighted mean kappa against the humans
+    mean: float | None
+    sd: float | None  # sample SD (ddof 1) over the repeats where the value is defined
+    per_human: dict[str, dict[str, Any]]  # human -> mean, sd, n (mean common units)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "repeats": self.repeats,
+            "values": self.values,
+            "mean": self.mean,
+            "sd": self.sd,
+            "k": len(self.repeats),
+            "per_human": self.per_human,
+        }
+
+
+def _mean_sd(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    vals = np.array([v for v in values if v is not None], dtype=np.float64)
+    if vals.size == 0:
+        return None, None
+    return float(vals.mean()), (float(vals.std(ddof=1)) if vals.size >= 2 else None)
+
+
+def replication(
+    long_df: pd.DataFrame,
+    *,
+    humans: Sequence[str],
+    annotators: Sequence[str] | None = None,
+    min_n: int = DEFAULT_MIN_N,
+    weights: str | None = None,
+) -> dict[str, Replication]:
+    """Mean and SD over repeats of each annotator's agreement with the humans.
+
+    Repeats are raters named ``<annotator>#r<K>`` (what ``annotate --repeat K``
+    writes; any table can name them so). Per repeat the value is the same-unit
+    summary (n-weighted mean of its kappas against humans over the triads with
+    ``n >= min_n``) when there are two or more humans, else Cohen's kappa with the
+    one human on their common units; per human, Cohen's kappa on common units."""
+    long_df = _long(long_df)
+    raters = sorted(long_df["rater"].dropna().astype(str).unique().tolist())
+    groups = repeat_groups(annotators if annotators else raters)
+    out: dict[str, Replication] = {}
+    if not groups:
+        return out
+    reps = [r for rs in groups.values() for r in rs]
+    matrix = rating_matrix(long_df, raters=[*reps, *humans])
+    pos = {r: i for i, r in enumerate(matrix.raters)}
+    summary = (
+        same_unit_comparison(
+            long_df, annotators=reps, humans=humans, min_n=min_n, n_boot=0, weights=weights
+        ).summary
+        if len(humans) >= 2
+        else {}
+    )
+    for base, rs in groups.items():
+        pair: dict[str, list[tuple[float | None, int]]] = {h: [] for h in humans}
+        for r in rs:
+            for h in humans:
+                i, j = pos[r], pos[h]
+                rows = (matrix.codes[:, i] >= 0) & (matrix.codes[:, j] >= 0)
+                try:
+                    k = co.cohen_kappa(
+                        matrix.codes[rows, i],
+                        matrix.codes[rows, j],
+                        weights,
+                        n_categories=matrix.n_categories,
+                    )
+                except co.UndefinedCoefficient:
+                    k = None
+                pair[h].append((k, int(rows.sum())))
+        if summary:
+            values = [summary[r].annotator_vs_humans for r in rs]
+        else:
+            values = [pair[humans[0]][i][0] for i in range(len(rs))]
+        mean, sd = _mean_sd(values)
+        per_human = {}
+        for h, items in pair.items():
+            m, d = _mean_sd([k for k, _ in items])
+            per_human[h] = {"mean": m, "sd": d, "n": float(np.mean([n for _, n in items]))}
+        out[base] = Replication(base, rs, values, mean, sd, per_human)
+    return out
+
+
+def render_replication(results: dict[str, Replication]) -> Table:
+    t = Table(title="Replication: agreement with the humans over repeats (mean, sample SD)")
+    for col in ("annotator", "repeats", "mean", "SD", "per repeat"):
+        t.add_column(col, justify="left" if col in ("annotator", "per repeat") else "right")
+    for name, r in results.items():
+        t.add_row(
+            name, str(len(r.repeats)), _f(r.mean), _f(r.sd), ", ".join(_f(v) for v in r.values)
+        )
+    return t
+
+
 def _f(v: float | None) -> str:
     return "n/a" if v is None or not np.isfinite(v) else f"{v:.3f}"
 
@@ -352,6 +475,11 @@ __all__ = [
     "SameUnitResult",
     "Summary",
     "Triad",
+    "Replication",
+    "render_replication",
     "render_same_unit",
+    "repeat_groups",
+    "replication",
     "same_unit_comparison",
+    "split_repeat",
 ]

@@ -319,11 +319,21 @@ def agree(
                     f"{name}: {left} triad(s) left out of the means "
                     f"({s.triads_below_min_n} with n < {min_n}, {s.triads_undefined} undefined)"
                 )
+        from ptmcoder.agreement.sameunit import render_replication, replication
+
+        repeats = replication(df, humans=hum, annotators=ann, min_n=min_n, weights=weights)
         if as_json:
-            print_json(result.to_json())
+            print_json(
+                {
+                    **result.to_json(),
+                    "replication": {k: r.to_json() for k, r in repeats.items()},
+                }
+            )
         else:
             for table in render_same_unit(result):
                 out.print(table)
+            if repeats:
+                out.print(render_replication(repeats))
         return
     # aat
     results = [alt_test(df, annotator=a, humans=hum, epsilon=epsilon) for a in ann]
