@@ -224,3 +224,38 @@ def test_replication_reports_mean_and_sd_over_repeats(run_cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)["replication"]["llm"]
     assert out["k"] == 4 and out["sd"] == pytest.approx(rep.sd)
+
+
+def test_the_same_annotator_in_several_runs_is_one_repeat_per_run(run_cli, tmp_path):
+    df = repeated_table(k=3)
+    humans = df[df["rater"].isin(["h1", "h2"])]
+    humans.to_csv(tmp_path / "humans.csv", index=False)
+    runs = []
+    for r in (1, 2, 3):
+        rows = df[df["rater"] == f"llm#r{r}"]
+        path = tmp_path / f"run{r}.jsonl"
+        path.write_text(
+            "".join(
+                json.dumps({"unit_id": u, "annotator": "llm", "codes": [{"code": c}]}) + "\n"
+                for u, c in zip(rows["unit"], rows["code"], strict=True)
+            )
+        )
+        runs.append(path)
+    result = run_cli(
+        "agree",
+        tmp_path / "humans.csv",
+        *runs,
+        "--view",
+        "vs-humans",
+        "--bootstrap",
+        "0",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert set(out["summary"]) == {"llm#r1", "llm#r2", "llm#r3"}
+    from ptmcoder.agreement.sameunit import replication
+
+    assert out["replication"]["llm"]["sd"] == pytest.approx(
+        replication(df, humans=["h1", "h2"])["llm"].sd
+    )

@@ -49,7 +49,30 @@ def _load_inputs(
         else:
             df = read_long_table(src)
         frames.append(df[["unit", "rater", "code"]])
+    frames, run_raters = _mark_repeats(frames, sources, run_raters)
     return pd.concat(frames, ignore_index=True), list(dict.fromkeys(run_raters))
+
+
+def _mark_repeats(frames, sources, run_raters):
+    """The same annotator in several runs is one repeat per run: NAME#r1, NAME#r2, ..."""
+    from collections import Counter
+
+    is_run = [s.is_dir() or s.suffix.lower() == ".jsonl" for s in sources]
+    names = [set(f["rater"].dropna()) if r else set() for f, r in zip(frames, is_run, strict=True)]
+    counts = Counter(n for ns in names for n in ns)
+    repeated = {n for n, c in counts.items() if c > 1}
+    if not repeated:
+        return frames, run_raters
+    seen: Counter = Counter()
+    out = []
+    for frame, ns in zip(frames, names, strict=True):
+        mapping = {}
+        for n in sorted(ns & repeated):
+            seen[n] += 1
+            mapping[n] = f"{n}#r{seen[n]}"
+        out.append(frame.assign(rater=frame["rater"].replace(mapping)) if mapping else frame)
+    raters = [r for f, run in zip(out, is_run, strict=True) if run for r in f["rater"].dropna()]
+    return out, sorted(set(raters))
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
