@@ -94,3 +94,15 @@ def test_cli_calibration_view(run_cli, tmp_path):
     assert png.exists()
     result = run_cli("agree", tmp_path / "pred.csv", "--view", "calibration")
     assert result.exit_code == 1 and "--gold" in result.stderr
+
+
+def test_bootstrap_intervals_recompute_each_resample_independently():
+    from ptmcoder.agreement.calibration import bootstrap_intervals
+
+    p, y = forecasts(200)
+    iv = bootstrap_intervals(p, y, n_boot=50, seed=4)
+    idx = np.random.default_rng(4).integers(0, p.size, size=(50, p.size))
+    eces = [calibration_stats(p[i], y[i]).ece for i in idx]
+    briers = [brier_score_loss(y[i], p[i]) for i in idx]
+    assert iv["ece"] == pytest.approx(tuple(np.percentile(eces, [2.5, 97.5])))
+    assert iv["brier"] == pytest.approx(tuple(np.percentile(briers, [2.5, 97.5])))

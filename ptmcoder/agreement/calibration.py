@@ -51,6 +51,8 @@ class Calibration:
     n_bins: int = DEFAULT_BINS
     without_confidence: int = 0  # predictions left out: no confidence given
     note: str | None = None
+    #: 95% percentile bootstrap intervals over units: {"ece": (low, high), "brier": ...}
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +66,11 @@ class Calibration:
             "bins": self.bins,
             "without_confidence": self.without_confidence,
             "note": self.note,
+            **{
+                f"{k}_{side}": v[i]
+                for k, v in self.intervals.items()
+                for i, side in enumerate(("ci_low", "ci_high"))
+            },
         }
 
 
@@ -137,6 +144,35 @@ def calibration_stats(
     )
 
 
+def bootstrap_intervals(
+    confidence: Sequence[float],
+    correct: Sequence[bool],
+    *,
+    n_bins: int = DEFAULT_BINS,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals (resampling units) of the ECE and the Brier score."""
+    p, y = _check(confidence, correct)
+    if p.size == 0 or n_boot <= 0:
+        return {}
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, p.size, size=(n_boot, p.size))
+    pb, yb = p[idx], y[idx]
+    bins = bin_index(pb, n_bins) + (np.arange(n_boot) * n_bins)[:, None]
+    size = n_boot * n_bins
+    conf = np.bincount(bins.ravel(), weights=pb.ravel(), minlength=size).reshape(n_boot, n_bins)
+    acc = np.bincount(bins.ravel(), weights=yb.ravel(), minlength=size).reshape(n_boot, n_bins)
+    ece = np.abs(acc - conf).sum(axis=1) / p.size  # sum_b n_b/n |acc_b/n_b - conf_b/n_b|
+    brier = ((pb - yb) ** 2).mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    return {
+        k: tuple(float(x) for x in np.percentile(v, [tail, 100 - tail]))
+        for k, v in (("ece", ece), ("brier", brier))
+    }
+
+
 def top_label_forecasts(
     predictions: pd.DataFrame, gold: pd.DataFrame, annotator: str
 ) -> tuple[pd.DataFrame, int]:
@@ -175,6 +211,7 @@ def calibration_table(
     recalibrate: str | None = None,
     folds: int = 5,
     seed: int = 0,
+    n_boot: int = 1000,
 ) -> dict[str, Calibration]:
     """Calibration of each annotator (default: every rater with a confidence)
     against ``gold`` (columns ``unit, code``). ``predictions`` is a long table
@@ -204,6 +241,9 @@ def calibration_table(
         top, missing = top_label_forecasts(predictions, gold, name)
         cal = calibration_stats(top["confidence"], top["correct"], n_bins=n_bins, annotator=name)
         cal.without_confidence = missing
+        cal.intervals = bootstrap_intervals(
+            top["confidence"], top["correct"], n_bins=n_bins, n_boot=n_boot, seed=seed
+        )
         out[name] = cal
         if recalibrate and len(top) >= 2 * folds:
             p = cross_fitted_calibration(
@@ -214,7 +254,11 @@ def calibration_table(
                 seed=seed,
             )
             label = f"{name} (calibrated, {recalibrate}, {folds}-fold cross-fitted)"
-            out[label] = calibration_stats(p, top["correct"], n_bins=n_bins, annotator=label)
+            after = calibration_stats(p, top["correct"], n_bins=n_bins, annotator=label)
+            after.intervals = bootstrap_intervals(
+                p, top["correct"], n_bins=n_bins, n_boot=n_boot, seed=seed
+            )
+            out[label] = after
     return out
 
 
@@ -291,12 +335,16 @@ def render_calibration(results: dict[str, Calibration]) -> Table:
     def f(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.3f}"
 
+    def ci(c: Calibration, key: str) -> str:
+        iv = c.intervals.get(key)
+        return f"\n[{iv[0]:.3f}, {iv[1]:.3f}]" if iv else ""
+
     for name, c in results.items():
         t.add_row(
             name,
             str(c.n),
-            f(c.ece),
-            f(c.brier),
+            f(c.ece) + ci(c, "ece"),
+            f(c.brier) + ci(c, "brier"),
             f(c.accuracy),
             f(c.mean_confidence),
             str(c.without_confidence),
@@ -338,7 +386,9 @@ def read_confidences(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def calibration_view(inputs, run, gold_df, annotators, png, as_json, out, status) -> None:
+def calibration_view(
+    inputs, run, gold_df, annotators, png, as_json, out, status, *, seed=0, n_boot=1000
+) -> None:
     """``agree --view calibration``: read the inputs' confidences, print the table
     (or JSON) with ECE before and after cross-fitted isotonic calibration, write the PNG."""
     from ptmcoder.console import print_json
@@ -367,6 +417,7 @@ def calibration_view(inputs, run, gold_df, annotators, png, as_json, out, status
 __all__ = [
     "Calibration",
     "bin_index",
+    "bootstrap_intervals",
     "calibration_stats",
     "calibration_table",
     "cross_fitted_calibration",

@@ -231,7 +231,18 @@ def agree(
     if view == "calibration":
         from ptmcoder.agreement.calibration import calibration_view
 
-        calibration_view(inputs, run, gold_df, _split(annotators), png, as_json, out, status)
+        calibration_view(
+            inputs,
+            run,
+            gold_df,
+            _split(annotators),
+            png,
+            as_json,
+            out,
+            status,
+            seed=seed,
+            n_boot=n_boot,
+        )
         return
     if gold_df is not None and view not in ("vs-humans", "aat"):
         # the adjudicated labels are one more rater, "gold", in these views
