@@ -224,6 +224,7 @@ def main() -> None:
         ("coarse", COARSE_METRICS),
         ("coarse_first2", COARSE_METRICS),
         ("coarse4", COARSE_METRICS),
+        ("coarse4_first2", COARSE_METRICS),
         ("tags", TAG_METRICS),
         ("tags_first2", TAG_METRICS),
     ):

@@ -404,7 +404,12 @@ def calibration_view(
         raise PtmcoderError("no input given", hint="pass annotations and --gold")
     preds = pd.concat([read_confidences(s) for s in sources], ignore_index=True)
     results = calibration_table(
-        preds, gold_df, annotators=annotators or None, recalibrate="isotonic"
+        preds,
+        gold_df,
+        annotators=annotators or None,
+        recalibrate="isotonic",
+        seed=seed,
+        n_boot=n_boot,
     )
     if png:
         status.print(f"reliability diagram: {reliability_png(results, png)}")
