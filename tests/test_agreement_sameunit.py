@@ -259,3 +259,30 @@ def test_the_same_annotator_in_several_runs_is_one_repeat_per_run(run_cli, tmp_p
     assert out["replication"]["llm"]["sd"] == pytest.approx(
         replication(df, humans=["h1", "h2"])["llm"].sd
     )
+
+
+def test_vs_humans_with_gold_adds_kappa_against_the_adjudicated_labels(run_cli, tmp_path):
+    df = conflicted_table(120)
+    gold = df[df["rater"] == "h3"][["unit", "code"]]
+    df.to_csv(tmp_path / "long.csv", index=False)
+    gold.to_csv(tmp_path / "gold.csv", index=False)
+    result = run_cli(
+        "agree",
+        tmp_path / "long.csv",
+        "--annotators",
+        "ann",
+        "--humans",
+        "h1,h2",
+        "--gold",
+        tmp_path / "gold.csv",
+        "--view",
+        "vs-humans",
+        "--bootstrap",
+        "30",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    g = json.loads(result.stdout)["gold"]["ann"]
+    w = wide(df)
+    assert g["n"] == 120
+    assert g["kappa"] == pytest.approx(cohen_kappa_score(w["ann"], w["h3"]))

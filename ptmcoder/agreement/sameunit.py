@@ -295,6 +295,47 @@ def _summarise(name: str, triads: list[Triad], n_boot: int, tail: float) -> Summ
     )
 
 
+def against_gold(
+    long_df: pd.DataFrame,
+    gold: pd.DataFrame,
+    *,
+    annotators: Sequence[str],
+    n_boot: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    weights: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Cohen's kappa of each annotator with the adjudicated labels (``gold``:
+    columns ``unit, code``) on the units both have, with n and bootstrap CI."""
+    from ptmcoder.agreement.views import pair_coefficients
+
+    g = _long(gold.assign(rater="gold") if "rater" not in gold.columns else gold)
+    g = g.assign(rater="gold")
+    df = pd.concat([_long(long_df), g], ignore_index=True)
+    matrix = rating_matrix(df, raters=[*annotators, "gold"])
+    out = {}
+    for a in annotators:
+        c = pair_coefficients(
+            matrix, a, "gold", ["cohen_kappa"], weights=weights, n_boot=n_boot, seed=seed
+        )["cohen_kappa"]
+        out[a] = {
+            "kappa": c.value,
+            "ci_low": c.ci_low,
+            "ci_high": c.ci_high,
+            "n": c.n_units,
+            "note": c.note,
+        }
+    return out
+
+
+def render_gold(results: dict[str, dict[str, Any]]) -> Table:
+    t = Table(title="Annotator vs adjudicated labels (Cohen's kappa, 95% bootstrap CI)")
+    for col in ("annotator", "n", "kappa", "95% CI"):
+        t.add_column(col, justify="left" if col == "annotator" else "right")
+    for name, r in results.items():
+        t.add_row(name, str(r["n"]), _f(r["kappa"]), _ci((r["ci_low"], r["ci_high"])))
+    return t
+
+
 # -- replication -----------------------------------------------------------------
 
 REPEAT_SUFFIX = re.compile(r"^(?P<base>.+)#r(?P<k>\d+)$")
@@ -472,6 +513,8 @@ def render_same_unit(result: SameUnitResult) -> list[Table]:
 
 __all__ = [
     "DEFAULT_MIN_N",
+    "against_gold",
+    "render_gold",
     "SameUnitResult",
     "Summary",
     "Triad",

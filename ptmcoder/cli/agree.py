@@ -335,7 +335,14 @@ def agree(
     if not hum:
         raise PtmcoderError(f"--view {view} needs human coders", hint="pass --humans A,B,C")
     if view == "vs-humans":
-        from ptmcoder.agreement.sameunit import render_same_unit, same_unit_comparison
+        from ptmcoder.agreement.sameunit import (
+            against_gold,
+            render_gold,
+            render_replication,
+            render_same_unit,
+            replication,
+            same_unit_comparison,
+        )
 
         result = same_unit_comparison(
             df,
@@ -353,14 +360,18 @@ def agree(
                     f"{name}: {left} triad(s) left out of the means "
                     f"({s.triads_below_min_n} with n < {min_n}, {s.triads_undefined} undefined)"
                 )
-        from ptmcoder.agreement.sameunit import render_replication, replication
-
         repeats = replication(df, humans=hum, annotators=ann, min_n=min_n, weights=weights)
+        vs_gold = (
+            against_gold(df, gold_df, annotators=ann, n_boot=n_boot, seed=seed, weights=weights)
+            if gold_df is not None
+            else {}
+        )
         if as_json:
             print_json(
                 {
                     **result.to_json(),
                     "replication": {k: r.to_json() for k, r in repeats.items()},
+                    "gold": vs_gold,
                 }
             )
         else:
@@ -368,6 +379,8 @@ def agree(
                 out.print(table)
             if repeats:
                 out.print(render_replication(repeats))
+            if vs_gold:
+                out.print(render_gold(vs_gold))
         return
     # aat
     results = [alt_test(df, annotator=a, humans=hum, epsilon=epsilon) for a in ann]
