@@ -93,6 +93,106 @@ def long_tables(rounds: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return out
 
 
+def weighted_mean_interval(
+    long: pd.DataFrame, pairs: pd.DataFrame, n_boot: int, seed: int
+) -> tuple[float, float]:
+    """95% percentile interval of the n-weighted mean pair kappa, resampling the
+    items of each pair independently (strata = pairs)."""
+    import numpy as np
+
+    from ptmcoder.agreement import coefficients as co
+    from ptmcoder.agreement.bootstrap import bootstrap_sums, finish_all
+
+    matrix = rating_matrix(long[["unit", "rater", "code"]])
+    draws, weights = [], []
+    for i, row in enumerate(pairs.itertuples()):
+        a, b = matrix.raters.index(row.rater_a), matrix.raters.index(row.rater_b)
+        rows = (matrix.codes[:, a] >= 0) & (matrix.codes[:, b] >= 0)
+        stat = co.cohen_kappa_statistic(
+            matrix.codes[rows, a], matrix.codes[rows, b], n_categories=matrix.n_categories
+        )
+        draws.append(finish_all(stat, bootstrap_sums([stat], n_boot=n_boot, seed=seed + i)[0]))
+        weights.append(int(rows.sum()))
+    w = np.array(weights, dtype=float) / sum(weights)
+    mean = np.column_stack(draws) @ w
+    low, high = np.nanpercentile(mean, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def independent_vs_resolution(
+    raw: pd.DataFrame, n_boot: int, seed: int, granularity: str = "coarse4"
+) -> list[str]:
+    """Markdown tables that keep the two kinds of human ratings apart.
+
+    - *independent coding*: the first two evaluator columns of an item; Cohen's
+      kappa per evaluator pair on the items both coded there;
+    - *conflict resolution*: a third or fourth evaluator, added to an item (mostly
+      when the first two disagreed); kappa of the resolver with each of the first
+      two, and of the first two with each other, on the same items.
+    """
+    from ptmcoder.agreement.views import pair_coefficients, pairwise
+
+    code = raw["code"]
+    lines = [f"\n## human-human, independent coding vs conflict resolution ({granularity})\n"]
+    first2 = raw[raw["position"] <= 2]
+    pairs = pairwise(rating_matrix(first2[["unit", "rater", "code"]]), n_boot=n_boot, seed=seed)
+    lines.append("Independent coding (first two evaluator columns), Cohen's kappa per pair:\n")
+    lines.append("| evaluator pair | n items | kappa [95% CI] |")
+    lines.append("|---|---|---|")
+    used = pairs[pairs["n"] > 0]
+    for row in used.itertuples():
+        value = (
+            "undefined"
+            if row.value is None or pd.isna(row.value)
+            else (
+                f"{row.value:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]"
+                if row.ci_low is not None
+                else f"{row.value:.3f}"
+            )
+        )
+        lines.append(f"| {row.rater_a}-{row.rater_b} | {row.n} | {value} |")
+    n = used["n"].to_numpy(dtype=float)
+    k = pd.to_numeric(used["value"], errors="coerce").to_numpy(dtype=float)
+    ok = ~pd.isna(k)
+    low, high = weighted_mean_interval(first2, used[ok], n_boot, seed)
+    lines.append(
+        f"\nn-weighted mean over {int(ok.sum())} pairs: "
+        f"{(n[ok] * k[ok]).sum() / n[ok].sum():.3f} [{low:.3f}, {high:.3f}] "
+        f"(n = {int(n[ok].sum())} item-pairs; CI: items resampled within each pair); "
+        f"unweighted mean {k[ok].mean():.3f}\n"
+    )
+    # position-based: who resolved, against whom
+    wide = raw.assign(code=code).pivot_table(
+        index="unit", columns="position", values="code", aggfunc="first"
+    )
+    has3 = wide[3].notna() if 3 in wide.columns else pd.Series(False, index=wide.index)
+    both = wide[1].notna() & wide[2].notna()
+    disagree = both & (wide[1] != wide[2])
+    lines.append(
+        f"First two disagree on {int((disagree & has3).sum())} of {int((both & has3).sum())} "
+        f"items that got a third evaluator, and on {int((disagree & ~has3).sum())} of "
+        f"{int((both & ~has3).sum())} items that did not.\n"
+    )
+    lines.append("Conflict resolution (items with a third evaluator), Cohen's kappa by column:\n")
+    lines.append("| ratings compared | kind | n items | kappa [95% CI] |")
+    lines.append("|---|---|---|---|")
+    sub = raw[raw["unit"].isin(wide.index[has3])]
+    for a, b, kind in (
+        (1, 2, "independent, on conflicted items"),
+        (3, 1, "resolver vs first"),
+        (3, 2, "resolver vs second"),
+    ):
+        long = sub[sub["position"].isin([a, b])].assign(
+            rater=lambda d: "p" + d["position"].astype(str)
+        )
+        m = rating_matrix(long[["unit", "rater", "code"]])
+        c = pair_coefficients(m, f"p{a}", f"p{b}", ["cohen_kappa"], n_boot=n_boot, seed=seed)[
+            "cohen_kappa"
+        ]
+        lines.append(f"| Evaluator{a} vs Evaluator{b} column | {kind} | {c.n_units} | {fmt(c)} |")
+    return lines
+
+
 def evaluate(df: pd.DataFrame, metrics: list[str], n_boot: int, seed: int) -> dict:
     matrix = rating_matrix(df)
     coefs = compute_coefficients(matrix, metrics, n_boot=n_boot, seed=seed)
@@ -124,6 +224,7 @@ def main() -> None:
         ("coarse", COARSE_METRICS),
         ("coarse_first2", COARSE_METRICS),
         ("coarse4", COARSE_METRICS),
+        ("coarse4_first2", COARSE_METRICS),
         ("tags", TAG_METRICS),
         ("tags_first2", TAG_METRICS),
     ):
@@ -142,6 +243,7 @@ def main() -> None:
                 + " | ".join(cells)
                 + " |"
             )
+    lines += independent_vs_resolution(tables["coarse4"], args.bootstrap, args.seed)
     print("\n".join(lines))
 
     interviews = args.data / "Interviews" / "interview_open_coding.xlsx"

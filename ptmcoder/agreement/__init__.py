@@ -7,6 +7,10 @@ human ceiling beside it.
 - :mod:`~ptmcoder.agreement.bootstrap`: the seeded, vectorised bootstrap over units;
 - :mod:`~ptmcoder.agreement.compute`: all coefficients of a table with n, CI and reading;
 - :mod:`~ptmcoder.agreement.views`: pairwise matrix, annotator vs humans, per code, confusion;
+- :mod:`~ptmcoder.agreement.sameunit`: an annotator against every pair of humans on the
+  units all three coded (leave one human out), n-weighted means, replication over repeats;
+- :mod:`~ptmcoder.agreement.calibration`: ECE, Brier score, reliability diagram,
+  cross-fitted recalibration of confidences against adjudicated labels;
 - :mod:`~ptmcoder.agreement.aat`: the Alternative Annotator Test (Calderon et al. 2025);
 - :mod:`~ptmcoder.agreement.io`: long tables, run annotations, gold labels, codebook levels.
 """

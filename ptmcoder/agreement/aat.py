@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from rich.table import Table
-from scipy import stats
 
 from ptmcoder.agreement.data import rating_matrix
 from ptmcoder.errors import PtmcoderError
@@ -92,6 +91,8 @@ def _one_sided_p(d: np.ndarray, epsilon: float) -> tuple[float | None, float, st
     if np.allclose(d, d[0]):
         p = 0.0 if d[0] < epsilon else 1.0
         return None, p, "no variance in the advantage differences: p is 0 or 1 by the sign"
+    from scipy import stats  # imported here: scipy.stats costs seconds at start-up
+
     res = stats.ttest_1samp(d, popmean=epsilon, alternative="less")
     return float(res.statistic), float(res.pvalue), None
 
@@ -171,6 +172,8 @@ def alt_test(
             HumanComparison(name, n, float(w_f.mean()), float(w_h.mean()), t, p, p, False, note)
         )
     pvals = np.array([c.p_value for c in comparisons])
+    from scipy import stats
+
     adjusted = stats.false_discovery_control(pvals, method="by") if len(pvals) else pvals
     for c, padj in zip(comparisons, adjusted, strict=True):
         c.p_adjusted = float(padj)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ptmcoder.agreement import coefficients as co
 from ptmcoder.agreement.bootstrap import (
@@ -369,6 +370,17 @@ def _reading(name: str, value: float | None) -> str:
     return "n/a (not chance-corrected)" if name in NOT_CHANCE_CORRECTED else co.landis_koch(value)
 
 
+def row_patterns(codes: np.ndarray) -> np.ndarray:
+    """Ids ``0..G-1`` numbering the distinct rows of the (units x raters) codes."""
+    if codes.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    base = int(codes.max(initial=-1)) + 2
+    if codes.shape[1] and base ** codes.shape[1] < 2**62:
+        key = (codes.astype(np.int64) + 1) @ (base ** np.arange(codes.shape[1], dtype=np.int64))
+        return pd.factorize(key)[0].astype(np.int64)
+    return np.unique(codes, axis=0, return_inverse=True)[1].ravel().astype(np.int64)
+
+
 def compute_coefficients(
     matrix: RatingMatrix,
     metrics: Sequence[str] | None = None,
@@ -396,7 +408,13 @@ def compute_coefficients(
         matrix, metrics, weights=weights, alpha_level=alpha_level, n_categories=n_categories
     )
     flat = [p for m in measures for p in m.parts]
-    boot_flat = bootstrap_sums(flat, n_boot=n_boot, seed=seed) if n_boot > 0 else None
+    boot_flat = None
+    if n_boot > 0:
+        # every statistic is a function of a unit's row of codes: units with the same
+        # row are one pattern for the bootstrap (see ptmcoder.agreement.bootstrap)
+        boot_flat = bootstrap_sums(
+            flat, n_boot=n_boot, seed=seed, groups=row_patterns(matrix.codes)
+        )
     out: dict[str, Coefficient] = {}
     pos = 0
     diag = matrix.diagnostics()

@@ -163,6 +163,12 @@ def rating_matrix(long_df: pd.DataFrame, *, raters: list[str] | None = None) -> 
         df = df[df["rater"].isin(all_raters)]
     no_code = df["code"].isna()
     missing_rows = df[no_code].groupby("rater").size().to_dict()
+    fast = _single_code_matrix(df, no_code.to_numpy(), all_raters)
+    if fast is not None:
+        units, codes, uniq = fast
+        return RatingMatrix(
+            units, all_raters, codes, uniq, {r: int(missing_rows.get(r, 0)) for r in all_raters}
+        )
     units = sorted(df["unit"].unique().tolist())
     coded = df[~no_code].drop_duplicates()
     # one category per (unit, rater): the sorted tuple of its codes
@@ -189,3 +195,34 @@ def rating_matrix(long_df: pd.DataFrame, *, raters: list[str] | None = None) -> 
     return RatingMatrix(
         units, all_raters, codes, uniq, {r: int(missing_rows.get(r, 0)) for r in all_raters}
     )
+
+
+def _single_code_matrix(
+    df: pd.DataFrame, no_code: np.ndarray, raters: list[str]
+) -> tuple[list[str], np.ndarray, list[tuple[str, ...]]] | None:
+    """The matrix in integer arithmetic when every (unit, rater) cell holds one
+    distinct code (the common case); None when some cell holds several, which the
+    general path in :func:`rating_matrix` handles. Same units, order and categories."""
+    unit_ids, unit_index = pd.factorize(df["unit"], sort=True)
+    rater_ids, rater_index = pd.factorize(df["rater"])
+    rater_pos = pd.Index(raters).get_indexer(rater_index)[rater_ids]
+    has = ~no_code
+    code_ids, code_index = pd.factorize(df["code"][has])
+    n_r, n_c = len(raters), max(len(code_index), 1)
+    key = (unit_ids[has].astype(np.int64) * n_r + rater_pos[has]) * n_c + code_ids
+    key.sort()
+    key = key[np.r_[True, np.diff(key) != 0]] if key.size else key  # repeated rows count once
+    cell = key // n_c
+    if cell.size > 1 and not (np.diff(cell) > 0).all():
+        return None
+    code_of = key % n_c
+    used = np.flatnonzero(np.bincount(code_of, minlength=n_c))
+    cats = sorted(((str(code_index[i]),) for i in used), key=category_sort_key)
+    position = {c[0]: i for i, c in enumerate(cats)}
+    lookup = np.full(n_c, -1, dtype=np.int32)
+    for i in used:
+        lookup[i] = position[str(code_index[i])]
+    units = [str(u) for u in unit_index.to_numpy(dtype=object)]
+    codes = np.full((len(units), n_r), -1, dtype=np.int32)
+    codes[cell // n_r, cell % n_r] = lookup[code_of]
+    return units, codes, cats

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ptmcoder.annotate.leakage import LeakageGuard, keep_examples
 from ptmcoder.annotate.prompt import allowed_nodes, hierarchy_paths, normalise_level, unit_text
 from ptmcoder.annotate.records import Annotation, CodeAssignment, ErrorType
 from ptmcoder.codebook import Codebook, codebook_hash
@@ -166,15 +167,20 @@ def segments(text: str, *, max_segments: int = 40) -> list[str]:
     return out or ([text.strip()] if text.strip() else [])
 
 
-def code_description_parts(book: Codebook, level: str | None) -> dict[str, list[str]]:
-    """code id -> the texts whose embeddings are averaged into the code's vector."""
+def code_description_parts(
+    book: Codebook, level: str | None, exclude: dict[str, set[int]] | None = None
+) -> dict[str, list[str]]:
+    """code id -> the texts whose embeddings are averaged into the code's vector;
+    ``exclude`` (code -> example indices citing the unit being coded) leaves examples out."""
     paths = hierarchy_paths(book)
+    exclude = exclude or {}
     out: dict[str, list[str]] = {}
     for node in allowed_nodes(book, level):
         path = " > ".join(paths[node.id])
         parts = [f"{path}: {node.definition}"]
         parts += [f"{node.name}: {crit}" for crit in node.include]
-        parts += [f"{node.name}: {ex.description}" for ex in node.examples]
+        kept = keep_examples(node.examples, exclude.get(node.id))
+        parts += [f"{node.name}: {ex.description}" for ex in kept]
         out[node.id] = [" ".join(p.split()) for p in parts]
     return out
 
@@ -224,6 +230,7 @@ class EmbeddedAnnotator:
         self.codes = [n.id for n in allowed_nodes(book, level)]
         self.code_names = {n.id: n.name for n in allowed_nodes(book, level)}
         self.parts = code_description_parts(book, level)
+        self.guard = LeakageGuard(book)
         self.code_vectors: np.ndarray | None = None
         self.fewshot: FewShot | None = None
         self.unit_vectors: dict[str, np.ndarray] = {}
@@ -349,8 +356,24 @@ class EmbeddedAnnotator:
         self.fewshot = FewShot(scores, len(pool), folds, classes, stats)
 
     # -- annotation --------------------------------------------------------------
-    def zero_shot_scores(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sims = vectors @ self.code_vectors.T
+    def guarded_code_vectors(self, unit: dict[str, Any]) -> tuple[np.ndarray | None, list[str]]:
+        """Leakage guard: the code vectors with every example that cites ``unit``
+        left out (None when no example cites it), and the codes concerned."""
+        cited = {c: i for c, i in self.guard.matches(unit).items() if c in self.parts}
+        if not cited:
+            return None, []
+        parts = code_description_parts(self.book, self.level, cited)
+        out = self.code_vectors.copy()
+        for code in cited:
+            ci = self.codes.index(code)
+            out[ci] = _normalise_rows(self.embedder.encode(parts[code]).mean(axis=0)[None, :])[0]
+        return out, sorted(cited)
+
+    def zero_shot_scores(
+        self, vectors: np.ndarray, code_vectors: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        code_vectors = self.code_vectors if code_vectors is None else code_vectors
+        sims = vectors @ code_vectors.T
         logits = sims / self.config.temperature
         logits -= logits.max(axis=1, keepdims=True)
         probs = np.exp(logits)
@@ -407,10 +430,15 @@ class EmbeddedAnnotator:
                 seg_vecs = vectors[row : row + 1]
             else:
                 seg_vecs = np.vstack([next(seg_vectors) for _ in segs])
+            excluded: list[str] = []
             if self.fewshot and uid in self.fewshot.scores:
                 scores = self.fewshot.scores[uid]
                 method = "few-shot"
             else:
+                guarded, excluded = self.guarded_code_vectors(unit)
+                if guarded is not None:  # this unit is a cited example: score without it
+                    g_sims, g_probs = self.zero_shot_scores(vectors[row : row + 1], guarded)
+                    sims[row], zero_probs[row] = g_sims[0], g_probs[0]
                 scores = {c: float(p) for c, p in zip(self.codes, zero_probs[row], strict=True)}
                 method = "zero-shot"
             ranked = sorted(self.codes, key=lambda c: -scores[c])
@@ -453,6 +481,7 @@ class EmbeddedAnnotator:
                 codes=assignments,
                 model=self.embedder.name,
                 method=method,
+                example_excluded=excluded,
                 scores={c: round(scores[c], 4) for c in self.codes},
                 latency_s=round(per_unit, 5),
                 **common,

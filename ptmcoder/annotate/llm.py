@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ptmcoder.annotate.leakage import LeakageGuard
 from ptmcoder.annotate.parse import AnswerError, ParsedAnswer, parse_answer
 from ptmcoder.annotate.prompt import (
     Example,
@@ -122,6 +123,7 @@ class LLMAnnotator:
         self.settings = settings
         self.codes = allowed_codes(book, level)
         self.system = render_system(template, book, level)
+        self.guard = LeakageGuard(book)
         self.schema = output_schema(self.codes)
         self.examples_for = examples_for
         self.cost = cost
@@ -148,9 +150,13 @@ class LLMAnnotator:
     def messages(self, unit: dict[str, Any]) -> tuple[list[ChatMessage], str, bool, int]:
         text, truncated = truncate(unit_text(unit), self.settings.max_unit_tokens, self.model_name)
         examples = self.examples_for(unit) if self.examples_for else []
+        cited = self.guard.matches(unit)  # leave out codebook examples that cite this unit
+        system = (
+            render_system(self.template, self.book, self.level, cited) if cited else self.system
+        )
         messages = build_messages(
             self.template,
-            self.system,
+            system,
             str(unit["id"]),
             text,
             examples=examples,
@@ -198,6 +204,7 @@ class LLMAnnotator:
             annotator=self.name,
             model=self.model_name,
             samples=self.settings.samples,
+            example_excluded=sorted(self.guard.matches(unit)),
             **common,
         )
         if not unit_text(unit).strip():

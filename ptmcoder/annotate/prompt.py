@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ptmcoder.annotate.leakage import keep_examples
 from ptmcoder.codebook import Codebook, Node, Role
 from ptmcoder.errors import NotFoundError
 from ptmcoder.llm.base import ChatMessage
@@ -110,7 +111,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def render_code(node: Node, path: list[str], *, special: bool) -> str:
+def render_code(node: Node, path: list[str], *, special: bool, skip: set[int] | None = None) -> str:
     lines = [f"### `{node.id}`: {_one_line(node.name)}"]
     if special:
         role = node.role.value if node.role else "special"
@@ -122,16 +123,22 @@ def render_code(node: Node, path: list[str], *, special: bool) -> str:
         lines.append(f"- Include when: {_one_line(crit)}")
     for crit in node.exclude:
         lines.append(f"- Exclude when: {_one_line(crit)}")
-    for ex in node.examples[:3]:
+    for ex in keep_examples(node.examples, skip)[:3]:  # skip: examples citing the unit
         lines.append(f"- Example: {_one_line(ex.description)}")
     return "\n".join(lines)
 
 
-def render_codebook(book: Codebook, level: str | None) -> str:
+def render_codebook(
+    book: Codebook, level: str | None, exclude: dict[str, set[int]] | None = None
+) -> str:
+    """The codes' descriptions; ``exclude`` (code -> example indices, from
+    :class:`~ptmcoder.annotate.leakage.LeakageGuard`) leaves out examples citing the unit."""
     paths = hierarchy_paths(book)
     special_ids = {n.id for n in book.special}
+    exclude = exclude or {}
     blocks = [
-        render_code(n, paths[n.id], special=n.id in special_ids) for n in allowed_nodes(book, level)
+        render_code(n, paths[n.id], special=n.id in special_ids, skip=exclude.get(n.id))
+        for n in allowed_nodes(book, level)
     ]
     return "\n\n".join(blocks)
 
@@ -150,7 +157,12 @@ def special_rule(book: Codebook) -> str:
     return "".join(parts)
 
 
-def render_system(template: PromptTemplate, book: Codebook, level: str | None) -> str:
+def render_system(
+    template: PromptTemplate,
+    book: Codebook,
+    level: str | None,
+    exclude: dict[str, set[int]] | None = None,
+) -> str:
     description = _one_line(book.description) + "\n" if book.description else ""
     return fill(
         template.system,
@@ -161,7 +173,7 @@ def render_system(template: PromptTemplate, book: Codebook, level: str | None) -
             "codebook_version": book.version,
             "level": normalise_level(level),
             "codebook_description": description,
-            "codes": render_codebook(book, level),
+            "codes": render_codebook(book, level, exclude),
         },
     )
 

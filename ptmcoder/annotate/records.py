@@ -77,6 +77,9 @@ class Annotation(BaseModel):
     #: 1 for a unit's first record; n + 1 when ``--retry-errors`` replaced an error
     #: record of attempt n (which moved to the run's ``superseded.jsonl``)
     attempt: int = 1
+    #: leakage guard: codes whose codebook examples cite this very unit and were left
+    #: out of the code's description for it (see ptmcoder.annotate.leakage)
+    example_excluded: list[str] = Field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ptmcoder.errors import PtmcoderError
 
-VIEWS = ("summary", "pairwise", "per-code", "confusion", "vs-humans", "aat")
+VIEWS = ("summary", "pairwise", "per-code", "confusion", "vs-humans", "aat", "calibration")
 
 
 def _split(value: str | None) -> list[str]:
@@ -49,7 +49,30 @@ def _load_inputs(
         else:
             df = read_long_table(src)
         frames.append(df[["unit", "rater", "code"]])
+    frames, run_raters = _mark_repeats(frames, sources, run_raters)
     return pd.concat(frames, ignore_index=True), list(dict.fromkeys(run_raters))
+
+
+def _mark_repeats(frames, sources, run_raters):
+    """The same annotator in several runs is one repeat per run: NAME#r1, NAME#r2, ..."""
+    from collections import Counter
+
+    is_run = [s.is_dir() or s.suffix.lower() == ".jsonl" for s in sources]
+    names = [set(f["rater"].dropna()) if r else set() for f, r in zip(frames, is_run, strict=True)]
+    counts = Counter(n for ns in names for n in ns)
+    repeated = {n for n, c in counts.items() if c > 1}
+    if not repeated:
+        return frames, run_raters
+    seen: Counter = Counter()
+    out = []
+    for frame, ns in zip(frames, names, strict=True):
+        mapping = {}
+        for n in sorted(ns & repeated):
+            seen[n] += 1
+            mapping[n] = f"{n}#r{seen[n]}"
+        out.append(frame.assign(rater=frame["rater"].replace(mapping)) if mapping else frame)
+    raters = [r for f, run in zip(out, is_run, strict=True) if run for r in f["rater"].dropna()]
+    return out, sorted(set(raters))
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -138,6 +161,22 @@ def _load_inputs(
     help="Cost-benefit margin of the Alternative Annotator Test "
     "(0.2 experts, 0.15 skilled, 0.1 crowd).",
 )
+@click.option(
+    "--min-n",
+    "min_n",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="vs-humans: triads (annotator + two humans) with fewer common units are shown "
+    "but left out of the means.",
+)
+@click.option(
+    "--png",
+    "png",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="calibration: write the reliability diagram to this PNG.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def agree(
     inputs,
@@ -154,6 +193,8 @@ def agree(
     humans,
     view,
     epsilon,
+    min_n,
+    png,
     as_json,
 ):
     """Agreement between coders: every coefficient with its n, 95% bootstrap CI and
@@ -187,6 +228,22 @@ def agree(
             )
         if gold_df is not None:
             gold_df = map_to_level(gold_df, codebook, lvl)
+    if view == "calibration":
+        from ptmcoder.agreement.calibration import calibration_view
+
+        calibration_view(
+            inputs,
+            run,
+            gold_df,
+            _split(annotators),
+            png,
+            as_json,
+            out,
+            status,
+            seed=seed,
+            n_boot=n_boot,
+        )
+        return
     if gold_df is not None and view not in ("vs-humans", "aat"):
         # the adjudicated labels are one more rater, "gold", in these views
         df = pd.concat([df[["unit", "rater", "code"]], gold_df], ignore_index=True)
@@ -278,27 +335,52 @@ def agree(
     if not hum:
         raise PtmcoderError(f"--view {view} needs human coders", hint="pass --humans A,B,C")
     if view == "vs-humans":
-        pair_metrics = list(metrics) or list(v.PAIR_METRICS)
-        table = v.annotator_vs_humans(
+        from ptmcoder.agreement.sameunit import (
+            against_gold,
+            render_gold,
+            render_replication,
+            render_same_unit,
+            replication,
+            same_unit_comparison,
+        )
+
+        result = same_unit_comparison(
             df,
             annotators=ann,
             humans=hum,
-            gold=gold_df,
-            seed=seed,
+            min_n=min_n,
             n_boot=n_boot,
-            metrics=pair_metrics,
+            seed=seed,
             weights=weights,
         )
-        if table.attrs.get("no_consensus"):
-            status.print(
-                f"{table.attrs['no_consensus']} unit(s) have no human majority "
-                "and are left out of the consensus"
-            )
+        for name, s in result.summary.items():
+            left = s.triads_below_min_n + s.triads_undefined
+            if left:
+                status.print(
+                    f"{name}: {left} triad(s) left out of the means "
+                    f"({s.triads_below_min_n} with n < {min_n}, {s.triads_undefined} undefined)"
+                )
+        repeats = replication(df, humans=hum, annotators=ann, min_n=min_n, weights=weights)
+        vs_gold = (
+            against_gold(df, gold_df, annotators=ann, n_boot=n_boot, seed=seed, weights=weights)
+            if gold_df is not None
+            else {}
+        )
         if as_json:
-            ceiling = v.human_ceiling(table) if "cohen_kappa" in table.columns else {}
-            print_json({"rows": table.to_dict(orient="records"), "ceiling": ceiling})
+            print_json(
+                {
+                    **result.to_json(),
+                    "replication": {k: r.to_json() for k, r in repeats.items()},
+                    "gold": vs_gold,
+                }
+            )
         else:
-            out.print(v.render_vs_humans(table, pair_metrics))
+            for table in render_same_unit(result):
+                out.print(table)
+            if repeats:
+                out.print(render_replication(repeats))
+            if vs_gold:
+                out.print(render_gold(vs_gold))
         return
     # aat
     results = [alt_test(df, annotator=a, humans=hum, epsilon=epsilon) for a in ann]

@@ -123,6 +123,14 @@ from ptmcoder.console import make_console
     help="Prompt version from prompts/.",
 )
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Code the same units K times, one run per repeat with seed, seed+1, ...; "
+    "`ptmcoder agree HUMANS RUN1 RUN2 ... --view vs-humans` then reports the mean and SD.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary (or plan) as JSON.")
 def annotate(
     codebook,
@@ -150,6 +158,7 @@ def annotate(
     seed,
     prompt_id,
     no_progress,
+    repeat,
     as_json,
 ) -> None:
     """Code the units of a corpus against a codebook, one record per unit and annotator.
@@ -200,6 +209,9 @@ def annotate(
 
     from ptmcoder.annotate.runner import annotate as run_annotate
 
+    if repeat > 1:
+        _repeat(options, repeat, run_ref, stderr, as_json)
+        return
     try:
         result = run_annotate(options, run_ref=run_ref, stderr=stderr)
     except KeyboardInterrupt:  # pragma: no cover - interrupted before the run loop
@@ -249,3 +261,43 @@ def annotate(
             markup=True,
         )
         sys.exit(130)
+
+
+def _repeat(options, k: int, run_ref, stderr, as_json: bool) -> None:
+    """``--repeat K``: K runs of the same units, seeds ``seed .. seed+K-1``."""
+    from dataclasses import replace
+
+    from ptmcoder.annotate.runner import annotate as run_annotate
+    from ptmcoder.errors import PtmcoderError
+
+    if run_ref:
+        raise PtmcoderError("--repeat starts new runs", hint="drop --run, or drop --repeat")
+    runs = []
+    for i in range(k):
+        stderr.print(f"repeat {i + 1} of {k} (seed {options.seed + i})")
+        result = run_annotate(replace(options, seed=options.seed + i), stderr=stderr)
+        runs.append(
+            {
+                "repeat": i + 1,
+                "seed": options.seed + i,
+                "run_id": result.run.id,
+                "path": str(result.run.path),
+                "records": result.records,
+                "errors": dict(result.errors),
+            }
+        )
+    if as_json:
+        from ptmcoder.console import print_json
+
+        print_json({"repeats": runs})
+        return
+    out = make_console()
+    for r in runs:
+        out.print(
+            f"repeat {r['repeat']} (seed {r['seed']}): run {r['run_id']}, {r['records']} records"
+        )
+    out.print(
+        "agreement over the repeats: ptmcoder agree HUMANS.csv "
+        + " ".join(shlex.quote(r["path"]) for r in runs)
+        + " --view vs-humans"
+    )

@@ -1,0 +1,432 @@
+"""Are an annotator's confidences probabilities? Calibration against adjudicated labels.
+
+For every unit an annotator coded and the gold table labels, the annotator's
+*top-label* prediction is its code with the highest confidence; the event is
+"that code is in the gold code set" and the forecast is its confidence
+(top-label calibration, Guo et al. 2017, sec. 2). Reported:
+
+- the expected calibration error over ``n_bins`` equal-width bins,
+  ``ECE = sum_b (n_b / n) |acc(b) - conf(b)|`` (Naeini et al. 2015; Guo et al.
+  2017, eq. 3), bins ``[0, 0.1], (0.1, 0.2], ...`` as in scikit-learn's
+  ``calibration_curve`` (a confidence on an edge falls in the lower bin);
+- the Brier score of the same forecasts, ``mean((conf - correct)^2)`` (Brier 1950);
+- the reliability-diagram data (per bin: count, mean confidence, accuracy) and
+  a matplotlib PNG of it.
+
+:func:`cross_fitted_calibration` maps raw confidences to probabilities with
+isotonic regression or Platt scaling (scikit-learn), fitted on the human-coded
+units of the *other* folds only, so no unit's calibrated probability saw its
+own label; ECE before and after shows what calibration buys.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.table import Table
+
+from ptmcoder.errors import PtmcoderError
+
+DEFAULT_BINS = 10
+METHODS = ("isotonic", "platt")
+
+
+@dataclass
+class Calibration:
+    """ECE, Brier score and reliability bins of one annotator's confidences."""
+
+    annotator: str
+    n: int
+    ece: float | None
+    brier: float | None
+    accuracy: float | None
+    mean_confidence: float | None
+    bins: list[dict[str, Any]] = field(default_factory=list)
+    n_bins: int = DEFAULT_BINS
+    without_confidence: int = 0  # predictions left out: no confidence given
+    note: str | None = None
+    #: 95% percentile bootstrap intervals over units: {"ece": (low, high), "brier": ...}
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "annotator": self.annotator,
+            "n": self.n,
+            "ece": self.ece,
+            "brier": self.brier,
+            "accuracy": self.accuracy,
+            "mean_confidence": self.mean_confidence,
+            "n_bins": self.n_bins,
+            "bins": self.bins,
+            "without_confidence": self.without_confidence,
+            "note": self.note,
+            **{
+                f"{k}_{side}": v[i]
+                for k, v in self.intervals.items()
+                for i, side in enumerate(("ci_low", "ci_high"))
+            },
+        }
+
+
+def _check(confidence: Sequence[float], correct: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+    p = np.asarray(confidence, dtype=np.float64)
+    y = np.asarray(correct, dtype=np.float64)
+    if p.ndim != 1 or p.shape != y.shape:
+        raise ValueError("confidence and correct must be 1-D arrays of the same length")
+    if p.size and ((p < 0).any() or (p > 1).any() or not np.isfinite(p).all()):
+        raise ValueError("confidences must lie in [0, 1]")
+    if y.size and not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError("correct must be 0/1 (or bool)")
+    return p, y
+
+
+def bin_index(p: np.ndarray, n_bins: int = DEFAULT_BINS) -> np.ndarray:
+    """Equal-width bin of each confidence; an edge value falls in the lower bin
+    (as ``sklearn.calibration.calibration_curve(strategy="uniform")``)."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return np.searchsorted(edges[1:-1], p, side="left")
+
+
+def calibration_stats(
+    confidence: Sequence[float],
+    correct: Sequence[bool],
+    *,
+    n_bins: int = DEFAULT_BINS,
+    annotator: str = "",
+) -> Calibration:
+    """ECE, Brier score and reliability bins of top-label forecasts.
+
+    >>> c = calibration_stats([0.9, 0.9, 0.6, 0.6], [1, 0, 1, 1])
+    >>> round(c.ece, 3), round(c.brier, 3)
+    (0.4, 0.285)
+    """
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    p, y = _check(confidence, correct)
+    n = int(p.size)
+    if n == 0:
+        return Calibration(annotator, 0, None, None, None, None, [], n_bins, note="no forecasts")
+    idx = bin_index(p, n_bins)
+    count = np.bincount(idx, minlength=n_bins)
+    conf_sum = np.bincount(idx, weights=p, minlength=n_bins)
+    acc_sum = np.bincount(idx, weights=y, minlength=n_bins)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = []
+    ece = 0.0
+    for b in range(n_bins):
+        item: dict[str, Any] = {
+            "low": float(edges[b]),
+            "high": float(edges[b + 1]),
+            "count": int(count[b]),
+            "mean_confidence": None,
+            "accuracy": None,
+        }
+        if count[b]:
+            item["mean_confidence"] = float(conf_sum[b] / count[b])
+            item["accuracy"] = float(acc_sum[b] / count[b])
+            ece += count[b] / n * abs(item["accuracy"] - item["mean_confidence"])
+        bins.append(item)
+    return Calibration(
+        annotator,
+        n,
+        float(ece),
+        float(np.mean((p - y) ** 2)),
+        float(y.mean()),
+        float(p.mean()),
+        bins,
+        n_bins,
+    )
+
+
+def bootstrap_intervals(
+    confidence: Sequence[float],
+    correct: Sequence[bool],
+    *,
+    n_bins: int = DEFAULT_BINS,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals (resampling units) of the ECE and the Brier score."""
+    p, y = _check(confidence, correct)
+    if p.size == 0 or n_boot <= 0:
+        return {}
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, p.size, size=(n_boot, p.size))
+    pb, yb = p[idx], y[idx]
+    bins = bin_index(pb, n_bins) + (np.arange(n_boot) * n_bins)[:, None]
+    size = n_boot * n_bins
+    conf = np.bincount(bins.ravel(), weights=pb.ravel(), minlength=size).reshape(n_boot, n_bins)
+    acc = np.bincount(bins.ravel(), weights=yb.ravel(), minlength=size).reshape(n_boot, n_bins)
+    ece = np.abs(acc - conf).sum(axis=1) / p.size  # sum_b n_b/n |acc_b/n_b - conf_b/n_b|
+    brier = ((pb - yb) ** 2).mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    return {
+        k: tuple(float(x) for x in np.percentile(v, [tail, 100 - tail]))
+        for k, v in (("ece", ece), ("brier", brier))
+    }
+
+
+def top_label_forecasts(
+    predictions: pd.DataFrame, gold: pd.DataFrame, annotator: str
+) -> tuple[pd.DataFrame, int]:
+    """Per unit the annotator's highest-confidence code, its confidence and
+    whether the gold code set holds it; units without gold are left out.
+    Returns the table and how many coded units gave no confidence."""
+    rows = predictions[predictions["rater"] == annotator].dropna(subset=["code"])
+    rows = rows[rows["unit"].isin(set(gold["unit"].dropna()))]
+    no_conf = rows.groupby("unit")["confidence"].apply(lambda s: s.isna().all())
+    missing = int(no_conf.sum())
+    rows = rows.dropna(subset=["confidence"])
+    if rows.empty:
+        return pd.DataFrame(columns=["unit", "code", "confidence", "correct"]), missing
+    rows = rows.assign(confidence=rows["confidence"].astype(float))
+    top = rows.sort_values(["unit", "confidence", "code"], ascending=[True, False, True])
+    top = top.drop_duplicates("unit")
+    gold_sets = gold.dropna(subset=["code"]).groupby("unit")["code"].agg(set)
+    correct = [c in gold_sets.get(u, set()) for u, c in zip(top["unit"], top["code"], strict=True)]
+    out = pd.DataFrame(
+        {
+            "unit": top["unit"].to_numpy(),
+            "code": top["code"].to_numpy(),
+            "confidence": top["confidence"].to_numpy(),
+            "correct": correct,
+        }
+    )
+    return out, missing
+
+
+def calibration_table(
+    predictions: pd.DataFrame,
+    gold: pd.DataFrame,
+    *,
+    annotators: Sequence[str] | None = None,
+    n_bins: int = DEFAULT_BINS,
+    recalibrate: str | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> dict[str, Calibration]:
+    """Calibration of each annotator (default: every rater with a confidence)
+    against ``gold`` (columns ``unit, code``). ``predictions`` is a long table
+    ``unit`` (or ``unit_id``), ``rater``, ``code``, ``confidence``. With
+    ``recalibrate`` (isotonic or platt), each annotator also gets a
+    ``<name> (calibrated, <method>)`` entry from :func:`cross_fitted_calibration`."""
+    if "unit" not in predictions.columns and "unit_id" in predictions.columns:
+        predictions = predictions.rename(columns={"unit_id": "unit"})
+    if "confidence" not in predictions.columns:
+        raise PtmcoderError(
+            "the annotations carry no confidence column",
+            hint="calibration needs an annotator that gives a confidence per code",
+        )
+    if gold is None or gold.empty:
+        raise PtmcoderError("calibration needs adjudicated labels", hint="pass --gold FILE")
+    names = (
+        list(annotators)
+        if annotators
+        else sorted(
+            predictions.loc[predictions["confidence"].notna(), "rater"].dropna().unique().tolist()
+        )
+    )
+    if not names:
+        raise PtmcoderError("no rater gives a confidence", hint="pass --annotators NAME")
+    out: dict[str, Calibration] = {}
+    for name in names:
+        top, missing = top_label_forecasts(predictions, gold, name)
+        cal = calibration_stats(top["confidence"], top["correct"], n_bins=n_bins, annotator=name)
+        cal.without_confidence = missing
+        cal.intervals = bootstrap_intervals(
+            top["confidence"], top["correct"], n_bins=n_bins, n_boot=n_boot, seed=seed
+        )
+        out[name] = cal
+        if recalibrate and len(top) >= 2 * folds:
+            p = cross_fitted_calibration(
+                top["confidence"].to_numpy(),
+                top["correct"].to_numpy(),
+                method=recalibrate,
+                folds=folds,
+                seed=seed,
+            )
+            label = f"{name} (calibrated, {recalibrate}, {folds}-fold cross-fitted)"
+            after = calibration_stats(p, top["correct"], n_bins=n_bins, annotator=label)
+            after.intervals = bootstrap_intervals(
+                p, top["correct"], n_bins=n_bins, n_boot=n_boot, seed=seed
+            )
+            out[label] = after
+    return out
+
+
+def cross_fitted_calibration(
+    confidence: Sequence[float],
+    correct: Sequence[bool],
+    *,
+    method: str = "isotonic",
+    folds: int = 5,
+    seed: int = 0,
+) -> np.ndarray:
+    """Calibrated probabilities: each fold's confidences mapped by isotonic
+    regression (Zadrozny & Elkan 2002) or Platt scaling (Platt 1999, a logistic
+    regression on the score) fitted on the other folds' human-coded units."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import KFold
+
+    p, y = _check(confidence, correct)
+    if p.size < 2 * folds:
+        raise ValueError(f"need at least {2 * folds} forecasts for {folds} folds, got {p.size}")
+    out = np.empty_like(p)
+    for train, test in KFold(folds, shuffle=True, random_state=seed).split(p):
+        if np.unique(y[train]).size < 2:  # one class only: its rate is the best estimate
+            out[test] = y[train].mean()
+        elif method == "isotonic":
+            model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+            out[test] = model.fit(p[train], y[train]).predict(p[test])
+        else:
+            model = LogisticRegression()
+            model.fit(p[train, None], y[train])
+            out[test] = model.predict_proba(p[test, None])[:, 1]
+    return out
+
+
+def reliability_png(results: dict[str, Calibration], path: str | Path) -> Path:
+    """The reliability diagram (accuracy against mean confidence per bin, the
+    diagonal for perfect calibration) of each annotator, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
+    for name, cal in results.items():
+        pts = [(b["mean_confidence"], b["accuracy"]) for b in cal.bins if b["count"]]
+        if not pts:
+            continue
+        x, y = zip(*pts, strict=True)
+        ece = "n/a" if cal.ece is None else f"{cal.ece:.3f}"
+        ax.plot(x, y, marker="o", label=f"{name} (ECE {ece}, n={cal.n})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean confidence in bin")
+    ax.set_ylabel("accuracy against gold in bin")
+    ax.set_title(f"Reliability diagram ({next(iter(results.values())).n_bins} bins)")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def render_calibration(results: dict[str, Calibration]) -> Table:
+    t = Table(title="Calibration against gold (top-label, 10 equal-width bins)")
+    for col in ("annotator", "n", "ECE", "Brier", "accuracy", "mean confidence", "no conf."):
+        t.add_column(col, justify="left" if col == "annotator" else "right")
+
+    def f(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    def ci(c: Calibration, key: str) -> str:
+        iv = c.intervals.get(key)
+        return f"\n[{iv[0]:.3f}, {iv[1]:.3f}]" if iv else ""
+
+    for name, c in results.items():
+        t.add_row(
+            name,
+            str(c.n),
+            f(c.ece) + ci(c, "ece"),
+            f(c.brier) + ci(c, "brier"),
+            f(c.accuracy),
+            f(c.mean_confidence),
+            str(c.without_confidence),
+        )
+    return t
+
+
+def read_confidences(path: str | Path) -> pd.DataFrame:
+    """``unit, rater, code, confidence`` of a long table (its ``confidence``
+    column) or of a run's annotation records (each code's confidence; failed
+    records carry none)."""
+    from ptmcoder.agreement.io import _annotations_file, read_long_table
+    from ptmcoder.annotate.records import Annotation
+    from ptmcoder.errors import InputRecordError
+
+    path = Path(path)
+    if not (path.is_dir() or path.suffix.lower() == ".jsonl"):
+        df = read_long_table(path)
+        if "confidence" not in df.columns:
+            df["confidence"] = np.nan
+        df["confidence"] = pd.to_numeric(df["confidence"], errors="coerce")
+        return df[["unit", "rater", "code", "confidence"]]
+    path = _annotations_file(path)
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = Annotation.model_validate(json.loads(line))
+            except Exception as exc:  # JSON or pydantic validation
+                raise InputRecordError(
+                    str(path), f"line {lineno}", None, str(exc).splitlines()[0]
+                ) from None
+            for a in rec.codes if rec.ok else []:
+                rows.append((rec.unit_id, rec.annotator, a.code, a.confidence))
+    df = pd.DataFrame(rows, columns=["unit", "rater", "code", "confidence"])
+    df["confidence"] = df["confidence"].astype(float)
+    return df
+
+
+def calibration_view(
+    inputs, run, gold_df, annotators, png, as_json, out, status, *, seed=0, n_boot=1000
+) -> None:
+    """``agree --view calibration``: read the inputs' confidences, print the table
+    (or JSON) with ECE before and after cross-fitted isotonic calibration, write the PNG."""
+    from ptmcoder.console import print_json
+
+    if gold_df is None:
+        raise PtmcoderError("--view calibration needs --gold", hint="pass --gold FILE (unit,code)")
+    sources = [Path(p) for p in inputs]
+    if run:
+        from ptmcoder.runs import resolve_run
+
+        sources.append(resolve_run(run).path)
+    if not sources:
+        raise PtmcoderError("no input given", hint="pass annotations and --gold")
+    preds = pd.concat([read_confidences(s) for s in sources], ignore_index=True)
+    results = calibration_table(
+        preds,
+        gold_df,
+        annotators=annotators or None,
+        recalibrate="isotonic",
+        seed=seed,
+        n_boot=n_boot,
+    )
+    if png:
+        status.print(f"reliability diagram: {reliability_png(results, png)}")
+    if as_json:
+        print_json({name: c.to_json() for name, c in results.items()})
+    else:
+        out.print(render_calibration(results))
+
+
+__all__ = [
+    "Calibration",
+    "bin_index",
+    "bootstrap_intervals",
+    "calibration_stats",
+    "calibration_table",
+    "cross_fitted_calibration",
+    "reliability_png",
+    "render_calibration",
+    "top_label_forecasts",
+]

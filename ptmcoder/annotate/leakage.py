@@ -1,0 +1,144 @@
+"""Leakage guard: is the unit being coded itself a codebook example?
+
+Codebooks reconstructed from papers cite the paper's own issues and posts as
+examples (``banyongrakkul2025`` cites "Threestudio #260" and its URL). An
+annotator that reads a code's examples (the LLM prompt lists them; the embedded
+annotator averages them into the code's vector) and is then scored on those
+very units is scored in-sample. The guard finds, for one unit, every example
+that cites it, so the annotator can leave exactly those examples out of the
+code's description *for that unit* and the record can say so
+(``Annotation.example_excluded``).
+
+A unit and an example match when they share a key:
+
+- a URL, normalised (scheme, ``www.``, query, fragment, trailing slash and
+  case dropped; a GitHub issue or pull URL and a Stack Overflow question URL
+  also yield the ids below);
+- an id: ``gh:<owner>/<repo>#<number>`` or ``so:<question id>`` (the corpus
+  ids), written in the example's URL or description;
+- ``<repo> #<number>`` as papers write it ("SimSwap #416"): the repository
+  name without its owner, case-insensitive, matched against the unit's repo.
+  Two repositories with the same name and issue number would collide; the
+  guard then leaves the example out (it errs on the side of no leakage).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from ptmcoder.codebook import Codebook, Example
+
+_GH_URL = re.compile(
+    r"github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)/(?:issues|pull|discussions)/(\d+)"
+)
+_SO_URL = re.compile(r"stackoverflow\.com/(?:questions|q|a)/(\d+)")
+_GH_ID = re.compile(r"\bgh:([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)#(\d+)")
+_SO_ID = re.compile(r"\bso:(\d+)\b")
+_REPO_NUMBER = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.-]*)\s*#(\d+)\b")
+_URL = re.compile(r"https?://\S+")
+
+
+def normalise_url(url: str) -> str:
+    """``http://www.GitHub.com/a/b/issues/1/?x#y`` -> ``github.com/a/b/issues/1``."""
+    text = url.strip().lower()
+    text = re.sub(r"^[a-z]+://", "", text)
+    text = re.sub(r"^www\.", "", text)
+    text = re.split(r"[?#]", text, maxsplit=1)[0]
+    return text.rstrip("/")
+
+
+def _keys_of_text(text: str) -> set[str]:
+    keys: set[str] = set()
+    for m in _GH_URL.finditer(text):
+        owner, repo, number = m.group(1).lower(), m.group(2).lower(), m.group(3)
+        keys |= {f"gh:{owner}/{repo}#{number}", f"repo:{repo}#{number}"}
+    for m in _SO_URL.finditer(text):
+        keys.add(f"so:{m.group(1)}")
+    for m in _GH_ID.finditer(text):
+        owner, repo, number = m.group(1).lower(), m.group(2).lower(), m.group(3)
+        keys |= {f"gh:{owner}/{repo}#{number}", f"repo:{repo}#{number}"}
+    for m in _SO_ID.finditer(text):
+        keys.add(f"so:{m.group(1)}")
+    return keys
+
+
+def example_keys(example: Example) -> set[str]:
+    """Every key an example cites: its URL, ids and ``repo #number`` mentions."""
+    keys: set[str] = set()
+    if example.url:
+        keys.add("url:" + normalise_url(example.url))
+        keys |= _keys_of_text(example.url)
+    text = example.description
+    for url in _URL.findall(text):
+        keys.add("url:" + normalise_url(url))
+    keys |= _keys_of_text(text)
+    for m in _REPO_NUMBER.finditer(_URL.sub(" ", text)):
+        keys.add(f"repo:{m.group(1).lower()}#{m.group(2)}")
+    return keys
+
+
+def unit_keys(unit: dict[str, Any]) -> set[str]:
+    """Every key of a corpus unit: its id, its URL and what they name."""
+    keys: set[str] = set()
+    uid = str(unit.get("id") or "").strip()
+    if uid:
+        keys.add("id:" + uid.lower())
+        keys |= _keys_of_text(uid)
+    url = unit.get("url")
+    if isinstance(url, str) and url.strip():
+        keys.add("url:" + normalise_url(url))
+        keys |= _keys_of_text(url)
+    return keys
+
+
+class LeakageGuard:
+    """An index of a codebook's cited examples, asked once per unit.
+
+    >>> from ptmcoder.codebook import load_codebook
+    >>> guard = LeakageGuard(load_codebook("banyongrakkul2025"))
+    >>> unit = {"id": "gh:threestudio-project/threestudio#260"}
+    >>> guard.matches(unit)
+    {'MU.io': {0}, 'MU.io.type-shape-mismatch': {0}}
+    """
+
+    def __init__(self, book: Codebook, nodes: Iterable[Any] | None = None) -> None:
+        self.index: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        all_nodes = list(nodes) if nodes is not None else _all_nodes(book)
+        for node in all_nodes:
+            for i, ex in enumerate(node.examples):
+                for key in example_keys(ex):
+                    self.index[key].append((node.id, i))
+
+    def __bool__(self) -> bool:
+        return bool(self.index)
+
+    def matches(self, unit: dict[str, Any]) -> dict[str, set[int]]:
+        """code id -> indices (into ``node.examples``) of the examples citing ``unit``."""
+        out: dict[str, set[int]] = defaultdict(set)
+        for key in unit_keys(unit):
+            for code, i in self.index.get(key, ()):
+                out[code].add(i)
+        return dict(out)
+
+
+def _all_nodes(book: Codebook) -> list[Any]:
+    return [node for node, _, _ in book.walk()] + list(book.special)
+
+
+def keep_examples(examples: list[Example], excluded: set[int] | None) -> list[Example]:
+    """The examples not cited by the unit (order kept)."""
+    if not excluded:
+        return list(examples)
+    return [ex for i, ex in enumerate(examples) if i not in excluded]
+
+
+__all__ = [
+    "LeakageGuard",
+    "example_keys",
+    "keep_examples",
+    "normalise_url",
+    "unit_keys",
+]
