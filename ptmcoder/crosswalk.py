@@ -1249,6 +1249,7 @@ def coverage_chart(results: list[CoverageResult], path: str | Path, level: str) 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     if not results:
         raise PtmcoderError("no coverage to draw")
@@ -1258,25 +1259,41 @@ def coverage_chart(results: list[CoverageResult], path: str | Path, level: str) 
     fig, ax = plt.subplots(figsize=(9, height))
     bar_h = 0.8 / n_targets
     palette = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+    handles = []
     for t, result in enumerate(results):
         by_id = {n.id: n for n in result.nodes if n.level == level}
         colour = FIG4_COLOURS.get(result.b, palette[t % len(palette)])
         for i, node in enumerate(nodes):
             cov = by_id[node.id]
             y = i + t * bar_h
-            ax.barh(y, 100, height=bar_h * 0.9, color="white", edgecolor="#999999", linewidth=0.5)
+            unknown = cov.status == "unmapped"
+            ax.barh(
+                y,
+                100,
+                height=bar_h * 0.9,
+                color="#eeeeee" if unknown else "white",
+                hatch="///" if unknown else None,
+                edgecolor="#999999",
+                linewidth=0.5,
+            )
             if cov.share > 0:
                 ax.barh(y, cov.share * 100, height=bar_h * 0.9, color=colour)
-            mark = {"new": "new", "contested": "contested", "unmapped": "?"}.get(cov.status, "")
-            ax.text(101, y, f"{cov.share:.0%} {mark}".strip(), va="center", fontsize=7)
-        ax.barh([], [], color=colour, label=result.b)
+            mark = {"new": "new", "contested": "contested", "unmapped": "no row"}.get(
+                cov.status, ""
+            )
+            ax.text(101, y, f"{result.b} {cov.share:.0%} {mark}".strip(), va="center", fontsize=7)
+        handles.append(Patch(facecolor=colour, label=f"{result.b}: overlap"))
+    handles.append(Patch(facecolor="white", edgecolor="#999999", label="new (stated)"))
+    handles.append(
+        Patch(facecolor="#eeeeee", edgecolor="#999999", hatch="///", label="no row (text silent)")
+    )
     ax.set_yticks([i + bar_h * (n_targets - 1) / 2 for i in range(len(nodes))])
     ax.set_yticklabels([f"{n.name} ({n.n_codes})" for n in nodes], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlim(0, 118)
+    ax.set_xlim(0, 135)
     ax.set_xlabel("share of codes overlapping the target taxonomy (%)")
     ax.set_title(f"{results[0].a}: overlap per {level} (evidence: {results[0].evidence.value})")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=8)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -1313,6 +1330,8 @@ class TranslateResult:
     file: str
     source_counts: dict[str, int] = field(default_factory=dict)
     target_counts: dict[str, int] = field(default_factory=dict)
+    source_level: str | None = None
+    source_level_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_untranslated(self) -> int:
@@ -1343,6 +1362,8 @@ class TranslateResult:
                 for c, n in sorted(self.untranslated.items(), key=lambda kv: (-kv[1], kv[0]))
             ],
             "source_counts": self.source_counts,
+            "source_level": self.source_level,
+            "source_level_counts": self.source_level_counts,
             "target_counts": self.target_counts,
         }
 
@@ -1583,3 +1604,54 @@ def read_codings(path: str | Path, code_column: str = "code") -> pd.DataFrame:
         }
     )
     return out
+
+
+def coverage_many(
+    a: str,
+    targets: Sequence[str] | None = None,
+    level: str | None = None,
+    reviewed_only: bool = False,
+    include_suggestions: bool = False,
+) -> list[CoverageResult]:
+    """:func:`coverage` of A into each target (default: every codebook with a crosswalk to A)."""
+    targets = list(targets) if targets else coverage_targets(a)
+    if not targets:
+        raise NotFoundError(
+            f"no crosswalk involves {a!r}", hint=f"start one with `ptmcoder map suggest {a} B`"
+        )
+    return [coverage(a, b, level, reviewed_only, include_suggestions) for b in targets]
+
+
+def translate_file(
+    path: str | Path,
+    source: str,
+    target: str,
+    relations: Sequence[str] | str = DEFAULT_RELATIONS,
+    level: str | None = None,
+    include_suggestions: bool = False,
+    reviewed_only: bool = False,
+    code_column: str = "code",
+    aliases: bool = False,
+    source_level: str | None = None,
+) -> TranslateResult:
+    """:func:`translate` the codings in a file (see :func:`read_codings`). ``aliases`` first
+    matches free-text labels to source codes by id, name or alias; ``source_level`` adds the
+    input distribution at that level of the source codebook (``source_level_counts``)."""
+    codings = read_codings(path, code_column)
+    book = load_codebook(source)
+    if aliases:
+        codings = resolve_labels(codings, book)
+    result = translate(
+        codings, source, target, relations, level, include_suggestions, reviewed_only
+    )
+    if source_level is not None:
+        if source_level not in ("leaf", "leaves"):
+            book.level_index(source_level)
+        index = book.index()
+        lifted: Counter[str] = Counter()
+        for code, n in result.source_counts.items():
+            up = book.ancestor_at(code, source_level) if code in index else None
+            lifted[up or f"(not a {source} code at {source_level}: {code})"] += n
+        result.source_level_counts = dict(lifted.most_common())
+        result.source_level = source_level
+    return result
