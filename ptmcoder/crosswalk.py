@@ -152,6 +152,7 @@ BASE_CURIE_MAP = {
     "ptmcoder": "urn:ptmcoder:",
     "ptmpaper": "urn:ptmcoder:paper:",
     "reviewer": "urn:ptmcoder:reviewer:",
+    "orcid": "https://orcid.org/",
 }
 _FLOAT_FIELDS = ("confidence", "similarity_score")
 
@@ -869,9 +870,13 @@ def record_decision(
         subject, obj = obj, subject
         pred = INVERSE[pred]
         changed = INVERSE[changed] if changed else None
-    candidates = [m for m in ms.mappings if m.subject_id == subject and m.object_id == obj]
-    row = next((m for m in candidates if m.predicate_id == pred), None) or next(
-        iter(candidates), None
+    row = next(
+        (
+            m
+            for m in ms.mappings
+            if m.subject_id == subject and m.object_id == obj and m.predicate_id == pred
+        ),
+        None,
     )
     reviewer_id = reviewer if ":" in reviewer else f"reviewer:{reviewer}"
     note = f"{decision} by {reviewer} on {date}"
@@ -1192,7 +1197,7 @@ def coverage(
                 for c in leaves
                 if any(m.positive and m.status in allowed for m in by_subject.get(c, []))
             }
-            nf_statuses = allowed | {Status.CONTESTED}
+            nf_statuses = allowed | ({Status.CONTESTED} if Status.STATED in allowed else set())
             nf = [
                 m
                 for c in up

@@ -212,6 +212,9 @@ def coverage_cmd(a, b, level, reviewed_only, with_suggestions, chart, as_json) -
     type=click.Path(dir_okay=False),
     help="Write the translated long table here (default: CSV on stdout).",
 )
+@click.option(
+    "--drop-empty", is_flag=True, help="Do not write input rows without a code (still counted)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def translate_cmd(
     input_path,
@@ -225,6 +228,7 @@ def translate_cmd(
     code_column,
     aliases,
     output,
+    drop_empty,
     as_json,
 ) -> None:
     """Translate codings (a long table unit,rater,code, or a run's annotations) from one
@@ -246,6 +250,8 @@ def translate_cmd(
         source_level,
     )
     out = result.table.rename(columns={"unit_id": "unit"})
+    if drop_empty:
+        out = out[out["code"].notna()]
     if output:
         out.to_csv(output, index=False)
     else:
