@@ -38,7 +38,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from ptmcoder.codebook import Codebook, load_codebook
+from ptmcoder.codebook import Codebook, resolve_codebook_path
+from ptmcoder.codebook import load_codebook as _load_codebook_uncached
 from ptmcoder.errors import NotFoundError, Problem, PtmcoderError, ValidationError
 from ptmcoder.paths import bundled_dir, workspace
 
@@ -155,6 +156,19 @@ BASE_CURIE_MAP = {
     "orcid": "https://orcid.org/",
 }
 _FLOAT_FIELDS = ("confidence", "similarity_score")
+
+
+_BOOKS: dict[tuple[str, int], Codebook] = {}
+
+
+def load_codebook(ref: str) -> Codebook:
+    """:func:`ptmcoder.codebook.load_codebook`, parsed once per file version: validating a
+    crosswalk looks its two codebooks up for every row."""
+    path = resolve_codebook_path(ref)
+    key = (str(path.resolve()), path.stat().st_mtime_ns)
+    if key not in _BOOKS:
+        _BOOKS[key] = _load_codebook_uncached(ref)
+    return _BOOKS[key]
 
 
 # -- the model ---------------------------------------------------------------------
