@@ -1373,7 +1373,7 @@ class TranslateResult:
             "n_translated": self.n_translated,
             "n_untranslated": self.n_untranslated,
             "untranslated_share": round(share, 4),
-            "n_output_rows": int(len(self.table)),
+            "n_output_rows": int(self.table["code"].notna().sum()),
             "n_empty_rows": self.n_empty,
             "conserved": self.conserved,
             "untranslated": [

@@ -536,7 +536,9 @@ def test_record_decision_lands_in_the_file(isolated_home):
     )
     ms = cw.load_mapping_set(target)
     new = ms.mappings[-1]
-    assert new.reviewer_id == "orcid:0000-0000-0000-0001" and new.record_id.endswith("/008")
+    n_rows = len(cw.load_mapping_set(BUNDLED / target.name).mappings)
+    assert new.reviewer_id == "orcid:0000-0000-0000-0001"
+    assert new.record_id.endswith(f"/{n_rows + 1:03d}") and len(ms.mappings) == n_rows + 1
     assert new.subject_label == "Python version mismatch"
     reviewed = cw.coverage(
         "banyongrakkul2025", "humbatova2020", level="sub-theme", reviewed_only=True
@@ -610,7 +612,9 @@ def test_suggest_tfidf_writes_suggestion_rows(run_cli, isolated_home):
     assert written.parent == isolated_home / "codebooks" / "crosswalks"
     ms = cw.load_mapping_set(written)
     assert data["written"]["added"] == len(rows)
-    assert sum(m.status is Status.SUGGESTION for m in ms.mappings) == len(rows)
+    lexical = [m for m in ms.mappings if m.mapping_justification == "semapv:LexicalMatching"]
+    assert len(lexical) == len(rows) and all(m.status is Status.SUGGESTION for m in lexical)
+    assert len(ms.mappings) == len(existing.mappings) + len(rows)
     again = run_cli(
         "map",
         "suggest",
