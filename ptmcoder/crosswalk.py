@@ -1670,7 +1670,7 @@ def translate_file(
         lifted: Counter[str] = Counter()
         for code, n in result.source_counts.items():
             up = book.ancestor_at(code, source_level) if code in index else None
-            lifted[up or f"(not a {source} code at {source_level}: {code})"] += n
+            lifted[up or f"(not in {source}: {code})"] += n
         result.source_level_counts = dict(lifted.most_common())
         result.source_level = source_level
     return result

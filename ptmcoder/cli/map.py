@@ -271,6 +271,8 @@ def _json_to_stderr(data) -> None:
 
 
 def render_translation(result, console) -> None:
+    from ptmcoder.crosswalk import load_codebook
+
     d = result.to_dict()
     console.print(
         f"{result.source} -> {result.target}: {d['n_input']} codings in, "
@@ -285,11 +287,13 @@ def render_translation(result, console) -> None:
         console.print(table)
     counts = result.source_level_counts or result.source_counts
     label = f"{result.source} ({result.source_level or 'codes'})"
-    for title, data in (
-        (label, counts),
-        (f"{result.target} ({result.level or 'codes'})", result.target_counts),
+    for book_id, title, data in (
+        (result.source, label, counts),
+        (result.target, f"{result.target} ({result.level or 'codes'})", result.target_counts),
     ):
-        table = Table(title, "codings", title=f"Distribution in {title.split(' ')[0]}")
+        names = {code: info.node.name for code, info in load_codebook(book_id).index().items()}
+        total = sum(data.values()) or 1
+        table = Table(title, "name", "codings", "share", title=f"Distribution in {book_id}")
         for code, n in data.items():
-            table.add_row(code, str(n))
+            table.add_row(code, names.get(code, ""), str(n), f"{n / total:.1%}")
         console.print(table)
