@@ -750,6 +750,14 @@ def list_mapping_sets() -> list[dict[str, Any]]:
     return out
 
 
+def pending_review(path_or_pair: str | Path | Sequence[str]) -> list[Mapping]:
+    """The rows waiting for a human decision (suggestions and contested pairs), in the
+    orientation asked for; the review queue turns each into a mapping item and answers it
+    with :func:`record_decision`."""
+    ms = load_mapping_set(path_or_pair)
+    return [m for m in ms.mappings if m.status in (Status.SUGGESTION, Status.CONTESTED)]
+
+
 # -- writing ---------------------------------------------------------------------------
 
 

@@ -550,6 +550,30 @@ def test_record_decision_lands_in_the_file(isolated_home):
     }
 
 
+def test_pending_review_lists_suggestions_and_contested_pairs(isolated_home):
+    pending = cw.pending_review(("humbatova2020", "banyongrakkul2025"))
+    statuses = {m.status for m in pending}
+    assert statuses == {Status.SUGGESTION, Status.CONTESTED}
+    contested = [m for m in pending if m.status is Status.CONTESTED]
+    assert {m.object_id for m in contested} == {
+        "banyongrakkul2025:PQ",
+        "banyongrakkul2025:PQ.train.fine-tuning",
+    }
+    first = next(m for m in pending if m.status is Status.SUGGESTION and not m.no_term)
+    cw.record_decision(
+        ("humbatova2020", "banyongrakkul2025"),
+        first.subject_id,
+        first.object_id,
+        first.predicate_id,
+        "accept",
+        "ann",
+        "2026-12-02",
+    )
+    after = cw.pending_review(("humbatova2020", "banyongrakkul2025"))
+    assert len(after) == len(pending) - 1
+    assert (first.subject_id, first.object_id) not in {(m.subject_id, m.object_id) for m in after}
+
+
 def test_record_decision_refuses_an_invalid_result(isolated_home):
     pair = ("tan2024", "zhao2021")
     cw.record_decision(
