@@ -25,9 +25,9 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
-def _quotes(comment: str) -> list[str]:
-    """Every quoted passage: from each opening quote after 'Sec. ...:' the longest text up to
-    a closing quote that is found in the papers is checked by the caller."""
+def _quotes(comment: str) -> list[int]:
+    """Where each quoted passage starts (after 'Sec. ...: ' and an opening quote); the caller
+    looks for a closing quote that ends a passage found in the papers."""
     return [m.end() for m in re.finditer(r"Sec\. [^:\u201c]+: \u201c", comment)]
 
 
@@ -344,11 +344,13 @@ def test_translate_conserves_every_coding_and_handles_one_to_many(isolated_home)
     assert result.conserved and result.n_empty == 1
     assert result.n_translated == 6
     table = result.table
-    assert list(table.columns)[:5] == ["unit_id", "rater", "code", "source_code", "mapping_id"][
-        :3
-    ] + [
+    assert list(table.columns) == [
+        "unit_id",
+        "rater",
+        "code",
         "source_code",
         "relation",
+        "mapping_id",
     ]
     got = {
         (r.unit_id, r.code): (r.source_code, r.mapping_id)
