@@ -665,3 +665,34 @@ def test_suggest_minilm_scores_the_shared_names_highest():
     # pairs already stated in the crosswalk are not suggested again
     assert ("model-design", "MLM.construction.model-design") not in best.items()
     assert all(m.similarity_score <= 1.0 for m in rows)
+
+
+def test_translate_reads_a_runs_annotations(run_cli, isolated_home):
+    from ptmcoder.annotate.records import Annotation, CodeAssignment
+
+    run_dir = isolated_home / "runs" / "r1"
+    run_dir.mkdir(parents=True)
+    records = [
+        Annotation(unit_id="q1", annotator="emb", codes=[CodeAssignment(code="CRI.api")]),
+        Annotation(
+            unit_id="q2",
+            annotator="emb",
+            codes=[
+                CodeAssignment(code="MLM.construction.model-design"),
+                CodeAssignment(code="MLM.training.fine-tuning"),
+            ],
+        ),
+        Annotation(unit_id="q3", annotator="emb", error_type="timeout", error="no answer"),
+    ]
+    (run_dir / "annotations.jsonl").write_text(
+        "".join(r.model_dump_json() + "\n" for r in records), encoding="utf-8"
+    )
+    result = run_cli("map", "translate", "--from", "tan2024", "--to", "zhao2021", run_dir)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "unit,rater,code,source_code,relation,mapping_id"
+    rows = {tuple(line.split(",")[:3]) for line in lines[1:]}
+    assert ("q1", "emb", "model-api-usage") in rows and ("q2", "emb", "model-design") in rows
+    assert ("q3", "emb", "") in rows  # the failed record stays a row without a code
+    assert "3 codings in, 2 translated, 1 untranslated" in " ".join(result.stderr.split())
+    assert "no counterpart in zhao2021" in result.stderr
