@@ -696,3 +696,20 @@ def test_translate_reads_a_runs_annotations(run_cli, isolated_home):
     assert ("q3", "emb", "") in rows  # the failed record stays a row without a code
     assert "3 codings in, 2 translated, 1 untranslated" in " ".join(result.stderr.split())
     assert "no counterpart in zhao2021" in result.stderr
+
+
+def test_suggest_starts_a_new_crosswalk_with_a_complete_header(run_cli, isolated_home):
+    result = run_cli(
+        "map", "suggest", "zhao2021", "humbatova2020", "--embedder", "tfidf",
+        "--threshold", "0.05", "--top-k", "1", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    path = isolated_home / "codebooks" / "crosswalks" / "zhao2021__humbatova2020.sssom.tsv"
+    ms = cw.load_mapping_set(("humbatova2020", "zhao2021"))  # derived inverse of the new file
+    assert ms.inverted and ms.path == path
+    assert ms.header["mapping_set_id"] == "urn:ptmcoder:crosswalk:zhao2021__humbatova2020"
+    assert ms.header["license"] and ms.header["creator_id"]
+    assert set(ms.header["curie_map"]) >= {"skos", "semapv", "sssom", "zhao2021", "humbatova2020"}
+    added = json.loads(result.stdout)["written"]["added"]
+    assert added == len(ms.mappings) > 0
+    assert all(m.status is Status.SUGGESTION for m in ms.mappings)
