@@ -141,7 +141,9 @@ class LLMAnnotator:
             "kind": "llm",
             "model": self.model_name,
             "parameters": self.settings.as_dict(),
-            "structured_output": "json_schema (client falls back to json mode)",
+            "structured_output": getattr(
+                getattr(self.model, "inner", self.model), "structured", "json_schema"
+            ),
             "method": f"few-shot:{self.settings.shots}" if self.examples_for else "zero-shot",
         }
 
@@ -228,6 +230,20 @@ class LLMAnnotator:
             parsed = [parse_answer(t, self.codes, text) for t in texts]
             valid = [p for p in parsed if isinstance(p, ParsedAnswer)]
             repaired = False
+            cut = [r for r in completion.finish_reasons[:k] if r == "length"]
+            if not valid and cut:  # a longer answer would hit the cap again: no repair
+                return self._finish(
+                    Annotation(
+                        **base,
+                        error_type=ErrorType.OUTPUT_TRUNCATED,
+                        error=f"the answer stopped at the cap of "
+                        f"{self.settings.max_output_tokens} output tokens "
+                        "(raise --max-output-tokens)",
+                        raw_answer=(texts[0] if texts else "")[:2000],
+                    ),
+                    tally,
+                    started,
+                )
             if not valid:
                 first_error = (
                     next(p for p in parsed if isinstance(p, AnswerError))

@@ -279,6 +279,8 @@ def output_schema(codes: list[str]) -> dict[str, Any]:
             "properties": {
                 "codes": {
                     "type": "array",
+                    # small local models repeat codes until the token cap without it
+                    "maxItems": max(1, len(codes)),
                     "items": {
                         "type": "object",
                         "additionalProperties": False,
