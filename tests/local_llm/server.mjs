@@ -11,6 +11,7 @@
 // can be refused with HTTP 500 (--refuse-json-schema) so that the client's
 // fallback is exercised. finish_reason is "length" when max_tokens cut the answer.
 // One request is evaluated at a time (the runtime keeps only one sequence warm).
+// GET /stats returns {"requests": N}: how many completions were asked for.
 import http from "node:http";
 import {getLlama, LlamaChatSession} from "node-llama-cpp";
 
@@ -98,6 +99,7 @@ const server = http.createServer((req, res) => {
   let raw = "";
   req.on("data", (chunk) => { raw += chunk; });
   req.on("end", () => {
+    if (req.method === "GET" && req.url === "/stats") return send(res, 200, stats);
     if (req.method === "GET" && req.url.endsWith("/models")) {
       return send(res, 200, {object: "list", data: [{id: modelName, object: "model", owned_by: "local"}]});
     }
