@@ -169,6 +169,8 @@ def test_an_answer_cut_at_the_cap_is_its_own_error_row_without_repair(run_cli, i
     # the schema caps the number of codes (small models repeat them otherwise)
     schema = requests[0]["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["codes"]["maxItems"] == 4
+    # and, on an endpoint of this machine, the length of rationale and evidence
+    assert schema["properties"]["codes"]["items"]["properties"]["evidence"]["maxLength"] == 200
     manifest = json.loads((run_dir / "manifest.json").read_text())
     ann = manifest["annotators"][0]
     assert ann["structured_output_used"] == "json_schema"

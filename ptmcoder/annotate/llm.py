@@ -34,6 +34,7 @@ from ptmcoder.annotate.prompt import (
 from ptmcoder.annotate.records import Annotation, CodeAssignment, ErrorType
 from ptmcoder.codebook import Codebook
 from ptmcoder.llm.base import ChatMessage, ChatModel, ChatRequest, Completion
+from ptmcoder.llm.openai_client import is_local_host
 
 REPAIR = (
     "Your previous answer could not be used: {problem}. Answer again with one JSON "
@@ -41,6 +42,10 @@ REPAIR = (
     '"evidence": ..., "confidence": ...}}], "none": ...}}, using only these code '
     "ids: {codes}."
 )
+
+
+#: rationale and evidence cap (characters) in the schema sent to a local endpoint
+LOCAL_TEXT_CHARS = 200
 
 
 def error_type_for(exc: BaseException) -> ErrorType:
@@ -122,7 +127,9 @@ class LLMAnnotator:
         self.settings = settings
         self.codes = allowed_codes(book, level)
         self.system = render_system(template, book, level)
-        self.schema = output_schema(self.codes)
+        endpoint = getattr(getattr(model, "inner", model), "base_url", None)
+        local = bool(endpoint) and is_local_host(endpoint)
+        self.schema = output_schema(self.codes, max_text_chars=LOCAL_TEXT_CHARS if local else None)
         self.examples_for = examples_for
         self.cost = cost
         self.stats = {
