@@ -114,7 +114,7 @@ def main() -> None:
             rows += [(r["unit_id"], "smollm2", code), (r["unit_id"], "final", gold[r["unit_id"]])]
         from ptmcoder.agreement import agreement
 
-        long = pd.DataFrame(rows, columns=["unit_id", "rater", "code"])
+        long = pd.DataFrame(rows, columns=["unit", "rater", "code"])
         kappa = agreement(long, ["cohen_kappa"])["cohen_kappa"]
         print(
             f"Cohen's kappa vs the adjudicated label: {kappa.value:.3f} "
@@ -122,6 +122,7 @@ def main() -> None:
             f"(95% percentile bootstrap; {len(recs) - kappa.n_units} units without a label)"
         )
         print("codes given:", dict(Counter(long[long.rater == "smollm2"].code)))
+        print("adjudicated:", dict(Counter(long[long.rater == "final"].code)))
 
 
 if __name__ == "__main__":
