@@ -35,6 +35,7 @@ from ptmcoder.annotate.prompt import (
 from ptmcoder.annotate.records import Annotation, CodeAssignment, ErrorType
 from ptmcoder.codebook import Codebook
 from ptmcoder.llm.base import ChatMessage, ChatModel, ChatRequest, Completion
+from ptmcoder.llm.openai_client import is_local_host
 
 REPAIR = (
     "Your previous answer could not be used: {problem}. Answer again with one JSON "
@@ -42,6 +43,10 @@ REPAIR = (
     '"evidence": ..., "confidence": ...}}], "none": ...}}, using only these code '
     "ids: {codes}."
 )
+
+
+#: rationale and evidence cap (characters) in the schema sent to a local endpoint
+LOCAL_TEXT_CHARS = 200
 
 
 def error_type_for(exc: BaseException) -> ErrorType:
@@ -124,7 +129,9 @@ class LLMAnnotator:
         self.codes = allowed_codes(book, level)
         self.system = render_system(template, book, level)
         self.guard = LeakageGuard(book)
-        self.schema = output_schema(self.codes)
+        endpoint = getattr(getattr(model, "inner", model), "base_url", None)
+        local = bool(endpoint) and is_local_host(endpoint)
+        self.schema = output_schema(self.codes, max_text_chars=LOCAL_TEXT_CHARS if local else None)
         self.examples_for = examples_for
         self.cost = cost
         self.stats = {
@@ -143,7 +150,9 @@ class LLMAnnotator:
             "kind": "llm",
             "model": self.model_name,
             "parameters": self.settings.as_dict(),
-            "structured_output": "json_schema (client falls back to json mode)",
+            "structured_output": getattr(
+                getattr(self.model, "inner", self.model), "structured", "json_schema"
+            ),
             "method": f"few-shot:{self.settings.shots}" if self.examples_for else "zero-shot",
         }
 
@@ -235,6 +244,20 @@ class LLMAnnotator:
             parsed = [parse_answer(t, self.codes, text) for t in texts]
             valid = [p for p in parsed if isinstance(p, ParsedAnswer)]
             repaired = False
+            cut = [r for r in completion.finish_reasons[:k] if r == "length"]
+            if not valid and cut:  # a longer answer would hit the cap again: no repair
+                return self._finish(
+                    Annotation(
+                        **base,
+                        error_type=ErrorType.OUTPUT_TRUNCATED,
+                        error=f"the answer stopped at the cap of "
+                        f"{self.settings.max_output_tokens} output tokens "
+                        "(raise --max-output-tokens)",
+                        raw_answer=(texts[0] if texts else "")[:2000],
+                    ),
+                    tally,
+                    started,
+                )
             if not valid:
                 first_error = (
                     next(p for p in parsed if isinstance(p, AnswerError))

@@ -279,8 +279,24 @@ def build_messages(
 # -- structured output ---------------------------------------------------------------
 
 
-def output_schema(codes: list[str]) -> dict[str, Any]:
-    """The JSON schema of an answer (OpenAI strict structured outputs compatible)."""
+def output_schema(codes: list[str], *, max_text_chars: int | None = None) -> dict[str, Any]:
+    """The JSON schema of an answer (OpenAI strict structured outputs compatible).
+
+    ``max_text_chars`` caps the rationale and evidence strings (``maxLength``). A
+    local runtime turns the schema into a grammar, and a small model under it
+    otherwise writes until the output-token cap; OpenAI's strict mode does not
+    accept ``maxLength``, so it is set for local endpoints only.
+
+    >>> s = output_schema(["a", "b"], max_text_chars=200)["schema"]["properties"]["codes"]
+    >>> s["maxItems"], s["items"]["properties"]["rationale"]["maxLength"]
+    (2, 200)
+    >>> item = output_schema(["a"])["schema"]["properties"]["codes"]["items"]
+    >>> "maxLength" in item["properties"]["evidence"]
+    False
+    """
+    text: dict[str, Any] = {"type": "string"}
+    if max_text_chars:
+        text["maxLength"] = max_text_chars
     return {
         "name": "codes",
         "strict": True,
@@ -291,14 +307,16 @@ def output_schema(codes: list[str]) -> dict[str, Any]:
             "properties": {
                 "codes": {
                     "type": "array",
+                    # small local models repeat codes until the token cap without it
+                    "maxItems": max(1, len(codes)),
                     "items": {
                         "type": "object",
                         "additionalProperties": False,
                         "required": ["code", "rationale", "evidence", "confidence"],
                         "properties": {
                             "code": {"type": "string", "enum": list(codes)},
-                            "rationale": {"type": "string"},
-                            "evidence": {"type": "string"},
+                            "rationale": dict(text),
+                            "evidence": dict(text),
                             "confidence": {"type": "number"},
                         },
                     },

@@ -22,6 +22,8 @@ class ErrorType(StrEnum):
     TIMEOUT = "timeout"
     #: the unit had no text to code (empty title and body)
     NO_TEXT = "no_text"
+    #: the answer stopped at the output-token cap (finish_reason "length")
+    OUTPUT_TRUNCATED = "output_truncated"
 
 
 class CodeAssignment(BaseModel):

@@ -65,6 +65,8 @@ class AnnotateOptions:
     temperature: float | None = None
     max_unit_tokens: int | None = 2000
     max_output_tokens: int | None = 1024
+    #: output mode: auto (probe and fall back), json_schema, json_object, tools, none
+    structured: str = "auto"
     train: str | None = None
     train_raters: list[str] = field(default_factory=list)
     shots: int = 0
@@ -75,7 +77,8 @@ class AnnotateOptions:
     batch: bool = False
     # operational
     base_url: str | None = None
-    concurrency: int = 8
+    #: requests in flight; None: 8, or 1 for a local endpoint (see docs/local-models.md)
+    concurrency: int | None = None
     rpm: float | None = None
     tpm: float | None = None
     timeout: float = 60.0
@@ -250,6 +253,7 @@ def make_llm_model(
         tpm=options.tpm,
         timeout=options.timeout,
         max_retries=options.max_retries,
+        structured=options.structured,
     )
     notes["base_url_host"] = _host(getattr(model, "base_url", None) or options.base_url)
     if options.cache:
@@ -262,6 +266,28 @@ def make_llm_model(
     else:
         notes["cache"] = "disabled (--no-cache)"
     return model, model_name, notes
+
+
+def effective_concurrency(options: AnnotateOptions, base_url: str | None) -> int:
+    """``--concurrency``, or its default: 1 for a local endpoint, 8 otherwise.
+
+    A local runtime (llama.cpp, node-llama-cpp, Ollama) keeps only the previous
+    request's prompt tokens: one request at a time keeps the codebook prefix warm,
+    while parallel requests evict it and share the same few cores (measured in
+    docs/local-models.md).
+
+    >>> effective_concurrency(AnnotateOptions(), "http://127.0.0.1:8080/v1")
+    1
+    >>> effective_concurrency(AnnotateOptions(), "https://api.openai.com/v1")
+    8
+    >>> effective_concurrency(AnnotateOptions(concurrency=3), "http://localhost:1/v1")
+    3
+    """
+    from ptmcoder.llm.openai_client import is_local_host
+
+    if options.concurrency is not None:
+        return max(1, options.concurrency)
+    return 1 if base_url and is_local_host(base_url) else 8
 
 
 def _host(url: str | None) -> str | None:
@@ -599,13 +625,17 @@ def _run_llm(spec, options, book, template, run, all_units, pending, labels, com
             )
         }
         meta["stats"] = annotator.stats
+        meta["structured_output_used"] = getattr(
+            getattr(model, "inner", model), "response_format_mode", None
+        )
         return meta, len(records), errors, annotator.stats
     written = 0
     errors: list[Annotation] = []
 
     async def drive() -> None:
         nonlocal written
-        semaphore = asyncio.Semaphore(max(1, options.concurrency))
+        endpoint = getattr(getattr(model, "inner", model), "base_url", None)
+        semaphore = asyncio.Semaphore(effective_concurrency(options, endpoint))
 
         async def one(unit: dict[str, Any]) -> Annotation:
             async with semaphore:
@@ -630,6 +660,9 @@ def _run_llm(spec, options, book, template, run, all_units, pending, labels, com
 
     asyncio.run(drive())
     meta["stats"] = annotator.stats
+    meta["structured_output_used"] = getattr(
+        getattr(model, "inner", model), "response_format_mode", None
+    )
     return meta, written, errors, annotator.stats
 
 

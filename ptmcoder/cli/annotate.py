@@ -72,9 +72,24 @@ from ptmcoder.console import make_console
 @click.option(
     "--concurrency",
     type=click.IntRange(min=1),
-    default=8,
+    default=None,
+    help="LLM requests in flight at once [default: 8; 1 for an endpoint on this machine].",
+)
+@click.option(
+    "--structured",
+    type=click.Choice(["auto", "json_schema", "json_object", "tools", "none"]),
+    default="auto",
     show_default=True,
-    help="LLM requests in flight at once.",
+    help="How to ask for structured output; auto probes the endpoint once per model "
+    "and falls back (json_schema -> json_object -> none) when the endpoint refuses a mode.",
+)
+@click.option(
+    "--max-output-tokens",
+    type=click.IntRange(min=1),
+    default=1024,
+    show_default=True,
+    help="Cap on the tokens of one answer; an answer cut off at the cap is an "
+    "'output_truncated' error row.",
 )
 @click.option("--rpm", type=float, help="Requests-per-minute limit for LLM annotators.")
 @click.option("--tpm", type=float, help="Tokens-per-minute limit for LLM annotators.")
@@ -147,6 +162,8 @@ def annotate(
     train_raters,
     shots,
     concurrency,
+    structured,
+    max_output_tokens,
     rpm,
     tpm,
     timeout,
@@ -180,6 +197,8 @@ def annotate(
         samples=samples,
         temperature=temperature,
         max_unit_tokens=max_unit_tokens,
+        max_output_tokens=max_output_tokens,
+        structured=structured,
         train=train,
         train_raters=list(train_raters),
         shots=shots,

@@ -30,7 +30,11 @@ from ptmcoder.llm.retry import RetryPolicy, parse_retry_after
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: sent when no key is set and the endpoint is a local or custom server
 PLACEHOLDER_KEY = "sk-no-key-required"
-STRUCTURED_MODES = ("auto", "json_schema", "json_object", "none")
+STRUCTURED_MODES = ("auto", "json_schema", "json_object", "tools", "none")
+#: the order ``auto`` tries the output modes in, falling back on a refusal
+AUTO_ORDER = ("json_schema", "json_object", "none")
+#: the function a ``tools``-mode request forces the model to call
+TOOL_NAME = "record_codes"
 #: output tokens assumed per sample when the request sets no max_tokens (limiter only)
 DEFAULT_OUTPUT_ESTIMATE = 256
 
@@ -38,6 +42,18 @@ DEFAULT_OUTPUT_ESTIMATE = 256
 def is_openai_host(base_url: str | None) -> bool:
     host = urlparse(base_url or DEFAULT_BASE_URL).hostname or ""
     return host == "api.openai.com" or host.endswith(".openai.com")
+
+
+def is_local_host(base_url: str | None) -> bool:
+    """Whether ``base_url`` points at this machine (a local model runtime).
+
+    >>> is_local_host("http://127.0.0.1:8080/v1"), is_local_host("http://localhost:11434/v1")
+    (True, True)
+    >>> is_local_host("https://api.openai.com/v1")
+    False
+    """
+    host = urlparse(base_url or DEFAULT_BASE_URL).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def parse_completion(data: Any, *, model: str, latency_s: float = 0.0) -> Completion:
@@ -63,6 +79,11 @@ def parse_completion(data: Any, *, model: str, latency_s: float = 0.0) -> Comple
             raise ValueError("a choice has no 'message' object")
         message = choice["message"]
         content = message.get("content")
+        calls = message.get("tool_calls")
+        if not content and isinstance(calls, list) and calls:  # tools mode: the arguments
+            function = calls[0].get("function") if isinstance(calls[0], dict) else None
+            if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                content = function["arguments"]
         if content is None and message.get("refusal"):
             content = ""
         if isinstance(content, list):  # content parts
@@ -82,24 +103,74 @@ def parse_completion(data: Any, *, model: str, latency_s: float = 0.0) -> Comple
     )
 
 
-def response_format_for(request: ChatRequest, mode: str) -> dict[str, Any] | None:
-    """The ``response_format`` parameter for ``mode`` (json_schema/json_object/none)."""
+def _schema_wrapper(schema: dict[str, Any]) -> dict[str, Any]:
+    if "schema" in schema and "name" in schema:  # already the json_schema wrapper
+        return dict(schema)
+    return {
+        "name": str(schema.get("title") or "response").replace(" ", "_"),
+        "schema": schema,
+        "strict": False,
+    }
+
+
+def response_format_for(
+    request: ChatRequest, mode: str, *, schema_in_json_object: bool = False
+) -> dict[str, Any] | None:
+    """The ``response_format`` parameter for ``mode`` (json_schema/json_object/tools/none).
+
+    ``schema_in_json_object`` adds the schema to a ``json_object`` request, which
+    llama.cpp's servers accept (``{"type": "json_object", "schema": ...}``) and turn
+    into a grammar; OpenAI's own API is never sent it.
+
+    >>> req = ChatRequest(model="m", messages=[], json_schema={"type": "object"})
+    >>> response_format_for(req, "json_object")
+    {'type': 'json_object'}
+    >>> response_format_for(req, "json_object", schema_in_json_object=True)["schema"]
+    {'type': 'object'}
+    >>> response_format_for(req, "tools") is None
+    True
+    """
     if mode == "json_schema" and request.json_schema is not None:
-        schema = request.json_schema
-        if "schema" in schema and "name" in schema:  # already the json_schema wrapper
-            wrapper = dict(schema)
-        else:
-            wrapper = {
-                "name": str(schema.get("title") or "response").replace(" ", "_"),
-                "schema": schema,
-                "strict": False,
-            }
-        return {"type": "json_schema", "json_schema": wrapper}
+        return {"type": "json_schema", "json_schema": _schema_wrapper(request.json_schema)}
     if mode in ("json_schema", "json_object") and (
         request.json_schema is not None or request.json_mode
     ):
-        return {"type": "json_object"}
+        fmt: dict[str, Any] = {"type": "json_object"}
+        if schema_in_json_object and request.json_schema is not None:
+            fmt["schema"] = _schema_wrapper(request.json_schema)["schema"]
+        return fmt
     return None
+
+
+def tools_for(request: ChatRequest) -> dict[str, Any]:
+    """``tools`` and a forced ``tool_choice`` carrying the answer schema (tools mode)."""
+    if request.json_schema is None:
+        return {}
+    wrapper = _schema_wrapper(request.json_schema)
+    function = {
+        "name": TOOL_NAME,
+        "description": "Record the codes that apply to the unit.",
+        "parameters": wrapper["schema"],
+    }
+    return {
+        "tools": [{"type": "function", "function": function}],
+        "tool_choice": {"type": "function", "function": {"name": TOOL_NAME}},
+    }
+
+
+def names_response_format(message: str) -> bool:
+    """Whether an error message is about the output format (the fallback trigger).
+
+    >>> names_response_format("response_format type json_schema is not supported")
+    True
+    >>> names_response_format("CUDA out of memory")
+    False
+    """
+    msg = message.lower()
+    return any(
+        word in msg
+        for word in ("response_format", "json_schema", "json_object", "tool_choice", "tools")
+    )
 
 
 def _error_message(exc: Any) -> str:
@@ -182,7 +253,11 @@ class OpenAIChatModel:
         self.extra_body = dict(extra_body or {})
         self._sleep = sleep
         # what the endpoint turned out to support, remembered for the session
-        self._format_mode = "json_schema" if structured == "auto" else structured
+        self._format_mode = structured
+        if structured == "auto":
+            from ptmcoder.llm.capabilities import known_mode
+
+            self._format_mode = known_mode(self.base_url, model) or AUTO_ORDER[0]
         self._max_tokens_param = "max_tokens"
         self._clients: dict[int, Any] = {}
         #: counters for the run manifest
@@ -229,9 +304,16 @@ class OpenAIChatModel:
             params["seed"] = request.seed
         if request.n != 1:
             params["n"] = request.n
-        fmt = response_format_for(request, self._format_mode)
-        if fmt is not None:
-            params["response_format"] = fmt
+        if self._format_mode == "tools":
+            params.update(tools_for(request))
+        else:
+            fmt = response_format_for(
+                request,
+                self._format_mode,
+                schema_in_json_object=not is_openai_host(self.base_url),
+            )
+            if fmt is not None:
+                params["response_format"] = fmt
         if self.extra_body:
             params["extra_body"] = self.extra_body
         return params
@@ -247,17 +329,27 @@ class OpenAIChatModel:
         return prompt + out * request.n
 
     def _fallback(self, exc: Any) -> bool:
-        """Adapt to a 400 about a parameter the endpoint does not support; True if so."""
-        msg = _error_message(exc).lower()
+        """Adapt to a refusal of a parameter the endpoint does not support; True if so.
+
+        A 4xx, or a 5xx whose body names the output format (llama.cpp's Python
+        server answers an unsupported ``json_schema`` with HTTP 500), moves ``auto``
+        one step down :data:`AUTO_ORDER`; an explicitly chosen mode is kept except
+        that ``json_schema`` may drop to ``json_object``, as before.
+        """
+        raw = _error_message(exc)
+        msg = raw.lower()
+        status = getattr(exc, "status_code", 0) or 0
+        if status >= 500 and not names_response_format(raw):
+            return False
         if "max_completion_tokens" in msg and self._max_tokens_param == "max_tokens":
             self._max_tokens_param = "max_completion_tokens"
             return True
-        if "response_format" in msg or "json_schema" in msg or "json_object" in msg:
-            if self._format_mode == "json_schema":
-                self._format_mode = "json_object"
+        if names_response_format(raw):
+            if self.structured == "auto" and self._format_mode in AUTO_ORDER[:-1]:
+                self._format_mode = AUTO_ORDER[AUTO_ORDER.index(self._format_mode) + 1]
                 return True
-            if self._format_mode == "json_object" and self.structured == "auto":
-                self._format_mode = "none"
+            if self.structured == "json_schema" and self._format_mode == "json_schema":
+                self._format_mode = "json_object"
                 return True
         return False
 
@@ -398,7 +490,8 @@ class OpenAIChatModel:
                 body = raw.http_response.content
             except openai.APIError as exc:
                 if (
-                    isinstance(exc, openai.BadRequestError)
+                    isinstance(exc, openai.APIStatusError)
+                    and exc.status_code != 429
                     and fallbacks < 3
                     and self._fallback(exc)
                 ):
@@ -439,4 +532,8 @@ class OpenAIChatModel:
                 ) from exc
             if self.limiter is not None:
                 self.limiter.adjust(estimate, completion.input_tokens + completion.output_tokens)
+            if self.structured == "auto":
+                from ptmcoder.llm.capabilities import remember_mode
+
+                remember_mode(self.base_url, self.model, self._format_mode)
             return completion
