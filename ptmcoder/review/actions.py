@@ -78,7 +78,8 @@ def open_queue(run_ref: str) -> Queue:
     path = queue_path(run)
     if not path.exists():
         raise NotFoundError(
-            f"run {run.id} has no review queue yet", hint=f"build it: ptmcoder review build {run.id}"
+            f"run {run.id} has no review queue yet",
+            hint=f"build it: ptmcoder review build {run.id}",
         )
     return Queue(run=run, store=open_store(path))
 
@@ -273,7 +274,9 @@ def reject(queue: Queue, item: Item, *, adjudicator: str, note: str | None = Non
     suggestion is rejected in the crosswalk)."""
     if item.kind == "mapping":
         return _decide_mapping(queue, item, Action.REJECT, adjudicator=adjudicator, note=note)
-    return queue.store.record(item.id, adjudicator, Action.REJECT, now=utcnow(), codes=[], note=note)
+    return queue.store.record(
+        item.id, adjudicator, Action.REJECT, now=utcnow(), codes=[], note=note
+    )
 
 
 def no_code_fits(queue: Queue, item: Item, note: str, *, adjudicator: str) -> Decision:

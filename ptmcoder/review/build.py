@@ -176,7 +176,13 @@ def _units_text(corpus_ref: str | None, ids: set[str], warnings: list[str]) -> d
 
 
 def _is_injection_flag(flag: Any) -> bool:
-    text = flag if isinstance(flag, str) else str(flag.get("type", "")) if isinstance(flag, dict) else ""
+    text = (
+        flag
+        if isinstance(flag, str)
+        else str(flag.get("type", ""))
+        if isinstance(flag, dict)
+        else ""
+    )
     return "injection" in text.lower()
 
 

@@ -123,7 +123,9 @@ def _audit_population(items: list[Item]) -> int | None:
     return None
 
 
-def audit_estimate(queue: Queue, items: list[Item], done: dict[int, list[Decision]]) -> AuditEstimate:
+def audit_estimate(
+    queue: Queue, items: list[Item], done: dict[int, list[Decision]]
+) -> AuditEstimate:
     """An audited item is an error when its latest decision differs from the codes
     every rater agreed on (rejected, no code fits, or other codes)."""
     audited = [i for i in items if "audit" in i.reason_names]
@@ -211,13 +213,13 @@ def status(queue: Queue, *, n_boot: int = 1000, seed: int = 0) -> Status:
     items = queue.store.items()
     done = decided(queue)
     current = queue.store.current()
-    skipped_items = {
-        item_id for (item_id, _), d in current.items() if d.action is Action.SKIP
-    }
+    skipped_items = {item_id for (item_id, _), d in current.items() if d.action is Action.SKIP}
     by_state: Counter[str] = Counter()
     by_reason: dict[str, Counter[str]] = {}
     for item in items:
-        state = "decided" if item.id in done else "skipped" if item.id in skipped_items else "pending"
+        state = (
+            "decided" if item.id in done else "skipped" if item.id in skipped_items else "pending"
+        )
         by_state[state] += 1
         for name in item.reason_names:
             by_reason.setdefault(name, Counter())[state] += 1
@@ -225,7 +227,9 @@ def status(queue: Queue, *, n_boot: int = 1000, seed: int = 0) -> Status:
     n_conflicts = len(conflicts(queue))
     notes = []
     if n_conflicts:
-        notes.append(f"{n_conflicts} item(s) decided differently by adjudicators (review conflicts)")
+        notes.append(
+            f"{n_conflicts} item(s) decided differently by adjudicators (review conflicts)"
+        )
     return Status(
         run_id=queue.run.id,
         queue=str(queue.path),

@@ -239,7 +239,9 @@ class ReviewStore:
         return [_item(r, mappings.get(r[0])) for r in rows]
 
     def item(self, item_id: int) -> Item | None:
-        row = self.conn.execute(f"SELECT {_ITEM_COLS} FROM items WHERE id = ?", (item_id,)).fetchone()
+        row = self.conn.execute(
+            f"SELECT {_ITEM_COLS} FROM items WHERE id = ?", (item_id,)
+        ).fetchone()
         if row is None:
             return None
         return _item(row, self._mappings().get(item_id))
@@ -250,7 +252,9 @@ class ReviewStore:
         ).fetchone()
         return _item(row) if row else None
 
-    def upsert_items(self, new: list[Item], *, now: str, options: dict[str, Any]) -> tuple[int, int]:
+    def upsert_items(
+        self, new: list[Item], *, now: str, options: dict[str, Any]
+    ) -> tuple[int, int]:
         """Insert items whose key is new; for known keys add the new reasons (an
         item's reasons only grow) and refresh its detail and priority. One
         transaction; decisions are not touched. Returns (added, updated)."""
