@@ -295,7 +295,7 @@ def export(queue: Queue, *, adjudicator: str | None = None) -> Export:
                     "adjudicator": ",".join(sorted({x.adjudicator for x in ds})),
                     "decided_at": d.decided_at,
                     "action": str(d.action),
-                    "source_rater": d.rater,
+                    "source_rater": ",".join(sorted({x.rater for x in ds if x.rater})) or None,
                     "note": d.note,
                     "reasons": ";".join(item.reason_names),
                     "run_id": queue.run.id,
@@ -420,8 +420,8 @@ def propose_codebook(
     codebook_ref: str, queue: Queue, *, out_dir: str | Path | None = None
 ) -> Proposal:
     """A new version of the codebook with one proposed code per group of "no code
-    fits" notes (:func:`new_codes`): a special (out-of-tree) code, provenance
-    ``reconstructed``, its notes as include criteria and its units as examples, and
+    fits" notes (:func:`new_codes`): a top-level node (to be placed in the tree
+    by the researchers), provenance ``reconstructed``, its notes as include criteria and its units as examples, and
     a note naming the run, items and adjudicators. Written to
     ``<workspace>/codebooks/<id>-v<version>.yaml`` (a new file and hash; the
     original is untouched)."""
@@ -451,7 +451,7 @@ def propose_codebook(
             code_id = f"proposed-{slug}-{k}"
         taken.add(code_id)
         proposed.append(code_id)
-        data.setdefault("special", []).append(
+        data["nodes"].append(
             {
                 "id": code_id,
                 "name": f"Proposed: {group.label}",
@@ -472,7 +472,7 @@ def propose_codebook(
     data.setdefault("notes", []).append(
         f"Version {version} proposed from the review of run {queue.run.id}: "
         f"{len(proposed)} candidate code(s) ({', '.join(proposed)}) from 'no code fits' notes "
-        f"grouped by similarity; they sit in 'special' until placed in the tree. Based on "
+        f"grouped by similarity; they are top-level nodes until placed in the tree. Based on "
         f"{book.id} {book.version} ({codebook_hash(book)})."
     )
     new_book = parse_codebook(data, f"proposal for {new_id}")
