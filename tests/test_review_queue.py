@@ -484,7 +484,8 @@ def test_decisions_are_append_only_with_provenance(run_path):
         path = queue.path
     conn = sqlite3.connect(path)
     rows = conn.execute(
-        "SELECT id, adjudicator, decided_at, action, codes, note, replaces FROM decisions ORDER BY id"
+        "SELECT id, adjudicator, decided_at, action, codes, note, replaces "
+        "FROM decisions ORDER BY id"
     ).fetchall()
     assert rows[0][:2] == (a.id, "ann") and rows[0][5] == "n1" and rows[0][6] is None
     assert rows[1][0] == b.id and rows[1][6] == a.id and json.loads(rows[1][4]) == ["unclear"]

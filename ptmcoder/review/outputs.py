@@ -421,8 +421,9 @@ def propose_codebook(
 ) -> Proposal:
     """A new version of the codebook with one proposed code per group of "no code
     fits" notes (:func:`new_codes`): a top-level node (to be placed in the tree
-    by the researchers), provenance ``reconstructed``, its notes as include criteria and its units as examples, and
-    a note naming the run, items and adjudicators. Written to
+    by the researchers), provenance ``reconstructed``, its notes as include
+    criteria and its units as examples, and a note naming the run, items and
+    adjudicators. Written to
     ``<workspace>/codebooks/<id>-v<version>.yaml`` (a new file and hash; the
     original is untouched)."""
     import yaml
