@@ -52,32 +52,42 @@ In the input line: Enter saves, Escape cancels.
 Press any key to close this help."""
 
 
+def complete(value: str, words: list[str]) -> str | None:
+    """``value`` with its last comma-separated part completed to the first of
+    ``words`` (sorted) that starts with it; None when nothing completes it."""
+    head, sep, last = value.rpartition(",")
+    stripped = last.lstrip()
+    if not stripped:
+        return None
+    lead = last[: len(last) - len(stripped)]
+    for word in sorted(words):
+        if word.startswith(stripped) and word != stripped:
+            return head + sep + lead + word
+    return None
+
+
 class CodeSuggester(Suggester):
-    """Completes the last comma-separated part against a list of words."""
+    """Shows the completion of the last comma-separated part as a hint."""
 
     def __init__(self, words: list[str]) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
         self.words = sorted(words)
 
     async def get_suggestion(self, value: str) -> str | None:
-        head, sep, last = value.rpartition(",")
-        stripped = last.lstrip()
-        if not stripped:
-            return None
-        lead = last[: len(last) - len(stripped)]
-        for word in self.words:
-            if word.startswith(stripped) and word != stripped:
-                return head + sep + lead + word
-        return None
+        return complete(value, self.words)
 
 
 class EntryInput(Input):
-    """The input line: Tab takes the suggested completion."""
+    """The input line: Tab completes the last part against the codebook (at once,
+    not waiting for the hint, so that fast typists get the same result)."""
 
-    BINDINGS = [Binding("tab", "complete", "complete", show=False, priority=True)]
+    words: list[str] = []
 
     def action_complete(self) -> None:
-        self.action_cursor_right()
+        done = complete(self.value, self.words)
+        if done is not None:
+            self.value = done
+            self.cursor_position = len(done)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -89,9 +99,13 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         yield Static(HELP, id="help-text")
 
+    closing = False
+
     def on_key(self, event) -> None:
         event.stop()
-        self.dismiss(None)
+        if not self.closing:  # a second key may arrive before the screen is gone
+            self.closing = True
+            self.dismiss(None)
 
 
 def _segments(body: str) -> list[tuple[bool, str]]:
@@ -135,6 +149,7 @@ class ReviewApp(App[None]):
         Binding("r", "relation", "relation", show=False),
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
+        Binding("tab", "complete", "complete", show=False, priority=True),
         *[Binding(str(k), f"rater({k})", f"rater {k}", show=False) for k in range(1, 10)],
     ]
 
@@ -379,8 +394,9 @@ class ReviewApp(App[None]):
     def _open_entry(self, mode: str, placeholder: str, words: list[str]) -> None:
         if self.item is None:
             return
-        entry = self.query_one("#entry", Input)
+        entry = self.query_one("#entry", EntryInput)
         entry.value = ""
+        entry.words = list(words)
         entry.placeholder = placeholder
         entry.suggester = CodeSuggester(words) if words else None
         entry.add_class("visible")
@@ -429,6 +445,19 @@ class ReviewApp(App[None]):
             self._do(lambda q, i, **kw: actions.change_relation(q, i, value.strip(), **kw))
 
     def on_key(self, event) -> None:
+        entry = self.query_one("#entry", Input)
+        if self.mode is not None and self.focused is not entry and event.key != "escape":
+            # typed before the input line took the focus: the keys still belong to it
+            if event.key == "enter":
+                entry.focus()
+                self.on_input_submitted(Input.Submitted(entry, entry.value))
+            elif event.key == "backspace":
+                entry.value = entry.value[:-1]
+            elif event.is_printable and event.character:
+                entry.insert_text_at_cursor(event.character)
+            entry.focus()
+            event.stop()
+            return
         if self.mode is not None and event.key == "escape":
             self._close_entry()
             self.last_message = "cancelled"
@@ -437,9 +466,20 @@ class ReviewApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # while typing, letters and backspace belong to the input line
-        if self.mode is not None and action not in ("quit_app",):
+        if self.mode is not None and action != "complete":
             return False
         return True
+
+    def action_complete(self) -> None:
+        """Tab: complete the input line (whether or not it has the focus yet)."""
+        if self.mode is not None:
+            entry = self.query_one("#entry", EntryInput)
+            # behind the keys already queued for the input line, so "gen<Tab>" typed
+            # fast completes "gen", not what the line held when Tab arrived
+            entry.call_later(entry.action_complete)
+            entry.focus()
+        else:
+            self.screen.focus_next()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
