@@ -493,8 +493,8 @@ def add_mapping_items(
 
 
 def mapping_suggestions(mapping_set: str | Path) -> list[dict[str, Any]]:
-    """The unreviewed suggestions of a crosswalk mapping set, read by the crosswalk
-    module's reader (``ptmcoder.crosswalk.read_mapping_set``)."""
+    """The suggestions (rows nobody reviewed yet) of a crosswalk mapping set, read by
+    the crosswalk module's one reader (``ptmcoder.crosswalk.load_mapping_set``)."""
     try:
         from ptmcoder import crosswalk
     except ImportError:
@@ -503,25 +503,24 @@ def mapping_suggestions(mapping_set: str | Path) -> list[dict[str, Any]]:
             "installation does not have",
             hint="install a ptmcoder version with `ptmcoder map`, or build without --mappings",
         ) from None
-    reader = getattr(crosswalk, "read_mapping_set", None)
+    reader = getattr(crosswalk, "load_mapping_set", None)
     if reader is None:
-        raise PtmcoderError("ptmcoder.crosswalk has no read_mapping_set reader")
-    mset = reader(mapping_set)
-    rows = getattr(mset, "mappings", mset)
+        raise PtmcoderError("ptmcoder.crosswalk has no load_mapping_set reader")
     out = []
-    for row in rows:
-        data = row if isinstance(row, dict) else row.model_dump()
-        if data.get("reviewer_id") or data.get("reviewer"):
+    for row in reader(mapping_set).mappings:
+        status = getattr(row, "status", None)
+        status = getattr(status, "value", status)
+        if status != "suggestion":
             continue
         out.append(
             {
-                "subject_id": data.get("subject_id"),
-                "object_id": data.get("object_id"),
-                "predicate": data.get("predicate_id") or data.get("predicate"),
-                "confidence": data.get("confidence"),
-                "subject_label": data.get("subject_label"),
-                "object_label": data.get("object_label"),
-                "justification": data.get("mapping_justification"),
+                "subject_id": row.subject_id,
+                "object_id": row.object_id,
+                "predicate": row.predicate_id,
+                "confidence": getattr(row, "confidence", None),
+                "subject_label": getattr(row, "subject_label", None),
+                "object_label": getattr(row, "object_label", None),
+                "justification": getattr(row, "mapping_justification", None),
             }
         )
     return out
