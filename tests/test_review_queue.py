@@ -508,3 +508,40 @@ def test_export_feeds_agree_gold_library(run_path):
     path = run_path / "g.csv"
     result.table.to_csv(path, index=False)
     assert list(read_gold(path)["unit"]) == [item.unit_id] * len(gold_codes)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["review", "RUN", "--blind"],
+        ["review", "--blind", "RUN"],
+        ["review", "--adjudicator", "zed", "RUN"],
+        ["review", "RUN", "--adjudicator", "zed"],
+    ],
+)
+def test_bare_review_takes_the_run_anywhere(args, run_path, monkeypatch, run_cli):
+    """`ptmcoder review RUN` opens the app (here: its constructor records the call)."""
+    from ptmcoder.review import app as app_module
+
+    opened = []
+
+    class Recorder(app_module.ReviewApp):
+        def run(self, *a, **kw):
+            opened.append((self.queue.run.id, self.adjudicator, self.blind))
+
+    monkeypatch.setattr(app_module, "ReviewApp", Recorder)
+    build_queue(run_path.name, BuildOptions(reasons=[Reason.AUDIT], audit_size=1))
+    res = run_cli(*[run_path.name if a == "RUN" else a for a in args])
+    assert res.exit_code == 0, res.stderr
+    [(run_id, who, blind)] = opened
+    assert run_id == run_path.name
+    assert blind == ("--blind" in args)
+    from ptmcoder.review import default_adjudicator
+
+    assert who == ("zed" if "zed" in args else default_adjudicator())
+
+
+def test_bare_review_without_a_queue_says_how_to_build_it(run_path, run_cli):
+    res = run_cli("review", run_path.name)
+    assert res.exit_code == 1
+    assert "has no review queue yet" in res.stderr and "review build" in res.stderr

@@ -24,9 +24,20 @@ class ReviewGroup(click.Group):
     ``ptmcoder review RUN`` opens the app while ``ptmcoder review build RUN`` builds."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and not args[0].startswith("-") and args[0] not in self.commands:
-            ctx.meta["review_run"] = args[0]
-            args = args[1:]
+        takes_value = {"--adjudicator"}
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if arg in takes_value:
+                i += 2
+                continue
+            if arg.startswith("-"):
+                i += 1
+                continue
+            if arg not in self.commands:  # the first word is a run, not a command
+                ctx.meta["review_run"] = arg
+                args = args[:i] + args[i + 1 :]
+            break
         return super().parse_args(ctx, args)
 
 
