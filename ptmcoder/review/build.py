@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
 from ptmcoder.errors import InputRecordError, NotFoundError, PtmcoderError
 from ptmcoder.review.store import Item, ReviewStore, open_store
@@ -63,20 +64,24 @@ PRIORITY: dict[Reason, float] = {
 GOLD_RATER = "gold"
 
 
-@dataclass
-class BuildOptions:
+class BuildOptions(BaseModel):
+    """What ``review build`` queues; see the module doc for the reasons."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: adjudicated labels (unit,code or a long table), shown as rater ``gold``
     gold: str | None = None
+    #: human codes, a long table unit (or unit_id), rater, code
     humans: str | None = None
+    #: queue only these reasons (None: all)
     reasons: list[Reason] | None = None
-    audit_size: int = 20
+    audit_size: int = Field(default=20, ge=0)
     seed: int = 13
-    confidence_below: float = 0.5
+    confidence_below: float = Field(default=0.5, ge=0.0, le=1.0)
     agreement_below: float = 0.4
 
     def as_dict(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
-        out["reasons"] = [str(r) for r in self.reasons] if self.reasons else None
-        return out
+        return self.model_dump(mode="json")
 
 
 @dataclass
@@ -208,10 +213,6 @@ def _proposal(raters: list[dict[str, Any]]) -> tuple[list[str], str]:
 def build_queue(run_ref: str, options: BuildOptions | None = None) -> BuildResult:
     """Fill (or refill) the review queue of run ``run_ref``; see the module doc."""
     options = options or BuildOptions()
-    if options.audit_size < 0:
-        raise PtmcoderError("--audit-size must be 0 or more")
-    if not 0.0 <= options.confidence_below <= 1.0:
-        raise PtmcoderError("--confidence-below must be between 0 and 1")
     wanted = set(options.reasons or list(Reason))
     run = resolve_run(run_ref)
     manifest = run.manifest()
