@@ -447,7 +447,12 @@ def conflicts_cmd(run_ref, as_json) -> None:
 @review.command("export")
 @click.argument("run_ref", metavar="RUN", default="latest")
 @click.option(
-    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl"]),
+    default="csv",
+    show_default=True,
+    help="csv (for agree --gold, stats distribution --labels) or jsonl.",
 )
 @click.option("--out", "out_path", help="Write to this file (default: stdout).")
 @click.option("--adjudicator", help="Export only this adjudicator's decisions.")
