@@ -545,3 +545,47 @@ def test_bare_review_without_a_queue_says_how_to_build_it(run_path, run_cli):
     res = run_cli("review", run_path.name)
     assert res.exit_code == 1
     assert "has no review queue yet" in res.stderr and "review build" in res.stderr
+
+
+def test_mapping_items_with_the_real_crosswalk_module(run_path, run_cli, isolated_home):
+    """The real integration (runs once the crosswalk branch is merged): suggestions of a
+    bundled mapping set become items, and a decision is written into the file."""
+    crosswalk = pytest.importorskip("ptmcoder.crosswalk")
+    import shutil
+
+    from ptmcoder.paths import bundled_dir
+
+    files = sorted((bundled_dir("codebooks") / "crosswalks").glob("*.sssom.tsv"))
+    source = next(
+        (
+            f
+            for f in files
+            if any(m.status.value == "suggestion" for m in crosswalk.load_mapping_set(f).mappings)
+        ),
+        None,
+    )
+    if source is None:
+        pytest.skip("no bundled mapping set has suggestion rows")
+    target = isolated_home / "sets" / source.name
+    target.parent.mkdir()
+    shutil.copy(source, target)
+    r = run_cli("review", "build", run_path.name, "--reason", "audit", "--audit-size", "0",
+                "--mappings", target, "--json")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["by_reason"]["mapping"] >= 1
+    with open_queue(run_path.name) as queue:
+        item = next(i for i in queue.store.items() if i.kind == "mapping")
+    new = (
+        "skos:relatedMatch"
+        if item.mapping["predicate"] != "skos:relatedMatch"
+        else "skos:closeMatch"
+    )
+    r = run_cli("review", "decide", str(item.id), "--predicate", new, "--run", run_path.name,
+                "--adjudicator", "ann", "--json")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    rows = [
+        m
+        for m in crosswalk.load_mapping_set(target).mappings
+        if m.subject_id == item.mapping["subject_id"] and m.object_id == item.mapping["object_id"]
+    ]
+    assert any(m.reviewer_id == "reviewer:ann" and m.predicate_id == new for m in rows)
