@@ -260,3 +260,16 @@ def import_cmd(file: Path, output: Path | None, codebook_id: str | None, as_json
     )
     for problem in result.problems:
         err.print(f"  - {problem}", markup=False)
+
+
+@codebook.command("propose")
+@click.argument("ref")
+@click.option("--from-review", "run_ref", required=True, help="Run whose review notes to use.")
+@click.option("--out", "out_dir", default=None, help="Directory (default: workspace codebooks/).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def propose_cmd(ref: str, run_ref: str, out_dir: str | None, as_json: bool) -> None:
+    """Write a new version of codebook REF with the codes proposed in a review
+    ("no code fits" notes grouped by similarity), with their provenance."""
+    from ptmcoder.cli.review import propose_command
+
+    propose_command(ref, run_ref, out_dir, as_json)
