@@ -1191,7 +1191,7 @@ def run_study(
             record = read_stage_record(run_dir, stage)
             fresh = (
                 record is not None
-                and record.get("status") == "complete"
+                and record.get("status") in ("complete", "unavailable")
                 and record.get("input_hash") == input_hash
                 and not redo
                 and stage not in forced
@@ -1199,7 +1199,9 @@ def run_study(
             if fresh:
                 assert record is not None
                 ctx.outputs[str(stage)] = record.get("output_hash")
-                outcome = StageOutcome(str(stage), "skipped", 0.0, input_hash, record["output_hash"])
+                outcome = StageOutcome(
+                    str(stage), "skipped", 0.0, input_hash, record["output_hash"], record.get("note")
+                )
                 entry = manifest.start(stage, input_hash)
                 manifest.end(entry, outcome)
                 outcomes.append(outcome)
@@ -1229,7 +1231,7 @@ def run_study(
                 raise
             if output is not None:
                 write_json(stage_dir / f"{stage}.json", output)
-            output_hash = _output_hash(stage_dir) if status == "complete" else None
+            output_hash = _output_hash(stage_dir)
             seconds = time.perf_counter() - t0
             write_json(
                 record_path,
