@@ -784,7 +784,10 @@ def _adapt_review(ctx: StageContext) -> dict[str, Any]:
         seed=cfg.seed,
         audit_size=cfg.audit_size,
     )
-    return {"build": _clean(built.to_dict()), "status": _clean(review.status(ctx.run_dir).to_dict())}
+    return {
+        "build": _clean(built.to_dict()),
+        "status": _clean(review.status(ctx.run_dir).to_dict()),
+    }
 
 
 def map_input(ctx: StageContext) -> pd.DataFrame:
@@ -895,7 +898,9 @@ def _adapt_stats(ctx: StageContext) -> dict[str, Any]:
             {
                 "rater_a": a,
                 "rater_b": b,
-                **distribution_shift(per_rater[a], per_rater[b], n_boot=cfg.bootstrap, seed=cfg.seed),
+                **distribution_shift(
+                    per_rater[a], per_rater[b], n_boot=cfg.bootstrap, seed=cfg.seed
+                ),
             }
             for i, a in enumerate(names)
             for b in names[i + 1 :]
@@ -952,6 +957,7 @@ UPSTREAM: dict[Stage, tuple[Stage, ...]] = {
     Stage.STATS: (Stage.AGREE, Stage.MAP),
     Stage.REPORT: tuple(s for s in STAGES if s is not Stage.REPORT),
 }
+
 
 #: the files (config keys) each stage reads besides upstream outputs
 def _stage_files(config: StudyConfig, stage: Stage) -> list[str]:
@@ -1079,9 +1085,7 @@ class _Manifest:
 
 
 def _output_hash(stage_dir: Path) -> str:
-    files = [
-        p for p in stage_dir.rglob("*") if p.is_file() and p.name not in (STAGE_RECORD, LOCK)
-    ]
+    files = [p for p in stage_dir.rglob("*") if p.is_file() and p.name not in (STAGE_RECORD, LOCK)]
     files = [p for p in files if not p.name.startswith(".") and p.suffix not in (".lock",)]
     return hash_paths(files, stage_dir)
 
@@ -1200,7 +1204,12 @@ def run_study(
                 assert record is not None
                 ctx.outputs[str(stage)] = record.get("output_hash")
                 outcome = StageOutcome(
-                    str(stage), "skipped", 0.0, input_hash, record["output_hash"], record.get("note")
+                    str(stage),
+                    "skipped",
+                    0.0,
+                    input_hash,
+                    record["output_hash"],
+                    record.get("note"),
                 )
                 entry = manifest.start(stage, input_hash)
                 manifest.end(entry, outcome)
@@ -1256,8 +1265,12 @@ def run_study(
             if stage is Stage.ANNOTATE and output:
                 calls += int(output.get("calls", 0))
             outcome = StageOutcome(
-                str(stage), "ran" if status == "complete" else status, seconds, input_hash,
-                output_hash, note,
+                str(stage),
+                "ran" if status == "complete" else status,
+                seconds,
+                input_hash,
+                output_hash,
+                note,
             )
             manifest.end(entry, outcome)
             outcomes.append(outcome)

@@ -133,9 +133,10 @@ def test_first_run_runs_every_stage_and_records_hashes(first_run):
             __import__(module)
         except ImportError:
             assert s[stage] == "unavailable"
-            assert "stage not available (module missing)" in read_stage_record(
-                result.run_dir, stage
-            )["note"]
+            assert (
+                "stage not available (module missing)"
+                in read_stage_record(result.run_dir, stage)["note"]
+            )
     assert result.annotator_calls == 80
     for stage in ("import", "annotate", "agree", "stats", "report"):
         record = read_stage_record(result.run_dir, stage)
@@ -243,8 +244,15 @@ def test_report_renders_stage_outputs_and_states_what_did_not_run(first_run):
     for row in gold_rows:
         assert f"{row['cohen_kappa']:.3f}" in md and f"{row['cohen_kappa']:.3f}" in html
         assert f"[{row['cohen_kappa_ci_low']:.3f}, {row['cohen_kappa_ci_high']:.3f}]" in md
-    for section in ("Corpus and sample", "Annotators", "Agreement", "Review",
-                    "Code distribution", "Statistics", "Reproduce"):
+    for section in (
+        "Corpus and sample",
+        "Annotators",
+        "Agreement",
+        "Review",
+        "Code distribution",
+        "Statistics",
+        "Reproduce",
+    ):
         assert f"## {section}" in md
     if read_stage_record(result.run_dir, "review")["status"] == "unavailable":
         assert "review: not run (stage not available (module missing)" in md
@@ -321,8 +329,12 @@ def test_distribution_shift_matches_scipy():
     a = {f"u{i}": [codes[rng.integers(3)]] for i in range(60)}
     b = {f"u{i}": [codes[min(2, rng.integers(4))]] for i in range(50)}
     out = distribution_shift(a, b, n_boot=200, seed=3)
-    table = np.array([[sum(v == [c] for v in a.values()) for c in codes],
-                      [sum(v == [c] for v in b.values()) for c in codes]])
+    table = np.array(
+        [
+            [sum(v == [c] for v in a.values()) for c in codes],
+            [sum(v == [c] for v in b.values()) for c in codes],
+        ]
+    )
     chi2, p, dof, _ = chi2_contingency(table, correction=False)
     assert out["chi2"] == pytest.approx(chi2)
     assert out["p_value"] == pytest.approx(p)

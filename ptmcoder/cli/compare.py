@@ -30,8 +30,7 @@ def render_compare(data: dict):
             r["verdict"],
         )
     trans = Table(
-        title=f"Units whose codes changed: {len(data['changed_units'])} of "
-        f"{data['units_compared']}"
+        title=f"Units whose codes changed: {len(data['changed_units'])} of {data['units_compared']}"
     )
     for col in ("A", "B", "units"):
         trans.add_column(col)

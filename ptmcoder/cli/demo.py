@@ -57,7 +57,9 @@ def demo(
     out.print(render_outcomes(result))
     for line in summary_lines(result.run_dir):
         out.print(line)
-    out.print(f"annotator calls this session: {result.annotator_calls}; time {result.seconds:.1f} s")
+    out.print(
+        f"annotator calls this session: {result.annotator_calls}; time {result.seconds:.1f} s"
+    )
     out.print(f"report: {result.report_html}")
     out.print(f"        {result.report_md}")
     out.print(f"compare the two settings: ptmcoder compare {result.run_dir}")

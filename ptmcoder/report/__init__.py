@@ -209,11 +209,15 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> dict[str, Path]:
         path = out_dir / f"chart_{name}.png"
         path.write_bytes(data)
         files[f"chart_{name}"] = path
-    md = _env(False).get_template("report.md.j2").render(
-        **ctx, charts={k: f"chart_{k}.png" for k in pngs}
+    md = (
+        _env(False)
+        .get_template("report.md.j2")
+        .render(**ctx, charts={k: f"chart_{k}.png" for k in pngs})
     )
-    html = _env(True).get_template("report.html.j2").render(
-        **ctx, charts={k: _data_uri(v) for k, v in pngs.items()}, csp=CSP
+    html = (
+        _env(True)
+        .get_template("report.html.j2")
+        .render(**ctx, charts={k: _data_uri(v) for k, v in pngs.items()}, csp=CSP)
     )
     write_text(out_dir / "report.md", md)
     write_text(out_dir / "report.html", html)
@@ -258,11 +262,15 @@ def write_compare(result: Any, out_dir: Path) -> dict[str, Path]:
     for name, png in pngs.items():
         (out_dir / f"chart_{name}.png").write_bytes(png)
         files[f"chart_{name}"] = out_dir / f"chart_{name}.png"
-    md = _env(False).get_template("compare.md.j2").render(
-        c=data, charts={k: f"chart_{k}.png" for k in pngs}
+    md = (
+        _env(False)
+        .get_template("compare.md.j2")
+        .render(c=data, charts={k: f"chart_{k}.png" for k in pngs})
     )
-    html = _env(True).get_template("compare.html.j2").render(
-        c=data, charts={k: _data_uri(v) for k, v in pngs.items()}, csp=CSP
+    html = (
+        _env(True)
+        .get_template("compare.html.j2")
+        .render(c=data, charts={k: _data_uri(v) for k, v in pngs.items()}, csp=CSP)
     )
     write_text(out_dir / "compare.md", md)
     write_text(out_dir / "compare.html", html)

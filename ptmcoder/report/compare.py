@@ -360,7 +360,8 @@ def compare(
             ref = _key(reference.get(unit, [])) if reference and unit in reference else None
             changed.append({"unit": unit, "a": ka, "b": kb, "reference": ref})
     transitions = [
-        {"from": f, "to": t, "units": n} for (f, t), n in sorted(counter.items(), key=lambda x: -x[1])
+        {"from": f, "to": t, "units": n}
+        for (f, t), n in sorted(counter.items(), key=lambda x: -x[1])
     ]
     cost = []
     for side in (a, b):
