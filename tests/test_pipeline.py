@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -115,10 +117,36 @@ def test_unknown_stage_is_refused_with_suggestion(tmp_path):
 # -- incremental runs ---------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory):
+    """One first run per module (the machine is shared); tests work on copies of it."""
+    home = tmp_path_factory.mktemp("pipeline-home")
+    old = os.environ.get("PTMCODER_HOME")
+    os.environ["PTMCODER_HOME"] = str(home)
+    try:
+        result = run_study(write_study(home / "s.toml"))
+    finally:
+        if old is None:
+            os.environ.pop("PTMCODER_HOME", None)
+        else:
+            os.environ["PTMCODER_HOME"] = old
+    return home, result
+
+
 @pytest.fixture
-def first_run(tmp_path):
-    study = write_study(tmp_path / "s.toml")
-    return study, run_study(study)
+def first_run(base_run, isolated_home):
+    """A copy of the module's first run in this test's own workspace."""
+    home, result = base_run
+    shutil.copytree(home, isolated_home, dirs_exist_ok=True)
+    run_dir = isolated_home / "runs" / result.run_dir.name
+    report = run_dir / "report"
+    copy = replace(
+        result,
+        run_dir=run_dir,
+        report_md=report / "report.md",
+        report_html=report / "report.html",
+    )
+    return isolated_home / "s.toml", copy
 
 
 def test_first_run_runs_every_stage_and_records_hashes(first_run):
@@ -191,7 +219,7 @@ def test_from_and_force(first_run):
 
 
 def test_killed_run_keeps_a_readable_manifest_and_resumes(tmp_path, isolated_home):
-    study = write_study(tmp_path / "s.toml", limit=477)
+    study = write_study(tmp_path / "s.toml", limit=200)
     env = {**os.environ, "PYTHONPATH": str(REPO), "PTMCODER_HOME": str(isolated_home)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "ptmcoder", "run", str(study), "--json"],
@@ -228,7 +256,7 @@ def test_killed_run_keeps_a_readable_manifest_and_resumes(tmp_path, isolated_hom
     for rater in ("zero-shot", "few-shot"):
         lines = (killed_in / "annotate" / rater / "annotations.jsonl").read_text().splitlines()
         ids = [json.loads(line)["unit_id"] for line in lines]
-        assert len(ids) == len(set(ids)) == 477
+        assert len(ids) == len(set(ids)) == 200
 
 
 # -- report --------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ def render_compare(data: dict):
         f"reference (n = {data['agreement_per_code']['shared_units']} shared units)"
     )
     for col in ("code", "kappa A", "95% CI", "kappa B", "95% CI", "B - A", "paired 95% CI", ""):
-        per_code.add_column(col)
+        per_code.add_column(col, no_wrap=True, min_width=14 if col == "code" else None)
     for r in data["agreement_per_code"]["rows"]:
         per_code.add_row(
             r["code"],
@@ -88,7 +88,7 @@ def compare(
     shift = data["distribution_shift"]
     out.print(
         f"distribution shift: {shift['test']}, chi2 = {_num(shift['chi2'])}, df = "
-        f"{shift['dof']}, p = {_num(shift['p_value'], 4)}; Cramér's V = "
+        f"{shift['dof']}, p = {_pval(shift['p_value'])}; Cramér's V = "
         f"{_num(shift['cramers_v'])} [{_num(shift['ci_low'])}, {_num(shift['ci_high'])}]"
     )
     for row in data["cost"]:
@@ -99,6 +99,12 @@ def compare(
     out.print(f"settings that differ: {len(data['settings_differences'])}")
     out.print(f"compare: {files['compare_html']}")
     out.print(f"         {files['compare_md']}")
+
+
+def _pval(value) -> str:
+    from ptmcoder.report import _pval as pval
+
+    return pval(value)
 
 
 def _num(value, digits: int = 3) -> str:

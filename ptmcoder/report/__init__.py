@@ -48,6 +48,12 @@ def _pct(value: Any) -> str:
     return f"{100 * value:.1f}%"
 
 
+def _pval(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return "< 0.0001" if value < 1e-4 else f"{value:.4f}"
+
+
 def _short(value: Any) -> str:
     text = str(value or "")
     return text.split(":", 1)[-1][:12] if text else "–"
@@ -62,7 +68,7 @@ def _env(html: bool) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(fmt=_fmt, ci=_ci, pct=_pct, short=_short)
+    env.filters.update(fmt=_fmt, ci=_ci, pct=_pct, short=_short, pval=_pval)
     return env
 
 
