@@ -16,17 +16,14 @@ def render_compare(data: dict):
         title=f"A = {data['a']['label']}  B = {data['b']['label']}: kappa per code vs "
         f"reference (n = {data['agreement_per_code']['shared_units']} shared units)"
     )
-    for col in ("code", "kappa A", "95% CI", "kappa B", "95% CI", "B - A", "paired 95% CI", ""):
-        per_code.add_column(col, no_wrap=True, min_width=14 if col == "code" else None)
+    for col in ("code", "kappa A [95% CI]", "kappa B [95% CI]", "B - A [paired 95% CI]", ""):
+        per_code.add_column(col, no_wrap=True)
     for r in data["agreement_per_code"]["rows"]:
         per_code.add_row(
             r["code"],
-            _fmt(r["kappa_a"]),
-            _ci(r["kappa_a_ci_low"], r["kappa_a_ci_high"]),
-            _fmt(r["kappa_b"]),
-            _ci(r["kappa_b_ci_low"], r["kappa_b_ci_high"]),
-            _fmt(r["difference"]),
-            _ci(r["difference_ci_low"], r["difference_ci_high"]),
+            f"{_fmt(r['kappa_a'])} {_ci(r['kappa_a_ci_low'], r['kappa_a_ci_high'])}",
+            f"{_fmt(r['kappa_b'])} {_ci(r['kappa_b_ci_low'], r['kappa_b_ci_high'])}",
+            f"{_fmt(r['difference'])} {_ci(r['difference_ci_low'], r['difference_ci_high'])}",
             r["verdict"],
         )
     trans = Table(
