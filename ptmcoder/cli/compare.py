@@ -41,8 +41,15 @@ def render_compare(data: dict):
 @click.argument("run_b", required=False)
 @click.option("--rater-a", help="Annotator of RUN_A (default: its first).")
 @click.option("--rater-b", help="Annotator of RUN_B (default: its first; of RUN_A: its second).")
-@click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--bootstrap",
+    "n_boot",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Bootstrap resamples (over shared units) for the confidence intervals.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def compare(
