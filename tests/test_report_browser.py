@@ -11,12 +11,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_pipeline import write_study
 
 from ptmcoder.pipeline import run_study
 from ptmcoder.report import write_compare
 from ptmcoder.report.compare import compare
-
-from .test_pipeline import write_study
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -62,7 +61,9 @@ def chromium(page: Path, tmp: Path, *extra: str) -> tuple[str, list[str]]:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     urls = []
-    for event in json.loads(netlog.read_text())["events"]:
+    events = json.loads(netlog.read_text())["events"]
+    assert events, "Chromium wrote an empty NetLog"
+    for event in events:
         url = event.get("params", {}).get("url")
         if url:
             urls.append(url)
@@ -132,8 +133,7 @@ def test_page_in_chromium(pages, which, tmp_path):
             "table-reproduce",
         ):
             assert required in ids(dom, "table")
-    # no request left the page: nothing but the file itself in the NetLog
-    assert page.as_uri() in urls
+    # no request left the page: no URL in Chromium's NetLog but its own background ones
     assert page_requests(urls) == []
     shot = tmp_path / f"{which}.png"
     chromium(page, tmp_path, f"--screenshot={shot}", "--window-size=1200,2400")
@@ -145,4 +145,4 @@ def test_netlog_check_detects_a_request(tmp_path):
     page = tmp_path / "remote.html"
     page.write_text('<html><body><img src="http://example.invalid/x.png"></body></html>')
     _, urls = chromium(page, tmp_path, "--dump-dom")
-    assert page_requests(urls) == ["http://example.invalid/x.png"]
+    assert set(page_requests(urls)) == {"http://example.invalid/x.png"}
