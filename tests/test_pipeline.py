@@ -371,3 +371,12 @@ def test_distribution_shift_matches_scipy():
     assert out["ci_low"] <= out["cramers_v"] <= out["ci_high"]
     frame = pd.DataFrame(out["counts_a"])
     assert int(frame.sum().iloc[0]) == 60
+
+
+def test_bundled_study_is_found_from_any_directory(isolated_home):
+    # the README's `ptmcoder run studies/demo.toml` outside a checkout (wheel: _bundled/studies)
+    assert not (isolated_home / "studies").exists()
+    config, path = load_study("studies/demo.toml")
+    assert config.study.id == "demo" and path.parent.name == "studies"
+    with pytest.raises(Exception, match="bundled studies: banyongrakkul2025, demo, tan2024"):
+        load_study("studies/nope.toml")
