@@ -1,4 +1,4 @@
-"""``ptmcoder demo``: the main job, offline, on bundled real human-coded data."""
+"""``ptmcoder demo``: ``ptmcoder run studies/demo.toml``, offline, on bundled real data."""
 
 from __future__ import annotations
 
@@ -11,78 +11,55 @@ from ptmcoder.console import make_console, print_json
 
 @click.command()
 @click.option(
-    "--mode",
-    "modes",
-    multiple=True,
-    type=click.Choice(["zero-shot", "few-shot"]),
-    help="Embedded annotator modes to run (repeatable; default both).",
-)
-@click.option(
     "--embedder",
     type=click.Choice(["embedded", "embedded:tfidf"]),
-    default="embedded",
-    show_default=True,
-    help="The offline annotator: MiniLM sentence embeddings, or the TF-IDF fallback.",
+    default=None,
+    help="The offline annotator: MiniLM sentence embeddings (the study's default), or the "
+    "TF-IDF fallback.",
 )
-@click.option("--limit", type=int, default=None, help="Code only the first N units.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Code the first N units.")
 @click.option(
     "--bootstrap",
     "n_boot",
-    type=int,
-    default=1000,
-    show_default=True,
-    help="Bootstrap resamples for the confidence intervals.",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Bootstrap resamples for the confidence intervals (the study's default: 1000).",
 )
-@click.option(
-    "--seed",
-    type=int,
-    default=13,
-    show_default=True,
-    help="Seed for cross-fitting and the bootstrap.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the agreement table as JSON.")
+@click.option("--new", is_flag=True, help="Start a new run instead of updating the last one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the stage outcomes as JSON.")
 def demo(
-    modes: tuple[str, ...], embedder: str, limit: int | None, n_boot: int, seed: int, as_json: bool
+    embedder: str | None, limit: int | None, n_boot: int | None, new: bool, as_json: bool
 ) -> None:
-    """Import 477 real Stack Overflow questions screened by Humbatova et al.'s human
-    evaluators, code them offline with the embedded annotator, and print its
-    agreement with each human beside the humans' agreement with each other."""
+    """Run the demo study (studies/demo.toml): import 477 real Stack Overflow questions
+    screened by Humbatova et al.'s evaluators, code them offline with the embedded
+    annotator zero-shot and few-shot, score agreement with each human, build the review
+    queue, map, count and write the report. A second run skips what is up to date."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from ptmcoder.agreement.views import render_vs_humans
-    from ptmcoder.demo import MODES, run_demo
+    from ptmcoder.cli.run import render_outcomes
+    from ptmcoder.demo import run_demo
+    from ptmcoder.pipeline import summary_lines
 
     err = make_console(stderr=True)
     result = run_demo(
-        modes=modes or MODES,
         embedder=embedder,
         limit=limit,
-        seed=seed,
         n_boot=n_boot,
+        new=new,
+        say=lambda m: err.print(f"[bold]{m}[/]"),
         stderr=err,
-        status=lambda m: err.print(f"[bold]{m}[/]"),
+        progress=not as_json,
     )
     if as_json:
-        print_json(
-            {
-                "corpus_units": result.corpus_units,
-                "runs": {k: str(v) for k, v in result.runs.items()},
-                "annotator_records": result.annotator_records,
-                "annotator_errors": result.annotator_errors,
-                "humans": result.humans,
-                "agreement": result.table.to_dict(orient="records"),
-                "notes": result.notes,
-            }
-        )
+        print_json(result.to_dict())
         return
     out = make_console()
+    out.print(render_outcomes(result))
+    for line in summary_lines(result.run_dir):
+        out.print(line)
     out.print(
-        f"Corpus: {result.corpus_units} Stack Overflow questions (titles), "
-        f"codebook humbatova-screening; human evaluators: {', '.join(result.humans)}; "
-        "gold = adjudicated final tag."
+        f"annotator calls this session: {result.annotator_calls}; time {result.seconds:.1f} s"
     )
-    for name, n in result.annotator_records.items():
-        out.print(f"  {name}: {n} records, {result.annotator_errors[name]} error rows")
-    out.print(render_vs_humans(result.table, metrics=("percent_agreement", "cohen_kappa")))
-    for note in result.notes:
-        out.print(f"note: {note}")
+    out.print(f"report: {result.report_html}")
+    out.print(f"        {result.report_md}")
+    out.print(f"compare the two settings: ptmcoder compare {result.run_dir}")

@@ -1,0 +1,285 @@
+"""The run report and the run comparison: Markdown and self-contained HTML.
+
+:func:`report_context` reads a pipeline run's manifest, stage records and stage
+outputs (through the readers of :mod:`ptmcoder.pipeline`, nothing else), and every
+number rendered comes from a field of those files; each table names the file it
+comes from. :func:`write_report` renders ``report.md`` and ``report.html`` with
+Jinja2 (autoescaping on for HTML); charts are PNG files beside ``report.md`` and
+``data:`` URIs inside ``report.html``, which carries a Content-Security-Policy that
+forbids any request, so opening it contacts no address.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from ptmcoder.report import charts
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _ci(low: Any, high: Any, digits: int = 3) -> str:
+    if low is None or high is None:
+        return ""
+    return f"[{_fmt(low, digits)}, {_fmt(high, digits)}]"
+
+
+def _pct(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{100 * value:.1f}%"
+
+
+def _pval(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return "< 0.0001" if value < 1e-4 else f"{value:.4f}"
+
+
+def _short(value: Any) -> str:
+    text = str(value or "")
+    return text.split(":", 1)[-1][:12] if text else "–"
+
+
+def _env(html: bool) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(["html"]) if html else False,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(fmt=_fmt, ci=_ci, pct=_pct, short=_short, pval=_pval)
+    return env
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _sha(path: Path) -> str:
+    from ptmcoder.pipeline import sha256_file
+
+    return sha256_file(path)
+
+
+def report_context(run_dir: Path) -> dict[str, Any]:
+    """Everything the report shows, from the run's files only."""
+    from ptmcoder.pipeline import (
+        MANIFEST,
+        STAGES,
+        Stage,
+        read_manifest,
+        read_stage_output,
+        read_stage_record,
+    )
+
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    stages = []
+    for stage in STAGES:
+        rec = read_stage_record(run_dir, stage)
+        stages.append(
+            {
+                "stage": str(stage),
+                "status": (rec or {}).get("status", "not run"),
+                "note": (rec or {}).get("note"),
+                "input_hash": (rec or {}).get("input_hash"),
+                "output_hash": (rec or {}).get("output_hash"),
+                "seconds": (rec or {}).get("seconds"),
+                "finished_at": (rec or {}).get("finished_at"),
+            }
+        )
+    status = {s["stage"]: s for s in stages}
+
+    def out(stage: Stage) -> dict[str, Any] | None:
+        return read_stage_output(run_dir, stage)
+
+    agree = out(Stage.AGREE)
+    stats = out(Stage.STATS)
+    dist_tables = []
+    if stats:
+        for rater, dist in stats.get("distributions", {}).items():
+            dist_tables.append({"rater": rater, **dist})
+    taxonomies = []
+    if stats:
+        for book, dist in stats.get("taxonomies", {}).items():
+            top = next(iter(dist["levels"])) if dist.get("levels") else None
+            taxonomies.append(
+                {
+                    "codebook": book,
+                    "role": dist.get("role"),
+                    "level": top,
+                    "rows": [r for r in dist["levels"].get(top, []) if r["units"]] if top else [],
+                    "n_coded": dist.get("n_coded"),
+                    "untranslated_share": dist.get("untranslated_share"),
+                }
+            )
+    sessions = manifest.get("sessions", [])
+    return {
+        "run_id": run_dir.name,
+        "run_dir": str(run_dir),
+        "manifest": manifest,
+        "manifest_sha256": _sha(run_dir / MANIFEST),
+        "title": (manifest.get("config", {}).get("report", {}) or {}).get("title")
+        or f"Study {manifest.get('study_id')}",
+        "study": manifest.get("config", {}).get("study", {}),
+        "stages": stages,
+        "status": status,
+        "import_": out(Stage.IMPORT),
+        "sample": out(Stage.SAMPLE),
+        "annotate": out(Stage.ANNOTATE),
+        "agree": agree,
+        "review": out(Stage.REVIEW),
+        "mapping": out(Stage.MAP),
+        "stats": stats,
+        "distributions": dist_tables,
+        "taxonomies": taxonomies,
+        "sessions": len(sessions),
+        "unfinished_sessions": sum(1 for s in sessions if s.get("status") == "running"),
+    }
+
+
+def _report_charts(ctx: dict[str, Any]) -> dict[str, bytes]:
+    made: dict[str, bytes | None] = {}
+    agree = ctx.get("agree") or {}
+    pairs = [
+        {**p, "label": f"{p['rater_a']} vs {p['rater_b']}"}
+        for p in agree.get("pairs", [])
+        if p.get("kind") != "human-human"
+    ]
+    made["agreement"] = charts.interval_chart(
+        pairs,
+        label="label",
+        value="cohen_kappa",
+        low="cohen_kappa_ci_low",
+        high="cohen_kappa_ci_high",
+        title="Cohen's kappa with 95% bootstrap CI (agree/agree.json)",
+    )
+    dists = ctx.get("distributions") or []
+    if dists:
+        level = next(iter(dists[0]["levels"]))
+        codes = [r["id"] for r in dists[0]["levels"][level]]
+        made["distribution"] = charts.grouped_bars(
+            codes,
+            {
+                d["rater"]: [
+                    next((r["units"] for r in d["levels"][level] if r["id"] == c), 0) for c in codes
+                ]
+                for d in dists
+            },
+            title=f"Units per code ({level}; stats/stats.json)",
+            ylabel="units",
+        )
+    for i, tax in enumerate(ctx.get("taxonomies") or []):
+        made[f"taxonomy{i}"] = charts.hbars(
+            [r["name"][:48] for r in tax["rows"]],
+            [r["units"] for r in tax["rows"]],
+            title=f"{tax['codebook']} ({tax['role']}), {tax['level']}: units",
+            xlabel="units",
+        )
+    return {k: v for k, v in made.items() if v is not None}
+
+
+def write_report(run_dir: Path, out_dir: Path | None = None) -> dict[str, Path]:
+    """Render ``report.md`` and ``report.html`` (and the chart PNGs) into ``out_dir``
+    (default ``runs/<id>/report/``); returns their paths."""
+    from ptmcoder.pipeline import write_text
+
+    run_dir = Path(run_dir)
+    out_dir = Path(out_dir) if out_dir else run_dir / "report"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ctx = report_context(run_dir)
+    pngs = _report_charts(ctx)
+    files: dict[str, Path] = {}
+    for name, data in pngs.items():
+        path = out_dir / f"chart_{name}.png"
+        path.write_bytes(data)
+        files[f"chart_{name}"] = path
+    md = (
+        _env(False)
+        .get_template("report.md.j2")
+        .render(**ctx, charts={k: f"chart_{k}.png" for k in pngs})
+    )
+    html = (
+        _env(True)
+        .get_template("report.html.j2")
+        .render(**ctx, charts={k: _data_uri(v) for k, v in pngs.items()}, csp=CSP)
+    )
+    write_text(out_dir / "report.md", md)
+    write_text(out_dir / "report.html", html)
+    files["report_md"] = out_dir / "report.md"
+    files["report_html"] = out_dir / "report.html"
+    return files
+
+
+def _compare_charts(data: dict[str, Any]) -> dict[str, bytes]:
+    made: dict[str, bytes | None] = {}
+    rows = data["agreement_per_code"]["rows"]
+    made["difference"] = charts.interval_chart(
+        [{**r, "label": r["code"]} for r in rows],
+        label="label",
+        value="difference",
+        low="difference_ci_low",
+        high="difference_ci_high",
+        title="kappa(B) - kappa(A) per code, paired bootstrap 95% CI",
+    )
+    shift = data["distribution_shift"]
+    if shift.get("codes"):
+        made["shift"] = charts.grouped_bars(
+            shift["codes"],
+            {data["a"]["label"]: shift["counts_a"], data["b"]["label"]: shift["counts_b"]},
+            title="Code assignments of A and B",
+            ylabel="assignments",
+        )
+    return {k: v for k, v in made.items() if v is not None}
+
+
+def write_compare(result: Any, out_dir: Path) -> dict[str, Path]:
+    """Render ``compare.md``, ``compare.html`` and ``compare.json`` of a
+    :class:`~ptmcoder.report.compare.CompareResult` into ``out_dir``."""
+    from ptmcoder.pipeline import _clean, write_json, write_text
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = _clean(result.to_dict())
+    write_json(out_dir / "compare.json", data)
+    pngs = _compare_charts(data)
+    files: dict[str, Path] = {"compare_json": out_dir / "compare.json"}
+    for name, png in pngs.items():
+        (out_dir / f"chart_{name}.png").write_bytes(png)
+        files[f"chart_{name}"] = out_dir / f"chart_{name}.png"
+    md = (
+        _env(False)
+        .get_template("compare.md.j2")
+        .render(c=data, charts={k: f"chart_{k}.png" for k in pngs})
+    )
+    html = (
+        _env(True)
+        .get_template("compare.html.j2")
+        .render(c=data, charts={k: _data_uri(v) for k, v in pngs.items()}, csp=CSP)
+    )
+    write_text(out_dir / "compare.md", md)
+    write_text(out_dir / "compare.html", html)
+    files["compare_md"] = out_dir / "compare.md"
+    files["compare_html"] = out_dir / "compare.html"
+    return files

@@ -1,0 +1,399 @@
+"""Comparing two raters: two pipeline runs, or two annotators of one run.
+
+For raters A and B (each with the gold labels of its run as the reference):
+
+- the differences between their settings (the manifests' config snapshots);
+- per code, Cohen's kappa of A and of B against the reference (binary: code present
+  or absent) on the units A, B and the reference all coded, each with a percentile
+  bootstrap CI, and the difference kappa_B - kappa_A with a *paired* bootstrap CI
+  (the same resampled units for both; Efron & Tibshirani 1993, ch. 13), stated
+  significant at 95% when the interval excludes 0;
+- the units whose code sets changed, counted by transition and listed;
+- cost, tokens and time of each;
+- the shift in the code distribution: a chi-square test of homogeneity on the
+  2 x K table of code assignments (``scipy.stats.chi2_contingency``) with Cramér's V
+  (Cramér 1946) and a bootstrap CI over units.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ptmcoder.errors import PtmcoderError
+
+
+def _indicators(codes: dict[str, list[str]], units: list[str], labels: list[str]) -> np.ndarray:
+    pos = {c: j for j, c in enumerate(labels)}
+    x = np.zeros((len(units), len(labels)), dtype=float)
+    for i, u in enumerate(units):
+        for c in codes.get(u, []):
+            x[i, pos[c]] = 1.0
+    return x
+
+
+def _chi2_v(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Chi-square of homogeneity and Cramér's V of 2 x K tables (last two axes), vectorised."""
+    total = table.sum(axis=(-2, -1), keepdims=True)
+    rows = table.sum(axis=-1, keepdims=True)
+    cols = table.sum(axis=-2, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = rows * cols / total
+        terms = np.where(expected > 0, (table - expected) ** 2 / expected, 0.0)
+    chi2 = terms.sum(axis=(-2, -1))
+    k = (cols > 0).sum(axis=(-2, -1)) - 1
+    k = np.minimum(k, 1)
+    n = total[..., 0, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.sqrt(chi2 / (n * k))
+    return chi2, v
+
+
+def distribution_shift(
+    codes_a: dict[str, list[str]],
+    codes_b: dict[str, list[str]],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """Chi-square test of homogeneity of two code distributions (code assignments) with
+    Cramér's V and its percentile bootstrap CI (units of each side resampled)."""
+    from scipy.stats import chi2_contingency
+
+    labels = sorted({c for cs in (*codes_a.values(), *codes_b.values()) for c in cs})
+    units_a, units_b = sorted(codes_a), sorted(codes_b)
+    xa = _indicators(codes_a, units_a, labels)
+    xb = _indicators(codes_b, units_b, labels)
+    table = np.vstack([xa.sum(axis=0), xb.sum(axis=0)])
+    keep = table.sum(axis=0) > 0
+    table = table[:, keep]
+    out: dict[str, Any] = {
+        "test": "chi-square test of homogeneity (scipy.stats.chi2_contingency)",
+        "effect_size": "Cramér's V",
+        "n_a": len(units_a),
+        "n_b": len(units_b),
+        "assignments_a": int(table[0].sum()) if table.size else 0,
+        "assignments_b": int(table[1].sum()) if table.size else 0,
+        "codes": [c for c, k in zip(labels, keep, strict=True) if k],
+        "counts_a": [int(v) for v in table[0]] if table.size else [],
+        "counts_b": [int(v) for v in table[1]] if table.size else [],
+        "chi2": None,
+        "dof": None,
+        "p_value": None,
+        "cramers_v": None,
+        "ci_low": None,
+        "ci_high": None,
+        "bootstrap": n_boot,
+        "seed": seed,
+    }
+    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+        out["note"] = "fewer than two codes or an empty side: the test is undefined"
+        return out
+    chi2, p, dof, _ = chi2_contingency(table, correction=False)
+    from ptmcoder.stats.effect_sizes import cramers_v
+
+    out.update(
+        {
+            "chi2": float(chi2),
+            "dof": int(dof),
+            "p_value": float(p),
+            "cramers_v": cramers_v(chi2, int(table.sum()), table.shape),
+        }
+    )
+    if n_boot > 0:
+        rng = np.random.default_rng(seed)
+        wa = rng.multinomial(len(units_a), np.full(len(units_a), 1 / len(units_a)), size=n_boot)
+        wb = rng.multinomial(len(units_b), np.full(len(units_b), 1 / len(units_b)), size=n_boot)
+        boot = np.stack([wa @ xa[:, keep], wb @ xb[:, keep]], axis=1)
+        _, v = _chi2_v(boot)
+        v = v[np.isfinite(v)]
+        if v.size:
+            alpha = (1 - level) / 2
+            out["ci_low"] = float(np.quantile(v, alpha))
+            out["ci_high"] = float(np.quantile(v, 1 - alpha))
+    return out
+
+
+def _kappa(a: np.ndarray, g: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Cohen's kappa of binary columns under unit weights ``w`` (boot x n); a, g: n x K."""
+    n = w.sum(axis=1, keepdims=True)
+    n11 = w @ (a * g)
+    n00 = w @ ((1 - a) * (1 - g))
+    pa = (w @ a) / n
+    pg = (w @ g) / n
+    po = (n11 + n00) / n
+    pe = pa * pg + (1 - pa) * (1 - pg)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(pe < 1, (po - pe) / (1 - pe), np.nan)
+
+
+def paired_per_code(
+    codes_a: dict[str, list[str]],
+    codes_b: dict[str, list[str]],
+    reference: dict[str, list[str]],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[list[dict[str, Any]], int]:
+    """Per code: kappa of A and of B against the reference on the shared units, each
+    with a bootstrap CI, and kappa_B - kappa_A with a paired bootstrap CI."""
+    shared = sorted(set(codes_a) & set(codes_b) & set(reference))
+    labels = sorted({c for d in (codes_a, codes_b, reference) for u in shared for c in d[u]})
+    if not shared or not labels:
+        return [], len(shared)
+    a = _indicators(codes_a, shared, labels)
+    b = _indicators(codes_b, shared, labels)
+    g = _indicators(reference, shared, labels)
+    one = np.ones((1, len(shared)))
+    ka, kb = _kappa(a, g, one)[0], _kappa(b, g, one)[0]
+    rng = np.random.default_rng(seed)
+    w = (
+        rng.multinomial(len(shared), np.full(len(shared), 1 / len(shared)), size=n_boot)
+        if n_boot > 0
+        else np.zeros((0, len(shared)))
+    )
+    ba, bb = _kappa(a, g, w), _kappa(b, g, w)
+    alpha = (1 - level) / 2
+
+    def ci(values: np.ndarray) -> tuple[float | None, float | None]:
+        values = values[np.isfinite(values)]
+        if values.size < max(10, n_boot // 2):
+            return None, None
+        return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+
+    rows = []
+    for j, code in enumerate(labels):
+        la, ha = ci(ba[:, j])
+        lb, hb = ci(bb[:, j])
+        ld, hd = ci(bb[:, j] - ba[:, j])
+        va = None if np.isnan(ka[j]) else float(ka[j])
+        vb = None if np.isnan(kb[j]) else float(kb[j])
+        diff = None if va is None or vb is None else vb - va
+        if ld is None or diff is None:
+            verdict = "undefined"
+        else:
+            verdict = "significant" if (ld > 0 or hd < 0) else "not significant"
+        rows.append(
+            {
+                "code": code,
+                "n": len(shared),
+                "reference_with_code": int(g[:, j].sum()),
+                "kappa_a": va,
+                "kappa_a_ci_low": la,
+                "kappa_a_ci_high": ha,
+                "kappa_b": vb,
+                "kappa_b_ci_low": lb,
+                "kappa_b_ci_high": hb,
+                "difference": diff,
+                "difference_ci_low": ld,
+                "difference_ci_high": hd,
+                "verdict": verdict,
+            }
+        )
+    return rows, len(shared)
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(data, list) and data and all(isinstance(v, dict) for v in data):
+        out = {}
+        for i, v in enumerate(data):
+            out.update(_flatten(v, f"{prefix}[{i}]"))
+        return out
+    return {prefix: data}
+
+
+def settings_diff(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+    fa, fb = _flatten(a), _flatten(b)
+    rows = []
+    for key in sorted(set(fa) | set(fb)):
+        if fa.get(key) != fb.get(key):
+            rows.append({"key": key, "a": fa.get(key), "b": fb.get(key)})
+    return rows
+
+
+@dataclass
+class Side:
+    run_dir: Path
+    rater: str
+    summary: dict[str, Any]
+    codes: dict[str, list[str]]
+    reference: dict[str, list[str]] | None
+    config: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"{self.run_dir.name}:{self.rater}"
+
+
+def load_side(run_dir: Path, rater: str | None, *, index: int = 0) -> Side:
+    """One rater of a pipeline run (by name, or the ``index``-th annotator)."""
+    from ptmcoder.pipeline import (
+        Stage,
+        read_codings,
+        read_manifest,
+        read_reference,
+        require_stage,
+    )
+
+    annotate = require_stage(run_dir, Stage.ANNOTATE)
+    names = [r["rater"] for r in annotate["raters"]]
+    if rater is None:
+        if index >= len(names):
+            raise PtmcoderError(
+                f"run {run_dir.name} has {len(names)} annotator(s): {', '.join(names)}",
+                hint="compare two runs, or a run with two annotators",
+            )
+        rater = names[index]
+    if rater not in names:
+        raise PtmcoderError(
+            f"run {run_dir.name} has no annotator {rater!r}", hint=f"annotators: {', '.join(names)}"
+        )
+    summary = next(r for r in annotate["raters"] if r["rater"] == rater)
+    codings = read_codings(run_dir)
+    mine = codings[codings["rater"] == rater]
+    codes: dict[str, list[str]] = {}
+    for unit, code in zip(mine["unit"], mine["code"], strict=True):
+        codes.setdefault(str(unit), [])
+        if isinstance(code, str):
+            codes[str(unit)].append(code)
+    ref = read_reference(run_dir)
+    reference = None
+    if ref is not None:
+        reference = {}
+        for unit, code in zip(ref["unit"], ref["code"], strict=True):
+            reference.setdefault(str(unit), [])
+            if isinstance(code, str):
+                reference[str(unit)].append(code)
+    manifest = read_manifest(run_dir)
+    config = {
+        "study_id": manifest.get("study_id"),
+        "ptmcoder_version": manifest.get("ptmcoder_version"),
+        "git_commit": manifest.get("git_commit"),
+        "annotate": summary.get("settings", {}),
+        "agree": manifest.get("config", {}).get("agree"),
+    }
+    return Side(run_dir, rater, summary, codes, reference, config)
+
+
+@dataclass
+class CompareResult:
+    a: Side
+    b: Side
+    settings: list[dict[str, Any]]
+    per_code: list[dict[str, Any]]
+    shared_units: int
+    transitions: list[dict[str, Any]]
+    changed: list[dict[str, Any]]
+    cost: list[dict[str, Any]]
+    shift: dict[str, Any]
+    bootstrap: int
+    seed: int
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "a": {"run": str(self.a.run_dir), "rater": self.a.rater, "label": self.a.label},
+            "b": {"run": str(self.b.run_dir), "rater": self.b.rater, "label": self.b.label},
+            "settings_differences": self.settings,
+            "agreement_per_code": {
+                "reference": "gold labels of each run",
+                "shared_units": self.shared_units,
+                "bootstrap": self.bootstrap,
+                "seed": self.seed,
+                "rows": self.per_code,
+            },
+            "transitions": self.transitions,
+            "changed_units": self.changed,
+            "units_compared": len(set(self.a.codes) & set(self.b.codes)),
+            "cost": self.cost,
+            "distribution_shift": self.shift,
+            "notes": self.notes,
+        }
+
+
+def _key(codes: list[str]) -> str:
+    return "+".join(sorted(set(codes))) or "(none)"
+
+
+def compare(
+    run_a: Path,
+    run_b: Path | None = None,
+    *,
+    rater_a: str | None = None,
+    rater_b: str | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> CompareResult:
+    """Compare two pipeline runs, or (``run_b`` None) two annotators of one run."""
+    a = load_side(run_a, rater_a, index=0)
+    b = load_side(run_b or run_a, rater_b, index=0 if run_b is not None else 1)
+    if a.run_dir == b.run_dir and a.rater == b.rater:
+        raise PtmcoderError("both sides are the same rater", hint="name two raters")
+    notes = []
+    reference = a.reference
+    if reference is None or b.reference is None:
+        per_code, shared = [], 0
+        notes.append("no gold labels in one of the runs: per-code agreement not computed")
+    else:
+        if a.reference != b.reference:
+            notes.append("the runs' gold labels differ; the reference is run A's")
+        per_code, shared = paired_per_code(a.codes, b.codes, reference, n_boot=n_boot, seed=seed)
+    both = sorted(set(a.codes) & set(b.codes))
+    counter: Counter = Counter()
+    changed = []
+    for unit in both:
+        ka, kb = _key(a.codes[unit]), _key(b.codes[unit])
+        if ka != kb:
+            counter[(ka, kb)] += 1
+            ref = _key(reference.get(unit, [])) if reference and unit in reference else None
+            changed.append({"unit": unit, "a": ka, "b": kb, "reference": ref})
+    transitions = [
+        {"from": f, "to": t, "units": n}
+        for (f, t), n in sorted(counter.items(), key=lambda x: -x[1])
+    ]
+    cost = []
+    for side in (a, b):
+        s = side.summary
+        cost.append(
+            {
+                "side": side.label,
+                "records": s.get("records"),
+                "errors": s.get("errors"),
+                "input_tokens": s.get("input_tokens"),
+                "output_tokens": s.get("output_tokens"),
+                "cost_usd": s.get("cost_usd"),
+                "seconds": s.get("seconds"),
+                "latency_mean_s": s.get("latency_mean_s"),
+            }
+        )
+    shift = distribution_shift(a.codes, b.codes, n_boot=n_boot, seed=seed)
+    return CompareResult(
+        a=a,
+        b=b,
+        settings=settings_diff(a.config, b.config),
+        per_code=per_code,
+        shared_units=shared,
+        transitions=transitions,
+        changed=changed,
+        cost=cost,
+        shift=shift,
+        bootstrap=n_boot,
+        seed=seed,
+        notes=notes,
+    )
+
+
+def compare_frame(result: CompareResult) -> pd.DataFrame:
+    return pd.DataFrame(result.per_code)
