@@ -170,6 +170,9 @@ class MapConfig(_Model):
     target: str
     relations: list[str] = Field(default_factory=lambda: ["exact", "close", "narrow"])
     level: str | None = None
+    #: count unreviewed suggestion rows and contested pairs too (default: only what a
+    #: paper states and what a person reviewed)
+    include_suggestions: bool = False
 
 
 class StatsConfig(_Model):
@@ -770,24 +773,29 @@ def _adapt_agree(ctx: StageContext) -> dict[str, Any]:
 
 
 def _adapt_review(ctx: StageContext) -> dict[str, Any]:
-    """review build: ``ptmcoder.review.build_queue(run_path, gold=, humans=, seed=,
-    audit_size=)`` then ``ptmcoder.review.status(run_path)`` (module of the review issue)."""
-    if not _module_available("ptmcoder.review"):
-        raise StageUnavailable("stage not available (module missing): ptmcoder.review")
+    """review build: the queue of the study's raters (``ptmcoder.review.build_queue`` over
+    the first rater's run, with every rater's records under its name), then its status."""
     import ptmcoder.review as review
 
     cfg, agree = ctx.config.review, ctx.config.agree
-    built = review.build_queue(
-        ctx.run_dir,
-        gold=ctx.file(agree.gold) if agree.gold else None,
-        humans=ctx.file(agree.humans) if agree.humans else None,
+    summary = read_stage_output(ctx.run_dir, Stage.ANNOTATE)
+    if summary is None:
+        raise NotFoundError(f"{ctx.run_dir} has no annotate stage output")
+    raters = {
+        r["rater"]: str(Path(ctx.run_dir) / "annotate" / r["rater"]) for r in summary["raters"]
+    }
+    primary = next(iter(raters.values()))
+    options = review.BuildOptions(
+        gold=str(ctx.file(agree.gold)) if agree.gold else None,
+        humans=str(ctx.file(agree.humans)) if agree.humans else None,
         seed=cfg.seed,
         audit_size=cfg.audit_size,
+        raters=raters,
     )
-    return {
-        "build": _clean(built.to_dict()),
-        "status": _clean(review.status(ctx.run_dir).to_dict()),
-    }
+    built = review.build_queue(primary, options)
+    with review.open_queue(primary) as queue:
+        status = review.status(queue)
+    return {"build": _clean(built.to_json()), "status": _clean(status.to_json())}
 
 
 def map_input(ctx: StageContext) -> pd.DataFrame:
@@ -842,13 +850,19 @@ def _adapt_map(ctx: StageContext) -> dict[str, Any]:
     from ptmcoder import crosswalk
 
     result = crosswalk.translate(
-        codings, cfg.source, cfg.target, relations=tuple(cfg.relations), level=cfg.level
+        codings,
+        cfg.source,
+        cfg.target,
+        relations=tuple(cfg.relations),
+        level=cfg.level,
+        include_suggestions=cfg.include_suggestions,
     )
     result.table.to_csv(out / "translated.csv", index=False)
     return {
         "source": cfg.source,
         "target": cfg.target,
         "relations": cfg.relations,
+        "include_suggestions": cfg.include_suggestions,
         "n_input": int(result.n_input),
         "n_translated": int(result.n_translated),
         "untranslated": _clean(dict(result.untranslated)),

@@ -79,6 +79,11 @@ class BuildOptions(BaseModel):
     seed: int = 13
     confidence_below: float = Field(default=0.5, ge=0.0, le=1.0)
     agreement_below: float = 0.4
+    #: {rater name: run}: when given, the records of these annotation runs are queued
+    #: instead of the run's own, each under its rater name (a study pipeline codes each
+    #: rater into a run of its own; the run given to build_queue names the queue and
+    #: the corpus)
+    raters: dict[str, str] = Field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -119,10 +124,24 @@ def run_records(run: Run) -> list[dict[str, Any]]:
 
 
 def queue_path(run: Run) -> Path:
-    """``<workspace>/reviews/<run id>.sqlite``."""
+    """``<workspace>/reviews/<run id>.sqlite``; a rater's run inside a study pipeline
+    run (``runs/<id>/annotate/<rater>``) gets ``<id>--<rater>.sqlite``, since rater
+    names repeat across pipeline runs."""
     from ptmcoder.paths import reviews_dir
 
-    return reviews_dir() / f"{run.id}.sqlite"
+    key = run.id
+    if run.path.parent.name == "annotate":
+        key = f"{run.path.parent.parent.name}--{run.id}"
+    return reviews_dir() / f"{key}.sqlite"
+
+
+def _rater_records(options: BuildOptions) -> list[dict[str, Any]]:
+    """The records of ``options.raters``' runs, each under its rater name."""
+    return [
+        {**rec, "annotator": name}
+        for name, ref in options.raters.items()
+        for rec in run_records(resolve_run(ref))
+    ]
 
 
 def read_humans(path: str | Path) -> pd.DataFrame:
@@ -217,7 +236,7 @@ def build_queue(run_ref: str, options: BuildOptions | None = None) -> BuildResul
     run = resolve_run(run_ref)
     manifest = run.manifest()
     config = manifest.get("config", {})
-    records = run_records(run)
+    records = _rater_records(options) if options.raters else run_records(run)
     if not records:
         raise NotFoundError(
             f"run {run.id} has no annotation records", hint="annotate first: ptmcoder annotate"
