@@ -170,6 +170,12 @@ class LLMAnnotator:
             json_mode=True,
         )
 
+    def _discard(self, request: ChatRequest) -> None:
+        """An unusable answer is never kept in the response cache (when there is one)."""
+        discard = getattr(self.model, "discard", None)
+        if discard is not None:
+            discard(request)
+
     async def _call(self, request: ChatRequest, tally: Tally) -> Completion:
         completion = await self.model.complete(request)
         tally.add(completion)
@@ -210,8 +216,9 @@ class LLMAnnotator:
         k = self.settings.samples
         try:
             texts: list[str] = []
+            first_request = self.request(messages, k, self.settings.seed)
             if first is None:
-                completion = await self._call(self.request(messages, k, self.settings.seed), tally)
+                completion = await self._call(first_request, tally)
             elif isinstance(first, BaseException):
                 raise first
             else:
@@ -245,12 +252,13 @@ class LLMAnnotator:
                     ),
                 ]
                 tally.repairs += 1
-                again = await self._call(
-                    self.request(repair_messages, 1, self.settings.seed), tally
-                )
+                self._discard(first_request)
+                repair = self.request(repair_messages, 1, self.settings.seed)
+                again = await self._call(repair, tally)
                 answer = again.texts[0] if again.texts else None
                 result = parse_answer(answer, self.codes, text)
                 if isinstance(result, AnswerError):
+                    self._discard(repair)
                     return self._finish(
                         Annotation(
                             **base,
