@@ -340,10 +340,20 @@ def import_corpus(
                 ctx.progress = lambda done, _f=f, _t=total: progress(str(_f), done, _t)
                 progress(str(f), 0, total)
             n_before, skipped_before, bad_file = row, len(ctx.skipped), replaced_bytes()
+            counted_before = sum(ctx.counts.values())
             for unit in _read_one(f, f_fmt, ctx, mapping, platform):
                 unit["_row"] = row
                 row += 1
                 stage.add(unit)
+            if (
+                row == n_before
+                and len(ctx.skipped) == skipped_before
+                and sum(ctx.counts.values()) == counted_before
+            ):
+                raise PtmcoderError(
+                    f"{f}: no records (the file is empty or has only a header) as format {f_fmt!r}",
+                    hint="check the file, or its --format (one of " + ", ".join(FORMATS) + ")",
+                )
             if progress:
                 progress(str(f), total, total)
             replaced = replaced_bytes() - bad_file
@@ -363,6 +373,17 @@ def import_corpus(
             )
         stage.close()
         answers.close()
+        if row == 0:
+            raise PtmcoderError(
+                f"no units read from {', '.join(str(f) for f in files)}: "
+                + (
+                    f"all {len(ctx.skipped)} record(s) were malformed and skipped"
+                    if ctx.skipped
+                    else "no question or issue records"
+                )
+                + "; no corpus was written",
+                hint="see the reasons with --on-error fail, or check --format",
+            )
         tmp = staging / "_duckdb_tmp"
         n, duplicates, dropped, by_platform = _finish(
             stage.path, answers.path, staging / UNITS_FILE, memory_limit, tmp
