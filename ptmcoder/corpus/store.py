@@ -308,6 +308,9 @@ def import_corpus(
         )
     if fmt is not None and fmt not in FORMATS:
         raise PtmcoderError(f"unknown format {fmt!r}", hint="one of " + ", ".join(FORMATS))
+    from ptmcoder.stats.engine import check_memory_limit
+
+    memory_limit = check_memory_limit(memory_limit, "memory_limit")
     files = [Path(s) for s in sources]
     if not files:
         raise PtmcoderError("no input files given")
