@@ -12,12 +12,12 @@ staging directory next to the target, which replaces the target only when
 complete: an interrupted import leaves no half-written corpus and a previous
 corpus of the same name intact.
 
-An import (or save) of one name holds an exclusive lock on ``corpora/.NAME.lock``
-for its whole duration; a second one at the same time is refused. Replacing an
-existing corpus takes two renames (old aside, new in). A process killed between
-them leaves only the hidden ``.NAME.old-*`` copy: the next command that looks a
-corpus up (:func:`recover`) puts it back, or, when the new corpus is already in
-place, removes it.
+An import (or save) of one name holds an exclusive lock on
+``locks/corpus-NAME.lock`` (in the workspace) for its whole duration; a second
+one at the same time is refused. Replacing an existing corpus takes two renames
+(old aside, new in). A process killed between them leaves only the hidden
+``.NAME.old-*`` copy: the next command that looks a corpus up (:func:`recover`)
+puts it back, or, when the new corpus is already in place, removes it.
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ def _name_lock(root: Path, name: str, *, wait: bool = False) -> Iterator[bool]:
     """Hold the exclusive lock of corpus ``name``. Yields False when another process
     holds it and ``wait`` is False."""
     root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    _lock_path(name).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(_lock_path(name), os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -105,9 +106,15 @@ def _name_lock(root: Path, name: str, *, wait: bool = False) -> Iterator[bool]:
         os.close(fd)
 
 
-def _lock_holder(root: Path, name: str) -> str:
+def _lock_path(name: str) -> Path:
+    # outside corpora/: a lock file is never removed (that would let two processes
+    # hold locks on two different files of one name)
+    return paths.workspace() / "locks" / f"corpus-{name}.lock"
+
+
+def _lock_holder(name: str) -> str:
     try:
-        return (root / f".{name}.lock").read_text().strip() or "?"
+        return _lock_path(name).read_text().strip() or "?"
     except OSError:
         return "?"
 
@@ -120,7 +127,7 @@ def importing(name: str) -> Iterator[None]:
         if not held:
             raise PtmcoderError(
                 f"corpus {name!r} is being written by another process "
-                f"(pid {_lock_holder(root, name)}); this import was not started",
+                f"(pid {_lock_holder(name)}); this import was not started",
                 hint="wait for it to finish, or import under another --name",
             )
         _recover_name(root, name)
