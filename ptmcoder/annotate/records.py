@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ptmcoder.llm.redact import redact
 
 
 class ErrorType(StrEnum):
@@ -77,6 +79,12 @@ class Annotation(BaseModel):
     #: 1 for a unit's first record; n + 1 when ``--retry-errors`` replaced an error
     #: record of attempt n (which moved to the run's ``superseded.jsonl``)
     attempt: int = 1
+
+    @field_validator("error", "raw_answer")
+    @classmethod
+    def _no_secrets(cls, value: str | None) -> str | None:
+        """No API key or bearer token is ever stored in a record (issue #10 item 6)."""
+        return redact(value)
 
     @property
     def ok(self) -> bool:
