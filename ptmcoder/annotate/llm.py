@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ptmcoder.annotate.injection import injection_flags
 from ptmcoder.annotate.parse import AnswerError, ParsedAnswer, parse_answer
 from ptmcoder.annotate.prompt import (
     Example,
@@ -204,6 +205,7 @@ class LLMAnnotator:
             annotator=self.name,
             model=self.model_name,
             samples=self.settings.samples,
+            flags=injection_flags(unit_text(unit), self.codes),
             **common,
         )
         if not unit_text(unit).strip():

@@ -79,6 +79,9 @@ class Annotation(BaseModel):
     #: 1 for a unit's first record; n + 1 when ``--retry-errors`` replaced an error
     #: record of attempt n (which moved to the run's ``superseded.jsonl``)
     attempt: int = 1
+    #: review reasons found in the unit itself, e.g. "possible injection: asks to
+    #: ignore the instructions" (:mod:`ptmcoder.annotate.injection`); empty when none
+    flags: list[str] = Field(default_factory=list)
 
     @field_validator("error", "raw_answer")
     @classmethod
