@@ -183,12 +183,16 @@ class LLMServer:
         port: int = 0,
         complete_after_polls: int = 2,
         max_hang_s: float = 30.0,
+        echo_authorization: int | None = None,
     ) -> None:
         self.responder = responder or respond_empty
         self.latency = latency
         self.rpm_limit = rpm_limit
         self.complete_after_polls = complete_after_polls
         self.max_hang_s = max_hang_s
+        #: answer every chat request with this HTTP status and an error body that
+        #: echoes the request's Authorization header (as some proxies do)
+        self.echo_authorization = echo_authorization
         self._bucket = _Bucket(rpm_limit, rpm_burst) if rpm_limit else None
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -460,6 +464,18 @@ def _make_handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
                     },
                 )
             server._record(body, {k.lower(): v for k, v in self.headers.items()})
+            if server.echo_authorization is not None:
+                auth = self.headers.get("Authorization", "")
+                return self._json(
+                    server.echo_authorization,
+                    {
+                        "error": {
+                            "message": f"bad request; headers were Authorization: {auth}, "
+                            f"raw {auth.split()[-1] if auth else ''}",
+                            "type": "invalid_request_error",
+                        }
+                    },
+                )
             if server._bucket is not None:
                 wait = server._bucket.take()
                 if wait > 0:

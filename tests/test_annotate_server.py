@@ -101,7 +101,9 @@ def test_faults_become_retries_or_error_rows(run_cli, isolated_home):
             if path.is_file():
                 assert FAKE_KEY.encode() not in path.read_bytes(), path
 
-        # a new run with the same settings is answered from the cache: no call at all
+        # a new run with the same settings is answered from the cache, except where an
+        # answer was unusable and so not kept: u:3's malformed first answer and u:4's
+        # unknown code are asked again (and now answered by the responder)
         calls = len(server.requests)
         again = run_cli(
             "annotate",
@@ -118,8 +120,12 @@ def test_faults_become_retries_or_error_rows(run_cli, isolated_home):
             env={"OPENAI_API_KEY": FAKE_KEY},
         )
         assert again.exit_code == 0, again.stderr
-        assert len(server.requests) == calls
-        assert json.loads(again.stdout)["cache"]["hits"] >= 6
+        assert len(server.requests) == calls + 2
+        assert sorted(unit_of(r["messages"])[0] for r in server.requests[calls:]) == [
+            "u:3",
+            "u:4",
+        ]
+        assert json.loads(again.stdout)["cache"]["hits"] >= 4
 
 
 def test_plan_makes_no_call(run_cli, isolated_home):

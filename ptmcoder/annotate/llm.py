@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ptmcoder.annotate.leakage import LeakageGuard
+from ptmcoder.annotate.injection import injection_flags
 from ptmcoder.annotate.parse import AnswerError, ParsedAnswer, parse_answer
 from ptmcoder.annotate.prompt import (
     Example,
@@ -185,6 +186,12 @@ class LLMAnnotator:
             json_mode=True,
         )
 
+    def _discard(self, request: ChatRequest) -> None:
+        """An unusable answer is never kept in the response cache (when there is one)."""
+        discard = getattr(self.model, "discard", None)
+        if discard is not None:
+            discard(request)
+
     async def _call(self, request: ChatRequest, tally: Tally) -> Completion:
         completion = await self.model.complete(request)
         tally.add(completion)
@@ -214,6 +221,7 @@ class LLMAnnotator:
             model=self.model_name,
             samples=self.settings.samples,
             example_excluded=sorted(self.guard.matches(unit)),
+            flags=injection_flags(unit_text(unit), self.codes),
             **common,
         )
         if not unit_text(unit).strip():
@@ -226,8 +234,9 @@ class LLMAnnotator:
         k = self.settings.samples
         try:
             texts: list[str] = []
+            first_request = self.request(messages, k, self.settings.seed)
             if first is None:
-                completion = await self._call(self.request(messages, k, self.settings.seed), tally)
+                completion = await self._call(first_request, tally)
             elif isinstance(first, BaseException):
                 raise first
             else:
@@ -275,12 +284,13 @@ class LLMAnnotator:
                     ),
                 ]
                 tally.repairs += 1
-                again = await self._call(
-                    self.request(repair_messages, 1, self.settings.seed), tally
-                )
+                self._discard(first_request)
+                repair = self.request(repair_messages, 1, self.settings.seed)
+                again = await self._call(repair, tally)
                 answer = again.texts[0] if again.texts else None
                 result = parse_answer(answer, self.codes, text)
                 if isinstance(result, AnswerError):
+                    self._discard(repair)
                     return self._finish(
                         Annotation(
                             **base,

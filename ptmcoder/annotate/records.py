@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ptmcoder.llm.redact import redact
 
 
 class ErrorType(StrEnum):
@@ -82,6 +84,16 @@ class Annotation(BaseModel):
     #: leakage guard: codes whose codebook examples cite this very unit and were left
     #: out of the code's description for it (see ptmcoder.annotate.leakage)
     example_excluded: list[str] = Field(default_factory=list)
+
+    #: review reasons found in the unit itself, e.g. "possible injection: asks to
+    #: ignore the instructions" (:mod:`ptmcoder.annotate.injection`); empty when none
+    flags: list[str] = Field(default_factory=list)
+
+    @field_validator("error", "raw_answer")
+    @classmethod
+    def _no_secrets(cls, value: str | None) -> str | None:
+        """No API key or bearer token is ever stored in a record (issue #10 item 6)."""
+        return redact(value)
 
     @property
     def ok(self) -> bool:

@@ -63,7 +63,9 @@ class LazyGroup(click.Group):
         except PtmcoderError as exc:
             if os.environ.get("PTMCODER_DEBUG") == "1":
                 raise
-            error = click.ClickException(str(exc))
+            from ptmcoder.llm.redact import redact
+
+            error = click.ClickException(redact(str(exc)) or "")
             error.exit_code = exc.exit_code
             raise error from exc
 

@@ -114,8 +114,10 @@ def show_cmd(ref: str, as_json: bool) -> None:
     if book.special:
         special = tree.add("[italic]special codes (not counted in the taxonomy)[/]")
         for node in book.special:
+            # the role only when it says more than the id (false-positive is both)
+            role = node.role.value if node.role and node.role.value != node.id else None
             special.add(
-                f"{node.name} [dim]{node.id}[/] [italic]{node.role.value if node.role else ''}[/]"
+                f"{node.name} [dim]{node.id}[/]" + (f" [italic](role: {role})[/]" if role else "")
             )
     console.print(tree)
     console.print(

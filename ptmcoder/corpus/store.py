@@ -11,10 +11,19 @@ by the batch size, not by the corpus. Everything is written into a hidden
 staging directory next to the target, which replaces the target only when
 complete: an interrupted import leaves no half-written corpus and a previous
 corpus of the same name intact.
+
+An import (or save) of one name holds an exclusive lock on
+``locks/corpus-NAME.lock`` (in the workspace) for its whole duration; a second
+one at the same time is refused. Replacing an existing corpus takes two renames
+(old aside, new in). A process killed between them leaves only the hidden
+``.NAME.old-*`` copy: the next command that looks a corpus up (:func:`recover`)
+puts it back, or, when the new corpus is already in place, removes it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -74,10 +83,92 @@ def _new_staging(root: Path, name: str) -> Path:
     return staging
 
 
+@contextlib.contextmanager
+def _name_lock(root: Path, name: str, *, wait: bool = False) -> Iterator[bool]:
+    """Hold the exclusive lock of corpus ``name``. Yields False when another process
+    holds it and ``wait`` is False."""
+    root.mkdir(parents=True, exist_ok=True)
+    _lock_path(name).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(_lock_path(name), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _lock_path(name: str) -> Path:
+    # outside corpora/: a lock file is never removed (that would let two processes
+    # hold locks on two different files of one name)
+    return paths.workspace() / "locks" / f"corpus-{name}.lock"
+
+
+def _lock_holder(name: str) -> str:
+    try:
+        return _lock_path(name).read_text().strip() or "?"
+    except OSError:
+        return "?"
+
+
+@contextlib.contextmanager
+def importing(name: str) -> Iterator[None]:
+    """The lock of corpus ``name`` for an import; refused when another process holds it."""
+    root = paths.corpora_dir()
+    with _name_lock(root, name) as held:
+        if not held:
+            raise PtmcoderError(
+                f"corpus {name!r} is being written by another process "
+                f"(pid {_lock_holder(name)}); this import was not started",
+                hint="wait for it to finish, or import under another --name",
+            )
+        _recover_name(root, name)
+        yield
+
+
+def _recover_name(root: Path, name: str) -> None:
+    """Finish or undo a swap of ``name`` that a killed process left half done
+    (the caller holds the name's lock)."""
+    target = root / name
+    olds = sorted(root.glob(f".{name}.old-*"))
+    if not olds:
+        return
+    if not target.exists():
+        # killed between the renames: the previous corpus goes back
+        os.replace(olds[-1], target)
+        olds = olds[:-1]
+    for old in olds:  # the swap had finished; only the removal of the old copy had not
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def recover() -> None:
+    """Restore or finish every corpus swap interrupted by a kill (see the module
+    docstring); names locked by a running import are left to it."""
+    root = paths.corpora_dir()
+    if not root.is_dir():
+        return
+    names = {p.name[1:].rsplit(".old-", 1)[0] for p in root.glob(".*.old-*")}
+    for name in sorted(names):
+        if not _NAME.match(name):
+            continue
+        with _name_lock(root, name) as held:
+            if held:
+                _recover_name(root, name)
+
+
 def known_corpora() -> list[str]:
     root = paths.corpora_dir()
     if not root.is_dir():
         return []
+    recover()
     return sorted(
         p.name for p in root.iterdir() if not p.name.startswith(".") and (p / UNITS_FILE).is_file()
     )
@@ -89,6 +180,7 @@ def corpus_dir(name: str) -> Path:
 
 def corpus_path(name: str) -> Path:
     """The ``units.parquet`` of corpus ``name``; NotFoundError lists the known ones."""
+    recover()
     path = corpus_dir(name) / UNITS_FILE
     if not path.is_file():
         known = known_corpora()
@@ -308,12 +400,33 @@ def import_corpus(
         )
     if fmt is not None and fmt not in FORMATS:
         raise PtmcoderError(f"unknown format {fmt!r}", hint="one of " + ", ".join(FORMATS))
+    from ptmcoder.stats.engine import check_memory_limit
+
+    memory_limit = check_memory_limit(memory_limit, "memory_limit")
     files = [Path(s) for s in sources]
     if not files:
         raise PtmcoderError("no input files given")
     for f in files:
         if not f.is_file():
             raise NotFoundError(f"no such file: {f}")
+    with importing(name):
+        return _import_locked(
+            files, name, fmt, mapping, platform, on_error, replace, progress, memory_limit, started
+        )
+
+
+def _import_locked(
+    files: list[Path],
+    name: str,
+    fmt: str | None,
+    mapping: dict[str, str] | None,
+    platform: str | None,
+    on_error: OnError,
+    replace: bool,
+    progress: Callable[[str, int, int], None] | None,
+    memory_limit: str,
+    started: float,
+) -> ImportSummary:
     target = corpus_dir(name)
     if target.exists() and not replace:
         raise PtmcoderError(
@@ -340,10 +453,20 @@ def import_corpus(
                 ctx.progress = lambda done, _f=f, _t=total: progress(str(_f), done, _t)
                 progress(str(f), 0, total)
             n_before, skipped_before, bad_file = row, len(ctx.skipped), replaced_bytes()
+            counted_before = sum(ctx.counts.values())
             for unit in _read_one(f, f_fmt, ctx, mapping, platform):
                 unit["_row"] = row
                 row += 1
                 stage.add(unit)
+            if (
+                row == n_before
+                and len(ctx.skipped) == skipped_before
+                and sum(ctx.counts.values()) == counted_before
+            ):
+                raise PtmcoderError(
+                    f"{f}: no records (the file is empty or has only a header) as format {f_fmt!r}",
+                    hint="check the file, or its --format (one of " + ", ".join(FORMATS) + ")",
+                )
             if progress:
                 progress(str(f), total, total)
             replaced = replaced_bytes() - bad_file
@@ -363,6 +486,17 @@ def import_corpus(
             )
         stage.close()
         answers.close()
+        if row == 0:
+            raise PtmcoderError(
+                f"no units read from {', '.join(str(f) for f in files)}: "
+                + (
+                    f"all {len(ctx.skipped)} record(s) were malformed and skipped"
+                    if ctx.skipped
+                    else "no question or issue records"
+                )
+                + "; no corpus was written",
+                hint="see the reasons with --on-error fail, or check --format",
+            )
         tmp = staging / "_duckdb_tmp"
         n, duplicates, dropped, by_platform = _finish(
             stage.path, answers.path, staging / UNITS_FILE, memory_limit, tmp
@@ -474,26 +608,26 @@ def save_corpus(
         raise PtmcoderError(
             f"invalid corpus name {name!r}", hint="use letters, digits, '.', '_' and '-'"
         )
-    target = corpus_dir(name)
-    if target.exists() and not replace:
-        raise PtmcoderError(f"corpus {name!r} already exists", hint="pass --replace")
-    root = paths.corpora_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    staging = _new_staging(root, name)
-    try:
-        table = pa.Table.from_pandas(df[UNIT_COLUMNS], preserve_index=False).cast(UNIT_SCHEMA)
-        pq.write_table(table, staging / UNITS_FILE, compression="zstd")
-        (staging / IMPORT_FILE).write_text(
-            json.dumps(
-                {"name": name, "units": len(df), "derived": record},
-                indent=2,
-                default=str,
-                ensure_ascii=False,
-            ),
-            encoding="utf-8",
-        )
-        _swap_in(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with importing(name):
+        target = corpus_dir(name)
+        if target.exists() and not replace:
+            raise PtmcoderError(f"corpus {name!r} already exists", hint="pass --replace")
+        root = paths.corpora_dir()
+        staging = _new_staging(root, name)
+        try:
+            table = pa.Table.from_pandas(df[UNIT_COLUMNS], preserve_index=False).cast(UNIT_SCHEMA)
+            pq.write_table(table, staging / UNITS_FILE, compression="zstd")
+            (staging / IMPORT_FILE).write_text(
+                json.dumps(
+                    {"name": name, "units": len(df), "derived": record},
+                    indent=2,
+                    default=str,
+                    ensure_ascii=False,
+                ),
+                encoding="utf-8",
+            )
+            _swap_in(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return target / UNITS_FILE

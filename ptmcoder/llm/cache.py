@@ -1,10 +1,13 @@
 """The response cache: a rerun of the same work makes no model calls.
 
 The key is the sha256 of canonical JSON (sorted keys, no whitespace) of
-everything that determines the answer: the model (and the implementation that
-serves it), the messages, the sampling parameters, the prompt version and the
-codebook hash. Only successful completions are stored; errors never are. No
-API key, header or endpoint credential is part of a key or a row.
+everything that determines the answer: the endpoint (normalised, without
+credentials), the model (and the implementation that serves it), the messages,
+every sampling and output parameter, the structured-output mode, the prompt
+version and the codebook hash. Only successful completions are stored; errors
+never are, and an answer the caller found unusable is removed
+(:meth:`CachedChatModel.discard`). No API key, header or endpoint credential is
+part of a key or a row.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from ptmcoder.llm.base import ChatModel, ChatRequest, Completion
 from ptmcoder.store import connect, migrate
 
 #: bump when the meaning of a key changes (old rows then simply stop matching)
-KEY_VERSION = 1
+KEY_VERSION = 2
 
 MIGRATIONS = [
     """
@@ -42,28 +45,55 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def normalise_endpoint(url: str | None) -> str | None:
+    """An endpoint URL as one spelling: scheme and host lower case, default port and
+    trailing slash dropped, and never user, password, query or fragment (so no
+    credential can reach a cache key).
+
+    >>> normalise_endpoint("HTTPS://user:k@API.example.com:443/v1/?key=x")
+    'https://api.example.com/v1'
+    """
+    if not url:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    port = parts.port
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    path = parts.path.rstrip("/")
+    return f"{scheme}://{host}{path}"
+
+
 def cache_key(
-    request: ChatRequest, *, prompt_version: str, codebook_hash: str, namespace: str | None = None
+    request: ChatRequest,
+    *,
+    prompt_version: str,
+    codebook_hash: str,
+    namespace: str | None = None,
+    endpoint: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> str:
     """sha256 hex of the canonical JSON of what determines the completion.
 
     ``namespace`` is the model implementation (e.g. ``openai:gpt-4o-mini`` or
-    ``langchain:anthropic:claude-...``) so that two providers serving a model
-    of the same name do not share answers.
+    ``langchain:anthropic:claude-...``) and ``endpoint`` the server's URL
+    (normalised by :func:`normalise_endpoint`), so that two providers or two
+    servers serving a model of the same name do not share answers. ``options`` are
+    client settings that change the request sent (e.g. the structured-output mode).
+    Every field of the request is part of the key, so a new sampling parameter
+    cannot be forgotten.
     """
     payload = {
         "v": KEY_VERSION,
         "namespace": namespace,
-        "model": request.model,
-        "messages": [[m.role, m.content] for m in request.messages],
-        "params": {
-            "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
-            "seed": request.seed,
-            "n": request.n,
-            "json_schema": request.json_schema,
-            "json_mode": request.json_mode,
-        },
+        "endpoint": normalise_endpoint(endpoint),
+        "options": options or {},
+        "request": request.model_dump(mode="json"),
         "prompt_version": prompt_version,
         "codebook_hash": codebook_hash,
     }
@@ -113,6 +143,10 @@ class ResponseCache:
             )
             self.writes += 1
 
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._conn.execute("DELETE FROM responses WHERE key = ?", (key,))
+
     def __len__(self) -> int:
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
@@ -158,12 +192,20 @@ class CachedChatModel:
         self._inflight: dict[str, asyncio.Future[Completion]] = {}
 
     def key(self, request: ChatRequest) -> str:
+        structured = getattr(self.inner, "structured", None)
         return cache_key(
             request,
             prompt_version=self.prompt_version,
             codebook_hash=self.codebook_hash,
             namespace=self.inner.name,
+            endpoint=getattr(self.inner, "base_url", None),
+            options={"structured": structured} if structured is not None else None,
         )
+
+    def discard(self, request: ChatRequest) -> None:
+        """Forget the answer to ``request``: the caller could not use it (unparseable,
+        unknown code), and a later run must ask the model again, not replay it."""
+        self.cache.delete(self.key(request))
 
     async def complete(self, request: ChatRequest) -> Completion:
         key = self.key(request)

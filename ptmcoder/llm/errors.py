@@ -14,6 +14,7 @@ it as a clean message. ``kind`` says what failed and whether it was retried:
 from __future__ import annotations
 
 from ptmcoder.errors import PtmcoderError
+from ptmcoder.llm.redact import redact
 
 RETRYABLE_KINDS = frozenset({"rate_limit", "server", "timeout", "connection"})
 KINDS = RETRYABLE_KINDS | {"client", "response"}
@@ -34,7 +35,8 @@ class LLMError(PtmcoderError):
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown LLMError kind {kind!r}")
-        super().__init__(message, hint=hint)
+        # an endpoint may echo the Authorization header or the key in its error body
+        super().__init__(redact(message) or "", hint=redact(hint))
         self.kind = kind
         self.status = status
         self.attempts = attempts

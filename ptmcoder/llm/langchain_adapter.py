@@ -77,6 +77,8 @@ class LangChainChatModel:
         self.provider = provider
         self.model = model
         self.name = f"langchain:{provider}:{model}"
+        #: part of the response cache key (two servers, one model name)
+        self.base_url = base_url
         self.limiter = limiter
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self._sleep = sleep

@@ -23,13 +23,14 @@ path (or a directory of Parquet files).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
-from ptmcoder.errors import NotFoundError, PtmcoderError
+from ptmcoder.errors import ConfigError, NotFoundError, PtmcoderError
 from ptmcoder.paths import corpora_dir
 
 #: The 18 PTM-related Stack Overflow tags of Tan et al. (SANER 2024), Table I,
@@ -125,6 +126,31 @@ def tag_list_sql(tags) -> str:
     return "[" + ", ".join(quote_literal(t) for t in tags) + "]::VARCHAR[]"
 
 
+_MEMORY_LIMIT = re.compile(r"^\s*(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>[KMGT]i?B|B|%)\s*$", re.IGNORECASE)
+
+
+def check_memory_limit(value: str, option: str = "--memory-limit") -> str:
+    """A DuckDB memory cap such as ``1GB``, ``512MiB``, ``1.5 GB`` or ``80%``;
+    anything else raises :class:`~ptmcoder.errors.ConfigError` naming ``option``.
+
+    >>> check_memory_limit("512MiB")
+    '512MiB'
+    """
+    m = _MEMORY_LIMIT.match(str(value))
+    if m is None or float(m.group("n")) <= 0 or (m["unit"] == "%" and float(m["n"]) > 100):
+        raise ConfigError(
+            f"{option} {value!r} is not a memory size",
+            hint="a positive number with a unit: 512MB, 1GB, 2GiB (or a share: 50%)",
+        )
+    return str(value).strip()
+
+
+def check_threads(value: int | None, option: str = "--threads") -> int | None:
+    if value is not None and value < 1:
+        raise ConfigError(f"{option} must be at least 1, got {value}")
+    return value
+
+
 def connect(
     *,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
@@ -132,6 +158,8 @@ def connect(
     temp_directory: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with a memory cap (spilling to disk past it)."""
+    check_memory_limit(memory_limit)
+    check_threads(threads)
     con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
     con.execute("SET preserve_insertion_order = false")

@@ -9,7 +9,6 @@ REST API issues, JSON or JSONL) and ``csv`` (any CSV with a column mapping).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ptmcoder.errors import PtmcoderError
@@ -23,36 +22,12 @@ FORMATS = {
 }
 
 
-def _first_json_object(path: Path) -> object:
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        stripped = fh.read(1 << 20).lstrip()
-    doc: object = None
-    for text in (stripped.split("\n", 1)[0], stripped):
-        try:
-            doc = json.loads(text)
-            break
-        except ValueError:
-            continue
-    else:
-        # A large array (or {"items": [...]}): decode its first object only.
-        key = stripped.find('"items"')
-        bracket = stripped.find("[", max(key, 0))
-        start = stripped.find("{", bracket + 1 if bracket >= 0 else 0)
-        try:
-            return json.JSONDecoder().raw_decode(stripped[max(start, 0) :])[0]
-        except ValueError:
-            return None
-    if isinstance(doc, dict) and isinstance(doc.get("items"), list):
-        doc = doc["items"]
-    if isinstance(doc, list):
-        return doc[0] if doc else None
-    return doc
-
-
 def detect_format(path: Path, *, has_mapping: bool = False) -> str:
     """Guess a file's format from its extension and first bytes."""
     from ptmcoder.corpus.readers import github, se_api, sede_csv
     from ptmcoder.corpus.readers.csvio import read_header
+    from ptmcoder.corpus.readers.jsonio import first_record
+    from ptmcoder.errors import InputRecordError
 
     suffix = path.suffix.lower()
     with open(path, "rb") as fh:
@@ -60,7 +35,10 @@ def detect_format(path: Path, *, has_mapping: bool = False) -> str:
     if suffix == ".xml" or head.startswith((b"<?xml", b"<posts")):
         return "posts-xml"
     if suffix in (".json", ".jsonl", ".ndjson") or head.startswith((b"{", b"[")):
-        obj = _first_json_object(path)
+        try:
+            obj = first_record(path)
+        except ValueError as exc:
+            raise InputRecordError(str(path), "record 1", None, str(exc)) from None
         if se_api.looks_like(obj):
             return "se-api"
         if github.looks_like(obj):

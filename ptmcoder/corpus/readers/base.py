@@ -93,20 +93,38 @@ def blank(value: Any) -> bool:
     )
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _int_in_range(n: int, value: Any, field_name: str) -> int:
+    if not INT64_MIN <= n <= INT64_MAX:
+        raise FieldError(field_name, f"integer out of range: {str(value)[:40]!r}")
+    return n
+
+
 def parse_int(value: Any, field_name: str) -> int | None:
+    """An integer that fits a 64-bit column; ``3``, ``"3"`` and ``"3.0"`` are 3. NaN,
+    infinities, fractions and out-of-range values raise :class:`FieldError`."""
     if blank(value):
         return None
     if isinstance(value, bool):
         raise FieldError(field_name, f"expected an integer, got {value!r}")
     if isinstance(value, int):
-        return value
+        return _int_in_range(value, value, field_name)
+    text = str(value).strip()
     try:
-        f = float(str(value).strip())
+        return _int_in_range(int(text), value, field_name)
     except ValueError:
-        raise FieldError(field_name, f"expected an integer, got {str(value)[:40]!r}") from None
+        pass
+    try:
+        f = float(text)
+    except ValueError:
+        raise FieldError(field_name, f"expected an integer, got {text[:40]!r}") from None
+    if f != f or f in (float("inf"), float("-inf")):
+        raise FieldError(field_name, f"expected an integer, got {text[:40]!r}")
     if f != int(f):
-        raise FieldError(field_name, f"expected an integer, got {str(value)[:40]!r}")
-    return int(f)
+        raise FieldError(field_name, f"expected an integer, got {text[:40]!r}")
+    return _int_in_range(int(f), value, field_name)
 
 
 def parse_id(value: Any, field_name: str) -> str | None:
@@ -126,16 +144,25 @@ def parse_time(value: Any, field_name: str) -> datetime | None:
     and GitHub both publish UTC)."""
     if blank(value):
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, bool):
+        raise FieldError(field_name, f"not a date/time: {value!r}")
+    if isinstance(value, int | float):
+        return _from_epoch(value, field_name)
     text = str(value).strip()
     if _EPOCH_RE.match(text):
-        return datetime.fromtimestamp(float(text), UTC)
+        return _from_epoch(float(text), field_name)
     try:
         dt = datetime.fromisoformat(text)
-    except ValueError:
+        return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise FieldError(field_name, f"not a date/time: {text[:40]!r}") from None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _from_epoch(seconds: float, field_name: str) -> datetime:
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):
+        raise FieldError(field_name, f"epoch seconds out of range: {str(seconds)[:40]!r}") from None
 
 
 _SO_TAGS = re.compile(r"<([^<>]+)>")

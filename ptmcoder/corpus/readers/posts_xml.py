@@ -23,6 +23,11 @@ from ptmcoder.errors import InputRecordError
 CHUNK = 1 << 20
 
 
+class _DoctypeRefused(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
 def read(path: Path, ctx: ImportContext) -> Iterator[dict[str, Any]]:
     name = str(path)
     pending: list[tuple[int, dict[str, str]]] = []
@@ -32,7 +37,14 @@ def read(path: Path, ctx: ImportContext) -> Iterator[dict[str, Any]]:
         if tag == "row":
             pending.append((parser.CurrentLineNumber, attrs))
 
+    def refuse(*_args: object) -> None:
+        raise _DoctypeRefused(parser.CurrentLineNumber)
+
     parser.StartElementHandler = start
+    # refused at the declaration, before any entity is defined or expanded
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.ExternalEntityRefHandler = refuse
     decoder = codecs.getincrementaldecoder("utf-8")(errors=DECODE_ERRORS)
     done = 0
     rows = 0
@@ -46,6 +58,16 @@ def read(path: Path, ctx: ImportContext) -> Iterator[dict[str, Any]]:
                 error = None
             except expat.ExpatError as exc:
                 error = exc
+            except _DoctypeRefused as refused:
+                raise InputRecordError(
+                    name,
+                    f"line {refused.line}",
+                    None,
+                    "a DTD (<!DOCTYPE ...>, entity declarations, external entities) is "
+                    "refused: Stack Overflow dumps have none, and entity expansion can "
+                    "exhaust memory",
+                    hint="remove the <!DOCTYPE ...> declaration if the file is a real dump",
+                ) from None
             for line, attrs in pending:
                 rows += 1
                 where = f"line {line} (row {rows})"
