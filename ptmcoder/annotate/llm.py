@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ptmcoder.annotate.leakage import LeakageGuard
 from ptmcoder.annotate.injection import injection_flags
+from ptmcoder.annotate.leakage import LeakageGuard
 from ptmcoder.annotate.parse import AnswerError, ParsedAnswer, parse_answer
 from ptmcoder.annotate.prompt import (
     Example,
