@@ -215,7 +215,7 @@ def read_mapping_file(path: str | Path) -> tuple[MappingSet, list[Problem]]:
                         )
                     )
                 kwargs[name] = number
-            elif name in known and name not in ("extra", "line", "status", "inverted"):
+            elif name in known and name not in ("extra", "line", "status", "inverted", "judge"):
                 kwargs[name] = value.strip()
             else:
                 extra[name] = value

@@ -165,6 +165,9 @@ class Mapping:
     line: int | None = None
     status: Status = Status.SUGGESTION
     inverted: bool = False
+    #: what an LLM judge said about a suggestion (model, relation, rationale or error);
+    #: reported by ``map suggest --json``, not a column of the file
+    judge: dict[str, str] | None = None
 
     @property
     def subject_code(self) -> str | None:
@@ -225,6 +228,8 @@ class Mapping:
             data["line"] = self.line
         if self.inverted:
             data["derived"] = "inverse"
+        if self.judge is not None:
+            data["judge"] = dict(self.judge)
         return data
 
 

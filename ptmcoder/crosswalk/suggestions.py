@@ -18,6 +18,7 @@ from ptmcoder.crosswalk.io import (
     read_mapping_file,
     write_mapping_set,
 )
+from ptmcoder.crosswalk.judge import judge_suggestions
 from ptmcoder.crosswalk.model import (
     SUFFIX,
     Justification,
@@ -62,17 +63,26 @@ def suggest(
     level_b: str | None = None,
     embedder: str = "auto",
     warn: Any = None,
+    judge: str | None = None,
+    base_url: str | None = None,
 ) -> list[Mapping]:
     """Candidate ``skos:relatedMatch`` rows between the codes of A and B (leaves by default)
     from the cosine similarity of their names, definitions, criteria and examples, embedded
     with all-MiniLM-L6-v2 (offline; TF-IDF when it is not installed). For each code on either
     side its ``top_k`` most similar codes on the other side scoring at least ``threshold``.
     Pairs already in the crosswalk and codes a paper or reviewer says have no counterpart are
-    skipped. The rows are suggestions: a human decides (:func:`record_decision`)."""
+    skipped. With ``judge`` (a model spec such as ``openai:MODEL``, at ``base_url``) an LLM
+    judge then names each pair's SKOS relation with a rationale
+    (:func:`ptmcoder.crosswalk.judge.judge_suggestions`). The rows are suggestions: a human
+    decides (:func:`record_decision`)."""
     import numpy as np
 
     from ptmcoder.annotate.embedded import make_embedder
 
+    if judge:
+        from ptmcoder.llm.factory import parse_spec
+
+        parse_spec(judge)  # a bad spec fails before the embedding work
     if top_k < 1:
         raise PtmcoderError("top_k must be at least 1")
     if not 0 <= threshold <= 1:
@@ -136,6 +146,8 @@ def suggest(
                 comment="suggestion: needs a human decision (ptmcoder review)",
             )
         )
+    if judge:
+        out = judge_suggestions(out, book_a, book_b, judge, base_url=base_url, warn=warn)
     return out
 
 
