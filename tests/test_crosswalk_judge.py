@@ -152,6 +152,15 @@ def test_judge_sets_predicates_and_rationales_end_to_end(run_cli, isolated_home)
     )
     assert decided.reviewer_id == "reviewer:ann"
     assert cw.load_mapping_set(written).mappings[-len(pairs)].status is Status.REVIEWED
+    # the standard's own reader accepts the judged rows
+    try:
+        from sssom.parsers import parse_sssom_table
+    except ImportError:
+        parse_sssom_table = None
+    if parse_sssom_table is not None:
+        msdf = parse_sssom_table(str(written))
+        assert len(msdf.df) == len(cw.load_mapping_set(written).mappings)
+        assert "ptmcoder:llm-judge/openai:judge-model" in set(msdf.df["author_id"].astype(str))
     # the key is never written anywhere
     for path in isolated_home.rglob("*"):
         if path.is_file():
