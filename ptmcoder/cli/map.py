@@ -10,6 +10,7 @@ import datetime as dt
 import sys
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from ptmcoder.console import make_console, print_json
@@ -95,12 +96,22 @@ def validate_cmd(files: tuple[str, ...], as_json: bool) -> None:
     show_default=True,
     help="all-MiniLM-L6-v2 (offline) or TF-IDF.",
 )
+@click.option(
+    "--judge",
+    metavar="SPEC",
+    help="An LLM judge (openai:MODEL or langchain:PROVIDER:MODEL) naming each candidate "
+    "pair's SKOS relation with a rationale; the key comes from the environment only.",
+)
+@click.option("--base-url", help="OpenAI-compatible endpoint of the judge.")
 @click.option("--dry-run", is_flag=True, help="Show the suggestions without writing them.")
 @click.option("--json", "as_json", is_flag=True, help="Print the suggestions as JSON.")
-def suggest_cmd(a, b, top_k, threshold, level_a, level_b, embedder, dry_run, as_json) -> None:
+def suggest_cmd(
+    a, b, top_k, threshold, level_a, level_b, embedder, judge, base_url, dry_run, as_json
+) -> None:
     """Suggest skos:relatedMatch pairs between the codes of A and B from the similarity of
     their names, definitions, criteria and examples, and append them to the crosswalk as
-    suggestion rows (with similarity_score) for a human to accept, change or reject."""
+    suggestion rows (with similarity_score) for a human to accept, change or reject.
+    With --judge, an LLM sets each pair's predicate and gives its rationale (in comment)."""
     from ptmcoder.crosswalk import add_suggestions, suggest
 
     stderr = make_console(stderr=True)
@@ -112,7 +123,9 @@ def suggest_cmd(a, b, top_k, threshold, level_a, level_b, embedder, dry_run, as_
         level_a=level_a,
         level_b=level_b,
         embedder=embedder,
-        warn=lambda msg: stderr.print(f"[yellow]warning:[/] {msg}"),
+        warn=lambda msg: stderr.print(f"[yellow]warning:[/] {escape(msg)}"),
+        judge=judge,
+        base_url=base_url,
     )
     written = None
     if not dry_run and rows:
@@ -122,12 +135,17 @@ def suggest_cmd(a, b, top_k, threshold, level_a, level_b, embedder, dry_run, as_
     if as_json:
         print_json({"suggestions": [m.to_dict() for m in rows], "written": written})
         return
-    table = Table("score", f"{a}", f"{b}")
+    table = Table("score", f"{a}", f"{b}", *(["judge"] if judge else []))
     for m in rows:
+        verdict = []
+        if judge:
+            j = m.judge or {}
+            verdict = [j.get("relation") or f"error: {j.get('error', '')}"]
         table.add_row(
             f"{m.similarity_score:.3f}",
             f"{m.subject_label} ({m.subject_code})",
             f"{m.object_label} ({m.object_code})",
+            *verdict,
         )
     make_console().print(table)
 
