@@ -98,10 +98,11 @@ def test_judge_sets_predicates_and_rationales_end_to_end(run_cli, isolated_home)
         assert all(h.get("authorization") == f"Bearer {FAKE_KEY}" for h in server.headers)
         rows = {(r["subject_id"], r["object_id"]): r for r in json.loads(dry.stdout)["suggestions"]}
         assert json.loads(dry.stdout)["written"] is None
-        # the same run again writes the file, answered from the response cache
+        # the same run again writes the file, answered from the response cache, except
+        # the two unusable answers (malformed, out of the vocabulary), which are asked again
         result = run_cli(*SUGGEST, *SUGGEST_OPTS, *judge, "--json", env=env)
         assert result.exit_code == 0, result.stderr + repr(result.exception)
-        assert len(server.requests) == n_first
+        assert len(server.requests) == n_first + 2
     data = json.loads(result.stdout)
     assert {(r["subject_id"], r["object_id"]): r for r in data["suggestions"]} == rows
     assert len(rows) == len(pairs)

@@ -205,6 +205,9 @@ def judge_suggestions(
         text = completion.texts[0] if completion.texts else ""
         parsed = parse_judgement(text)
         if isinstance(parsed, str):
+            discard = getattr(model, "discard", None)
+            if discard is not None:  # an unusable answer is not replayed by a rerun
+                discard(request)
             return report(m, parsed)
         return _judged_row(m, spec, parsed)
 
