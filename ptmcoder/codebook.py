@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -168,6 +170,54 @@ class Codebook(_Strict):
         chain = (*info.ancestors, code)
         return chain[depth] if depth < len(chain) else None
 
+    def map_codes(self, codes: Iterable[Any], level: str | None) -> LevelMapping:
+        """The one level mapper: every code of ``codes`` lifted to its ancestor (or
+        itself) at ``level`` (a level name; ``None``/``leaf`` keeps leaf codes).
+
+        The policy, the same for every stage: a missing value (None, NaN, a blank
+        string) stays missing; a special code maps to itself; a code above the level
+        maps to None and is counted in ``above_level``; **a code the codebook lacks
+        maps to None and is counted, per code, in** ``unknown`` **for the caller to
+        report**: never silently dropped, never an exception. An unknown *level* is a
+        :class:`~ptmcoder.errors.NotFoundError` naming the known levels.
+
+        >>> leaf = {"id": "A.1", "name": "A1", "definition": "a1", "provenance": "paper-text"}
+        >>> book = parse_codebook({"id": "t", "title": "T", "citation": "c",
+        ...     "version": "1", "levels": ["category", "code"], "status": "partial",
+        ...     "nodes": [{"id": "A", "name": "A", "definition": "a",
+        ...                "provenance": "paper-text", "children": [leaf]}]})
+        >>> m = book.map_codes(["A.1", "A", "zzz", None], "category")
+        >>> m.codes, dict(m.unknown), dict(m.above_level)
+        (['A', 'A', None, None], {'zzz': 1}, {})
+        """
+        level = "leaf" if level in (None, "", "leaf", "leaves") else str(level)
+        depth = None if level == "leaf" else self.level_index(level)
+        out: list[str | None] = []
+        unknown: Counter[str] = Counter()
+        above: Counter[str] = Counter()
+        for raw in codes:
+            code = _clean_code(raw)
+            if code is None:
+                out.append(None)
+                continue
+            info = self._index.get(code)
+            if info is None:
+                unknown[code] += 1
+                out.append(None)
+                continue
+            if info.special:
+                out.append(code)
+                continue
+            if depth is None:
+                lifted = code if info.node.is_leaf else None
+            else:
+                chain = (*info.ancestors, code)
+                lifted = chain[depth] if depth < len(chain) else None
+            if lifted is None:
+                above[code] += 1
+            out.append(lifted)
+        return LevelMapping(level, out, unknown, above)
+
     def counts_per_level(self) -> dict[str, int]:
         counts = {name: 0 for name in self.levels}
         for _, depth, _ in self.walk():
@@ -176,6 +226,54 @@ class Codebook(_Strict):
 
 
 Node.model_rebuild()
+
+
+def _clean_code(raw: Any) -> str | None:
+    """A code as a stripped string; None for a missing value (None, NaN, pd.NA, '')."""
+    if raw is None or (isinstance(raw, float) and math.isnan(raw)):
+        return None
+    if not isinstance(raw, str):
+        try:
+            import pandas as pd
+
+            if pd.isna(raw):
+                return None
+        except (ImportError, TypeError, ValueError):
+            pass
+    code = str(raw).strip()
+    return code or None
+
+
+@dataclass(frozen=True)
+class LevelMapping:
+    """The result of :meth:`Codebook.map_codes`."""
+
+    level: str
+    #: one entry per input code: its ancestor at the level, or None (missing,
+    #: unknown or above the level)
+    codes: list[str | None]
+    #: codes the codebook lacks -> occurrences (mapped to None; report them)
+    unknown: Counter[str] = field(default_factory=Counter)
+    #: codes that sit above the level -> occurrences (mapped to None)
+    above_level: Counter[str] = field(default_factory=Counter)
+
+    def notes(self, source: str = "") -> list[str]:
+        """One line per kind of left-out code, for the caller to print."""
+        where = f"{source}: " if source else ""
+        out = []
+        if self.unknown:
+            listed = ", ".join(f"{c} ({n})" for c, n in self.unknown.most_common(10))
+            more = " ..." if len(self.unknown) > 10 else ""
+            out.append(
+                f"{where}{sum(self.unknown.values())} code(s) not in the codebook count as "
+                f"missing: {listed}{more}"
+            )
+        if self.above_level:
+            out.append(
+                f"{where}{sum(self.above_level.values())} code(s) sit above level "
+                f"{self.level!r} and count as missing"
+            )
+        return out
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,12 @@ import json
 import os
 import secrets
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ptmcoder import __version__
-from ptmcoder.errors import ConfigError, NotFoundError
+from ptmcoder.errors import ConfigError, InputRecordError, NotFoundError
 from ptmcoder.paths import runs_dir
 
 MANIFEST = "manifest.json"
@@ -76,20 +75,37 @@ def git_commit(start: Path | None = None) -> str | None:
 
 @dataclass
 class ReadResult:
+    """The records of a JSON-lines file of a run, read by :func:`read_jsonl`."""
+
+    path: Path
     records: list[dict[str, Any]] = field(default_factory=list)
-    #: bytes of a truncated or unparseable last line (a crash mid-write)
+    #: the 1-based line number of each record (to locate a later validation error)
+    lines: list[int] = field(default_factory=list)
+    #: bytes of a truncated or unparseable last line (a crash mid-write), ignored
     torn_tail: int = 0
-    #: line numbers (1-based) of unparseable lines that are not the last one
-    bad_lines: list[int] = field(default_factory=list)
+
+    @property
+    def notes(self) -> list[str]:
+        """What was left out, for the reader's caller to report."""
+        if not self.torn_tail:
+            return []
+        return [
+            f"{self.path}: ignored a torn last line ({self.torn_tail} bytes; a crash "
+            "mid-write); resuming the run cuts it off and codes its unit again"
+        ]
 
 
 def read_jsonl(path: Path) -> ReadResult:
-    """Read JSON lines, tolerating a torn last line (see the module docstring)."""
-    result = ReadResult()
+    """Read a run's JSON-lines file (``annotations.jsonl``, ``superseded.jsonl``)
+    with the one rule every reader follows: a torn last line (a crash mid-write) is
+    ignored and reported in :attr:`ReadResult.torn_tail`; an unparseable line
+    anywhere else is an :class:`~ptmcoder.errors.InputRecordError` naming the file
+    and the line. A missing file has no records."""
+    path = Path(path)
+    result = ReadResult(path)
     if not path.exists():
         return result
-    data = path.read_bytes()
-    lines = data.split(b"\n")
+    lines = path.read_bytes().split(b"\n")
     # a complete file ends with "\n", so the last element is b""
     tail = lines.pop()
     if tail:
@@ -98,12 +114,22 @@ def read_jsonl(path: Path) -> ReadResult:
         if not line.strip():
             continue
         try:
-            result.records.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError) as exc:
             if i == len(lines) and not tail:
                 result.torn_tail = len(line) + 1
-            else:
-                result.bad_lines.append(i)
+                continue
+            raise InputRecordError(
+                str(path),
+                f"line {i}",
+                None,
+                f"not a JSON record ({exc})",
+                hint="only a torn last line is tolerated; fix or remove this line",
+            ) from None
+        result.records.append(record)
+        result.lines.append(i)
     return result
 
 
@@ -149,12 +175,6 @@ class Run:
     def records(self) -> list[dict[str, Any]]:
         return read_jsonl(self.annotations_path).records
 
-    def iter_annotations(self) -> Iterator[Any]:
-        from ptmcoder.annotate.records import Annotation
-
-        for rec in self.records():
-            yield Annotation.model_validate(rec)
-
     def done_keys(self) -> set[tuple[str, str]]:
         """(unit id, annotator) pairs that already have a record."""
         return {(r["unit_id"], r["annotator"]) for r in self.records()}
@@ -180,12 +200,6 @@ class Run:
         if self._fd is not None:
             raise RuntimeError("supersede_errors must run before records are appended")
         result = read_jsonl(self.annotations_path)
-        if result.bad_lines:
-            raise ConfigError(
-                f"{self.annotations_path} has unreadable lines "
-                f"{', '.join(map(str, result.bad_lines[:5]))}; not rewriting it",
-                hint="fix or remove those lines, then retry",
-            )
         wanted = None if annotators is None else set(annotators)
         gone = [
             r
@@ -356,7 +370,12 @@ def run_summary(run: Run) -> dict[str, Any]:
     """One row of ``runs list``: id, creation, codebook, annotators, counts."""
     manifest = run.manifest()
     config = manifest.get("config", {})
-    records = run.records()
+    try:
+        records = run.records()
+    except InputRecordError as exc:  # listed, with the located error as its status
+        records, unreadable = [], str(exc.message)
+    else:
+        unreadable = None
     errors = sum(1 for r in records if r.get("error_type"))
     return {
         "run_id": run.id,
@@ -370,6 +389,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         "units": manifest.get("counts", {}).get("units"),
         "records": len(records),
         "errors": errors,
-        "status": manifest.get("status", "unknown"),
+        "status": "unreadable" if unreadable else manifest.get("status", "unknown"),
+        "problem": unreadable,
         "path": str(run.path),
     }

@@ -222,13 +222,14 @@ def _labels_for(
             if hints:
                 message += f" (for those labels use --train {' / '.join(hints)})"
         warn(message)
-    level = normalise_level(options.level)
-    index = book.index()
+    mapping = book.map_codes(labels["code"].tolist(), options.level)
+    if warn is not None:
+        for note in mapping.notes(f"--train {options.train}"):
+            warn(note)
+    lifted = dict(zip(labels["code"].tolist(), mapping.codes, strict=True))
 
     def lift(code: str) -> str | None:
-        if code not in index:
-            return None
-        return book.ancestor_at(code, level)
+        return lifted.get(code)
 
     return unit_labels(labels, allowed_codes(book, options.level), lift)
 

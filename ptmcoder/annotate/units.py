@@ -13,6 +13,7 @@ import pandas as pd
 
 from ptmcoder.errors import InputRecordError, NotFoundError
 from ptmcoder.paths import samples_dir
+from ptmcoder.tables import read_table
 
 
 def _read_file(path: Path) -> pd.DataFrame:
@@ -129,7 +130,7 @@ def load_labels(ref: str, *, raters: list[str] | None = None) -> pd.DataFrame:
                 "unit, rater, code, or a bundled sample: " + ", ".join(sample_names()),
             )
         path = sample
-    frame = _read_file(path)
+    frame = read_table(path)
     missing = [c for c in ("unit", "code") if c not in frame.columns]
     if missing:
         raise InputRecordError(
@@ -141,7 +142,8 @@ def load_labels(ref: str, *, raters: list[str] | None = None) -> pd.DataFrame:
         )
     if "rater" not in frame.columns:
         frame["rater"] = "human"
-    frame = frame[["unit", "rater", "code"]].astype(str)
+    frame = frame.dropna(subset=["unit", "code"])  # a rater who gave no code trains nothing
+    frame = frame[["unit", "rater", "code"]].fillna("").astype(str)
     available = sorted(frame["rater"].unique())
     if raters:
         frame = frame[frame["rater"].isin(raters)]

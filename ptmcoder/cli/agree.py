@@ -35,6 +35,8 @@ def _load_inputs(
     for src in sources:
         if src.is_dir() or src.suffix.lower() == ".jsonl":
             df = annotations_to_long(src)
+            for note in df.attrs.get("notes", []):
+                status.print(f"note: {note}", markup=False)
             failed = df.attrs.get("failed", {})
             run_raters += sorted(df["rater"].dropna().unique().tolist())
             status.print(
@@ -180,13 +182,12 @@ def agree(
     if codebook:
         lvl = level or "leaf"
         df = map_to_level(df, codebook, lvl)
-        if df.attrs.get("above_level"):
-            status.print(
-                f"{df.attrs['above_level']} code(s) sit above level {lvl!r} "
-                "and count as missing ratings"
-            )
+        for note in df.attrs.get("notes", []):
+            status.print(f"note: {note}", markup=False)
         if gold_df is not None:
             gold_df = map_to_level(gold_df, codebook, lvl)
+            for note in gold_df.attrs.get("notes", []):
+                status.print(f"note (gold): {note}", markup=False)
     if gold_df is not None and view not in ("vs-humans", "aat"):
         # the adjudicated labels are one more rater, "gold", in these views
         df = pd.concat([df[["unit", "rater", "code"]], gold_df], ignore_index=True)

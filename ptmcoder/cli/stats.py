@@ -404,6 +404,12 @@ def distribution(codebook_ref, annotations, annotator, labels, rater, levels, ou
         else read_labels(labels, rater=rater)
     )
     result = run(book, coded)
+    status = make_console(stderr=True)
+    if coded.note:
+        status.print(f"note: {coded.note}", markup=False)
+    if result.unknown_codes:
+        listed = ", ".join(f"{c} ({n})" for c, n in sorted(result.unknown_codes.items()))
+        status.print(f"note: codes not in codebook {book.id} count at no node: {listed}")
     if levels:
         unknown = [lvl for lvl in levels if lvl not in result.levels]
         if unknown:

@@ -284,19 +284,24 @@ def theme_table(
     codes: pd.DataFrame, book: Codebook, *, unit_col: str = "unit", code_col: str = "code"
 ) -> pd.DataFrame:
     """unit, code -> unit, theme (level 0), sub_theme (level 1, if any), one row per
-    distinct (unit, theme, sub_theme)."""
+    distinct (unit, theme, sub_theme). Codes are lifted with
+    :meth:`~ptmcoder.codebook.Codebook.map_codes`; special codes are left out and codes
+    the codebook lacks are counted in ``attrs['unknown']`` (code -> rows) and
+    described in ``attrs['notes']``."""
+    units = codes[unit_col].astype(str).tolist()
+    raw = codes[code_col].tolist()
+    themes = book.map_codes(raw, book.levels[0])
+    subs = book.map_codes(raw, book.levels[1]) if len(book.levels) > 1 else None
+    special = {n.id for n in book.special}
     rows = []
-    index = book.index()
-    for unit, code in zip(codes[unit_col].astype(str), codes[code_col].astype(str), strict=True):
-        info = index.get(code)
-        if info is None:
-            raise PtmcoderError(f"code {code!r} (unit {unit}) is not in codebook {book.id!r}")
-        if info.special:
+    for i, (unit, theme) in enumerate(zip(units, themes.codes, strict=True)):
+        if theme is None or theme in special:
             continue
-        theme = book.ancestor_at(code, book.levels[0])
-        sub = book.ancestor_at(code, book.levels[1]) if len(book.levels) > 1 else None
-        rows.append((unit, theme, sub))
-    return pd.DataFrame(rows, columns=["unit", "theme", "sub_theme"]).drop_duplicates()
+        rows.append((unit, theme, subs.codes[i] if subs is not None else None))
+    out = pd.DataFrame(rows, columns=["unit", "theme", "sub_theme"]).drop_duplicates()
+    out.attrs["unknown"] = dict(themes.unknown)
+    out.attrs["notes"] = themes.notes(f"codebook {book.id}")
+    return out
 
 
 def resolution(
