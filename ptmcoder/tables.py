@@ -15,7 +15,6 @@ import pandas as pd
 
 from ptmcoder.errors import InputRecordError, NotFoundError
 
-
 #: cell values read as missing (case-sensitive, as pandas and R write them)
 MISSING = ("", "nan", "NaN", "NAN", "NA", "N/A", "<NA>", "null", "NULL")
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ptmcoder.codebook import load_codebook, parse_codebook
-from ptmcoder.errors import PtmcoderError, ValidationError
+from ptmcoder.errors import PtmcoderError
 from ptmcoder.stats.distribution import CodedUnits, distribution, read_annotations, read_labels
 
 
