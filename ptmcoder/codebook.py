@@ -28,7 +28,7 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ptmcoder.errors import NotFoundError, Problem, ValidationError
+from ptmcoder.errors import NotFoundError, Problem, ValidationError, problems_from
 from ptmcoder.paths import bundled_dir, workspace
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -287,31 +287,6 @@ class CodeInfo:
 # -- loading and validation ----------------------------------------------------
 
 
-def _describe_location(data: Any, loc: tuple[Any, ...]) -> str:
-    """Render a pydantic location, naming nodes by id where the input has one:
-    ``nodes[0] (MLM) > children[2] (MLM.MC) > definition``."""
-    parts: list[str] = []
-    cursor: Any = data
-    i = 0
-    while i < len(loc):
-        key = loc[i]
-        nxt = loc[i + 1] if i + 1 < len(loc) else None
-        if isinstance(key, str) and isinstance(nxt, int) and isinstance(cursor, dict):
-            seq = cursor.get(key)
-            item = seq[nxt] if isinstance(seq, list) and nxt < len(seq) else None
-            label = f"{key}[{nxt}]"
-            if isinstance(item, dict) and item.get("id"):
-                label += f" ({item['id']})"
-            parts.append(label)
-            cursor = item
-            i += 2
-            continue
-        parts.append(str(key))
-        cursor = cursor.get(key) if isinstance(cursor, dict) else None
-        i += 1
-    return " > ".join(parts) if parts else "(top level)"
-
-
 def _semantic_problems(book: Codebook, file: str) -> list[Problem]:
     problems: list[Problem] = []
     seen: dict[str, str] = {}
@@ -364,16 +339,7 @@ def parse_codebook(data: Any, file: str = "<memory>") -> Codebook:
     try:
         book = Codebook.model_validate(data)
     except pydantic.ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = f"unknown key {loc[-1]!r}"
-            elif err["type"] == "missing":
-                msg = f"missing required field {loc[-1]!r}"
-            problems.append(Problem(file, _describe_location(data, loc), msg))
-        raise ValidationError(problems) from None
+        raise ValidationError(problems_from(exc, file, data)) from None
     problems = _semantic_problems(book, file)
     if problems:
         raise ValidationError(problems)

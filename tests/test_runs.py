@@ -28,8 +28,8 @@ def test_append_and_done_keys(isolated_home):
     assert run.done_keys() == {("a", "embedded"), ("b", "openai:x")}
     assert [a.unit_id for a in read_annotations(run.path).records] == ["a", "b"]
     manifest = run.manifest()
-    assert manifest["config"] == {"annotators": ["embedded"]}
-    assert manifest["ptmcoder_version"]
+    assert manifest.config.annotators == ["embedded"]
+    assert manifest.ptmcoder_version and manifest.schema_version == 2
 
 
 def test_torn_last_line_is_cut_and_its_unit_redone(isolated_home):

@@ -158,10 +158,10 @@ def annotate(
     (Ctrl-C, a crash, even kill -9) resume with --run ID: done units are skipped and
     every unit ends with exactly one record per annotator.
     """
-    from ptmcoder.annotate.runner import AnnotateOptions
+    from ptmcoder.annotate.options import AnnotateOptions
 
     stderr = make_console(stderr=True)
-    options = AnnotateOptions(
+    values = dict(
         codebook=codebook,
         corpus=corpus,
         annotators=list(annotators),
@@ -186,6 +186,16 @@ def annotate(
         progress=not no_progress,
         retry_errors=retry_errors,
     )
+    # only what the user set: a resumed run keeps its own settings for the rest
+    params = {"prompt": "prompt_id", "cache": "no_cache", "progress": "no_progress"}
+    ctx = click.get_current_context()
+    given = {
+        name: value
+        for name, value in values.items()
+        if ctx.get_parameter_source(params.get(name, name))
+        not in (None, click.core.ParameterSource.DEFAULT)
+    }
+    options = AnnotateOptions(**given)
     if plan:
         from ptmcoder.annotate.plan import make_plan, render_plan
 
