@@ -325,11 +325,15 @@ def _progress(console: Console, enabled: bool) -> Progress:
 
 class _Ledger:
     """The session's trace in the manifest: written when the session starts (before any
-    work) and flushed as records are appended (at most every ``every`` seconds), so a
-    killed session leaves its start, its counts and its cache counters behind."""
+    work) and flushed as records are appended (every ``every`` seconds or ``batch``
+    records, whichever comes first), so a killed session leaves its start, its counts
+    and its cache counters behind, short of at most the last few records."""
 
-    def __init__(self, run: Run, manifest: Manifest, session: Session, every: float = 2.0):
+    def __init__(
+        self, run: Run, manifest: Manifest, session: Session, every: float = 1.0, batch: int = 20
+    ):
         self.run, self.manifest, self.session, self.every = run, manifest, session, every
+        self.batch, self._since = batch, 0
         self.base_cache = manifest.cache.model_copy()
         self.done_cache = CacheStats()  # of annotators that have finished this session
         self.live: dict[str, Any] | None = None  # the running LLM annotator's stats
@@ -352,7 +356,8 @@ class _Ledger:
         if record.error_type:
             self.errors[record.error_type.value] += 1
             self.error_units.append((record.unit_id, record.annotator, record.error or ""))
-        if time.monotonic() - self._last >= self.every:
+        self._since += 1
+        if self._since >= self.batch or time.monotonic() - self._last >= self.every:
             self.flush()
 
     def annotator_done(self) -> None:
@@ -366,7 +371,7 @@ class _Ledger:
             hits=self.base_cache.hits + cache.hits, misses=self.base_cache.misses + cache.misses
         )
         self.run.write_manifest(self.manifest)
-        self._last = time.monotonic()
+        self._last, self._since = time.monotonic(), 0
 
 
 def _check_corpus(run: Run, manifest: Manifest, fingerprint: str) -> None:
