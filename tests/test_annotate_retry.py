@@ -13,8 +13,8 @@ from fakes import answer, codes_responder
 from llm_server import LLMServer, Reply
 
 from ptmcoder.agreement.io import annotations_to_long
-from ptmcoder.runs import Run
 from ptmcoder.errors import InputRecordError
+from ptmcoder.runs import Run
 
 FAKE_KEY = "sk-test-retry"
 SPEC = "openai:test-model"

@@ -25,12 +25,9 @@ def stats() -> None:
     resolution time, with tests, effect sizes, tables, PNG figures and JSON."""
 
 
-try:  # written by the corpus engineer; the group works without it
-    from ptmcoder.cli.sample import sample_size  # type: ignore[import-not-found]
+from ptmcoder.cli.sample import sample_size  # noqa: E402
 
-    stats.add_command(sample_size, "sample-size")
-except ImportError:  # pragma: no cover - depends on another module landing
-    pass
+stats.add_command(sample_size, "sample-size")
 
 
 # -- shared options and rendering ------------------------------------------------
@@ -391,7 +388,6 @@ def distribution(codebook_ref, annotations, annotator, labels, rater, levels, ou
     """Count and share of coded units for every codebook node at every level, with
     Banyongrakkul's (challenges, issue reports, codes) triple."""
     from ptmcoder.codebook import load_codebook
-    from ptmcoder.stats import plots
     from ptmcoder.stats.distribution import distribution as run
     from ptmcoder.stats.distribution import read_annotations, read_labels
 
@@ -418,14 +414,7 @@ def distribution(codebook_ref, annotations, annotator, labels, rater, levels, ou
                 hint=f"levels are: {', '.join(book.levels)}",
             )
         result.levels = {k: v for k, v in result.levels.items() if k in levels}
-    for level, rows in result.levels.items():
-        ranked = sorted(((r.name, r.units) for r in rows), key=lambda x: -x[1])
-        fig = plots.distribution_chart(
-            ranked,
-            _out_dir(out) / f"distribution_{book.id}_{level}.png",
-            title=f"{book.id}: units per {level} (n={result.n_coded})",
-        )
-        result.figures.append(str(fig))
+    result.draw_figures(_out_dir(out))
     if as_json:
         print_json(result.to_dict())
         return
@@ -534,7 +523,6 @@ def resolution(
     RQ2): balanced sample, one-sided Mann-Whitney U, Kruskal-Wallis across themes,
     chi-square on issue types, effect sizes, box plots."""
     from ptmcoder.codebook import load_codebook
-    from ptmcoder.stats import plots
     from ptmcoder.stats.engine import resolve_corpus
     from ptmcoder.stats.resolution import load_issues, read_themes
     from ptmcoder.stats.resolution import resolution as run
@@ -560,30 +548,9 @@ def resolution(
         seed=seed,
         chi2_correction=yates,
     )
-    outdir = _out_dir(out)
-    vals = result._values
-    result.figures.append(
-        str(
-            plots.box_plots(
-                {"PTM": vals["ptm"], "non-PTM": vals["non-ptm"]},
-                outdir / "resolution_groups.png",
-                title="Resolution time, balanced sample",
-                ylabel="days",
-            )
-        )
-    )
-    theme_vals = {k.split(":", 1)[1]: v for k, v in vals.items() if k.startswith("theme:")}
-    if theme_vals:
-        result.figures.append(
-            str(
-                plots.box_plots(
-                    theme_vals,
-                    outdir / "resolution_themes.png",
-                    title="Resolution time of PTM-related issues per theme",
-                    ylabel="days",
-                )
-            )
-        )
+    result.draw_figures(_out_dir(out))
+    for note in result.notes:
+        _status(f"note: {note}")
     if as_json:
         print_json(result.to_dict())
         return

@@ -72,6 +72,23 @@ class DistributionResult:
     unknown_codes: dict[str, int] = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
 
+    def draw_figures(self, out_dir: Path) -> list[str]:
+        """One bar chart per level (units per node) into ``out_dir``; the paths are
+        added to :attr:`figures` and returned."""
+        from ptmcoder.stats import plots
+
+        drawn = []
+        for level, rows in self.levels.items():
+            ranked = sorted(((r.name, r.units) for r in rows), key=lambda x: -x[1])
+            fig = plots.distribution_chart(
+                ranked,
+                Path(out_dir) / f"distribution_{self.codebook}_{level}.png",
+                title=f"{self.codebook}: units per {level} (n={self.n_coded})",
+            )
+            drawn.append(str(fig))
+        self.figures += drawn
+        return drawn
+
     def to_dict(self) -> dict:
         return {
             "analysis": "code distribution",

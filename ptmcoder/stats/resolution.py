@@ -261,7 +261,37 @@ class ResolutionResult:
     themes: list[Summary]
     sub_themes: list[Summary]
     figures: list[str] = field(default_factory=list)
-    _values: dict = field(default_factory=dict, repr=False)
+    #: the resolution times (days) behind the box plots: group or ``theme:<id>`` -> values
+    days: dict[str, list[float]] = field(default_factory=dict, repr=False)
+    #: what was left out on the way in (codes the codebook lacks), to report
+    notes: list[str] = field(default_factory=list)
+
+    def draw_figures(self, out_dir: Path) -> list[str]:
+        """Box plots of the groups and (with themes) of the themes, into ``out_dir``;
+        their paths are added to :attr:`figures` and returned."""
+        from ptmcoder.stats import plots
+
+        groups = {"PTM": self.days[PTM], "non-PTM": self.days[NON_PTM]}
+        drawn = [
+            plots.box_plots(
+                groups,
+                Path(out_dir) / "resolution_groups.png",
+                title="Resolution time, balanced sample",
+                ylabel="days",
+            )
+        ]
+        themes = {k.split(":", 1)[1]: v for k, v in self.days.items() if k.startswith("theme:")}
+        if themes:
+            drawn.append(
+                plots.box_plots(
+                    themes,
+                    Path(out_dir) / "resolution_themes.png",
+                    title="Resolution time of PTM-related issues per theme",
+                    ylabel="days",
+                )
+            )
+        self.figures += [str(f) for f in drawn]
+        return [str(f) for f in drawn]
 
     def to_dict(self) -> dict:
         return {
@@ -374,5 +404,6 @@ def resolution(
         issue_types=issue_types,
         themes=theme_rows,
         sub_themes=sub_rows,
-        _values=values,
+        days={k: [float(x) for x in v] for k, v in values.items()},
+        notes=list(themes.attrs.get("notes", [])) if themes is not None else [],
     )
