@@ -20,8 +20,8 @@ MISSING = ("", "nan", "NaN", "NAN", "NA", "N/A", "<NA>", "null", "NULL")
 
 
 def read_table(path: str | Path, *, header_hint: str = "unit,rater,code") -> pd.DataFrame:
-    """A CSV (all columns as text, :data:`MISSING` cells missing), Parquet or JSON-lines
-    file."""
+    """A CSV (all columns as text, :data:`MISSING` cells missing), Parquet, JSON-lines
+    or JSON (an array of records) file."""
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"file not found: {path}")
@@ -31,6 +31,8 @@ def read_table(path: str | Path, *, header_hint: str = "unit,rater,code") -> pd.
             return pd.read_parquet(path)
         if suffix in (".jsonl", ".ndjson"):
             return pd.read_json(path, lines=True, dtype=False)
+        if suffix == ".json":  # an array of records
+            return pd.read_json(path, dtype=False)
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=list(MISSING))
     except pd.errors.EmptyDataError:
         raise InputRecordError(
