@@ -418,9 +418,13 @@ def distribution(codebook_ref, annotations, annotator, labels, rater, levels, ou
     if as_json:
         print_json(result.to_dict())
         return
+    _render_distribution(result)
+
+
+def _render_distribution(result) -> None:
     console = make_console()
     for level, rows in result.levels.items():
-        table = Table(title=f"{book.id}: {level} (n coded units = {result.n_coded})")
+        table = Table(title=f"{result.codebook}: {level} (n coded units = {result.n_coded})")
         for col in ("id", "name", "parent", "units", "share", "challenges", "codes"):
             table.add_column(
                 col, justify="right" if col in ("units", "share", "challenges", "codes") else "left"
@@ -554,6 +558,10 @@ def resolution(
     if as_json:
         print_json(result.to_dict())
         return
+    _render_resolution(result)
+
+
+def _render_resolution(result) -> None:
     console = make_console()
     console.print(
         _summary_table(
@@ -605,7 +613,7 @@ def resolution(
             )
     console.print(
         f"closed issues: ptm {result.n_closed['ptm']}, non-ptm "
-        f"{result.n_closed['non-ptm']}; sample seed {seed}"
+        f"{result.n_closed['non-ptm']}; sample seed {result.sample_record.get('seed')}"
     )
     for fig in result.figures:
         console.print(f"figure: {fig}")
