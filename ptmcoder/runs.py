@@ -42,7 +42,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ptmcoder import __version__
 from ptmcoder.annotate.options import RunConfig
-from ptmcoder.errors import ConfigError, InputRecordError, NotFoundError, problems_from
+from ptmcoder.errors import (
+    ConfigError,
+    InputRecordError,
+    NotFoundError,
+    PtmcoderError,
+    problems_from,
+)
 from ptmcoder.errors import ValidationError as PtmValidationError
 from ptmcoder.paths import runs_dir
 
@@ -562,8 +568,28 @@ def distinguishing_settings(config: RunConfig) -> str:
 
 
 def run_summary(run: Run) -> dict[str, Any]:
-    """One row of ``runs list``: id, creation, codebook, annotators, settings, counts."""
-    manifest = run.manifest()
+    """One row of ``runs list``: id, creation, codebook, annotators, settings, counts.
+    A run whose manifest or records cannot be read is a row with status
+    ``unreadable`` and the located error in ``problem`` (the listing goes on)."""
+    try:
+        manifest = run.manifest()
+    except PtmcoderError as exc:
+        return {
+            "run_id": run.id,
+            "created_at": None,
+            "codebook": None,
+            "level": None,
+            "corpus": None,
+            "annotators": [],
+            "models": [],
+            "settings": "",
+            "units": None,
+            "records": 0,
+            "errors": 0,
+            "status": "unreadable",
+            "problem": exc.message,
+            "path": str(run.path),
+        }
     config = manifest.config
     try:
         records = run.records()

@@ -50,6 +50,8 @@ def test_a_manifest_written_before_the_typed_model_still_loads(isolated_home, ru
     (dest / "manifest.json").write_text(json.dumps(raw))
     bad = run_cli("runs", "show", raw["run_id"])
     assert bad.exit_code == 2 and "manifest.json: colour: unknown key 'colour'" in bad.stderr
+    [row] = json.loads(run_cli("runs", "list", "--json").stdout)  # the listing goes on
+    assert row["status"] == "unreadable" and "unknown key 'colour'" in row["problem"]
 
 
 def test_runs_show_json_validates_against_the_manifest_model(isolated_home, run_cli):
