@@ -339,6 +339,11 @@ def sample_cmd(
         extra = {"sample": drawn.name, "path": drawn.path, "record": drawn.record_path}
         print_json({**rec, **extra, "out": out_corpus})
         return
+    _render_sample(drawn, design, confidence, margin, score_min, high_score)
+
+
+def _render_sample(drawn, design, confidence, margin, score_min, high_score) -> None:
+    rec, out_corpus = drawn.record, drawn.out_corpus
     out = make_console()
     if design == "tan":
         pop = rec["population"]
