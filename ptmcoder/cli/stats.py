@@ -265,6 +265,10 @@ def difficulty(
     if as_json:
         print_json(result.to_dict())
         return
+    _render_difficulty(result)
+
+
+def _render_difficulty(result) -> None:
     console = make_console()
     table = Table(title="Difficulty (Tan et al. Table II layout)")
     for col in (
