@@ -179,3 +179,22 @@ def test_agree_reads_nan_and_NaN_as_missing_not_two_codes(tmp_path, run_cli):
 
     df = read_long_table(path)
     assert df["code"].isna().sum() == 2 and set(df["code"].dropna()) == {"x"}
+
+
+def test_a_new_run_can_be_given_by_path_and_resolved_by_it(isolated_home, run_cli):
+    units = isolated_home / "u.csv"
+    units.write_text("id,title\nx:1,Keras NaN loss\n")
+    where = isolated_home / "elsewhere" / "my-run"
+    made = _annotate(run_cli, "--corpus", units, "--run", str(where))
+    assert made.exit_code == 0, made.stderr
+    assert json.loads(made.stdout)["path"] == str(where)
+    assert Run(where).manifest().run_id == "my-run"
+    assert len(read_annotations_of(where)) == 1
+    resumed = run_cli("annotate", "--run", str(where), "--no-progress", "--json")
+    assert resumed.exit_code == 0 and json.loads(resumed.stdout)["skipped"] == 1
+
+
+def read_annotations_of(path):
+    from ptmcoder.annotate.records import read_annotations
+
+    return read_annotations(path).records
