@@ -148,7 +148,7 @@ class Codebook(_Strict):
     @cached_property
     def _index(self) -> dict[str, CodeInfo]:
         # Built once per loaded codebook (a codebook is not edited after loading):
-        # ancestor_at runs once per coded row in the annotators and the statistics.
+        # map_codes runs over every coded row in the annotators and the statistics.
         out: dict[str, CodeInfo] = {}
         for node, depth, path in self.walk():
             out[node.id] = CodeInfo(node, depth, tuple(p.id for p in path), special=False)
@@ -157,18 +157,14 @@ class Codebook(_Strict):
         return out
 
     def ancestor_at(self, code: str, level: str) -> str | None:
-        """The id of ``code``'s ancestor (or itself) at ``level``; None for special codes
-        and for codes above that level."""
-        info = self._index.get(code)
-        if info is None:
+        """The id of ``code``'s ancestor (or itself) at ``level``; None for codes above
+        that level. One code through :meth:`map_codes` (the one level mapper), for a
+        caller that holds a single code it knows: a code the codebook lacks raises
+        :class:`~ptmcoder.errors.NotFoundError`."""
+        mapping = self.map_codes([code], level)
+        if mapping.unknown:
             raise NotFoundError(f"code {code!r} is not in codebook {self.id!r}")
-        if info.special:
-            return code
-        if level in ("leaf", "leaves"):
-            return code if info.node.is_leaf else None
-        depth = self.level_index(level)
-        chain = (*info.ancestors, code)
-        return chain[depth] if depth < len(chain) else None
+        return mapping.codes[0]
 
     def map_codes(self, codes: Iterable[Any], level: str | None) -> LevelMapping:
         """The one level mapper: every code of ``codes`` lifted to its ancestor (or

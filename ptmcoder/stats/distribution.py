@@ -15,7 +15,7 @@ module counts
   number; a unit with two codes under a theme is two challenges);
 - ``codes``: distinct codes used at or under the node.
 
-Codes are lifted to each level with :meth:`Codebook.ancestor_at`. Inputs: unit ->
+Codes are lifted to each level with :meth:`Codebook.map_codes`. Inputs: unit ->
 codes pairs from an annotation run (JSON lines of
 :class:`~ptmcoder.annotate.records.Annotation`), a long label table
 (unit, rater, code) or translated codes (unit, code).
