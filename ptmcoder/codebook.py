@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -26,7 +28,7 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ptmcoder.errors import NotFoundError, Problem, ValidationError
+from ptmcoder.errors import NotFoundError, Problem, ValidationError, problems_from
 from ptmcoder.paths import bundled_dir, workspace
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -146,7 +148,7 @@ class Codebook(_Strict):
     @cached_property
     def _index(self) -> dict[str, CodeInfo]:
         # Built once per loaded codebook (a codebook is not edited after loading):
-        # ancestor_at runs once per coded row in the annotators and the statistics.
+        # map_codes runs over every coded row in the annotators and the statistics.
         out: dict[str, CodeInfo] = {}
         for node, depth, path in self.walk():
             out[node.id] = CodeInfo(node, depth, tuple(p.id for p in path), special=False)
@@ -155,18 +157,62 @@ class Codebook(_Strict):
         return out
 
     def ancestor_at(self, code: str, level: str) -> str | None:
-        """The id of ``code``'s ancestor (or itself) at ``level``; None for special codes
-        and for codes above that level."""
-        info = self._index.get(code)
-        if info is None:
+        """The id of ``code``'s ancestor (or itself) at ``level``; None for codes above
+        that level. One code through :meth:`map_codes` (the one level mapper), for a
+        caller that holds a single code it knows: a code the codebook lacks raises
+        :class:`~ptmcoder.errors.NotFoundError`."""
+        mapping = self.map_codes([code], level)
+        if mapping.unknown:
             raise NotFoundError(f"code {code!r} is not in codebook {self.id!r}")
-        if info.special:
-            return code
-        if level in ("leaf", "leaves"):
-            return code if info.node.is_leaf else None
-        depth = self.level_index(level)
-        chain = (*info.ancestors, code)
-        return chain[depth] if depth < len(chain) else None
+        return mapping.codes[0]
+
+    def map_codes(self, codes: Iterable[Any], level: str | None) -> LevelMapping:
+        """The one level mapper: every code of ``codes`` lifted to its ancestor (or
+        itself) at ``level`` (a level name; ``None``/``leaf`` keeps leaf codes).
+
+        The policy, the same for every stage: a missing value (None, NaN, a blank
+        string) stays missing; a special code maps to itself; a code above the level
+        maps to None and is counted in ``above_level``; **a code the codebook lacks
+        maps to None and is counted, per code, in** ``unknown`` **for the caller to
+        report**: never silently dropped, never an exception. An unknown *level* is a
+        :class:`~ptmcoder.errors.NotFoundError` naming the known levels.
+
+        >>> leaf = {"id": "A.1", "name": "A1", "definition": "a1", "provenance": "paper-text"}
+        >>> book = parse_codebook({"id": "t", "title": "T", "citation": "c",
+        ...     "version": "1", "levels": ["category", "code"], "status": "partial",
+        ...     "nodes": [{"id": "A", "name": "A", "definition": "a",
+        ...                "provenance": "paper-text", "children": [leaf]}]})
+        >>> m = book.map_codes(["A.1", "A", "zzz", None], "category")
+        >>> m.codes, dict(m.unknown), dict(m.above_level)
+        (['A', 'A', None, None], {'zzz': 1}, {})
+        """
+        level = "leaf" if level in (None, "", "leaf", "leaves") else str(level)
+        depth = None if level == "leaf" else self.level_index(level)
+        out: list[str | None] = []
+        unknown: Counter[str] = Counter()
+        above: Counter[str] = Counter()
+        for raw in codes:
+            code = _clean_code(raw)
+            if code is None:
+                out.append(None)
+                continue
+            info = self._index.get(code)
+            if info is None:
+                unknown[code] += 1
+                out.append(None)
+                continue
+            if info.special:
+                out.append(code)
+                continue
+            if depth is None:
+                lifted = code if info.node.is_leaf else None
+            else:
+                chain = (*info.ancestors, code)
+                lifted = chain[depth] if depth < len(chain) else None
+            if lifted is None:
+                above[code] += 1
+            out.append(lifted)
+        return LevelMapping(level, out, unknown, above)
 
     def counts_per_level(self) -> dict[str, int]:
         counts = {name: 0 for name in self.levels}
@@ -178,6 +224,54 @@ class Codebook(_Strict):
 Node.model_rebuild()
 
 
+def _clean_code(raw: Any) -> str | None:
+    """A code as a stripped string; None for a missing value (None, NaN, pd.NA, '')."""
+    if raw is None or (isinstance(raw, float) and math.isnan(raw)):
+        return None
+    if not isinstance(raw, str):
+        try:
+            import pandas as pd
+
+            if pd.isna(raw):
+                return None
+        except (ImportError, TypeError, ValueError):
+            pass
+    code = str(raw).strip()
+    return code or None
+
+
+@dataclass(frozen=True)
+class LevelMapping:
+    """The result of :meth:`Codebook.map_codes`."""
+
+    level: str
+    #: one entry per input code: its ancestor at the level, or None (missing,
+    #: unknown or above the level)
+    codes: list[str | None]
+    #: codes the codebook lacks -> occurrences (mapped to None; report them)
+    unknown: Counter[str] = field(default_factory=Counter)
+    #: codes that sit above the level -> occurrences (mapped to None)
+    above_level: Counter[str] = field(default_factory=Counter)
+
+    def notes(self, source: str = "") -> list[str]:
+        """One line per kind of left-out code, for the caller to print."""
+        where = f"{source}: " if source else ""
+        out = []
+        if self.unknown:
+            listed = ", ".join(f"{c} ({n})" for c, n in self.unknown.most_common(10))
+            more = " ..." if len(self.unknown) > 10 else ""
+            out.append(
+                f"{where}{sum(self.unknown.values())} code(s) not in the codebook count as "
+                f"missing: {listed}{more}"
+            )
+        if self.above_level:
+            out.append(
+                f"{where}{sum(self.above_level.values())} code(s) sit above level "
+                f"{self.level!r} and count as missing"
+            )
+        return out
+
+
 @dataclass(frozen=True)
 class CodeInfo:
     node: Node
@@ -187,31 +281,6 @@ class CodeInfo:
 
 
 # -- loading and validation ----------------------------------------------------
-
-
-def _describe_location(data: Any, loc: tuple[Any, ...]) -> str:
-    """Render a pydantic location, naming nodes by id where the input has one:
-    ``nodes[0] (MLM) > children[2] (MLM.MC) > definition``."""
-    parts: list[str] = []
-    cursor: Any = data
-    i = 0
-    while i < len(loc):
-        key = loc[i]
-        nxt = loc[i + 1] if i + 1 < len(loc) else None
-        if isinstance(key, str) and isinstance(nxt, int) and isinstance(cursor, dict):
-            seq = cursor.get(key)
-            item = seq[nxt] if isinstance(seq, list) and nxt < len(seq) else None
-            label = f"{key}[{nxt}]"
-            if isinstance(item, dict) and item.get("id"):
-                label += f" ({item['id']})"
-            parts.append(label)
-            cursor = item
-            i += 2
-            continue
-        parts.append(str(key))
-        cursor = cursor.get(key) if isinstance(cursor, dict) else None
-        i += 1
-    return " > ".join(parts) if parts else "(top level)"
 
 
 def _semantic_problems(book: Codebook, file: str) -> list[Problem]:
@@ -266,16 +335,7 @@ def parse_codebook(data: Any, file: str = "<memory>") -> Codebook:
     try:
         book = Codebook.model_validate(data)
     except pydantic.ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = f"unknown key {loc[-1]!r}"
-            elif err["type"] == "missing":
-                msg = f"missing required field {loc[-1]!r}"
-            problems.append(Problem(file, _describe_location(data, loc), msg))
-        raise ValidationError(problems) from None
+        raise ValidationError(problems_from(exc, file, data)) from None
     problems = _semantic_problems(book, file)
     if problems:
         raise ValidationError(problems)

@@ -8,6 +8,7 @@ exception is a bug and is re-raised with its traceback when ``PTMCODER_DEBUG=1``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class PtmcoderError(Exception):
@@ -74,3 +75,50 @@ class ConfigError(PtmcoderError):
 
 class DependencyError(PtmcoderError):
     """An optional dependency is needed for this feature and is not installed."""
+
+
+def problems_from(exc: Any, file: str, data: Any = None) -> list[Problem]:
+    """The one converter of a pydantic ``ValidationError`` into :class:`Problem` s: one
+    per error, located by its path (``describe`` renders a location; the default
+    joins the keys with ``.``), with the messages for unknown and missing keys
+    spelled out."""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key {loc[-1]!r}"
+        elif err["type"] == "missing":
+            msg = f"missing required field {loc[-1]!r}"
+        where = (
+            describe_location(data, loc)
+            if data is not None
+            else (".".join(map(str, loc)) or "(top level)")
+        )
+        problems.append(Problem(file, where, msg))
+    return problems
+
+
+def describe_location(data: Any, loc: tuple[Any, ...]) -> str:
+    """Render a pydantic location, naming nodes by id where the input has one:
+    ``nodes[0] (MLM) > children[2] (MLM.MC) > definition``."""
+    parts: list[str] = []
+    cursor: Any = data
+    i = 0
+    while i < len(loc):
+        key = loc[i]
+        nxt = loc[i + 1] if i + 1 < len(loc) else None
+        if isinstance(key, str) and isinstance(nxt, int) and isinstance(cursor, dict):
+            seq = cursor.get(key)
+            item = seq[nxt] if isinstance(seq, list) and nxt < len(seq) else None
+            label = f"{key}[{nxt}]"
+            if isinstance(item, dict) and item.get("id"):
+                label += f" ({item['id']})"
+            parts.append(label)
+            cursor = item
+            i += 2
+            continue
+        parts.append(str(key))
+        cursor = cursor.get(key) if isinstance(cursor, dict) else None
+        i += 1
+    return " > ".join(parts) if parts else "(top level)"

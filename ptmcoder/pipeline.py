@@ -629,29 +629,29 @@ def _annotator_summary(name: str, run_dir: Path, session: dict[str, Any]) -> dic
     run = Run(run_dir)
     manifest = run.manifest()
     records = run.records()
-    meta = (manifest.get("annotators") or [{}])[0]
+    meta = (manifest.annotators or [{}])[0]
     latencies = [r["latency_s"] for r in records if r.get("latency_s") is not None]
     tokens_in = sum(r.get("input_tokens") or 0 for r in records)
     tokens_out = sum(r.get("output_tokens") or 0 for r in records)
     costs = [r["cost_usd"] for r in records if r.get("cost_usd") is not None]
-    cache = manifest.get("cache", {})
+    cache = manifest.cache
     return {
         "rater": name,
-        "annotator": manifest["config"]["annotators"][0],
+        "annotator": manifest.config.annotators[0],
         "model": meta.get("model") or next((r.get("model") for r in records), None),
-        "prompt": manifest.get("prompt", {}).get("id"),
+        "prompt": manifest.prompt.id if manifest.prompt else None,
         "prompt_version": next((r.get("prompt_version") for r in records), None),
-        "few_shot": bool(manifest["config"].get("train")),
+        "few_shot": bool(manifest.config.train),
         "records": len(records),
         "errors": sum(1 for r in records if r.get("error_type")),
         "input_tokens": tokens_in,
         "output_tokens": tokens_out,
         "cost_usd": round(sum(costs), 6) if costs else None,
         "latency_mean_s": round(sum(latencies) / len(latencies), 4) if latencies else None,
-        "cache_hits": cache.get("hits", 0),
-        "cache_misses": cache.get("misses", 0),
+        "cache_hits": cache.hits,
+        "cache_misses": cache.misses,
         "cached_records": sum(1 for r in records if r.get("cached")),
-        "seconds": round(sum(s.get("seconds", 0) for s in manifest.get("sessions", [])), 3),
+        "seconds": round(sum(s.seconds or 0 for s in manifest.sessions), 3),
         "calls_this_session": session.get("calls", 0),
         "run_dir": str(run_dir),
         "run_manifest_sha256": sha256_file(run.manifest_path),

@@ -32,19 +32,152 @@ import json
 import os
 import secrets
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
 from ptmcoder import __version__
-from ptmcoder.errors import ConfigError, NotFoundError
+from ptmcoder.annotate.options import RunConfig
+from ptmcoder.errors import (
+    ConfigError,
+    InputRecordError,
+    NotFoundError,
+    PtmcoderError,
+    problems_from,
+)
+from ptmcoder.errors import ValidationError as PtmValidationError
 from ptmcoder.paths import runs_dir
 
 MANIFEST = "manifest.json"
 ANNOTATIONS = "annotations.jsonl"
 SUPERSEDED = "superseded.jsonl"
 LOCK = "run.lock"
+
+
+#: the version of ``manifest.json`` this code writes; :func:`upgrade_manifest` reads older ones
+SCHEMA_VERSION = 2
+
+
+class RunStatus(StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    COMPLETE = "complete"
+    INCOMPLETE = "incomplete"
+    #: a session was interrupted (Ctrl-C), or killed: status running, lock free
+    INTERRUPTED = "interrupted"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class CacheStats(_Strict):
+    hits: int = 0
+    misses: int = 0
+
+
+class Session(_Strict):
+    """One process that worked on the run; written when it starts (before any work)
+    and updated as it goes, so a killed session leaves its trace."""
+
+    started_at: str
+    pid: int | None = None
+    resumed: bool = False
+    retried: int = 0
+    finished_at: str | None = None
+    seconds: float | None = None
+    written: int = 0
+    skipped: int = 0
+    errors: dict[str, int] = Field(default_factory=dict)
+    interrupted: bool = False
+    cache: CacheStats = Field(default_factory=CacheStats)
+
+
+class CodebookRef(_Strict):
+    id: str
+    version: str | None = None
+    hash: str | None = None
+    level: str | None = None
+    allowed_codes: list[str] = Field(default_factory=list)
+
+
+class PromptRef(_Strict):
+    id: str
+    sha256: str | None = None
+
+
+class CorpusRef(_Strict):
+    ref: str | None = None
+    source: str | None = None
+    units_in_corpus: int | None = None
+    #: sha256 of the canonical JSON of the units the run was started on (see
+    #: :func:`ptmcoder.annotate.runner.corpus_fingerprint`); None in runs written
+    #: before schema 2, which are therefore not checked on resume
+    fingerprint: str | None = None
+
+
+class AnnotatorCounts(_Strict):
+    records: int = 0
+    unique_units: int = 0
+    errors: dict[str, int] = Field(default_factory=dict)
+    pending: int = 0
+
+
+class Counts(_Strict):
+    units: int | None = None
+    records: int = 0
+    errors: int = 0
+    by_annotator: dict[str, AnnotatorCounts] = Field(default_factory=dict)
+
+
+class Manifest(_Strict):
+    """``manifest.json``: one writer (:meth:`Run.write_manifest`), one reader
+    (:meth:`Run.manifest`, through :func:`upgrade_manifest`)."""
+
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    kind: str = "annotate"
+    created_at: str
+    ptmcoder_version: str
+    git_commit: str | None = None
+    config: RunConfig = Field(default_factory=RunConfig)
+    status: RunStatus = RunStatus.CREATED
+    codebook: CodebookRef | None = None
+    prompt: PromptRef | None = None
+    corpus: CorpusRef | None = None
+    seed: int | None = None
+    counts: Counts = Field(default_factory=Counts)
+    cache: CacheStats = Field(default_factory=CacheStats)
+    sessions: list[Session] = Field(default_factory=list)
+    #: what each annotator reported about itself (model, method, few-shot pool, ...):
+    #: free-form by design, one entry per annotator with at least ``name``
+    annotators: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def upgrade_manifest(data: dict[str, Any], *, run_id: str | None = None) -> dict[str, Any]:
+    """A manifest written by an earlier version, as this version's data.
+
+    Version 1 (no ``schema_version``, ptmcoder 0.1 before the typed manifest) had the
+    same fields, no status before the first session and no corpus fingerprint."""
+    data = dict(data)
+    version = data.get("schema_version", 1)
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            f"manifest schema {version} is newer than this ptmcoder reads ({SCHEMA_VERSION})",
+            hint="upgrade ptmcoder",
+        )
+    if version == 1:
+        data.setdefault("status", RunStatus.CREATED.value)
+        if run_id is not None:
+            data.setdefault("run_id", run_id)
+        data.setdefault("created_at", "")
+        data.setdefault("ptmcoder_version", "unknown")
+        data["schema_version"] = 2
+    return data
 
 
 def utcnow() -> str:
@@ -76,20 +209,37 @@ def git_commit(start: Path | None = None) -> str | None:
 
 @dataclass
 class ReadResult:
+    """The records of a JSON-lines file of a run, read by :func:`read_jsonl`."""
+
+    path: Path
     records: list[dict[str, Any]] = field(default_factory=list)
-    #: bytes of a truncated or unparseable last line (a crash mid-write)
+    #: the 1-based line number of each record (to locate a later validation error)
+    lines: list[int] = field(default_factory=list)
+    #: bytes of a truncated or unparseable last line (a crash mid-write), ignored
     torn_tail: int = 0
-    #: line numbers (1-based) of unparseable lines that are not the last one
-    bad_lines: list[int] = field(default_factory=list)
+
+    @property
+    def notes(self) -> list[str]:
+        """What was left out, for the reader's caller to report."""
+        if not self.torn_tail:
+            return []
+        return [
+            f"{self.path}: ignored a torn last line ({self.torn_tail} bytes; a crash "
+            "mid-write); resuming the run cuts it off and codes its unit again"
+        ]
 
 
 def read_jsonl(path: Path) -> ReadResult:
-    """Read JSON lines, tolerating a torn last line (see the module docstring)."""
-    result = ReadResult()
+    """Read a run's JSON-lines file (``annotations.jsonl``, ``superseded.jsonl``)
+    with the one rule every reader follows: a torn last line (a crash mid-write) is
+    ignored and reported in :attr:`ReadResult.torn_tail`; an unparseable line
+    anywhere else is an :class:`~ptmcoder.errors.InputRecordError` naming the file
+    and the line. A missing file has no records."""
+    path = Path(path)
+    result = ReadResult(path)
     if not path.exists():
         return result
-    data = path.read_bytes()
-    lines = data.split(b"\n")
+    lines = path.read_bytes().split(b"\n")
     # a complete file ends with "\n", so the last element is b""
     tail = lines.pop()
     if tail:
@@ -98,12 +248,22 @@ def read_jsonl(path: Path) -> ReadResult:
         if not line.strip():
             continue
         try:
-            result.records.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError) as exc:
             if i == len(lines) and not tail:
                 result.torn_tail = len(line) + 1
-            else:
-                result.bad_lines.append(i)
+                continue
+            raise InputRecordError(
+                str(path),
+                f"line {i}",
+                None,
+                f"not a JSON record ({exc})",
+                hint="only a torn last line is tolerated; fix or remove this line",
+            ) from None
+        result.records.append(record)
+        result.lines.append(i)
     return result
 
 
@@ -126,34 +286,65 @@ class Run:
     def annotations_path(self) -> Path:
         return self.path / ANNOTATIONS
 
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> Manifest:
+        """The run's manifest (an older one upgraded); a located error if unreadable."""
         try:
-            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            text = self.manifest_path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise NotFoundError(
                 f"run {self.id!r} has no manifest.json",
                 hint=f"is {self.path} a ptmcoder run directory?",
             ) from None
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            raise InputRecordError(str(self.manifest_path), "file", None, str(exc)) from None
+        try:
+            return Manifest.model_validate(upgrade_manifest(data, run_id=self.id))
+        except pydantic.ValidationError as exc:
+            raise PtmValidationError(
+                problems_from(exc, str(self.manifest_path)),
+                hint="manifest.json is written by ptmcoder; was it edited?",
+            ) from None
 
-    def write_manifest(self, manifest: dict[str, Any]) -> None:
+    def write_manifest(self, manifest: Manifest) -> None:
         """Replace the manifest atomically (write a temporary file, fsync, rename)."""
+        manifest = Manifest.model_validate(manifest)  # the one writer validates
         tmp = self.manifest_path.with_suffix(".json.tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(manifest, fh, indent=2, ensure_ascii=False, default=str)
+            fh.write(manifest.model_dump_json(indent=2))
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.manifest_path)
 
+    def is_locked(self) -> bool:
+        """Whether a process holds the run's lock (is writing it now)."""
+        lock = self.path / LOCK
+        if not lock.exists():
+            return False
+        fd = os.open(lock, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def status(self, manifest: Manifest | None = None) -> RunStatus:
+        """The manifest's status, except that a run marked running whose lock is free
+        was killed: it is ``interrupted``."""
+        manifest = manifest or self.manifest()
+        if manifest.status == RunStatus.RUNNING and not self.is_locked():
+            return RunStatus.INTERRUPTED
+        return manifest.status
+
     # -- records -------------------------------------------------------------
     def records(self) -> list[dict[str, Any]]:
         return read_jsonl(self.annotations_path).records
-
-    def iter_annotations(self) -> Iterator[Any]:
-        from ptmcoder.annotate.records import Annotation
-
-        for rec in self.records():
-            yield Annotation.model_validate(rec)
 
     def done_keys(self) -> set[tuple[str, str]]:
         """(unit id, annotator) pairs that already have a record."""
@@ -180,12 +371,6 @@ class Run:
         if self._fd is not None:
             raise RuntimeError("supersede_errors must run before records are appended")
         result = read_jsonl(self.annotations_path)
-        if result.bad_lines:
-            raise ConfigError(
-                f"{self.annotations_path} has unreadable lines "
-                f"{', '.join(map(str, result.bad_lines[:5]))}; not rewriting it",
-                hint="fix or remove those lines, then retry",
-            )
         wanted = None if annotators is None else set(annotators)
         gone = [
             r
@@ -297,28 +482,36 @@ class Run:
         self.close()
 
 
-def base_manifest(run_id: str, config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "kind": "annotate",
-        "created_at": utcnow(),
-        "ptmcoder_version": __version__,
-        "git_commit": git_commit(),
-        "config": config,
-        "sessions": [],
-    }
+def base_manifest(run_id: str, config: RunConfig | dict[str, Any]) -> Manifest:
+    return Manifest(
+        run_id=run_id,
+        created_at=utcnow(),
+        ptmcoder_version=__version__,
+        git_commit=git_commit(),
+        config=RunConfig.model_validate(config),
+    )
 
 
 def create_run(
-    config: dict[str, Any], *, run_id: str | None = None, root: Path | None = None
+    config: RunConfig | dict[str, Any], *, run_id: str | None = None, root: Path | None = None
 ) -> Run:
+    """A new run directory ``root/run_id`` (``run_id`` may also be a path) with its
+    manifest. Two processes creating the same id: the second gets a clean
+    :class:`~ptmcoder.errors.ConfigError`."""
     root = root or runs_dir()
-    root.mkdir(parents=True, exist_ok=True)
     run_id = run_id or new_run_id()
     path = root / run_id
-    path.mkdir(exist_ok=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(exist_ok=False)
+    except FileExistsError:
+        raise ConfigError(
+            f"run {path.name} already exists (another `ptmcoder annotate` may have just "
+            "started it)",
+            hint=f"resume it with `ptmcoder annotate --run {path.name}`, or pick a new id",
+        ) from None
     run = Run(path)
-    run.write_manifest(base_manifest(run_id, config))
+    run.write_manifest(base_manifest(path.name, config))
     return run
 
 
@@ -352,24 +545,110 @@ def list_run_ids(root: Path | None = None) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file())
 
 
+def distinguishing_settings(config: RunConfig) -> str:
+    """The settings that tell two runs of one annotator apart (few-shot training,
+    samples, model options), in one short line; empty for a plain zero-shot run."""
+    parts = []
+    if config.train:
+        raters = f"[{','.join(config.train_raters)}]" if config.train_raters else ""
+        parts.append(f"train={Path(config.train).name}{raters}")
+    if config.shots:
+        parts.append(f"shots={config.shots}")
+    if config.samples != 1:
+        parts.append(f"samples={config.samples}")
+    if config.temperature is not None:
+        parts.append(f"T={config.temperature}")
+    if config.limit is not None:
+        parts.append(f"limit={config.limit}")
+    if config.prompt != RunConfig.model_fields["prompt"].default:
+        parts.append(f"prompt={config.prompt}")
+    if config.batch:
+        parts.append("batch")
+    return " ".join(parts)
+
+
 def run_summary(run: Run) -> dict[str, Any]:
-    """One row of ``runs list``: id, creation, codebook, annotators, counts."""
-    manifest = run.manifest()
-    config = manifest.get("config", {})
-    records = run.records()
+    """One row of ``runs list``: id, creation, codebook, annotators, settings, counts.
+    A run whose manifest or records cannot be read is a row with status
+    ``unreadable`` and the located error in ``problem`` (the listing goes on)."""
+    try:
+        manifest = run.manifest()
+    except PtmcoderError as exc:
+        return {
+            "run_id": run.id,
+            "created_at": None,
+            "codebook": None,
+            "level": None,
+            "corpus": None,
+            "annotators": [],
+            "models": [],
+            "settings": "",
+            "units": None,
+            "records": 0,
+            "errors": 0,
+            "status": "unreadable",
+            "problem": exc.message,
+            "path": str(run.path),
+        }
+    config = manifest.config
+    try:
+        records = run.records()
+    except InputRecordError as exc:  # listed, with the located error as its status
+        records, unreadable = [], str(exc.message)
+    else:
+        unreadable = None
     errors = sum(1 for r in records if r.get("error_type"))
+    models = {a.get("name"): a.get("model") for a in manifest.annotators}
     return {
         "run_id": run.id,
-        "created_at": manifest.get("created_at"),
-        "codebook": config.get("codebook_id"),
-        "level": config.get("level"),
-        "corpus": config.get("corpus"),
-        "annotators": [
-            a if isinstance(a, str) else a.get("name") for a in config.get("annotators", [])
-        ],
-        "units": manifest.get("counts", {}).get("units"),
+        "created_at": manifest.created_at,
+        "codebook": config.codebook_id,
+        "level": config.level,
+        "corpus": config.corpus,
+        "annotators": list(config.annotators),
+        "models": [models.get(a) for a in config.annotators],
+        "settings": distinguishing_settings(config),
+        "units": manifest.counts.units,
         "records": len(records),
         "errors": errors,
-        "status": manifest.get("status", "unknown"),
+        "status": "unreadable" if unreadable else run.status(manifest).value,
+        "problem": unreadable,
         "path": str(run.path),
     }
+
+
+class ErrorRecord(_Strict):
+    unit_id: str
+    annotator: str
+    error_type: str | None = None
+    error: str | None = None
+
+
+class RunReport(Manifest):
+    """What ``runs show --json`` prints: the manifest (its status as :meth:`Run.status`
+    sees it) and the run's current records counted."""
+
+    path: str
+    records: int
+    superseded_records: int
+    error_records: list[ErrorRecord]
+
+
+def run_report(run: Run) -> RunReport:
+    """The manifest of ``run`` with its records counted (read with the one rule of
+    :func:`read_jsonl`); ``status`` says ``interrupted`` for a killed run."""
+    manifest = run.manifest()
+    records = run.records()  # the current records: superseded ones are in superseded.jsonl
+    errors = [r for r in records if r.get("error_type")]
+    data = manifest.model_dump()
+    data["status"] = run.status(manifest)
+    return RunReport(
+        **data,
+        path=str(run.path),
+        records=len(records),
+        superseded_records=len(run.superseded()),
+        error_records=[
+            ErrorRecord(**{k: r.get(k) for k in ("unit_id", "annotator", "error_type", "error")})
+            for r in errors
+        ],
+    )

@@ -3,7 +3,8 @@
 One reader for every stage, so that an empty or unreadable file is always an
 :class:`~ptmcoder.errors.InputRecordError` naming the file, never a pandas
 traceback, and so that every stage reads CSV cells the same way: as text, with
-an empty cell read as missing.
+an empty cell, or one of the spellings of a missing value that pandas and R write
+(:data:`MISSING`), read as missing, so ``nan`` and ``NaN`` are never two codes.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ import pandas as pd
 
 from ptmcoder.errors import InputRecordError, NotFoundError
 
+#: cell values read as missing (case-sensitive, as pandas and R write them)
+MISSING = ("", "nan", "NaN", "NAN", "NA", "N/A", "<NA>", "null", "NULL")
+
 
 def read_table(path: str | Path, *, header_hint: str = "unit,rater,code") -> pd.DataFrame:
-    """A CSV (all columns as text, empty cells missing), Parquet or JSON-lines file."""
+    """A CSV (all columns as text, :data:`MISSING` cells missing), Parquet, JSON-lines
+    or JSON (an array of records) file."""
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"file not found: {path}")
@@ -26,7 +31,9 @@ def read_table(path: str | Path, *, header_hint: str = "unit,rater,code") -> pd.
             return pd.read_parquet(path)
         if suffix in (".jsonl", ".ndjson"):
             return pd.read_json(path, lines=True, dtype=False)
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        if suffix == ".json":  # an array of records
+            return pd.read_json(path, dtype=False)
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=list(MISSING))
     except pd.errors.EmptyDataError:
         raise InputRecordError(
             str(path),

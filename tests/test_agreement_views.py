@@ -267,8 +267,12 @@ def test_map_to_level_with_codebook():
     df = long([("u1", "A", "A.1"), ("u1", "B", "A.2"), ("u2", "A", "B.1"), ("u2", "B", "FP")])
     out = map_to_level(df, str(FIXTURES / "tiny.yaml"), "category")
     assert out["code"].tolist() == ["A", "A", "B", "FP"]
-    with pytest.raises(Exception, match="not in codebook"):
-        map_to_level(long([("u1", "A", "nope")]), str(FIXTURES / "tiny.yaml"), "category")
+    # a code the codebook lacks is a missing rating, counted and reported (one policy)
+    out = map_to_level(
+        long([("u1", "A", "nope"), ("u1", "B", "A.1")]), str(FIXTURES / "tiny.yaml"), "category"
+    )
+    assert out["code"].isna().tolist() == [True, False]
+    assert out.attrs["unknown"] == {"nope": 1} and "nope (1)" in out.attrs["notes"][0]
 
 
 # -- alt-test ---------------------------------------------------------------------------------

@@ -14,9 +14,14 @@ from ptmcoder.annotate.prompt import allowed_codes, unit_text
 from ptmcoder.codebook import load_codebook
 from ptmcoder.paths import samples_dir
 
+EMBED_EXTRA = "needs the embed extra (pip install 'ptmcoder[embed]')"
+
 
 @pytest.fixture(scope="session")
 def minilm():
+    # the tests of this module that use MiniLM skip (with the reason) without the extra;
+    # the TF-IDF ones still run
+    pytest.importorskip("sentence_transformers", reason=EMBED_EXTRA)
     return MiniLMEmbedder()  # loaded once per test session
 
 

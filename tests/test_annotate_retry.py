@@ -13,6 +13,7 @@ from fakes import answer, codes_responder
 from llm_server import LLMServer, Reply
 
 from ptmcoder.agreement.io import annotations_to_long
+from ptmcoder.errors import InputRecordError
 from ptmcoder.runs import Run
 
 FAKE_KEY = "sk-test-retry"
@@ -167,5 +168,5 @@ def test_supersede_errors_is_atomic_and_idempotent(tmp_path):
     assert run.supersede_errors(["x"]) == []
     assert not (run_dir / "annotations.jsonl.tmp").exists()
     (run_dir / "annotations.jsonl").write_text('{"unit_id": "a"}\nnot json\n{"unit_id": "c"}\n')
-    with pytest.raises(Exception, match="unreadable lines 2"):
+    with pytest.raises(InputRecordError, match=r"annotations.jsonl: line 2: not a JSON record"):
         run.supersede_errors()

@@ -16,6 +16,8 @@ import pytest
 from fakes import answer, codes_responder, unit_of
 from llm_server import LLMServer, Reply
 
+from ptmcoder.runs import resolve_run
+
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 FAKE_KEY = "sk-test-DO-NOT-LEAK-4242"
@@ -86,6 +88,8 @@ def test_faults_become_retries_or_error_rows(run_cli, isolated_home):
         assert records["u:3"]["repaired"] is True
         assert records["u:4"]["error_type"] == "unknown_code"
         assert records["u:5"]["codes"][0]["code"] == "dl-fault"  # the responder
+        # every record says which prompt version coded it (#10: it was null)
+        assert {r["prompt_version"] for r in records.values()} == {"apply_codebook.v1"}
         assert summary["errors"] == {"unknown_code": 1}
         assert "u:4" in result.stderr and "error record" in result.stderr
         # the system prompt is the same bytes for every unit; the unit is in the user turn
@@ -224,6 +228,11 @@ def test_kill_9_then_resume_annotates_every_unit_exactly_once(isolated_home):
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
             kills += 1
+            # the killed session's start is in the manifest; its lock is free: interrupted
+            killed = resolve_run("killed-run")
+            assert killed.status() == "interrupted"
+            assert len(killed.manifest().sessions) == kills
+            assert killed.manifest().sessions[-1].finished_at is None
             lines = jsonl.read_bytes().count(b"\n")
             assert lines < 150
         done = subprocess.run(
@@ -244,7 +253,8 @@ def test_kill_9_then_resume_annotates_every_unit_exactly_once(isolated_home):
     assert max(counts.values()) == 1, [u for u, c in counts.items() if c > 1]
     manifest = json.loads((jsonl.parent / "manifest.json").read_text())
     assert manifest["status"] == "complete"
-    assert len(manifest["sessions"]) == 1  # killed sessions never got to write theirs
+    # every session is in the manifest, the killed ones unfinished (#10 item 9)
+    assert [s["finished_at"] is None for s in manifest["sessions"]] == [True, True, False]
     assert kills == 2
 
 

@@ -61,9 +61,7 @@ def test_build_reasons_priority_and_audit(run_path):
     # which units the offline annotator is unsure of changes with its scoring
     result = build_queue(
         run_path.name,
-        BuildOptions(
-            humans=str(LABELS), audit_size=5, agreement_below=-1.0, confidence_below=0.0
-        ),
+        BuildOptions(humans=str(LABELS), audit_size=5, agreement_below=-1.0, confidence_below=0.0),
     )
     ids = unit_ids()
     with open_queue(run_path.name) as queue:

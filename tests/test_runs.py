@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from ptmcoder.annotate.records import Annotation
+from ptmcoder.annotate.records import Annotation, read_annotations
 from ptmcoder.errors import ConfigError, NotFoundError
 from ptmcoder.runs import Run, create_run, new_run_id, read_jsonl, resolve_run
 
@@ -26,10 +26,10 @@ def test_append_and_done_keys(isolated_home):
         run.append(rec("a"))
         run.append(rec("b", "openai:x"))
     assert run.done_keys() == {("a", "embedded"), ("b", "openai:x")}
-    assert [a.unit_id for a in run.iter_annotations()] == ["a", "b"]
+    assert [a.unit_id for a in read_annotations(run.path).records] == ["a", "b"]
     manifest = run.manifest()
-    assert manifest["config"] == {"annotators": ["embedded"]}
-    assert manifest["ptmcoder_version"]
+    assert manifest.config.annotators == ["embedded"]
+    assert manifest.ptmcoder_version and manifest.schema_version == 2
 
 
 def test_torn_last_line_is_cut_and_its_unit_redone(isolated_home):

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ptmcoder.codebook import load_codebook, parse_codebook
-from ptmcoder.errors import PtmcoderError, ValidationError
+from ptmcoder.errors import PtmcoderError
 from ptmcoder.stats.distribution import CodedUnits, distribution, read_annotations, read_labels
 
 
@@ -59,9 +59,13 @@ def test_code_assigned_at_a_higher_level_counts_there_only():
     assert all(n.units == 0 for n in r.levels["code"])
 
 
-def test_unknown_code_is_a_validation_error():
-    with pytest.raises(ValidationError, match="'Q' is not in codebook 'toy'"):
-        distribution(BOOK, CodedUnits(codes={"u1": ["Q"]}, source="labels.csv"))
+def test_unknown_code_is_counted_and_reported_never_a_node():
+    # the one policy of Codebook.map_codes: counted and reported, never silently dropped
+    r = distribution(BOOK, CodedUnits(codes={"u1": ["Q", "A.x"], "u2": ["Q"]}, source="x.csv"))
+    assert r.unknown_codes == {"Q": 2}
+    assert r.to_dict()["unknown_codes"] == {"Q": 2}
+    assert r.n_coded == 1  # u2 carries no code of the tree
+    assert sum(n.challenges for n in r.levels["code"]) == 1
 
 
 def test_read_labels_picks_the_rater(tmp_path):

@@ -21,7 +21,6 @@ own label; ECE before and after shows what calibration buys.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -356,9 +355,8 @@ def read_confidences(path: str | Path) -> pd.DataFrame:
     """``unit, rater, code, confidence`` of a long table (its ``confidence``
     column) or of a run's annotation records (each code's confidence; failed
     records carry none)."""
-    from ptmcoder.agreement.io import _annotations_file, read_long_table
-    from ptmcoder.annotate.records import Annotation
-    from ptmcoder.errors import InputRecordError
+    from ptmcoder.agreement.io import read_long_table
+    from ptmcoder.annotate.records import read_annotations
 
     path = Path(path)
     if not (path.is_dir() or path.suffix.lower() == ".jsonl"):
@@ -367,56 +365,15 @@ def read_confidences(path: str | Path) -> pd.DataFrame:
             df["confidence"] = np.nan
         df["confidence"] = pd.to_numeric(df["confidence"], errors="coerce")
         return df[["unit", "rater", "code", "confidence"]]
-    path = _annotations_file(path)
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = Annotation.model_validate(json.loads(line))
-            except Exception as exc:  # JSON or pydantic validation
-                raise InputRecordError(
-                    str(path), f"line {lineno}", None, str(exc).splitlines()[0]
-                ) from None
-            for a in rec.codes if rec.ok else []:
-                rows.append((rec.unit_id, rec.annotator, a.code, a.confidence))
+    rows = [
+        (rec.unit_id, rec.annotator, a.code, a.confidence)
+        for rec in read_annotations(path).records
+        if rec.ok
+        for a in rec.codes
+    ]
     df = pd.DataFrame(rows, columns=["unit", "rater", "code", "confidence"])
     df["confidence"] = df["confidence"].astype(float)
     return df
-
-
-def calibration_view(
-    inputs, run, gold_df, annotators, png, as_json, out, status, *, seed=0, n_boot=1000
-) -> None:
-    """``agree --view calibration``: read the inputs' confidences, print the table
-    (or JSON) with ECE before and after cross-fitted isotonic calibration, write the PNG."""
-    from ptmcoder.console import print_json
-
-    if gold_df is None:
-        raise PtmcoderError("--view calibration needs --gold", hint="pass --gold FILE (unit,code)")
-    sources = [Path(p) for p in inputs]
-    if run:
-        from ptmcoder.runs import resolve_run
-
-        sources.append(resolve_run(run).path)
-    if not sources:
-        raise PtmcoderError("no input given", hint="pass annotations and --gold")
-    preds = pd.concat([read_confidences(s) for s in sources], ignore_index=True)
-    results = calibration_table(
-        preds,
-        gold_df,
-        annotators=annotators or None,
-        recalibrate="isotonic",
-        seed=seed,
-        n_boot=n_boot,
-    )
-    if png:
-        status.print(f"reliability diagram: {reliability_png(results, png)}")
-    if as_json:
-        print_json({name: c.to_json() for name, c in results.items()})
-    else:
-        out.print(render_calibration(results))
 
 
 __all__ = [

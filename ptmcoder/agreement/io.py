@@ -3,13 +3,12 @@ codes to a level of the codebook hierarchy."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from ptmcoder.errors import InputRecordError, NotFoundError, PtmcoderError
+from ptmcoder.errors import InputRecordError, NotFoundError
 from ptmcoder.tables import read_table
 
 LONG_COLUMNS = ("unit", "rater", "code")
@@ -45,54 +44,27 @@ class AnnotationLoad:
     table: pd.DataFrame
     records: int = 0
     failed: dict[str, int] = field(default_factory=dict)  # annotator -> records with error_type
+    #: what the reader left out (a torn last line), to report
+    notes: list[str] = field(default_factory=list)
 
 
-def _annotations_file(path: Path) -> Path:
-    if path.is_dir():
-        candidate = path / "annotations.jsonl"
-        if not candidate.exists():
-            raise NotFoundError(f"no annotations.jsonl in {path}")
-        return candidate
-    if not path.exists():
-        raise NotFoundError(f"annotations file not found: {path}")
-    return path
+def load_annotations(ref: str | Path) -> AnnotationLoad:
+    """A run's records (see :func:`ptmcoder.annotate.records.read_annotations`; ``ref``
+    is a run reference or an ``annotations.jsonl`` file) as a long table. Records with
+    ``error_type`` set contribute no codes; each becomes a row with an empty code (a
+    missing rating) and is counted in ``failed``."""
+    from ptmcoder.annotate.records import read_annotations
 
-
-def load_annotations(run_dir_or_jsonl: str | Path) -> AnnotationLoad:
-    """Read ``annotations.jsonl`` records (see :mod:`ptmcoder.annotate.records`).
-    Records with ``error_type`` set contribute no codes; each becomes a row with
-    an empty code (a missing rating) and is counted in ``failed``."""
-    from ptmcoder.annotate.records import Annotation
-
-    path = _annotations_file(Path(run_dir_or_jsonl))
+    read = read_annotations(ref)
     rows: list[tuple[str, str, str | None]] = []
-    failed: dict[str, int] = {}
-    n = 0
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = Annotation.model_validate(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise InputRecordError(
-                    str(path), f"line {lineno}", None, f"invalid JSON: {exc.msg}"
-                ) from None
-            except Exception as exc:  # pydantic.ValidationError
-                raise InputRecordError(
-                    str(path), f"line {lineno}", None, str(exc).splitlines()[0]
-                ) from None
-            n += 1
-            if record.error_type is not None:
-                failed[record.annotator] = failed.get(record.annotator, 0) + 1
-                rows.append((record.unit_id, record.annotator, None))
-                continue
-            if not record.codes:
-                rows.append((record.unit_id, record.annotator, None))
-            for assignment in record.codes:
-                rows.append((record.unit_id, record.annotator, assignment.code))
+    for record in read.records:
+        if record.error_type is not None or not record.codes:
+            rows.append((record.unit_id, record.annotator, None))
+            continue
+        for assignment in record.codes:
+            rows.append((record.unit_id, record.annotator, assignment.code))
     table = pd.DataFrame(rows, columns=list(LONG_COLUMNS)).astype("string")
-    return AnnotationLoad(table, n, failed)
+    return AnnotationLoad(table, len(read.records), read.failed(), read.notes)
 
 
 def annotations_to_long(run_dir_or_jsonl: str | Path) -> pd.DataFrame:
@@ -103,6 +75,7 @@ def annotations_to_long(run_dir_or_jsonl: str | Path) -> pd.DataFrame:
     df = load.table
     df.attrs["failed"] = dict(load.failed)
     df.attrs["records"] = load.records
+    df.attrs["notes"] = list(load.notes)
     return df
 
 
@@ -121,28 +94,18 @@ def read_gold(path: str | Path, rater: str = "gold") -> pd.DataFrame:
 
 def map_to_level(long_df: pd.DataFrame, codebook_ref: str, level: str) -> pd.DataFrame:
     """Replace each code with its ancestor at ``level`` of the codebook (``leaf``
-    keeps leaf codes). Codes above the level become missing ratings (counted in
-    ``df.attrs['above_level']``); codes not in the codebook are an error."""
+    keeps leaf codes) with :meth:`~ptmcoder.codebook.Codebook.map_codes`. Codes above
+    the level and codes the codebook lacks become missing ratings, counted in
+    ``df.attrs['above_level']`` and ``df.attrs['unknown']`` (code -> rows); the
+    lines to report are in ``df.attrs['notes']``."""
     from ptmcoder.codebook import load_codebook
 
     book = load_codebook(codebook_ref)
-    index = book.index()
-    codes = long_df["code"].dropna().unique().tolist()
-    unknown = sorted(c for c in codes if c not in index)
-    if unknown:
-        raise PtmcoderError(
-            f"{len(unknown)} code(s) are not in codebook {book.id!r}: {', '.join(unknown[:10])}"
-            + (" ..." if len(unknown) > 10 else ""),
-            hint="map free-text labels to codebook ids first, or drop --codebook",
-        )
-    if level not in ("leaf", "leaves"):
-        book.level_index(level)  # raises NotFoundError with the known levels
-    mapping = {c: book.ancestor_at(c, level) for c in codes}
+    mapping = book.map_codes(long_df["code"].tolist(), level)
     out = long_df.copy()
-    out["code"] = (
-        out["code"].map(lambda c: mapping.get(c) if isinstance(c, str) else None).astype("string")
-    )
-    out.attrs["above_level"] = int(
-        sum(1 for c in long_df["code"].dropna() if mapping.get(c) is None)
-    )
-    return out.drop_duplicates(subset=["unit", "rater", "code"])
+    out["code"] = pd.array(mapping.codes, dtype="string")
+    out = out.drop_duplicates(subset=["unit", "rater", "code"])
+    out.attrs["above_level"] = int(sum(mapping.above_level.values()))
+    out.attrs["unknown"] = dict(mapping.unknown)
+    out.attrs["notes"] = mapping.notes(f"codebook {book.id}")
+    return out

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ptmcoder.annotate.leakage import keep_examples
+from ptmcoder.annotate.options import DEFAULT_PROMPT
 from ptmcoder.codebook import Codebook, Node, Role
 from ptmcoder.errors import NotFoundError
 from ptmcoder.llm.base import ChatMessage
 from ptmcoder.llm.tokens import truncate_to_tokens
 from ptmcoder.paths import bundled_dir
 
-DEFAULT_PROMPT = "apply_codebook.v1"
 _PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
 
 

@@ -7,11 +7,16 @@ sent to review, never dropped.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
+import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ptmcoder.errors import InputRecordError, NotFoundError
 from ptmcoder.llm.redact import redact
+from ptmcoder.runs import ANNOTATIONS, SUPERSEDED, ReadResult, read_jsonl, resolve_run
 
 
 class ErrorType(StrEnum):
@@ -98,3 +103,87 @@ class Annotation(BaseModel):
     @property
     def ok(self) -> bool:
         return self.error_type is None
+
+
+# -- the one reader ------------------------------------------------------------------------
+
+
+@dataclass
+class AnnotationSet:
+    """A run's annotation records, read by :func:`read_annotations`."""
+
+    #: the ``annotations.jsonl`` read
+    path: Path
+    #: the current records: one per unit and annotator
+    records: list[Annotation] = field(default_factory=list)
+    #: error records replaced by ``--retry-errors`` (only with ``superseded=True``)
+    superseded: list[Annotation] = field(default_factory=list)
+    #: what was left out (a torn last line), for the caller to report
+    notes: list[str] = field(default_factory=list)
+    #: the run, when the records were read from a run directory
+    run_id: str | None = None
+
+    @property
+    def annotators(self) -> list[str]:
+        """The annotators in order of first appearance."""
+        return list(dict.fromkeys(r.annotator for r in self.records))
+
+    def failed(self) -> dict[str, int]:
+        """Error records per annotator."""
+        out: dict[str, int] = {}
+        for r in self.records:
+            if r.error_type is not None:
+                out[r.annotator] = out.get(r.annotator, 0) + 1
+        return out
+
+
+def _validated(read: ReadResult) -> list[Annotation]:
+    out = []
+    for lineno, data in zip(read.lines, read.records, strict=True):
+        try:
+            out.append(Annotation.model_validate(data))
+        except pydantic.ValidationError as exc:
+            err = exc.errors()[0]
+            field_name = ".".join(str(p) for p in err["loc"]) or None
+            raise InputRecordError(
+                str(read.path),
+                f"line {lineno}",
+                field_name,
+                err["msg"],
+                hint="an annotation record is written by `ptmcoder annotate`; "
+                "fix or remove this line",
+            ) from None
+    return out
+
+
+def read_annotations(ref: str | Path, *, superseded: bool = False) -> AnnotationSet:
+    """The one reader of a run's annotation records.
+
+    ``ref`` is a run reference (``latest``, an id, an id prefix or a run directory,
+    see :func:`ptmcoder.runs.resolve_run`) or an ``annotations.jsonl`` file. The
+    rule is :func:`ptmcoder.runs.read_jsonl`'s: a torn last line is ignored and
+    reported in ``notes``; any other unreadable line, or a record that is not an
+    :class:`Annotation`, is an :class:`~ptmcoder.errors.InputRecordError` naming the
+    file, the line and the field. ``superseded=True`` also reads the error records
+    that ``--retry-errors`` replaced."""
+    path = Path(ref)
+    run_id = None
+    if path.is_dir() and (path / ANNOTATIONS).is_file():  # a run directory, or a copy of one
+        path, superseded_path = path / ANNOTATIONS, path / SUPERSEDED
+    elif path.is_file():
+        superseded_path = path.with_name(SUPERSEDED)
+    else:
+        run = resolve_run(str(ref))
+        path, superseded_path, run_id = run.annotations_path, run.superseded_path, run.id
+        if not path.exists():
+            raise NotFoundError(
+                f"run {run.id} has no annotation records yet ({path})",
+                hint=f"resume it with `ptmcoder annotate --run {run.id}`",
+            )
+    read = read_jsonl(path)
+    result = AnnotationSet(path, _validated(read), notes=read.notes, run_id=run_id)
+    if superseded:
+        old = read_jsonl(superseded_path)
+        result.superseded = _validated(old)
+        result.notes += old.notes
+    return result

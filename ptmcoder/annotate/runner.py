@@ -17,77 +17,42 @@ with every unit annotated exactly once per annotator.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ptmcoder.annotate.prompt import DEFAULT_PROMPT, allowed_codes, load_prompt, normalise_level
+from ptmcoder.annotate.options import AnnotateOptions, RunConfig, resume_options
+from ptmcoder.annotate.prompt import allowed_codes, load_prompt, normalise_level
 from ptmcoder.annotate.records import Annotation
 from ptmcoder.annotate.units import load_labels, load_units, sample_file, unit_labels
 from ptmcoder.codebook import Codebook, codebook_hash, load_codebook
 from ptmcoder.errors import ConfigError, NotFoundError
 from ptmcoder.llm.openai_client import check_base_url
 from ptmcoder.paths import workspace
-from ptmcoder.runs import Run, create_run, list_run_ids, resolve_run, utcnow
-
-#: settings that may change when a run is resumed (they do not change the answers)
-OPERATIONAL = (
-    "base_url",
-    "concurrency",
-    "rpm",
-    "tpm",
-    "timeout",
-    "max_retries",
-    "cache",
-    "progress",
-    "retry_errors",
+from ptmcoder.runs import (
+    CacheStats,
+    CodebookRef,
+    CorpusRef,
+    Counts,
+    Manifest,
+    PromptRef,
+    Run,
+    RunStatus,
+    Session,
+    create_run,
+    list_run_ids,
+    resolve_run,
+    utcnow,
 )
-
-
-@dataclass
-class AnnotateOptions:
-    """Everything ``ptmcoder annotate`` can set; stored in the manifest as ``config``."""
-
-    codebook: str | None = None
-    corpus: str | None = None
-    annotators: list[str] = field(default_factory=list)
-    level: str | None = None
-    limit: int | None = None
-    prompt: str = DEFAULT_PROMPT
-    samples: int = 1
-    temperature: float | None = None
-    max_unit_tokens: int | None = 2000
-    max_output_tokens: int | None = 1024
-    #: output mode: auto (probe and fall back), json_schema, json_object, tools, none
-    structured: str = "auto"
-    train: str | None = None
-    train_raters: list[str] = field(default_factory=list)
-    shots: int = 0
-    seed: int = 13
-    embedded_temperature: float = 0.05
-    multi_threshold: float = 0.5
-    folds: int = 5
-    batch: bool = False
-    # operational
-    base_url: str | None = None
-    #: requests in flight; None: 8, or 1 for a local endpoint (see docs/local-models.md)
-    concurrency: int | None = None
-    rpm: float | None = None
-    tpm: float | None = None
-    timeout: float = 60.0
-    max_retries: int = 6
-    cache: bool = True
-    progress: bool = True
-    #: on resume, take the error records out (to superseded.jsonl) and code those
-    #: units again, asking the model afresh (not the cache)
-    retry_errors: bool = False
 
 
 @dataclass
@@ -116,48 +81,43 @@ def _annotator_kind(spec: str) -> str:
     )
 
 
-def _config_snapshot(options: AnnotateOptions, book: Codebook) -> dict[str, Any]:
-    config = asdict(options)
-    config.pop("progress", None)
-    config.pop("retry_errors", None)  # a per-session choice, recorded in the session
-    config["level"] = normalise_level(options.level)
-    config["codebook_id"] = book.id
-    config["codebook_version"] = book.version
-    config["codebook_hash"] = codebook_hash(book)
-    # never a key: only the *name* of the variable the key is read from
-    config["api_key_env"] = "OPENAI_API_KEY"
-    return config
+def _config_snapshot(options: AnnotateOptions, book: Codebook) -> RunConfig:
+    config = options.model_dump(exclude={"progress", "retry_errors"})  # per session
+    return RunConfig(
+        **config,
+        codebook_id=book.id,
+        codebook_version=book.version,
+        codebook_hash=codebook_hash(book),
+    ).model_copy(update={"level": normalise_level(options.level)})
 
 
-def _merge_resume(options: AnnotateOptions, stored: dict[str, Any]) -> AnnotateOptions:
-    """On resume the stored config wins; only operational settings may change."""
-    merged = dict(stored)
-    for name in ("codebook", "corpus"):
-        given = getattr(options, name)
-        if given and given != stored.get(name):
-            raise ConfigError(
-                f"--{name} {given!r} differs from the run's {stored.get(name)!r}",
-                hint="omit it when resuming, or start a new run",
-            )
-    if options.annotators and sorted(options.annotators) != sorted(stored.get("annotators", [])):
-        raise ConfigError(
-            "--annotator differs from the run's annotators "
-            f"({', '.join(stored.get('annotators', []))})",
-            hint="omit --annotator when resuming, or start a new run",
-        )
-    for name in OPERATIONAL:
-        value = getattr(options, name)
-        if name in ("base_url", "rpm", "tpm") and value is None:
-            continue
-        merged[name] = value
-    known = {f for f in AnnotateOptions.__dataclass_fields__}
-    return AnnotateOptions(**{k: v for k, v in merged.items() if k in known})
+def corpus_fingerprint(units: list[dict[str, Any]]) -> str:
+    """``sha256:`` of the canonical JSON of the units' ids, titles and bodies, in order:
+    what a run codes. Resuming against a corpus with another fingerprint is refused."""
+    digest = hashlib.sha256()
+    for unit in units:
+        item = [str(unit.get("id")), str(unit.get("title") or ""), str(unit.get("body") or "")]
+        digest.update(json.dumps(item, ensure_ascii=False).encode("utf-8"))
+        digest.update(b"\n")
+    return "sha256:" + digest.hexdigest()
+
+
+def _check_endpoint(options: AnnotateOptions) -> None:
+    """Refuse an endpoint with credentials (--base-url or $OPENAI_BASE_URL) before
+    anything is created that would record it."""
+    if not any(_annotator_kind(a) == "llm" for a in options.annotators):
+        return
+    for url in (options.base_url, os.environ.get("OPENAI_BASE_URL")):
+        if url:
+            check_base_url(url)
 
 
 def prepare_run(
     options: AnnotateOptions, run_ref: str | None
 ) -> tuple[Run, AnnotateOptions, Codebook, bool]:
-    """Create a run, or open ``run_ref`` to resume it (a new id creates a run with it)."""
+    """Create a run, or open ``run_ref`` to resume it (a new id or path creates a run
+    there). Resuming with answer-changing options other than the run's is refused,
+    naming them (:func:`~ptmcoder.annotate.options.resume_options`)."""
     if options.base_url:
         check_base_url(options.base_url)  # before anything records it
     existing: Run | None = None
@@ -165,14 +125,15 @@ def prepare_run(
         try:
             existing = resolve_run(run_ref)
         except NotFoundError:
-            if os.sep in run_ref or run_ref in list_run_ids():
+            if run_ref in list_run_ids():
                 raise
             existing = None
     if existing is not None:
         manifest = existing.manifest()
-        options = _merge_resume(options, manifest["config"])
+        options = resume_options(options, manifest.config)
+        _check_endpoint(options)
         book = load_codebook(options.codebook)
-        stored_hash = manifest["config"].get("codebook_hash")
+        stored_hash = manifest.config.codebook_hash or ""
         if codebook_hash(book) != stored_hash:
             raise ConfigError(
                 f"codebook {book.id!r} changed since run {existing.id} started "
@@ -191,11 +152,16 @@ def prepare_run(
         raise ConfigError("an annotator is listed twice")
     if options.samples < 1:
         raise ConfigError("--samples must be at least 1")
+    _check_endpoint(options)
     book = load_codebook(options.codebook)
     normalise = normalise_level(options.level)
     if normalise != "leaf":
         book.level_index(normalise)  # raises with the known levels
-    run = create_run(_config_snapshot(options, book), run_id=run_ref or None)
+    ref = Path(run_ref) if run_ref else None
+    if ref is not None and (ref.is_absolute() or len(ref.parts) > 1):  # a new run by path
+        run = create_run(_config_snapshot(options, book), run_id=ref.name, root=ref.parent)
+    else:
+        run = create_run(_config_snapshot(options, book), run_id=run_ref or None)
     return run, options, book, False
 
 
@@ -225,13 +191,14 @@ def _labels_for(
             if hints:
                 message += f" (for those labels use --train {' / '.join(hints)})"
         warn(message)
-    level = normalise_level(options.level)
-    index = book.index()
+    mapping = book.map_codes(labels["code"].tolist(), options.level)
+    if warn is not None:
+        for note in mapping.notes(f"--train {options.train}"):
+            warn(note)
+    lifted = dict(zip(labels["code"].tolist(), mapping.codes, strict=True))
 
     def lift(code: str) -> str | None:
-        if code not in index:
-            return None
-        return book.ancestor_at(code, level)
+        return lifted.get(code)
 
     return unit_labels(labels, allowed_codes(book, options.level), lift)
 
@@ -379,6 +346,68 @@ def _progress(console: Console, enabled: bool) -> Progress:
     )
 
 
+class _Ledger:
+    """The session's trace in the manifest: written when the session starts (before any
+    work) and flushed as records are appended (every ``every`` seconds or ``batch``
+    records, whichever comes first), so a killed session leaves its start, its counts
+    and its cache counters behind, short of at most the last few records."""
+
+    def __init__(
+        self, run: Run, manifest: Manifest, session: Session, every: float = 1.0, batch: int = 20
+    ):
+        self.run, self.manifest, self.session, self.every = run, manifest, session, every
+        self.batch, self._since = batch, 0
+        self.base_cache = manifest.cache.model_copy()
+        self.done_cache = CacheStats()  # of annotators that have finished this session
+        self.live: dict[str, Any] | None = None  # the running LLM annotator's stats
+        self.errors: Counter = Counter()
+        self.error_units: list[tuple[str, str, str]] = []
+        self._last = time.monotonic()
+        manifest.sessions.append(session)
+        self.flush()
+
+    @property
+    def cache(self) -> CacheStats:
+        live = self.live or {}
+        return CacheStats(
+            hits=self.done_cache.hits + live.get("cache_hits", 0),
+            misses=self.done_cache.misses + live.get("cache_misses", 0),
+        )
+
+    def record(self, record: Annotation) -> None:
+        self.session.written += 1
+        if record.error_type:
+            self.errors[record.error_type.value] += 1
+            self.error_units.append((record.unit_id, record.annotator, record.error or ""))
+        self._since += 1
+        if self._since >= self.batch or time.monotonic() - self._last >= self.every:
+            self.flush()
+
+    def annotator_done(self) -> None:
+        self.done_cache, self.live = self.cache, None
+
+    def flush(self) -> None:
+        cache = self.cache
+        self.session.errors = dict(self.errors)
+        self.session.cache = cache
+        self.manifest.cache = CacheStats(
+            hits=self.base_cache.hits + cache.hits, misses=self.base_cache.misses + cache.misses
+        )
+        self.run.write_manifest(self.manifest)
+        self._last, self._since = time.monotonic(), 0
+
+
+def _check_corpus(run: Run, manifest: Manifest, fingerprint: str) -> None:
+    stored = manifest.corpus.fingerprint if manifest.corpus else None
+    if stored is not None and stored != fingerprint:
+        raise ConfigError(
+            f"the corpus {manifest.config.corpus!r} changed since run {run.id} started: "
+            f"its units were {stored[:19]}, now {fingerprint[:19]}",
+            hint="a run codes the units it was started on; restore that corpus, or start "
+            "a new run for the new one",
+        )
+
+
 def annotate(
     options: AnnotateOptions, *, run_ref: str | None = None, stderr: Console | None = None
 ) -> AnnotateResult:
@@ -386,27 +415,43 @@ def annotate(
     stderr = stderr or Console(stderr=True)
     run, options, book, resumed = prepare_run(options, run_ref)
     warn = lambda msg: stderr.print(f"[yellow]warning:[/yellow] {msg}")  # noqa: E731
-    session = {"started_at": utcnow(), "resumed": resumed, "pid": os.getpid()}
     started = time.perf_counter()
-    written = 0
-    skipped = 0
-    errors: Counter = Counter()
-    error_units: list[tuple[str, str, str]] = []
     interrupted = False
-    cache_stats = {"hits": 0, "misses": 0}
     with run:
         manifest = run.manifest()
         template = load_prompt(options.prompt)
         frame = load_units(options.corpus)
         all_units = frame.to_dict("records")
         todo_units = all_units[: options.limit] if options.limit is not None else all_units
+        fingerprint = corpus_fingerprint(todo_units)
+        _check_corpus(run, manifest, fingerprint)
+        session = Session(started_at=utcnow(), resumed=resumed, pid=os.getpid())
+        level = normalise_level(options.level)
+        manifest.status = RunStatus.RUNNING
+        manifest.codebook = CodebookRef(
+            id=book.id,
+            version=book.version,
+            hash=codebook_hash(book),
+            level=level,
+            allowed_codes=allowed_codes(book, options.level),
+        )
+        manifest.prompt = PromptRef(id=template.id, sha256=template.sha256)
+        manifest.corpus = CorpusRef(
+            ref=options.corpus,
+            source=frame.attrs.get("source"),
+            units_in_corpus=len(all_units),
+            fingerprint=fingerprint,
+        )
+        manifest.seed = options.seed
+        manifest.counts.units = len(todo_units)
+        ledger = _Ledger(run, manifest, session)  # the session's start, durably, before work
         retried = run.supersede_errors(options.annotators) if options.retry_errors else []
         if retried:
             stderr.print(
                 f"retrying {len(retried)} unit(s) whose record is an error "
                 f"(earlier records kept in {run.superseded_path.name})"
             )
-        session["retried"] = len(retried)
+        session.retried = len(retried)
         done = run.done_keys()
         labels = _labels_for(options, book, warn)
         if options.train and not labels:
@@ -414,45 +459,34 @@ def annotate(
                 f"--train {options.train}: no usable human codes (check --train-rater and "
                 "that the codes belong to the codebook); coding zero-shot"
             )
-        annotators_meta = {a["name"]: a for a in manifest.get("annotators", [])}
+        annotators_meta = {a["name"]: a for a in manifest.annotators}
         common = {
             "run_id": run.id,
             "codebook_id": book.id,
             "codebook_hash": codebook_hash(book),
-            "level": normalise_level(options.level),
+            "level": level,
         }
-        manifest.update(
-            {
-                "status": "running",
-                "codebook": {
-                    "id": book.id,
-                    "version": book.version,
-                    "hash": codebook_hash(book),
-                    "level": normalise_level(options.level),
-                    "allowed_codes": allowed_codes(book, options.level),
-                },
-                "prompt": {"id": template.id, "sha256": template.sha256},
-                "corpus": {
-                    "ref": options.corpus,
-                    "source": frame.attrs.get("source"),
-                    "units_in_corpus": len(all_units),
-                },
-                "seed": options.seed,
-            }
-        )
-        manifest.setdefault("counts", {})["units"] = len(todo_units)
-        run.write_manifest(manifest)
         try:
             for spec in options.annotators:
                 pending = [u for u in todo_units if (str(u["id"]), spec) not in done]
-                skipped += len(todo_units) - len(pending)
-                kind = _annotator_kind(spec)
-                if kind == "embedded":
-                    meta, n, errs = _run_embedded(
-                        spec, options, book, run, all_units, pending, labels, common, stderr, warn
+                session.skipped += len(todo_units) - len(pending)
+                if _annotator_kind(spec) == "embedded":  # no prompt: prompt_version None
+                    meta = _run_embedded(
+                        spec,
+                        options,
+                        book,
+                        run,
+                        all_units,
+                        pending,
+                        labels,
+                        common,
+                        stderr,
+                        warn,
+                        ledger,
                     )
                 else:
-                    meta, n, errs, stats = _run_llm(
+                    llm_common = {**common, "prompt_version": template.id}
+                    meta = _run_llm(
                         spec,
                         options,
                         book,
@@ -461,25 +495,20 @@ def annotate(
                         all_units,
                         pending,
                         labels,
-                        common,
+                        llm_common,
                         stderr,
                         warn,
+                        ledger,
                     )
-                    cache_stats["hits"] += stats.get("cache_hits", 0)
-                    cache_stats["misses"] += stats.get("cache_misses", 0)
+                ledger.annotator_done()
                 if meta is not None or spec not in annotators_meta:
                     old = annotators_meta.get(spec, {})
-                    annotators_meta[spec] = {**old, **(meta or {"name": spec})}
-                    annotators_meta[spec]["name"] = spec
-                written += n
-                for rec in errs:
-                    errors[rec.error_type.value] += 1
-                    error_units.append((rec.unit_id, spec, rec.error or ""))
+                    annotators_meta[spec] = {**old, **(meta or {"name": spec}), "name": spec}
         except KeyboardInterrupt:
             interrupted = True
         finally:
             records = run.records()
-            by_annotator: dict[str, Any] = {}
+            by_annotator = {}
             for spec in options.annotators:
                 mine = [r for r in records if r["annotator"] == spec]
                 ids = {r["unit_id"] for r in mine}
@@ -490,55 +519,46 @@ def annotate(
                     "pending": sum(1 for u in todo_units if str(u["id"]) not in ids),
                 }
             complete = all(v["pending"] == 0 for v in by_annotator.values())
-            manifest = run.manifest()
-            session.update(
+            session.finished_at = utcnow()
+            session.seconds = round(time.perf_counter() - started, 3)
+            session.interrupted = interrupted
+            manifest.annotators = list(annotators_meta.values())
+            manifest.counts = Counts.model_validate(
                 {
-                    "finished_at": utcnow(),
-                    "seconds": round(time.perf_counter() - started, 3),
-                    "written": written,
-                    "skipped": skipped,
-                    "errors": dict(errors),
-                    "interrupted": interrupted,
-                    "cache": dict(cache_stats),
+                    "units": len(todo_units),
+                    "records": len(records),
+                    "errors": sum(1 for r in records if r.get("error_type")),
+                    "by_annotator": by_annotator,
                 }
             )
-            manifest.setdefault("sessions", []).append(session)
-            totals = manifest.get("cache", {"hits": 0, "misses": 0})
-            manifest["cache"] = {
-                "hits": totals.get("hits", 0) + cache_stats["hits"],
-                "misses": totals.get("misses", 0) + cache_stats["misses"],
-            }
-            manifest["annotators"] = list(annotators_meta.values())
-            manifest["counts"] = {
-                "units": len(todo_units),
-                "records": len(records),
-                "errors": sum(1 for r in records if r.get("error_type")),
-                "by_annotator": by_annotator,
-            }
-            manifest["status"] = (
-                "complete" if complete else ("interrupted" if interrupted else "incomplete")
+            manifest.status = (
+                RunStatus.COMPLETE
+                if complete
+                else (RunStatus.INTERRUPTED if interrupted else RunStatus.INCOMPLETE)
             )
-            run.write_manifest(manifest)
+            ledger.flush()
     return AnnotateResult(
         run=run,
-        written=written,
-        skipped=skipped,
-        errors=errors,
-        error_units=error_units,
+        written=session.written,
+        skipped=session.skipped,
+        errors=ledger.errors,
+        error_units=ledger.error_units,
         records=len(records),
         units=len(todo_units),
         interrupted=interrupted,
-        cache=cache_stats,
+        cache=session.cache.model_dump(),
         retried=len(retried),
     )
 
 
-def _run_embedded(spec, options, book, run, all_units, pending, labels, common, stderr, warn):
+def _run_embedded(
+    spec, options, book, run, all_units, pending, labels, common, stderr, warn, ledger
+):
     from ptmcoder.annotate.embedded import EmbeddedAnnotator, EmbeddedConfig, make_embedder
 
     kind = spec.split(":", 1)[1] if ":" in spec else "auto"
     if not pending:
-        return None, 0, []
+        return None
     embedder = make_embedder(kind, warn=warn)
     config = EmbeddedConfig(
         temperature=options.embedded_temperature,
@@ -561,22 +581,22 @@ def _run_embedded(spec, options, book, run, all_units, pending, labels, common, 
     meta["model_load_seconds"] = round(embedder.load_seconds, 3)
     meta["prepare_seconds"] = round(prep, 3)
     written = 0
-    errors: list[Annotation] = []
     t1 = time.perf_counter()
     with _progress(stderr, options.progress) as progress:
         task = progress.add_task(f"{spec}", total=len(pending))
         for record in annotator.annotate(pending, common={**common, "created_at": utcnow()}):
             run.append(record)
+            ledger.record(record)
             written += 1
-            if record.error_type:
-                errors.append(record)
             progress.advance(task)
     elapsed = time.perf_counter() - t1
     meta["units_per_second"] = round(written / elapsed, 2) if elapsed > 0 else None
-    return meta, written, errors
+    return meta
 
 
-def _run_llm(spec, options, book, template, run, all_units, pending, labels, common, stderr, warn):
+def _run_llm(
+    spec, options, book, template, run, all_units, pending, labels, common, stderr, warn, ledger
+):
     from ptmcoder.annotate.llm import LLMAnnotator, LLMSettings
 
     model, model_name, notes = make_llm_model(spec, options, book, template.id)
@@ -604,14 +624,13 @@ def _run_llm(spec, options, book, template, run, all_units, pending, labels, com
     if fewshot_meta:
         meta["few_shot"] = fewshot_meta
     if not pending:
-        return meta, 0, [], annotator.stats
+        return meta
+    ledger.live = annotator.stats
     if options.batch:
         records, state = _run_batch(annotator, model, pending, common, run, stderr, warn)
-        errors = []
         for record in records:
             run.append(record)
-            if record.error_type:
-                errors.append(record)
+            ledger.record(record)
         meta["batch"] = {
             k: state.get(k)
             for k in (
@@ -628,12 +647,9 @@ def _run_llm(spec, options, book, template, run, all_units, pending, labels, com
         meta["structured_output_used"] = getattr(
             getattr(model, "inner", model), "response_format_mode", None
         )
-        return meta, len(records), errors, annotator.stats
-    written = 0
-    errors: list[Annotation] = []
+        return meta
 
     async def drive() -> None:
-        nonlocal written
         endpoint = getattr(getattr(model, "inner", model), "base_url", None)
         semaphore = asyncio.Semaphore(effective_concurrency(options, endpoint))
 
@@ -648,9 +664,7 @@ def _run_llm(spec, options, book, template, run, all_units, pending, labels, com
                 for future in asyncio.as_completed(tasks):
                     record = await future
                     run.append(record)  # durably, before the next record is awaited
-                    written += 1
-                    if record.error_type:
-                        errors.append(record)
+                    ledger.record(record)
                     progress.advance(task)
             finally:
                 for t in tasks:
@@ -663,7 +677,7 @@ def _run_llm(spec, options, book, template, run, all_units, pending, labels, com
     meta["structured_output_used"] = getattr(
         getattr(model, "inner", model), "response_format_mode", None
     )
-    return meta, written, errors, annotator.stats
+    return meta
 
 
 def _run_batch(

@@ -13,20 +13,20 @@ import pandas as pd
 
 from ptmcoder.errors import InputRecordError, NotFoundError
 from ptmcoder.paths import samples_dir
+from ptmcoder.tables import read_table
 
 
 def _read_file(path: Path) -> pd.DataFrame:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    if suffix in (".jsonl", ".ndjson"):
-        return pd.read_json(path, lines=True, dtype={"id": str})
-    if suffix == ".json":
-        return pd.read_json(path, dtype={"id": str})
-    return pd.read_csv(path, dtype={"id": str}, keep_default_na=False)
+    """A units file through :func:`~ptmcoder.tables.read_table` (the one empty-cell
+    rule); a missing title or body is empty text."""
+    frame = read_table(path, header_hint="id,title,body")
+    for column in ("title", "body"):
+        if column in frame.columns:
+            frame[column] = frame[column].fillna("").astype(str)
+    return frame
 
 
-#: bundled sample files a name can resolve to (what :func:`_read_file` reads)
+#: bundled sample files a name can resolve to (what :func:`read_table` reads)
 SAMPLE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json", ".parquet")
 
 
@@ -67,16 +67,13 @@ def load_units(ref: str, *, limit: int | None = None) -> pd.DataFrame:
     if path.is_file():
         frame = _read_file(path)
     else:
+        from ptmcoder.corpus.store import load_corpus  # the corpus stage
+
         try:
-            from ptmcoder.corpus.store import load_corpus  # the corpus stage
-        except ImportError:
-            load_corpus = None
-        if load_corpus is not None:
-            try:
-                frame = load_corpus(ref)
-                source = f"corpus:{ref}"
-            except NotFoundError:
-                frame = None
+            frame = load_corpus(ref)
+            source = f"corpus:{ref}"
+        except NotFoundError:
+            frame = None
         if frame is None:
             sample = _sample_path(ref)
             if sample is None:
@@ -129,7 +126,7 @@ def load_labels(ref: str, *, raters: list[str] | None = None) -> pd.DataFrame:
                 "unit, rater, code, or a bundled sample: " + ", ".join(sample_names()),
             )
         path = sample
-    frame = _read_file(path)
+    frame = read_table(path)
     missing = [c for c in ("unit", "code") if c not in frame.columns]
     if missing:
         raise InputRecordError(
@@ -141,7 +138,8 @@ def load_labels(ref: str, *, raters: list[str] | None = None) -> pd.DataFrame:
         )
     if "rater" not in frame.columns:
         frame["rater"] = "human"
-    frame = frame[["unit", "rater", "code"]].astype(str)
+    frame = frame.dropna(subset=["unit", "code"])  # a rater who gave no code trains nothing
+    frame = frame[["unit", "rater", "code"]].fillna("").astype(str)
     available = sorted(frame["rater"].unique())
     if raters:
         frame = frame[frame["rater"].isin(raters)]

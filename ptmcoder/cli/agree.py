@@ -2,77 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
-import pandas as pd
 
-from ptmcoder.errors import PtmcoderError
-
-VIEWS = ("summary", "pairwise", "per-code", "confusion", "vs-humans", "aat", "calibration")
+from ptmcoder.agreement.evaluate import VIEWS
 
 
 def _split(value: str | None) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else []
-
-
-def _load_inputs(
-    inputs: tuple[str, ...], run: str | None, status
-) -> tuple[pd.DataFrame, list[str]]:
-    from ptmcoder.agreement.io import annotations_to_long, read_long_table
-
-    frames: list[pd.DataFrame] = []
-    run_raters: list[str] = []
-    sources = [Path(p) for p in inputs]
-    if run:
-        from ptmcoder.runs import resolve_run
-
-        sources.append(resolve_run(run).path)
-    if not sources:
-        raise PtmcoderError(
-            "no input given", hint="pass a long table (unit,rater,code) and/or --run RUN"
-        )
-    for src in sources:
-        if src.is_dir() or src.suffix.lower() == ".jsonl":
-            df = annotations_to_long(src)
-            failed = df.attrs.get("failed", {})
-            run_raters += sorted(df["rater"].dropna().unique().tolist())
-            status.print(
-                f"{src}: {df.attrs.get('records', 0)} annotation records"
-                + (
-                    ", failed (counted as missing ratings): "
-                    + ", ".join(f"{k} {v}" for k, v in failed.items())
-                    if failed
-                    else ""
-                )
-            )
-        else:
-            df = read_long_table(src)
-        frames.append(df[["unit", "rater", "code"]])
-    frames, run_raters = _mark_repeats(frames, sources, run_raters)
-    return pd.concat(frames, ignore_index=True), list(dict.fromkeys(run_raters))
-
-
-def _mark_repeats(frames, sources, run_raters):
-    """The same annotator in several runs is one repeat per run: NAME#r1, NAME#r2, ..."""
-    from collections import Counter
-
-    is_run = [s.is_dir() or s.suffix.lower() == ".jsonl" for s in sources]
-    names = [set(f["rater"].dropna()) if r else set() for f, r in zip(frames, is_run, strict=True)]
-    counts = Counter(n for ns in names for n in ns)
-    repeated = {n for n, c in counts.items() if c > 1}
-    if not repeated:
-        return frames, run_raters
-    seen: Counter = Counter()
-    out = []
-    for frame, ns in zip(frames, names, strict=True):
-        mapping = {}
-        for n in sorted(ns & repeated):
-            seen[n] += 1
-            mapping[n] = f"{n}#r{seen[n]}"
-        out.append(frame.assign(rater=frame["rater"].replace(mapping)) if mapping else frame)
-    raters = [r for f, run in zip(out, is_run, strict=True) if run for r in f["rater"].dropna()]
-    return out, sorted(set(raters))
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -147,11 +83,12 @@ def _mark_repeats(frames, sources, run_raters):
 )
 @click.option(
     "--view",
-    type=click.Choice(VIEWS),
+    type=click.Choice(list(VIEWS)),
     default="summary",
     show_default=True,
     help="What to show: coefficients over all raters, the pairwise matrix, per-code table, "
-    "confusion matrix, annotator vs humans, or the Alternative Annotator Test.",
+    "confusion matrix, annotators vs humans on the same units, the Alternative Annotator "
+    "Test, or the calibration of the annotators' confidences against --gold.",
 )
 @click.option(
     "--epsilon",
@@ -203,213 +140,35 @@ def agree(
 
     INPUTS are long tables (CSV or Parquet: unit,rater,code, one row per code) or
     annotations.jsonl files / run directories."""
-    from ptmcoder.agreement import views as v
-    from ptmcoder.agreement.aat import alt_test, render_alt_test
-    from ptmcoder.agreement.compute import compute_coefficients
-    from ptmcoder.agreement.data import rating_matrix
-    from ptmcoder.agreement.io import map_to_level, read_gold
+    from ptmcoder.agreement.evaluate import AgreeOptions, evaluate
     from ptmcoder.console import make_console, print_json
 
-    out = make_console()
-    status = make_console(stderr=True)
-    df, run_raters = _load_inputs(inputs, run, status)
-    gold_df = read_gold(gold) if gold else None
-    if level and not codebook:
-        raise PtmcoderError(
-            "--level needs --codebook", hint="e.g. --codebook tan2024 --level category"
-        )
-    if codebook:
-        lvl = level or "leaf"
-        df = map_to_level(df, codebook, lvl)
-        if df.attrs.get("above_level"):
-            status.print(
-                f"{df.attrs['above_level']} code(s) sit above level {lvl!r} "
-                "and count as missing ratings"
-            )
-        if gold_df is not None:
-            gold_df = map_to_level(gold_df, codebook, lvl)
-    if view == "calibration":
-        from ptmcoder.agreement.calibration import calibration_view
-
-        calibration_view(
-            inputs,
-            run,
-            gold_df,
-            _split(annotators),
-            png,
-            as_json,
-            out,
-            status,
-            seed=seed,
-            n_boot=n_boot,
-        )
-        return
-    if gold_df is not None and view not in ("vs-humans", "aat"):
-        # the adjudicated labels are one more rater, "gold", in these views
-        df = pd.concat([df[["unit", "rater", "code"]], gold_df], ignore_index=True)
-    all_raters = sorted(df["rater"].dropna().unique().tolist())
-    ann = _split(annotators) or run_raters
-    hum = _split(humans) or [r for r in all_raters if r not in ann]
-    for r in [*ann, *hum]:
-        if r not in all_raters:
-            raise PtmcoderError(
-                f"rater {r!r} is not in the inputs", hint=f"raters are: {', '.join(all_raters)}"
-            )
-
-    if view == "summary":
-        selected = list(dict.fromkeys([*ann, *hum])) if (annotators or humans) else None
-        matrix = rating_matrix(df, raters=selected)
-        _diagnose(matrix, status)
-        coefs = compute_coefficients(
-            matrix,
-            list(metrics) or None,
-            weights=weights,
-            alpha_level=alpha_level,
-            n_boot=n_boot,
-            seed=seed,
-        )
-        if as_json:
-            print_json({name: c.to_json() for name, c in coefs.items()})
-        else:
-            out.print(
-                v.render_summary(
-                    coefs, f"Agreement of {len(matrix.raters)} raters on {matrix.n_units} units"
-                )
-            )
-        return
-    if view == "pairwise":
-        matrix = rating_matrix(df, raters=list(dict.fromkeys([*ann, *hum])) or None)
-        metric = metrics[0] if metrics else "cohen_kappa"
-        pairs = v.pairwise(matrix, metric, weights=weights, n_boot=n_boot, seed=seed)
-        if as_json:
-            print_json(
-                {
-                    "metric": metric,
-                    "raters": matrix.raters,
-                    "pairs": pairs.to_dict(orient="records"),
-                }
-            )
-        else:
-            for table in v.render_pairwise(pairs, matrix.raters):
-                out.print(table)
-        return
-    if view == "per-code":
-        matrix = rating_matrix(df, raters=list(dict.fromkeys([*ann, *hum])) or None)
-        table = v.per_code_table(matrix, n_boot=n_boot, seed=seed)
-        if as_json:
-            print_json(
-                {"method": table.attrs.get("method"), "codes": table.to_dict(orient="records")}
-            )
-        else:
-            out.print(v.render_per_code(table))
-        return
-    if view == "confusion":
-        a = (ann or all_raters)[0]
-        b = (
-            "gold"
-            if gold_df is not None
-            else next((r for r in (hum or all_raters) if r != a), None)
-        )
-        if b is None:
-            raise PtmcoderError(
-                "a confusion matrix needs two raters", hint="pass --annotators A --humans B"
-            )
-        matrix = rating_matrix(df, raters=[a, b])
-        table = v.confusion_matrix(matrix, a, b)
-        if as_json:
-            print_json(
-                {
-                    "rows": a,
-                    "columns": b,
-                    "labels": list(table.columns),
-                    "matrix": table.to_numpy().tolist(),
-                }
-            )
-        else:
-            out.print(v.render_confusion(table))
-        return
-    if not ann:
-        raise PtmcoderError(
-            f"--view {view} needs the annotator(s)", hint="pass --annotators NAME or --run RUN"
-        )
-    if not hum:
-        raise PtmcoderError(f"--view {view} needs human coders", hint="pass --humans A,B,C")
-    if view == "vs-humans":
-        from ptmcoder.agreement.sameunit import (
-            against_gold,
-            render_gold,
-            render_replication,
-            render_same_unit,
-            replication,
-            same_unit_comparison,
-        )
-
-        result = same_unit_comparison(
-            df,
-            annotators=ann,
-            humans=hum,
-            min_n=min_n,
-            n_boot=n_boot,
-            seed=seed,
-            weights=weights,
-        )
-        for name, s in result.summary.items():
-            left = s.triads_below_min_n + s.triads_undefined
-            if left:
-                status.print(
-                    f"{name}: {left} triad(s) left out of the means "
-                    f"({s.triads_below_min_n} with n < {min_n}, {s.triads_undefined} undefined)"
-                )
-        repeats = replication(df, humans=hum, annotators=ann, min_n=min_n, weights=weights)
-        vs_gold = (
-            against_gold(df, gold_df, annotators=ann, n_boot=n_boot, seed=seed, weights=weights)
-            if gold_df is not None
-            else {}
-        )
-        if as_json:
-            print_json(
-                {
-                    **result.to_json(),
-                    "replication": {k: r.to_json() for k, r in repeats.items()},
-                    "gold": vs_gold,
-                }
-            )
-        else:
-            for table in render_same_unit(result):
-                out.print(table)
-            if repeats:
-                out.print(render_replication(repeats))
-            if vs_gold:
-                out.print(render_gold(vs_gold))
-        return
-    # aat
-    results = [alt_test(df, annotator=a, humans=hum, epsilon=epsilon) for a in ann]
-    if as_json:
-        print_json({r.annotator: r.to_json() for r in results})
-    else:
-        for r in results:
-            out.print(render_alt_test(r))
-            for note in r.notes:
-                status.print(f"note: {note}")
-
-
-def _diagnose(matrix, status) -> None:
-    d = matrix.diagnostics()
-    status.print(
-        f"{d['units']} units, {d['raters']} raters, {d['ratings']} ratings, "
-        f"{d['categories']} categories"
+    options = AgreeOptions(
+        inputs=list(inputs),
+        run=run,
+        gold=gold,
+        codebook=codebook,
+        level=level,
+        metrics=list(metrics),
+        weights=weights,
+        alpha_level=alpha_level,
+        n_boot=n_boot,
+        seed=seed,
+        annotators=_split(annotators),
+        humans=_split(humans),
+        view=view,
+        epsilon=epsilon,
+        min_n=min_n,
+        png=png,
     )
-    if d["units_with_one_rating"]:
-        status.print(
-            f"{d['units_with_one_rating']} unit(s) coded by a single rater "
-            "(no agreement information)"
-        )
-    if d["raters_without_labels"]:
-        status.print("rater(s) with no labels: " + ", ".join(d["raters_without_labels"]))
-    if d["missing_code_rows"]:
-        status.print(
-            "rows without a code (missing ratings): "
-            + ", ".join(f"{k} {n}" for k, n in d["missing_code_rows"].items())
-        )
-    if d["multi_label_cells"]:
-        status.print(f"{d['multi_label_cells']} rating(s) carry several codes")
+    result = evaluate(options)
+    status = make_console(stderr=True)
+    for note in result.notes:
+        status.print(note, markup=False)
+    shown = result.views[view]
+    if as_json:
+        print_json(shown.data)
+        return
+    out = make_console()
+    for renderable in shown.renderables:
+        out.print(renderable)

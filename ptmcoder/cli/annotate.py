@@ -7,7 +7,128 @@ import sys
 
 import click
 
-from ptmcoder.console import make_console
+from ptmcoder.console import make_console, print_json
+
+#: option fields whose click parameter has another name
+_PARAMS = {"prompt": "prompt_id", "cache": "no_cache", "progress": "no_progress"}
+
+
+def _options(params: dict):
+    """AnnotateOptions from the command's parameters, with only what the user set
+    (a resumed run keeps its own settings for the rest)."""
+    from ptmcoder.annotate.options import AnnotateOptions
+
+    values = {
+        name: params[name]
+        for name in AnnotateOptions.model_fields
+        if name not in _PARAMS and name in params
+    }
+    values.update(
+        prompt=params["prompt_id"],
+        cache=not params["no_cache"],
+        progress=not params["no_progress"],
+        annotators=list(params["annotators"]),
+        train_raters=list(params["train_raters"]),
+    )
+    ctx = click.get_current_context()
+    given = {
+        name: value
+        for name, value in values.items()
+        if ctx.get_parameter_source(_PARAMS.get(name, name))
+        not in (None, click.core.ParameterSource.DEFAULT)
+    }
+    return AnnotateOptions(**given)
+
+
+def _render_plan(options, as_json: bool) -> None:
+    from ptmcoder.annotate.plan import make_plan, render_plan
+
+    result = make_plan(options)
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        render_plan(result, make_console())
+
+
+def _render_result(result, as_json: bool, stderr) -> None:
+    resume = f"ptmcoder annotate --run {shlex.quote(result.run.id)}"
+    if as_json:
+        print_json(
+            {
+                "run_id": result.run.id,
+                "path": str(result.run.path),
+                "units": result.units,
+                "written": result.written,
+                "skipped": result.skipped,
+                "records": result.records,
+                "errors": dict(result.errors),
+                "cache": result.cache,
+                "retried": result.retried,
+                "interrupted": result.interrupted,
+            }
+        )
+    else:
+        out = make_console()
+        out.print(
+            f"run {result.run.id}: {result.written} records written, {result.skipped} "
+            f"already done, {result.records} in total for {result.units} units"
+        )
+        out.print(f"  {result.run.path / 'annotations.jsonl'}")
+    if result.cache["hits"] or result.cache["misses"]:
+        stderr.print(f"cache: {result.cache['hits']} hits, {result.cache['misses']} misses")
+    if result.errors:
+        total = sum(result.errors.values())
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(result.errors.items()))
+        stderr.print(f"[yellow]{total} error record(s)[/yellow] ({kinds}); they go to review:")
+        for unit, annotator, message in result.error_units[:20]:
+            stderr.print(f"  {unit} [{annotator}]: {message[:160]}", markup=False)
+        if len(result.error_units) > 20:
+            stderr.print(
+                f"  ... and {len(result.error_units) - 20} more "
+                f"(`ptmcoder runs show {result.run.id}`)"
+            )
+    if result.interrupted:
+        stderr.print(
+            f"[yellow]interrupted.[/yellow] Records so far are saved; resume with: {resume}",
+            markup=True,
+        )
+        sys.exit(130)
+
+
+def _repeat(options, k: int, run_ref, stderr, as_json: bool) -> None:
+    """``--repeat K``: K runs of the same units, seeds ``seed .. seed+K-1``."""
+    from ptmcoder.annotate.runner import annotate as run_annotate
+    from ptmcoder.errors import PtmcoderError
+
+    if run_ref:
+        raise PtmcoderError("--repeat starts new runs", hint="drop --run, or drop --repeat")
+    runs = []
+    for i in range(k):
+        stderr.print(f"repeat {i + 1} of {k} (seed {options.seed + i})")
+        result = run_annotate(options.model_copy(update={"seed": options.seed + i}), stderr=stderr)
+        runs.append(
+            {
+                "repeat": i + 1,
+                "seed": options.seed + i,
+                "run_id": result.run.id,
+                "path": str(result.run.path),
+                "records": result.records,
+                "errors": dict(result.errors),
+            }
+        )
+    if as_json:
+        print_json({"repeats": runs})
+        return
+    out = make_console()
+    for r in runs:
+        out.print(
+            f"repeat {r['repeat']} (seed {r['seed']}): run {r['run_id']}, {r['records']} records"
+        )
+    out.print(
+        "agreement over the repeats: ptmcoder agree HUMANS.csv "
+        + " ".join(shlex.quote(r["path"]) for r in runs)
+        + " --view vs-humans"
+    )
 
 
 @click.command("annotate")
@@ -147,176 +268,26 @@ from ptmcoder.console import make_console
     "`ptmcoder agree HUMANS RUN1 RUN2 ... --view vs-humans` then reports the mean and SD.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary (or plan) as JSON.")
-def annotate(
-    codebook,
-    corpus,
-    annotators,
-    level,
-    limit,
-    run_ref,
-    plan,
-    base_url,
-    samples,
-    temperature,
-    train,
-    train_raters,
-    shots,
-    concurrency,
-    structured,
-    max_output_tokens,
-    rpm,
-    tpm,
-    timeout,
-    max_retries,
-    max_unit_tokens,
-    no_cache,
-    retry_errors,
-    batch,
-    seed,
-    prompt_id,
-    no_progress,
-    repeat,
-    as_json,
-) -> None:
+def annotate(**params) -> None:
     """Code the units of a corpus against a codebook, one record per unit and annotator.
 
     Records go to runs/<id>/annotations.jsonl with a manifest.json. Interrupted runs
     (Ctrl-C, a crash, even kill -9) resume with --run ID: done units are skipped and
     every unit ends with exactly one record per annotator.
     """
-    from ptmcoder.annotate.runner import AnnotateOptions
-
-    stderr = make_console(stderr=True)
-    options = AnnotateOptions(
-        codebook=codebook,
-        corpus=corpus,
-        annotators=list(annotators),
-        level=level,
-        limit=limit,
-        prompt=prompt_id,
-        samples=samples,
-        temperature=temperature,
-        max_unit_tokens=max_unit_tokens,
-        max_output_tokens=max_output_tokens,
-        structured=structured,
-        train=train,
-        train_raters=list(train_raters),
-        shots=shots,
-        seed=seed,
-        batch=batch,
-        base_url=base_url,
-        concurrency=concurrency,
-        rpm=rpm,
-        tpm=tpm,
-        timeout=timeout,
-        max_retries=max_retries,
-        cache=not no_cache,
-        progress=not no_progress,
-        retry_errors=retry_errors,
-    )
-    if plan:
-        from ptmcoder.annotate.plan import make_plan, render_plan
-
-        result = make_plan(options)
-        if as_json:
-            from ptmcoder.console import print_json
-
-            print_json(result.as_dict())
-        else:
-            render_plan(result, make_console())
-        return
-
     from ptmcoder.annotate.runner import annotate as run_annotate
 
-    if repeat > 1:
-        _repeat(options, repeat, run_ref, stderr, as_json)
+    stderr = make_console(stderr=True)
+    options = _options(params)
+    if params["plan"]:
+        _render_plan(options, params["as_json"])
+        return
+    if params["repeat"] > 1:
+        _repeat(options, params["repeat"], params["run_ref"], stderr, params["as_json"])
         return
     try:
-        result = run_annotate(options, run_ref=run_ref, stderr=stderr)
+        result = run_annotate(options, run_ref=params["run_ref"], stderr=stderr)
     except KeyboardInterrupt:  # pragma: no cover - interrupted before the run loop
         stderr.print("interrupted")
         sys.exit(130)
-    resume = f"ptmcoder annotate --run {shlex.quote(result.run.id)}"
-    if as_json:
-        from ptmcoder.console import print_json
-
-        print_json(
-            {
-                "run_id": result.run.id,
-                "path": str(result.run.path),
-                "units": result.units,
-                "written": result.written,
-                "skipped": result.skipped,
-                "records": result.records,
-                "errors": dict(result.errors),
-                "cache": result.cache,
-                "retried": result.retried,
-                "interrupted": result.interrupted,
-            }
-        )
-    else:
-        out = make_console()
-        out.print(
-            f"run {result.run.id}: {result.written} records written, {result.skipped} "
-            f"already done, {result.records} in total for {result.units} units"
-        )
-        out.print(f"  {result.run.path / 'annotations.jsonl'}")
-    if result.cache["hits"] or result.cache["misses"]:
-        stderr.print(f"cache: {result.cache['hits']} hits, {result.cache['misses']} misses")
-    if result.errors:
-        total = sum(result.errors.values())
-        kinds = ", ".join(f"{k} {v}" for k, v in sorted(result.errors.items()))
-        stderr.print(f"[yellow]{total} error record(s)[/yellow] ({kinds}); they go to review:")
-        for unit, annotator, message in result.error_units[:20]:
-            stderr.print(f"  {unit} [{annotator}]: {message[:160]}", markup=False)
-        if len(result.error_units) > 20:
-            stderr.print(
-                f"  ... and {len(result.error_units) - 20} more "
-                f"(`ptmcoder runs show {result.run.id}`)"
-            )
-    if result.interrupted:
-        stderr.print(
-            f"[yellow]interrupted.[/yellow] Records so far are saved; resume with: {resume}",
-            markup=True,
-        )
-        sys.exit(130)
-
-
-def _repeat(options, k: int, run_ref, stderr, as_json: bool) -> None:
-    """``--repeat K``: K runs of the same units, seeds ``seed .. seed+K-1``."""
-    from dataclasses import replace
-
-    from ptmcoder.annotate.runner import annotate as run_annotate
-    from ptmcoder.errors import PtmcoderError
-
-    if run_ref:
-        raise PtmcoderError("--repeat starts new runs", hint="drop --run, or drop --repeat")
-    runs = []
-    for i in range(k):
-        stderr.print(f"repeat {i + 1} of {k} (seed {options.seed + i})")
-        result = run_annotate(replace(options, seed=options.seed + i), stderr=stderr)
-        runs.append(
-            {
-                "repeat": i + 1,
-                "seed": options.seed + i,
-                "run_id": result.run.id,
-                "path": str(result.run.path),
-                "records": result.records,
-                "errors": dict(result.errors),
-            }
-        )
-    if as_json:
-        from ptmcoder.console import print_json
-
-        print_json({"repeats": runs})
-        return
-    out = make_console()
-    for r in runs:
-        out.print(
-            f"repeat {r['repeat']} (seed {r['seed']}): run {r['run_id']}, {r['records']} records"
-        )
-    out.print(
-        "agreement over the repeats: ptmcoder agree HUMANS.csv "
-        + " ".join(shlex.quote(r["path"]) for r in runs)
-        + " --view vs-humans"
-    )
+    _render_result(result, params["as_json"], stderr)

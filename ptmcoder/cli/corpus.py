@@ -12,7 +12,6 @@ from rich.table import Table
 
 from ptmcoder.console import make_console, print_json
 from ptmcoder.corpus.readers import FORMATS
-from ptmcoder.errors import PtmcoderError
 
 
 def _say(console, text: str) -> None:
@@ -240,20 +239,6 @@ def info_cmd(name: str, top: int, as_json: bool) -> None:
             _say(out, f"import: {what} n={k:,}")
 
 
-def _ptm_column(df, ptm_labels: str | None, ptm_ids: str | None):
-    if bool(ptm_labels) == bool(ptm_ids):
-        raise PtmcoderError(
-            "the banyongrakkul design needs the PTM group",
-            hint="give exactly one of --ptm-labels LABEL,... or --ptm-ids FILE",
-        )
-    if ptm_labels:
-        wanted = {x.strip() for x in ptm_labels.split(",") if x.strip()}
-        return df["tags"].map(lambda tags: tags is not None and bool(wanted & set(tags)))
-    from ptmcoder.tables import read_ids
-
-    return df["id"].isin(read_ids(ptm_ids))
-
-
 @corpus.command("sample")
 @click.argument("name")
 @click.option(
@@ -332,42 +317,33 @@ def sample_cmd(
 ) -> None:
     """Draw a seeded, reproducible sample of corpus NAME and save it with a record
     of how it was drawn (corpora/NAME/samples/SAMPLE.parquet and .json)."""
-    from ptmcoder.corpus import sampling
-    from ptmcoder.corpus.store import load_corpus, save_corpus, save_sample
+    from ptmcoder.corpus.sampling import draw_sample
 
-    df = load_corpus(name)
-    if design == "tan":
-        result = sampling.tan_sample(
-            df,
-            confidence=confidence,
-            margin=margin,
-            score_min=score_min,
-            high_score=high_score,
-            seed=seed,
-        )
-    else:
-        df = df.assign(is_ptm=_ptm_column(df, ptm_labels, ptm_ids))
-        result = sampling.balanced_stratified_sample(
-            df, group_col="is_ptm", closed_only=not all_states, seed=seed
-        )
-        result.record["parameters"]["ptm_labels"] = ptm_labels
-        result.record["parameters"]["ptm_ids"] = ptm_ids
-    sample_name = sample_name or f"{design}-seed{seed}"
-    data, meta = save_sample(name, sample_name, result.units, result.record)
-    if out_corpus:
-        save_corpus(result.units, out_corpus, {"from": name, **result.record}, replace=replace)
-    rec = result.record
+    drawn = draw_sample(
+        name,
+        design,
+        sample_name=sample_name,
+        out_corpus=out_corpus,
+        seed=seed,
+        confidence=confidence,
+        margin=margin,
+        score_min=score_min,
+        high_score=high_score,
+        ptm_labels=ptm_labels,
+        ptm_ids=ptm_ids,
+        all_states=all_states,
+        replace=replace,
+    )
+    rec = drawn.record
     if as_json:
-        print_json(
-            {
-                **rec,
-                "sample": sample_name,
-                "path": str(data),
-                "record": str(meta),
-                "out": out_corpus,
-            }
-        )
+        extra = {"sample": drawn.name, "path": drawn.path, "record": drawn.record_path}
+        print_json({**rec, **extra, "out": out_corpus})
         return
+    _render_sample(drawn, design, confidence, margin, score_min, high_score)
+
+
+def _render_sample(drawn, design, confidence, margin, score_min, high_score) -> None:
+    rec, out_corpus = drawn.record, drawn.out_corpus
     out = make_console()
     if design == "tan":
         pop = rec["population"]
@@ -410,5 +386,7 @@ def sample_cmd(
             )
         out.print(table)
     _say(
-        out, f"written: {data} and {meta.name}" + (f"; corpus {out_corpus!r}" if out_corpus else "")
+        out,
+        f"written: {drawn.path} and {Path(drawn.record_path).name}"
+        + (f"; corpus {out_corpus!r}" if out_corpus else ""),
     )

@@ -18,37 +18,32 @@ def runs() -> None:
 @runs.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 def list_runs(as_json: bool) -> None:
-    """List runs, oldest first: codebook, annotators, records, errors and status."""
+    """List runs, oldest first: codebook, annotators, the settings that tell runs of one
+    annotator apart, records, errors and status."""
     from ptmcoder.runs import Run, list_run_ids, run_summary, runs_dir
 
     rows = [run_summary(Run(runs_dir() / rid)) for rid in list_run_ids()]
     if as_json:
         print_json(rows)
         return
-    console = make_console(width=120)
+    console = make_console(width=140)
     if not rows:
         console.print("no runs yet; start one with `ptmcoder annotate`")
         return
-    table = Table()
-    table.add_column("run", no_wrap=True)
-    for name in (
-        "created",
-        "codebook",
-        "level",
-        "annotators",
-        "units",
-        "records",
-        "errors",
-        "status",
-    ):
-        table.add_column(name)
+    columns = ("created", "codebook", "level", "annotators", "settings", "units", "records")
+    table = Table("run", *columns, "errors", "status")
     for r in rows:
+        annotators = ", ".join(
+            a if not m or m in a else f"{a} ({m})"
+            for a, m in zip(r["annotators"], r["models"], strict=True)
+        )
         table.add_row(
             r["run_id"],
             (r["created_at"] or "")[:16].replace("T", " "),
             r["codebook"] or "",
             r["level"] or "",
-            ", ".join(a for a in r["annotators"] if a),
+            annotators,
+            r["settings"] or "zero-shot",
             str(r["units"] or ""),
             str(r["records"]),
             str(r["errors"]),
@@ -62,78 +57,68 @@ def list_runs(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest (with counts) as JSON.")
 def show_run(run_ref: str, as_json: bool) -> None:
     """Show a run's manifest, counts per annotator and its error records."""
-    from ptmcoder.runs import resolve_run
+    from ptmcoder.runs import resolve_run, run_report
 
-    run = resolve_run(run_ref)
-    manifest = run.manifest()
-    records = run.records()  # the current records: superseded ones are in superseded.jsonl
-    errors = [r for r in records if r.get("error_type")]
-    superseded = len(run.superseded())
+    report = run_report(resolve_run(run_ref))
     if as_json:
-        print_json(
-            {
-                **manifest,
-                "path": str(run.path),
-                "records": len(records),
-                "superseded_records": superseded,
-                "error_records": [
-                    {k: r.get(k) for k in ("unit_id", "annotator", "error_type", "error")}
-                    for r in errors
-                ],
-            }
-        )
+        print_json(report.model_dump(mode="json"))
         return
-    console = make_console(width=120)
-    config = manifest.get("config", {})
-    cb = manifest.get("codebook", {})
-    console.print(f"run {run.id}  ({manifest.get('status', 'unknown')})")
-    console.print(f"  path:      {run.path}")
+    render_report(report, make_console(width=120))
+
+
+def render_report(r, console) -> None:
+    """The text of ``runs show``."""
+    from ptmcoder.runs import distinguishing_settings
+
+    config, cb, prompt = r.config, r.codebook, r.prompt
+    console.print(f"run {r.run_id}  ({r.status})")
+    console.print(f"  path:      {r.path}")
     console.print(
-        f"  created:   {manifest.get('created_at')}  ptmcoder "
-        f"{manifest.get('ptmcoder_version')}  commit {manifest.get('git_commit')}"
+        f"  created:   {r.created_at}  ptmcoder {r.ptmcoder_version}  commit {r.git_commit}"
     )
     console.print(
-        f"  codebook:  {config.get('codebook_id')} {config.get('codebook_version')} "
-        f"level {config.get('level')}  {str(cb.get('hash', ''))[:19]}"
+        f"  codebook:  {config.codebook_id} {config.codebook_version} "
+        f"level {config.level}  {(cb.hash or '')[:19] if cb else ''}"
     )
-    prompt = manifest.get("prompt", {})
-    console.print(f"  prompt:    {prompt.get('id')}  {str(prompt.get('sha256', ''))[:19]}")
     console.print(
-        f"  corpus:    {config.get('corpus')}  units {manifest.get('counts', {}).get('units')}"
+        f"  prompt:    {prompt.id if prompt else None}  "
+        f"{(prompt.sha256 or '')[:19] if prompt else ''}"
     )
-    cache = manifest.get("cache", {})
-    console.print(f"  cache:     {cache.get('hits', 0)} hits, {cache.get('misses', 0)} misses")
-    console.print(f"  sessions:  {len(manifest.get('sessions', []))}")
+    fingerprint = (r.corpus.fingerprint or "")[:19] if r.corpus else ""
+    console.print(f"  corpus:    {config.corpus}  units {r.counts.units}  {fingerprint}")
+    console.print(f"  settings:  {distinguishing_settings(config) or 'zero-shot'}")
+    console.print(f"  cache:     {r.cache.hits} hits, {r.cache.misses} misses")
+    unfinished = sum(1 for s in r.sessions if s.finished_at is None)
     console.print(
-        f"  records:   {len(records)} current, {len(errors)} errors"
-        + (
-            f", {superseded} earlier error records superseded by --retry-errors"
-            if superseded
-            else ""
-        )
+        f"  sessions:  {len(r.sessions)}"
+        + (f" ({unfinished} ended without finishing: killed)" if unfinished else "")
     )
+    superseded = (
+        f", {r.superseded_records} earlier error records superseded by --retry-errors"
+        if r.superseded_records
+        else ""
+    )
+    console.print(f"  records:   {r.records} current, {len(r.error_records)} errors{superseded}")
     table = Table("annotator", "model", "method", "records", "errors", "pending")
-    counts = manifest.get("counts", {}).get("by_annotator", {})
-    for a in manifest.get("annotators", []):
-        c = counts.get(a["name"], {})
+    for a in r.annotators:
+        c = r.counts.by_annotator.get(a["name"])
         table.add_row(
             a["name"],
             str(a.get("model", "")),
             str(a.get("method", "")),
-            str(c.get("records", "")),
-            str(sum(c.get("errors", {}).values())),
-            str(c.get("pending", "")),
+            str(c.records if c else ""),
+            str(sum(c.errors.values()) if c else ""),
+            str(c.pending if c else ""),
         )
     console.print(table)
-    if errors:
-        kinds = Counter(r["error_type"] for r in errors)
+    if r.error_records:
+        kinds = Counter(e.error_type for e in r.error_records)
         console.print(
-            f"{len(errors)} error records: "
+            f"{len(r.error_records)} error records: "
             + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
         )
-        for r in errors[:20]:
+        for e in r.error_records[:20]:
             console.print(
-                f"  {r['unit_id']} [{r['annotator']}] {r['error_type']}: "
-                f"{(r.get('error') or '')[:120]}",
+                f"  {e.unit_id} [{e.annotator}] {e.error_type}: {(e.error or '')[:120]}",
                 markup=False,
             )

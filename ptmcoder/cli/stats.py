@@ -25,12 +25,9 @@ def stats() -> None:
     resolution time, with tests, effect sizes, tables, PNG figures and JSON."""
 
 
-try:  # written by the corpus engineer; the group works without it
-    from ptmcoder.cli.sample import sample_size  # type: ignore[import-not-found]
+from ptmcoder.cli.sample import sample_size  # noqa: E402
 
-    stats.add_command(sample_size, "sample-size")
-except ImportError:  # pragma: no cover - depends on another module landing
-    pass
+stats.add_command(sample_size, "sample-size")
 
 
 # -- shared options and rendering ------------------------------------------------
@@ -268,6 +265,10 @@ def difficulty(
     if as_json:
         print_json(result.to_dict())
         return
+    _render_difficulty(result)
+
+
+def _render_difficulty(result) -> None:
     console = make_console()
     table = Table(title="Difficulty (Tan et al. Table II layout)")
     for col in (
@@ -391,7 +392,6 @@ def distribution(codebook_ref, annotations, annotator, labels, rater, levels, ou
     """Count and share of coded units for every codebook node at every level, with
     Banyongrakkul's (challenges, issue reports, codes) triple."""
     from ptmcoder.codebook import load_codebook
-    from ptmcoder.stats import plots
     from ptmcoder.stats.distribution import distribution as run
     from ptmcoder.stats.distribution import read_annotations, read_labels
 
@@ -404,6 +404,12 @@ def distribution(codebook_ref, annotations, annotator, labels, rater, levels, ou
         else read_labels(labels, rater=rater)
     )
     result = run(book, coded)
+    status = make_console(stderr=True)
+    if coded.note:
+        status.print(f"note: {coded.note}", markup=False)
+    if result.unknown_codes:
+        listed = ", ".join(f"{c} ({n})" for c, n in sorted(result.unknown_codes.items()))
+        status.print(f"note: codes not in codebook {book.id} count at no node: {listed}")
     if levels:
         unknown = [lvl for lvl in levels if lvl not in result.levels]
         if unknown:
@@ -412,20 +418,17 @@ def distribution(codebook_ref, annotations, annotator, labels, rater, levels, ou
                 hint=f"levels are: {', '.join(book.levels)}",
             )
         result.levels = {k: v for k, v in result.levels.items() if k in levels}
-    for level, rows in result.levels.items():
-        ranked = sorted(((r.name, r.units) for r in rows), key=lambda x: -x[1])
-        fig = plots.distribution_chart(
-            ranked,
-            _out_dir(out) / f"distribution_{book.id}_{level}.png",
-            title=f"{book.id}: units per {level} (n={result.n_coded})",
-        )
-        result.figures.append(str(fig))
+    result.draw_figures(_out_dir(out))
     if as_json:
         print_json(result.to_dict())
         return
+    _render_distribution(result)
+
+
+def _render_distribution(result) -> None:
     console = make_console()
     for level, rows in result.levels.items():
-        table = Table(title=f"{book.id}: {level} (n coded units = {result.n_coded})")
+        table = Table(title=f"{result.codebook}: {level} (n coded units = {result.n_coded})")
         for col in ("id", "name", "parent", "units", "share", "challenges", "codes"):
             table.add_column(
                 col, justify="right" if col in ("units", "share", "challenges", "codes") else "left"
@@ -528,7 +531,6 @@ def resolution(
     RQ2): balanced sample, one-sided Mann-Whitney U, Kruskal-Wallis across themes,
     chi-square on issue types, effect sizes, box plots."""
     from ptmcoder.codebook import load_codebook
-    from ptmcoder.stats import plots
     from ptmcoder.stats.engine import resolve_corpus
     from ptmcoder.stats.resolution import load_issues, read_themes
     from ptmcoder.stats.resolution import resolution as run
@@ -554,33 +556,16 @@ def resolution(
         seed=seed,
         chi2_correction=yates,
     )
-    outdir = _out_dir(out)
-    vals = result._values
-    result.figures.append(
-        str(
-            plots.box_plots(
-                {"PTM": vals["ptm"], "non-PTM": vals["non-ptm"]},
-                outdir / "resolution_groups.png",
-                title="Resolution time, balanced sample",
-                ylabel="days",
-            )
-        )
-    )
-    theme_vals = {k.split(":", 1)[1]: v for k, v in vals.items() if k.startswith("theme:")}
-    if theme_vals:
-        result.figures.append(
-            str(
-                plots.box_plots(
-                    theme_vals,
-                    outdir / "resolution_themes.png",
-                    title="Resolution time of PTM-related issues per theme",
-                    ylabel="days",
-                )
-            )
-        )
+    result.draw_figures(_out_dir(out))
+    for note in result.notes:
+        _status(f"note: {note}")
     if as_json:
         print_json(result.to_dict())
         return
+    _render_resolution(result)
+
+
+def _render_resolution(result) -> None:
     console = make_console()
     console.print(
         _summary_table(
@@ -632,7 +617,7 @@ def resolution(
             )
     console.print(
         f"closed issues: ptm {result.n_closed['ptm']}, non-ptm "
-        f"{result.n_closed['non-ptm']}; sample seed {seed}"
+        f"{result.n_closed['non-ptm']}; sample seed {result.sample_record.get('seed')}"
     )
     for fig in result.figures:
         console.print(f"figure: {fig}")

@@ -243,3 +243,81 @@ def balanced_stratified_sample(
         "per_project": table,
     }
     return SampleResult(units, record)
+
+
+# -- drawing and saving a sample of a stored corpus (``ptmcoder corpus sample``) ----------
+
+
+def ptm_column(df: pd.DataFrame, ptm_labels: str | None, ptm_ids: str | None) -> pd.Series:
+    """Whether each unit is PTM-related: it carries any of the comma-separated
+    ``ptm_labels`` tags, or its id is in the file ``ptm_ids`` (exactly one)."""
+    if bool(ptm_labels) == bool(ptm_ids):
+        raise PtmcoderError(
+            "the banyongrakkul design needs the PTM group",
+            hint="give exactly one of --ptm-labels LABEL,... or --ptm-ids FILE",
+        )
+    if ptm_labels:
+        wanted = {x.strip() for x in ptm_labels.split(",") if x.strip()}
+        return df["tags"].map(lambda tags: tags is not None and bool(wanted & set(tags)))
+    from ptmcoder.tables import read_ids
+
+    return df["id"].isin(read_ids(ptm_ids))
+
+
+@dataclass
+class DrawnSample:
+    """A sample saved beside its corpus: the units, how they were drawn, where."""
+
+    name: str
+    units: pd.DataFrame
+    record: dict
+    path: str
+    record_path: str
+    out_corpus: str | None = None
+
+
+def draw_sample(
+    corpus: str,
+    design: str,
+    *,
+    sample_name: str | None = None,
+    out_corpus: str | None = None,
+    seed: int = 0,
+    confidence: float = 0.95,
+    margin: float = 0.05,
+    score_min: int = 1,
+    high_score: int = 10,
+    ptm_labels: str | None = None,
+    ptm_ids: str | None = None,
+    all_states: bool = False,
+    replace: bool = False,
+) -> DrawnSample:
+    """Draw a seeded sample of the stored corpus ``corpus`` with ``design`` (``tan`` or
+    ``banyongrakkul``), save it as ``corpora/<corpus>/samples/<sample_name>`` with its
+    record, and (``out_corpus``) as a corpus of its own."""
+    from ptmcoder.corpus.store import load_corpus, save_corpus, save_sample
+
+    df = load_corpus(corpus)
+    if design == "tan":
+        result = tan_sample(
+            df,
+            confidence=confidence,
+            margin=margin,
+            score_min=score_min,
+            high_score=high_score,
+            seed=seed,
+        )
+    elif design == "banyongrakkul":
+        df = df.assign(is_ptm=ptm_column(df, ptm_labels, ptm_ids))
+        result = balanced_stratified_sample(
+            df, group_col="is_ptm", closed_only=not all_states, seed=seed
+        )
+        result.record["parameters"]["ptm_labels"] = ptm_labels
+        result.record["parameters"]["ptm_ids"] = ptm_ids
+    else:
+        raise PtmcoderError(f"unknown design {design!r}", hint="designs: tan, banyongrakkul")
+    sample_name = sample_name or f"{design}-seed{seed}"
+    data, meta = save_sample(corpus, sample_name, result.units, result.record)
+    if out_corpus:
+        save_corpus(result.units, out_corpus, {"from": corpus, **result.record}, replace=replace)
+    return DrawnSample(sample_name, result.units, result.record, str(data), str(meta), out_corpus)

@@ -115,7 +115,9 @@ class ExportSummary:
 
 def _run_records(run: Any) -> list[Any]:
     """The run's current annotation records: the one place this module reads them."""
-    return list(run.iter_annotations())
+    from ptmcoder.annotate.records import read_annotations
+
+    return read_annotations(run.path).records
 
 
 def _codebook_of(manifest: dict[str, Any]) -> cb.Codebook:
@@ -207,7 +209,7 @@ def export_project(
     if line_endings not in LINE_ENDINGS:
         raise PtmcoderError(f"line endings must be one of {', '.join(LINE_ENDINGS)}")
     run = resolve_run(str(run_ref))
-    manifest = run.manifest()
+    manifest = run.manifest().model_dump(mode="json")
     book = _codebook_of(manifest)
     index = book.index()
     out_path = Path(output) if output else Path(f"{run.id}.qdpx")

@@ -19,7 +19,7 @@ from ptmcoder.errors import DependencyError
 from ptmcoder.llm.base import ChatRequest, Completion
 from ptmcoder.llm.errors import LLMError
 from ptmcoder.llm.limiter import RateLimiter
-from ptmcoder.llm.retry import RetryPolicy, parse_retry_after
+from ptmcoder.llm.retry import RetryPolicy, call_with_retries, parse_retry_after
 
 #: providers whose langchain class takes OpenAI-style parameters and max_retries
 _OPENAI_LIKE = {"openai", "azure_openai"}
@@ -168,23 +168,27 @@ class LangChainChatModel:
         messages = self._messages(request)
         runnable = self._bound(request)
         attempts = 0
-        while True:
+        start = time.monotonic()
+
+        async def once() -> list[tuple[str, dict[str, int], Any]]:
+            nonlocal attempts, start
             if self.limiter is not None:
                 await self.limiter.acquire(sum(len(m.content) for m in request.messages) // 4)
             attempts += 1
             start = time.monotonic()
-            try:
-                results = await asyncio.gather(
-                    *(self._one(runnable, messages) for _ in range(request.n))
-                )
-                break
-            except Exception as exc:  # provider exceptions vary; classified below
-                error = classify_exception(exc, name=self.name, attempts=attempts)
-                if not error.retryable or attempts > self.retry.max_retries:
-                    raise error from exc
-                if error.kind == "rate_limit" and self.limiter and error.retry_after:
-                    self.limiter.pause(error.retry_after)
-                await self._sleep(self.retry.delay(attempts - 1, error.retry_after))
+            return await asyncio.gather(*(self._one(runnable, messages) for _ in range(request.n)))
+
+        def classify(exc: BaseException) -> LLMError:
+            # provider exceptions vary: every one is classified
+            return classify_exception(exc, name=self.name, attempts=attempts)
+
+        def on_retry(error: LLMError) -> None:
+            if error.kind == "rate_limit" and self.limiter and error.retry_after:
+                self.limiter.pause(error.retry_after)
+
+        results = await call_with_retries(
+            once, classify, self.retry, sleep=self._sleep, on_retry=on_retry
+        )
         latency = time.monotonic() - start
         cached = 0
         for _, usage, _ in results:

@@ -17,6 +17,9 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+#: waits shorter than this are rounding remainders of the bucket arithmetic
+_EPSILON = 1e-9
+
 
 class RateLimiter:
     def __init__(
@@ -87,7 +90,7 @@ class RateLimiter:
                 now = self._clock()
                 self._refill(now)
                 wait = self._wait_needed(tokens, now)
-                if wait <= 0:
+                if wait <= _EPSILON:  # a rounding remainder: the clock may not advance
                     break
                 await self._sleep(wait)
             if self._req_rate:

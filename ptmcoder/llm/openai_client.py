@@ -25,7 +25,7 @@ from ptmcoder.errors import ConfigError
 from ptmcoder.llm.base import ChatRequest, Completion
 from ptmcoder.llm.errors import LLMError
 from ptmcoder.llm.limiter import RateLimiter
-from ptmcoder.llm.retry import RetryPolicy, parse_retry_after
+from ptmcoder.llm.retry import RetryPolicy, call_with_retries, parse_retry_after
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: sent when no key is set and the endpoint is a local or custom server
@@ -458,15 +458,16 @@ class OpenAIChatModel:
         import openai
 
         attempts = 0
-        while True:
+
+        async def once() -> Any:
+            nonlocal attempts
             attempts += 1
-            try:
-                return await fn(self._client())
-            except openai.APIError as exc:
-                error = self._classify(exc, attempts)
-                if not error.retryable or attempts > self.retry.max_retries:
-                    raise error from exc
-                await self._sleep(self.retry.delay(attempts - 1, error.retry_after))
+            return await fn(self._client())
+
+        def classify(exc: BaseException) -> LLMError | None:
+            return self._classify(exc, attempts) if isinstance(exc, openai.APIError) else None
+
+        return await call_with_retries(once, classify, self.retry, sleep=self._sleep)
 
     # -- the one method
     async def complete(self, request: ChatRequest) -> Completion:
@@ -474,66 +475,61 @@ class OpenAIChatModel:
 
         estimate = self._estimate_tokens(request) if self.limiter else 0
         attempts = 0
-        retries = 0
         fallbacks = 0
-        while True:
-            if self.limiter is not None:
-                await self.limiter.acquire(estimate)
-            attempts += 1
-            self.stats["requests"] += 1
-            start = time.monotonic()
-            try:
-                raw = await self._client().chat.completions.with_raw_response.create(
-                    **self._params(request)
-                )
-                latency = time.monotonic() - start
-                body = raw.http_response.content
-            except openai.APIError as exc:
-                if (
-                    isinstance(exc, openai.APIStatusError)
-                    and exc.status_code != 429
-                    and fallbacks < 3
-                    and self._fallback(exc)
-                ):
-                    fallbacks += 1
-                    self.stats["fallbacks"] += 1
-                    continue
-                error = self._classify(exc, attempts)
-                if not error.retryable or retries >= self.retry.max_retries:
-                    raise error from exc
-                if error.retry_after is not None and error.retry_after > self.retry.max_retry_after:
-                    error.message += (
-                        f" (the server asks to wait {error.retry_after:.0f} s, "
-                        f"more than the {self.retry.max_retry_after:.0f} s allowed)"
-                    )
-                    raise error from exc
-                if error.kind == "rate_limit":
-                    self.stats["rate_limited"] += 1
-                    if self.limiter is not None and error.retry_after is not None:
-                        self.limiter.pause(error.retry_after)
-                delay = self.retry.delay(retries, error.retry_after)
-                retries += 1
-                self.stats["retries"] += 1
-                await self._sleep(delay)
-                continue
-            try:
-                data = json.loads(body)
-                completion = parse_completion(
-                    data, model=request.model or self.model, latency_s=latency
-                )
-            except (ValueError, UnicodeDecodeError) as exc:
-                snippet = body[:200].decode("utf-8", "replace")
-                raise LLMError(
-                    f"{self.base_url} answered HTTP 200 with a body that is not a "
-                    f"chat completion ({exc}): {snippet!r}",
-                    kind="response",
-                    status=200,
-                    attempts=attempts,
-                ) from exc
-            if self.limiter is not None:
-                self.limiter.adjust(estimate, completion.input_tokens + completion.output_tokens)
-            if self.structured == "auto":
-                from ptmcoder.llm.capabilities import remember_mode
 
-                remember_mode(self.base_url, self.model, self._format_mode)
-            return completion
+        async def once() -> tuple[bytes, float]:
+            nonlocal attempts, fallbacks
+            while True:
+                if self.limiter is not None:
+                    await self.limiter.acquire(estimate)
+                attempts += 1
+                self.stats["requests"] += 1
+                start = time.monotonic()
+                try:
+                    raw = await self._client().chat.completions.with_raw_response.create(
+                        **self._params(request)
+                    )
+                    return raw.http_response.content, time.monotonic() - start
+                except openai.APIStatusError as exc:
+                    # an endpoint that rejects a parameter or an output mode (a 4xx, or a
+                    # 5xx naming the format): asked again without it (not a retry)
+                    if exc.status_code != 429 and fallbacks < 3 and self._fallback(exc):
+                        fallbacks += 1
+                        self.stats["fallbacks"] += 1
+                        continue
+                    raise
+
+        def classify(exc: BaseException) -> LLMError | None:
+            return self._classify(exc, attempts) if isinstance(exc, openai.APIError) else None
+
+        def on_retry(error: LLMError) -> None:
+            self.stats["retries"] += 1
+            if error.kind == "rate_limit":
+                self.stats["rate_limited"] += 1
+                if self.limiter is not None and error.retry_after is not None:
+                    self.limiter.pause(error.retry_after)
+
+        body, latency = await call_with_retries(
+            once, classify, self.retry, sleep=self._sleep, on_retry=on_retry
+        )
+        try:
+            data = json.loads(body)
+            completion = parse_completion(
+                data, model=request.model or self.model, latency_s=latency
+            )
+        except (ValueError, UnicodeDecodeError) as exc:
+            snippet = body[:200].decode("utf-8", "replace")
+            raise LLMError(
+                f"{self.base_url} answered HTTP 200 with a body that is not a "
+                f"chat completion ({exc}): {snippet!r}",
+                kind="response",
+                status=200,
+                attempts=attempts,
+            ) from exc
+        if self.limiter is not None:
+            self.limiter.adjust(estimate, completion.input_tokens + completion.output_tokens)
+        if self.structured == "auto":
+            from ptmcoder.llm.capabilities import remember_mode
+
+            remember_mode(self.base_url, self.model, self._format_mode)
+        return completion

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from ptmcoder.errors import Problem, ValidationError
+from ptmcoder.errors import Problem, ValidationError, problems_from
 from ptmcoder.paths import workspace
 
 DEFAULT_PRICES = Path(__file__).with_name("prices.yaml")
@@ -117,10 +117,7 @@ def _read(path: Path) -> PriceFile:
         return PriceFile.model_validate(data)
     except PydanticValidationError as exc:
         raise ValidationError(
-            [
-                Problem(str(path), ".".join(str(x) for x in e["loc"]), e["msg"])
-                for e in exc.errors()
-            ],
+            problems_from(exc, str(path)),
             hint="prices are USD per 1M tokens: {input: X, output: Y, cached_input: Z}",
         ) from exc
 

@@ -13,8 +13,14 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from ptmcoder.llm.errors import LLMError
+
+T = TypeVar("T")
 
 
 def parse_retry_after(
@@ -109,3 +115,42 @@ class RetryPolicy:
             retry_after_jitter=self.retry_after_jitter,
             rng=self.rng,
         )
+
+
+async def call_with_retries(
+    call: Callable[[], Awaitable[T]],
+    classify: Callable[[BaseException], LLMError | None],
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], Awaitable[None]],
+    on_retry: Callable[[LLMError], None] | None = None,
+) -> T:
+    """The one retry loop of every model client: ``await call()`` until it succeeds.
+
+    An exception is turned into an :class:`~ptmcoder.llm.errors.LLMError` by
+    ``classify`` (None: not a model error, re-raised as is). A retryable error (429,
+    5xx, timeout, connection) is retried up to ``policy.max_retries`` times after
+    ``policy.delay``; any other error, the last one, or a server asking to wait longer
+    than ``policy.max_retry_after`` is raised. ``on_retry`` sees each error that is
+    retried (counters, pausing a rate limiter)."""
+    retries = 0
+    while True:
+        try:
+            return await call()
+        except Exception as exc:  # classified below; not ours: re-raised
+            error = classify(exc)
+            if error is None:
+                raise
+            if not error.retryable or retries >= policy.max_retries:
+                raise error from exc
+            if error.retry_after is not None and error.retry_after > policy.max_retry_after:
+                error.message += (
+                    f" (the server asks to wait {error.retry_after:.0f} s, "
+                    f"more than the {policy.max_retry_after:.0f} s allowed)"
+                )
+                raise error from exc
+            if on_retry is not None:
+                on_retry(error)
+            delay = policy.delay(retries, error.retry_after)
+            retries += 1
+            await sleep(delay)

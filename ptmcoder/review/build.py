@@ -234,7 +234,7 @@ def build_queue(run_ref: str, options: BuildOptions | None = None) -> BuildResul
     options = options or BuildOptions()
     wanted = set(options.reasons or list(Reason))
     run = resolve_run(run_ref)
-    manifest = run.manifest()
+    manifest = run.manifest().model_dump(mode="json")
     config = manifest.get("config", {})
     records = _rater_records(options) if options.raters else run_records(run)
     if not records:

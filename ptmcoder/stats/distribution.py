@@ -15,7 +15,7 @@ module counts
   number; a unit with two codes under a theme is two challenges);
 - ``codes``: distinct codes used at or under the node.
 
-Codes are lifted to each level with :meth:`Codebook.ancestor_at`. Inputs: unit ->
+Codes are lifted to each level with :meth:`Codebook.map_codes`. Inputs: unit ->
 codes pairs from an annotation run (JSON lines of
 :class:`~ptmcoder.annotate.records.Annotation`), a long label table
 (unit, rater, code) or translated codes (unit, code).
@@ -23,7 +23,6 @@ codes pairs from an annotation run (JSON lines of
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,8 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from ptmcoder.codebook import Codebook
-from ptmcoder.errors import InputRecordError, NotFoundError, Problem, PtmcoderError, ValidationError
-from ptmcoder.paths import runs_dir
+from ptmcoder.errors import InputRecordError, NotFoundError, PtmcoderError
 from ptmcoder.tables import read_table
 
 UNIT_COLUMNS = ("unit", "unit_id", "id")
@@ -70,7 +68,26 @@ class DistributionResult:
     levels: dict[str, list[NodeCount]]
     special: list[NodeCount]
     denominator: str
+    #: codes the codebook lacks -> assignments (counted at no node; see Codebook.map_codes)
+    unknown_codes: dict[str, int] = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
+
+    def draw_figures(self, out_dir: Path) -> list[str]:
+        """One bar chart per level (units per node) into ``out_dir``; the paths are
+        added to :attr:`figures` and returned."""
+        from ptmcoder.stats import plots
+
+        drawn = []
+        for level, rows in self.levels.items():
+            ranked = sorted(((r.name, r.units) for r in rows), key=lambda x: -x[1])
+            fig = plots.distribution_chart(
+                ranked,
+                Path(out_dir) / f"distribution_{self.codebook}_{level}.png",
+                title=f"{self.codebook}: units per {level} (n={self.n_coded})",
+            )
+            drawn.append(str(fig))
+        self.figures += drawn
+        return drawn
 
     def to_dict(self) -> dict:
         return {
@@ -83,6 +100,7 @@ class DistributionResult:
             "denominator": self.denominator,
             "levels": {lvl: [asdict(r) for r in rows] for lvl, rows in self.levels.items()},
             "special": [asdict(r) for r in self.special],
+            "unknown_codes": self.unknown_codes,
             "figures": self.figures,
         }
 
@@ -91,47 +109,35 @@ class DistributionResult:
 
 
 def read_annotations(ref: str | Path, *, annotator: str | None = None) -> CodedUnits:
-    """Codes per unit from ``annotations.jsonl`` (a file, a run directory or a run id).
-    Failed records are counted in ``failed``, not dropped silently."""
-    from ptmcoder.annotate.records import Annotation
+    """Codes per unit from a run's records, read by the one reader
+    :func:`ptmcoder.annotate.records.read_annotations` (``ref``: ``latest``, a run id
+    or prefix, a run directory or an ``annotations.jsonl`` file). Failed records are
+    counted in ``failed``, not dropped silently; a torn last line is reported in
+    ``note``."""
+    from ptmcoder.annotate.records import read_annotations as read_records
 
-    path = Path(ref)
-    if not path.exists():
-        path = runs_dir() / str(ref)
-    if path.is_dir():
-        path = path / "annotations.jsonl"
-    if not path.exists():
-        raise NotFoundError(
-            f"no annotations at {ref}",
-            hint="pass a run id, a run directory or an annotations.jsonl file",
-        )
-    records = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(Annotation.model_validate(json.loads(line)))
-            except (json.JSONDecodeError, ValueError) as exc:
-                raise InputRecordError(
-                    str(path), f"line {lineno}", None, str(exc).splitlines()[0]
-                ) from None
-    annotators = sorted({r.annotator for r in records})
+    read = read_records(ref)
+    annotators = read.annotators
     if annotator is None and len(annotators) > 1:
         raise PtmcoderError(
-            f"{path} holds {len(annotators)} annotators: {', '.join(annotators)}",
+            f"{read.path} holds {len(annotators)} annotators: {', '.join(annotators)}",
             hint="pick one with --annotator",
+        )
+    if annotator is not None and annotator not in annotators:
+        raise NotFoundError(
+            f"no annotator {annotator!r} in {read.path}",
+            hint=f"annotators are: {', '.join(annotators)}",
         )
     codes: dict[str, list[str]] = {}
     failed = 0
-    for r in records:
+    for r in read.records:
         if annotator is not None and r.annotator != annotator:
             continue
         if not r.ok:
             failed += 1
             continue
         codes.setdefault(r.unit_id, []).extend(c.code for c in r.codes)
-    return CodedUnits(codes=codes, source=str(path), failed=failed)
+    return CodedUnits(codes=codes, source=str(read.path), failed=failed, note="; ".join(read.notes))
 
 
 def unit_column(df: pd.DataFrame, file: str) -> str:
@@ -182,47 +188,32 @@ def read_labels(path: str | Path, *, rater: str | None = None) -> CodedUnits:
 # -- the count -------------------------------------------------------------------
 
 
-def _check_codes(book: Codebook, coded: CodedUnits) -> None:
-    known = book.index()
-    unknown = sorted({c for cs in coded.codes.values() for c in cs if c not in known})
-    if unknown:
-        raise ValidationError(
-            [
-                Problem(coded.source, "code", f"code {c!r} is not in codebook {book.id!r}")
-                for c in unknown[:20]
-            ],
-            hint="translate codes to this codebook first (ptmcoder map), "
-            "or pick the right --codebook",
-        )
-
-
 def distribution(book: Codebook, coded: CodedUnits) -> DistributionResult:
-    """Units, share, challenges and distinct codes for every node at every level."""
-    _check_codes(book, coded)
+    """Units, share, challenges and distinct codes for every node at every level.
+
+    Codes are lifted with :meth:`~ptmcoder.codebook.Codebook.map_codes`; a code the
+    codebook lacks counts at no node and is reported in ``unknown_codes``."""
     special_ids = {n.id for n in book.special}
-    coded_units = [u for u, cs in coded.codes.items() if any(c not in special_ids for c in cs)]
+    tree_ids = {node.id for node, _, _ in book.walk()}
+    coded_units = [u for u, cs in coded.codes.items() if any(c in tree_ids for c in cs)]
     n_coded = len(coded_units)
     n_records = len(coded.codes)
 
-    lift: dict[tuple[str, str], str | None] = {}
+    pairs = [(u, c) for u, cs in coded.codes.items() for c in cs if c not in special_ids]
+    unknown: dict[str, int] = {}
     levels: dict[str, list[NodeCount]] = {}
     for depth, level in enumerate(book.levels):
+        mapping = book.map_codes([c for _, c in pairs], level)
+        unknown = dict(mapping.unknown)
         units: dict[str, set[str]] = defaultdict(set)
         challenges: dict[str, int] = defaultdict(int)
         codes_used: dict[str, set[str]] = defaultdict(set)
-        for unit, cs in coded.codes.items():
-            for code in cs:
-                if code in special_ids:
-                    continue
-                key = (code, level)
-                if key not in lift:
-                    lift[key] = book.ancestor_at(code, level)
-                node_id = lift[key]
-                if node_id is None:
-                    continue
-                units[node_id].add(unit)
-                challenges[node_id] += 1
-                codes_used[node_id].add(code)
+        for (unit, code), node_id in zip(pairs, mapping.codes, strict=True):
+            if node_id is None:
+                continue
+            units[node_id].add(unit)
+            challenges[node_id] += 1
+            codes_used[node_id].add(code)
         rows = []
         for node, d, path in book.walk():
             if d != depth:
@@ -271,4 +262,5 @@ def distribution(book: Codebook, coded: CodedUnits) -> DistributionResult:
         levels=levels,
         special=special_rows,
         denominator=denominator,
+        unknown_codes=unknown,
     )

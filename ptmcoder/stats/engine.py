@@ -31,7 +31,6 @@ from pathlib import Path
 import duckdb
 
 from ptmcoder.errors import ConfigError, NotFoundError, PtmcoderError
-from ptmcoder.paths import corpora_dir
 
 #: The 18 PTM-related Stack Overflow tags of Tan et al. (SANER 2024), Table I,
 #: in the order of their frequency there.
@@ -66,14 +65,9 @@ def resolve_corpus(ref: str | os.PathLike) -> Path:
         if not path.exists():
             raise NotFoundError(f"corpus file not found: {path}")
         return path
-    try:  # the corpus store, when present, knows where named corpora live
-        from ptmcoder.corpus.store import corpus_path  # type: ignore[import-not-found]
+    from ptmcoder.corpus.store import corpus_path
 
-        candidate = Path(corpus_path(str(ref)))
-    except ImportError:
-        candidate = corpora_dir() / str(ref) / "units.parquet"
-    except PtmcoderError:
-        raise
+    candidate = Path(corpus_path(str(ref)))  # NotFoundError lists the known corpora
     if not candidate.exists():
         raise NotFoundError(
             f"no corpus named {str(ref)!r} (looked for {candidate})",

@@ -261,7 +261,37 @@ class ResolutionResult:
     themes: list[Summary]
     sub_themes: list[Summary]
     figures: list[str] = field(default_factory=list)
-    _values: dict = field(default_factory=dict, repr=False)
+    #: the resolution times (days) behind the box plots: group or ``theme:<id>`` -> values
+    days: dict[str, list[float]] = field(default_factory=dict, repr=False)
+    #: what was left out on the way in (codes the codebook lacks), to report
+    notes: list[str] = field(default_factory=list)
+
+    def draw_figures(self, out_dir: Path) -> list[str]:
+        """Box plots of the groups and (with themes) of the themes, into ``out_dir``;
+        their paths are added to :attr:`figures` and returned."""
+        from ptmcoder.stats import plots
+
+        groups = {"PTM": self.days[PTM], "non-PTM": self.days[NON_PTM]}
+        drawn = [
+            plots.box_plots(
+                groups,
+                Path(out_dir) / "resolution_groups.png",
+                title="Resolution time, balanced sample",
+                ylabel="days",
+            )
+        ]
+        themes = {k.split(":", 1)[1]: v for k, v in self.days.items() if k.startswith("theme:")}
+        if themes:
+            drawn.append(
+                plots.box_plots(
+                    themes,
+                    Path(out_dir) / "resolution_themes.png",
+                    title="Resolution time of PTM-related issues per theme",
+                    ylabel="days",
+                )
+            )
+        self.figures += [str(f) for f in drawn]
+        return [str(f) for f in drawn]
 
     def to_dict(self) -> dict:
         return {
@@ -284,19 +314,24 @@ def theme_table(
     codes: pd.DataFrame, book: Codebook, *, unit_col: str = "unit", code_col: str = "code"
 ) -> pd.DataFrame:
     """unit, code -> unit, theme (level 0), sub_theme (level 1, if any), one row per
-    distinct (unit, theme, sub_theme)."""
+    distinct (unit, theme, sub_theme). Codes are lifted with
+    :meth:`~ptmcoder.codebook.Codebook.map_codes`; special codes are left out and codes
+    the codebook lacks are counted in ``attrs['unknown']`` (code -> rows) and
+    described in ``attrs['notes']``."""
+    units = codes[unit_col].astype(str).tolist()
+    raw = codes[code_col].tolist()
+    themes = book.map_codes(raw, book.levels[0])
+    subs = book.map_codes(raw, book.levels[1]) if len(book.levels) > 1 else None
+    special = {n.id for n in book.special}
     rows = []
-    index = book.index()
-    for unit, code in zip(codes[unit_col].astype(str), codes[code_col].astype(str), strict=True):
-        info = index.get(code)
-        if info is None:
-            raise PtmcoderError(f"code {code!r} (unit {unit}) is not in codebook {book.id!r}")
-        if info.special:
+    for i, (unit, theme) in enumerate(zip(units, themes.codes, strict=True)):
+        if theme is None or theme in special:
             continue
-        theme = book.ancestor_at(code, book.levels[0])
-        sub = book.ancestor_at(code, book.levels[1]) if len(book.levels) > 1 else None
-        rows.append((unit, theme, sub))
-    return pd.DataFrame(rows, columns=["unit", "theme", "sub_theme"]).drop_duplicates()
+        rows.append((unit, theme, subs.codes[i] if subs is not None else None))
+    out = pd.DataFrame(rows, columns=["unit", "theme", "sub_theme"]).drop_duplicates()
+    out.attrs["unknown"] = dict(themes.unknown)
+    out.attrs["notes"] = themes.notes(f"codebook {book.id}")
+    return out
 
 
 def resolution(
@@ -369,5 +404,6 @@ def resolution(
         issue_types=issue_types,
         themes=theme_rows,
         sub_themes=sub_rows,
-        _values=values,
+        days={k: [float(x) for x in v] for k, v in values.items()},
+        notes=list(themes.attrs.get("notes", [])) if themes is not None else [],
     )
