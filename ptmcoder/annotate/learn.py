@@ -286,9 +286,7 @@ def learn(
             for C in Cs:
                 t0 = time.perf_counter()
                 raw = out_of_fold(learner, C, seed, X_lab, Y, fold_of, modelled_idx)
-                cal, thresholds, (score, per, decision) = _policy(
-                    raw, Y, modelled_idx, special_idx
-                )
+                cal, thresholds, (score, per, decision) = _policy(raw, Y, modelled_idx, special_idx)
                 candidates.append(
                     {
                         "representation": rep,

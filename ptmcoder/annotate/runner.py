@@ -22,7 +22,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -30,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ptmcoder.annotate.prompt import DEFAULT_PROMPT, allowed_codes, load_prompt, normalise_level
 from ptmcoder.annotate.records import Annotation
-from ptmcoder.annotate.units import load_labels, load_units, sample_file, unit_labels
+from ptmcoder.annotate.units import load_units
 from ptmcoder.codebook import Codebook, codebook_hash, load_codebook
 from ptmcoder.errors import ConfigError, NotFoundError
 from ptmcoder.llm.openai_client import check_base_url
@@ -67,6 +66,13 @@ class AnnotateOptions:
     max_output_tokens: int | None = 1024
     train: str | None = None
     train_raters: list[str] = field(default_factory=list)
+    #: the corpus the --train units are in, when not the one coded (a train/test split)
+    train_corpus: str | None = None
+    #: seconds the embedded learner may spend embedding uncached texts with MiniLM
+    #: (None: the time coding the units at 50 units/s takes)
+    learn_budget: float | None = None
+    #: propose this many not yet human-coded units for a human to code next
+    suggest: int = 0
     shots: int = 0
     seed: int = 13
     embedded_temperature: float = 0.05
@@ -199,38 +205,27 @@ def prepare_run(
 # -- building annotators ------------------------------------------------------------------
 
 
-def _labels_for(
-    options: AnnotateOptions, book: Codebook, warn: Callable[[str], None] | None = None
-) -> dict[str, list[str]] | None:
+def _training_for(
+    options: AnnotateOptions,
+    book: Codebook,
+    all_units: list[dict[str, Any]],
+    warn: Callable[[str], None],
+) -> Any:
+    """The human-coded units of ``--train`` (:mod:`ptmcoder.annotate.training`)."""
     if not options.train:
         return None
-    labels = load_labels(options.train, raters=options.train_raters or None)
-    unknown = labels.attrs.get("raters_unknown") or []
-    if unknown and warn is not None:
-        source = Path(labels.attrs.get("source", options.train)).name
-        available = labels.attrs.get("raters_available") or []
-        message = (
-            f"--train-rater {', '.join(unknown)}: no such rater in {source}; its "
-            f"raters are {', '.join(available) or '(none)'}"
-        )
-        if not Path(options.train).is_file():
-            hints = [
-                f"{options.train}_{r}"
-                for r in unknown
-                if sample_file(f"{options.train}_{r}") is not None
-            ]
-            if hints:
-                message += f" (for those labels use --train {' / '.join(hints)})"
-        warn(message)
-    level = normalise_level(options.level)
-    index = book.index()
+    from ptmcoder.annotate.training import load_training
 
-    def lift(code: str) -> str | None:
-        if code not in index:
-            return None
-        return book.ancestor_at(code, level)
-
-    return unit_labels(labels, allowed_codes(book, options.level), lift)
+    return load_training(
+        options.train,
+        book,
+        options.level,
+        all_units,
+        raters=options.train_raters or None,
+        train_corpus=options.train_corpus,
+        corpus_name=options.corpus,
+        warn=warn,
+    )
 
 
 def make_llm_model(
@@ -382,7 +377,9 @@ def annotate(
             )
         session["retried"] = len(retried)
         done = run.done_keys()
-        labels = _labels_for(options, book, warn)
+        training = _training_for(options, book, all_units, warn)
+        labels = training.labels if training is not None else None
+        train_units = training.units if training is not None else []
         if options.train and not labels:
             warn(
                 f"--train {options.train}: no usable human codes (check --train-rater and "
@@ -414,6 +411,8 @@ def annotate(
                 "seed": options.seed,
             }
         )
+        if training is not None:
+            manifest["training"] = training.stats
         manifest.setdefault("counts", {})["units"] = len(todo_units)
         run.write_manifest(manifest)
         try:
@@ -423,7 +422,17 @@ def annotate(
                 kind = _annotator_kind(spec)
                 if kind == "embedded":
                     meta, n, errs = _run_embedded(
-                        spec, options, book, run, all_units, pending, labels, common, stderr, warn
+                        spec,
+                        options,
+                        book,
+                        run,
+                        all_units,
+                        pending,
+                        labels,
+                        common,
+                        stderr,
+                        warn,
+                        train_units=train_units,
                     )
                 else:
                     meta, n, errs, stats = _run_llm(
@@ -432,7 +441,7 @@ def annotate(
                         book,
                         template,
                         run,
-                        all_units,
+                        _with_training_units(all_units, train_units),
                         pending,
                         labels,
                         common,
@@ -507,12 +516,31 @@ def annotate(
     )
 
 
-def _run_embedded(spec, options, book, run, all_units, pending, labels, common, stderr, warn):
-    from ptmcoder.annotate.embedded import EmbeddedAnnotator, EmbeddedConfig, make_embedder
+def _with_training_units(
+    all_units: list[dict[str, Any]], train_units: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    ids = {str(u["id"]) for u in all_units}
+    return all_units + [u for u in train_units if str(u["id"]) not in ids]
 
+
+def _run_embedded(
+    spec, options, book, run, all_units, pending, labels, common, stderr, warn, train_units=()
+):
     kind = spec.split(":", 1)[1] if ":" in spec else "auto"
     if not pending:
         return None, 0, []
+    if labels:
+        from ptmcoder.annotate.supervised import run_supervised
+
+        done = run_supervised(
+            spec, kind, options, book, run, pending, labels, train_units, common, stderr
+        )
+        if done is not None:
+            return done
+        warn("too few human-coded units (or one code only) for few-shot; zero-shot used")
+    from ptmcoder.annotate.embedded import EmbeddedAnnotator, EmbeddedConfig, make_embedder
+
+    stderr.print(f"{spec}: loading the embedder", highlight=False)
     embedder = make_embedder(kind, warn=warn)
     config = EmbeddedConfig(
         temperature=options.embedded_temperature,
@@ -525,11 +553,6 @@ def _run_embedded(spec, options, book, run, all_units, pending, labels, common, 
     )
     t0 = time.perf_counter()
     annotator.prepare(all_units)
-    if labels:
-        labelled = [u for u in all_units if str(u["id"]) in labels]
-        annotator.fit_fewshot(labelled, labels, pending)
-        if annotator.fewshot is None:
-            warn("too few human-coded units (or one code only) for few-shot; zero-shot used")
     prep = time.perf_counter() - t0
     meta = annotator.describe()
     meta["model_load_seconds"] = round(embedder.load_seconds, 3)

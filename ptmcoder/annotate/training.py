@@ -101,9 +101,7 @@ def load_training(
     resolved: dict[str, str | None] = {c: resolve(c) for c in table["code"].unique()}
     allowed_list = allowed_codes(book, level)
     allowed = set(allowed_list)
-    unknown = Counter(
-        c for c in table["code"] if resolved[c] is None or resolved[c] not in allowed
-    )
+    unknown = Counter(c for c in table["code"] if resolved[c] is None or resolved[c] not in allowed)
     aliased = Counter(
         f"{c} -> {resolved[c]}"
         for c in table["code"]

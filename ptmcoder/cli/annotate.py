@@ -63,6 +63,25 @@ from ptmcoder.console import make_console
     help="Use only these raters of --train (repeatable; default all, consensus).",
 )
 @click.option(
+    "--train-corpus",
+    help="Corpus the --train units are in, when it is not the one coded (a train/test "
+    "split: learn on one corpus, code another).",
+)
+@click.option(
+    "--learn-budget",
+    type=click.FloatRange(min=0),
+    help="Embedded annotator with --train: seconds it may spend embedding uncached texts "
+    "with MiniLM (default: the time coding the units at 50 units/s takes).",
+)
+@click.option(
+    "--suggest",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Embedded annotator with --train: propose N not yet human-coded units to code "
+    "next (uncertainty + diversity), written to the run's suggestions.csv.",
+)
+@click.option(
     "--shots",
     type=click.IntRange(min=0),
     default=0,
@@ -137,6 +156,9 @@ def annotate(
     temperature,
     train,
     train_raters,
+    train_corpus,
+    learn_budget,
+    suggest,
     shots,
     concurrency,
     rpm,
@@ -158,9 +180,11 @@ def annotate(
     (Ctrl-C, a crash, even kill -9) resume with --run ID: done units are skipped and
     every unit ends with exactly one record per annotator.
     """
+    stderr = make_console(stderr=True)
+    if not plan and not as_json and not no_progress:
+        stderr.print("ptmcoder annotate: starting...", highlight=False)
     from ptmcoder.annotate.runner import AnnotateOptions
 
-    stderr = make_console(stderr=True)
     options = AnnotateOptions(
         codebook=codebook,
         corpus=corpus,
@@ -173,6 +197,9 @@ def annotate(
         max_unit_tokens=max_unit_tokens,
         train=train,
         train_raters=list(train_raters),
+        train_corpus=train_corpus,
+        learn_budget=learn_budget,
+        suggest=suggest,
         shots=shots,
         seed=seed,
         batch=batch,
