@@ -21,7 +21,6 @@ sentence is embedded.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,35 +28,13 @@ from typing import Any
 
 import numpy as np
 
+from ptmcoder.annotate.embedded import content_words, lexical_evidence
 from ptmcoder.annotate.prompt import allowed_nodes, normalise_level, unit_text
 from ptmcoder.annotate.records import Annotation, CodeAssignment, ErrorType
 from ptmcoder.codebook import Codebook, Role
 
 #: throughput the MiniLM budget protects by default (units per second)
 TARGET_UNITS_PER_SECOND = 50.0
-_WORD = re.compile(r"[a-z][a-z0-9_+-]{2,}")
-
-
-def _content_words(text: str) -> set[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return {w for w in _WORD.findall(text.lower()) if w not in ENGLISH_STOP_WORDS}
-
-
-def lexical_evidence(text: str, terms: set[str]) -> str:
-    """The sentence (or line) of ``text`` sharing most words with ``terms``; the first
-    one when none shares a word. A verbatim substring of ``text``."""
-    from ptmcoder.annotate.embedded import segments
-
-    segs = segments(text)
-    if not segs:
-        return text.strip()
-    best, best_n = segs[0], 0
-    for seg in segs:
-        n = len(_content_words(seg) & terms)
-        if n > best_n:
-            best, best_n = seg, n
-    return best
 
 
 class SupervisedAnnotator:
@@ -94,7 +71,7 @@ class SupervisedAnnotator:
         self.code_names = {n.id: n.name for n in nodes}
         self.special = [n.id for n in book.special if n.role in (Role.FALSE_POSITIVE, Role.NONE)]
         parts = code_description_parts(book, level)
-        self.terms = {c: _content_words(" ".join(parts.get(c, [c]))) for c in self.codes}
+        self.terms = {c: content_words(" ".join(parts.get(c, [c]))) for c in self.codes}
         self.learned: Any = None
         self.rows: dict[str, int] = {}
         self.model_name = "tfidf"
