@@ -97,6 +97,8 @@ def load_training(
             if hints:
                 message += f" (for those labels use --train {' / '.join(hints)})"
         warn(message)
+    if table.empty:  # e.g. no row of the requested raters: the caller warns
+        return TrainingSet({}, [], source, train_corpus or (corpus_name or ""), {"label_rows": 0})
     resolve = code_resolver(book, level)
     resolved: dict[str, str | None] = {c: resolve(c) for c in table["code"].unique()}
     allowed_list = allowed_codes(book, level)
