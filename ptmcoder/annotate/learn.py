@@ -2,10 +2,10 @@
 
 :func:`learn` gets the human-coded units as a 0/1 matrix ``Y`` (unit x code, so a
 unit may carry several codes) and one or more *representations* of every unit
-(``tfidf``: word 1-2 gram and character 2-5 gram TF-IDF; ``minilm``: MiniLM
-vectors pooled over chunks covering the whole unit; ``combined``: both side by
-side). For every representation and linear learner (scikit-learn
-``LogisticRegression`` and ``LinearSVC``, each at two regularisation strengths) it
+(``tfidf``: word 1-2 gram and character 3-5 gram TF-IDF of the text and of the
+title; ``minilm``: MiniLM vectors pooled over chunks covering the whole unit;
+``combined``: both side by side). For every representation and linear learner
+(scikit-learn ``LogisticRegression`` and ``LinearSVC``, at the strengths in ``LEARNERS``) it
 computes K-fold *out-of-fold* scores, one binary model per code (one-vs-rest), and
 keeps the candidate with the best out-of-fold macro F1. Then, on the chosen
 candidate's out-of-fold scores only (human-coded units, never a unit scored by a
@@ -96,9 +96,17 @@ class Learned:
         }
 
 
+def _title(text: str) -> str:
+    """The title of a unit text (``Title: ...`` up to the blank line), else its first line."""
+    if text.startswith("Title: "):
+        return text[7:].split("\n\n", 1)[0]
+    return text.strip().split("\n", 1)[0]
+
+
 def tfidf_features(texts: list[str]) -> Any:
     """Word 1-2 grams (first ``WORD_CHARS`` characters) and character 3-5 grams within
-    words (first ``CHAR_CHARS`` characters), sublinear tf, stacked."""
+    words (first ``CHAR_CHARS`` characters) of the whole text, plus word 1-2 and character
+    2-5 grams of the title at half weight; sublinear tf, stacked."""
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -108,10 +116,17 @@ def tfidf_features(texts: list[str]) -> Any:
     char = TfidfVectorizer(
         analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=3, max_features=100_000
     )
+    title_word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+    title_char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)
     safe = [t if t.strip() else "empty" for t in texts]
-    words = word.fit_transform([t[:WORD_CHARS] for t in safe])
-    chars = char.fit_transform([t[:CHAR_CHARS] for t in safe])
-    return hstack([words, chars]).tocsr() * (0.5**0.5)
+    titles = [_title(t) or "empty" for t in safe]
+    blocks = [
+        word.fit_transform([t[:WORD_CHARS] for t in safe]) * (0.5**0.5),
+        char.fit_transform([t[:CHAR_CHARS] for t in safe]) * (0.5**0.5),
+        title_word.fit_transform(titles) * 0.5,
+        title_char.fit_transform(titles) * 0.5,
+    ]
+    return hstack(blocks).tocsr()
 
 
 def combine(tfidf: Any, dense: np.ndarray, weight: float = 1.0) -> Any:
