@@ -99,6 +99,16 @@ class SupervisedAnnotator:
         if missing and self.mode == "auto" and budget <= 0:
             self.skipped["minilm"] = "no time budget (--learn-budget 0)"
             return None
+        known = cache.rate(probe.space) if cache is not None else None
+        if missing and self.mode == "auto" and known and known * missing > budget:
+            self.skipped["minilm"] = (
+                f"embedding {missing} uncached text(s) was estimated at "
+                f"{known * missing:.0f} s ({known:.2f} s per text measured earlier on this "
+                f"machine), over the budget of {budget:.0f} s (--learn-budget; default: the "
+                f"time coding {n_code} units at {TARGET_UNITS_PER_SECOND:.0f} units/s takes)"
+            )
+            cache.close()
+            return None
         model = None
         if missing:
             from ptmcoder.annotate.embedded import MiniLMEmbedder
@@ -111,6 +121,8 @@ class SupervisedAnnotator:
             t0 = time.perf_counter()
             embedder.encode(todo)
             per_text = (time.perf_counter() - t0) / max(1, len(todo))
+            if cache is not None:
+                cache.set_rate(probe.space, per_text)
             estimate = (time.perf_counter() - started) + per_text * (missing - len(todo))
             self.embed_meta["estimated_seconds"] = round(estimate, 1)
             if estimate > budget:
@@ -125,6 +137,8 @@ class SupervisedAnnotator:
                 return None
         self.status(f"embedding {missing} text(s) with MiniLM, pooled over chunks")
         vectors = embedder.encode(texts, self.progress)
+        if cache is not None and embedder.stats["embedded"]:
+            cache.set_rate(probe.space, embedder.stats["seconds"] / embedder.stats["embedded"])
         self.embed_meta.update(
             {
                 "model": space_name,
