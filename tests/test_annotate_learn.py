@@ -186,3 +186,20 @@ def test_suggest_prefers_uncertain_and_diverse_units():
     coded = np.array([[0.0, 1.0]])  # units like 3 are coded already
     picks = [i for i, _ in suggest(proba, X, coded, 2, thresholds=np.array([0.5, 0.5]))]
     assert picks == [0, 1]
+
+
+def test_minilm_is_skipped_when_over_budget_with_the_reason(tmp_path):
+    from ptmcoder.annotate.supervised import SupervisedAnnotator
+    from ptmcoder.annotate.vectors import ChunkEmbedder, VectorCache
+
+    path = tmp_path / "embeddings.sqlite"
+    cache = VectorCache(path)
+    space = ChunkEmbedder(None, name="sentence-transformers/all-MiniLM-L6-v2").space
+    cache.set_rate(space, 2.0)  # 2 s per text measured earlier
+    cache.close()
+    annotator = SupervisedAnnotator(
+        load_codebook("issue-type"), None, budget_seconds=10, cache_path=path
+    )
+    assert annotator._minilm([f"text number {i}" for i in range(9)], 9) is None
+    reason = annotator.skipped["minilm"]
+    assert "9 uncached text(s)" in reason and "18 s" in reason and "budget of 10 s" in reason
