@@ -166,12 +166,18 @@ class SupervisedAnnotator:
 
         lab = [u for u in train_units if labels.get(str(u["id"])) and unit_text(u).strip()]
         lab_ids = [str(u["id"]) for u in lab]
-        seen = set(lab_ids)
+        lab_text = {i: unit_text(u) for i, u in zip(lab_ids, lab, strict=True)}
+        lab_row = {i: k for k, i in enumerate(lab_ids)}
+        rows: dict[str, int] = {}
         other = []
         for u in units:
-            uid = str(u["id"])
-            if uid not in seen and unit_text(u).strip():
-                seen.add(uid)
+            uid, text = str(u["id"]), unit_text(u)
+            if uid in rows or not text.strip():
+                continue
+            if lab_text.get(uid) == text:  # human-coded: scored out of fold
+                rows[uid] = lab_row[uid]
+            else:  # (a unit of another corpus with the same id is not the coded one)
+                rows[uid] = len(lab) + len(other)
                 other.append(u)
         self.ids = lab_ids + [str(u["id"]) for u in other]
         texts = [unit_text(u) for u in lab + other]
@@ -202,7 +208,7 @@ class SupervisedAnnotator:
             status=self.status,
         )
         self.learned.skipped = dict(self.skipped)
-        self.rows = {uid: i for i, uid in enumerate(self.ids)}
+        self.rows = rows
         self.n_labelled = n
 
     def describe(self) -> dict[str, Any]:
