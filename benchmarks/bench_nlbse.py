@@ -110,7 +110,7 @@ def main() -> None:
     p.add_argument("--workspace", type=Path, help="keep corpora and the embedding cache here")
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--zero-shot", action="store_true", help="also code zero-shot (slow)")
-    p.add_argument("--zero-shot-limit", type=int, default=300)
+    p.add_argument("--zero-shot-limit", type=int, default=300, help="stratified sample size")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
 
@@ -173,11 +173,18 @@ def main() -> None:
         "load_average": os.getloadavg(),
     }
     if args.zero_shot:
-        sub = test.head(args.zero_shot_limit)
+        # a stratified sample (the test file is ordered by label): equal units per class
+        per_class = max(1, args.zero_shot_limit // 3)
+        sub = test.groupby("label", group_keys=False).sample(per_class, random_state=0)
+        sub.to_csv(home / "test_sample.csv", index=False)
+        ptmcoder(
+            "corpus", "import", str(home / "test_sample.csv"), "--name", "nlbse_test_sample",
+            "--format", "csv", "--map", mapping, "--platform", "github", "--replace",
+            "--no-progress", env=env,
+        )  # fmt: skip
         zcmd = [
-            "annotate", "--codebook", "issue-type", "--corpus", "nlbse_test",
-            "--annotator", "embedded", "--limit", str(len(sub)), "--run", run_id + "-zero",
-            "--no-progress", "--json",
+            "annotate", "--codebook", "issue-type", "--corpus", "nlbse_test_sample",
+            "--annotator", "embedded", "--run", run_id + "-zero", "--no-progress", "--json",
         ]  # fmt: skip
         zout, zwall, zcpu = ptmcoder(*zcmd, env=env)
         zrecords = {
@@ -208,7 +215,8 @@ def main() -> None:
         z = result["zero_shot"]
         rec = ", ".join(f"{c} {v:.3f}" for c, v in z["per_class_recall"].items())
         print(
-            f"zero-shot on the first {z['units']} test issues: macro F1 {z['macro_f1']:.3f}; "
+            f"zero-shot on {z['units']} test issues ({z['units'] // 3} per class, seeded): "
+            f"macro F1 {z['macro_f1']:.3f}; "
             f"recall {rec}; {z['units'] / z['seconds_wall']:.1f} units/s wall"
         )
     print(f"command: ptmcoder {' '.join(cmd)}")
