@@ -540,6 +540,8 @@ def _run_embedded(
         warn("too few human-coded units (or one code only) for few-shot; zero-shot used")
     from ptmcoder.annotate.embedded import EmbeddedAnnotator, EmbeddedConfig, make_embedder
 
+    if options.suggest:
+        warn("--suggest needs human codes (--train) to learn from; no suggestions written")
     stderr.print(f"{spec}: loading the embedder", highlight=False)
     embedder = make_embedder(kind, warn=warn)
     config = EmbeddedConfig(
