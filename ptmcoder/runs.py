@@ -156,6 +156,9 @@ class Manifest(_Strict):
     #: what each annotator reported about itself (model, method, few-shot pool, ...):
     #: free-form by design, one entry per annotator with at least ``name``
     annotators: list[dict[str, Any]] = Field(default_factory=list)
+    #: the human codes of ``--train``: file, corpus, units labelled, unknown codes
+    #: with counts, aliases applied (:mod:`ptmcoder.annotate.training`)
+    training: dict[str, Any] | None = None
 
 
 def upgrade_manifest(data: dict[str, Any], *, run_id: str | None = None) -> dict[str, Any]:

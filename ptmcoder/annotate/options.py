@@ -54,6 +54,13 @@ class _Answering(_Strict):
     structured: Literal["auto", "json_schema", "json_object", "tools", "none"] = "auto"
     train: str | None = None
     train_raters: list[str] = []
+    #: the corpus the --train units are in, when not the one coded (a train/test split)
+    train_corpus: str | None = None
+    #: seconds the embedded learner may spend embedding uncached texts with MiniLM
+    #: (None: the time coding the units at 50 units/s takes)
+    learn_budget: float | None = None
+    #: propose this many not yet human-coded units for a human to code next
+    suggest: int = 0
     shots: int = 0
     seed: int = 13
     embedded_temperature: float = 0.05

@@ -76,6 +76,9 @@ class Annotation(BaseModel):
     method: str | None = None
     #: a confidence for every allowed code (embedded annotator; vote share with samples)
     scores: dict[str, float] | None = None
+    #: embedded annotator trained on human codes: the learner's uncalibrated decision
+    #: value per code (``scores`` holds the calibrated probabilities)
+    raw_scores: dict[str, float] | None = None
     #: the answer was fixed by the one repair request allowed
     repaired: bool = False
     cached_input_tokens: int | None = None

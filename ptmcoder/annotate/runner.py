@@ -33,7 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ptmcoder.annotate.options import AnnotateOptions, RunConfig, resume_options
 from ptmcoder.annotate.prompt import allowed_codes, load_prompt, normalise_level
 from ptmcoder.annotate.records import Annotation
-from ptmcoder.annotate.units import load_labels, load_units, sample_file, unit_labels
+from ptmcoder.annotate.units import load_units
 from ptmcoder.codebook import Codebook, codebook_hash, load_codebook
 from ptmcoder.errors import ConfigError, NotFoundError
 from ptmcoder.llm.openai_client import check_base_url
@@ -168,39 +168,36 @@ def prepare_run(
 # -- building annotators ------------------------------------------------------------------
 
 
-def _labels_for(
-    options: AnnotateOptions, book: Codebook, warn: Callable[[str], None] | None = None
-) -> dict[str, list[str]] | None:
+def _training_for(
+    options: AnnotateOptions,
+    book: Codebook,
+    all_units: list[dict[str, Any]],
+    warn: Callable[[str], None],
+) -> Any:
+    """The human-coded units of ``--train`` (:mod:`ptmcoder.annotate.training`): their
+    codes through the codebook's aliases and level, every unknown code named with its
+    count, units from ``--train-corpus`` when they are not in the coded corpus."""
     if not options.train:
         return None
-    labels = load_labels(options.train, raters=options.train_raters or None)
-    unknown = labels.attrs.get("raters_unknown") or []
-    if unknown and warn is not None:
-        source = Path(labels.attrs.get("source", options.train)).name
-        available = labels.attrs.get("raters_available") or []
-        message = (
-            f"--train-rater {', '.join(unknown)}: no such rater in {source}; its "
-            f"raters are {', '.join(available) or '(none)'}"
-        )
-        if not Path(options.train).is_file():
-            hints = [
-                f"{options.train}_{r}"
-                for r in unknown
-                if sample_file(f"{options.train}_{r}") is not None
-            ]
-            if hints:
-                message += f" (for those labels use --train {' / '.join(hints)})"
-        warn(message)
-    mapping = book.map_codes(labels["code"].tolist(), options.level)
-    if warn is not None:
-        for note in mapping.notes(f"--train {options.train}"):
-            warn(note)
-    lifted = dict(zip(labels["code"].tolist(), mapping.codes, strict=True))
+    from ptmcoder.annotate.training import load_training
 
-    def lift(code: str) -> str | None:
-        return lifted.get(code)
+    return load_training(
+        options.train,
+        book,
+        options.level,
+        all_units,
+        raters=options.train_raters or None,
+        train_corpus=options.train_corpus,
+        corpus_name=options.corpus,
+        warn=warn,
+    )
 
-    return unit_labels(labels, allowed_codes(book, options.level), lift)
+
+def _with_training_units(
+    all_units: list[dict[str, Any]], train_units: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    ids = {str(u["id"]) for u in all_units}
+    return all_units + [u for u in train_units if str(u["id"]) not in ids]
 
 
 def make_llm_model(
@@ -453,7 +450,11 @@ def annotate(
             )
         session.retried = len(retried)
         done = run.done_keys()
-        labels = _labels_for(options, book, warn)
+        training = _training_for(options, book, all_units, warn)
+        labels = training.labels if training is not None else None
+        train_units = training.units if training is not None else []
+        if training is not None:
+            manifest.training = training.stats
         if options.train and not labels:
             warn(
                 f"--train {options.train}: no usable human codes (check --train-rater and "
@@ -483,6 +484,7 @@ def annotate(
                         stderr,
                         warn,
                         ledger,
+                        train_units=train_units,
                     )
                 else:
                     llm_common = {**common, "prompt_version": template.id}
@@ -492,7 +494,7 @@ def annotate(
                         book,
                         template,
                         run,
-                        all_units,
+                        _with_training_units(all_units, train_units),
                         pending,
                         labels,
                         llm_common,
@@ -552,13 +554,46 @@ def annotate(
 
 
 def _run_embedded(
-    spec, options, book, run, all_units, pending, labels, common, stderr, warn, ledger
+    spec,
+    options,
+    book,
+    run,
+    all_units,
+    pending,
+    labels,
+    common,
+    stderr,
+    warn,
+    ledger,
+    train_units=(),
 ):
-    from ptmcoder.annotate.embedded import EmbeddedAnnotator, EmbeddedConfig, make_embedder
-
     kind = spec.split(":", 1)[1] if ":" in spec else "auto"
     if not pending:
         return None
+    if labels:
+        from ptmcoder.annotate.supervised import run_supervised
+
+        done = run_supervised(
+            spec,
+            kind,
+            options,
+            book,
+            run,
+            pending,
+            labels,
+            train_units,
+            common,
+            stderr,
+            on_record=ledger.record,
+        )
+        if done is not None:
+            return done[0]
+        warn("too few human-coded units (or one code only) for few-shot; zero-shot used")
+    from ptmcoder.annotate.embedded import EmbeddedAnnotator, EmbeddedConfig, make_embedder
+
+    if options.suggest:
+        warn("--suggest needs human codes (--train) to learn from; no suggestions written")
+    stderr.print(f"{spec}: loading the embedder", highlight=False)
     embedder = make_embedder(kind, warn=warn)
     config = EmbeddedConfig(
         temperature=options.embedded_temperature,
@@ -571,11 +606,6 @@ def _run_embedded(
     )
     t0 = time.perf_counter()
     annotator.prepare(all_units)
-    if labels:
-        labelled = [u for u in all_units if str(u["id"]) in labels]
-        annotator.fit_fewshot(labelled, labels, pending)
-        if annotator.fewshot is None:
-            warn("too few human-coded units (or one code only) for few-shot; zero-shot used")
     prep = time.perf_counter() - t0
     meta = annotator.describe()
     meta["model_load_seconds"] = round(embedder.load_seconds, 3)

@@ -184,6 +184,25 @@ def _repeat(options, k: int, run_ref, stderr, as_json: bool) -> None:
     help="Use only these raters of --train (repeatable; default all, consensus).",
 )
 @click.option(
+    "--train-corpus",
+    help="Corpus the --train units are in, when it is not the one coded (a train/test "
+    "split: learn on one corpus, code another).",
+)
+@click.option(
+    "--learn-budget",
+    type=click.FloatRange(min=0),
+    help="Embedded annotator with --train: seconds it may spend embedding uncached texts "
+    "with MiniLM (default: the time coding the units at 50 units/s takes).",
+)
+@click.option(
+    "--suggest",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Embedded annotator with --train: propose N not yet human-coded units to code "
+    "next (uncertainty + diversity), written to the run's suggestions.csv.",
+)
+@click.option(
     "--shots",
     type=click.IntRange(min=0),
     default=0,
@@ -275,9 +294,11 @@ def annotate(**params) -> None:
     (Ctrl-C, a crash, even kill -9) resume with --run ID: done units are skipped and
     every unit ends with exactly one record per annotator.
     """
+    stderr = make_console(stderr=True)
+    if not params["plan"] and not params["as_json"] and not params["no_progress"]:
+        stderr.print("ptmcoder annotate: starting...", highlight=False)  # before heavy imports
     from ptmcoder.annotate.runner import annotate as run_annotate
 
-    stderr = make_console(stderr=True)
     options = _options(params)
     if params["plan"]:
         _render_plan(options, params["as_json"])

@@ -1,0 +1,362 @@
+"""The embedded annotator when human codes are given (``annotate --train``).
+
+It learns the codes from the human-coded units with :func:`ptmcoder.annotate.learn.learn`
+(representation and linear learner chosen by cross-validation, one-vs-rest, cross-fitted
+calibration and per-code thresholds, 0..k codes per unit) and writes one record per unit:
+``scores`` are the calibrated probabilities of every code, ``raw_scores`` the learner's
+uncalibrated decision values. A human-coded unit is scored out of fold (never by a model
+that saw its label).
+
+**Representations and time.** TF-IDF is always computed. MiniLM vectors pooled over chunks
+covering the whole unit (:mod:`ptmcoder.annotate.vectors`) join the cross-validation when
+they are cached already or when embedding the missing texts is estimated (from a probe of
+a few chunks) to fit in the time budget, by default the time coding the units at 50 units/s
+takes; ``embedded:minilm`` forces them, ``embedded:tfidf`` leaves them out. What was
+skipped and why is in the manifest.
+
+**Evidence** is the unit's sentence sharing most content words with the code's
+description (its name, definition, criteria and examples), a cheap lexical choice; no
+sentence is embedded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ptmcoder.annotate.embedded import content_words, lexical_evidence
+from ptmcoder.annotate.prompt import allowed_nodes, normalise_level, unit_text
+from ptmcoder.annotate.records import Annotation, CodeAssignment, ErrorType
+from ptmcoder.codebook import Codebook, Role
+
+#: throughput the MiniLM budget protects by default (units per second)
+TARGET_UNITS_PER_SECOND = 50.0
+
+
+class SupervisedAnnotator:
+    """Codes units with a model learned from human codes (see module doc)."""
+
+    def __init__(
+        self,
+        book: Codebook,
+        level: str | None,
+        *,
+        name: str = "embedded",
+        mode: str = "auto",
+        seed: int = 13,
+        folds: int = 5,
+        budget_seconds: float | None = None,
+        cache_path: Path | None = None,
+        status: Callable[[str], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        from ptmcoder.annotate.embedded import code_description_parts
+
+        self.book = book
+        self.level = normalise_level(level)
+        self.name = name
+        self.mode = mode
+        self.seed = seed
+        self.folds = folds
+        self.budget_seconds = budget_seconds
+        self.cache_path = cache_path
+        self.status = status or (lambda _m: None)
+        self.progress = progress
+        nodes = allowed_nodes(book, level)
+        self.codes = [n.id for n in nodes]
+        self.code_names = {n.id: n.name for n in nodes}
+        self.special = [n.id for n in book.special if n.role in (Role.FALSE_POSITIVE, Role.NONE)]
+        parts = code_description_parts(book, level)
+        self.terms = {c: content_words(" ".join(parts.get(c, [c]))) for c in self.codes}
+        self.learned: Any = None
+        self.rows: dict[str, int] = {}
+        self.model_name = "tfidf"
+        self.embed_meta: dict[str, Any] = {}
+        self.skipped: dict[str, str] = {}
+        self.features: dict[str, Any] = {}
+        self.ids: list[str] = []
+
+    # -- fitting -------------------------------------------------------------------
+    def _minilm(self, texts: list[str], n_code: int) -> np.ndarray | None:
+        """MiniLM pooled vectors of ``texts``, or None when over budget (reason kept)."""
+        from ptmcoder.annotate.vectors import ChunkEmbedder, VectorCache, text_hash
+
+        cache = VectorCache(self.cache_path) if self.cache_path else None
+        space_name = "sentence-transformers/all-MiniLM-L6-v2"
+        probe = ChunkEmbedder(None, name=space_name, cache=cache)
+        found: set[str] = set()
+        if cache is not None:
+            found = set(cache.get_many(probe.space, [text_hash(t) for t in texts]))
+        missing = len({text_hash(t) for t in texts} - found)
+        budget = self.budget_seconds
+        if budget is None:
+            budget = max(5.0, n_code / TARGET_UNITS_PER_SECOND)
+        started = time.perf_counter()
+        if missing and self.mode == "auto" and budget <= 0:
+            self.skipped["minilm"] = "no time budget (--learn-budget 0)"
+            return None
+        known = cache.rate(probe.space) if cache is not None else None
+        if missing and self.mode == "auto" and known and known * missing > budget:
+            self.skipped["minilm"] = (
+                f"embedding {missing} uncached text(s) was estimated at "
+                f"{known * missing:.0f} s ({known:.2f} s per text measured earlier on this "
+                f"machine), over the budget of {budget:.0f} s (--learn-budget; default: the "
+                f"time coding {n_code} units at {TARGET_UNITS_PER_SECOND:.0f} units/s takes)"
+            )
+            cache.close()
+            return None
+        model = None
+        if missing:
+            from ptmcoder.annotate.embedded import MiniLMEmbedder
+
+            self.status(f"loading MiniLM to embed {missing} uncached text(s)")
+            model = MiniLMEmbedder().model
+        embedder = ChunkEmbedder(model, name=space_name, cache=cache)
+        if missing and self.mode == "auto":
+            todo = list(dict.fromkeys(t for t in texts if text_hash(t) not in found))[:8]
+            t0 = time.perf_counter()
+            embedder.encode(todo)
+            per_text = (time.perf_counter() - t0) / max(1, len(todo))
+            if cache is not None:
+                cache.set_rate(probe.space, per_text)
+            estimate = (time.perf_counter() - started) + per_text * (missing - len(todo))
+            self.embed_meta["estimated_seconds"] = round(estimate, 1)
+            if estimate > budget:
+                self.skipped["minilm"] = (
+                    f"embedding {missing} uncached text(s) was estimated at {estimate:.0f} s, "
+                    f"over the budget of {budget:.0f} s (--learn-budget; default: the time "
+                    f"coding {n_code} units at {TARGET_UNITS_PER_SECOND:.0f} units/s takes); "
+                    "cached vectors are reused next time"
+                )
+                if cache is not None:
+                    cache.close()
+                return None
+        self.status(f"embedding {missing} text(s) with MiniLM, pooled over chunks")
+        vectors = embedder.encode(texts, self.progress)
+        if cache is not None and embedder.stats["embedded"]:
+            cache.set_rate(probe.space, embedder.stats["seconds"] / embedder.stats["embedded"])
+        self.embed_meta.update(
+            {
+                "model": space_name,
+                "space": embedder.space,
+                "seconds": round(time.perf_counter() - started, 3),
+                **{
+                    k: (round(v, 3) if isinstance(v, float) else v)
+                    for k, v in embedder.stats.items()
+                },
+                "cache": {"hits": cache.hits, "misses": cache.misses} if cache else None,
+            }
+        )
+        if cache is not None:
+            cache.close()
+        return vectors
+
+    def fit(
+        self,
+        labels: dict[str, list[str]],
+        train_units: list[dict[str, Any]],
+        units: list[dict[str, Any]],
+    ) -> None:
+        """Learn from ``labels`` of ``train_units``; score ``units`` (to be coded)."""
+        from ptmcoder.annotate.learn import combine, learn, tfidf_features
+
+        lab = [u for u in train_units if labels.get(str(u["id"])) and unit_text(u).strip()]
+        lab_ids = [str(u["id"]) for u in lab]
+        lab_text = {i: unit_text(u) for i, u in zip(lab_ids, lab, strict=True)}
+        lab_row = {i: k for k, i in enumerate(lab_ids)}
+        rows: dict[str, int] = {}
+        other = []
+        for u in units:
+            uid, text = str(u["id"]), unit_text(u)
+            if uid in rows or not text.strip():
+                continue
+            if lab_text.get(uid) == text:  # human-coded: scored out of fold
+                rows[uid] = lab_row[uid]
+            else:  # (a unit of another corpus with the same id is not the coded one)
+                rows[uid] = len(lab) + len(other)
+                other.append(u)
+        self.ids = lab_ids + [str(u["id"]) for u in other]
+        texts = [unit_text(u) for u in lab + other]
+        Y = np.array(
+            [[int(c in labels[i]) for c in self.codes] for i in lab_ids], dtype=np.int64
+        ).reshape(len(lab_ids), len(self.codes))
+        n = len(lab)
+        self.status(f"learning from {n} human-coded units: TF-IDF features")
+        tfidf = tfidf_features(texts)
+        features: dict[str, Any] = {}
+        if self.mode != "minilm":
+            features["tfidf"] = (tfidf[:n], tfidf[n:])
+        if self.mode != "tfidf":
+            dense = self._minilm(texts, len(units))
+            if dense is not None:
+                self.model_name = "sentence-transformers/all-MiniLM-L6-v2"
+                features["minilm"] = (dense[:n], dense[n:])
+                both = combine(tfidf, dense)
+                features["combined"] = (both[:n], both[n:])
+        self.features = features
+        self.learned = learn(
+            self.codes,
+            Y,
+            features,
+            special=self.special,
+            folds=self.folds,
+            seed=self.seed,
+            status=self.status,
+        )
+        self.learned.skipped = dict(self.skipped)
+        self.rows = rows
+        self.n_labelled = n
+
+    def describe(self) -> dict[str, Any]:
+        learned = self.learned
+        return {
+            "name": self.name,
+            "kind": "embedded",
+            "model": self.model_name,
+            "embedder": "minilm" if learned.representation != "tfidf" else "tfidf",
+            "method": "few-shot",
+            "few_shot": {
+                "classifier": f"scikit-learn {learned.learner} one-vs-rest on "
+                f"{learned.representation}, chosen by cross-validation",
+                "labelled_units": learned.n_labelled,
+                "cross_fitting": f"{learned.folds} folds: each labelled unit is predicted by a "
+                "model fitted without its fold (never its own label)",
+                "classes": learned.modelled,
+            },
+            "learner": {**learned.manifest(), "embedding": self.embed_meta or None},
+        }
+
+    # -- annotation -----------------------------------------------------------------
+    def annotate(
+        self, units: list[dict[str, Any]], *, common: dict[str, Any] | None = None
+    ) -> Iterator[Annotation]:
+        from ptmcoder.annotate.learn import predictions
+
+        common = common or {}
+        learned = self.learned
+        chosen = predictions(learned, self.special)
+        how = (
+            f"A {learned.learner} classifier on {learned.representation} features, trained on "
+            f"{learned.n_labelled} human-coded units (cross-validated macro F1 "
+            f"{learned.cv_macro_f1:.2f}; a human-coded unit is scored without its own label)"
+        )
+        for unit in units:
+            uid = str(unit["id"])
+            text = unit_text(unit)
+            row = self.rows.get(uid)
+            if not text.strip() or row is None:
+                yield Annotation(
+                    unit_id=uid,
+                    annotator=self.name,
+                    model=self.model_name,
+                    error_type=ErrorType.NO_TEXT,
+                    error="the unit has no text",
+                    latency_s=0.0,
+                    **common,
+                )
+                continue
+            proba = learned.proba[row]
+            raw = learned.raw[row]
+            picked = [c for j, c in enumerate(self.codes) if chosen[row, j]]
+            picked.sort(key=lambda c: -proba[self.codes.index(c)])
+            assignments = []
+            for code in picked:
+                j = self.codes.index(code)
+                assignments.append(
+                    CodeAssignment(
+                        code=code,
+                        confidence=round(float(min(1.0, max(0.0, proba[j]))), 4),
+                        rationale=(
+                            f"{how} gives a calibrated probability of {proba[j]:.2f} for "
+                            f"'{self.code_names[code]}' (threshold "
+                            f"{learned.thresholds.get(code, 1.0):.2f}); the quote is the "
+                            "unit's sentence sharing most words with the code's description."
+                        ),
+                        evidence=lexical_evidence(text, self.terms[code]),
+                        evidence_found=True,
+                    )
+                )
+            yield Annotation(
+                unit_id=uid,
+                annotator=self.name,
+                codes=assignments,
+                model=self.model_name,
+                method="few-shot",
+                scores={c: round(float(proba[j]), 4) for j, c in enumerate(self.codes)},
+                raw_scores={
+                    c: round(float(raw[j]), 4)
+                    for j, c in enumerate(self.codes)
+                    if c in learned.thresholds
+                },
+                latency_s=0.0,
+                **common,
+            )
+
+
+def run_supervised(
+    spec, kind, options, book, run, pending, labels, train_units, common, stderr, on_record=None
+):
+    """``annotate``'s embedded annotator with human codes: fit, then append one record per
+    pending unit. Returns (manifest entry, records written, error records), or None when
+    the human codes cannot train a model (fewer than 2 codes with 2 units each)."""
+    from ptmcoder.annotate.runner import _progress
+    from ptmcoder.paths import workspace
+    from ptmcoder.runs import utcnow
+
+    counts: dict[str, int] = {}
+    for codes in labels.values():
+        for c in codes:
+            counts[c] = counts.get(c, 0) + 1
+    if sum(1 for n in counts.values() if n >= 2) < 2 or len(labels) < 4:
+        return None
+    say = lambda msg: stderr.print(f"{spec}: {msg}", highlight=False)  # noqa: E731
+    started = time.perf_counter()
+    with _progress(stderr, options.progress) as progress:
+        task = None
+
+        def advance(done: int, total: int) -> None:
+            nonlocal task
+            if task is None:
+                task = progress.add_task(f"{spec}: embedding chunks", total=total)
+            progress.update(task, completed=done)
+
+        annotator = SupervisedAnnotator(
+            book,
+            options.level,
+            name=spec,
+            mode=kind if kind in ("minilm", "tfidf") else "auto",
+            seed=options.seed,
+            folds=options.folds,
+            budget_seconds=options.learn_budget,
+            cache_path=workspace() / "cache" / "embeddings.sqlite",
+            status=say,
+            progress=advance,
+        )
+        annotator.fit(labels, train_units, pending)
+    fit_seconds = time.perf_counter() - started
+    meta = annotator.describe()
+    meta["prepare_seconds"] = round(fit_seconds, 3)
+    written = 0
+    errors: list[Annotation] = []
+    with _progress(stderr, options.progress) as progress:
+        task = progress.add_task(spec, total=len(pending))
+        for record in annotator.annotate(pending, common={**common, "created_at": utcnow()}):
+            run.append(record)
+            if on_record is not None:  # the run's ledger: counts flushed as work proceeds
+                on_record(record)
+            written += 1
+            if record.error_type:
+                errors.append(record)
+            progress.advance(task)
+    total = time.perf_counter() - started
+    meta["units_per_second"] = round(written / total, 2) if total > 0 else None
+    meta["units_per_second_note"] = "units coded / (learning + coding time)"
+    if getattr(options, "suggest", 0):
+        from ptmcoder.annotate.active import write_suggestions
+
+        meta["suggestions"] = write_suggestions(annotator, run.path, options.suggest, say)
+    return meta, written, errors
