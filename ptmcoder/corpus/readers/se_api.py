@@ -28,6 +28,14 @@ def looks_like(obj: Any) -> bool:
     return isinstance(obj, dict) and "question_id" in obj
 
 
+def _text(obj: dict[str, Any], key: str) -> str | None:
+    """An optional text field: a string, or absent (anything else is a located error)."""
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        raise FieldError(key, f"expected a string, got {type(value).__name__}")
+    return value
+
+
 def to_unit(obj: Any, source: str, ctx: ImportContext) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise FieldError("", f"expected an object, got {type(obj).__name__}")
@@ -52,14 +60,14 @@ def to_unit(obj: Any, source: str, ctx: ImportContext) -> dict[str, Any]:
             accepted_at = at
     closed_at = parse_time(obj.get("closed_date"), "closed_date")
     tags = obj.get("tags")
-    if tags is not None and not isinstance(tags, list):
-        raise FieldError("tags", "expected a list")
+    if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+        raise FieldError("tags", "expected a list of strings")
     return new_unit(
         id=f"so:{qid}",
         platform="stackoverflow",
-        url=obj.get("link") or f"https://stackoverflow.com/questions/{qid}",
+        url=_text(obj, "link") or f"https://stackoverflow.com/questions/{qid}",
         title=html.unescape(str(obj["title"])),
-        body=html_to_text(obj.get("body")),
+        body=html_to_text(_text(obj, "body")),
         tags=split_tags(tags),
         created_at=parse_time(obj.get("creation_date"), "creation_date"),
         score=parse_int(obj.get("score"), "score"),
