@@ -128,9 +128,15 @@ class RaterConfig(_Model):
     embedded_temperature: float = 0.05
     multi_threshold: float = 0.5
     folds: int = 5
+    #: embedded annotator with ``train``: seconds it may spend embedding with MiniLM
+    learn_budget: float | None = None
+    #: LLM annotators: output mode and the cap on one answer's tokens
+    structured: Literal["auto", "json_schema", "json_object", "tools", "none"] = "auto"
+    max_output_tokens: int = Field(default=1024, ge=1)
     batch: bool | None = None
     base_url: str | None = None
-    concurrency: int = 8
+    #: requests in flight (default: 8, or 1 for an endpoint on this machine)
+    concurrency: int | None = None
     rpm: float | None = None
     tpm: float | None = None
     cache: bool = True
@@ -464,6 +470,9 @@ class StageContext:
     progress: bool = False
     #: stage -> output hash of the stages run or skipped so far in this session
     outputs: dict[str, str] = field(default_factory=dict)
+    #: the stage running now was asked for (--from / --force), not only out of date:
+    #: it starts afresh instead of resuming what it left
+    redo: bool = False
 
     def dir(self, stage: Stage) -> Path:
         return self.run_dir / str(stage)
@@ -587,7 +596,7 @@ def _adapt_annotate_rater(
     from ptmcoder.runs import create_run
 
     cfg = ctx.config.annotate
-    options = AnnotateOptions(
+    settings = dict(
         codebook=cfg.codebook,
         corpus=corpus,
         annotators=[rater.annotator],
@@ -602,6 +611,9 @@ def _adapt_annotate_rater(
         embedded_temperature=rater.embedded_temperature,
         multi_threshold=rater.multi_threshold,
         folds=rater.folds,
+        learn_budget=rater.learn_budget,
+        structured=rater.structured,
+        max_output_tokens=rater.max_output_tokens,
         batch=cfg.batch if rater.batch is None else rater.batch,
         base_url=rater.base_url,
         concurrency=rater.concurrency,
@@ -610,6 +622,8 @@ def _adapt_annotate_rater(
         cache=rater.cache,
         progress=ctx.progress,
     )
+    # only what the study sets: a resumed run compares the options set with its own
+    options = AnnotateOptions(**{k: v for k, v in settings.items() if v is not None})
     if rater.prompt or cfg.prompt:
         options.prompt = rater.prompt or cfg.prompt  # type: ignore[assignment]
     if not (run_dir / "manifest.json").is_file():
@@ -676,6 +690,8 @@ def _adapt_annotate(ctx: StageContext) -> dict[str, Any]:
         settings_hash = sha256_text(canonical(settings))
         run_dir = out_dir / rater.name
         marker = run_dir / "settings.json"
+        if run_dir.exists() and ctx.redo:
+            shutil.rmtree(run_dir)  # --force annotate / --from annotate: code afresh
         if run_dir.exists():
             old = json.loads(marker.read_text()) if marker.is_file() else {}
             if old.get("hash") != settings_hash:
@@ -1231,6 +1247,7 @@ def run_study(
                 say(f"{stage}: up to date, skipped")
                 continue
             say(f"{stage}: running")
+            ctx.redo = redo or stage in forced
             entry = manifest.start(stage, input_hash)
             t0 = time.perf_counter()
             record_path = stage_dir / STAGE_RECORD

@@ -18,7 +18,9 @@ model that saw its label):
 - the **decision rule** is chosen: ``threshold`` (every code whose probability
   reaches its threshold, so 0..k codes), ``top1+threshold`` (the most probable
   code, plus any other reaching its threshold) or ``top1`` (the most probable code
-  only), whichever has the highest out-of-fold macro F1 (ties: the earlier one).
+  only), whichever has the highest out-of-fold macro F1 (ties: the earlier one);
+  when the humans gave at most one code to 95% or more of their units, only
+  ``top1`` (:func:`decisions_for`): the annotator codes as the coders did;
 
 Human-coded units keep their out-of-fold scores (cross-fitting); every other unit
 is scored by the models refitted on all human-coded units. Special codes
@@ -261,6 +263,27 @@ def macro_f1(Y: np.ndarray, pred: np.ndarray, idx: list[int]) -> tuple[float, li
     return (float(np.mean(per)) if per else 0.0), per
 
 
+#: share of human-coded units with at most one code above which the humans are taken
+#: to code one code per unit (then so does the learner)
+SINGLE_LABEL_SHARE = 0.95
+
+
+def decisions_for(Y: np.ndarray) -> tuple[str, ...]:
+    """The decision rules to choose among: only ``top1`` when the humans gave at most
+    one code to at least :data:`SINGLE_LABEL_SHARE` of their units (a macro F1 over
+    codes would otherwise favour giving two codes to units the humans gave one),
+    else every rule of :data:`DECISIONS`.
+
+    >>> decisions_for(np.array([[1, 0], [0, 1], [1, 0]]))
+    ('top1',)
+    >>> decisions_for(np.array([[1, 1], [0, 1], [1, 0]]))
+    ('threshold', 'top1+threshold', 'top1')
+    """
+    if len(Y) and float(np.mean((Y > 0).sum(axis=1) <= 1)) >= SINGLE_LABEL_SHARE:
+        return ("top1",)
+    return DECISIONS
+
+
 def _policy(raw, Y, modelled_idx, special_idx):
     """Calibration, thresholds and decision rule fitted on out-of-fold raw scores."""
     method = "isotonic" if len(Y) >= 1000 else "sigmoid"
@@ -270,7 +293,7 @@ def _policy(raw, Y, modelled_idx, special_idx):
     for j in modelled_idx:
         thresholds[j] = best_threshold(proba[:, j], Y[:, j])
     best = None
-    for decision in DECISIONS:
+    for decision in decisions_for(Y):
         pred = decide(proba, thresholds, decision, special_idx)
         score, per = macro_f1(Y, pred, modelled_idx)
         if best is None or score > best[0] + 1e-9:
