@@ -25,6 +25,7 @@ SECOND = "openai:gpt-test"  # a second annotator's records, written through the 
 
 def make_run(root: Path) -> Path:
     """Annotate the first N_UNITS units of ``humbatova_so`` with ``embedded:tfidf``
+    (few-shot from the adjudicated labels)
     into a run under ``root`` (the workspace), then append the two extra records."""
     import os
 
@@ -41,6 +42,10 @@ def make_run(root: Path) -> Path:
                 corpus="humbatova_so",
                 annotators=["embedded:tfidf"],
                 limit=N_UNITS,
+                # few-shot from the adjudicated labels (cross-fitted: never a unit's own),
+                # so that some units are coded as every human coded them (audit pool)
+                train="humbatova_so_final",
+                train_raters=["final"],
                 progress=False,
             ),
             stderr=Console(stderr=True, quiet=True),

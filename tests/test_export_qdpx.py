@@ -18,7 +18,7 @@ from ptmcoder.errors import ValidationError
 from ptmcoder.export.codings import import_codings
 from ptmcoder.export.qdpx import export_project
 from ptmcoder.export.refi import clean_text, find_span, unit_guid
-from ptmcoder.runs import create_run
+from ptmcoder.runs import CodebookRef, CorpusRef, create_run
 
 xmlschema = pytest.importorskip("xmlschema")
 
@@ -67,8 +67,8 @@ def study(tmp_path):
     book = load_codebook("issue-type")
     run = create_run({"codebook": "issue-type", "corpus": str(corpus)}, run_id="r-qda")
     manifest = run.manifest()
-    manifest["codebook"] = {"id": book.id, "version": book.version, "hash": codebook_hash(book)}
-    manifest["corpus"] = {"ref": str(corpus)}
+    manifest.codebook = CodebookRef(id=book.id, version=book.version, hash=codebook_hash(book))
+    manifest.corpus = CorpusRef(ref=str(corpus))
     run.write_manifest(manifest)
     emoji_quote = quote("nlbse:66", "🐛 Extension is enabled in other instance")
     chinese_quote = quote("nlbse:133", "我在使用resize时，遇到问题")

@@ -88,7 +88,12 @@ def test_build_reasons_priority_and_audit(run_path):
             }
             assert ("disagreement" in reasons.get(unit, [])) == (len(sets) > 1), unit
         audit = [i for i in items if "audit" in i.reason_names]
-        assert len(audit) == 5
+        # the audit draws from the units nobody questions (how many there are depends on
+        # the offline annotator's codes): 5 of them, or all when there are fewer
+        questioned = {i.unit_id for i in items if set(i.reason_names) - {"audit"}}
+        unquestioned = N_UNITS - len(questioned)
+        assert unquestioned >= 1, "the fixture needs a unit everyone agrees on"
+        assert len(audit) == min(5, unquestioned)
         for item in audit:
             assert len({tuple(r["codes"]) for r in item.detail["raters"]}) == 1
             assert item.reason_names == ["audit"]
