@@ -225,6 +225,31 @@ def _ptm_mask(batch: pa.RecordBatch, rule: PtmRule, value_set: pa.Array | None) 
     return mask
 
 
+def _row_group_batches(file: Path, columns: list[str], *, use_threads: bool):
+    """Record batches of ``file``, one row group at a time, ``tags`` dictionary-encoded.
+
+    A dictionary-encoded list column cannot span two row groups (each has its own
+    dictionary), so batches never cross one; a row group that pyarrow still cannot
+    return that way (its dictionary changing inside it) is read with plain strings.
+    """
+    pf = pq.ParquetFile(file, read_dictionary=["tags.list.element"])
+    for i in range(pf.metadata.num_row_groups):
+        try:
+            batches = list(
+                pf.iter_batches(
+                    batch_size=BATCH_ROWS, row_groups=[i], columns=columns, use_threads=use_threads
+                )
+            )
+        except pa.ArrowNotImplementedError:
+            plain = pq.ParquetFile(file)
+            batches = list(
+                plain.iter_batches(
+                    batch_size=BATCH_ROWS, row_groups=[i], columns=columns, use_threads=use_threads
+                )
+            )
+        yield from batches
+
+
 def scan_ptm(
     path: Path,
     rule: PtmRule,
@@ -247,8 +272,7 @@ def scan_ptm(
         need.append("created_at")
     value_set = pa.array(rule.tags, pa.string()) if rule.tags else None
     for file in parquet_files(path):
-        pf = pq.ParquetFile(file, read_dictionary=["tags.list.element"])
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=need, use_threads=threads != 1):
+        for batch in _row_group_batches(file, need, use_threads=threads != 1):
             if since_us is not None:
                 keep = pc.greater_equal(timestamp_us(batch.column("created_at")), since_us)
                 batch = batch.filter(pc.fill_null(keep, False))
