@@ -146,7 +146,16 @@ class _Group:
         self.answers = self.n_answers = self.views = self.n_views = 0
         self.rt: list[np.ndarray] = []
 
-    def add(self, cols: dict[str, pa.Array], rt: np.ndarray) -> None:
+    _COUNTS = ("n", "no_acc", "negative", "no_time", "answers", "n_answers", "views", "n_views")
+
+    def minus(self, part: _Group) -> _Group:
+        """The rows of this group that are not in ``part`` (counts and sums only)."""
+        rest = _Group()
+        for key in self._COUNTS:
+            setattr(rest, key, getattr(self, key) - getattr(part, key))
+        return rest
+
+    def add(self, cols: dict[str, pa.Array], rt: np.ndarray | None) -> None:
         self.n += len(cols["acc"])
         self.no_acc += len(cols["acc"]) - int(np.count_nonzero(cols["acc"]))
         self.negative += int(np.count_nonzero(cols["negative"]))
@@ -158,7 +167,8 @@ class _Group:
             total = pc.sum(col).as_py()
             setattr(self, key, getattr(self, key) + (total or 0))
             setattr(self, count_key, getattr(self, count_key) + len(col) - col.null_count)
-        self.rt.append(rt)
+        if rt is not None:
+            self.rt.append(rt)
 
     def record(self) -> tuple:
         """The same tuple as the ``_METRICS`` SQL gives for a group."""
@@ -224,15 +234,18 @@ def difficulty(
     """
     con = connect(memory_limit=memory_limit, threads=threads, temp_directory=temp_directory)
     check_columns(con, path, _NEEDED + ([rule.column] if rule.column else []))
-    ptm_g, other_g = _Group(), _Group()
+    # Sums run over all rows and over the (few) PTM rows; the others are the difference,
+    # so the 99% of non-PTM rows are never copied, only their response times.
+    all_g, ptm_g = _Group(), _Group()
+    other_rt: list[np.ndarray] = []
     per_tag: list[pa.Table] = []
     for batch, ptm in scan_ptm(path, rule, _NEEDED, since=since, threads=threads):
         cols, rt, has_rt = _batch_columns(batch)
+        all_g.add(cols, None)
         rows = np.flatnonzero(ptm)
         ptm_cols = _subset(cols, rows)
         ptm_g.add(ptm_cols, rt[rows][has_rt[rows]])
-        other_rows = np.flatnonzero(~ptm)
-        other_g.add(_subset(cols, other_rows), rt[other_rows][has_rt[other_rows]])
+        other_rt.append(rt[has_rt & ~ptm])
         if rows.size:
             unit_tags = plain_tags(batch.column("tags").take(pa.array(rows)))
             parent = pc.list_parent_indices(unit_tags)
@@ -248,6 +261,8 @@ def difficulty(
                     }
                 )
             )
+    other_g = all_g.minus(ptm_g)
+    other_g.rt = other_rt
     groups = [_row(label, g.record()) for label, g in (("ptm", ptm_g), ("non-ptm", other_g)) if g.n]
     negative = ptm_g.negative + other_g.negative
     no_time = ptm_g.no_time + other_g.no_time
@@ -279,12 +294,13 @@ def difficulty(
         rt = np.concatenate(g.rt) if g.rt else np.empty(0)
         if not rt.size:
             continue
-        bins, counts = np.unique(
-            np.floor(np.log10(np.maximum(rt, 1.0)) * BINS_PER_DECADE), return_counts=True
+        # bin floor(log10(max(rt, 1)) * BINS_PER_DECADE) >= 0: a bincount, no sort
+        counts = np.bincount(
+            np.floor(np.log10(np.maximum(rt, 1.0)) * BINS_PER_DECADE).astype(np.int64)
         )
         histogram[label] = [
-            (10 ** (b / BINS_PER_DECADE), 10 ** ((b + 1) / BINS_PER_DECADE), int(n))
-            for b, n in zip(bins.tolist(), counts.tolist(), strict=True)
+            (10 ** (b / BINS_PER_DECADE), 10 ** ((b + 1) / BINS_PER_DECADE), int(counts[b]))
+            for b in np.flatnonzero(counts).tolist()
         ]
     return DifficultyResult(
         source=str(path),
