@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -225,29 +226,42 @@ def _ptm_mask(batch: pa.RecordBatch, rule: PtmRule, value_set: pa.Array | None) 
     return mask
 
 
+def _read_row_group(file: Path, i: int, columns: list[str], use_threads: bool) -> list:
+    try:
+        pf = pq.ParquetFile(file, read_dictionary=["tags.list.element"])
+        return list(
+            pf.iter_batches(
+                batch_size=BATCH_ROWS, row_groups=[i], columns=columns, use_threads=use_threads
+            )
+        )
+    except pa.ArrowNotImplementedError:  # the dictionary changes inside the row group
+        pf = pq.ParquetFile(file)
+        return list(
+            pf.iter_batches(
+                batch_size=BATCH_ROWS, row_groups=[i], columns=columns, use_threads=use_threads
+            )
+        )
+
+
 def _row_group_batches(file: Path, columns: list[str], *, use_threads: bool):
     """Record batches of ``file``, one row group at a time, ``tags`` dictionary-encoded.
 
     A dictionary-encoded list column cannot span two row groups (each has its own
     dictionary), so batches never cross one; a row group that pyarrow still cannot
-    return that way (its dictionary changing inside it) is read with plain strings.
+    return that way is read with plain strings. The next row group is decoded in a
+    background thread (pyarrow releases the GIL) while the caller works on this one,
+    so at most two row groups are held at a time.
     """
-    pf = pq.ParquetFile(file, read_dictionary=["tags.list.element"])
-    for i in range(pf.metadata.num_row_groups):
-        try:
-            batches = list(
-                pf.iter_batches(
-                    batch_size=BATCH_ROWS, row_groups=[i], columns=columns, use_threads=use_threads
-                )
-            )
-        except pa.ArrowNotImplementedError:
-            plain = pq.ParquetFile(file)
-            batches = list(
-                plain.iter_batches(
-                    batch_size=BATCH_ROWS, row_groups=[i], columns=columns, use_threads=use_threads
-                )
-            )
-        yield from batches
+    n = pq.ParquetFile(file).metadata.num_row_groups
+    if n == 0:
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(_read_row_group, file, 0, columns, use_threads)
+        for i in range(n):
+            batches = ahead.result()
+            if i + 1 < n:
+                ahead = pool.submit(_read_row_group, file, i + 1, columns, use_threads)
+            yield from batches
 
 
 def scan_ptm(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from ptmcoder.errors import PtmcoderError
@@ -75,17 +76,19 @@ def popularity(
     if scope == "ptm":
         # PTM units are few: one streamed pass (engine.scan_ptm) keeps their year and
         # tags, which DuckDB then groups; the tag lists of other units are never decoded.
-        parts = [
-            pa.table(
-                {
-                    "created_at": batch.column("created_at"),
-                    "tags": plain_tags(batch.column("tags")),
-                }
-            ).filter(pa.array(ptm))
-            for batch, ptm in scan_ptm(
-                path, rule, ["created_at", "tags"], since=since, threads=threads
+        parts = []
+        for batch, ptm in scan_ptm(
+            path, rule, ["created_at", "tags"], since=since, threads=threads
+        ):
+            rows = pa.array(np.flatnonzero(ptm))  # decode the tag strings of PTM rows only
+            parts.append(
+                pa.table(
+                    {
+                        "created_at": batch.column("created_at").take(rows),
+                        "tags": plain_tags(batch.column("tags").take(rows)),
+                    }
+                )
             )
-        ]
         schema = pa.schema(
             [("created_at", pa.timestamp("us", tz="UTC")), ("tags", pa.list_(pa.string()))]
         )
