@@ -207,22 +207,27 @@ def _ptm_mask(batch: pa.RecordBatch, rule: PtmRule, value_set: pa.Array | None) 
         return flag.to_numpy(zero_copy_only=False)
     tags = batch.column("tags")
     mask = np.zeros(len(tags), dtype=bool)
-    leaf = tags.flatten()
+    leaf = tags.values  # every tag of the batch; tags.offsets says whose
     if len(leaf) == 0:
         return mask
     if pa.types.is_dictionary(leaf.type):
         hit_dict = pc.fill_null(pc.is_in(leaf.dictionary, value_set=value_set), False)
         hit_dict = hit_dict.to_numpy(zero_copy_only=False)
         idx = leaf.indices
-        valid = idx.is_valid().to_numpy(zero_copy_only=False) if idx.null_count else None
-        hit = hit_dict[idx.fill_null(0).to_numpy(zero_copy_only=False)]
-        if valid is not None:
-            hit &= valid
+        if idx.null_count:
+            idx = idx.fill_null(-1)  # -1 picks the appended False
+            hit_dict = np.append(hit_dict, False)
+        hit = hit_dict[idx.to_numpy(zero_copy_only=False)]
     else:
         hit = pc.fill_null(pc.is_in(leaf, value_set=value_set), False)
         hit = hit.to_numpy(zero_copy_only=False)
-    parents = pc.list_parent_indices(tags).to_numpy(zero_copy_only=False)
-    mask[parents[hit]] = True
+    # PTM tags are rare: map the hits' positions to their rows by binary search
+    offsets = tags.offsets.to_numpy(zero_copy_only=False)
+    rows = np.searchsorted(offsets, np.flatnonzero(hit), side="right") - 1
+    rows = rows[(rows >= 0) & (rows < len(tags))]
+    mask[rows] = True
+    if tags.null_count:
+        mask &= tags.is_valid().to_numpy(zero_copy_only=False)
     return mask
 
 
