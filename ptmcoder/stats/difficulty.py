@@ -145,6 +145,7 @@ class _Group:
         self.n = self.no_acc = self.negative = self.no_time = 0
         self.answers = self.n_answers = self.views = self.n_views = 0
         self.rt: list[np.ndarray] = []
+        self.hist = np.zeros(0, dtype=np.int64)  # counts per log bin of response time
 
     _COUNTS = ("n", "no_acc", "negative", "no_time", "answers", "n_answers", "views", "n_views")
 
@@ -168,7 +169,20 @@ class _Group:
             setattr(self, key, getattr(self, key) + (total or 0))
             setattr(self, count_key, getattr(self, count_key) + len(col) - col.null_count)
         if rt is not None:
-            self.rt.append(rt)
+            self.add_rt(rt)
+
+    def add_rt(self, rt: np.ndarray) -> None:
+        """Keep response times; bin them now, while the next row group is decoded."""
+        self.rt.append(rt)
+        if rt.size:
+            # bin floor(log10(max(rt, 1)) * BINS_PER_DECADE) >= 0: a bincount, no sort
+            b = np.floor(np.log10(np.maximum(rt, 1.0)) * BINS_PER_DECADE).astype(np.int64)
+            counts = np.bincount(b)
+            if counts.size > self.hist.size:
+                counts[: self.hist.size] += self.hist
+                self.hist = counts
+            else:
+                self.hist[: counts.size] += counts
 
     def record(self) -> tuple:
         """The same tuple as the ``_METRICS`` SQL gives for a group."""
@@ -237,7 +251,7 @@ def difficulty(
     # Sums run over all rows and over the (few) PTM rows; the others are the difference,
     # so the 99% of non-PTM rows are never copied, only their response times.
     all_g, ptm_g = _Group(), _Group()
-    other_rt: list[np.ndarray] = []
+    other_rt = _Group()  # response times of the other rows
     per_tag: list[pa.Table] = []
     for batch, ptm in scan_ptm(path, rule, _NEEDED, since=since, threads=threads):
         cols, rt, has_rt = _batch_columns(batch)
@@ -245,7 +259,7 @@ def difficulty(
         rows = np.flatnonzero(ptm)
         ptm_cols = _subset(cols, rows)
         ptm_g.add(ptm_cols, rt[rows][has_rt[rows]])
-        other_rt.append(rt[has_rt & ~ptm])
+        other_rt.add_rt(rt[has_rt & ~ptm])
         if rows.size:
             unit_tags = plain_tags(batch.column("tags").take(pa.array(rows)))
             parent = pc.list_parent_indices(unit_tags)
@@ -262,7 +276,7 @@ def difficulty(
                 )
             )
     other_g = all_g.minus(ptm_g)
-    other_g.rt = other_rt
+    other_g.rt, other_g.hist = other_rt.rt, other_rt.hist
     groups = [_row(label, g.record()) for label, g in (("ptm", ptm_g), ("non-ptm", other_g)) if g.n]
     negative = ptm_g.negative + other_g.negative
     no_time = ptm_g.no_time + other_g.no_time
@@ -291,17 +305,11 @@ def difficulty(
 
     histogram: dict[str, list[tuple[float, float, int]]] = {}
     for label, g in (("non-ptm", other_g), ("ptm", ptm_g)):
-        rt = np.concatenate(g.rt) if g.rt else np.empty(0)
-        if not rt.size:
-            continue
-        # bin floor(log10(max(rt, 1)) * BINS_PER_DECADE) >= 0: a bincount, no sort
-        counts = np.bincount(
-            np.floor(np.log10(np.maximum(rt, 1.0)) * BINS_PER_DECADE).astype(np.int64)
-        )
-        histogram[label] = [
-            (10 ** (b / BINS_PER_DECADE), 10 ** ((b + 1) / BINS_PER_DECADE), int(counts[b]))
-            for b in np.flatnonzero(counts).tolist()
-        ]
+        if g.hist.any():
+            histogram[label] = [
+                (10 ** (b / BINS_PER_DECADE), 10 ** ((b + 1) / BINS_PER_DECADE), int(g.hist[b]))
+                for b in np.flatnonzero(g.hist).tolist()
+            ]
     return DifficultyResult(
         source=str(path),
         ptm_rule=rule.to_dict(),
