@@ -181,11 +181,12 @@ def _popularity(path: str, memory_limit: str, threads: int) -> dict:
     return {"n_ptm": r.n, "years": len(r.per_year), "top_tag": r.top_tags[0][0]}
 
 
-#: modules each step imports, loaded before its clock starts (scipy.stats alone takes
-#: 1-3 s to import on the loaded box and would otherwise dominate ``difficulty``)
+#: modules each step imports, loaded before its clock starts and timed apart: scipy.stats
+#: alone takes 1-3 s to import on the loaded box, and pyarrow imports pandas (0.4-1 s)
+#: on its first ``pa.array`` call; fixed costs that do not grow with the rows
 IMPORTS = {
-    "_difficulty": ["ptmcoder.stats.difficulty"],
-    "_popularity": ["ptmcoder.stats.popularity"],
+    "_difficulty": ["ptmcoder.stats.difficulty", "pandas"],
+    "_popularity": ["ptmcoder.stats.popularity", "pandas"],
 }
 
 

@@ -32,7 +32,6 @@ from ptmcoder.stats.engine import (
     connect,
     plain_tags,
     scan_ptm,
-    tag_list_sql,
     timestamp_us,
 )
 from ptmcoder.stats.proportion import ProportionTestResult, two_proportion_test
@@ -138,6 +137,21 @@ def _row(name: str, rec: tuple) -> DifficultyRow:
     )
 
 
+def _quartiles(x: np.ndarray) -> tuple[float, float, float] | None:
+    """Quartiles by linear interpolation at ``q * (n - 1)``, DuckDB's ``quantile_cont``
+    and numpy's default (``lo + (hi - lo) * d``; equal to the SQL version of this
+    module up to one unit in the last place)."""
+    if not x.size:
+        return None
+    rn = np.array([0.25, 0.5, 0.75]) * (x.size - 1)
+    lo, hi = np.floor(rn).astype(np.int64), np.ceil(rn).astype(np.int64)
+    part = np.partition(x, np.unique(np.concatenate([lo, hi])))
+    return tuple(
+        float(part[a]) if a == b else float(part[a] + (part[b] - part[a]) * (r - a))
+        for r, a, b in zip(rn.tolist(), lo.tolist(), hi.tolist(), strict=True)
+    )
+
+
 class _Group:
     """Running sums of one group (PTM-related or not) over the record batches."""
 
@@ -187,7 +201,7 @@ class _Group:
     def record(self) -> tuple:
         """The same tuple as the ``_METRICS`` SQL gives for a group."""
         rt = np.concatenate(self.rt) if self.rt else np.empty(0)
-        quartiles = tuple(np.quantile(rt, [0.25, 0.5, 0.75]).tolist()) if rt.size else None
+        quartiles = _quartiles(rt)
         return (
             self.n,
             self.no_acc,
@@ -223,6 +237,56 @@ def _batch_columns(batch: pa.RecordBatch) -> tuple[dict, np.ndarray, np.ndarray]
 def _subset(cols: dict, rows: np.ndarray) -> dict:
     taken = pa.array(rows)
     return {k: (v.take(taken) if isinstance(v, pa.Array) else v[rows]) for k, v in cols.items()}
+
+
+def _tag_rows(
+    parts: list[pa.Table], wanted: list[str] | tuple[str, ...] | None, limit: int | None
+) -> list[DifficultyRow]:
+    """Per-tag rows from the (tag, unit) rows of PTM units: the tags in ``wanted`` (every
+    tag when None), most frequent first (ties by name), the first ``limit`` of them.
+
+    Grouped in numpy (a stable sort by tag), with the same statistics as ``_METRICS``.
+    """
+    if not parts:
+        return []
+    t = pa.concat_tables(parts).combine_chunks()
+    if wanted:
+        t = t.filter(pc.fill_null(pc.is_in(t["tag"], value_set=pa.array(wanted)), False))
+    if t.num_rows == 0:
+        return []
+    codes = t["tag"].chunk(0).dictionary_encode() if t["tag"].num_chunks else None
+    names = codes.dictionary.to_pylist()
+    code = codes.indices.fill_null(len(names)).to_numpy(zero_copy_only=False)
+    names.append(None)  # a null tag is a group of its own, as in SQL GROUP BY
+    counts = np.bincount(code, minlength=len(names))
+    order = sorted(
+        np.flatnonzero(counts).tolist(),
+        key=lambda c: (-counts[c], names[c] is None, names[c] or ""),
+    )
+    if limit is not None:
+        order = order[:limit]
+    acc = t["acc"].chunk(0).to_numpy(zero_copy_only=False)
+    rt = t["rt"].chunk(0).to_numpy(zero_copy_only=False)  # NaN where there is no time
+    answers = t["answer_count"].chunk(0).to_numpy(zero_copy_only=False).astype(np.float64)
+    views = t["view_count"].chunk(0).to_numpy(zero_copy_only=False).astype(np.float64)
+    rows = []
+    for c in order:
+        sel = code == c
+        r = rt[sel]
+        r = r[~np.isnan(r)]
+        a, v = answers[sel], views[sel]
+        a, v = a[~np.isnan(a)], v[~np.isnan(v)]
+        rec = (
+            int(counts[c]),
+            int(counts[c] - np.count_nonzero(acc[sel])),
+            r.size,
+            float(r.mean()) if r.size else None,
+            _quartiles(r),
+            float(a.sum()) / a.size if a.size else None,
+            float(v.sum()) / v.size if v.size else None,
+        )
+        rows.append(_row(names[c], rec))
+    return rows
 
 
 def difficulty(
@@ -281,17 +345,8 @@ def difficulty(
     negative = ptm_g.negative + other_g.negative
     no_time = ptm_g.no_time + other_g.no_time
 
-    wanted = tags or rule.tags
-    tag_filter = f"list_contains({tag_list_sql(wanted)}, tag)" if wanted else "true"
-    limit = "" if tags else f"LIMIT {int(top_k)}"
-    tag_rows: list[DifficultyRow] = []
-    if per_tag:
-        t = pa.concat_tables(per_tag)  # noqa: F841 (read by DuckDB below, by name)
-        tag_recs = con.execute(f"""
-            SELECT tag, {_METRICS} FROM t
-            WHERE {tag_filter} GROUP BY tag ORDER BY n DESC, tag {limit}""").fetchall()
-        tag_rows = [_row(r[0], r[1:]) for r in tag_recs]
     con.close()
+    tag_rows = _tag_rows(per_tag, tags or rule.tags, None if tags else top_k)
 
     tests: list[ProportionTestResult] = []
     if len(groups) == 2:
