@@ -1,27 +1,25 @@
 """Benchmark: ``stats difficulty`` and ``stats popularity`` on 10 million questions.
 
-Generates ``benchmarks/_work/so_10m.parquet`` (git-ignored) with the unit schema
+Generates ``benchmarks/_work/so_<rows>.parquet`` (git-ignored) with the unit schema
 (:data:`ptmcoder.corpus.schema.UNIT_SCHEMA`), in chunks with numpy and pyarrow,
 then runs, each in a fresh child process so that its peak RSS is its own:
 
-1. the raw scan: pyarrow decoding, batch by batch, every column ``difficulty``
-   reads (``created_at``, ``tags`` with every tag string, ``accepted_answer_id``,
-   ``accepted_answer_at``, ``answer_count``, ``view_count``); and for reference
-   a DuckDB scan reducing the same columns to one number each (which can skip
-   decoding work, so it is faster than a full read);
-2. ``difficulty`` with Tan et al.'s 18 tags;
-3. ``popularity`` with Tan et al.'s 18 tags.
+1. ``raw_scan``: pyarrow decoding, batch by batch, every column ``difficulty`` reads
+   (``created_at``, ``tags`` with every tag string, ``accepted_answer_id``,
+   ``accepted_answer_at``, ``answer_count``, ``view_count``), for context;
+2. ``duckdb_scan``, the reference: DuckDB reducing those columns to one number each;
+3. ``difficulty`` with Tan et al.'s 18 tags;
+4. ``duckdb_scan_pop``, popularity's reference: the same over ``created_at`` and ``tags``;
+5. ``popularity`` with Tan et al.'s 18 tags.
 
-It prints wall time, the ratio to the raw scan and the peak RSS of each step
-(the child's ``resource.getrusage(RUSAGE_SELF).ru_maxrss``) and fails if a step exceeds
-4 GB. Measured on the shared 2-core box (10M rows, 0.24 GB zstd Parquet, 1% PTM,
-memory_limit 1GB, 2 threads; times vary with the load of other jobs): raw pyarrow
-scan 1.8-3.1 s / 430 MiB; DuckDB scan 0.9-3.0 s / 200 MiB; ``difficulty`` 7.3-8.2 s
-(x2.6-4.0 of the raw scan) / 665 MiB; ``popularity`` 0.9-1.8 s / 175 MiB. Alone,
-``difficulty`` takes about 3.7 s: 2.8 s for the one pass that evaluates PTM
-membership over every tag list, the rest for the grouped aggregates. Usage::
+The sequence runs ``--repeat`` times (default 3), so each analysis is timed right
+after its reference under the same load; it prints every time, the ratio
+analysis / reference of each run and their median (target: at most 2), the peak
+RSS of each step (the child's ``ru_maxrss``), and fails if a step reaches 1 GiB.
+Imports happen before the clock and are reported apart (scipy.stats and pandas
+take seconds on the loaded box; a fixed cost, not a per-row one). Usage::
 
-    python benchmarks/bench_stats.py [--rows 10000000] [--memory-limit 1GB] [--threads 2]
+    python benchmarks/bench_stats.py [--rows 10000000] [--repeat 3] [--memory-limit 1GB]
 """
 
 from __future__ import annotations
