@@ -213,6 +213,13 @@ class _Group:
         )
 
 
+def _values(arr: pa.Array) -> np.ndarray:
+    """The int64 value buffer of ``arr`` as a numpy view, null slots included (no copy)."""
+    if len(arr) == 0:
+        return np.empty(0, dtype=np.int64)
+    return np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr)]
+
+
 def _batch_columns(batch: pa.RecordBatch) -> tuple[dict, np.ndarray, np.ndarray]:
     """Per-row accepted flag, response time in minutes and its validity, for one batch."""
     acc_id = batch.column("accepted_answer_id").is_valid().to_numpy(zero_copy_only=False)
@@ -220,7 +227,7 @@ def _batch_columns(batch: pa.RecordBatch) -> tuple[dict, np.ndarray, np.ndarray]
     created = timestamp_us(batch.column("created_at"))
     at_ok = at.is_valid().to_numpy(zero_copy_only=False)
     both = at_ok & created.is_valid().to_numpy(zero_copy_only=False)
-    diff = at.fill_null(0).to_numpy() - created.fill_null(0).to_numpy()
+    diff = _values(at) - _values(created)  # meaningless where not both, never read there
     has_rt = both & (diff >= 0)
     # DuckDB's epoch_ms(interval) / 60000.0: whole milliseconds, then minutes
     rt = (diff // 1000) / 60000.0
