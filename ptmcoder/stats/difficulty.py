@@ -11,7 +11,7 @@ Three metrics, per group (PTM-related / PTM-unrelated) and per PTM tag (Table II
 - ``PD = mean(answer_count) / mean(view_count)`` (Yang et al. 2016, Tan's [28]).
 
 One streamed pass over the Parquet file (see :mod:`.engine` for why and what it
-costs); per-tag rows are grouped by DuckDB over the PTM-related units only.
+costs): numpy reductions batch by batch, per-tag rows over PTM-related units only.
 """
 
 from __future__ import annotations
@@ -92,16 +92,6 @@ class DifficultyResult:
             "figures": self.figures,
         }
 
-
-_METRICS = """
-    count(*) AS n,
-    count(*) FILTER (WHERE NOT acc) AS no_acc,
-    count(rt) AS n_rt,
-    avg(rt) AS rt_mean,
-    quantile_cont(rt, [0.25, 0.5, 0.75]) AS rt_q,
-    avg(answer_count) AS mean_answers,
-    avg(view_count) AS mean_views
-"""
 
 _NEEDED = [
     "created_at",
@@ -199,7 +189,7 @@ class _Group:
                 self.hist[: counts.size] += counts
 
     def record(self) -> tuple:
-        """The same tuple as the ``_METRICS`` SQL gives for a group."""
+        """n, no_acc, n_rt, mean rt, quartiles of rt, mean answers, mean views."""
         rt = np.concatenate(self.rt) if self.rt else np.empty(0)
         quartiles = _quartiles(rt)
         return (
@@ -252,7 +242,7 @@ def _tag_rows(
     """Per-tag rows from the (tag, unit) rows of PTM units: the tags in ``wanted`` (every
     tag when None), most frequent first (ties by name), the first ``limit`` of them.
 
-    Grouped in numpy (a stable sort by tag), with the same statistics as ``_METRICS``.
+    Grouped in numpy, with the same statistics as the groups (:meth:`_Group.record`).
     """
     if not parts:
         return []
@@ -315,7 +305,7 @@ def difficulty(
     One streamed pass (:func:`.engine.scan_ptm`): group counts and sums are kept
     running, response times are kept as float arrays for the exact median and
     quartiles (8 bytes per answered question), and only PTM-related units are
-    expanded into (tag, unit) rows, which DuckDB then groups per tag.
+    expanded into (tag, unit) rows, grouped per tag at the end.
     """
     con = connect(memory_limit=memory_limit, threads=threads, temp_directory=temp_directory)
     check_columns(con, path, _NEEDED + ([rule.column] if rule.column else []))

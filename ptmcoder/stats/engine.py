@@ -23,8 +23,9 @@ DuckDB. Peak memory is two row groups plus those arrays (about 520 MiB RSS on 10
 rows, most of it the libraries themselves).
 
 **What it still costs** (``benchmarks/bench_stats.py``, 10 M rows, 2 shared cores):
-``difficulty`` takes about 1.8x a DuckDB scan that reduces the same columns to one
-number each (1.2-2.9x over runs on the loaded machine; the target is 2x). The
+``difficulty`` takes 1.5-2.3x a DuckDB scan that reduces the same columns to one
+number each (medians of three runs; 1.5-1.6x while other jobs load the box, 2.2-2.3x
+on a quieter one, where DuckDB's scan has both cores to itself; the target is 2x). The
 remainder is pyarrow's decoding of the columns into Arrow arrays (the string
 ``accepted_answer_id`` column is read only for its validity, and DuckDB's scan
 can skip that work) plus the numpy reductions on one Python thread, of which
