@@ -197,3 +197,21 @@ def test_cli_difficulty_and_popularity(corpus, run_cli, tmp_path):
 def test_cli_unknown_corpus(run_cli):
     res = run_cli("stats", "popularity", "--corpus", "nope")
     assert res.exit_code != 0 and "no corpus named 'nope'" in res.stderr
+
+
+@pytest.mark.parametrize("dictionary", [False, True])
+def test_ptm_mask_on_sliced_lists_with_nulls(dictionary):
+    from ptmcoder.stats.engine import DEFAULT_PTM_RULE, _ptm_mask
+
+    lists = [["python"], None, ["gpt-2", "r"], [], ["java", None, "bart"], ["huggingface"]]
+    tags = pa.array(lists, pa.list_(pa.string()))
+    if dictionary:
+        tags = pa.ListArray.from_arrays(
+            tags.offsets, tags.values.dictionary_encode(), mask=tags.is_null()
+        )
+    sliced = tags.slice(1, 4)  # None, [gpt-2, r], [], [java, None, bart]
+    batch = pa.RecordBatch.from_arrays([sliced], ["tags"])
+    value_set = pa.array(TAN2024_PTM_TAGS)
+    mask = _ptm_mask(batch, DEFAULT_PTM_RULE, value_set)
+    expected = [bool(t and set(t) & set(TAN2024_PTM_TAGS)) for t in lists[1:5]]
+    assert mask.tolist() == expected == [False, True, False, True]

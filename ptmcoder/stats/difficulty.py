@@ -10,8 +10,8 @@ Three metrics, per group (PTM-related / PTM-unrelated) and per PTM tag (Table II
   for the distribution chart (Tan's Fig. 2);
 - ``PD = mean(answer_count) / mean(view_count)`` (Yang et al. 2016, Tan's [28]).
 
-Runs as DuckDB aggregations over the Parquet file (see :mod:`.engine` for why),
-so only a few dozen numbers ever reach Python whatever the corpus size.
+One streamed pass over the Parquet file (see :mod:`.engine` for why and what it
+costs): numpy reductions batch by batch, per-tag rows over PTM-related units only.
 """
 
 from __future__ import annotations
@@ -20,14 +20,19 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ptmcoder.stats.engine import (
     DEFAULT_MEMORY_LIMIT,
     DEFAULT_PTM_RULE,
     PtmRule,
     check_columns,
     connect,
-    tag_list_sql,
-    units_relation_sql,
+    plain_tags,
+    scan_ptm,
+    timestamp_us,
 )
 from ptmcoder.stats.proportion import ProportionTestResult, two_proportion_test
 
@@ -88,28 +93,14 @@ class DifficultyResult:
         }
 
 
-_METRICS = """
-    count(*) AS n,
-    count(*) FILTER (WHERE NOT acc) AS no_acc,
-    count(rt) AS n_rt,
-    avg(rt) AS rt_mean,
-    quantile_cont(rt, [0.25, 0.5, 0.75]) AS rt_q,
-    avg(answer_count) AS mean_answers,
-    avg(view_count) AS mean_views
-"""
-
-
-def _base_sql(path: Path, rule: PtmRule, since: str | None) -> str:
-    return f"""
-        SELECT {rule.sql()} AS ptm,
-               (accepted_answer_id IS NOT NULL OR accepted_answer_at IS NOT NULL) AS acc,
-               CASE WHEN accepted_answer_at >= created_at
-                    THEN epoch_ms(accepted_answer_at - created_at) / 60000.0 END AS rt,
-               (accepted_answer_at < created_at) AS rt_negative,
-               (accepted_answer_id IS NOT NULL AND accepted_answer_at IS NULL) AS acc_no_time,
-               answer_count, view_count,
-               CASE WHEN ptm THEN tags END AS ptm_tags
-        FROM {units_relation_sql(path, since=since)}"""
+_NEEDED = [
+    "created_at",
+    "accepted_answer_id",
+    "accepted_answer_at",
+    "answer_count",
+    "view_count",
+    "tags",
+]
 
 
 def _num(value) -> float:
@@ -136,6 +127,165 @@ def _row(name: str, rec: tuple) -> DifficultyRow:
     )
 
 
+def _quartiles(x: np.ndarray) -> tuple[float, float, float] | None:
+    """Quartiles by linear interpolation at ``q * (n - 1)``, DuckDB's ``quantile_cont``
+    and numpy's default (``lo + (hi - lo) * d``; equal to the SQL version of this
+    module up to one unit in the last place)."""
+    if not x.size:
+        return None
+    rn = np.array([0.25, 0.5, 0.75]) * (x.size - 1)
+    lo, hi = np.floor(rn).astype(np.int64), np.ceil(rn).astype(np.int64)
+    part = np.partition(x, np.unique(np.concatenate([lo, hi])))
+    return tuple(
+        float(part[a]) if a == b else float(part[a] + (part[b] - part[a]) * (r - a))
+        for r, a, b in zip(rn.tolist(), lo.tolist(), hi.tolist(), strict=True)
+    )
+
+
+class _Group:
+    """Running sums of one group (PTM-related or not) over the record batches."""
+
+    def __init__(self) -> None:
+        self.n = self.no_acc = self.negative = self.no_time = 0
+        self.answers = self.n_answers = self.views = self.n_views = 0
+        self.rt: list[np.ndarray] = []
+        self.hist = np.zeros(0, dtype=np.int64)  # counts per log bin of response time
+
+    _COUNTS = ("n", "no_acc", "negative", "no_time", "answers", "n_answers", "views", "n_views")
+
+    def minus(self, part: _Group) -> _Group:
+        """The rows of this group that are not in ``part`` (counts and sums only)."""
+        rest = _Group()
+        for key in self._COUNTS:
+            setattr(rest, key, getattr(self, key) - getattr(part, key))
+        return rest
+
+    def add(self, cols: dict[str, pa.Array], rt: np.ndarray | None) -> None:
+        self.n += len(cols["acc"])
+        self.no_acc += len(cols["acc"]) - int(np.count_nonzero(cols["acc"]))
+        self.negative += int(np.count_nonzero(cols["negative"]))
+        self.no_time += int(np.count_nonzero(cols["no_time"]))
+        for key, count_key, col in (
+            ("answers", "n_answers", cols["answer_count"]),
+            ("views", "n_views", cols["view_count"]),
+        ):
+            total = pc.sum(col).as_py()
+            setattr(self, key, getattr(self, key) + (total or 0))
+            setattr(self, count_key, getattr(self, count_key) + len(col) - col.null_count)
+        if rt is not None:
+            self.add_rt(rt)
+
+    def add_rt(self, rt: np.ndarray) -> None:
+        """Keep response times; bin them now, while the next row group is decoded."""
+        self.rt.append(rt)
+        if rt.size:
+            # bin floor(log10(max(rt, 1)) * BINS_PER_DECADE) >= 0: a bincount, no sort
+            b = np.floor(np.log10(np.maximum(rt, 1.0)) * BINS_PER_DECADE).astype(np.int64)
+            counts = np.bincount(b)
+            if counts.size > self.hist.size:
+                counts[: self.hist.size] += self.hist
+                self.hist = counts
+            else:
+                self.hist[: counts.size] += counts
+
+    def record(self) -> tuple:
+        """n, no_acc, n_rt, mean rt, quartiles of rt, mean answers, mean views."""
+        rt = np.concatenate(self.rt) if self.rt else np.empty(0)
+        quartiles = _quartiles(rt)
+        return (
+            self.n,
+            self.no_acc,
+            rt.size,
+            float(rt.mean()) if rt.size else None,
+            quartiles,
+            self.answers / self.n_answers if self.n_answers else None,
+            self.views / self.n_views if self.n_views else None,
+        )
+
+
+def _values(arr: pa.Array) -> np.ndarray:
+    """The int64 value buffer of ``arr`` as a numpy view, null slots included (no copy)."""
+    if len(arr) == 0:
+        return np.empty(0, dtype=np.int64)
+    return np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr)]
+
+
+def _batch_columns(batch: pa.RecordBatch) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Per-row accepted flag, response time in minutes and its validity, for one batch."""
+    acc_id = batch.column("accepted_answer_id").is_valid().to_numpy(zero_copy_only=False)
+    at = timestamp_us(batch.column("accepted_answer_at"))
+    created = timestamp_us(batch.column("created_at"))
+    at_ok = at.is_valid().to_numpy(zero_copy_only=False)
+    both = at_ok & created.is_valid().to_numpy(zero_copy_only=False)
+    diff = _values(at) - _values(created)  # meaningless where not both, never read there
+    has_rt = both & (diff >= 0)
+    # DuckDB's epoch_ms(interval) / 60000.0: whole milliseconds, then minutes
+    rt = (diff // 1000) / 60000.0
+    cols = {
+        "acc": acc_id | at_ok,
+        "negative": both & (diff < 0),
+        "no_time": acc_id & ~at_ok,
+        "answer_count": batch.column("answer_count"),
+        "view_count": batch.column("view_count"),
+    }
+    return cols, rt, has_rt
+
+
+def _subset(cols: dict, rows: np.ndarray) -> dict:
+    taken = pa.array(rows)
+    return {k: (v.take(taken) if isinstance(v, pa.Array) else v[rows]) for k, v in cols.items()}
+
+
+def _tag_rows(
+    parts: list[pa.Table], wanted: list[str] | tuple[str, ...] | None, limit: int | None
+) -> list[DifficultyRow]:
+    """Per-tag rows from the (tag, unit) rows of PTM units: the tags in ``wanted`` (every
+    tag when None), most frequent first (ties by name), the first ``limit`` of them.
+
+    Grouped in numpy, with the same statistics as the groups (:meth:`_Group.record`).
+    """
+    if not parts:
+        return []
+    t = pa.concat_tables(parts).combine_chunks()
+    if wanted:
+        t = t.filter(pc.fill_null(pc.is_in(t["tag"], value_set=pa.array(wanted)), False))
+    if t.num_rows == 0:
+        return []
+    codes = t["tag"].chunk(0).dictionary_encode() if t["tag"].num_chunks else None
+    names = codes.dictionary.to_pylist()
+    code = codes.indices.fill_null(len(names)).to_numpy(zero_copy_only=False)
+    names.append(None)  # a null tag is a group of its own, as in SQL GROUP BY
+    counts = np.bincount(code, minlength=len(names))
+    order = sorted(
+        np.flatnonzero(counts).tolist(),
+        key=lambda c: (-counts[c], names[c] is None, names[c] or ""),
+    )
+    if limit is not None:
+        order = order[:limit]
+    acc = t["acc"].chunk(0).to_numpy(zero_copy_only=False)
+    rt = t["rt"].chunk(0).to_numpy(zero_copy_only=False)  # NaN where there is no time
+    answers = t["answer_count"].chunk(0).to_numpy(zero_copy_only=False).astype(np.float64)
+    views = t["view_count"].chunk(0).to_numpy(zero_copy_only=False).astype(np.float64)
+    rows = []
+    for c in order:
+        sel = code == c
+        r = rt[sel]
+        r = r[~np.isnan(r)]
+        a, v = answers[sel], views[sel]
+        a, v = a[~np.isnan(a)], v[~np.isnan(v)]
+        rec = (
+            int(counts[c]),
+            int(counts[c] - np.count_nonzero(acc[sel])),
+            r.size,
+            float(r.mean()) if r.size else None,
+            _quartiles(r),
+            float(a.sum()) / a.size if a.size else None,
+            float(v.sum()) / v.size if v.size else None,
+        )
+        rows.append(_row(names[c], rec))
+    return rows
+
+
 def difficulty(
     path: Path,
     *,
@@ -151,42 +301,49 @@ def difficulty(
 
     Per-tag rows cover ``tags`` when given, else the ``top_k`` most frequent tags
     among PTM-related units (restricted to the PTM tag list in tag mode).
+
+    One streamed pass (:func:`.engine.scan_ptm`): group counts and sums are kept
+    running, response times are kept as float arrays for the exact median and
+    quartiles (8 bytes per answered question), and only PTM-related units are
+    expanded into (tag, unit) rows, grouped per tag at the end.
     """
     con = connect(memory_limit=memory_limit, threads=threads, temp_directory=temp_directory)
-    needed = [
-        "created_at",
-        "accepted_answer_id",
-        "accepted_answer_at",
-        "answer_count",
-        "view_count",
-        "tags",
-    ] + ([rule.column] if rule.column else [])
-    check_columns(con, path, needed)
-    # One pass over the Parquet file into a narrow table (about 30 bytes a row; DuckDB
-    # spills it past memory_limit); the queries below then never re-read the file.
-    con.execute(f"CREATE TEMP TABLE d AS {_base_sql(path, rule, since)}")
+    check_columns(con, path, _NEEDED + ([rule.column] if rule.column else []))
+    # Sums run over all rows and over the (few) PTM rows; the others are the difference,
+    # so the 99% of non-PTM rows are never copied, only their response times.
+    all_g, ptm_g = _Group(), _Group()
+    other_rt = _Group()  # response times of the other rows
+    per_tag: list[pa.Table] = []
+    for batch, ptm in scan_ptm(path, rule, _NEEDED, since=since, threads=threads):
+        cols, rt, has_rt = _batch_columns(batch)
+        all_g.add(cols, None)
+        rows = np.flatnonzero(ptm)
+        ptm_cols = _subset(cols, rows)
+        ptm_g.add(ptm_cols, rt[rows][has_rt[rows]])
+        other_rt.add_rt(rt[has_rt & ~ptm])
+        if rows.size:
+            unit_tags = plain_tags(batch.column("tags").take(pa.array(rows)))
+            parent = pc.list_parent_indices(unit_tags)
+            rt_ptm = pa.array(rt[rows], mask=~has_rt[rows])
+            per_tag.append(
+                pa.table(
+                    {
+                        "tag": pc.list_flatten(unit_tags),
+                        "acc": pa.array(ptm_cols["acc"]).take(parent),
+                        "rt": rt_ptm.take(parent),
+                        "answer_count": ptm_cols["answer_count"].take(parent),
+                        "view_count": ptm_cols["view_count"].take(parent),
+                    }
+                )
+            )
+    other_g = all_g.minus(ptm_g)
+    other_g.rt, other_g.hist = other_rt.rt, other_rt.hist
+    groups = [_row(label, g.record()) for label, g in (("ptm", ptm_g), ("non-ptm", other_g)) if g.n]
+    negative = ptm_g.negative + other_g.negative
+    no_time = ptm_g.no_time + other_g.no_time
 
-    recs = con.execute(
-        f"SELECT ptm, {_METRICS}, count(*) FILTER (WHERE rt_negative), "
-        "count(*) FILTER (WHERE acc_no_time) FROM d GROUP BY ptm"
-    ).fetchall()
-    by = {bool(r[0]): r for r in recs}
-    groups = [
-        _row(label, by[flag][1:8])
-        for flag, label in ((True, "ptm"), (False, "non-ptm"))
-        if flag in by
-    ]
-    negative = sum(int(r[8]) for r in recs)
-    no_time = sum(int(r[9]) for r in recs)
-
-    wanted = tags or rule.tags
-    tag_filter = f"list_contains({tag_list_sql(wanted)}, tag)" if wanted else "true"
-    limit = "" if tags else f"LIMIT {int(top_k)}"
-    tag_recs = con.execute(f"""
-        SELECT tag, {_METRICS}
-        FROM (SELECT unnest(ptm_tags) AS tag, * EXCLUDE (ptm_tags) FROM d WHERE ptm)
-        WHERE {tag_filter} GROUP BY tag ORDER BY n DESC, tag {limit}""").fetchall()
-    tag_rows = [_row(r[0], r[1:]) for r in tag_recs]
+    con.close()
+    tag_rows = _tag_rows(per_tag, tags or rule.tags, None if tags else top_k)
 
     tests: list[ProportionTestResult] = []
     if len(groups) == 2:
@@ -198,15 +355,13 @@ def difficulty(
                 )
             )
 
-    hist_recs = con.execute(f"""
-        SELECT ptm, floor(log10(greatest(rt, 1.0)) * {BINS_PER_DECADE}) AS b, count(*)
-        FROM d WHERE rt IS NOT NULL GROUP BY ptm, b ORDER BY ptm, b""").fetchall()
     histogram: dict[str, list[tuple[float, float, int]]] = {}
-    for flag, b, n in hist_recs:
-        lo = 10 ** (b / BINS_PER_DECADE)
-        hi = 10 ** ((b + 1) / BINS_PER_DECADE)
-        histogram.setdefault("ptm" if flag else "non-ptm", []).append((lo, hi, int(n)))
-    con.close()
+    for label, g in (("non-ptm", other_g), ("ptm", ptm_g)):
+        if g.hist.any():
+            histogram[label] = [
+                (10 ** (b / BINS_PER_DECADE), 10 ** ((b + 1) / BINS_PER_DECADE), int(g.hist[b]))
+                for b in np.flatnonzero(g.hist).tolist()
+            ]
     return DifficultyResult(
         source=str(path),
         ptm_rule=rule.to_dict(),

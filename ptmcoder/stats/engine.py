@@ -1,20 +1,37 @@
-"""Where the Stack Overflow-scale analyses run: DuckDB over the corpus Parquet file.
+"""Where the Stack Overflow-scale analyses run: one streamed pass over the corpus
+Parquet file, with DuckDB for what stays SQL.
 
 Tan et al.'s baseline is every Stack Overflow question since 2018 (about ten
 million rows), so ``popularity`` and ``difficulty`` must run in bounded memory.
-We use **DuckDB** rather than pandas or a pyarrow dataset scan because
 
-- its aggregations are out-of-core: a ``memory_limit`` caps what it holds and it
-  spills to ``temp_directory`` past it, so peak memory does not grow with rows;
-- it reads only the columns a query names, straight from Parquet, and skips row
-  groups with zone maps for the ``--since`` filter;
-- the analyses need grouped exact medians, ``unnest`` of the ``tags`` list and
-  ``list_has_any`` for PTM membership - one SQL statement each, where pyarrow
-  would need a hand-written chunked median and list explode;
-- it is already a dependency (no Polars needed).
+**PTM membership** is the expensive part of both. In SQL it is a lambda over every
+tag list (``list_bool_or(list_transform(tags, lambda t: t IN (...)))``), which
+cost more than the whole scan: on 2 M rows 1.9 s against 0.47 s for a scan of
+``tags`` (``list_has_any`` 4.4 s, a semi-join via ``unnest`` 2.1 s). :func:`scan_ptm`
+instead reads the file record batch by record batch with pyarrow, ``tags`` with
+its leaf **dictionary-encoded**: Parquet already stores the tags as a dictionary
+(tens of thousands of distinct strings per row group) plus an index per tag, so
+membership is ``is_in`` over the dictionary, an index lookup per tag and a binary
+search of the (rare) hits in the list offsets. No tag string is materialised
+except those of PTM-related units. Row groups are decoded one ahead in a thread.
 
-``benchmarks/bench_stats.py`` measures the result on 10 million generated rows:
-``difficulty`` against a raw scan of the same columns, and peak RSS.
+``difficulty`` then keeps its group counts and sums running in numpy and the
+response times as float arrays (8 bytes per answered question: about 34 MB for
+ten million questions) for the exact median and quartiles; per-tag rows are built
+for PTM-related units only. ``popularity`` hands the PTM units' years and tags to
+DuckDB. Peak memory is two row groups plus those arrays (about 520 MiB RSS on 10 M
+rows, most of it the libraries themselves).
+
+**What it still costs** (``benchmarks/bench_stats.py``, 10 M rows, 2 shared cores):
+``difficulty`` takes 1.5-2.3x a DuckDB scan that reduces the same columns to one
+number each (medians of three runs; 1.5-1.6x while other jobs load the box, 2.2-2.3x
+on a quieter one, where DuckDB's scan has both cores to itself; the target is 2x). The
+remainder is pyarrow's decoding of the columns into Arrow arrays (the string
+``accepted_answer_id`` column is read only for its validity, and DuckDB's scan
+can skip that work) plus the numpy reductions on one Python thread, of which
+only the decoding of the next row group overlaps; DuckDB reduces on both cores
+inside its scan. Imports are extra and fixed: scipy.stats (1-3 s on the loaded
+box, for the chi-square test) and pandas, which pyarrow loads on first use.
 
 A corpus is named (``corpora/<name>/units.parquet``) or given as a ``.parquet``
 path (or a directory of Parquet files).
@@ -24,11 +41,17 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ptmcoder.errors import ConfigError, NotFoundError, PtmcoderError
 
@@ -92,13 +115,6 @@ class PtmRule:
             raise PtmcoderError("give PTM tags or a PTM column, not both and not neither")
         if self.tags is not None and not self.tags:
             raise PtmcoderError("the PTM tag list is empty")
-
-    def sql(self) -> str:
-        if self.column is not None:
-            return f"coalesce(CAST({quote_ident(self.column)} AS BOOLEAN), false)"
-        # measured 1.4 s vs 2.2 s for list_has_any on 10M rows: IN hashes the constants
-        in_list = ", ".join(quote_literal(t) for t in self.tags or ())
-        return f"coalesce(list_bool_or(list_transform(tags, lambda t: t IN ({in_list}))), false)"
 
     def to_dict(self) -> dict:
         return {"tags": list(self.tags) if self.tags else None, "column": self.column}
@@ -182,6 +198,145 @@ def units_relation_sql(path: Path, *, since: str | None = None) -> str:
         _check_date(since, "since")
         clause = f" WHERE created_at >= CAST({quote_literal(since)} AS TIMESTAMPTZ)"
     return f"(SELECT * FROM read_parquet({quote_literal(parquet_glob(path))}){clause})"
+
+
+#: rows per record batch of :func:`scan_ptm`
+BATCH_ROWS = 256 * 1024
+_TS = pa.timestamp("us", tz="UTC")
+
+
+def _since_us(since: str) -> int:
+    """``since`` as microseconds since the epoch (a date without zone is UTC)."""
+    _check_date(since, "since")
+    t = datetime.fromisoformat(since)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return int((t - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() * 1_000_000)
+
+
+def timestamp_us(column: pa.Array) -> pa.Array:
+    """A timestamp column as int64 microseconds since the epoch (nulls kept)."""
+    if not pa.types.is_timestamp(column.type) or column.type.unit != "us":
+        column = pc.cast(column, _TS)
+    return column.view(pa.int64()) if column.offset == 0 else pc.cast(column, pa.int64())
+
+
+def parquet_files(path: Path) -> list[Path]:
+    return sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+
+
+def _ptm_mask(batch: pa.RecordBatch, rule: PtmRule, value_set: pa.Array | None) -> np.ndarray:
+    """PTM membership of each row of ``batch`` as a numpy bool array.
+
+    In tag mode the ``tags`` leaf arrives dictionary-encoded (see :func:`scan_ptm`), so
+    membership is ``is_in`` over the dictionary (tens of thousands of distinct tags, not
+    tens of millions of tag strings), an index lookup per tag and a scatter to the row
+    through ``list_parent_indices``: no tag string is ever materialised.
+    """
+    if rule.column is not None:
+        col = batch.column(rule.column)
+        flag = pc.fill_null(pc.cast(col, pa.bool_()), False)
+        return flag.to_numpy(zero_copy_only=False)
+    tags = batch.column("tags")
+    mask = np.zeros(len(tags), dtype=bool)
+    leaf = tags.values  # every tag of the batch; tags.offsets says whose
+    if len(leaf) == 0:
+        return mask
+    if pa.types.is_dictionary(leaf.type):
+        hit_dict = pc.fill_null(pc.is_in(leaf.dictionary, value_set=value_set), False)
+        hit_dict = hit_dict.to_numpy(zero_copy_only=False)
+        idx = leaf.indices
+        if idx.null_count:
+            idx = idx.fill_null(-1)  # -1 picks the appended False
+            hit_dict = np.append(hit_dict, False)
+        hit = hit_dict[idx.to_numpy(zero_copy_only=False)]
+    else:
+        hit = pc.fill_null(pc.is_in(leaf, value_set=value_set), False)
+        hit = hit.to_numpy(zero_copy_only=False)
+    # PTM tags are rare: map the hits' positions to their rows by binary search
+    offsets = tags.offsets.to_numpy(zero_copy_only=False)
+    rows = np.searchsorted(offsets, np.flatnonzero(hit), side="right") - 1
+    rows = rows[(rows >= 0) & (rows < len(tags))]
+    mask[rows] = True
+    if tags.null_count:
+        mask &= tags.is_valid().to_numpy(zero_copy_only=False)
+    return mask
+
+
+def _read_row_group(file: Path, i: int, columns: list[str], use_threads: bool) -> list:
+    try:
+        pf = pq.ParquetFile(file, read_dictionary=["tags.list.element"])
+        return list(
+            pf.iter_batches(
+                batch_size=BATCH_ROWS, row_groups=[i], columns=columns, use_threads=use_threads
+            )
+        )
+    except pa.ArrowNotImplementedError:  # the dictionary changes inside the row group
+        pf = pq.ParquetFile(file)
+        return list(
+            pf.iter_batches(
+                batch_size=BATCH_ROWS, row_groups=[i], columns=columns, use_threads=use_threads
+            )
+        )
+
+
+def _row_group_batches(file: Path, columns: list[str], *, use_threads: bool):
+    """Record batches of ``file``, one row group at a time, ``tags`` dictionary-encoded.
+
+    A dictionary-encoded list column cannot span two row groups (each has its own
+    dictionary), so batches never cross one; a row group that pyarrow still cannot
+    return that way is read with plain strings. The next row group is decoded in a
+    background thread (pyarrow releases the GIL) while the caller works on this one,
+    so at most two row groups are held at a time.
+    """
+    n = pq.ParquetFile(file).metadata.num_row_groups
+    if n == 0:
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(_read_row_group, file, 0, columns, use_threads)
+        for i in range(n):
+            batches = ahead.result()
+            if i + 1 < n:
+                ahead = pool.submit(_read_row_group, file, i + 1, columns, use_threads)
+            yield from batches
+
+
+def scan_ptm(
+    path: Path,
+    rule: PtmRule,
+    columns: list[str],
+    *,
+    since: str | None = None,
+    threads: int | None = None,
+) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
+    """Stream ``columns`` of the corpus (``since`` applied) with each row's PTM flag.
+
+    One pass, record batch by record batch (:data:`BATCH_ROWS` rows), so memory does
+    not grow with the corpus. ``tags`` is read with its leaf dictionary-encoded: the
+    Parquet dictionary pages are kept as they are instead of being expanded into one
+    string per tag, which is what made the SQL rule (a lambda over every tag list)
+    cost more than the scan itself.
+    """
+    since_us = _since_us(since) if since else None
+    need = list(dict.fromkeys(columns + ["tags" if rule.column is None else rule.column]))
+    if since_us is not None and "created_at" not in need:
+        need.append("created_at")
+    value_set = pa.array(rule.tags, pa.string()) if rule.tags else None
+    for file in parquet_files(path):
+        for batch in _row_group_batches(file, need, use_threads=threads != 1):
+            if since_us is not None:
+                keep = pc.greater_equal(timestamp_us(batch.column("created_at")), since_us)
+                batch = batch.filter(pc.fill_null(keep, False))
+                if batch.num_rows == 0:
+                    continue
+            yield batch, _ptm_mask(batch, rule, value_set)
+
+
+def plain_tags(tags: pa.Array) -> pa.Array:
+    """A ``tags`` column read by :func:`scan_ptm` back as ``list<string>``."""
+    if pa.types.is_dictionary(tags.type.value_type):
+        return pc.cast(tags, pa.list_(pa.string()))
+    return tags
 
 
 def check_columns(con: duckdb.DuckDBPyConnection, path: Path, needed: list[str]) -> None:

@@ -2,14 +2,18 @@
 
 Questions per year, and per tag per year for the ``top_k`` most frequent tags
 (Tan et al. plot the top six). By default only PTM-related units are counted, as
-in the paper; ``scope="all"`` counts every unit. DuckDB aggregations over the
-Parquet file (see :mod:`.engine`).
+in the paper; ``scope="all"`` counts every unit. PTM units are found in one
+streamed pass (:func:`.engine.scan_ptm`) and grouped by DuckDB; ``scope="all"``
+is DuckDB over the Parquet file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
 
 from ptmcoder.errors import PtmcoderError
 from ptmcoder.stats.engine import (
@@ -18,6 +22,8 @@ from ptmcoder.stats.engine import (
     PtmRule,
     check_columns,
     connect,
+    plain_tags,
+    scan_ptm,
     tag_list_sql,
     units_relation_sql,
 )
@@ -67,12 +73,34 @@ def popularity(
         raise PtmcoderError(f"--top-k must be at least 1, got {top_k}")
     con = connect(memory_limit=memory_limit, threads=threads, temp_directory=temp_directory)
     check_columns(con, path, ["created_at", "tags"] + ([rule.column] if rule.column else []))
-    where = f"WHERE {rule.sql()}" if scope == "ptm" else ""
-    # PTM units are few: materialize them once so the two queries below do not
-    # re-read the file; for scope="all" keep a view (out-of-core, two scans).
-    kind = "TABLE" if scope == "ptm" else "VIEW"
-    con.execute(f"""CREATE TEMP {kind} p AS SELECT CAST(year(created_at) AS INTEGER) AS year, tags
-                    FROM {units_relation_sql(path, since=since)} {where}""")
+    if scope == "ptm":
+        # PTM units are few: one streamed pass (engine.scan_ptm) keeps their year and
+        # tags, which DuckDB then groups; the tag lists of other units are never decoded.
+        parts = []
+        for batch, ptm in scan_ptm(
+            path, rule, ["created_at", "tags"], since=since, threads=threads
+        ):
+            rows = pa.array(np.flatnonzero(ptm))  # decode the tag strings of PTM rows only
+            parts.append(
+                pa.table(
+                    {
+                        "created_at": batch.column("created_at").take(rows),
+                        "tags": plain_tags(batch.column("tags").take(rows)),
+                    }
+                )
+            )
+        schema = pa.schema(
+            [("created_at", pa.timestamp("us", tz="UTC")), ("tags", pa.list_(pa.string()))]
+        )
+        ptm_units = pa.concat_tables(parts) if parts else schema.empty_table()  # noqa: F841
+        con.execute(
+            "CREATE TEMP TABLE p AS "
+            "SELECT CAST(year(created_at) AS INTEGER) AS year, tags FROM ptm_units"
+        )
+    else:  # every unit: a view, out of core (two scans)
+        con.execute(f"""CREATE TEMP VIEW p AS
+            SELECT CAST(year(created_at) AS INTEGER) AS year, tags
+            FROM {units_relation_sql(path, since=since)}""")
     per_year = [
         (int(y), int(n))
         for y, n in con.execute(
