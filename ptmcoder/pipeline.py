@@ -158,12 +158,18 @@ class AgreeConfig(_Model):
     gold_rater: str | None = None
     bootstrap: int = Field(default=1000, ge=0)
     seed: int = 13
+    #: same-unit view: triads with fewer common units are shown, left out of the means
+    min_n: int = Field(default=20, ge=1)
 
 
 class ReviewConfig(_Model):
     enabled: bool = True
     audit_size: int = Field(default=30, ge=0)
     seed: int = 0
+    #: queue the units of codes whose kappa is below this (ptmcoder review build)
+    agreement_below: float = 0.4
+    #: queue the codes given with a confidence below this
+    confidence_below: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
 class MapConfig(_Model):
@@ -729,10 +735,11 @@ def annotation_codings(run_dir: Path) -> pd.DataFrame:
 
 
 def _adapt_agree(ctx: StageContext) -> dict[str, Any]:
-    """agree: annotators against the humans and the gold labels, each pair with n and a
-    bootstrap CI (``agreement.views.annotator_vs_humans``; the same-unit view of
-    ``ptmcoder.agreement.sameunit`` replaces it when that module lands), and the
-    per-code kappa of each annotator against the gold labels."""
+    """agree: each annotator against every pair of humans on the units all three coded
+    (``agreement.sameunit``), every pair with its n and bootstrap CI
+    (``agreement.views.annotator_vs_humans``), the per-code kappa of each annotator
+    against the gold labels, and the calibration of each annotator's confidences
+    against them (ECE and Brier before and after cross-fitted isotonic recalibration)."""
     from ptmcoder.agreement.data import rating_matrix
     from ptmcoder.agreement.io import read_gold, read_long_table
     from ptmcoder.agreement.views import annotator_vs_humans, per_code_table
@@ -745,8 +752,8 @@ def _adapt_agree(ctx: StageContext) -> dict[str, Any]:
     annotated.to_csv(out / "codings.csv", index=False)
     result: dict[str, Any] = {
         "view": "vs-humans",
-        "view_note": "each pair on the units both raters coded (the same-unit view of "
-        "ptmcoder.agreement.sameunit is not on this branch)",
+        "view_note": "pairs: each on the units both raters coded; the same-unit view "
+        "below compares annotators and humans on the units all three coded",
         "annotators": annotators,
         "units": len(units),
         "bootstrap": cfg.bootstrap,
@@ -779,13 +786,44 @@ def _adapt_agree(ctx: StageContext) -> dict[str, Any]:
             n_boot=cfg.bootstrap,
         )
         result["pairs"] = _clean(table.to_dict(orient="records"))
+        from ptmcoder.agreement.sameunit import same_unit_comparison
+
+        same = same_unit_comparison(
+            long_all,
+            annotators=annotators,
+            humans=humans,
+            min_n=cfg.min_n,
+            n_boot=cfg.bootstrap,
+            seed=cfg.seed,
+        )
+        result["same_unit"] = _clean(same.to_json())
     if gold is not None:
+        result["calibration"] = _calibration(ctx, annotators, gold)
         for name in annotators:
             both = pd.concat([annotated[annotated["rater"] == name], gold], ignore_index=True)
             matrix = rating_matrix(both, raters=[name, "gold"])
             table = per_code_table(matrix, n_boot=cfg.bootstrap, seed=cfg.seed)
             result["per_code"][name] = _clean(table.to_dict(orient="records"))
     return result
+
+
+def _calibration(ctx: StageContext, annotators: list[str], gold: pd.DataFrame) -> dict[str, Any]:
+    """Each rater's confidences against the gold labels, before and after cross-fitted
+    isotonic recalibration (``agreement.calibration``); {} when no rater gives one."""
+    from ptmcoder.agreement.calibration import calibration_table, read_confidences
+
+    cfg = ctx.config.agree
+    frames = [
+        read_confidences(Path(ctx.run_dir) / "annotate" / name).assign(rater=name)
+        for name in annotators
+    ]
+    preds = pd.concat(frames, ignore_index=True)
+    if preds["confidence"].notna().sum() == 0:
+        return {}
+    table = calibration_table(
+        preds, gold, recalibrate="isotonic", seed=cfg.seed, n_boot=cfg.bootstrap
+    )
+    return {name: _clean(c.to_json()) for name, c in table.items()}
 
 
 def _adapt_review(ctx: StageContext) -> dict[str, Any]:
@@ -806,6 +844,8 @@ def _adapt_review(ctx: StageContext) -> dict[str, Any]:
         humans=str(ctx.file(agree.humans)) if agree.humans else None,
         seed=cfg.seed,
         audit_size=cfg.audit_size,
+        agreement_below=cfg.agreement_below,
+        confidence_below=cfg.confidence_below,
         raters=raters,
     )
     built = review.build_queue(primary, options)
@@ -1344,6 +1384,37 @@ def summary_lines(run_dir: Path) -> list[str]:
             ks = "undefined" if k is None else f"{k:.3f}"
             ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
             lines.append(f"kappa {row['rater_a']} vs {row['rater_b']}: {ks}{ci} n={row['n']}")
+    for name, row in (agree.get("same_unit") or {}).get("summary", {}).items():
+        a, h, d = row.get("annotator_vs_humans"), row.get("humans_vs_humans"), row.get("difference")
+        if a is None or h is None or d is None:
+            lines.append(f"same units, {name}: undefined ({row.get('triads_used')} triads)")
+            continue
+        lines.append(
+            f"same units, {name}: kappa vs humans {a:.3f}, humans vs humans {h:.3f}, "
+            f"difference {d:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}] "
+            f"({row['triads_used']} triads, n={row['n']}; "
+            f"{row['triads_below_min_n']} under n={agree['same_unit']['min_n']} left out)"
+        )
+    for name, cal in (agree.get("calibration") or {}).items():
+        if cal.get("ece") is not None:
+            lines.append(
+                f"calibration {name}: ECE {cal['ece']:.3f} "
+                f"[{cal.get('ece_ci_low', 0):.3f}, {cal.get('ece_ci_high', 0):.3f}], "
+                f"Brier {cal['brier']:.3f}, n={cal['n']}"
+            )
+    rv = read_stage_output(run_dir, Stage.REVIEW) or {}
+    audit = ((rv.get("status") or {}).get("audit")) or {}
+    if rv:
+        built = rv.get("build") or {}
+        lines.append(
+            f"review queue: {built.get('items')} items "
+            + ", ".join(f"{k} {v}" for k, v in (built.get("by_reason") or {}).items())
+            + (
+                f"; audit sample {audit.get('sampled')} units, {audit.get('n')} reviewed"
+                if audit
+                else ""
+            )
+        )
     for stage in (Stage.REVIEW, Stage.MAP):
         rec = read_stage_record(run_dir, stage) or {}
         if rec.get("status") != "complete":
