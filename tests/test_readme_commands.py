@@ -37,6 +37,7 @@ FILES = {
     "issues.csv": SAMPLES / "nlbse_issues_sample.csv",
     "labels.csv": SAMPLES / "humbatova_so_labels.csv",
     "final.csv": SAMPLES / "humbatova_so_final.csv",
+    "their.qdc": Path(__file__).resolve().parent / "fixtures" / "refi_qda" / "spec_codebook.qdc",
 }
 
 NETWORK = "calls a model provider: needs the network and an API key"
@@ -44,6 +45,11 @@ ELIDED = "'...' stands for the options of a command above; the option is tested 
 PLACEHOLDER_LABELS = (
     "LABEL,... is the user's PTM label list; the bundled GitHub sample is one project "
     "without PTM labels"
+)
+
+STUDY = (
+    "runs the demo study with MiniLM (about 25 s): tests/test_pipeline.py and "
+    "tests/test_demo.py run, rerun, report and compare study runs"
 )
 
 SKIPPED = {
@@ -61,6 +67,20 @@ SKIPPED = {
     "ptmcoder annotate ... --annotator langchain:anthropic:claude-sonnet": NETWORK,
     "ptmcoder annotate ... --batch": NETWORK + " (OpenAI Batch API)",
     "ptmcoder annotate ... --run latest": ELIDED + " (resume: test_annotate_server.py)",
+    "ptmcoder run studies/demo.toml": STUDY,
+    "ptmcoder run studies/demo.toml --from agree": STUDY,
+    "ptmcoder run studies/demo.toml --force report": STUDY,
+    "ptmcoder report latest": STUDY,
+    "ptmcoder compare latest": STUDY,
+    "ptmcoder compare RUN_A RUN_B --json": "RUN_A and RUN_B stand for two study runs; " + STUDY,
+    "ptmcoder import-codings coded.qdpx --corpus so -o coded.csv": (
+        "coded.qdpx stands for a project coded in a QDA program; export and import-codings "
+        "round trip in tests/test_export_qdpx.py"
+    ),
+    "ptmcoder review latest": (
+        "opens the full-screen app; tests/test_review_app.py drives every key with Textual's "
+        "Pilot and in a real terminal under tmux"
+    ),
 }
 
 #: commands run, each with text its output must contain (stdout or stderr)
@@ -87,12 +107,26 @@ RUN = {
     "ptmcoder runs list": "embedded",
     "ptmcoder runs show latest": "477",
     "ptmcoder agree labels.csv": "kappa",
-    "ptmcoder agree labels.csv --run latest --gold final.csv --view vs-humans": "human-human",
+    "ptmcoder agree labels.csv --run latest --gold final.csv --view vs-humans --min-n 20": (
+        "same units"
+    ),
+    "ptmcoder agree labels.csv --run latest --gold final.csv --view calibration "
+    "--png reliability.png": "ECE",
     "ptmcoder agree labels.csv --view pairwise": "E1",
     "ptmcoder agree labels.csv --run latest --view aat --epsilon 0.2": "epsilon",
     "ptmcoder agree labels.csv --codebook humbatova-screening --level outcome --json": (
         "percent_agreement"
     ),
+    "ptmcoder codebook export tan2024 --format qdc -o tan2024.qdc": "tan2024.qdc",
+    "ptmcoder codebook import their.qdc -o codebooks/theirs.yaml": "codes",
+    "ptmcoder export latest --humans labels.csv --gold final.csv -o run.qdpx": "run.qdpx",
+    "ptmcoder review build latest --humans labels.csv --audit-size 20": "audit",
+    "ptmcoder review next --json": "unit",
+    "ptmcoder review decide 12 --codes generic --note off-by-one": "generic",
+    "ptmcoder review decide 13 --no-fit --note tokenizer-mismatch": "",
+    "ptmcoder review status": "audit",
+    "ptmcoder review export --format csv --out gold.csv": "gold.csv",
+    "ptmcoder codebook propose humbatova-screening --from-review latest": "humbatova",
     "ptmcoder stats popularity --corpus so": "popularity",
     "ptmcoder stats difficulty --corpus so": "chi-square",
     "ptmcoder stats proportion-test --counts 4357/5896 --counts 5780000/10000000": "625",

@@ -252,6 +252,7 @@ def import_cmd(file: Path, output: Path | None, codebook_id: str | None, as_json
     elif output is None:
         sys.stdout.write(result.yaml())
     if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(result.yaml(), encoding="utf-8")
         err.print(f"wrote {output}", markup=False)
     book = result.codebook
