@@ -188,7 +188,16 @@ class MapConfig(_Model):
 
 
 class StatsConfig(_Model):
-    analyses: list[Literal["distribution"]] = Field(default_factory=lambda: ["distribution"])
+    #: distribution: the codes of each rater and taxonomy; popularity and difficulty:
+    #: Tan et al.'s RQ1/RQ2 over the whole imported corpus (PTM-tagged questions
+    #: against the rest as baseline)
+    analyses: list[Literal["distribution", "popularity", "difficulty"]] = Field(
+        default_factory=lambda: ["distribution"]
+    )
+    #: the tags that make a question PTM-related (default: Tan et al.'s 18, Table I)
+    ptm_tags: list[str] | None = None
+    #: popularity and difficulty: questions created on or after this date only
+    since: str | None = None
     bootstrap: int = Field(default=1000, ge=0)
     seed: int = 13
 
@@ -975,6 +984,7 @@ def _adapt_stats(ctx: StageContext) -> dict[str, Any]:
             for i, a in enumerate(names)
             for b in names[i + 1 :]
         ]
+    result.update(_corpus_analyses(ctx))
     mapping = read_stage_output(ctx.run_dir, Stage.MAP)
     map_dir = ctx.run_dir / "map"
     if ctx.config.map is not None and (map_dir / "input.csv").is_file():
@@ -996,6 +1006,30 @@ def _adapt_stats(ctx: StageContext) -> dict[str, Any]:
             dist["untranslated_share"] = (1 - mapping["n_translated"] / n_in) if n_in else None
             result["taxonomies"][ctx.config.map.target] = {"role": "target", **dist}
     return result
+
+
+def _corpus_analyses(ctx: StageContext) -> dict[str, Any]:
+    """Tan et al.'s popularity (RQ1) and difficulty (RQ2) over the imported corpus, as
+    ``stats popularity`` / ``stats difficulty`` compute them (``ptmcoder.stats``)."""
+    from ptmcoder.corpus.store import corpus_path
+    from ptmcoder.stats.engine import DEFAULT_PTM_RULE, PtmRule
+
+    cfg = ctx.config.stats
+    wanted = [a for a in cfg.analyses if a in ("popularity", "difficulty")]
+    if not wanted:
+        return {}
+    path = Path(corpus_path(corpus_name(ctx.config)))
+    rule = PtmRule(tags=tuple(cfg.ptm_tags)) if cfg.ptm_tags else DEFAULT_PTM_RULE
+    out: dict[str, Any] = {}
+    if "popularity" in wanted:
+        from ptmcoder.stats.popularity import popularity
+
+        out["popularity"] = _clean(popularity(path, rule=rule, since=cfg.since).to_dict())
+    if "difficulty" in wanted:
+        from ptmcoder.stats.difficulty import difficulty
+
+        out["difficulty"] = _clean(difficulty(path, rule=rule, since=cfg.since).to_dict())
+    return out
 
 
 def _adapt_report(ctx: StageContext) -> dict[str, Any]:
@@ -1024,7 +1058,7 @@ UPSTREAM: dict[Stage, tuple[Stage, ...]] = {
     Stage.AGREE: (Stage.ANNOTATE,),
     Stage.REVIEW: (Stage.AGREE,),
     Stage.MAP: (),
-    Stage.STATS: (Stage.AGREE, Stage.MAP),
+    Stage.STATS: (Stage.IMPORT, Stage.AGREE, Stage.MAP),
     Stage.REPORT: tuple(s for s in STAGES if s is not Stage.REPORT),
 }
 

@@ -380,3 +380,56 @@ def test_bundled_study_is_found_from_any_directory(isolated_home):
     assert config.study.id == "demo" and path.parent.name == "studies"
     with pytest.raises(Exception, match="bundled studies: banyongrakkul2025, demo, tan2024"):
         load_study("studies/nope.toml")
+
+
+SO_STUDY = """
+[study]
+id = "so"
+title = "PTM questions on Stack Overflow"
+
+[import]
+files = ["samples:so_posts_sample.xml"]
+corpus = "so-corpus"
+
+[annotate]
+codebook = "ptm-relevance"
+limit = 10
+
+[[annotate.raters]]
+name = "zero-shot"
+annotator = "embedded:tfidf"
+
+[stats]
+analyses = ["distribution", "popularity", "difficulty"]
+ptm_tags = ["huggingface-transformers", "bert-language-model", "pytorch", "tensorflow"]
+bootstrap = 20
+"""
+
+
+def test_stats_stage_runs_tan_popularity_and_difficulty_on_the_whole_corpus(isolated_home):
+    from ptmcoder.corpus.store import corpus_path
+    from ptmcoder.stats.difficulty import difficulty
+    from ptmcoder.stats.engine import PtmRule
+    from ptmcoder.stats.popularity import popularity
+
+    study = isolated_home / "so.toml"
+    study.write_text(SO_STUDY, encoding="utf-8")
+    result = run_study(study)
+    stats = read_stage_output(result.run_dir, "stats")
+    # the same numbers as the stats commands compute on the corpus (77 questions, not
+    # the 10 annotated)
+    rule = PtmRule(
+        tags=("huggingface-transformers", "bert-language-model", "pytorch", "tensorflow")
+    )
+    path = Path(corpus_path("so-corpus"))
+    direct = difficulty(path, rule=rule).to_dict()
+    assert sum(g["n"] for g in stats["difficulty"]["groups"]) == 77
+    assert [g["n"] for g in stats["difficulty"]["groups"]] == [g["n"] for g in direct["groups"]]
+    assert [g["no_acc"] for g in stats["difficulty"]["groups"]] == [
+        g["no_acc"] for g in direct["groups"]
+    ]
+    assert stats["popularity"]["n"] == popularity(path, rule=rule).n > 0
+    html = (result.run_dir / "report" / "report.html").read_text(encoding="utf-8")
+    assert 'id="table-difficulty"' in html and 'id="table-popularity"' in html
+    md = (result.run_dir / "report" / "report.md").read_text(encoding="utf-8")
+    assert "Difficulty (Tan et al. RQ2)" in md and "chi-square" in md
