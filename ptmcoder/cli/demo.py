@@ -36,9 +36,8 @@ def demo(
     queue, map, count and write the report. A second run skips what is up to date."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from ptmcoder.cli.run import render_outcomes
+    from ptmcoder.cli.run import render_result
     from ptmcoder.demo import run_demo
-    from ptmcoder.pipeline import summary_lines
 
     err = make_console(stderr=True)
     result = run_demo(
@@ -54,12 +53,5 @@ def demo(
         print_json(result.to_dict())
         return
     out = make_console()
-    out.print(render_outcomes(result))
-    for line in summary_lines(result.run_dir):
-        out.print(line)
-    out.print(
-        f"annotator calls this session: {result.annotator_calls}; time {result.seconds:.1f} s"
-    )
-    out.print(f"report: {result.report_html}")
-    out.print(f"        {result.report_md}")
+    render_result(result, out)
     out.print(f"compare the two settings: ptmcoder compare {result.run_dir}")

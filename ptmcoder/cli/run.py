@@ -47,7 +47,7 @@ def run(
     inputs and settings are unchanged since its last run is skipped."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from ptmcoder.pipeline import run_study, summary_lines
+    from ptmcoder.pipeline import run_study
 
     err = make_console(stderr=True)
     result = run_study(
@@ -63,12 +63,19 @@ def run(
     if as_json:
         print_json(result.to_dict())
         return
-    out = make_console()
+    render_result(result, make_console())
+
+
+def render_result(result, out) -> None:
+    """The stage table, the one-screen summary and where the report is (run and demo)."""
+    from ptmcoder.pipeline import summary_lines
+
     out.print(render_outcomes(result))
     for line in summary_lines(result.run_dir):
         out.print(line)
-    out.print(f"annotator calls this session: {result.annotator_calls}")
-    out.print(f"time: {result.seconds:.1f} s")
+    out.print(
+        f"annotator calls this session: {result.annotator_calls}; time {result.seconds:.1f} s"
+    )
     if result.report_html:
         out.print(f"report: {result.report_html}")
         out.print(f"        {result.report_md}")
