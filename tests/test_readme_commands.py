@@ -120,7 +120,7 @@ RUN = {
     "ptmcoder codebook export tan2024 --format qdc -o tan2024.qdc": "tan2024.qdc",
     "ptmcoder codebook import their.qdc -o codebooks/theirs.yaml": "codes",
     "ptmcoder export latest --humans labels.csv --gold final.csv -o run.qdpx": "run.qdpx",
-    "ptmcoder review build latest --humans labels.csv --audit-size 20": "audit",
+    "ptmcoder review build latest --humans labels.csv --audit-size 20": "review queue",
     "ptmcoder review next --json": "unit",
     "ptmcoder review decide 12 --codes generic --note off-by-one": "generic",
     "ptmcoder review decide 13 --no-fit --note tokenizer-mismatch": "",
