@@ -90,7 +90,10 @@ def show_cmd(ref: str, as_json: bool) -> None:
     if as_json:
         print_json(cb.tree_json(book))
         return
-    console = make_console()
+    _render_tree(book, make_console())
+
+
+def _render_tree(book, console) -> None:
     counts = book.counts_per_level()
     header = (
         f"[bold]{book.title}[/] [dim]({book.id} v{book.version}, {cb.codebook_hash(book)[:19]})[/]"

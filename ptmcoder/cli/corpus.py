@@ -115,7 +115,10 @@ def import_cmd(
     if as_json:
         print_json(summary.to_dict())
         return
-    out = make_console()
+    _render_import(summary, name, make_console())
+
+
+def _render_import(summary, name: str, out) -> None:
     table = Table(
         title=f"Imported corpus {name!r}: {summary.units:,} units in {summary.seconds:.1f} s"
     )
@@ -199,7 +202,10 @@ def info_cmd(name: str, top: int, as_json: bool) -> None:
     if as_json:
         print_json(info)
         return
-    out = make_console()
+    _render_info(info, name, make_console())
+
+
+def _render_info(info: dict, name: str, out) -> None:
     n = info["units"]
     _say(out, f"Corpus {name!r}: n={n:,} units ({info['path']})")
 
