@@ -131,7 +131,9 @@ def test_429_storm_honours_retry_after(server):
     assert len(server.requests) == 3
     gaps = [b - a for a, b in zip(server.request_times, server.request_times[1:], strict=False)]
     assert all(gap >= 1.0 for gap in gaps), gaps
-    assert 2.0 <= elapsed < 4.0
+    # two 1 s waits; the upper bound only catches a wait far beyond Retry-After (it
+    # is generous because a loaded 2-core machine stretches the client's own work)
+    assert 2.0 <= elapsed < 6.0
     assert model.stats["rate_limited"] == 2 and limiter.pauses >= 1
 
 
