@@ -447,9 +447,13 @@ def read_reference(run_dir: Path) -> pd.DataFrame | None:
 
 
 def is_pipeline_run(path: Path) -> bool:
+    """Whether ``path`` is a pipeline run directory (runs/ also holds annotation runs
+    and, in a checkout, files such as README.md)."""
+    if not Path(path).is_dir():
+        return False
     try:
         return read_manifest(path).get("kind") == "pipeline"
-    except (NotFoundError, json.JSONDecodeError):
+    except (NotFoundError, json.JSONDecodeError, OSError):
         return False
 
 

@@ -433,3 +433,14 @@ def test_stats_stage_runs_tan_popularity_and_difficulty_on_the_whole_corpus(isol
     assert 'id="table-difficulty"' in html and 'id="table-popularity"' in html
     md = (result.run_dir / "report" / "report.md").read_text(encoding="utf-8")
     assert "Difficulty (Tan et al. RQ2)" in md and "chi-square" in md
+
+
+def test_a_file_in_runs_is_not_a_run(isolated_home):
+    """A checkout's runs/ holds README.md: the README's first command runs the demo from
+    the repository root, so the pipeline must pass over files when it looks for runs."""
+    (isolated_home / "runs").mkdir()
+    (isolated_home / "runs" / "README.md").write_text("runs live here\n", encoding="utf-8")
+    study = write_study(isolated_home / "study.toml", limit=6)
+    first = run_study(study)
+    again = run_study(study)
+    assert again.run_dir == first.run_dir and again.annotator_calls == 0
