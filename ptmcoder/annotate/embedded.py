@@ -36,13 +36,14 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ptmcoder.annotate.base import Unit
 from ptmcoder.annotate.leakage import LeakageGuard, keep_examples
 from ptmcoder.annotate.prompt import allowed_nodes, hierarchy_paths, normalise_level, unit_text
 from ptmcoder.annotate.records import Annotation, CodeAssignment, ErrorType
@@ -438,7 +439,7 @@ class EmbeddedAnnotator:
         return sims, probs
 
     def annotate(
-        self, units: list[dict[str, Any]], *, common: dict[str, Any] | None = None
+        self, units: Sequence[Unit], *, common: dict[str, Any] | None = None
     ) -> Iterator[Annotation]:
         """Annotate units in batches, yielding one record per unit."""
         common = common or {}

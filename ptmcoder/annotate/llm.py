@@ -14,11 +14,13 @@ the valid samples assign it.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ptmcoder.annotate.base import Unit
 from ptmcoder.annotate.injection import injection_flags
 from ptmcoder.annotate.leakage import LeakageGuard
 from ptmcoder.annotate.parse import AnswerError, ParsedAnswer, parse_answer
@@ -48,6 +50,20 @@ REPAIR = (
 
 #: rationale and evidence cap (characters) in the schema sent to a local endpoint
 LOCAL_TEXT_CHARS = 200
+
+
+async def close_model(model: Any) -> None:
+    """Close a chat model's connections and its response cache (best effort)."""
+    for obj in (model, getattr(model, "inner", None)):
+        close = getattr(obj, "aclose", None)
+        if close is not None:
+            try:
+                await close()
+            except Exception:  # pragma: no cover - closing is best effort
+                pass
+    cache = getattr(model, "cache", None)
+    if cache is not None and hasattr(cache, "close"):
+        cache.close()
 
 
 def error_type_for(exc: BaseException) -> ErrorType:
@@ -329,6 +345,43 @@ class LLMAnnotator:
             tally,
             started,
         )
+
+    def annotate(
+        self,
+        units: Sequence[Unit],
+        *,
+        common: dict[str, Any] | None = None,
+        concurrency: int = 8,
+    ) -> Iterator[Annotation]:
+        """Code ``units`` with up to ``concurrency`` requests in flight, yielding each
+        record as soon as its unit is done (the :class:`~ptmcoder.annotate.base.Annotator`
+        interface). Stopping the iteration (or Ctrl-C) cancels what is in flight; the
+        model's connections and cache are closed at the end."""
+        from ptmcoder.runs import utcnow
+
+        loop = asyncio.new_event_loop()
+        gate = asyncio.Semaphore(max(1, concurrency))
+        base = dict(common or {})
+
+        async def one(unit: Unit) -> Annotation:
+            async with gate:
+                return await self.annotate_unit(dict(unit), {**base, "created_at": utcnow()})
+
+        pending = {loop.create_task(one(u)) for u in units}
+        try:
+            while pending:
+                done, pending = loop.run_until_complete(
+                    asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                )
+                for task in done:
+                    yield task.result()
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(close_model(self.model))
+            loop.close()
 
     def _finish(self, record: Annotation, tally: Tally, started: float) -> Annotation:
         record.input_tokens = tally.input_tokens

@@ -679,30 +679,14 @@ def _run_llm(
         )
         return meta
 
-    async def drive() -> None:
-        endpoint = getattr(getattr(model, "inner", model), "base_url", None)
-        semaphore = asyncio.Semaphore(effective_concurrency(options, endpoint))
-
-        async def one(unit: dict[str, Any]) -> Annotation:
-            async with semaphore:
-                return await annotator.annotate_unit(unit, {**common, "created_at": utcnow()})
-
-        with _progress(stderr, options.progress) as progress:
-            task = progress.add_task(spec, total=len(pending))
-            tasks = [asyncio.ensure_future(one(u)) for u in pending]
-            try:
-                for future in asyncio.as_completed(tasks):
-                    record = await future
-                    run.append(record)  # durably, before the next record is awaited
-                    ledger.record(record)
-                    progress.advance(task)
-            finally:
-                for t in tasks:
-                    t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                await _close(model)
-
-    asyncio.run(drive())
+    endpoint = getattr(getattr(model, "inner", model), "base_url", None)
+    with _progress(stderr, options.progress) as progress:
+        task = progress.add_task(spec, total=len(pending))
+        concurrency = effective_concurrency(options, endpoint)
+        for record in annotator.annotate(pending, common=common, concurrency=concurrency):
+            run.append(record)  # durably, before the next record is taken
+            ledger.record(record)
+            progress.advance(task)
     meta["stats"] = annotator.stats
     meta["structured_output_used"] = getattr(
         getattr(model, "inner", model), "response_format_mode", None
@@ -741,13 +725,6 @@ def _run_batch(
 
 
 async def _close(model: Any) -> None:
-    for obj in (model, getattr(model, "inner", None)):
-        close = getattr(obj, "aclose", None)
-        if close is not None:
-            try:
-                await close()
-            except Exception:  # pragma: no cover - closing is best effort
-                pass
-    cache = getattr(model, "cache", None)
-    if cache is not None and hasattr(cache, "close"):
-        cache.close()
+    from ptmcoder.annotate.llm import close_model
+
+    await close_model(model)

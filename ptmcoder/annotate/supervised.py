@@ -22,12 +22,13 @@ sentence is embedded.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ptmcoder.annotate.base import Unit
 from ptmcoder.annotate.embedded import content_words, lexical_evidence
 from ptmcoder.annotate.prompt import allowed_nodes, normalise_level, unit_text
 from ptmcoder.annotate.records import Annotation, CodeAssignment, ErrorType
@@ -232,7 +233,7 @@ class SupervisedAnnotator:
 
     # -- annotation -----------------------------------------------------------------
     def annotate(
-        self, units: list[dict[str, Any]], *, common: dict[str, Any] | None = None
+        self, units: Sequence[Unit], *, common: dict[str, Any] | None = None
     ) -> Iterator[Annotation]:
         from ptmcoder.annotate.learn import predictions
 
