@@ -14,6 +14,7 @@ import json
 import re
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ptmcoder.llm.base import ChatRequest, Completion
@@ -90,3 +91,18 @@ def codes_responder(request: dict[str, Any]) -> Any:
     _, text = unit_of(request.get("messages", []))
     first_line = text.splitlines()[0] if text else ""
     return llm_server.Reply.ok(answer("dl-fault", evidence=first_line, confidence=0.9))
+
+
+def write_units(path: Path, n: int) -> Path:
+    """A CSV corpus of ``n`` units ``u:0``.. with a title each (the LLM tests' corpus)."""
+    rows = ["id,title"] + [
+        f"u:{i},Keras model {i} returns NaN loss after epoch {i}" for i in range(n)
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def read_records(run_dir: Path) -> list[dict]:
+    """The raw JSON lines of a run's annotations.jsonl (what is on disk, for assertions)."""
+    lines = (run_dir / "annotations.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]

@@ -7,7 +7,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from fakes import answer, unit_of
+from fakes import answer, unit_of, write_units
 from llm_server import LLMServer, Reply
 
 FAKE_KEY = "sk-test-batch"
@@ -18,14 +18,6 @@ SCRIPTED = {f"u:{i}": ("dl-fault" if i % 2 == 0 else "generic") for i in range(5
 def by_unit(request: dict) -> Reply:
     uid, text = unit_of(request.get("messages", []))
     return Reply.ok(answer(SCRIPTED[uid], evidence=text.splitlines()[0]))
-
-
-def write_units(path: Path, n: int) -> Path:
-    rows = ["id,title"] + [
-        f"u:{i},Keras model {i} returns NaN loss after epoch {i}" for i in range(n)
-    ]
-    path.write_text("\n".join(rows) + "\n")
-    return path
 
 
 def records_of(run_dir: Path) -> list[dict]:

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from fakes import answer, codes_responder
+from fakes import answer, codes_responder, write_units
 from llm_server import LLMServer, Reply
 
 from ptmcoder.agreement.io import annotations_to_long
@@ -18,13 +18,6 @@ from ptmcoder.runs import Run
 
 FAKE_KEY = "sk-test-retry"
 SPEC = "openai:test-model"
-
-
-def write_units(path: Path, n: int) -> Path:
-    path.write_text(
-        "id,title\n" + "".join(f"u:{i},Keras model {i} returns NaN loss\n" for i in range(n))
-    )
-    return path
 
 
 def lines(path: Path) -> list[dict]:

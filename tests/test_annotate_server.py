@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from fakes import answer, codes_responder, unit_of
+from fakes import answer, codes_responder, read_records, unit_of, write_units
 from llm_server import LLMServer, Reply
 
 from ptmcoder.runs import resolve_run
@@ -21,18 +21,6 @@ from ptmcoder.runs import resolve_run
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 FAKE_KEY = "sk-test-DO-NOT-LEAK-4242"
-
-
-def write_units(path: Path, n: int) -> Path:
-    rows = ["id,title"] + [
-        f"u:{i},Keras model {i} returns NaN loss after epoch {i}" for i in range(n)
-    ]
-    path.write_text("\n".join(rows) + "\n")
-    return path
-
-
-def read_records(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "annotations.jsonl").read_text().splitlines()]
 
 
 def test_faults_become_retries_or_error_rows(run_cli, isolated_home):

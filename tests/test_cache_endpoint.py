@@ -6,17 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fakes import answer, codes_responder
+from fakes import answer, codes_responder, write_units
 from llm_server import LLMServer, Reply
 
 from ptmcoder.llm.base import ChatMessage, ChatRequest
 from ptmcoder.llm.cache import cache_key, normalise_endpoint
-
-
-def write_units(path: Path, n: int) -> Path:
-    rows = ["id,title"] + [f"u:{i},Keras model {i} returns NaN loss" for i in range(n)]
-    path.write_text("\n".join(rows) + "\n")
-    return path
 
 
 def annotate(run_cli, units: Path, base_url: str, run: str):

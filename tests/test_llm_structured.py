@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fakes import answer, codes_responder
+from fakes import answer, codes_responder, write_units
 from llm_server import LLMServer, Reply
 
 from ptmcoder.llm.base import ChatMessage, ChatRequest
@@ -124,12 +124,6 @@ def test_tools_mode_reads_the_function_arguments(isolated_home):
         server.enqueue(Reply.raw(json.dumps(body).encode()))
         completion = asyncio.run(model(server, structured="tools").complete(req()))
     assert json.loads(completion.texts[0])["codes"][0]["code"] == "generic"
-
-
-def write_units(path: Path, n: int) -> Path:
-    rows = ["id,title"] + [f"u:{i},Keras model {i} returns NaN loss" for i in range(n)]
-    path.write_text("\n".join(rows) + "\n")
-    return path
 
 
 def test_an_answer_cut_at_the_cap_is_its_own_error_row_without_repair(run_cli, isolated_home):

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from fakes import write_units
 from llm_server import LLMServer
 
 from ptmcoder.annotate.records import Annotation, ErrorType
@@ -55,12 +56,6 @@ def test_the_environment_keys_are_redacted_whatever_their_shape(monkeypatch):
         unit_id="u", annotator="a", error_type=ErrorType.API, error="k=plainsecretvalue"
     )
     assert "plainsecretvalue" not in record.model_dump_json()
-
-
-def write_units(path: Path, n: int) -> Path:
-    rows = ["id,title"] + [f"u:{i},Keras model {i} returns NaN loss" for i in range(n)]
-    path.write_text("\n".join(rows) + "\n")
-    return path
 
 
 @pytest.mark.parametrize("status", [400, 422])
