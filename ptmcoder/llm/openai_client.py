@@ -254,10 +254,13 @@ class OpenAIChatModel:
         self._sleep = sleep
         # what the endpoint turned out to support, remembered for the session
         self._format_mode = structured
+        #: the auto mode stored for this endpoint and model (written when it changes)
+        self._stored_mode: str | None = None
         if structured == "auto":
             from ptmcoder.llm.capabilities import known_mode
 
-            self._format_mode = known_mode(self.base_url, model) or AUTO_ORDER[0]
+            self._stored_mode = known_mode(self.base_url, model)
+            self._format_mode = self._stored_mode or AUTO_ORDER[0]
         self._max_tokens_param = "max_tokens"
         self._clients: dict[int, Any] = {}
         #: counters for the run manifest
@@ -528,8 +531,10 @@ class OpenAIChatModel:
             ) from exc
         if self.limiter is not None:
             self.limiter.adjust(estimate, completion.input_tokens + completion.output_tokens)
-        if self.structured == "auto":
+        if self.structured == "auto" and self._format_mode != self._stored_mode:
             from ptmcoder.llm.capabilities import remember_mode
 
+            # once per endpoint and model, not a file read and write per completion
             remember_mode(self.base_url, self.model, self._format_mode)
+            self._stored_mode = self._format_mode
         return completion
