@@ -777,10 +777,11 @@ def _adapt_agree(ctx: StageContext) -> dict[str, Any]:
     }
     gold = None
     if cfg.gold:
-        gold = read_gold(ctx.file(cfg.gold))
         if cfg.gold_rater:
             raw = read_long_table(ctx.file(cfg.gold))
             gold = raw[raw["rater"] == cfg.gold_rater][["unit", "code"]].assign(rater="gold")
+        else:
+            gold = read_gold(ctx.file(cfg.gold))
         gold = gold[gold["unit"].isin(units)][["unit", "rater", "code"]]
         gold.to_csv(out / "gold.csv", index=False)
         result["gold"] = {"file": cfg.gold, "units": int(gold["unit"].nunique())}
@@ -949,7 +950,7 @@ def _distribution(book_ref: str, codes: dict[str, list[str]], source: str) -> di
     return _clean(result.to_dict())
 
 
-def _codes_by_unit(df: pd.DataFrame, unit: str = "unit") -> dict[str, list[str]]:
+def codes_by_unit(df: pd.DataFrame, unit: str = "unit") -> dict[str, list[str]]:
     codes: dict[str, list[str]] = {}
     for u, c in zip(df[unit].astype(str), df["code"], strict=True):
         if isinstance(c, str) and c:
@@ -970,9 +971,9 @@ def _adapt_stats(ctx: StageContext) -> dict[str, Any]:
     result: dict[str, Any] = {"codebook": book, "distributions": {}, "taxonomies": {}}
     per_rater: dict[str, dict[str, list[str]]] = {}
     for rater, part in codings.groupby("rater", sort=False):
-        per_rater[str(rater)] = _codes_by_unit(part)
+        per_rater[str(rater)] = codes_by_unit(part)
     if gold is not None:
-        per_rater["gold"] = _codes_by_unit(gold)
+        per_rater["gold"] = codes_by_unit(gold)
     for rater, codes in per_rater.items():
         result["distributions"][rater] = _distribution(book, codes, f"rater {rater}")
     names = list(per_rater)
@@ -995,7 +996,7 @@ def _adapt_stats(ctx: StageContext) -> dict[str, Any]:
         source = pd.read_csv(map_dir / "input.csv", dtype="string")
         result["taxonomies"][ctx.config.map.source] = {
             "role": "source",
-            **_distribution(ctx.config.map.source, _codes_by_unit(source, "unit_id"), "map input"),
+            **_distribution(ctx.config.map.source, codes_by_unit(source, "unit_id"), "map input"),
         }
         if mapping is not None and (map_dir / "translated.csv").is_file():
             target = pd.read_csv(map_dir / "translated.csv", dtype="string")
@@ -1003,7 +1004,7 @@ def _adapt_stats(ctx: StageContext) -> dict[str, Any]:
             ccol = next(c for c in ("code", "target_code", "object_id") if c in target.columns)
             dist = _distribution(
                 ctx.config.map.target,
-                _codes_by_unit(target.rename(columns={ccol: "code"}), ucol),
+                codes_by_unit(target.rename(columns={ccol: "code"}), ucol),
                 "map translated",
             )
             n_in = mapping["n_input"]
@@ -1398,7 +1399,10 @@ def run_study(
 
 
 def summary_lines(run_dir: Path) -> list[str]:
-    """A one-screen summary of a run, from its stage outputs."""
+    """A one-screen summary of a run, from its stage outputs (an interval that was not
+    computed, e.g. with bootstrap = 0, is left out, never printed as zeros)."""
+    from ptmcoder.report import _ci, _fmt
+
     lines = []
     manifest = read_manifest(run_dir)
     lines.append(f"study {manifest.get('study_id')}  run {run_dir.name}")
@@ -1418,27 +1422,26 @@ def summary_lines(run_dir: Path) -> list[str]:
     for row in agree.get("pairs", []):
         if row.get("kind") in ("annotator-gold", "annotator-consensus"):
             k = row.get("cohen_kappa")
-            lo, hi = row.get("cohen_kappa_ci_low"), row.get("cohen_kappa_ci_high")
-            ks = "undefined" if k is None else f"{k:.3f}"
-            ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
-            lines.append(f"kappa {row['rater_a']} vs {row['rater_b']}: {ks}{ci} n={row['n']}")
+            ks = "undefined" if k is None else _fmt(k)
+            ci = _ci(row.get("cohen_kappa_ci_low"), row.get("cohen_kappa_ci_high"))
+            lines.append(f"kappa {row['rater_a']} vs {row['rater_b']}: {ks} {ci} n={row['n']}")
     for name, row in (agree.get("same_unit") or {}).get("summary", {}).items():
         a, h, d = row.get("annotator_vs_humans"), row.get("humans_vs_humans"), row.get("difference")
         if a is None or h is None or d is None:
             lines.append(f"same units, {name}: undefined ({row.get('triads_used')} triads)")
             continue
         lines.append(
-            f"same units, {name}: kappa vs humans {a:.3f}, humans vs humans {h:.3f}, "
-            f"difference {d:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}] "
+            f"same units, {name}: kappa vs humans {_fmt(a)}, humans vs humans {_fmt(h)}, "
+            f"difference {_fmt(d)} {_ci(row.get('ci_low'), row.get('ci_high'))} "
             f"({row['triads_used']} triads, n={row['n']}; "
             f"{row['triads_below_min_n']} under n={agree['same_unit']['min_n']} left out)"
         )
     for name, cal in (agree.get("calibration") or {}).items():
         if cal.get("ece") is not None:
             lines.append(
-                f"calibration {name}: ECE {cal['ece']:.3f} "
-                f"[{cal.get('ece_ci_low', 0):.3f}, {cal.get('ece_ci_high', 0):.3f}], "
-                f"Brier {cal['brier']:.3f}, n={cal['n']}"
+                f"calibration {name}: ECE {_fmt(cal['ece'])} "
+                f"{_ci(cal.get('ece_ci_low'), cal.get('ece_ci_high'))}, "
+                f"Brier {_fmt(cal['brier'])}, n={cal['n']}"
             )
     rv = read_stage_output(run_dir, Stage.REVIEW) or {}
     audit = ((rv.get("status") or {}).get("audit")) or {}

@@ -241,6 +241,7 @@ def load_side(run_dir: Path, rater: str | None, *, index: int = 0) -> Side:
     """One rater of a pipeline run (by name, or the ``index``-th annotator)."""
     from ptmcoder.pipeline import (
         Stage,
+        codes_by_unit,
         read_codings,
         read_manifest,
         read_reference,
@@ -262,20 +263,10 @@ def load_side(run_dir: Path, rater: str | None, *, index: int = 0) -> Side:
         )
     summary = next(r for r in annotate["raters"] if r["rater"] == rater)
     codings = read_codings(run_dir)
-    mine = codings[codings["rater"] == rater]
-    codes: dict[str, list[str]] = {}
-    for unit, code in zip(mine["unit"], mine["code"], strict=True):
-        codes.setdefault(str(unit), [])
-        if isinstance(code, str):
-            codes[str(unit)].append(code)
+    # one rule with the stats stage: a unit without codes (a failed record) is left out
+    codes = codes_by_unit(codings[codings["rater"] == rater])
     ref = read_reference(run_dir)
-    reference = None
-    if ref is not None:
-        reference = {}
-        for unit, code in zip(ref["unit"], ref["code"], strict=True):
-            reference.setdefault(str(unit), [])
-            if isinstance(code, str):
-                reference[str(unit)].append(code)
+    reference = codes_by_unit(ref) if ref is not None else None
     manifest = read_manifest(run_dir)
     config = {
         "study_id": manifest.get("study_id"),
