@@ -713,3 +713,19 @@ def test_suggest_starts_a_new_crosswalk_with_a_complete_header(run_cli, isolated
     added = json.loads(result.stdout)["written"]["added"]
     assert added == len(ms.mappings) > 0
     assert all(m.status is Status.SUGGESTION for m in ms.mappings)
+
+
+def test_source_level_counts_tell_a_code_above_the_level_from_an_unknown_one(tmp_path):
+    """MLM is a tan2024 category: at the sub-category level it is above the level, not a
+    code the codebook lacks; MLM.construction is lifted to itself."""
+    codings = tmp_path / "codings.csv"
+    codings.write_text(
+        "unit_id,rater,code\nu1,r,MLM\nu2,r,MLM.construction\nu3,r,no-such-code\n",
+        encoding="utf-8",
+    )
+    result = cw.translate_file(codings, "tan2024", "zhao2021", source_level="sub-category")
+    counts = result.source_level_counts
+    assert counts["(above sub-category: MLM)"] == 1
+    assert counts["(not in tan2024: no-such-code)"] == 1
+    assert counts["MLM.construction"] == 1
+    assert sum(counts.values()) == 3

@@ -348,13 +348,14 @@ def translate_file(
         codings, source, target, relations, level, include_suggestions, reviewed_only
     )
     if source_level is not None:
-        if source_level not in ("leaf", "leaves"):
-            book.level_index(source_level)
-        index = book.index()
+        codes = list(result.source_counts)
+        mapped = book.map_codes(codes, source_level)  # the one level mapper
         lifted: Counter[str] = Counter()
-        for code, n in result.source_counts.items():
-            up = book.ancestor_at(code, source_level) if code in index else None
-            lifted[up or f"(not in {source}: {code})"] += n
+        for code, up in zip(codes, mapped.codes, strict=True):
+            if up is None:
+                where = "above" if code in mapped.above_level else "not in"
+                up = f"({where} {source_level if where == 'above' else source}: {code})"
+            lifted[up] += result.source_counts[code]
         result.source_level_counts = dict(lifted.most_common())
         result.source_level = source_level
     return result
