@@ -23,6 +23,7 @@ from statsmodels.stats.proportion import proportion_confint
 from ptmcoder.annotate.records import Annotation, CodeAssignment
 from ptmcoder.annotate.units import load_units
 from ptmcoder.codebook import load_codebook
+from ptmcoder.errors import PtmcoderError
 from ptmcoder.review import (
     BuildOptions,
     accept,
@@ -404,10 +405,9 @@ def test_no_fit_needs_a_note(run_path, run_cli):
     assert r.exit_code == 1 and "needs a note" in r.stderr
 
 
-def test_mapping_items_without_crosswalk_module_fail_clearly(run_path, monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "ptmcoder.crosswalk", None)  # absent
+def test_a_mapping_decision_that_cannot_reach_its_crosswalk_is_not_recorded(run_path):
+    """The crosswalk file is written first: when it cannot be (here it does not exist),
+    the item stays undecided in the queue instead of decided but lost from the file."""
     build_queue(run_path.name, BuildOptions(reasons=[Reason.AUDIT], audit_size=1))
     add_mapping_items(
         run_path.name,
@@ -418,11 +418,11 @@ def test_mapping_items_without_crosswalk_module_fail_clearly(run_path, monkeypat
                 "predicate": "skos:closeMatch",
             }
         ],
-        mapping_set="crosswalks/a.sssom.tsv",
+        mapping_set="crosswalks/missing.sssom.tsv",
     )
     with open_queue(run_path.name) as queue:
         item = next(i for i in queue.store.items() if i.kind == "mapping")
-        with pytest.raises(Exception, match="ptmcoder.crosswalk.record_decision"):
+        with pytest.raises(PtmcoderError):
             accept(queue, item, adjudicator="ann")
         assert queue.store.decisions() == []
 

@@ -321,18 +321,6 @@ def undo(queue: Queue, *, adjudicator: str) -> tuple[Decision, Decision]:
     return result
 
 
-def _crosswalk_record_decision():
-    try:
-        from ptmcoder.crosswalk import record_decision
-    except ImportError:
-        raise PtmcoderError(
-            "deciding a mapping item writes the crosswalk file, and this installation has "
-            "no ptmcoder.crosswalk.record_decision",
-            hint="install a ptmcoder version with `ptmcoder map` (the crosswalk module)",
-        ) from None
-    return record_decision
-
-
 def _decide_mapping(
     queue: Queue,
     item: Item,
@@ -342,17 +330,13 @@ def _decide_mapping(
     note: str | None,
     predicate: str | None = None,
 ) -> Decision:
-    """Record the decision, then write it into the mapping set as a reviewed row."""
-    record_decision = _crosswalk_record_decision()
+    """Write the decision into the mapping set as a reviewed row (an atomic replace of
+    the file), then record it in the queue: a file that cannot be written leaves the
+    item undecided, never decided in the queue but missing from the crosswalk."""
+    from ptmcoder.crosswalk import record_decision
+
     m = item.mapping or {}
-    decision = queue.store.record(
-        item.id,
-        adjudicator,
-        action,
-        now=utcnow(),
-        predicate=predicate or m.get("predicate"),
-        note=note,
-    )
+    now = utcnow()
     verdict = {
         Action.ACCEPT: "accept",
         Action.REJECT: "reject",
@@ -365,7 +349,15 @@ def _decide_mapping(
         m["predicate"],
         verdict,
         reviewer=adjudicator,
-        date=decision.decided_at[:10],
+        date=now[:10],
         new_predicate=predicate if action is Action.CHANGE_RELATION else None,
+    )
+    decision = queue.store.record(
+        item.id,
+        adjudicator,
+        action,
+        now=now,
+        predicate=predicate or m.get("predicate"),
+        note=note,
     )
     return decision
