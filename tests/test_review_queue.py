@@ -98,16 +98,24 @@ def test_build_reasons_priority_and_audit(run_path):
         for item in audit:
             assert len({tuple(r["codes"]) for r in item.detail["raters"]}) == 1
             assert item.reason_names == ["audit"]
-        low = [i for i in items if "low_confidence" in i.reason_names]
-        for item in low:
-            confs = [
-                d["confidence"]
-                for r in item.detail["raters"]
-                for d in r.get("details", [])
-                if d["confidence"] is not None
-            ]
-            assert min(confs) < 0.5
-    assert result.by_reason["audit"] == 5
+        # no confidence threshold in this build: nothing is queued for low confidence
+        assert not [i for i in items if "low_confidence" in i.reason_names]
+    assert result.by_reason.get("audit", 0) == len(audit)
+
+
+def test_low_confidence_queues_the_units_with_a_code_under_the_threshold(run_path):
+    build_queue(run_path.name, BuildOptions(humans=str(LABELS), confidence_below=0.5))
+    with open_queue(run_path.name) as queue:
+        low = [i for i in queue.store.items() if "low_confidence" in i.reason_names]
+    assert low, "the fixture's annotator gives some codes under 0.5"
+    for item in low:
+        confs = [
+            d["confidence"]
+            for r in item.detail["raters"]
+            for d in r.get("details", [])
+            if d["confidence"] is not None
+        ]
+        assert min(confs) < 0.5
 
 
 def test_audit_sample_is_seeded(run_path, isolated_home):

@@ -119,8 +119,11 @@ class BuildResult:
 
 
 def run_records(run: Run) -> list[dict[str, Any]]:
-    """The run's annotation records as dicts: the one place this package reads them."""
-    return run.records()
+    """The run's annotation records as dicts: the one place this package reads them,
+    through the project's one reader (validated records; a torn last line left out)."""
+    from ptmcoder.annotate.records import read_annotations
+
+    return [r.model_dump(mode="json") for r in read_annotations(run.path).records]
 
 
 def queue_path(run: Run) -> Path:
@@ -288,6 +291,7 @@ def build_queue(run_ref: str, options: BuildOptions | None = None) -> BuildResul
 
     # per-code agreement over every rater (humans and annotators, not gold)
     low_codes: dict[str, float | None] = {}
+    low_codes_n: dict[str, int | None] = {}
     if Reason.LOW_AGREEMENT_CODE in wanted:
         rows = [
             (unit, r["name"], code)
@@ -306,6 +310,7 @@ def build_queue(run_ref: str, options: BuildOptions | None = None) -> BuildResul
                     v = value.get("value")
                     if v is not None and v < options.agreement_below:
                         low_codes[code] = v
+                        low_codes_n[code] = value.get("n")
             except PtmcoderError as exc:
                 warnings.append(f"per-code agreement not computed: {exc.message}")
 
@@ -366,7 +371,9 @@ def build_queue(run_ref: str, options: BuildOptions | None = None) -> BuildResul
                 {
                     "reason": Reason.LOW_AGREEMENT_CODE.value,
                     "size": round(1.0 - max(0.0, min(low_codes[c] or 0.0 for c in in_play)), 4),
-                    "detail": ", ".join(f"{c} kappa {low_codes[c]:.2f}" for c in in_play),
+                    "detail": ", ".join(
+                        f"{c} kappa {low_codes[c]:.2f} (n={low_codes_n[c]} units)" for c in in_play
+                    ),
                 }
             )
         reasons = [r for r in reasons if r["reason"] in wanted]
