@@ -106,3 +106,36 @@ def test_bootstrap_intervals_recompute_each_resample_independently():
     briers = [brier_score_loss(y[i], p[i]) for i in idx]
     assert iv["ece"] == pytest.approx(tuple(np.percentile(eces, [2.5, 97.5])))
     assert iv["brier"] == pytest.approx(tuple(np.percentile(briers, [2.5, 97.5])))
+
+
+def test_calibration_view_maps_the_predictions_to_the_level_of_the_gold(run_cli, tmp_path):
+    """With --codebook and --level the gold labels are lifted to the level; the
+    predictions must be too, or every leaf code counts as wrong."""
+    pred = pd.DataFrame(
+        {
+            "unit": [f"u{i}" for i in range(40)],
+            "rater": "emb",
+            "code": ["MLM.construction"] * 40,
+            "confidence": [0.9] * 40,
+        }
+    )
+    gold = pd.DataFrame({"unit": [f"u{i}" for i in range(40)], "code": ["MLM.construction"] * 40})
+    pred.to_csv(tmp_path / "pred.csv", index=False)
+    gold.to_csv(tmp_path / "gold.csv", index=False)
+    result = run_cli(
+        "agree",
+        tmp_path / "pred.csv",
+        "--gold",
+        tmp_path / "gold.csv",
+        "--codebook",
+        "tan2024",
+        "--level",
+        "sub-category",
+        "--view",
+        "calibration",
+        "--bootstrap",
+        "0",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["emb"]["accuracy"] == 1.0

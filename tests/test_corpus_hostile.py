@@ -203,3 +203,16 @@ def test_empty_input_via_cli_exits_non_zero(run_cli, tmp_path):
     result = run_cli("corpus", "import", path, "--name", "c", "--format", "sede-csv")
     assert result.exit_code != 0 and result.exception is None
     assert "no records" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("lines", [True, False])
+def test_a_json_file_starting_with_a_bom_loses_no_record(tmp_path, lines):
+    items = [
+        {"question_id": 1, "title": "first", "creation_date": 1577836800},
+        {"question_id": 2, "title": "second", "creation_date": 1577836900},
+    ]
+    path = tmp_path / ("api.jsonl" if lines else "api.json")
+    text = "\n".join(json.dumps(i) for i in items) + "\n" if lines else json.dumps(items)
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    summary = store.import_corpus([path], "c")
+    assert summary.units == 2 and summary.skipped_count == 0

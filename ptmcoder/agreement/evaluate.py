@@ -351,6 +351,10 @@ def view_calibration(inputs: AgreementInputs, options: AgreeOptions) -> ViewResu
     # confidences come from the runs (and from long tables that carry a confidence column)
     preds = pd.concat([read_confidences(s) for s in sources], ignore_index=True)
     preds = preds[preds["confidence"].notna()]
+    if options.codebook:  # the gold labels are at this level too (load_inputs)
+        from ptmcoder.agreement.io import map_to_level
+
+        preds = map_to_level(preds, options.codebook, options.level or "leaf")
     results = calibration_table(
         preds,
         inputs.gold,

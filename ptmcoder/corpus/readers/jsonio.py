@@ -140,7 +140,7 @@ def iter_json_records(
     name = str(path)
     if _is_jsonl(path):
         done = 0
-        with open(path, encoding="utf-8", errors=DECODE_ERRORS) as fh:
+        with open(path, encoding="utf-8-sig", errors=DECODE_ERRORS) as fh:
             for lineno, line in enumerate(fh, 1):
                 done += len(line)
                 if ctx.progress and lineno % 1000 == 0:
@@ -154,7 +154,7 @@ def iter_json_records(
                     continue
                 yield f"line {lineno}", obj
         return
-    text = path.read_text(encoding="utf-8", errors=DECODE_ERRORS)
+    text = path.read_text(encoding="utf-8-sig", errors=DECODE_ERRORS)
     if not text.strip():
         return  # an empty file has no records (the store says so)
     try:
