@@ -69,7 +69,7 @@ def compare(
     from pathlib import Path
 
     from ptmcoder.pipeline import _clean, resolve_pipeline_run
-    from ptmcoder.report import write_compare
+    from ptmcoder.report import _ci, _fmt, _pval, write_compare
     from ptmcoder.report.compare import compare as do_compare
 
     a = resolve_pipeline_run(run_a)
@@ -91,9 +91,9 @@ def compare(
         out.print(table)
     shift = data["distribution_shift"]
     out.print(
-        f"distribution shift: {shift['test']}, chi2 = {_num(shift['chi2'])}, df = "
-        f"{shift['dof']}, p = {_pval(shift['p_value'])}; Cramér's V = "
-        f"{_num(shift['cramers_v'])} [{_num(shift['ci_low'])}, {_num(shift['ci_high'])}]"
+        f"distribution shift: {shift['test']}, n = {shift['n_a']} vs {shift['n_b']} units, "
+        f"chi2 = {_fmt(shift['chi2'])}, df = {shift['dof']}, p = {_pval(shift['p_value'])}; "
+        f"Cramér's V = {_fmt(shift['cramers_v'])} {_ci(shift['ci_low'], shift['ci_high'])}"
     )
     for row in data["cost"]:
         out.print(
@@ -103,13 +103,3 @@ def compare(
     out.print(f"settings that differ: {len(data['settings_differences'])}")
     out.print(f"compare: {files['compare_html']}")
     out.print(f"         {files['compare_md']}")
-
-
-def _pval(value) -> str:
-    from ptmcoder.report import _pval as pval
-
-    return pval(value)
-
-
-def _num(value, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
