@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ptmcoder.annotate.base import Unit
@@ -109,7 +109,6 @@ class Tally:
     latency_s: float = 0.0
     from_cache: int = 0
     repairs: int = 0
-    completions: list[Completion] = field(default_factory=list)
 
     def add(self, completion: Completion) -> None:
         self.requests += 1

@@ -210,7 +210,6 @@ class SupervisedAnnotator:
         )
         self.learned.skipped = dict(self.skipped)
         self.rows = rows
-        self.n_labelled = n
 
     def describe(self) -> dict[str, Any]:
         learned = self.learned
