@@ -941,12 +941,14 @@ def _adapt_map(ctx: StageContext) -> dict[str, Any]:
     }
 
 
-def _distribution(book_ref: str, codes: dict[str, list[str]], source: str) -> dict[str, Any]:
-    """``stats.distribution`` of unit -> codes (the spine's reader replaces the CodedUnits)."""
+def _distribution(book: Any, codes: dict[str, list[str]], source: str) -> dict[str, Any]:
+    """``stats.distribution`` of unit -> codes in ``book`` (a Codebook, or its id)."""
     from ptmcoder.codebook import load_codebook
     from ptmcoder.stats.distribution import CodedUnits, distribution
 
-    result = distribution(load_codebook(book_ref), CodedUnits(codes=codes, source=source))
+    if isinstance(book, str):
+        book = load_codebook(book)
+    result = distribution(book, CodedUnits(codes=codes, source=source))
     return _clean(result.to_dict())
 
 
@@ -962,10 +964,12 @@ def _adapt_stats(ctx: StageContext) -> dict[str, Any]:
     """stats: the code distribution (``stats.distribution``) of each rater and the gold
     labels, the distribution in each taxonomy after mapping, and a chi-square test of the
     raters' code distributions (Cramér's V with a bootstrap CI)."""
+    from ptmcoder.codebook import load_codebook
     from ptmcoder.report.compare import distribution_shift
 
     cfg = ctx.config.stats
     book = ctx.config.annotate.codebook
+    loaded = load_codebook(book)  # once, for every rater's distribution
     codings = read_codings(ctx.run_dir)
     gold = read_reference(ctx.run_dir)
     result: dict[str, Any] = {"codebook": book, "distributions": {}, "taxonomies": {}}
@@ -975,7 +979,7 @@ def _adapt_stats(ctx: StageContext) -> dict[str, Any]:
     if gold is not None:
         per_rater["gold"] = codes_by_unit(gold)
     for rater, codes in per_rater.items():
-        result["distributions"][rater] = _distribution(book, codes, f"rater {rater}")
+        result["distributions"][rater] = _distribution(loaded, codes, f"rater {rater}")
     names = list(per_rater)
     if len(names) >= 2:
         result["tests"] = [

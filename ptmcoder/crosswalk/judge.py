@@ -15,6 +15,7 @@ similarity suggestion. Either way the row stays a suggestion until a human decid
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import re
@@ -107,11 +108,19 @@ def code_text(node: Any) -> str:
     return _neutralise("\n".join(" ".join(line.split()) for line in lines))
 
 
+@functools.lru_cache(maxsize=1)
+def _judge_prompt() -> Any:
+    """The judge's prompt files, read once per process rather than once per pair."""
+    from ptmcoder.annotate.prompt import load_prompt
+
+    return load_prompt(JUDGE_PROMPT)
+
+
 def judge_messages(book_a: Codebook, book_b: Codebook, m: Mapping) -> list[Any]:
-    from ptmcoder.annotate.prompt import fill, load_prompt
+    from ptmcoder.annotate.prompt import fill
     from ptmcoder.llm.base import ChatMessage
 
-    prompt = load_prompt(JUDGE_PROMPT)
+    prompt = _judge_prompt()
     index_a, index_b = book_a.index(), book_b.index()
     values = {
         "source_book": book_a.id,
