@@ -145,6 +145,12 @@ def main() -> None:
         cmd += ["--learn-budget", str(args.learn_budget)]
     out, wall, cpu = ptmcoder(*cmd, env=env)
     run_dir = Path(json.loads(out)["path"])
+    # the trained annotator coding the test split again in a new run: whatever was learned
+    # (fine-tuned models, embeddings) is cached in the workspace, so this is the speed of
+    # coding with an annotator already trained on these human codes
+    recmd = [*cmd]
+    recmd[recmd.index("--run") + 1] = run_id + "-again"
+    reout, rewall, recpu = ptmcoder(*recmd, env=env)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from ptmcoder.runs import Run
 
@@ -156,12 +162,27 @@ def main() -> None:
     ours = scores(gold, predicted, repos)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     learner = manifest["annotators"][0].get("learner", {})
+    again_dir = Path(json.loads(reout)["path"])
+    again = {r["unit_id"]: r for r in Run(again_dir).records()}
+    same = sum(
+        [c["code"] for c in again[u].get("codes") or []]
+        == [c["code"] for c in records[u].get("codes") or []]
+        for u in records
+    )
 
     ref_pred, ref_wall, ref_cpu = reference(train, test)
     ref = scores(gold, ref_pred, repos)
-    n = len(test)
+    n = n_units = len(test)
     result = {
         "ptmcoder": {**ours, "seconds_wall": wall, "seconds_cpu": cpu, "command": cmd},
+        "trained_annotator_again": {
+            "seconds_wall": rewall,
+            "seconds_cpu": recpu,
+            "units_per_second_wall": n_units / rewall,
+            "same_codes": same,
+            "units": len(records),
+        },
+        "finetune": learner.get("finetune"),
         "reference_tfidf_logreg": {**ref, "seconds_wall": ref_wall, "seconds_cpu": ref_cpu},
         "ratio_macro_f1": ours["macro_f1"] / ref["macro_f1"],
         "setfit_baseline_macro_f1": 0.824,
@@ -205,6 +226,19 @@ def main() -> None:
         f"skipped: {result['representations_skipped'] or 'none'}"
     )
     print(f"  codes per unit: {ours['codes_per_unit']}")
+    if learner.get("finetune"):
+        ft = learner["finetune"]
+        print(
+            f"  fine-tuning: {ft['models']} ({ft['settings']['epochs']} epochs, "
+            f"{ft['settings']['max_tokens']} word pieces), {ft['seconds']:.0f} s"
+        )
+    ag = result["trained_annotator_again"]
+    print(
+        f"  the trained annotator coding the {n} test issues again (new run, learned models "
+        f"cached): {ag['units_per_second_wall']:.1f} units/s wall ({ag['seconds_wall']:.1f} s "
+        f"from process start to last record, {n / ag['seconds_cpu']:.1f} units per CPU s); "
+        f"same codes for {ag['same_codes']} of {ag['units']} units"
+    )
     print(_line("reference TF-IDF + logistic regression", ref, n, ref_wall, ref_cpu))
     print(
         f"ratio macro F1 ptmcoder / reference: {result['ratio_macro_f1']:.3f}; "

@@ -99,7 +99,12 @@ def write_suggestions(
     learned = annotator.learned
     n_lab = learned.n_labelled
     rep = learned.representation
-    X_lab, X_other = annotator.features[rep]
+    # diversity is measured in a representation with vectors (a fine-tuned encoder keeps
+    # none: its ensemble partner's, else the first one computed)
+    base = rep if rep in annotator.features else rep.split("+")[0]
+    if base not in annotator.features:
+        base = next(iter(annotator.features))
+    X_lab, X_other = annotator.features[base]
     proba = learned.proba[n_lab:]
     thresholds = np.array([learned.thresholds.get(c, 1.0) for c in learned.codes])
     picks = suggest(proba, X_other, X_lab, k, thresholds=thresholds, decision=learned.decision)
@@ -124,4 +129,5 @@ def write_suggestions(
         "units": len(picks),
         "method": "uncertainty + diversity (greedy k-center over the most uncertain units)",
         "representation": rep,
+        "diversity_representation": base,
     }

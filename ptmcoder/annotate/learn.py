@@ -311,11 +311,18 @@ def learn(
     seed: int = 13,
     learners: dict[str, tuple[float, ...]] | None = None,
     status: Callable[[str], None] | None = None,
+    scored: Callable[[], tuple[str, np.ndarray, np.ndarray]] | None = None,
 ) -> Learned:
     """Choose and fit (see module doc). ``features``: representation name ->
     (matrix of the human-coded units, matrix of the other units); rows of ``Y``
     follow the first matrix. Returned ``raw``/``proba`` rows: the human-coded
-    units (out of fold) then the other units."""
+    units (out of fold) then the other units.
+
+    ``scored``, when given, is a learner that brings its own scores (the fine-tuned
+    encoder of :mod:`ptmcoder.annotate.finetune`): called once, it returns (name,
+    out-of-fold raw scores of the human-coded units, raw scores of the others). It
+    competes with the best linear candidate, and so does their *ensemble*: the mean of
+    the two candidates' calibrated probabilities."""
     started = time.perf_counter()
     learners = learners or LEARNERS
     n = len(Y)
@@ -354,6 +361,33 @@ def learn(
         raw = np.vstack([raw_lab, raw_other])
     else:
         raw = raw_lab
+    if scored is not None:
+        name, own_lab, own_other = scored()
+        linear = cal.transform(raw)
+        own_cal = _policy(own_lab, Y, modelled_idx, special_idx)[0]
+        own = own_cal.transform(np.vstack([own_lab, own_other]))
+        for cand_rep, cand_learner, cand_raw in (
+            (name, name, np.vstack([own_lab, own_other])),
+            (f"{rep}+{name}", f"ensemble of {learner} and {name}", (linear + own) / 2.0),
+        ):
+            t0 = time.perf_counter()
+            c_cal, c_thr, (c_score, c_per, c_dec) = _policy(
+                cand_raw[:n], Y, modelled_idx, special_idx
+            )
+            candidates.append(
+                {
+                    "representation": cand_rep,
+                    "learner": cand_learner,
+                    "C": None,
+                    "cv_macro_f1": round(c_score, 4),
+                    "seconds": round(time.perf_counter() - t0, 2),
+                }
+            )
+            if status:
+                status(f"cross-validated {cand_learner}: macro F1 {c_score:.3f}")
+            if c_score > score + 1e-9:
+                score, per, decision, cal, thresholds = c_score, c_per, c_dec, c_cal, c_thr
+                rep, learner, C, raw = cand_rep, cand_learner, 0.0, cand_raw
     proba = cal.transform(raw)
     modelled = [codes[j] for j in modelled_idx]
     return Learned(

@@ -70,14 +70,24 @@ class AnnotateResult:
     retried: int = 0
 
 
+#: ``embedded:KIND``: what the embedded annotator may use (see annotate/supervised.py)
+EMBEDDED_KINDS = ("minilm", "tfidf", "finetune")
+
+
 def _annotator_kind(spec: str) -> str:
     if spec == "embedded" or spec.startswith("embedded:"):
+        if ":" in spec and spec.split(":", 1)[1] not in EMBEDDED_KINDS:
+            raise ConfigError(
+                f"unknown embedded annotator {spec!r}",
+                hint="use embedded, " + ", ".join(f"embedded:{k}" for k in EMBEDDED_KINDS),
+            )
         return "embedded"
     if spec.startswith("openai:") or spec.startswith("langchain:"):
         return "llm"
     raise ConfigError(
         f"unknown annotator {spec!r}",
-        hint="use embedded, embedded:tfidf, openai:MODEL or langchain:PROVIDER:MODEL",
+        hint="use embedded, embedded:tfidf, embedded:finetune, openai:MODEL or "
+        "langchain:PROVIDER:MODEL",
     )
 
 
@@ -593,6 +603,9 @@ def _run_embedded(
 
     if options.suggest:
         warn("--suggest needs human codes (--train) to learn from; no suggestions written")
+    if kind == "finetune":
+        warn(f"{spec} needs human codes (--train) to fine-tune on; zero-shot MiniLM used")
+        kind = "minilm"
     stderr.print(f"{spec}: loading the embedder", highlight=False)
     embedder = make_embedder(kind, warn=warn)
     config = EmbeddedConfig(

@@ -14,6 +14,11 @@ a few chunks) to fit in the time budget, by default the time coding the units at
 takes; ``embedded:minilm`` forces them, ``embedded:tfidf`` leaves them out. What was
 skipped and why is in the manifest.
 
+**Fine-tuning** (:mod:`ptmcoder.annotate.finetune`): ``embedded:finetune`` fine-tunes
+MiniLM on the human codes (cross-fitted) and lets it and its ensemble with the best
+linear candidate compete in the same selection; in ``auto`` mode only when its
+(optimistic) time estimate fits the budget or its models are cached already.
+
 **Evidence** is the unit's sentence sharing most content words with the code's
 description (its name, definition, criteria and examples), a cheap lexical choice; no
 sentence is embedded.
@@ -29,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ptmcoder.annotate.base import Unit
-from ptmcoder.annotate.embedded import content_words, lexical_evidence
+from ptmcoder.annotate.embedded import MINILM, content_words, lexical_evidence
 from ptmcoder.annotate.prompt import allowed_nodes, normalise_level, unit_text
 from ptmcoder.annotate.records import Annotation, CodeAssignment, ErrorType
 from ptmcoder.codebook import Codebook, Role
@@ -79,6 +84,7 @@ class SupervisedAnnotator:
         self.embed_meta: dict[str, Any] = {}
         self.skipped: dict[str, str] = {}
         self.features: dict[str, Any] = {}
+        self.finetune_meta: dict[str, Any] | None = None
         self.ids: list[str] = []
 
     # -- fitting -------------------------------------------------------------------
@@ -156,6 +162,50 @@ class SupervisedAnnotator:
             cache.close()
         return vectors
 
+    def _finetune(self, texts_lab, Y, texts_other, n_code):
+        """The fine-tuned encoder as a learner for :func:`learn` (``scored``), or None in
+        ``auto`` mode when it would not fit the time budget (reason kept)."""
+        from ptmcoder.annotate import finetune
+        from ptmcoder.annotate.learn import decisions_for, fold_ids
+
+        settings = finetune.FineTuneSettings(seed=self.seed)
+        cache_dir = self.cache_path.parent / "finetuned" if self.cache_path else None
+        single = decisions_for(Y) == ("top1",)
+        key = finetune.cache_key(texts_lab, Y, settings, single)
+        cached = cache_dir is not None and (cache_dir / key[:32] / "full.pt").exists()
+        if self.mode == "auto" and not cached:
+            budget = self.budget_seconds
+            if budget is None:
+                budget = max(5.0, n_code / TARGET_UNITS_PER_SECOND)
+            estimate = finetune.estimate_seconds(
+                len(texts_lab), len(texts_other), finetune.OPTIMISTIC_SECONDS_PER_EXAMPLE, settings
+            )
+            if estimate > budget:
+                self.skipped["minilm-finetuned"] = (
+                    f"fine-tuning MiniLM on {len(texts_lab)} units was estimated at "
+                    f"{estimate:.0f} s or more, over the budget of {budget:.0f} s "
+                    "(--learn-budget; or ask for it with --annotator embedded:finetune)"
+                )
+                return None
+
+        def scored():
+            folds = fold_ids(Y, settings.folds, settings.seed)
+            raw_lab, raw_other, meta = finetune.cross_fit(
+                texts_lab,
+                Y,
+                texts_other,
+                folds,
+                settings,
+                single=single,
+                cache_dir=cache_dir,
+                status=self.status,
+                progress=self.progress,
+            )
+            self.finetune_meta = meta
+            return "minilm-finetuned", raw_lab, raw_other
+
+        return scored
+
     def fit(
         self,
         labels: dict[str, list[str]],
@@ -191,7 +241,7 @@ class SupervisedAnnotator:
         features: dict[str, Any] = {}
         if self.mode != "minilm":
             features["tfidf"] = (tfidf[:n], tfidf[n:])
-        if self.mode != "tfidf":
+        if self.mode not in ("tfidf", "finetune"):
             dense = self._minilm(texts, len(units))
             if dense is not None:
                 self.model_name = "sentence-transformers/all-MiniLM-L6-v2"
@@ -199,6 +249,9 @@ class SupervisedAnnotator:
                 both = combine(tfidf, dense)
                 features["combined"] = (both[:n], both[n:])
         self.features = features
+        scored = None
+        if self.mode in ("auto", "finetune") and n >= 8:
+            scored = self._finetune(texts[:n], Y, texts[n:], len(units))
         self.learned = learn(
             self.codes,
             Y,
@@ -207,7 +260,10 @@ class SupervisedAnnotator:
             folds=self.folds,
             seed=self.seed,
             status=self.status,
+            scored=scored,
         )
+        if self.learned.learner.startswith(("minilm-finetuned", "ensemble")):
+            self.model_name = f"{MINILM} (fine-tuned)"
         self.learned.skipped = dict(self.skipped)
         self.rows = rows
 
@@ -217,7 +273,7 @@ class SupervisedAnnotator:
             "name": self.name,
             "kind": "embedded",
             "model": self.model_name,
-            "embedder": "minilm" if learned.representation != "tfidf" else "tfidf",
+            "embedder": "tfidf" if learned.representation == "tfidf" else "minilm",
             "method": "few-shot",
             "few_shot": {
                 "classifier": f"scikit-learn {learned.learner} one-vs-rest on "
@@ -227,7 +283,11 @@ class SupervisedAnnotator:
                 "model fitted without its fold (never its own label)",
                 "classes": learned.modelled,
             },
-            "learner": {**learned.manifest(), "embedding": self.embed_meta or None},
+            "learner": {
+                **learned.manifest(),
+                "embedding": self.embed_meta or None,
+                "finetune": self.finetune_meta,
+            },
         }
 
     # -- annotation -----------------------------------------------------------------
@@ -328,7 +388,7 @@ def run_supervised(
             book,
             options.level,
             name=spec,
-            mode=kind if kind in ("minilm", "tfidf") else "auto",
+            mode=kind if kind in ("minilm", "tfidf", "finetune") else "auto",
             seed=options.seed,
             folds=options.folds,
             budget_seconds=options.learn_budget,

@@ -142,7 +142,8 @@ def _repeat(options, k: int, run_ref, stderr, as_json: bool) -> None:
     "--annotator",
     "annotators",
     multiple=True,
-    help="embedded (offline default), embedded:tfidf, openai:MODEL or "
+    help="embedded (offline default), embedded:tfidf, embedded:minilm, embedded:finetune "
+    "(fine-tunes MiniLM on the --train codes; minutes on CPU, cached), openai:MODEL or "
     "langchain:PROVIDER:MODEL. Repeat to add annotators; each is a separate rater.",
 )
 @click.option("--level", help="Codebook level to code at (default: the leaf codes).")
