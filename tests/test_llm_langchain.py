@@ -74,3 +74,29 @@ def test_missing_provider_package_is_a_dependency_error():
 
     with pytest.raises(DependencyError, match="pip install"):
         LangChainChatModel("mistralai", "m")
+
+
+def test_the_token_limiter_reserves_prompt_and_answers_as_the_openai_client_does():
+    from langchain_core.language_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from ptmcoder.llm.limiter import RateLimiter
+    from ptmcoder.llm.tokens import count_chat_tokens
+
+    class Recording(RateLimiter):
+        def __init__(self) -> None:
+            super().__init__(tpm=10**9)
+            self.asked: list[int] = []
+
+        async def acquire(self, tokens: int = 0) -> None:
+            self.asked.append(tokens)
+            await super().acquire(tokens)
+
+    limiter = Recording()
+    fake = GenericFakeChatModel(messages=iter([AIMessage(content="a"), AIMessage(content="b")]))
+    model = LangChainChatModel("fake", "gpt-4o-mini", chat_model=fake, limiter=limiter)
+    request = req(n=2, max_tokens=300)
+    asyncio.run(model.complete(request))
+    prompt = count_chat_tokens(request.messages, "gpt-4o-mini")
+    # the prompt counted with tiktoken plus room for both answers (it was characters / 4)
+    assert limiter.asked == [prompt + 2 * 300]

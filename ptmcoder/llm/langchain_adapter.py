@@ -173,7 +173,9 @@ class LangChainChatModel:
         async def once() -> list[tuple[str, dict[str, int], Any]]:
             nonlocal attempts, start
             if self.limiter is not None:
-                await self.limiter.acquire(sum(len(m.content) for m in request.messages) // 4)
+                from ptmcoder.llm.tokens import estimate_request_tokens
+
+                await self.limiter.acquire(estimate_request_tokens(request, self.model))
             attempts += 1
             start = time.monotonic()
             return await asyncio.gather(*(self._one(runnable, messages) for _ in range(request.n)))

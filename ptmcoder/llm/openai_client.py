@@ -35,8 +35,6 @@ STRUCTURED_MODES = ("auto", "json_schema", "json_object", "tools", "none")
 AUTO_ORDER = ("json_schema", "json_object", "none")
 #: the function a ``tools``-mode request forces the model to call
 TOOL_NAME = "record_codes"
-#: output tokens assumed per sample when the request sets no max_tokens (limiter only)
-DEFAULT_OUTPUT_ESTIMATE = 256
 
 
 def is_openai_host(base_url: str | None) -> bool:
@@ -322,14 +320,9 @@ class OpenAIChatModel:
         return params
 
     def _estimate_tokens(self, request: ChatRequest) -> int:
-        try:
-            from ptmcoder.llm.tokens import count_chat_tokens
+        from ptmcoder.llm.tokens import estimate_request_tokens
 
-            prompt = count_chat_tokens(request.messages, request.model or self.model)
-        except Exception:  # counting is an estimate for the limiter only
-            prompt = sum(len(m.content) for m in request.messages) // 4 + 4
-        out = request.max_tokens if request.max_tokens is not None else DEFAULT_OUTPUT_ESTIMATE
-        return prompt + out * request.n
+        return estimate_request_tokens(request, self.model)
 
     def _fallback(self, exc: Any) -> bool:
         """Adapt to a refusal of a parameter the endpoint does not support; True if so.

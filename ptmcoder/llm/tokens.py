@@ -149,3 +149,20 @@ def truncate_to_tokens(text: str, max_tokens: int, model: str) -> tuple[str, boo
     cut = enc.decode(ids[:max_tokens])
     # a multi-byte character split at the boundary decodes to U+FFFD: drop it
     return cut.rstrip("\ufffd"), True
+
+
+#: output tokens a rate limiter reserves for a request that sets no ``max_tokens``
+DEFAULT_OUTPUT_ESTIMATE = 256
+
+
+def estimate_request_tokens(request: Any, model: str) -> int:
+    """Tokens a chat request will use, for a tokens-per-minute limiter: the prompt
+    counted with tiktoken (characters / 4 if counting fails), plus ``max_tokens`` (or
+    :data:`DEFAULT_OUTPUT_ESTIMATE`) for each of the ``n`` answers. Used by every
+    client (OpenAI-compatible and langchain), so both limit alike."""
+    try:
+        prompt = count_chat_tokens(request.messages, request.model or model)
+    except Exception:  # counting is an estimate for the limiter only
+        prompt = sum(len(m.content) for m in request.messages) // 4 + 4
+    out = request.max_tokens if request.max_tokens is not None else DEFAULT_OUTPUT_ESTIMATE
+    return prompt + out * request.n
