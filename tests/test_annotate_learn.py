@@ -203,3 +203,16 @@ def test_minilm_is_skipped_when_over_budget_with_the_reason(tmp_path):
     assert annotator._minilm([f"text number {i}" for i in range(9)], 9) is None
     reason = annotator.skipped["minilm"]
     assert "9 uncached text(s)" in reason and "18 s" in reason and "budget of 10 s" in reason
+
+
+def test_vector_cache_tells_which_texts_it_has_without_reading_vectors(tmp_path):
+    from ptmcoder.annotate.vectors import VectorCache, text_hash
+
+    cache = VectorCache(tmp_path / "v.sqlite")
+    cache.put_many("s", {text_hash("a"): np.ones(3, np.float32)})
+    cache.put_many("other", {text_hash("b"): np.ones(3, np.float32)})
+    assert cache.present("s", [text_hash(t) for t in "abca"]) == {text_hash("a")}
+    many = [text_hash(str(i)) for i in range(1200)]  # more than one query batch
+    cache.put_many("s", {h: np.zeros(2, np.float32) for h in many[::3]})
+    assert cache.present("s", many) == set(many[::3])
+    cache.close()

@@ -97,7 +97,7 @@ class SupervisedAnnotator:
         probe = ChunkEmbedder(None, name=space_name, cache=cache)
         found: set[str] = set()
         if cache is not None:
-            found = set(cache.get_many(probe.space, [text_hash(t) for t in texts]))
+            found = cache.present(probe.space, [text_hash(t) for t in texts])
         missing = len({text_hash(t) for t in texts} - found)
         budget = self.budget_seconds
         if budget is None:

@@ -65,6 +65,19 @@ class VectorCache:
                 out[h] = np.frombuffer(blob, dtype=np.float32)
         return out
 
+    def present(self, space: str, hashes: list[str]) -> set[str]:
+        """The hashes among ``hashes`` that have a vector in ``space`` (no vector read)."""
+        out: set[str] = set()
+        unique = list(dict.fromkeys(hashes))
+        for start in range(0, len(unique), 500):
+            part = unique[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.db.execute(
+                f"SELECT hash FROM vectors WHERE space = ? AND hash IN ({marks})", [space, *part]
+            )
+            out.update(h for (h,) in rows)
+        return out
+
     def put_many(self, space: str, items: dict[str, np.ndarray]) -> None:
         with self.db:
             self.db.executemany(
