@@ -965,7 +965,7 @@ def _adapt_stats(ctx: StageContext) -> dict[str, Any]:
     labels, the distribution in each taxonomy after mapping, and a chi-square test of the
     raters' code distributions (Cramér's V with a bootstrap CI)."""
     from ptmcoder.codebook import load_codebook
-    from ptmcoder.report.compare import distribution_shift
+    from ptmcoder.stats.shift import distribution_shift
 
     cfg = ctx.config.stats
     book = ctx.config.annotate.codebook

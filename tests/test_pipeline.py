@@ -29,7 +29,8 @@ from ptmcoder.pipeline import (
     read_stage_record,
     run_study,
 )
-from ptmcoder.report.compare import compare, distribution_shift
+from ptmcoder.report.compare import compare
+from ptmcoder.stats.shift import distribution_shift
 
 REPO = Path(__file__).resolve().parents[1]
 
