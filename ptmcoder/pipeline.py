@@ -492,6 +492,8 @@ class StageContext:
     #: the stage running now was asked for (--from / --force), not only out of date:
     #: it starts afresh instead of resuming what it left
     redo: bool = False
+    #: (rater, sample stage output) -> that rater's settings (see _rater_settings)
+    rater_settings: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
 
     def dir(self, stage: Stage) -> Path:
         return self.run_dir / str(stage)
@@ -582,7 +584,16 @@ def _adapt_sample(ctx: StageContext) -> dict[str, Any]:
 
 
 def _rater_settings(ctx: StageContext, rater: RaterConfig) -> dict[str, Any]:
-    """What decides a rater's codes: the stage settings, the rater's own, the files read."""
+    """What decides a rater's codes: the stage settings, the rater's own, the files read.
+    Computed once per rater and sample in a session (the up-to-date check and the stage
+    both ask)."""
+    key = (rater.name, ctx.outputs.get(str(Stage.SAMPLE)))
+    if key not in ctx.rater_settings:
+        ctx.rater_settings[key] = _compute_rater_settings(ctx, rater)
+    return ctx.rater_settings[key]
+
+
+def _compute_rater_settings(ctx: StageContext, rater: RaterConfig) -> dict[str, Any]:
     from ptmcoder.annotate.prompt import DEFAULT_PROMPT, load_prompt
     from ptmcoder.codebook import codebook_hash, load_codebook
 
