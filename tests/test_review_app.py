@@ -331,3 +331,37 @@ def test_fast_typing_reaches_the_input_line(run_id):
     asyncio.run(main())
     [d] = in_force(run_id)
     assert d.action is Action.CODES and d.codes == ["unclear"]
+
+
+def test_each_key_reads_the_queue_once(run_id):
+    """The screen refreshes after every key from one read of items and decisions (it
+    read the whole queue five times per key)."""
+
+    async def main():
+        queue = open_queue(run_id)
+        reads = {"items": 0, "current": 0}
+        for name in reads:
+            original = getattr(queue.store, name)
+
+            def counted(*a, _original=original, _name=name, **kw):
+                reads[_name] += 1
+                return _original(*a, **kw)
+
+            setattr(queue.store, name, counted)
+        app = ReviewApp(queue, adjudicator="ann")
+        try:
+            async with app.run_test(size=(150, 50)) as pilot:
+                await pilot.pause()
+                before = dict(reads)
+                first = app.item.id
+                await pilot.press("a")
+                await pilot.pause()
+                return before, dict(reads), first, app.item.id
+        finally:
+            queue.close()
+
+    before, after, first, second = asyncio.run(main())
+    assert before == {"items": 1, "current": 1}  # the first screen
+    assert second != first  # the key was taken and the next item shown
+    assert after["items"] - before["items"] == 1
+    assert after["current"] - before["current"] == 1

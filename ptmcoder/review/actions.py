@@ -113,8 +113,10 @@ class Progress:
 
 def progress(queue: Queue, adjudicator: str) -> Progress:
     """This adjudicator's progress: items decided, skipped and left."""
-    current = queue.store.current()
-    items = queue.store.items()
+    return _progress(queue.store.items(), queue.store.current(), adjudicator)
+
+
+def _progress(items: list[Item], current: dict, adjudicator: str) -> Progress:
     done = skipped = 0
     left: dict[str, int] = {}
     for item in items:
@@ -132,10 +134,13 @@ def progress(queue: Queue, adjudicator: str) -> Progress:
 def pending(queue: Queue, adjudicator: str) -> list[Item]:
     """Items this adjudicator has not decided: unskipped ones by priority, then the
     skipped ones in the order they were skipped."""
-    current = queue.store.current()
+    return _pending(queue.store.items(), queue.store.current(), adjudicator)
+
+
+def _pending(items: list[Item], current: dict, adjudicator: str) -> list[Item]:
     fresh: list[Item] = []
     skipped: list[tuple[int, Item]] = []
-    for item in queue.store.items():
+    for item in items:
         d = current.get((item.id, adjudicator))
         if d is None:
             fresh.append(item)
@@ -150,13 +155,34 @@ def next_item(queue: Queue, adjudicator: str) -> Item | None:
     return items[0] if items else None
 
 
-def others_decisions(queue: Queue, item: Item, adjudicator: str) -> list[Decision]:
-    """Decisions in force by other adjudicators on ``item`` (hidden with ``--blind``)."""
+def others_decisions(
+    queue: Queue, item: Item, adjudicator: str, current: dict | None = None
+) -> list[Decision]:
+    """Decisions in force by other adjudicators on ``item`` (hidden with ``--blind``);
+    ``current``: the store's decisions in force, when already read."""
+    current = queue.store.current() if current is None else current
     return [
         d
-        for (item_id, who), d in queue.store.current().items()
+        for (item_id, who), d in current.items()
         if item_id == item.id and who != adjudicator and d.action in DECIDING
     ]
+
+
+@dataclass
+class Overview:
+    """What a screen shows after each action, from one read of items and decisions."""
+
+    progress: Progress
+    item: Item | None
+    current: dict
+
+
+def overview(queue: Queue, adjudicator: str) -> Overview:
+    """Progress and next item of this adjudicator, reading the queue once (the review
+    screen refreshes after every key)."""
+    items, current = queue.store.items(), queue.store.current()
+    left = _pending(items, current, adjudicator)
+    return Overview(_progress(items, current, adjudicator), left[0] if left else None, current)
 
 
 # -- validation --------------------------------------------------------------------

@@ -176,12 +176,16 @@ class ReviewApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.item = actions.next_item(self.queue, self.adjudicator)
-        self.refresh_view()
+        view = actions.overview(self.queue, self.adjudicator)
+        self.item = view.item
+        self.refresh_view(view)
 
     # -- rendering ---------------------------------------------------------------
-    def refresh_view(self) -> None:
-        p = actions.progress(self.queue, self.adjudicator)
+    def refresh_view(self, view: actions.Overview | None = None) -> None:
+        """Redraw; ``view``: the queue as read after the last action (read here if None),
+        one read of items and decisions per key."""
+        view = view or actions.overview(self.queue, self.adjudicator)
+        p = view.progress
         reasons = ", ".join(f"{k} {v}" for k, v in p.left_by_reason.items()) or "-"
         self.query_one("#progress", Static).update(
             Text(
@@ -207,7 +211,7 @@ class ReviewApp(App[None]):
             self._render_mapping(item)
         else:
             self._render_unit(item)
-        self._render_others(item)
+        self._render_others(item, view.current)
 
     def _render_unit(self, item: Item) -> None:
         unit = item.detail.get("unit", {})
@@ -337,12 +341,12 @@ class ReviewApp(App[None]):
         self.query_one("#raters", Static).update(Group(*parts))
         self.query_one("#codes", Static).update("")
 
-    def _render_others(self, item: Item) -> None:
+    def _render_others(self, item: Item, current: dict) -> None:
         widget = self.query_one("#others", Static)
         if self.blind:
             widget.update(Text("blind: other adjudicators' decisions are hidden", "dim"))
             return
-        others = actions.others_decisions(self.queue, item, self.adjudicator)
+        others = actions.others_decisions(self.queue, item, self.adjudicator, current)
         if not others:
             widget.update("")
             return
@@ -366,7 +370,10 @@ class ReviewApp(App[None]):
             self.bell()
         else:
             self.last_message = f"saved: item {decision.item_id} {decision.action}"
-            self.item = actions.next_item(self.queue, self.adjudicator)
+            view = actions.overview(self.queue, self.adjudicator)
+            self.item = view.item
+            self.refresh_view(view)
+            return
         self.refresh_view()
 
     def action_accept(self) -> None:
