@@ -191,9 +191,17 @@ class StatsConfig(_Model):
     #: distribution: the codes of each rater and taxonomy; popularity and difficulty:
     #: Tan et al.'s RQ1/RQ2 over the whole imported corpus (PTM-tagged questions
     #: against the rest as baseline)
-    analyses: list[Literal["distribution", "popularity", "difficulty"]] = Field(
+    #: resolution: Banyongrakkul et al.'s RQ2 over the imported issues (resolution time of
+    #: PTM-related against other issues, and across the themes of the coded ones)
+    analyses: list[Literal["distribution", "popularity", "difficulty", "resolution"]] = Field(
         default_factory=lambda: ["distribution"]
     )
+    #: resolution: the boolean column marking PTM-related issues (default: [sample]
+    #: group_column), or the GitHub labels that do (exactly one of the two)
+    ptm_column: str | None = None
+    ptm_labels: list[str] | None = None
+    #: resolution: a corpus column with the issue type, for the independence test
+    issue_types: str | None = None
     #: the tags that make a question PTM-related (default: Tan et al.'s 18, Table I)
     ptm_tags: list[str] | None = None
     #: popularity and difficulty: questions created on or after this date only
@@ -1005,6 +1013,8 @@ def _adapt_stats(ctx: StageContext) -> dict[str, Any]:
             for b in names[i + 1 :]
         ]
     result.update(_corpus_analyses(ctx))
+    if "resolution" in cfg.analyses:
+        result["resolution"] = _resolution_analysis(ctx, loaded, per_rater)
     mapping = read_stage_output(ctx.run_dir, Stage.MAP)
     map_dir = ctx.run_dir / "map"
     if ctx.config.map is not None and (map_dir / "input.csv").is_file():
@@ -1050,6 +1060,39 @@ def _corpus_analyses(ctx: StageContext) -> dict[str, Any]:
 
         out["difficulty"] = _clean(difficulty(path, rule=rule, since=cfg.since).to_dict())
     return out
+
+
+def _resolution_analysis(
+    ctx: StageContext, book: Any, per_rater: dict[str, dict[str, list[str]]]
+) -> dict[str, Any]:
+    """Banyongrakkul et al.'s RQ2 as ``stats resolution`` computes it
+    (:func:`ptmcoder.stats.resolution.resolution`): resolution days of the closed PTM-related
+    issues against the others (balanced sample, one-sided Mann-Whitney U with Cliff's
+    delta), and across the themes of the coded issues (Kruskal-Wallis), the themes taken
+    from the gold labels when there are some, else from the first rater. Box plots go
+    next to ``stats.json``."""
+    from ptmcoder.corpus.store import corpus_path
+    from ptmcoder.stats.resolution import load_issues, resolution, theme_table
+
+    cfg = ctx.config.stats
+    sample = ctx.config.sample
+    column = cfg.ptm_column or (sample.group_column if cfg.ptm_labels is None else None)
+    path = Path(corpus_path(corpus_name(ctx.config)))
+    df, type_col = load_issues(
+        path, ptm_labels=cfg.ptm_labels, ptm_column=column, issue_types=cfg.issue_types
+    )
+    source = "gold" if "gold" in per_rater else next(iter(per_rater), None)
+    themes = None
+    if source is not None:
+        long = pd.DataFrame(
+            [(u, c) for u, cs in per_rater[source].items() for c in cs], columns=["unit", "code"]
+        )
+        themes = theme_table(long, book)
+    result = resolution(df, source=str(path), themes=themes, issue_type_col=type_col, seed=cfg.seed)
+    result.draw_figures(ctx.dir(Stage.STATS))
+    out = result.to_dict()
+    out["figures"] = [Path(f).name for f in result.figures]
+    return _clean({"themes_from": source, "ptm": column or cfg.ptm_labels, **out})
 
 
 def _adapt_report(ctx: StageContext) -> dict[str, Any]:

@@ -438,3 +438,55 @@ def test_a_file_in_runs_is_not_a_run(isolated_home):
     first = run_study(study)
     again = run_study(study)
     assert again.run_dir == first.run_dir and again.annotator_calls == 0
+
+
+GH_STUDY = """
+[study]
+id = "gh"
+title = "Resolution time of PTM-related issues"
+
+[import]
+files = ["samples:github_issues_sample.jsonl"]
+corpus = "gh-corpus"
+
+[annotate]
+codebook = "banyongrakkul2025"
+
+[[annotate.raters]]
+name = "zero-shot"
+annotator = "embedded:tfidf"
+
+[stats]
+analyses = ["distribution", "resolution"]
+ptm_labels = ["dataset request", "vision", "dataset-viewer"]
+bootstrap = 20
+"""
+
+
+def test_stats_stage_runs_banyongrakkul_resolution_time_with_the_coded_themes(isolated_home):
+    from ptmcoder.codebook import load_codebook
+    from ptmcoder.corpus.store import corpus_path
+    from ptmcoder.stats.resolution import load_issues, resolution, theme_table
+
+    study = isolated_home / "gh.toml"
+    study.write_text(GH_STUDY, encoding="utf-8")
+    result = run_study(study)
+    stats = read_stage_output(result.run_dir, "stats")["resolution"]
+    # the same numbers as `stats resolution` computes, with the rater's codes as themes
+    path = Path(corpus_path("gh-corpus"))
+    df, _ = load_issues(path, ptm_labels=["dataset request", "vision", "dataset-viewer"])
+    codes = read_codings(result.run_dir)
+    book = load_codebook("banyongrakkul2025")
+    themes = theme_table(codes.rename(columns={"unit_id": "unit"}), book)
+    direct = resolution(df, themes=themes, seed=13)  # the stats stage's default seed
+    assert stats["themes_from"] == "zero-shot"
+    assert stats["sample"]["n"] == direct.sample_record["n"]
+    assert stats["sample"]["n"]["ptm"] == stats["sample"]["n"]["non-ptm"] > 0
+    assert stats["mann_whitney"]["u"] == direct.mann_whitney.u
+    assert [t["n"] for t in stats["themes"]] == [t.n for t in direct.themes]
+    assert sum(t["n"] for t in stats["themes"]) > 0
+    assert (result.run_dir / "stats" / "resolution_groups.png").is_file()
+    md = (result.run_dir / "report" / "report.md").read_text(encoding="utf-8")
+    assert "Resolution time (Banyongrakkul et al. RQ2)" in md and "Cliff's delta" in md
+    html = (result.run_dir / "report" / "report.html").read_text(encoding="utf-8")
+    assert 'id="table-resolution"' in html
