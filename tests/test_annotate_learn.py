@@ -216,3 +216,12 @@ def test_vector_cache_tells_which_texts_it_has_without_reading_vectors(tmp_path)
     cache.put_many("s", {h: np.zeros(2, np.float32) for h in many[::3]})
     assert cache.present("s", many) == set(many[::3])
     cache.close()
+
+
+def test_one_code_per_unit_uncertainty_is_the_margin_of_the_two_most_probable():
+    # top1 (humans gave one code per unit): a unit torn between two codes is the most
+    # uncertain, whatever the per-code thresholds (they play no part in top1)
+    proba = np.array([[0.45, 0.44, 0.11], [0.80, 0.10, 0.10], [0.34, 0.33, 0.33]])
+    u = uncertainty(proba, np.array([0.9, 0.9, 0.9]), "top1")
+    np.testing.assert_allclose(u, [0.99, 0.30, 0.99])
+    assert uncertainty(proba, np.array([0.9, 0.9, 0.9]), "threshold").argmax() == 1

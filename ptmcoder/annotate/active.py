@@ -9,9 +9,10 @@ over the ``pool_factor * k`` most uncertain units (a k-center-greedy compromise,
 Sener and Savarese, "Active learning for convolutional neural networks: a core-set
 approach", ICLR 2018, combined with uncertainty sampling, Lewis and Gale, SIGIR 1994).
 
-Uncertainty of a unit: with the ``top1+threshold`` decision, one minus the margin between
-its two most probable codes; with ``threshold``, the largest closeness of a code's
-probability to that code's threshold (1 at the threshold, 0 at 0 or 1).
+Uncertainty of a unit: with the ``top1`` and ``top1+threshold`` decisions, one minus the
+margin between its two most probable codes (Scheffer et al., "Active hidden Markov models
+for information extraction", IDA 2001); with ``threshold``, the largest closeness of a
+code's probability to that code's threshold (1 at the threshold, 0 at 0 or 1).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 def uncertainty(proba: np.ndarray, thresholds: np.ndarray, decision: str) -> np.ndarray:
     if proba.shape[0] == 0:
         return np.zeros(0)
-    if decision == "top1+threshold" and proba.shape[1] > 1:
+    if decision in ("top1", "top1+threshold") and proba.shape[1] > 1:
         top2 = np.sort(proba, axis=1)[:, -2:]
         return 1.0 - (top2[:, 1] - top2[:, 0])
     span = np.maximum(thresholds, 1.0 - thresholds)[None, :]
