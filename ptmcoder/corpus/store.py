@@ -51,9 +51,11 @@ from ptmcoder.errors import NotFoundError, PtmcoderError
 UNITS_FILE = "units.parquet"
 IMPORT_FILE = "import.json"
 BATCH_ROWS = 5_000
+STAGE_COMPRESSION = "zstd"  # the staging files, read once by _finish
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _STAGE_SCHEMA = UNIT_SCHEMA.append(pa.field("_row", pa.int64()))
-_ANSWER_SCHEMA = pa.schema([("id", pa.string()), ("created_at", pa.timestamp("us", tz="UTC"))])
+_TS = pa.timestamp("us", tz="UTC")
+_ANSWER_SCHEMA = pa.schema([("id", pa.string()), ("created_at", _TS)])
 MAX_LISTED = 1000  # skipped records / duplicates listed in import.json (all are counted)
 
 
@@ -253,7 +255,9 @@ class _BatchWriter:
     def __init__(self, path: Path, schema: pa.Schema, batch_rows: int = BATCH_ROWS) -> None:
         self.path, self.schema, self.batch_rows = path, schema, batch_rows
         self.rows: list[dict[str, Any]] = []
-        self.writer = pq.ParquetWriter(path, schema, compression="zstd")
+        self.tables: list[pa.Table] = []  # added whole (a parallel reader's), not yet written
+        self.buffered = 0
+        self.writer = pq.ParquetWriter(path, schema, compression=STAGE_COMPRESSION)
         self.n = 0
 
     def add(self, row: dict[str, Any]) -> None:
@@ -261,11 +265,25 @@ class _BatchWriter:
         if len(self.rows) >= self.batch_rows:
             self.flush()
 
-    def flush(self) -> None:
+    def add_table(self, table: pa.Table) -> None:
+        self._flush_rows()
+        self.tables.append(table)
+        self.buffered += table.num_rows
+        if self.buffered >= self.batch_rows:
+            self.flush()
+
+    def _flush_rows(self) -> None:
         if self.rows:
-            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
-            self.n += len(self.rows)
+            self.tables.append(pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.buffered += len(self.rows)
             self.rows = []
+
+    def flush(self) -> None:
+        self._flush_rows()
+        if self.tables:
+            self.writer.write_table(pa.concat_tables(self.tables))
+            self.n += self.buffered
+            self.tables, self.buffered = [], 0
 
     def close(self) -> None:
         self.flush()
@@ -442,7 +460,11 @@ def _import_locked(
         stage = _BatchWriter(staging / "_stage_units.parquet", _STAGE_SCHEMA)
         answers = _BatchWriter(staging / "_stage_answers.parquet", _ANSWER_SCHEMA, 50_000)
         ctx = ImportContext(
-            on_error=on_error, answer_sink=lambda i, t: answers.add({"id": i, "created_at": t})
+            on_error=on_error,
+            answer_sink=lambda i, t: answers.add({"id": i, "created_at": t}),
+            answers_sink=lambda ids, times: answers.add_table(
+                pa.table([pa.array(ids, pa.string()), pa.array(times, _TS)], schema=_ANSWER_SCHEMA)
+            ),
         )
         source_info = []
         row = 0
@@ -454,10 +476,20 @@ def _import_locked(
                 progress(str(f), 0, total)
             n_before, skipped_before, bad_file = row, len(ctx.skipped), replaced_bytes()
             counted_before = sum(ctx.counts.values())
-            for unit in _read_one(f, f_fmt, ctx, mapping, platform):
-                unit["_row"] = row
-                row += 1
-                stage.add(unit)
+            if f_fmt == "posts-xml":  # Arrow tables, from worker processes for a large file
+                from ptmcoder.corpus.readers import posts_xml
+
+                for table in posts_xml.read_tables(f, ctx):
+                    n_rows = table.num_rows
+                    stage.add_table(
+                        table.append_column("_row", pa.array(range(row, row + n_rows), pa.int64()))
+                    )
+                    row += n_rows
+            else:
+                for unit in _read_one(f, f_fmt, ctx, mapping, platform):
+                    unit["_row"] = row
+                    row += 1
+                    stage.add(unit)
             if (
                 row == n_before
                 and len(ctx.skipped) == skipped_before

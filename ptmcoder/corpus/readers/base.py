@@ -34,6 +34,11 @@ def replaced_bytes() -> int:
     return _replaced["bytes"]
 
 
+def add_replaced_bytes(n: int) -> None:
+    """Count ``n`` bytes replaced in another process (a parallel reader's worker)."""
+    _replaced["bytes"] += n
+
+
 class OnError(StrEnum):
     FAIL = "fail"
     SKIP = "skip"
@@ -51,6 +56,8 @@ class ImportContext:
     counts: Counter[str] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     answer_sink: Callable[[str, datetime | None], None] | None = None
+    # many answers at once (ids, creation times); answer_sink is called per answer if unset
+    answers_sink: Callable[[list[str], list[datetime | None]], None] | None = None
     progress: Callable[[int], None] | None = None  # bytes read in the current file
 
     def bad(self, error: InputRecordError) -> None:
@@ -64,6 +71,13 @@ class ImportContext:
     def answer(self, answer_id: str, created_at: datetime | None) -> None:
         if self.answer_sink is not None:
             self.answer_sink(answer_id, created_at)
+
+    def answer_table(self, answer_ids: list[str], created: list[datetime | None]) -> None:
+        if self.answers_sink is not None:
+            self.answers_sink(answer_ids, created)
+        else:
+            for answer_id, created_at in zip(answer_ids, created, strict=True):
+                self.answer(answer_id, created_at)
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
