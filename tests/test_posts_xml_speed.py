@@ -2,14 +2,40 @@
 
 * the value parsers' fast paths (plain digits, the dumps' ISO times) agree with their
   general path on any text (a ``str`` subclass always takes the general path);
+* read_tables with worker processes and small ranges (so that every hostile detail
+  lands near some cut) gives what read() gives: the same units in the same order, the
+  same source lines and rows, skipped records, errors, counts, answers, replaced bytes
+  and last progress; the store imports the same corpus either way; a killed parallel
+  import leaves no worker running and no corpus.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ptmcoder.corpus.readers.base import FieldError, parse_id, parse_int, parse_time
+from ptmcoder.corpus import store
+from ptmcoder.corpus.readers import posts_xml
+from ptmcoder.corpus.readers.base import (
+    FieldError,
+    ImportContext,
+    OnError,
+    parse_id,
+    parse_int,
+    parse_time,
+    replaced_bytes,
+)
+from ptmcoder.corpus.schema import UNIT_SCHEMA
+from ptmcoder.errors import InputRecordError
 
 TEXT = st.one_of(
     st.text(max_size=30),
@@ -38,3 +64,219 @@ def _outcome(parse, value):
 def test_fast_paths_agree_with_the_general_path(text):
     for parse in (parse_int, parse_id, parse_time):
         assert _outcome(parse, text) == _outcome(parse, Text(text)), parse.__name__
+
+
+# ----------------------------------------------------- the parallel reader = the plain one
+REPO = Path(__file__).resolve().parents[1]
+RANGE = 16 << 10  # 16 KiB ranges: a 300 KB file is cut about 20 times
+
+
+def _generate(path: Path, size: int, seed: int) -> str:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from bench_posts_xml import generate
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    generate(path, size, seed=seed)
+    return path.read_text(encoding="utf-8")
+
+
+def _read(path: Path, on_error: OnError, parallel: bool) -> dict:
+    answers: list = []
+    progress: list[int] = []
+    ctx = ImportContext(on_error=on_error, answer_sink=lambda i, t: answers.append((i, t)))
+    ctx.progress = progress.append
+    before = replaced_bytes()
+    tables: list[pa.Table] = []
+    error = None
+    try:
+        if parallel:
+            tables = list(
+                posts_xml.read_tables(path, ctx, workers=1, range_bytes=RANGE, min_bytes=0)
+            )
+        else:
+            tables = [pa.Table.from_pylist(list(posts_xml.read(path, ctx)), schema=UNIT_SCHEMA)]
+    except InputRecordError as exc:
+        error = (exc.file, exc.record, exc.field_name, exc.reason)
+    units = pa.concat_tables(tables).to_pylist() if tables else []
+    return {
+        "units": units if error is None else None,
+        "answers": answers if error is None else None,
+        "error": error,
+        "skipped": [(e.file, e.record, e.field_name, e.reason) for e in ctx.skipped],
+        "counts": list(ctx.counts.items()) if error is None else None,
+        "replaced": replaced_bytes() - before if error is None else None,
+        "last_progress": progress[-1] if progress and error is None else None,
+    }
+
+
+def _assert_same(path: Path) -> dict:
+    for on_error in (OnError.SKIP, OnError.FAIL):
+        plain = _read(path, on_error, parallel=False)
+        fast = _read(path, on_error, parallel=True)
+        assert fast == plain, on_error
+    return plain  # the SKIP outcome is checked first; FAIL's is returned
+
+
+def _insert_before_rows(text: str, every: int, insert) -> str:
+    parts = text.split("  <row ")
+    return "  <row ".join(
+        part + (insert(i) if i % every == every - 1 and i < len(parts) - 1 else "")
+        for i, part in enumerate(parts)
+    )
+
+
+def test_a_clean_file_gives_the_same_units_in_the_same_order(tmp_path):
+    path = tmp_path / "Posts.xml"
+    _generate(path, 300_000, seed=3)
+    outcome = _read(path, OnError.FAIL, parallel=True)
+    assert len(outcome["units"]) > 30 and outcome["last_progress"] == path.stat().st_size
+    assert outcome["units"][-1]["source"].startswith("Posts.xml:line ")
+    _assert_same(path)
+
+
+def test_bad_fields_are_skipped_or_fail_at_the_same_row(tmp_path):
+    path = tmp_path / "Posts.xml"
+    text = _generate(path, 300_000, seed=4)
+    text = text.replace('Score="7"', 'Score="lots"')
+    bad = (
+        '<row PostTypeId="1" Title="no id"/>\n  ',
+        '<row Id="9{i}" PostTypeId="1" Title=" " CreationDate="2020-01-01"/>\n  ',
+        '<row Id="8{i}" PostTypeId="2" CreationDate="yesterday"/>\n  ',
+    )
+    text = _insert_before_rows(text, 13, lambda i: bad[i % 3].format(i=i))
+    path.write_text(text, encoding="utf-8")
+    plain = _read(path, OnError.SKIP, parallel=False)
+    assert len(plain["skipped"]) > 5 and plain["units"]
+    assert _read(path, OnError.FAIL, parallel=False)["error"] is not None
+    _assert_same(path)
+
+
+def test_undecodable_bytes_are_replaced_and_counted_once(tmp_path):
+    path = tmp_path / "Posts.xml"
+    text = _generate(path, 300_000, seed=5).replace("tensor", "tensör")
+    raw = text.encode("utf-8").replace(b"model", b"mod\xffel")
+    # a character cut short just before a row (where the ranges are cut), and inside one
+    raw = raw.replace(b"\n  <row ", b"\n\xe2\x82  <row ", 9).replace(b"Score=", b"\xc3 Score=", 5)
+    path.write_bytes(raw)
+    assert _read(path, OnError.SKIP, parallel=False)["replaced"] > 100
+    _assert_same(path)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "comment",  # a <row inside a comment, cut between two ranges
+        "cdata",
+        "nested",  # rows one level deeper than the root
+        "truncated",
+        "junk-after-root",
+        "doctype",
+        "crlf",
+        "cr",
+    ],
+)
+def test_hostile_files_give_the_plain_readers_rows_and_errors(tmp_path, hostile):
+    path = tmp_path / "Posts.xml"
+    text = _generate(path, 300_000, seed=6)
+    head, *rows = text.split("\n  <row ")
+    seps = ["\n  <row "] * len(rows)
+    m = len(rows) // 2
+    if hostile == "comment":
+        seps[m], seps[m + 12] = "\n  <!-- <row ", " -->\n  <row "
+    elif hostile == "cdata":
+        seps[m], seps[m + 12] = "\n  <![CDATA[<row ", "]]>\n  <row "
+    elif hostile == "nested":
+        seps[m], seps[m + 15] = "\n<group>\n  <row ", "\n</group>\n  <row "
+    text = head + "".join(sep + row for sep, row in zip(seps, rows, strict=True))
+    if hostile == "truncated":
+        text = text[: len(text) * 2 // 3]
+    elif hostile == "junk-after-root":
+        text += "<posts/>\n"
+    elif hostile == "doctype":
+        text = text.replace("<posts>", '<!DOCTYPE posts [<!ENTITY e "x">]>\n<posts>', 1)
+    elif hostile == "crlf":
+        text = text.replace("\n", "\r\n")
+    elif hostile == "cr":
+        text = text.replace("\n", "\r")
+    path.write_bytes(text.encode("utf-8"))
+    outcome = _assert_same(path)
+    if hostile in ("truncated", "junk-after-root", "doctype"):
+        assert outcome["error"] is not None
+    else:
+        assert outcome["units"] and outcome["error"] is None
+
+
+def test_the_store_imports_the_same_corpus_with_workers(tmp_path, monkeypatch):
+    path = tmp_path / "Posts.xml"
+    text = _generate(path, 400_000, seed=8).replace('Score="5"', 'Score="x"')
+    path.write_bytes(text.encode("utf-8").replace(b"model", b"mod\xffel", 7))
+    monkeypatch.setattr(posts_xml, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(posts_xml, "RANGE_BYTES", RANGE)
+    started: list[posts_xml._Workers] = []
+    real = posts_xml._Workers
+
+    def workers(n: int) -> posts_xml._Workers:
+        started.append(real(n))
+        return started[-1]
+
+    monkeypatch.setattr(posts_xml, "_Workers", workers)
+    records = {}
+    for spare in (0, 1):
+        monkeypatch.setattr(posts_xml, "spare_workers", lambda spare=spare: spare)
+        summary = store.import_corpus([path], f"c{spare}", on_error="skip")
+        record = store.import_record(f"c{spare}")
+        for volatile in ("name", "path", "seconds", "imported_at"):
+            record.pop(volatile)
+        records[spare] = (store.load_corpus(f"c{spare}"), record, summary.units)
+    assert len(started) == 1 and all(p.poll() is not None for p in started[0].procs)
+    (plain, plain_record, n), (fast, fast_record, _) = records[0], records[1]
+    assert n > 30 and plain_record["skipped_count"] > 0 and plain_record["non_utf8_bytes"] == 7
+    assert fast.equals(plain)
+    assert fast_record == plain_record
+
+
+def test_killing_a_parallel_import_leaves_no_worker_and_no_corpus(tmp_path, isolated_home):
+    path = tmp_path / "Posts.xml"
+    _generate(path, 3_000_000, seed=9)
+    code = (
+        "import sys\n"
+        "from ptmcoder.corpus import store\n"
+        "from ptmcoder.corpus.readers import posts_xml\n"
+        "posts_xml.PARALLEL_MIN_BYTES, posts_xml.RANGE_BYTES = 0, 64 << 10\n"
+        "posts_xml.spare_workers = lambda: 1\n"
+        "real = posts_xml._Workers\n"
+        "def workers(n):\n"
+        "    pool = real(n)\n"
+        "    print(*[p.pid for p in pool.procs], flush=True)\n"
+        "    return pool\n"
+        "posts_xml._Workers = workers\n"
+        "def progress(path, done, total):\n"
+        "    if done and done < total:\n"
+        "        print('progress', flush=True)\n"
+        "        sys.stdin.readline()  # wait here to be killed\n"
+        f"store.import_corpus([{str(path)!r}], 'c', progress=progress)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PTMCODER_HOME": str(isolated_home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+    )
+    worker_pids = [int(x) for x in proc.stdout.readline().split()]
+    assert proc.stdout.readline().strip() == b"progress"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_running(pid) for pid in worker_pids):
+        time.sleep(0.1)
+    assert worker_pids and not any(_running(pid) for pid in worker_pids)
+    assert store.known_corpora() == []
+    store.import_corpus([path], "c")  # the lock is free; the killed import's staging goes
+    assert store.known_corpora() == ["c"]
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

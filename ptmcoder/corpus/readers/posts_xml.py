@@ -195,6 +195,7 @@ def _parse_range(path: str, start: int, end: int, root: bytes, first: bool, last
     before = replaced_bytes()
     payload = data.decode("utf-8", errors=DECODE_ERRORS).encode("utf-8")
     out = _Range(replaced=replaced_bytes() - before)
+    add_replaced_bytes(-out.replaced)  # counted when the range is merged (maybe in a worker)
     out.line_breaks = payload.count(b"\n") + payload.count(b"\r") - payload.count(b"\r\n")
     found: list[tuple[int, dict[str, str]]] = []
     parser = _new_parser(found)
