@@ -75,12 +75,21 @@ def html_to_text(body: str | None) -> str:
     blocks: list[str] = []
 
     def keep_block(m: re.Match[str]) -> str:
-        code = _unescape(_TAG.sub("", _CODE_TAG.sub("", m.group(1))))
+        code = m.group(1)
+        if code.startswith("<code>") and code.endswith("</code>") and code.count("<") == 2:
+            code = code[6:-7]  # the usual <pre><code>...</code></pre>: the two subs below
+        elif "<" in code:
+            code = _TAG.sub("", _CODE_TAG.sub("", code))
+        code = _unescape(code)
         blocks.append("```\n" + code.strip("\n") + "\n```")
         return f"\n\x00{len(blocks) - 1}\x00\n"
 
+    def inline(m: re.Match[str]) -> str:
+        code = m.group(1)
+        return "`" + (_TAG.sub("", code) if "<" in code else code) + "`"
+
     text = _PRE.sub(keep_block, body)
-    text = _INLINE_CODE.sub(lambda m: "`" + _TAG.sub("", m.group(1)) + "`", text)
+    text = _INLINE_CODE.sub(inline, text)
     text = _LI_END.sub("", _LI.sub("\n- ", text))
     text = _IMG.sub("[image]", text)
     text = _BLOCK.sub("\n", text)

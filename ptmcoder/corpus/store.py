@@ -51,7 +51,7 @@ from ptmcoder.errors import NotFoundError, PtmcoderError
 UNITS_FILE = "units.parquet"
 IMPORT_FILE = "import.json"
 BATCH_ROWS = 5_000
-STAGE_COMPRESSION = "zstd"  # the staging files, read once by _finish
+STAGE_COMPRESSION = "snappy"  # the staging files: written and read once, fast both ways
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _STAGE_SCHEMA = UNIT_SCHEMA.append(pa.field("_row", pa.int64()))
 _TS = pa.timestamp("us", tz="UTC")
@@ -257,7 +257,9 @@ class _BatchWriter:
         self.rows: list[dict[str, Any]] = []
         self.tables: list[pa.Table] = []  # added whole (a parallel reader's), not yet written
         self.buffered = 0
-        self.writer = pq.ParquetWriter(path, schema, compression=STAGE_COMPRESSION)
+        self.writer = pq.ParquetWriter(
+            path, schema, compression=STAGE_COMPRESSION, use_dictionary=False
+        )
         self.n = 0
 
     def add(self, row: dict[str, Any]) -> None:
