@@ -328,15 +328,22 @@ def _finish(
     con.execute(f"SET temp_directory='{tmp}'")
     con.execute("SET preserve_insertion_order=false")
     s, a = str(stage).replace("'", "''"), str(answers).replace("'", "''")
-    dup_rows = con.execute(f"""
-        SELECT id, count(*) AS n, list(source ORDER BY _row) AS sources
-        FROM (SELECT id, source, _row FROM read_parquet('{s}'))
-        GROUP BY id HAVING count(*) > 1 ORDER BY min(_row)""").fetchall()
-    duplicates = [{"id": i, "occurrences": n, "sources": srcs[:5]} for i, n, srcs in dup_rows]
-    dropped = con.execute(f"""
-        SELECT _row FROM (SELECT _row, row_number() OVER (PARTITION BY id ORDER BY _row) AS k
-                          FROM read_parquet('{s}')) WHERE k > 1 ORDER BY _row""").fetchnumpy()
-    drop_rows = np.asarray(dropped["_row"], dtype=np.int64)
+    # ids only first: the sources and the rows to drop are looked up when there are any
+    any_dup = con.execute(f"""
+        SELECT count(*) FROM (SELECT id FROM read_parquet('{s}')
+                              GROUP BY id HAVING count(*) > 1)""").fetchone()
+    duplicates: list[dict[str, Any]] = []
+    drop_rows = np.zeros(0, dtype=np.int64)
+    if any_dup and any_dup[0]:
+        dup_rows = con.execute(f"""
+            SELECT id, count(*) AS n, list(source ORDER BY _row) AS sources
+            FROM (SELECT id, source, _row FROM read_parquet('{s}'))
+            GROUP BY id HAVING count(*) > 1 ORDER BY min(_row)""").fetchall()
+        duplicates = [{"id": i, "occurrences": n, "sources": srcs[:5]} for i, n, srcs in dup_rows]
+        dropped = con.execute(f"""
+            SELECT _row FROM (SELECT _row, row_number() OVER (PARTITION BY id ORDER BY _row) AS k
+                              FROM read_parquet('{s}')) WHERE k > 1 ORDER BY _row""").fetchnumpy()
+        drop_rows = np.asarray(dropped["_row"], dtype=np.int64)
     accepted = con.execute(f"""
         SELECT q._row, epoch_us(a.created_at) AS us
         FROM (SELECT _row, accepted_answer_id FROM read_parquet('{s}')
