@@ -120,12 +120,16 @@ def read(
                 chunk = fh.read(min(CHUNK, counted_from - done))
                 final = False
                 text = uncounted.decode(chunk, final=done + len(chunk) >= counted_from)
+                payload = text.encode("utf-8")
             else:
                 chunk = fh.read(CHUNK)
                 final = not chunk
-                text = decoder.decode(chunk, final=final)
+                if chunk.isascii() and not decoder.getstate()[0]:
+                    payload = chunk  # UTF-8 already, nothing pending in the decoder
+                else:
+                    payload = decoder.decode(chunk, final=final).encode("utf-8")
             try:
-                parser.Parse(text.encode("utf-8"), final)
+                parser.Parse(payload, final)
                 error = None
             except expat.ExpatError as exc:
                 error = exc
@@ -193,7 +197,7 @@ def _parse_range(path: str, start: int, end: int, root: bytes, first: bool, last
         fh.seek(start)
         data = fh.read(end - start)
     before = replaced_bytes()
-    payload = data.decode("utf-8", errors=DECODE_ERRORS).encode("utf-8")
+    payload = data if data.isascii() else data.decode("utf-8", DECODE_ERRORS).encode("utf-8")
     out = _Range(replaced=replaced_bytes() - before)
     add_replaced_bytes(-out.replaced)  # counted when the range is merged (maybe in a worker)
     out.line_breaks = payload.count(b"\n") + payload.count(b"\r") - payload.count(b"\r\n")
