@@ -350,9 +350,14 @@ class _Workers:
     def __init__(self, n: int) -> None:
         import ptmcoder
 
-        package_root = str(Path(ptmcoder.__file__).resolve().parents[1])
+        # the workers import the ptmcoder this process runs (a checkout may shadow the
+        # installed one); an installed package is found on the default path anyway
+        package_root = Path(ptmcoder.__file__).resolve().parents[1]
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        if package_root.name not in ("site-packages", "dist-packages"):
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(package_root), env.get("PYTHONPATH")) if p
+            )
         code = "from ptmcoder.corpus.readers.posts_xml import _serve; _serve()"
         self.replies: queue.Queue[tuple[int, str, Any]] = queue.Queue()
         self.procs = [
@@ -417,10 +422,15 @@ def read_tables(
     root = _root_name(path) if n_workers > 0 and size >= min_bytes else None
     merged_rows = 0
     resume_at = 0
+    pool = None
     if root is not None:
+        try:
+            pool = _Workers(n_workers)
+        except OSError:  # no process can be started here: read in this process
+            pool = None
+    if pool is not None:
         name, prefix = str(path), f"{path.name}:"
         source_at = UNIT_SCHEMA.get_field_index("source")
-        pool = _Workers(n_workers)
         finished = False
         try:
             cuts = _cuts(path, size, range_bytes)
