@@ -2,12 +2,15 @@
 ``corpora/NAME/import.json`` (sources, counts, skipped records with reasons,
 duplicates, warnings).
 
-An import streams every reader into a staging Parquet file in batches, then
-finishes on disk: DuckDB finds duplicate ids (the first occurrence is kept) and
-joins each question's accepted answer to the answers' creation times; both
-results are narrow (row number, value) tables that are merged back while the
-staging file is copied batch by batch into ``units.parquet``. Memory is bounded
-by the batch size, not by the corpus. Everything is written into a hidden
+An import streams every reader into a staging Parquet file in batches (a large
+Posts.xml as Arrow tables, parsed by worker processes too and merged in file order;
+see :mod:`.readers.posts_xml`), then finishes on disk: DuckDB finds duplicate ids
+(the first occurrence is kept) and joins each question's accepted answer to the
+answers' creation times; both results are narrow (row number, value) tables that
+are merged back while the staging file is copied batch by batch into
+``units.parquet``. Memory is bounded by the batch size (and the workers' ranges),
+not by the corpus. A killed import's workers end when their input pipe closes.
+Everything is written into a hidden
 staging directory next to the target, which replaces the target only when
 complete: an interrupted import leaves no half-written corpus and a previous
 corpus of the same name intact.

@@ -7,16 +7,20 @@ memory stays flat whatever the file size. Bytes that are not UTF-8 are replaced
 creation time on (``ctx.answer``); the store joins the accepted answer's time to
 its question afterwards, on disk.
 
-A large file is read in parallel (:func:`read_tables`, which the store uses): it is
-cut into byte ranges just before a ``<row`` tag; worker processes parse one range
-each (with its own expat parser, wrapped in the root element's tags) and build its
-units, and the ranges are merged in file order, so the units, their order, the
-``source`` lines and row numbers, the skipped records and the counts are those of
-the one-process reader (:func:`read`). A range that does not parse as a complete
-fragment (a cut inside a comment or CDATA section, a DTD, a truncated or malformed
-file) ends the parallel part: the one-process reader then reads the file again from
-the start, passing over the rows already merged, so every refusal, error message and
-line/column is exactly its own.
+A large file (48 MiB or more) is read in parallel when another core is idle
+(:func:`read_tables`, which the store uses; :func:`spare_workers` decides): it is
+cut into 8 MiB byte ranges just before a ``<row`` tag; this process and worker
+processes each parse a range (with its own expat parser, wrapped in the root
+element's tags) and build its units as an Arrow table, and this process merges the
+ranges in file order, adding the earlier ranges' line breaks and rows, so the units,
+their order, the ``source`` lines and row numbers, the skipped records, the counts
+and the replaced bytes are those of the one-process reader (:func:`read`). A range
+that does not parse as a complete fragment (a cut inside a comment or CDATA section,
+a DTD, rows nested deeper, a truncated or malformed file) or a worker that dies ends
+the parallel part: the one-process reader reads the file again from the start,
+passing over the rows already merged, so every refusal, error message and
+line/column is exactly its own. On a machine whose cores are busy the workers would
+only take turns with this process; the file is then read in this process alone.
 """
 
 from __future__ import annotations
