@@ -207,6 +207,20 @@ def test_hostile_files_give_the_plain_readers_rows_and_errors(tmp_path, hostile)
         assert outcome["units"] and outcome["error"] is None
 
 
+def test_a_worker_that_dies_hands_its_ranges_back(tmp_path, monkeypatch):
+    path = tmp_path / "Posts.xml"
+    _generate(path, 300_000, seed=10)
+    real = posts_xml._Workers
+
+    def workers(n: int) -> posts_xml._Workers:
+        pool = real(n)
+        pool.procs[0].kill()  # before, or while, it gets its first ranges
+        return pool
+
+    monkeypatch.setattr(posts_xml, "_Workers", workers)
+    assert _read(path, OnError.FAIL, parallel=True) == _read(path, OnError.FAIL, parallel=False)
+
+
 def test_the_store_imports_the_same_corpus_with_workers(tmp_path, monkeypatch):
     path = tmp_path / "Posts.xml"
     text = _generate(path, 400_000, seed=8).replace('Score="5"', 'Score="x"')

@@ -370,6 +370,7 @@ class _Workers:
             for _ in range(n)
         ]  # fmt: skip
         self.busy = [0] * n
+        self.dead: set[int] = set()
         for w, proc in enumerate(self.procs):
             threading.Thread(target=self._read, args=(w, proc), daemon=True).start()
 
@@ -458,18 +459,28 @@ def read_tables(
                 start, end = ranges[i]
                 return (name, start, end, root, start == 0, end == size)
 
+            def lost(w: int) -> None:
+                """Worker ``w`` is gone (killed): from the first range not parsed yet on,
+                the file is read in this process."""
+                pool.dead.add(w)
+                for i in range(merged, len(ranges)):
+                    done.setdefault(i, _Range(ok=False))
+
             def hand_out() -> None:
                 for w in range(n_workers):
-                    while pool.busy[w] < 2:
+                    while w not in pool.dead and pool.busy[w] < 2:
                         i = cut()
                         if i is None:
                             return
-                        pool.send(w, (i, task(i)))
+                        try:
+                            pool.send(w, (i, task(i)))
+                        except OSError:
+                            lost(w)
 
             def take(reply: tuple[int, str, Any]) -> None:
                 w, kind, payload = reply
-                if kind == "gone":  # a worker was killed: the rest is read in this process
-                    done.setdefault(merged, _Range(ok=False))
+                if kind == "gone":
+                    lost(w)
                     return
                 if kind == "error":
                     raise RuntimeError(f"Posts.xml worker failed:\n{payload}")
