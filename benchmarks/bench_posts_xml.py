@@ -157,7 +157,7 @@ CHILD = """
 import json, resource, sys, time
 from ptmcoder.corpus.readers import posts_xml
 from ptmcoder.corpus.store import import_corpus
-used = []  # worker processes started (posts_xml.spare_workers decides; 0 on a busy box)
+used = []  # worker processes started (posts_xml.CpuSample decides; 0 on a busy box)
 real = posts_xml._Workers
 def workers(n):
     used.append(n)
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "worker processes per run   "
             + ", ".join(map(str, results["import_workers"]))
-            + " (started when another core is idle; see posts_xml.spare_workers)"
+            + " (started when another core is idle; see posts_xml.CpuSample)"
         )
         print(
             f"import peak RSS            {results['import_peak_rss_MB']} MB"

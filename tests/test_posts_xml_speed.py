@@ -81,7 +81,9 @@ def _generate(path: Path, size: int, seed: int) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def _read(path: Path, on_error: OnError, parallel: bool) -> dict:
+def _read(path: Path, on_error: OnError, parallel: bool, in_process: bool = False) -> dict:
+    """What read() (or read_tables, with a worker or range by range in this process
+    when ``in_process``) gives for ``path``."""
     answers: list = []
     progress: list[int] = []
     ctx = ImportContext(on_error=on_error, answer_sink=lambda i, t: answers.append((i, t)))
@@ -91,9 +93,14 @@ def _read(path: Path, on_error: OnError, parallel: bool) -> dict:
     error = None
     try:
         if parallel:
-            tables = list(
-                posts_xml.read_tables(path, ctx, workers=1, range_bytes=RANGE, min_bytes=0)
-            )
+            workers = None if in_process else 1
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(posts_xml.CpuSample, "spare_workers", lambda self: 0)
+                tables = list(
+                    posts_xml.read_tables(
+                        path, ctx, workers=workers, range_bytes=RANGE, min_bytes=0
+                    )
+                )
         else:
             tables = [pa.Table.from_pylist(list(posts_xml.read(path, ctx)), schema=UNIT_SCHEMA)]
     except InputRecordError as exc:
@@ -113,8 +120,8 @@ def _read(path: Path, on_error: OnError, parallel: bool) -> dict:
 def _assert_same(path: Path) -> dict:
     for on_error in (OnError.SKIP, OnError.FAIL):
         plain = _read(path, on_error, parallel=False)
-        fast = _read(path, on_error, parallel=True)
-        assert fast == plain, on_error
+        assert _read(path, on_error, parallel=True) == plain, on_error
+        assert _read(path, on_error, parallel=True, in_process=True) == plain, on_error
     return plain  # the SKIP outcome is checked first; FAIL's is returned
 
 
@@ -225,7 +232,6 @@ def test_the_store_imports_the_same_corpus_with_workers(tmp_path, monkeypatch):
     path = tmp_path / "Posts.xml"
     text = _generate(path, 400_000, seed=8).replace('Score="5"', 'Score="x"')
     path.write_bytes(text.encode("utf-8").replace(b"model", b"mod\xffel", 7))
-    monkeypatch.setattr(posts_xml, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(posts_xml, "RANGE_BYTES", RANGE)
     started: list[posts_xml._Workers] = []
     real = posts_xml._Workers
@@ -235,19 +241,23 @@ def test_the_store_imports_the_same_corpus_with_workers(tmp_path, monkeypatch):
         return started[-1]
 
     monkeypatch.setattr(posts_xml, "_Workers", workers)
-    records = {}
-    for spare in (0, 1):
-        monkeypatch.setattr(posts_xml, "spare_workers", lambda spare=spare: spare)
-        summary = store.import_corpus([path], f"c{spare}", on_error="skip")
-        record = store.import_record(f"c{spare}")
+    records = []
+    # one process (as before #18), range by range in this process, with a worker
+    for min_bytes, spare in ((1 << 40, 0), (0, 0), (0, 1)):
+        monkeypatch.setattr(posts_xml, "PARALLEL_MIN_BYTES", min_bytes)
+        monkeypatch.setattr(posts_xml.CpuSample, "spare_workers", lambda self, n=spare: n)
+        name = f"c{len(records)}"
+        summary = store.import_corpus([path], name, on_error="skip")
+        record = store.import_record(name)
         for volatile in ("name", "path", "seconds", "imported_at"):
             record.pop(volatile)
-        records[spare] = (store.load_corpus(f"c{spare}"), record, summary.units)
+        records.append((store.load_corpus(name), record, summary.units))
     assert len(started) == 1 and all(p.poll() is not None for p in started[0].procs)
-    (plain, plain_record, n), (fast, fast_record, _) = records[0], records[1]
+    (plain, plain_record, n), *others = records
     assert n > 30 and plain_record["skipped_count"] > 0 and plain_record["non_utf8_bytes"] == 7
-    assert fast.equals(plain)
-    assert fast_record == plain_record
+    for units, record, _ in others:
+        assert units.equals(plain)
+        assert record == plain_record
 
 
 def test_killing_a_parallel_import_leaves_no_worker_and_no_corpus(tmp_path, isolated_home):
@@ -258,7 +268,7 @@ def test_killing_a_parallel_import_leaves_no_worker_and_no_corpus(tmp_path, isol
         "from ptmcoder.corpus import store\n"
         "from ptmcoder.corpus.readers import posts_xml\n"
         "posts_xml.PARALLEL_MIN_BYTES, posts_xml.RANGE_BYTES = 0, 64 << 10\n"
-        "posts_xml.spare_workers = lambda: 1\n"
+        "posts_xml.CpuSample.spare_workers = lambda self: 1\n"
         "real = posts_xml._Workers\n"
         "def workers(n):\n"
         "    pool = real(n)\n"

@@ -7,20 +7,21 @@ memory stays flat whatever the file size. Bytes that are not UTF-8 are replaced
 creation time on (``ctx.answer``); the store joins the accepted answer's time to
 its question afterwards, on disk.
 
-A large file (48 MiB or more) is read in parallel when another core is idle
-(:func:`read_tables`, which the store uses; :func:`spare_workers` decides): it is
-cut into 8 MiB byte ranges just before a ``<row`` tag; this process and worker
-processes each parse a range (with its own expat parser, wrapped in the root
-element's tags) and build its units as an Arrow table, and this process merges the
-ranges in file order, adding the earlier ranges' line breaks and rows, so the units,
-their order, the ``source`` lines and row numbers, the skipped records, the counts
-and the replaced bytes are those of the one-process reader (:func:`read`). A range
-that does not parse as a complete fragment (a cut inside a comment or CDATA section,
-a DTD, rows nested deeper, a truncated or malformed file) or a worker that dies ends
-the parallel part: the one-process reader reads the file again from the start,
-passing over the rows already merged, so every refusal, error message and
-line/column is exactly its own. On a machine whose cores are busy the workers would
-only take turns with this process; the file is then read in this process alone.
+A large file (48 MiB or more; :func:`read_tables`, which the store uses) is cut
+into 8 MiB byte ranges just before a ``<row`` tag. This process parses the first
+range while :class:`CpuSample` measures what the other processes leave idle; when
+that is half a core or more, worker processes parse ranges too (each with its own
+expat parser, the range wrapped in the root element's tags, its units built into an
+Arrow table); on a busy machine a worker would only take turns with this process,
+and all ranges are parsed here. This process merges the ranges in file order,
+adding the earlier ranges' line breaks and rows, so the units, their order, the
+``source`` lines and row numbers, the skipped records, the counts and the replaced
+bytes are those of the one-process reader (:func:`read`). A range that does not
+parse as a complete fragment (a cut inside a comment or CDATA section, a DTD, rows
+nested deeper, a truncated or malformed file) or a worker that dies ends the range
+reading: the one-process reader reads the file again from the start, passing over
+the rows already merged, so every refusal, error message and line/column is exactly
+its own.
 """
 
 from __future__ import annotations
@@ -204,7 +205,9 @@ def _parse_range(path: str, start: int, end: int, root: bytes, first: bool, last
     payload = data if data.isascii() else data.decode("utf-8", DECODE_ERRORS).encode("utf-8")
     out = _Range(replaced=replaced_bytes() - before)
     add_replaced_bytes(-out.replaced)  # counted when the range is merged (maybe in a worker)
-    out.line_breaks = payload.count(b"\n") + payload.count(b"\r") - payload.count(b"\r\n")
+    out.line_breaks = payload.count(b"\n")
+    if b"\r" in payload:  # a lone CR ends a line too
+        out.line_breaks += payload.count(b"\r") - payload.count(b"\r\n")
     found: list[tuple[int, dict[str, str]]] = []
     parser = _new_parser(found)
     try:
@@ -292,37 +295,40 @@ def _cuts(path: Path, size: int, range_bytes: int) -> Iterator[int]:
 MAX_WORKERS = 3
 
 
-def _cpu_times() -> tuple[int, int] | None:
-    """(idle, total) jiffies of all cores, from /proc/stat (Linux); None elsewhere."""
-    try:
-        with open("/proc/stat", encoding="ascii") as fh:
-            fields = [int(x) for x in fh.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    return fields[3] + fields[4], sum(fields[:8])
+class CpuSample:
+    """The cores other processes kept busy from its creation to :meth:`spare_workers`
+    (from /proc/stat, less this process's own CPU time; Linux)."""
 
+    def __init__(self) -> None:
+        self.start = self._read()
 
-def spare_workers(sample: float = 0.1) -> int:
-    """Worker processes worth starting besides this one: the cores left idle by other
-    processes during ``sample`` seconds, less one for this process (a worker is worth it
-    from half an idle core on), at most MAX_WORKERS. 0 on a busy machine, where a worker
-    would only take turns with this process (the kernel may also share the cores per
-    session rather than per process) and cost its start and the copying of its units."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    if cores < 2:
-        return 0
-    before = _cpu_times()
-    if before is None:
-        return 0
-    time.sleep(sample)
-    after = _cpu_times()
-    if after is None or after[1] <= before[1]:
-        return 0
-    idle = (after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or cores)
-    return max(0, min(MAX_WORKERS, cores - 1, int(min(idle, cores) - 0.5)))
+    @staticmethod
+    def _read() -> tuple[float, float, float] | None:
+        try:
+            with open("/proc/stat", encoding="ascii") as fh:
+                jiffies = [int(x) for x in fh.readline().split()[1:9]]
+            tick = os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError):
+            return None
+        busy = (sum(jiffies) - jiffies[3] - jiffies[4]) / tick  # all but idle and iowait
+        return busy, time.process_time(), time.monotonic()
+
+    def spare_workers(self) -> int:
+        """Worker processes worth starting besides this one: one per core left idle by
+        other processes and this one, from half an idle core on, at most MAX_WORKERS.
+        0 on a busy machine, where a worker would only take turns with this process (the
+        kernel may also share the cores per session rather than per process) and cost
+        its start and the copying of its units."""
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cores = os.cpu_count() or 1
+        end = self._read()
+        if cores < 2 or self.start is None or end is None or end[2] - self.start[2] < 0.05:
+            return 0
+        others = (end[0] - self.start[0]) - (end[1] - self.start[1])  # CPU seconds
+        idle = cores - 1 - max(others, 0.0) / (end[2] - self.start[2])
+        return max(0, min(MAX_WORKERS, cores - 1, int(idle + 0.5)))
 
 
 def _serve() -> None:
@@ -413,9 +419,11 @@ def read_tables(
     """The units of ``path`` as Arrow tables of UNIT_SCHEMA, in file order, with the
     skipped records, counts, answers and progress of :func:`read`.
 
-    A file of at least ``min_bytes`` is parsed by this process and ``workers`` worker
-    processes (default :func:`spare_workers`); this process also merges the ranges. A
-    worker's answers go to ``ctx.answer_table`` in one call."""
+    A file of at least ``min_bytes`` is read range by range (see the module docstring)
+    by this process and ``workers`` worker processes; by default the first range is
+    parsed here while :class:`CpuSample` measures what the other processes leave idle,
+    which decides. This process merges the ranges; a worker's answers go to
+    ``ctx.answer_table`` in one call."""
     import pyarrow as pa
 
     from ptmcoder.corpus.schema import UNIT_SCHEMA
@@ -423,85 +431,99 @@ def read_tables(
     size = path.stat().st_size
     range_bytes = RANGE_BYTES if range_bytes is None else range_bytes
     min_bytes = PARALLEL_MIN_BYTES if min_bytes is None else min_bytes
-    n_workers = spare_workers() if workers is None else workers
-    root = _root_name(path) if n_workers > 0 and size >= min_bytes else None
+    sample = CpuSample() if workers is None else None
+    root = _root_name(path) if size >= min_bytes and workers != 0 else None
     merged_rows = 0
     resume_at = 0
-    pool = None
     if root is not None:
-        try:
-            pool = _Workers(n_workers)
-        except OSError:  # no process can be started here: read in this process
-            pool = None
-    if pool is not None:
         name, prefix = str(path), f"{path.name}:"
         source_at = UNIT_SCHEMA.get_field_index("source")
+        cuts = _cuts(path, size, range_bytes)
+        ranges: list[tuple[int, int]] = []
+        done: dict[int, _Range] = {}
+        n_workers = 0
+        window = 3  # ranges cut but not merged yet: bounds memory (2 more per worker)
+        merged = 0
+        line_base = 0
+        pool: _Workers | None = None
+
+        def cut() -> int | None:
+            """The index of the next range, or None (end of file, or window full)."""
+            if len(ranges) - merged >= window:
+                return None
+            end = next(cuts, None)
+            if end is None:
+                return None
+            ranges.append((ranges[-1][1] if ranges else 0, end))
+            return len(ranges) - 1
+
+        def task(i: int) -> tuple[Any, ...]:
+            start, end = ranges[i]
+            return (name, start, end, root, start == 0, end == size)
+
+        def lost(w: int) -> None:
+            """Worker ``w`` is gone (killed): from the first range not parsed yet on,
+            the file is read in this process."""
+            assert pool is not None
+            pool.dead.add(w)
+            for i in range(merged, len(ranges)):
+                done.setdefault(i, _Range(ok=False))
+
+        def hand_out() -> None:
+            if pool is None:
+                return
+            for w in range(n_workers):
+                while w not in pool.dead and pool.busy[w] < 2:
+                    i = cut()
+                    if i is None:
+                        return
+                    try:
+                        pool.send(w, (i, task(i)))
+                    except OSError:
+                        lost(w)
+
+        def take(reply: tuple[int, str, Any]) -> None:
+            assert pool is not None
+            w, kind, payload = reply
+            if kind == "gone":
+                lost(w)
+                return
+            if kind == "error":
+                raise RuntimeError(f"Posts.xml worker failed:\n{payload}")
+            pool.busy[w] -= 1
+            index, res = payload
+            done[index] = res
+
+        def start(n: int) -> None:
+            nonlocal pool, n_workers, window
+            try:
+                pool = _Workers(n)
+            except OSError:  # no process can be started here
+                return
+            n_workers = n
+            window += 2 * n
+            hand_out()
+
         finished = False
         try:
-            cuts = _cuts(path, size, range_bytes)
-            ranges: list[tuple[int, int]] = []
-            done: dict[int, _Range] = {}
-            window = 2 * n_workers + 3  # ranges cut but not merged yet: bounds memory
-            merged = 0
-            line_base = 0
-
-            def cut() -> int | None:
-                """The index of the next range, or None (end of file, or window full)."""
-                if len(ranges) - merged >= window:
-                    return None
-                end = next(cuts, None)
-                if end is None:
-                    return None
-                ranges.append((ranges[-1][1] if ranges else 0, end))
-                return len(ranges) - 1
-
-            def task(i: int) -> tuple[Any, ...]:
-                start, end = ranges[i]
-                return (name, start, end, root, start == 0, end == size)
-
-            def lost(w: int) -> None:
-                """Worker ``w`` is gone (killed): from the first range not parsed yet on,
-                the file is read in this process."""
-                pool.dead.add(w)
-                for i in range(merged, len(ranges)):
-                    done.setdefault(i, _Range(ok=False))
-
-            def hand_out() -> None:
-                for w in range(n_workers):
-                    while w not in pool.dead and pool.busy[w] < 2:
-                        i = cut()
-                        if i is None:
-                            return
-                        try:
-                            pool.send(w, (i, task(i)))
-                        except OSError:
-                            lost(w)
-
-            def take(reply: tuple[int, str, Any]) -> None:
-                w, kind, payload = reply
-                if kind == "gone":
-                    lost(w)
-                    return
-                if kind == "error":
-                    raise RuntimeError(f"Posts.xml worker failed:\n{payload}")
-                pool.busy[w] -= 1
-                index, res = payload
-                done[index] = res
-
             cut()
-            hand_out()
-            done[0] = _parse_range(*task(0))  # here, while the workers start
+            if workers:  # asked for: they start while range 0 is parsed here
+                start(workers)
+            done[0] = _parse_range(*task(0))
+            if sample is not None and (n := sample.spare_workers()):
+                start(n)
             while True:
                 while merged not in done:
-                    try:
-                        take(pool.replies.get_nowait())
-                        continue
-                    except queue.Empty:
-                        pass
+                    if pool is not None:
+                        try:
+                            take(pool.replies.get_nowait())
+                            continue
+                        except queue.Empty:
+                            pass
                     i = cut()  # parse a range here rather than wait
                     if i is not None:
                         done[i] = _parse_range(*task(i))
-                    elif merged < len(ranges):
+                    elif pool is not None and merged < len(ranges):
                         take(pool.replies.get())
                     else:
                         break
@@ -533,7 +555,8 @@ def read_tables(
                     ctx.progress(ranges[merged - 1][1])
                 hand_out()
         finally:
-            pool.close(kill=not finished)
+            if pool is not None:
+                pool.close(kill=not finished)
         if finished:
             return
     batch: list[dict[str, Any]] = []
