@@ -56,7 +56,7 @@ from ptmcoder.corpus.readers.sede_csv import post_to_unit
 from ptmcoder.errors import InputRecordError
 
 CHUNK = 1 << 20
-RANGE_BYTES = 8 << 20  # one worker task
+RANGE_BYTES = 4 << 20  # one range: a worker task
 PARALLEL_MIN_BYTES = 48 << 20  # smaller files are read in this process
 BATCH_ROWS = 5_000  # units per table yielded by the one-process path of read_tables
 _ROW_TAG = re.compile(rb"<row[\s/>]")
@@ -210,32 +210,39 @@ def _parse_range(path: str, start: int, end: int, root: bytes, first: bool, last
         out.line_breaks += payload.count(b"\r") - payload.count(b"\r\n")
     found: list[tuple[int, dict[str, str]]] = []
     parser = _new_parser(found)
-    try:
-        if not first:
-            parser.Parse(b"<" + root + b">", False)
-        parser.Parse(payload, last)
-        if not last:
-            parser.Parse(b"</" + root + b">", True)
-    except (expat.ExpatError, _DoctypeRefused):
-        return _Range(ok=False)
-    del data, payload
 
     def answer(answer_id: str, created_at: Any) -> None:
         out.answer_ids.append(answer_id)
         out.answer_times.append(created_at)
 
     ctx = ImportContext(answer_sink=answer)
-    units = []
-    for row, (line, attrs) in enumerate(found, 1):
-        try:
-            unit = post_to_unit(attrs, "", ctx)
-        except FieldError as exc:
-            out.errors.append((line, row, exc.field_name, exc.reason))
-            continue
-        if unit is not None:
-            units.append(unit)
-            out.unit_at.append((line, row))
-    out.rows = len(found)
+    units: list[dict[str, Any]] = []
+
+    def convert() -> None:
+        for line, attrs in found:
+            out.rows += 1
+            try:
+                unit = post_to_unit(attrs, "", ctx)
+            except FieldError as exc:
+                out.errors.append((line, out.rows, exc.field_name, exc.reason))
+                continue
+            if unit is not None:
+                units.append(unit)
+                out.unit_at.append((line, out.rows))
+        found.clear()
+
+    view = memoryview(payload)
+    try:
+        if not first:
+            parser.Parse(b"<" + root + b">", False)
+        # a CHUNK at a time, each chunk's rows converted while still in the CPU's cache
+        for at in range(0, len(view), CHUNK):
+            parser.Parse(view[at : at + CHUNK], False)
+            convert()
+        parser.Parse(b"" if last else b"</" + root + b">", True)
+        convert()
+    except (expat.ExpatError, _DoctypeRefused):
+        return _Range(ok=False)
     out.counts = ctx.counts
     if units:
         out.units = pa.Table.from_pylist(units, schema=UNIT_SCHEMA)
