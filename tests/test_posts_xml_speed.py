@@ -5,8 +5,10 @@
 * read_tables with worker processes and small ranges (so that every hostile detail
   lands near some cut) gives what read() gives: the same units in the same order, the
   same source lines and rows, skipped records, errors, counts, answers, replaced bytes
-  and last progress; the store imports the same corpus either way; a killed parallel
-  import leaves no worker running and no corpus.
+  and last progress; so does reading range by range in this process, also on random
+  rows cut every 1-400 bytes (hypothesis); the store imports the same corpus each
+  way; a worker that dies hands its ranges back; a killed parallel import leaves no
+  worker running and no corpus.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from xml.sax.saxutils import quoteattr
 
 import pyarrow as pa
 import pytest
@@ -81,7 +84,9 @@ def _generate(path: Path, size: int, seed: int) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def _read(path: Path, on_error: OnError, parallel: bool, in_process: bool = False) -> dict:
+def _read(
+    path: Path, on_error: OnError, parallel: bool, in_process: bool = False, cut: int = RANGE
+) -> dict:
     """What read() (or read_tables, with a worker or range by range in this process
     when ``in_process``) gives for ``path``."""
     answers: list = []
@@ -98,7 +103,11 @@ def _read(path: Path, on_error: OnError, parallel: bool, in_process: bool = Fals
                 mp.setattr(posts_xml.CpuSample, "spare_workers", lambda self: 0)
                 tables = list(
                     posts_xml.read_tables(
-                        path, ctx, workers=workers, range_bytes=RANGE, min_bytes=0
+                        path,
+                        ctx,
+                        workers=workers,
+                        range_bytes=cut,
+                        min_bytes=0,
                     )
                 )
         else:
@@ -304,3 +313,44 @@ def _running(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+ATTR = st.text(st.characters(blacklist_categories=["Cs", "Cc"]), max_size=12)
+ROW = st.fixed_dictionaries(
+    {
+        "Id": st.sampled_from(["1", "2", "007", "x", "", "99999999999999999999"]),
+        "PostTypeId": st.sampled_from(["1", "1", "2", "3", "x"]),
+        "CreationDate": st.sampled_from(["2020-01-01T00:00:00.000", "2020-13-01", "", "1e20"]),
+        "Title": ATTR,
+        "Body": st.sampled_from(["<p>a &amp; b</p>", "<pre><code>x &lt; 1\n</code></pre>", ""])
+        | ATTR,
+        "Score": st.sampled_from(["3", "-1", "3.5", "nan"]),
+    },
+    optional={"AcceptedAnswerId": st.sampled_from(["2", "x"]), "Tags": ATTR},
+)
+BETWEEN = st.sampled_from(
+    ["\n  ", "\r\n  ", "\r", "", "\n<!-- <row Id='9' PostTypeId='1'/> -->\n", "<![CDATA[<row]]>"]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(st.tuples(ROW, BETWEEN), max_size=12),
+    tail=st.sampled_from(["</posts>\n", "", "<row Id=", "</posts><row/>", "&amp;", "</posts>"]),
+    cut=st.integers(min_value=1, max_value=400),
+)
+def test_any_rows_cut_anywhere_read_as_by_the_plain_reader(tmp_path_factory, rows, tail, cut):
+    path = tmp_path_factory.mktemp("xml") / "Posts.xml"
+    body = "".join(
+        "<row "
+        + " ".join(
+            f"{k}={quoteattr(''.join(c for c in v if c.isprintable()))}" for k, v in r.items()
+        )
+        + " />"
+        + between
+        for r, between in rows
+    )
+    path.write_bytes(f'<?xml version="1.0"?>\n<posts>\n{body}{tail}'.encode("utf-8", "replace"))
+    for on_error in (OnError.SKIP, OnError.FAIL):
+        plain = _read(path, on_error, parallel=False)
+        assert _read(path, on_error, parallel=True, in_process=True, cut=cut) == plain
