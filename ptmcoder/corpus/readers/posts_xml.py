@@ -300,6 +300,7 @@ def _cuts(path: Path, size: int, range_bytes: int) -> Iterator[int]:
 
 
 MAX_WORKERS = 3
+MIN_SAMPLE = 0.1  # seconds over which CpuSample measures the other processes
 
 
 class CpuSample:
@@ -330,8 +331,13 @@ class CpuSample:
             cores = len(os.sched_getaffinity(0))
         except AttributeError:  # not Linux
             cores = os.cpu_count() or 1
+        if cores < 2 or self.start is None:
+            return 0
+        wait = MIN_SAMPLE - (time.monotonic() - self.start[2])
+        if wait > 0:  # /proc/stat counts in ticks of 10 ms: too short a window says little
+            time.sleep(wait)
         end = self._read()
-        if cores < 2 or self.start is None or end is None or end[2] - self.start[2] < 0.05:
+        if end is None or end[2] <= self.start[2]:
             return 0
         others = (end[0] - self.start[0]) - (end[1] - self.start[1])  # CPU seconds
         idle = cores - 1 - max(others, 0.0) / (end[2] - self.start[2])
