@@ -8,7 +8,7 @@ creation time on (``ctx.answer``); the store joins the accepted answer's time to
 its question afterwards, on disk.
 
 A large file (48 MiB or more; :func:`read_tables`, which the store uses) is cut
-into 8 MiB byte ranges just before a ``<row`` tag. This process parses the first
+into 4 MiB byte ranges just before a ``<row`` tag. This process parses the first
 range while :class:`CpuSample` measures what the other processes leave idle; when
 that is half a core or more, worker processes parse ranges too (each with its own
 expat parser, the range wrapped in the root element's tags, its units built into an
@@ -57,7 +57,7 @@ from ptmcoder.errors import InputRecordError
 
 CHUNK = 1 << 20
 RANGE_BYTES = 4 << 20  # one range: a worker task
-PARALLEL_MIN_BYTES = 48 << 20  # smaller files are read in this process
+PARALLEL_MIN_BYTES = 48 << 20  # smaller files: read() in one pass, no ranges
 BATCH_ROWS = 5_000  # units per table yielded by the one-process path of read_tables
 _ROW_TAG = re.compile(rb"<row[\s/>]")
 
