@@ -205,9 +205,6 @@ def _parse_range(path: str, start: int, end: int, root: bytes, first: bool, last
     payload = data if data.isascii() else data.decode("utf-8", DECODE_ERRORS).encode("utf-8")
     out = _Range(replaced=replaced_bytes() - before)
     add_replaced_bytes(-out.replaced)  # counted when the range is merged (maybe in a worker)
-    out.line_breaks = payload.count(b"\n")
-    if b"\r" in payload:  # a lone CR ends a line too
-        out.line_breaks += payload.count(b"\r") - payload.count(b"\r\n")
     found: list[tuple[int, dict[str, str]]] = []
     parser = _new_parser(found)
 
@@ -243,6 +240,9 @@ def _parse_range(path: str, start: int, end: int, root: bytes, first: bool, last
         convert()
     except (expat.ExpatError, _DoctypeRefused):
         return _Range(ok=False)
+    # expat's own count (LF, CRLF, a lone CR), ending on the wrapper's end tag, which adds
+    # no line; the last range's count is never used
+    out.line_breaks = parser.CurrentLineNumber - 1
     out.counts = ctx.counts
     if units:
         out.units = pa.Table.from_pylist(units, schema=UNIT_SCHEMA)
