@@ -223,6 +223,27 @@ def test_hostile_files_give_the_plain_readers_rows_and_errors(tmp_path, hostile)
         assert outcome["units"] and outcome["error"] is None
 
 
+def test_a_stretch_without_row_tags_is_read_in_bounded_memory(tmp_path, monkeypatch):
+    """No ``<row`` for more than MAX_RANGES ranges (other elements, one huge row): that
+    part is never held whole; the one-process reader reads on from its start."""
+    path = tmp_path / "Posts.xml"
+    text = _generate(path, 200_000, seed=11)
+    at = text.index("\n  <row ", len(text) // 3)
+    filler = "".join(f'  <item n="{i}">{"x" * 200}</item>\n' for i in range(2000))  # ~460 KB
+    path.write_text(f"{text[:at]}\n{filler}{text[at + 1 :]}", encoding="utf-8")
+    sizes: list[int] = []
+    real = posts_xml._parse_range
+
+    def parse_range(name, start, end, *args):
+        sizes.append(end - start)
+        return real(name, start, end, *args)
+
+    monkeypatch.setattr(posts_xml, "_parse_range", parse_range)
+    outcome = _read(path, OnError.SKIP, parallel=True, in_process=True)
+    assert outcome == _read(path, OnError.SKIP, parallel=False) and outcome["units"]
+    assert sizes and max(sizes) <= posts_xml.MAX_RANGES * RANGE
+
+
 def test_a_worker_that_dies_hands_its_ranges_back(tmp_path, monkeypatch):
     path = tmp_path / "Posts.xml"
     _generate(path, 300_000, seed=10)

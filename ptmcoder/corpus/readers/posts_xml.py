@@ -58,6 +58,7 @@ from ptmcoder.errors import InputRecordError
 CHUNK = 1 << 20
 RANGE_BYTES = 4 << 20  # one range: a worker task
 PARALLEL_MIN_BYTES = 48 << 20  # smaller files: read() in one pass, no ranges
+MAX_RANGES = 16  # a range longer than this many RANGE_BYTES is read by read()
 BATCH_ROWS = 5_000  # units per table yielded by the one-process path of read_tables
 _ROW_TAG = re.compile(rb"<row[\s/>]")
 
@@ -460,14 +461,24 @@ def read_tables(
         line_base = 0
         pool: _Workers | None = None
 
+        too_long = eof = False
+
         def cut() -> int | None:
-            """The index of the next range, or None (end of file, or window full)."""
-            if len(ranges) - merged >= window:
+            """The index of the next range, or None (end of file, window full, or a range
+            too long: no ``<row`` in MAX_RANGES ranges' bytes; it is left to read(),
+            which reads on from its start in bounded memory)."""
+            nonlocal too_long, eof
+            if too_long or len(ranges) - merged >= window:
                 return None
             end = next(cuts, None)
             if end is None:
+                eof = True
                 return None
             ranges.append((ranges[-1][1] if ranges else 0, end))
+            if end - ranges[-1][0] > MAX_RANGES * range_bytes:
+                too_long = True
+                done[len(ranges) - 1] = _Range(ok=False)
+                return None
             return len(ranges) - 1
 
         def task(i: int) -> tuple[Any, ...]:
@@ -519,10 +530,11 @@ def read_tables(
 
         finished = False
         try:
-            cut()
+            first = cut()
             if workers:  # asked for: they start while range 0 is parsed here
                 start(workers)
-            done[0] = _parse_range(*task(0))
+            if first is not None:
+                done[first] = _parse_range(*task(first))
             if sample is not None and (n := sample.spare_workers()):
                 start(n)
             while True:
@@ -541,7 +553,9 @@ def read_tables(
                     else:
                         break
                 if merged not in done:
-                    finished = True  # every range merged
+                    finished = eof and merged == len(ranges)  # every range merged
+                    if not finished:  # not expected; read() goes on from what was merged
+                        resume_at = ranges[merged - 1][1] if merged else 0
                     break
                 res = done.pop(merged)
                 if not res.ok:
