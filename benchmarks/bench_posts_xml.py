@@ -8,9 +8,10 @@ links and entities; accepted answers pointing at later answers) under
 * a raw read of the file (8 MiB chunks, no parsing) and an expat parse that
   only counts ``<row>`` elements,
 * ``ptmcoder.corpus.store.import_corpus`` on the file, in a child process so that
-  its peak resident memory (``ru_maxrss``) is its own,
+  its peak resident memory (``ru_maxrss``) is its own (and its workers' separately),
 
-and prints throughput, the ratio import / raw read and the peak memory.
+and prints the ratio import / expat parse per run, the worker processes the import
+started (none when the machine has no idle core) and the peak memory.
 
     python benchmarks/bench_posts_xml.py            # 1 GB
     python benchmarks/bench_posts_xml.py --size-gb 0.05 --keep
@@ -154,12 +155,21 @@ def expat_count(path: Path) -> tuple[float, int]:
 
 CHILD = """
 import json, resource, sys, time
+from ptmcoder.corpus.readers import posts_xml
 from ptmcoder.corpus.store import import_corpus
+used = []  # worker processes started (posts_xml.CpuSample decides; 0 on a busy box)
+real = posts_xml._Workers
+def workers(n):
+    used.append(n)
+    return real(n)
+posts_xml._Workers = workers
 t = time.perf_counter()
 s = import_corpus([sys.argv[1]], "bench", replace=True)
 out = {"seconds": time.perf_counter() - t, "units": s.units, "counts": s.counts,
        "skipped": s.skipped_count, "duplicates": s.duplicate_rows_dropped,
-       "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+       "workers": sum(used),
+       "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+       "worker_maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
 print(json.dumps(out))
 """
 
@@ -207,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         t_expat, rows = expat_count(path)
         with tempfile.TemporaryDirectory(dir=WORK) as home:
             imp = run_import(path, Path(home))
-        runs.append({"raw_read_s": t_raw, "expat_parse_s": t_expat, "import": imp})
+        load = os.getloadavg()[0]
+        runs.append({"raw_read_s": t_raw, "expat_parse_s": t_expat, "import": imp, "load": load})
     mb = nbytes / 1e6
     ratios = [float(r["import"]["seconds"]) / r["expat_parse_s"] for r in runs]
     imp = runs[-1]["import"]
@@ -224,7 +235,12 @@ def main(argv: list[str] | None = None) -> int:
         "counts": imp["counts"],
         "ratio_import_to_expat_parse": [round(x, 2) for x in ratios],
         "ratio_import_to_expat_parse_median": round(statistics.median(ratios), 2),
+        "import_workers": [int(r["import"]["workers"]) for r in runs],
         "import_peak_rss_MB": round(max(int(r["import"]["maxrss_kb"]) for r in runs) / 1024, 1),
+        "worker_peak_rss_MB": round(
+            max(int(r["import"]["worker_maxrss_kb"]) for r in runs) / 1024, 1
+        ),
+        "load_average_1min": [round(r["load"], 2) for r in runs],
     }
     if not args.keep:
         path.unlink()
@@ -242,7 +258,16 @@ def main(argv: list[str] | None = None) -> int:
             f"ratio import / expat parse x{results['ratio_import_to_expat_parse_median']}"
             f" median (runs: {shown}; target <= 2)"
         )
-        print(f"import peak RSS            {results['import_peak_rss_MB']} MB")
+        print(
+            "worker processes per run   "
+            + ", ".join(map(str, results["import_workers"]))
+            + " (started when another core is idle; see posts_xml.CpuSample)"
+        )
+        print(
+            f"import peak RSS            {results['import_peak_rss_MB']} MB"
+            f" (a worker's: {results['worker_peak_rss_MB']} MB)"
+        )
+        print("load average (1 min)       " + ", ".join(map(str, results["load_average_1min"])))
     return 0 if results["import_peak_rss_MB"] < 1024 else 1
 
 

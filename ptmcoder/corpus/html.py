@@ -15,22 +15,27 @@ from __future__ import annotations
 import html as _html
 import re
 
-_PRE = re.compile(r"<pre\b[^>]*>(.*?)</pre\s*>", re.S | re.I)
-_CODE_TAG = re.compile(r"</?code\b[^>]*>", re.I)
-_INLINE_CODE = re.compile(r"<code\b[^>]*>(.*?)</code\s*>", re.S | re.I)
-_LI = re.compile(r"<li\b[^>]*>", re.I)
-_LI_END = re.compile(r"</li\s*>", re.I)
-_IMG = re.compile(r"<img\b[^>]*>", re.I)
+# Every pattern starts with a literal ``<`` (the case-insensitive part is an inline
+# group after it), so the regex engine jumps from one ``<`` to the next instead of trying
+# each position; element contents are matched as runs of non-``<`` characters with a
+# guard at each ``<`` (the same match as a lazy ``.*?`` up to the first closing tag,
+# without a backtracking step per character).
+_PRE = re.compile(r"<(?i:pre)\b[^>]*>([^<]*(?:<(?!/(?i:pre)\s*>)[^<]*)*)</(?i:pre)\s*>")
+_CODE_TAG = re.compile(r"</?(?i:code)\b[^>]*>")
+_INLINE_CODE = re.compile(r"<(?i:code)\b[^>]*>([^<]*(?:<(?!/(?i:code)\s*>)[^<]*)*)</(?i:code)\s*>")
+_LI = re.compile(r"<(?i:li)\b[^>]*>")
+_LI_END = re.compile(r"</(?i:li)\s*>")
+_IMG = re.compile(r"<(?i:img)\b[^>]*>")
 _BLOCK = re.compile(
-    r"</?(?:p|div|br|hr|h[1-6]|blockquote|ul|ol|tr|table|thead|tbody|dl|dt|dd)\b[^>]*>", re.I
+    r"</?(?i:p|div|br|hr|h[1-6]|blockquote|ul|ol|tr|table|thead|tbody|dl|dt|dd)\b[^>]*>"
 )
 _TAG = re.compile(r"<[^>]+>")
 _PLACEHOLDER = re.compile(r"\x00(\d+)\x00")
 # runs of blanks other than a lone space (which would be replaced by itself)
 _SPACES = re.compile(r"[\t\r\f\v][ \t\r\f\v]*| [ \t\r\f\v]+")
 _BLANKS = re.compile(r"\n\s*\n\s*(?:\n\s*)*")
-
-
+# an ``&`` that does not start one of the five entities the dump escapes with
+_OTHER_ENTITY = re.compile(r"&(?!lt;|gt;|quot;|#39;|amp;)")
 _COMMON_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&#39;", "'"), ("&amp;", "&"))
 
 
@@ -40,10 +45,22 @@ def _unescape(text: str) -> str:
     ``&lt;`` as in ``html.unescape``)."""
     if "&" not in text:
         return text
-    if text.count("&") != sum(text.count(e) for e, _ in _COMMON_ENTITIES):
+    if _OTHER_ENTITY.search(text):
         return _html.unescape(text)
     for entity, char in _COMMON_ENTITIES:
-        text = text.replace(entity, char)
+        if entity in text:
+            text = text.replace(entity, char)
+    return text
+
+
+def _collapse_blanks(text: str) -> str:
+    """``_SPACES.sub(" ", text)``; without tabs, CR, FF or VT that is collapsing runs
+    of spaces, which ``str.replace`` does without visiting every character in Python's
+    regex engine."""
+    if "\t" in text or "\r" in text or "\f" in text or "\v" in text:
+        return _SPACES.sub(" ", text)
+    while "  " in text:
+        text = text.replace("  ", " ")
     return text
 
 
@@ -51,21 +68,32 @@ def html_to_text(body: str | None) -> str:
     """Convert one Stack Overflow HTML body to text (see the module docstring)."""
     if not body:
         return ""
+    if "\x00" in body:  # NUL marks the code-block placeholders; HTML parsers read it as U+FFFD
+        body = body.replace("\x00", "\ufffd")
     if "<" not in body and "&" not in body:
         return body.strip()
     blocks: list[str] = []
 
     def keep_block(m: re.Match[str]) -> str:
-        code = _unescape(_TAG.sub("", _CODE_TAG.sub("", m.group(1))))
+        code = m.group(1)
+        if code.startswith("<code>") and code.endswith("</code>") and code.count("<") == 2:
+            code = code[6:-7]  # the usual <pre><code>...</code></pre>: the two subs below
+        elif "<" in code:
+            code = _TAG.sub("", _CODE_TAG.sub("", code))
+        code = _unescape(code)
         blocks.append("```\n" + code.strip("\n") + "\n```")
         return f"\n\x00{len(blocks) - 1}\x00\n"
 
+    def inline(m: re.Match[str]) -> str:
+        code = m.group(1)
+        return "`" + (_TAG.sub("", code) if "<" in code else code) + "`"
+
     text = _PRE.sub(keep_block, body)
-    text = _INLINE_CODE.sub(lambda m: "`" + _TAG.sub("", m.group(1)) + "`", text)
+    text = _INLINE_CODE.sub(inline, text)
     text = _LI_END.sub("", _LI.sub("\n- ", text))
     text = _IMG.sub("[image]", text)
     text = _BLOCK.sub("\n", text)
-    text = _SPACES.sub(" ", _unescape(_TAG.sub("", text)))  # blank runs never cross a line
+    text = _collapse_blanks(_unescape(_TAG.sub("", text)))  # blank runs never cross a line
     lines = [line.strip() for line in text.split("\n")]
     text = _BLANKS.sub("\n\n", "\n".join(lines)).strip()
     if blocks:

@@ -2,12 +2,15 @@
 ``corpora/NAME/import.json`` (sources, counts, skipped records with reasons,
 duplicates, warnings).
 
-An import streams every reader into a staging Parquet file in batches, then
-finishes on disk: DuckDB finds duplicate ids (the first occurrence is kept) and
-joins each question's accepted answer to the answers' creation times; both
-results are narrow (row number, value) tables that are merged back while the
-staging file is copied batch by batch into ``units.parquet``. Memory is bounded
-by the batch size, not by the corpus. Everything is written into a hidden
+An import streams every reader into a staging Parquet file in batches (a large
+Posts.xml as Arrow tables, parsed by worker processes too and merged in file order;
+see :mod:`.readers.posts_xml`), then finishes on disk: DuckDB finds duplicate ids
+(the first occurrence is kept) and joins each question's accepted answer to the
+answers' creation times; both results are narrow (row number, value) tables that
+are merged back while the staging file is copied batch by batch into
+``units.parquet``. Memory is bounded by the batch size (and the workers' ranges),
+not by the corpus. A killed import's workers end when their input pipe closes.
+Everything is written into a hidden
 staging directory next to the target, which replaces the target only when
 complete: an interrupted import leaves no half-written corpus and a previous
 corpus of the same name intact.
@@ -51,9 +54,11 @@ from ptmcoder.errors import NotFoundError, PtmcoderError
 UNITS_FILE = "units.parquet"
 IMPORT_FILE = "import.json"
 BATCH_ROWS = 5_000
+STAGE_COMPRESSION = "snappy"  # the staging files: written and read once, fast both ways
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _STAGE_SCHEMA = UNIT_SCHEMA.append(pa.field("_row", pa.int64()))
-_ANSWER_SCHEMA = pa.schema([("id", pa.string()), ("created_at", pa.timestamp("us", tz="UTC"))])
+_TS = pa.timestamp("us", tz="UTC")
+_ANSWER_SCHEMA = pa.schema([("id", pa.string()), ("created_at", _TS)])
 MAX_LISTED = 1000  # skipped records / duplicates listed in import.json (all are counted)
 
 
@@ -253,7 +258,11 @@ class _BatchWriter:
     def __init__(self, path: Path, schema: pa.Schema, batch_rows: int = BATCH_ROWS) -> None:
         self.path, self.schema, self.batch_rows = path, schema, batch_rows
         self.rows: list[dict[str, Any]] = []
-        self.writer = pq.ParquetWriter(path, schema, compression="zstd")
+        self.tables: list[pa.Table] = []  # added whole (a parallel reader's), not yet written
+        self.buffered = 0
+        self.writer = pq.ParquetWriter(
+            path, schema, compression=STAGE_COMPRESSION, use_dictionary=False
+        )
         self.n = 0
 
     def add(self, row: dict[str, Any]) -> None:
@@ -261,11 +270,25 @@ class _BatchWriter:
         if len(self.rows) >= self.batch_rows:
             self.flush()
 
-    def flush(self) -> None:
+    def add_table(self, table: pa.Table) -> None:
+        self._flush_rows()
+        self.tables.append(table)
+        self.buffered += table.num_rows
+        if self.buffered >= self.batch_rows:
+            self.flush()
+
+    def _flush_rows(self) -> None:
         if self.rows:
-            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
-            self.n += len(self.rows)
+            self.tables.append(pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.buffered += len(self.rows)
             self.rows = []
+
+    def flush(self) -> None:
+        self._flush_rows()
+        if self.tables:
+            self.writer.write_table(pa.concat_tables(self.tables))
+            self.n += self.buffered
+            self.tables, self.buffered = [], 0
 
     def close(self) -> None:
         self.flush()
@@ -308,15 +331,22 @@ def _finish(
     con.execute(f"SET temp_directory='{tmp}'")
     con.execute("SET preserve_insertion_order=false")
     s, a = str(stage).replace("'", "''"), str(answers).replace("'", "''")
-    dup_rows = con.execute(f"""
-        SELECT id, count(*) AS n, list(source ORDER BY _row) AS sources
-        FROM (SELECT id, source, _row FROM read_parquet('{s}'))
-        GROUP BY id HAVING count(*) > 1 ORDER BY min(_row)""").fetchall()
-    duplicates = [{"id": i, "occurrences": n, "sources": srcs[:5]} for i, n, srcs in dup_rows]
-    dropped = con.execute(f"""
-        SELECT _row FROM (SELECT _row, row_number() OVER (PARTITION BY id ORDER BY _row) AS k
-                          FROM read_parquet('{s}')) WHERE k > 1 ORDER BY _row""").fetchnumpy()
-    drop_rows = np.asarray(dropped["_row"], dtype=np.int64)
+    # ids only first: the sources and the rows to drop are looked up when there are any
+    any_dup = con.execute(f"""
+        SELECT count(*) FROM (SELECT id FROM read_parquet('{s}')
+                              GROUP BY id HAVING count(*) > 1)""").fetchone()
+    duplicates: list[dict[str, Any]] = []
+    drop_rows = np.zeros(0, dtype=np.int64)
+    if any_dup and any_dup[0]:
+        dup_rows = con.execute(f"""
+            SELECT id, count(*) AS n, list(source ORDER BY _row) AS sources
+            FROM (SELECT id, source, _row FROM read_parquet('{s}'))
+            GROUP BY id HAVING count(*) > 1 ORDER BY min(_row)""").fetchall()
+        duplicates = [{"id": i, "occurrences": n, "sources": srcs[:5]} for i, n, srcs in dup_rows]
+        dropped = con.execute(f"""
+            SELECT _row FROM (SELECT _row, row_number() OVER (PARTITION BY id ORDER BY _row) AS k
+                              FROM read_parquet('{s}')) WHERE k > 1 ORDER BY _row""").fetchnumpy()
+        drop_rows = np.asarray(dropped["_row"], dtype=np.int64)
     accepted = con.execute(f"""
         SELECT q._row, epoch_us(a.created_at) AS us
         FROM (SELECT _row, accepted_answer_id FROM read_parquet('{s}')
@@ -442,7 +472,11 @@ def _import_locked(
         stage = _BatchWriter(staging / "_stage_units.parquet", _STAGE_SCHEMA)
         answers = _BatchWriter(staging / "_stage_answers.parquet", _ANSWER_SCHEMA, 50_000)
         ctx = ImportContext(
-            on_error=on_error, answer_sink=lambda i, t: answers.add({"id": i, "created_at": t})
+            on_error=on_error,
+            answer_sink=lambda i, t: answers.add({"id": i, "created_at": t}),
+            answers_sink=lambda ids, times: answers.add_table(
+                pa.table([pa.array(ids, pa.string()), pa.array(times, _TS)], schema=_ANSWER_SCHEMA)
+            ),
         )
         source_info = []
         row = 0
@@ -454,10 +488,20 @@ def _import_locked(
                 progress(str(f), 0, total)
             n_before, skipped_before, bad_file = row, len(ctx.skipped), replaced_bytes()
             counted_before = sum(ctx.counts.values())
-            for unit in _read_one(f, f_fmt, ctx, mapping, platform):
-                unit["_row"] = row
-                row += 1
-                stage.add(unit)
+            if f_fmt == "posts-xml":  # Arrow tables, from worker processes for a large file
+                from ptmcoder.corpus.readers import posts_xml
+
+                for table in posts_xml.read_tables(f, ctx):
+                    n_rows = table.num_rows
+                    stage.add_table(
+                        table.append_column("_row", pa.array(range(row, row + n_rows), pa.int64()))
+                    )
+                    row += n_rows
+            else:
+                for unit in _read_one(f, f_fmt, ctx, mapping, platform):
+                    unit["_row"] = row
+                    row += 1
+                    stage.add(unit)
             if (
                 row == n_before
                 and len(ctx.skipped) == skipped_before

@@ -23,15 +23,19 @@ DuckDB. Peak memory is two row groups plus those arrays (about 520 MiB RSS on 10
 rows, most of it the libraries themselves).
 
 **What it still costs** (``benchmarks/bench_stats.py``, 10 M rows, 2 shared cores):
-``difficulty`` takes 1.5-2.3x a DuckDB scan that reduces the same columns to one
-number each (medians of three runs; 1.5-1.6x while other jobs load the box, 2.2-2.3x
-on a quieter one, where DuckDB's scan has both cores to itself; the target is 2x). The
-remainder is pyarrow's decoding of the columns into Arrow arrays (the string
-``accepted_answer_id`` column is read only for its validity, and DuckDB's scan
-can skip that work) plus the numpy reductions on one Python thread, of which
-only the decoding of the next row group overlaps; DuckDB reduces on both cores
-inside its scan. Imports are extra and fixed: scipy.stats (1-3 s on the loaded
-box, for the chi-square test) and pandas, which pyarrow loads on first use.
+``difficulty`` takes 1.37-3.25x a DuckDB scan that reduces the same columns to one
+number each; in two runs of three at load average 5-6 (issue #18, second session)
+the medians were 1.60x and 1.89x (runs 3.25, 1.60, 1.37 and 1.89, 1.51, 1.95);
+``popularity`` 1.06-1.80x (medians 1.58x and 1.29x). The target is 2x: met by the
+median, not by every run. The remainder is pyarrow's decoding of the columns into
+Arrow arrays: profiled, the main thread spends 0.69 s of 1.5 s waiting for the
+row group being decoded ahead (the string ``accepted_answer_id`` column is decoded
+whole only for its validity, work DuckDB's scan can skip), and the numpy reductions
+(0.8 s) run on one Python thread while DuckDB reduces on both cores inside its scan.
+Decoding two row groups ahead in two threads gave no clear gain on the shared box
+(1.56-2.22x against 1.47-2.41x, three alternating runs each), so it was not kept.
+Imports are extra and fixed: scipy.stats (1-3 s on the loaded box, for the
+chi-square test) and pandas, which pyarrow loads on first use.
 
 A corpus is named (``corpora/<name>/units.parquet``) or given as a ``.parquet``
 path (or a directory of Parquet files).

@@ -5,6 +5,8 @@ records through ``ctx.bad`` as :class:`~ptmcoder.errors.InputRecordError`.
 Formats: ``sede-csv`` (Stack Exchange Data Explorer CSV), ``se-api`` (Stack
 Exchange API JSON), ``posts-xml`` (the data dump's Posts.xml), ``github`` (GitHub
 REST API issues, JSON or JSONL) and ``csv`` (any CSV with a column mapping).
+The store reads Posts.xml through ``posts_xml.read_tables`` (the same units as
+Arrow tables, a large file range by range, with worker processes when a core is idle).
 """
 
 from __future__ import annotations

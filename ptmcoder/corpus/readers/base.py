@@ -34,6 +34,11 @@ def replaced_bytes() -> int:
     return _replaced["bytes"]
 
 
+def add_replaced_bytes(n: int) -> None:
+    """Count ``n`` bytes replaced in another process (a parallel reader's worker)."""
+    _replaced["bytes"] += n
+
+
 class OnError(StrEnum):
     FAIL = "fail"
     SKIP = "skip"
@@ -51,6 +56,8 @@ class ImportContext:
     counts: Counter[str] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     answer_sink: Callable[[str, datetime | None], None] | None = None
+    # many answers at once (ids, creation times); answer_sink is called per answer if unset
+    answers_sink: Callable[[list[str], list[datetime | None]], None] | None = None
     progress: Callable[[int], None] | None = None  # bytes read in the current file
 
     def bad(self, error: InputRecordError) -> None:
@@ -64,6 +71,13 @@ class ImportContext:
     def answer(self, answer_id: str, created_at: datetime | None) -> None:
         if self.answer_sink is not None:
             self.answer_sink(answer_id, created_at)
+
+    def answer_table(self, answer_ids: list[str], created: list[datetime | None]) -> None:
+        if self.answers_sink is not None:
+            self.answers_sink(answer_ids, created)
+        else:
+            for answer_id, created_at in zip(answer_ids, created, strict=True):
+                self.answer(answer_id, created_at)
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -105,6 +119,8 @@ def _int_in_range(n: int, value: Any, field_name: str) -> int:
 def parse_int(value: Any, field_name: str) -> int | None:
     """An integer that fits a 64-bit column; ``3``, ``"3"`` and ``"3.0"`` are 3. NaN,
     infinities, fractions and out-of-range values raise :class:`FieldError`."""
+    if type(value) is str and 0 < len(value) < 19 and value.isascii() and value.isdigit():
+        return int(value)  # the common case: plain digits that fit (a dump's attribute)
     if blank(value):
         return None
     if isinstance(value, bool):
@@ -129,6 +145,8 @@ def parse_int(value: Any, field_name: str) -> int | None:
 
 def parse_id(value: Any, field_name: str) -> str | None:
     """An id that may have been written as a float by a spreadsheet (``54409674.0``)."""
+    if type(value) is str and 0 < len(value) < 19 and value.isascii() and value.isdigit():
+        return value if value[0] != "0" or len(value) == 1 else str(int(value))
     if blank(value):
         return None
     n = parse_int(value, field_name)
@@ -142,6 +160,13 @@ def parse_time(value: Any, field_name: str) -> datetime | None:
     """ISO 8601 (``2019-01-23T19:24:21.123``, ``2019-01-23 19:24:21``, ``...Z``,
     offsets) or Unix epoch seconds. Naive times are taken as UTC (Stack Exchange
     and GitHub both publish UTC)."""
+    if type(value) is str and len(value) > 10 and value[4] == "-" and value[-1].isdigit():
+        # the dumps' form (2019-01-23T19:24:21.123): not epoch seconds, nothing to strip
+        try:
+            dt = datetime.fromisoformat(value)
+            return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+        except (ValueError, OverflowError):
+            pass  # left to the general path below, which names the field
     if blank(value):
         return None
     if isinstance(value, bool):
