@@ -31,6 +31,12 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--sizes", default="50,100,200,400,1500")
     p.add_argument("--data", type=Path, default=DATA)
+    p.add_argument(
+        "--diversity-weight",
+        type=float,
+        default=1.0,
+        help="weight of diversity beside uncertainty in active selection (0: uncertainty only)",
+    )
     args = p.parse_args()
     import sys
 
@@ -86,6 +92,7 @@ def main() -> None:
                             need,
                             thresholds=thresholds,
                             decision=learned.decision,
+                            diversity_weight=args.diversity_weight,
                         )
                         chosen += [int(rest[i]) for i, _ in picks]
                 f1, learned, rest = evaluate(chosen)
