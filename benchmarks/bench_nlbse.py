@@ -2,8 +2,9 @@
 of the train split, coding the test split through the real ``annotate`` path, against a
 TF-IDF + logistic regression reference measured in the same run. Offline.
 
-    python benchmarks/bench_nlbse.py [--annotator embedded|embedded:tfidf|embedded:minilm]
-        [--learn-budget SECONDS] [--workspace DIR] [--zero-shot [--zero-shot-limit N]]
+    python benchmarks/bench_nlbse.py [--annotator embedded|embedded:tfidf|embedded:minilm|
+        embedded:finetune] [--learn-budget SECONDS] [--workspace DIR]
+        [--zero-shot [--zero-shot-limit N]]
 
 Steps: write the two CSV splits with ids ``tr0000``/``te0000`` and the train labels as a
 long table keyed by those ids (the ids as the input gives them); ``ptmcoder corpus import``
@@ -12,8 +13,11 @@ both (ids become ``gh:owner/repo#tr0000``); ``ptmcoder annotate --codebook issue
 ``feature`` reaches ``enhancement`` through the codebook's aliases). Prints macro F1 pooled,
 the competition's figure (mean over the 5 repositories of each repository's macro F1),
 per-class F1, units/s (wall clock, and per CPU second since the machine may be shared), and
-the reference's figures and the ratios. ``--workspace`` keeps the embedding cache between
-runs (a fresh temporary workspace by default).
+the reference's figures and the ratios. Then the same command codes the test split again in
+a new run: what was learned (fine-tuned models, embeddings) is cached in the workspace, so
+that second figure is the speed of coding with an annotator already trained on these human
+codes (process start to last record), and the codes must be the same. ``--workspace``
+keeps the caches between runs (a fresh temporary workspace by default).
 """
 
 from __future__ import annotations
