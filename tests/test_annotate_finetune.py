@@ -55,7 +55,7 @@ def test_cross_fit_learns_scores_out_of_fold_and_reuses_its_cache(tmp_path):
     again_lab, again_other, again = finetune.cross_fit(
         texts, Y, other, folds, SMALL, single=True, cache_dir=tmp_path
     )
-    assert again["trained_now"] == []
+    assert again["trained_now"] == [] and again["models"] == ["fold0", "fold1", "full"]
     np.testing.assert_allclose(again_lab, raw_lab)
     np.testing.assert_allclose(again_other, raw_other, atol=1e-6)
     # other codes or settings are another model

@@ -243,6 +243,7 @@ def cross_fit(
     if where is not None:
         where.mkdir(parents=True, exist_ok=True)
     plan = fold_models(n, fold_of, settings.folds)
+    names = [name for name, _ in plan]
     todo = [name for name, _ in plan if where is None or not (where / f"{name}.pt").exists()]
     total = (
         settings.epochs * sum(int(m.sum()) for name, m in plan if name in todo)
@@ -290,7 +291,7 @@ def cross_fit(
         "model": MODEL,
         "settings": asdict(settings),
         "loss": "softmax cross-entropy" if single else "sigmoid per code (one-vs-rest)",
-        "models": [name for name, _ in plan],
+        "models": names,
         "trained_now": trained,
         "cache_key": key,
         "seconds": round(time.perf_counter() - started, 2),
