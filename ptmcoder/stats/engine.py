@@ -28,7 +28,8 @@ number each; in two runs of three at load average 5-6 (issue #18, second session
 the medians were 1.60x and 1.89x (runs 3.25, 1.60, 1.37 and 1.89, 1.51, 1.95);
 ``popularity`` 1.06-1.80x (medians 1.58x and 1.29x). On a quiet machine (load 0.3-1.0,
 end of that session) the ratios are higher, because DuckDB's two threads then get both
-cores: difficulty 2.00, 2.38, 2.59x, popularity 2.09-2.33x. The 2x target is not met. The remainder is pyarrow's decoding of the columns into
+cores: difficulty 2.00, 2.38, 2.59x, popularity 2.09-2.33x. The 2x target is not met.
+The remainder is pyarrow's decoding of the columns into
 Arrow arrays: profiled, the main thread spends 0.69 s of 1.5 s waiting for the
 row group being decoded ahead (the string ``accepted_answer_id`` column is decoded
 whole only for its validity, work DuckDB's scan can skip), and the numpy reductions
