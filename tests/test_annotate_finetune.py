@@ -137,6 +137,10 @@ def test_annotate_embedded_finetune_competes_with_the_linear_learner(isolated_ho
     assert "minilm-finetuned" not in learner["representations_skipped"]
     records = read_records(isolated_home / run_dir)
     assert len(records) == 39 and all(r["scores"] and r["codes"] for r in records)
+    # every rationale names the classifier that was chosen
+    said = {"ensemble": "An ensemble", "minilm-finetuned": "MiniLM fine-tuned"}
+    opening = next((v for k, v in said.items() if learner["learner"].startswith(k)), "A sci")
+    assert all(c["rationale"].startswith(opening) for r in records for c in r["codes"])
 
 
 def test_an_unknown_embedded_kind_is_refused_before_any_run(isolated_home, run_cli):

@@ -17,8 +17,10 @@ units. With two folds that is twice the cost of one training on all units. The
 out-of-fold models see half the units, so the out-of-fold score is pessimistic for the
 final model.
 
-**Cost and cache.** Training on two CPU cores runs at a few units per second; the time
-is estimated from a probe before the work starts (:func:`estimate_seconds`). Every
+**Cost and cache.** Training on two CPU cores runs at a few units per second. In
+``auto`` mode the annotator first estimates the time at an optimistic rate
+(:data:`OPTIMISTIC_SECONDS_PER_EXAMPLE`, :func:`estimate_seconds`) and skips fine-tuning,
+without loading anything, when even that exceeds the budget. Every
 trained model is saved (``<workspace>/cache/finetuned/<key>/``, written atomically)
 under a key hashing the model, the settings, the texts and their codes: an interrupted
 learning step resumes at the model it was training, and coding another corpus with the

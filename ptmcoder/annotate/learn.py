@@ -59,7 +59,9 @@ class Learned:
     modelled: list[str]
     representation: str
     learner: str
-    C: float
+    #: the linear learner's regularisation strength (None for the fine-tuned encoder
+    #: and the ensemble)
+    C: float | None
     decision: str
     calibration: str
     thresholds: dict[str, float]
@@ -73,6 +75,25 @@ class Learned:
     proba: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
     seconds: float = 0.0
     skipped: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """The chosen classifier in words, for records and the manifest.
+
+        >>> Learned(["a"], ["a"], "tfidf", "logreg", 4.0, "top1", "sigmoid", {}, 0.8, {},
+        ...         [], 5, 10).describe()
+        'a scikit-learn logreg classifier (one-vs-rest) on tfidf features'
+        """
+        if self.learner.startswith("ensemble of "):
+            return (
+                f"an ensemble (mean calibrated probability) of {self.learner[12:]} on "
+                f"{self.representation.replace('+', ' and ')}"
+            )
+        if self.learner == "minilm-finetuned":
+            return "MiniLM fine-tuned on the human codes"
+        return (
+            f"a scikit-learn {self.learner} classifier (one-vs-rest) on "
+            f"{self.representation} features"
+        )
 
     def manifest(self) -> dict[str, Any]:
         """The ``learner`` entry of the run manifest."""
@@ -387,7 +408,7 @@ def learn(
                 status(f"cross-validated {cand_learner}: macro F1 {c_score:.3f}")
             if c_score > score + 1e-9:
                 score, per, decision, cal, thresholds = c_score, c_per, c_dec, c_cal, c_thr
-                rep, learner, C, raw = cand_rep, cand_learner, 0.0, cand_raw
+                rep, learner, C, raw = cand_rep, cand_learner, None, cand_raw
     proba = cal.transform(raw)
     modelled = [codes[j] for j in modelled_idx]
     return Learned(

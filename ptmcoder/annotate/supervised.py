@@ -276,8 +276,7 @@ class SupervisedAnnotator:
             "embedder": "tfidf" if learned.representation == "tfidf" else "minilm",
             "method": "few-shot",
             "few_shot": {
-                "classifier": f"scikit-learn {learned.learner} one-vs-rest on "
-                f"{learned.representation}, chosen by cross-validation",
+                "classifier": f"{learned.describe()}, chosen by cross-validation",
                 "labelled_units": learned.n_labelled,
                 "cross_fitting": f"{learned.folds} folds: each labelled unit is predicted by a "
                 "model fitted without its fold (never its own label)",
@@ -300,7 +299,7 @@ class SupervisedAnnotator:
         learned = self.learned
         chosen = predictions(learned, self.special)
         how = (
-            f"A {learned.learner} classifier on {learned.representation} features, trained on "
+            f"{learned.describe()[:1].upper()}{learned.describe()[1:]}, trained on "
             f"{learned.n_labelled} human-coded units (cross-validated macro F1 "
             f"{learned.cv_macro_f1:.2f}; a human-coded unit is scored without its own label)"
         )
