@@ -375,19 +375,25 @@ def run_supervised(
     say = lambda msg: stderr.print(f"{spec}: {msg}", highlight=False)  # noqa: E731
     started = time.perf_counter()
     with _progress(stderr, options.progress) as progress:
-        task = None
+        task, task_total = None, None
+        annotator_mode = kind if kind in ("minilm", "tfidf", "finetune") else "auto"
 
         def advance(done: int, total: int) -> None:
-            nonlocal task
-            if task is None:
-                task = progress.add_task(f"{spec}: embedding chunks", total=total)
+            """Progress of a learning step: embedding chunks, then (a new bar, another
+            total) fine-tuning examples and scoring."""
+            nonlocal task, task_total
+            if task is None or total != task_total:
+                what = "embedding chunks" if task is None else "fine-tuning and scoring"
+                if annotator_mode == "finetune":
+                    what = "fine-tuning and scoring"
+                task, task_total = progress.add_task(f"{spec}: {what}", total=total), total
             progress.update(task, completed=done)
 
         annotator = SupervisedAnnotator(
             book,
             options.level,
             name=spec,
-            mode=kind if kind in ("minilm", "tfidf", "finetune") else "auto",
+            mode=annotator_mode,
             seed=options.seed,
             folds=options.folds,
             budget_seconds=options.learn_budget,
