@@ -11,15 +11,10 @@ resembles every unit does not take them all and no code is starved. These scores
 *similarity shares, not calibrated probabilities*; the records say so in ``method``
 and ``rationale``.
 
-**Few-shot.** With human-coded units (``labels``), a scikit-learn logistic
-regression on the unit embeddings predicts the codes. It is *cross-fitted*: the
-labelled units are split into K folds and each is predicted by a model fitted on
-the other folds, so no unit is ever predicted by a model that saw its own label;
-unlabelled units are predicted by a model fitted on all labelled units.
-
-With human codes, ``annotate --train`` uses :mod:`ptmcoder.annotate.supervised`
-instead (representation and learner chosen by cross-validation, calibrated, multi-label);
-``fit_fewshot`` here remains for library callers.
+**Few-shot.** With human codes, ``annotate --train`` uses
+:mod:`ptmcoder.annotate.supervised` (representation and learner chosen by
+cross-validation, cross-fitted, calibrated, multi-label); this module is the zero-shot
+path.
 
 The codes assigned are the top-scoring code plus any other code whose score
 reaches ``multi_threshold``. The evidence for a code is the unit's sentence sharing
@@ -37,7 +32,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -222,8 +217,6 @@ def code_description_parts(
 class EmbeddedConfig:
     temperature: float = 0.05
     multi_threshold: float = 0.5
-    folds: int = 5
-    seed: int = 13
     batch_size: int = 32
     #: ``lexical`` (the sentence sharing most words with the code's description; nothing
     #: embedded) or ``embedding`` (every sentence embedded: the most similar one, slower)
@@ -237,19 +230,8 @@ class EmbeddedConfig:
         return dict(self.__dict__)
 
 
-@dataclass
-class FewShot:
-    """Cross-fitted predictions for every unit (see the module docstring)."""
-
-    scores: dict[str, dict[str, float]]
-    n_labelled: int
-    folds: int
-    classes: list[str]
-    stats: dict[str, Any] = field(default_factory=dict)
-
-
 class EmbeddedAnnotator:
-    """Codes units by embedding similarity (zero-shot) or a cross-fitted classifier."""
+    """Codes units by embedding similarity to the code descriptions (zero-shot)."""
 
     def __init__(
         self,
@@ -272,7 +254,6 @@ class EmbeddedAnnotator:
         self.parts = code_description_parts(book, level)
         self.guard = LeakageGuard(book)
         self.code_vectors: np.ndarray | None = None
-        self.fewshot: FewShot | None = None
         self.unit_vectors: dict[str, np.ndarray] = {}
         self.terms = {c: content_words(" ".join(self.parts[c])) for c in self.codes}
         #: zero-shot prior correction: running sum of similarities and units seen
@@ -287,17 +268,8 @@ class EmbeddedAnnotator:
             "model": self.embedder.name,
             "embedder": self.embedder.kind,
             "parameters": self.config.as_dict(),
-            "method": "few-shot" if self.fewshot else "zero-shot",
+            "method": "zero-shot",
         }
-        if self.fewshot:
-            out["few_shot"] = {
-                "classifier": "sklearn LogisticRegression (multinomial) on unit embeddings",
-                "labelled_units": self.fewshot.n_labelled,
-                "cross_fitting": f"{self.fewshot.folds} folds: each labelled unit is predicted "
-                "by a model fitted without its fold (never its own label)",
-                "classes": self.fewshot.classes,
-                **self.fewshot.stats,
-            }
         return out
 
     def _code_cache_path(self) -> Path | None:
@@ -339,65 +311,6 @@ class EmbeddedAnnotator:
                 dtype=np.float32,
             )
         return np.vstack([self.unit_vectors[i] for i in ids])
-
-    def fit_fewshot(
-        self,
-        labelled_units: list[dict[str, Any]],
-        labels: dict[str, list[str]],
-        predict_units: list[dict[str, Any]],
-    ) -> None:
-        """Cross-fitted logistic regression; fills ``self.fewshot``."""
-        from sklearn.linear_model import LogisticRegression
-
-        pool = [u for u in labelled_units if labels.get(str(u["id"]))]
-        if len(pool) < 4:
-            return
-        y = np.array([labels[str(u["id"])][0] for u in pool])
-        classes = sorted(set(y), key=self.codes.index)
-        if len(classes) < 2:
-            return
-        X = self.encode_units(pool)
-        ids = [str(u["id"]) for u in pool]
-        rng = np.random.default_rng(self.config.seed)
-        folds = max(2, min(self.config.folds, len(pool)))
-        fold_of = rng.permutation(np.arange(len(pool)) % folds)
-        scores: dict[str, dict[str, float]] = {}
-
-        def fit(mask: np.ndarray) -> Any:
-            if len(set(y[mask])) < 2:
-                return None
-            model = LogisticRegression(max_iter=2000, C=4.0)
-            model.fit(X[mask], y[mask])
-            return model
-
-        def to_scores(model: Any, vectors: np.ndarray) -> list[dict[str, float]]:
-            proba = model.predict_proba(vectors)
-            out = []
-            for row in proba:
-                s = dict.fromkeys(self.codes, 0.0)
-                for cls, p in zip(model.classes_, row, strict=True):
-                    s[str(cls)] = float(p)
-                out.append(s)
-            return out
-
-        for k in range(folds):
-            model = fit(fold_of != k)
-            members = np.flatnonzero(fold_of == k)
-            if model is None or not len(members):
-                continue
-            for idx, s in zip(members, to_scores(model, X[members]), strict=True):
-                scores[ids[idx]] = s
-        pool_ids = set(ids)
-        outside = [u for u in predict_units if str(u["id"]) not in pool_ids]
-        if outside:
-            full = fit(np.ones(len(pool), dtype=bool))
-            vectors = self.encode_units(outside)
-            for unit, s in zip(outside, to_scores(full, vectors), strict=True):
-                scores[str(unit["id"])] = s
-        # honest out-of-fold accuracy of the top code on the labelled units
-        hits = [max(scores[i], key=scores[i].get) in labels[i] for i in ids if i in scores]
-        stats = {"out_of_fold_top1_accuracy": round(float(np.mean(hits)), 4) if hits else None}
-        self.fewshot = FewShot(scores, len(pool), folds, classes, stats)
 
     # -- annotation --------------------------------------------------------------
     def guarded_code_vectors(self, unit: dict[str, Any]) -> tuple[np.ndarray | None, list[str]]:
@@ -492,18 +405,14 @@ class EmbeddedAnnotator:
             else:
                 seg_vecs = np.vstack([next(seg_vectors) for _ in segs])
             excluded: list[str] = []
-            if self.fewshot and uid in self.fewshot.scores:
-                scores = self.fewshot.scores[uid]
-                method = "few-shot"
-            else:
-                guarded, excluded = self.guarded_code_vectors(unit)
-                if guarded is not None:  # this unit is a cited example: score without it
-                    g_sims, g_probs = self.zero_shot_scores(
-                        vectors[row : row + 1], guarded, update=False
-                    )
-                    sims[row], zero_probs[row] = g_sims[0], g_probs[0]
-                scores = {c: float(p) for c, p in zip(self.codes, zero_probs[row], strict=True)}
-                method = "zero-shot"
+            guarded, excluded = self.guarded_code_vectors(unit)
+            if guarded is not None:  # this unit is a cited example: score without it
+                g_sims, g_probs = self.zero_shot_scores(
+                    vectors[row : row + 1], guarded, update=False
+                )
+                sims[row], zero_probs[row] = g_sims[0], g_probs[0]
+            scores = {c: float(p) for c, p in zip(self.codes, zero_probs[row], strict=True)}
+            method = "zero-shot"
             ranked = sorted(self.codes, key=lambda c: -scores[c])
             chosen = [ranked[0]] + [
                 c for c in ranked[1:] if scores[c] >= self.config.multi_threshold
@@ -517,19 +426,12 @@ class EmbeddedAnnotator:
                 else:
                     evidence = segs[int(np.argmax(seg_vecs @ self.code_vectors[ci]))]
                     quote = "the unit's sentence most similar to that description"
-                if method == "zero-shot":
-                    why = (
-                        f"Embedding similarity, not reasoning: the unit is closest to the "
-                        f"description of '{self.code_names[code]}' (cosine "
-                        f"{float(sims[row, ci]):.2f}, rank {ranked.index(code) + 1} of "
-                        f"{len(self.codes)}); the quote is {quote}."
-                    )
-                else:
-                    why = (
-                        f"A classifier trained on {self.fewshot.n_labelled} human-coded units "
-                        f"(cross-fitted, never this unit's label) gives {scores[code]:.2f} for "
-                        f"'{self.code_names[code]}'; the quote is {quote}."
-                    )
+                why = (
+                    f"Embedding similarity, not reasoning: the unit is closest to the "
+                    f"description of '{self.code_names[code]}' (cosine "
+                    f"{float(sims[row, ci]):.2f}, rank {ranked.index(code) + 1} of "
+                    f"{len(self.codes)}); the quote is {quote}."
+                )
                 assignments.append(
                     CodeAssignment(
                         code=code,

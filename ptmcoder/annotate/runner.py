@@ -611,8 +611,6 @@ def _run_embedded(
     config = EmbeddedConfig(
         temperature=options.embedded_temperature,
         multi_threshold=options.multi_threshold,
-        folds=options.folds,
-        seed=options.seed,
     )
     annotator = EmbeddedAnnotator(
         book, options.level, embedder, name=spec, config=config, cache_dir=run.path / "embeddings"
