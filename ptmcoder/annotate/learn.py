@@ -354,23 +354,31 @@ def learn(
     fold_of = fold_ids(Y, folds, seed)
     candidates = []
     best: tuple | None = None
+
+    def consider(rep: str, learner: str, C: float | None, raw: np.ndarray, t0: float, said: str):
+        """Policy on out-of-fold scores ``raw``; the candidate is recorded and reported."""
+        cal, thresholds, (score, per, decision) = _policy(raw, Y, modelled_idx, special_idx)
+        candidates.append(
+            {
+                "representation": rep,
+                "learner": learner,
+                "C": C,
+                "cv_macro_f1": round(score, 4),
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
+        )
+        if status:
+            status(f"{said}: macro F1 {score:.3f}")
+        return score, per, decision, cal, thresholds
+
     for rep, (X_lab, _) in features.items():
         for learner, Cs in learners.items():
             for C in Cs:
                 t0 = time.perf_counter()
                 raw = out_of_fold(learner, C, seed, X_lab, Y, fold_of, modelled_idx)
-                cal, thresholds, (score, per, decision) = _policy(raw, Y, modelled_idx, special_idx)
-                candidates.append(
-                    {
-                        "representation": rep,
-                        "learner": learner,
-                        "C": C,
-                        "cv_macro_f1": round(score, 4),
-                        "seconds": round(time.perf_counter() - t0, 2),
-                    }
+                score, per, decision, cal, thresholds = consider(
+                    rep, learner, C, raw, t0, f"cross-validating {rep} + {learner} (C={C})"
                 )
-                if status:
-                    status(f"cross-validating {rep} + {learner} (C={C}): macro F1 {score:.3f}")
                 if best is None or score > best[0] + 1e-9:
                     best = (score, per, decision, rep, learner, C, raw, cal, thresholds)
     if best is None:
@@ -383,31 +391,27 @@ def learn(
     else:
         raw = raw_lab
     if scored is not None:
+        t0 = time.perf_counter()
         name, own_lab, own_other = scored()
-        linear = cal.transform(raw)
-        own_cal = _policy(own_lab, Y, modelled_idx, special_idx)[0]
-        own = own_cal.transform(np.vstack([own_lab, own_other]))
-        for cand_rep, cand_learner, cand_raw in (
-            (name, name, np.vstack([own_lab, own_other])),
-            (f"{rep}+{name}", f"ensemble of {learner} and {name}", (linear + own) / 2.0),
+        own_raw = np.vstack([own_lab, own_other])
+        own_fit = consider(name, name, None, own_lab, t0, f"cross-validated {name}")
+        ensemble = f"ensemble of {learner} and {name}"
+        # the mean of the two candidates' calibrated probabilities (own_fit[3]: its calibrator)
+        ens_raw = (cal.transform(raw) + own_fit[3].transform(own_raw)) / 2.0
+        ens_fit = consider(
+            f"{rep}+{name}",
+            ensemble,
+            None,
+            ens_raw[:n],
+            time.perf_counter(),
+            "cross-validated " + ensemble,
+        )
+        for cand_rep, cand_learner, cand_raw, fit in (
+            (name, name, own_raw, own_fit),
+            (f"{rep}+{name}", ensemble, ens_raw, ens_fit),
         ):
-            t0 = time.perf_counter()
-            c_cal, c_thr, (c_score, c_per, c_dec) = _policy(
-                cand_raw[:n], Y, modelled_idx, special_idx
-            )
-            candidates.append(
-                {
-                    "representation": cand_rep,
-                    "learner": cand_learner,
-                    "C": None,
-                    "cv_macro_f1": round(c_score, 4),
-                    "seconds": round(time.perf_counter() - t0, 2),
-                }
-            )
-            if status:
-                status(f"cross-validated {cand_learner}: macro F1 {c_score:.3f}")
-            if c_score > score + 1e-9:
-                score, per, decision, cal, thresholds = c_score, c_per, c_dec, c_cal, c_thr
+            if fit[0] > score + 1e-9:
+                score, per, decision, cal, thresholds = fit
                 rep, learner, C, raw = cand_rep, cand_learner, None, cand_raw
     proba = cal.transform(raw)
     modelled = [codes[j] for j in modelled_idx]
