@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from ptmcoder.console import make_console, print_json
@@ -34,8 +32,6 @@ def demo(
     screened by Humbatova et al.'s evaluators, code them offline with the embedded
     annotator zero-shot and few-shot, score agreement with each human, build the review
     queue, map, count and write the report. A second run skips what is up to date."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from ptmcoder.cli.run import render_result
     from ptmcoder.demo import run_demo
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from ptmcoder.console import make_console, print_json
@@ -45,8 +43,6 @@ def run(
     """Run STUDY (a TOML file, or a bundled study such as studies/demo.toml): import ->
     sample -> annotate -> agree -> review -> map -> stats -> report. A stage whose
     inputs and settings are unchanged since its last run is skipped."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from ptmcoder.pipeline import run_study
 
     err = make_console(stderr=True)
