@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 _COMPONENT = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -32,6 +33,20 @@ def connect(path: str | Path, *, timeout: float = 30.0) -> sqlite3.Connection:
     conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` (the write lock taken at once, so what the block reads stays
+    true until it commits), ``COMMIT`` at the end, ``ROLLBACK`` on any exception,
+    Ctrl-C included."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _statements(sql: str) -> list[str]:
@@ -71,21 +86,14 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str])
     for number, sql in enumerate(migrations, start=1):
         if number <= version:
             continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if schema_version(conn, component) >= number:
-                conn.execute("COMMIT")
-                continue
-            for statement in _statements(sql):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_version(component, version) VALUES (?, ?) "
-                "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
-                (component, number),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        with transaction(conn):
+            if schema_version(conn, component) < number:
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version(component, version) VALUES (?, ?) "
+                    "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+                    (component, number),
+                )
         version = number
     return schema_version(conn, component)

@@ -27,7 +27,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ptmcoder.store import connect, migrate
+from ptmcoder.store import connect, migrate, transaction
 
 COMPONENT = "review"
 
@@ -259,8 +259,7 @@ class ReviewStore:
         item's reasons only grow) and refresh its detail and priority. One
         transaction; decisions are not touched. Returns (added, updated)."""
         added = updated = 0
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.conn):
             for item in new:
                 row = self.conn.execute(
                     "SELECT id, reasons, priority FROM items WHERE key = ?", (item.key,)
@@ -315,10 +314,6 @@ class ReviewStore:
                 "INSERT INTO builds(built_at, options, added, updated) VALUES (?, ?, ?, ?)",
                 (now, json.dumps(options, default=str), added, updated),
             )
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
         return added, updated
 
     # -- decisions ---------------------------------------------------------------
@@ -357,17 +352,8 @@ class ReviewStore:
     ) -> Decision:
         """Append one decision in its own transaction; ``replaces`` is the
         adjudicator's decision in force on the item, read inside the transaction."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            rows = [
-                _decision(r)
-                for r in self.conn.execute(
-                    f"SELECT {_DECISION_COLS} FROM decisions WHERE item_id = ? "
-                    "AND adjudicator = ? ORDER BY id",
-                    (item_id, adjudicator),
-                ).fetchall()
-            ]
-            live = _in_force(rows)
+        with transaction(self.conn):
+            live = self._live("item_id = ? AND adjudicator = ?", (item_id, adjudicator))
             replaces = live[-1].id if live else None
             cur = self.conn.execute(
                 "INSERT INTO decisions(item_id, adjudicator, decided_at, action, codes, rater, "
@@ -384,30 +370,14 @@ class ReviewStore:
                     replaces,
                 ),
             )
-            row = self.conn.execute(
-                f"SELECT {_DECISION_COLS} FROM decisions WHERE id = ?", (cur.lastrowid,)
-            ).fetchone()
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        return _decision(row)
+        return self._decision_row(cur.lastrowid)
 
     def undo_last(self, adjudicator: str, *, now: str) -> tuple[Decision, Decision] | None:
         """Withdraw the adjudicator's latest row in force (a decision or a skip);
         returns (undo row, withdrawn row), or None when there is nothing to undo."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            rows = [
-                _decision(r)
-                for r in self.conn.execute(
-                    f"SELECT {_DECISION_COLS} FROM decisions WHERE adjudicator = ? ORDER BY id",
-                    (adjudicator,),
-                ).fetchall()
-            ]
-            live = _in_force(rows)
+        with transaction(self.conn):
+            live = self._live("adjudicator = ?", (adjudicator,))
             if not live:
-                self.conn.execute("COMMIT")
                 return None
             target = live[-1]
             cur = self.conn.execute(
@@ -415,14 +385,18 @@ class ReviewStore:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (target.item_id, adjudicator, now, str(Action.UNDO), None, target.id),
             )
-            row = self.conn.execute(
-                f"SELECT {_DECISION_COLS} FROM decisions WHERE id = ?", (cur.lastrowid,)
-            ).fetchone()
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        return _decision(row), target
+        return self._decision_row(cur.lastrowid), target
+
+    def _live(self, where: str, params: tuple) -> list[Decision]:
+        """The decisions in force among those matching ``where``, in order."""
+        sql = f"SELECT {_DECISION_COLS} FROM decisions WHERE {where} ORDER BY id"
+        return _in_force([_decision(r) for r in self.conn.execute(sql, params).fetchall()])
+
+    def _decision_row(self, decision_id: int | None) -> Decision:
+        row = self.conn.execute(
+            f"SELECT {_DECISION_COLS} FROM decisions WHERE id = ?", (decision_id,)
+        ).fetchone()
+        return _decision(row)
 
 
 def _in_force(rows: list[Decision]) -> list[Decision]:
