@@ -610,19 +610,9 @@ def test_record_decision_refuses_an_invalid_result(isolated_home):
 
 
 def test_suggest_tfidf_writes_suggestion_rows(run_cli, isolated_home):
-    result = run_cli(
-        "map",
-        "suggest",
-        "tan2024",
-        "zhao2021",
-        "--embedder",
-        "tfidf",
-        "--threshold",
-        "0.1",
-        "--top-k",
-        "1",
-        "--json",
-    )
+    args = ("map", "suggest", "tan2024", "zhao2021", "--embedder", "tfidf")
+    args += ("--threshold", "0.1", "--top-k", "1", "--json")
+    result = run_cli(*args)
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     rows = data["suggestions"]
@@ -641,19 +631,7 @@ def test_suggest_tfidf_writes_suggestion_rows(run_cli, isolated_home):
     lexical = [m for m in ms.mappings if m.mapping_justification == "semapv:LexicalMatching"]
     assert len(lexical) == len(rows) and all(m.status is Status.SUGGESTION for m in lexical)
     assert len(ms.mappings) == len(existing.mappings) + len(rows)
-    again = run_cli(
-        "map",
-        "suggest",
-        "tan2024",
-        "zhao2021",
-        "--embedder",
-        "tfidf",
-        "--threshold",
-        "0.1",
-        "--top-k",
-        "1",
-        "--json",
-    )
+    again = run_cli(*args)
     assert json.loads(again.stdout)["suggestions"] == []  # nothing suggested twice
 
 
