@@ -106,3 +106,11 @@ def read_records(run_dir: Path) -> list[dict]:
     """The raw JSON lines of a run's annotations.jsonl (what is on disk, for assertions)."""
     lines = (run_dir / "annotations.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines]
+
+
+def openai_annotate(units, base_url=None) -> tuple:
+    """``annotate`` arguments coding ``units`` with the Humbatova screening codebook
+    through ``openai:gpt-4o-mini`` (at ``base_url``: a local test server)."""
+    args = ("annotate", "--codebook", "humbatova-screening", "--corpus", units)
+    args += ("--annotator", "openai:gpt-4o-mini")
+    return args + (("--base-url", base_url) if base_url else ())

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fakes import codes_responder
+from fakes import codes_responder, openai_annotate
 from llm_server import LLMServer
 
 from ptmcoder import paths
@@ -154,15 +154,7 @@ def test_llm_records_are_flagged_and_keep_their_codes(run_cli, isolated_home):
     )
     with LLMServer(responder=codes_responder) as server:
         result = run_cli(
-            "annotate",
-            "--codebook",
-            "humbatova-screening",
-            "--corpus",
-            units,
-            "--annotator",
-            "openai:gpt-4o-mini",
-            "--base-url",
-            server.base_url,
+            *openai_annotate(units, server.base_url),
             "--no-progress",
             "--json",
         )

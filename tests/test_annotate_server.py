@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from fakes import answer, codes_responder, read_records, unit_of, write_units
+from fakes import answer, codes_responder, openai_annotate, read_records, unit_of, write_units
 from llm_server import LLMServer, Reply
 
 from ptmcoder.runs import resolve_run
@@ -47,15 +47,7 @@ def test_faults_become_retries_or_error_rows(run_cli, isolated_home):
             Reply.ok(answer("memory-leak")),
         )
         result = run_cli(
-            "annotate",
-            "--codebook",
-            "humbatova-screening",
-            "--corpus",
-            units,
-            "--annotator",
-            "openai:gpt-4o-mini",
-            "--base-url",
-            server.base_url,
+            *openai_annotate(units, server.base_url),
             "--concurrency",
             "1",
             "--timeout",
@@ -98,15 +90,7 @@ def test_faults_become_retries_or_error_rows(run_cli, isolated_home):
         # unknown code are asked again (and now answered by the responder)
         calls = len(server.requests)
         again = run_cli(
-            "annotate",
-            "--codebook",
-            "humbatova-screening",
-            "--corpus",
-            units,
-            "--annotator",
-            "openai:gpt-4o-mini",
-            "--base-url",
-            server.base_url,
+            *openai_annotate(units, server.base_url),
             "--no-progress",
             "--json",
             env={"OPENAI_API_KEY": FAKE_KEY},

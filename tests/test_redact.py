@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fakes import write_units
+from fakes import openai_annotate, write_units
 from llm_server import LLMServer
 
 from ptmcoder.annotate.records import Annotation, ErrorType
@@ -64,15 +64,7 @@ def test_an_endpoint_echoing_the_authorization_header_leaks_nothing(run_cli, iso
     env = {"OPENAI_API_KEY": FAKE_KEY}
     with LLMServer(echo_authorization=status) as server:
         result = run_cli(
-            "annotate",
-            "--codebook",
-            "humbatova-screening",
-            "--corpus",
-            units,
-            "--annotator",
-            "openai:gpt-4o-mini",
-            "--base-url",
-            server.base_url,
+            *openai_annotate(units, server.base_url),
             "--run",
             "leak",
             "--no-progress",
@@ -98,15 +90,7 @@ def test_a_fatal_error_printed_by_the_cli_is_redacted(run_cli, isolated_home):
     units = write_units(isolated_home / "units.csv", 1)
     with LLMServer(echo_authorization=401) as server:
         result = run_cli(
-            "annotate",
-            "--codebook",
-            "humbatova-screening",
-            "--corpus",
-            units,
-            "--annotator",
-            "openai:gpt-4o-mini",
-            "--base-url",
-            server.base_url,
+            *openai_annotate(units, server.base_url),
             "--no-progress",
             env={"OPENAI_API_KEY": FAKE_KEY},
         )

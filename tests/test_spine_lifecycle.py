@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fakes import openai_annotate
 
 from ptmcoder.annotate.options import AnnotateOptions, RunConfig, resume_options
 from ptmcoder.errors import ConfigError
@@ -144,13 +145,7 @@ def test_credentials_in_openai_base_url_are_refused_before_a_run_exists(isolated
     units = isolated_home / "u.csv"
     units.write_text("id,title\nx:1,Keras NaN loss\n")
     result = run_cli(
-        "annotate",
-        "--codebook",
-        "humbatova-screening",
-        "--corpus",
-        units,
-        "--annotator",
-        "openai:gpt-4o-mini",
+        *openai_annotate(units),
         env={"OPENAI_BASE_URL": "http://user:secret@127.0.0.1:9/v1", "OPENAI_API_KEY": "k"},
     )
     assert result.exit_code == 1 and "must not carry credentials" in result.stderr
