@@ -30,8 +30,8 @@ from ptmcoder.stats.engine import (
     PtmRule,
     check_columns,
     connect,
+    map_ptm,
     plain_tags,
-    scan_ptm,
     timestamp_us,
 )
 from ptmcoder.stats.proportion import ProportionTestResult, two_proportion_test
@@ -142,6 +142,30 @@ def _quartiles(x: np.ndarray) -> tuple[float, float, float] | None:
     )
 
 
+def _counts(cols: dict) -> dict[str, int | float]:
+    """Counts and sums of one batch's rows (``cols`` as :func:`_batch_columns` makes)."""
+    out: dict[str, int | float] = {
+        "n": len(cols["acc"]),
+        "no_acc": len(cols["acc"]) - int(np.count_nonzero(cols["acc"])),
+        "negative": int(np.count_nonzero(cols["negative"])),
+        "no_time": int(np.count_nonzero(cols["no_time"])),
+    }
+    for key, count_key, col in (
+        ("answers", "n_answers", cols["answer_count"]),
+        ("views", "n_views", cols["view_count"]),
+    ):
+        out[key] = pc.sum(col).as_py() or 0
+        out[count_key] = len(col) - col.null_count
+    return out
+
+
+def _bins(rt: np.ndarray) -> np.ndarray:
+    """Counts per log bin ``floor(log10(max(rt, 1)) * BINS_PER_DECADE)``: a bincount, no sort."""
+    if not rt.size:
+        return np.zeros(0, dtype=np.int64)
+    return np.bincount(np.floor(np.log10(np.maximum(rt, 1.0)) * BINS_PER_DECADE).astype(np.int64))
+
+
 class _Group:
     """Running sums of one group (PTM-related or not) over the record batches."""
 
@@ -160,33 +184,19 @@ class _Group:
             setattr(rest, key, getattr(self, key) - getattr(part, key))
         return rest
 
-    def add(self, cols: dict[str, pa.Array], rt: np.ndarray | None) -> None:
-        self.n += len(cols["acc"])
-        self.no_acc += len(cols["acc"]) - int(np.count_nonzero(cols["acc"]))
-        self.negative += int(np.count_nonzero(cols["negative"]))
-        self.no_time += int(np.count_nonzero(cols["no_time"]))
-        for key, count_key, col in (
-            ("answers", "n_answers", cols["answer_count"]),
-            ("views", "n_views", cols["view_count"]),
-        ):
-            total = pc.sum(col).as_py()
-            setattr(self, key, getattr(self, key) + (total or 0))
-            setattr(self, count_key, getattr(self, count_key) + len(col) - col.null_count)
-        if rt is not None:
-            self.add_rt(rt)
+    def add(self, counts: dict[str, int | float]) -> None:
+        for key in self._COUNTS:
+            setattr(self, key, getattr(self, key) + counts[key])
 
-    def add_rt(self, rt: np.ndarray) -> None:
-        """Keep response times; bin them now, while the next row group is decoded."""
+    def add_rt(self, rt: np.ndarray, hist: np.ndarray) -> None:
+        """Keep response times and add their bin counts (:func:`_bins`)."""
         self.rt.append(rt)
-        if rt.size:
-            # bin floor(log10(max(rt, 1)) * BINS_PER_DECADE) >= 0: a bincount, no sort
-            b = np.floor(np.log10(np.maximum(rt, 1.0)) * BINS_PER_DECADE).astype(np.int64)
-            counts = np.bincount(b)
-            if counts.size > self.hist.size:
-                counts[: self.hist.size] += self.hist
-                self.hist = counts
-            else:
-                self.hist[: counts.size] += counts
+        if hist.size > self.hist.size:
+            hist = hist.copy()
+            hist[: self.hist.size] += self.hist
+            self.hist = hist
+        else:
+            self.hist[: hist.size] += hist
 
     def record(self) -> tuple:
         """n, no_acc, n_rt, mean rt, quartiles of rt, mean answers, mean views."""
@@ -286,6 +296,51 @@ def _tag_rows(
     return rows
 
 
+@dataclass
+class _Part:
+    """What one record batch adds: :func:`_reduce`'s result."""
+
+    all_counts: dict
+    ptm_counts: dict
+    ptm_rt: np.ndarray
+    other_rt: np.ndarray
+    other_hist: np.ndarray
+    per_tag: pa.Table | None
+
+
+def _reduce(batch: pa.RecordBatch, ptm: np.ndarray) -> _Part:
+    """One batch reduced to counts, response times and the PTM units' (tag, unit) rows.
+
+    Runs in :func:`.engine.map_ptm`'s worker threads, one batch per call, no shared state.
+    """
+    cols, rt, has_rt = _batch_columns(batch)
+    rows = np.flatnonzero(ptm)
+    ptm_cols = _subset(cols, rows)
+    other_rt = rt[has_rt & ~ptm]
+    per_tag = None
+    if rows.size:
+        unit_tags = plain_tags(batch.column("tags").take(pa.array(rows)))
+        parent = pc.list_parent_indices(unit_tags)
+        rt_ptm = pa.array(rt[rows], mask=~has_rt[rows])
+        per_tag = pa.table(
+            {
+                "tag": pc.list_flatten(unit_tags),
+                "acc": pa.array(ptm_cols["acc"]).take(parent),
+                "rt": rt_ptm.take(parent),
+                "answer_count": ptm_cols["answer_count"].take(parent),
+                "view_count": ptm_cols["view_count"].take(parent),
+            }
+        )
+    return _Part(
+        all_counts=_counts(cols),
+        ptm_counts=_counts(ptm_cols),
+        ptm_rt=rt[rows][has_rt[rows]],
+        other_rt=other_rt,
+        other_hist=_bins(other_rt),
+        per_tag=per_tag,
+    )
+
+
 def difficulty(
     path: Path,
     *,
@@ -314,28 +369,13 @@ def difficulty(
     all_g, ptm_g = _Group(), _Group()
     other_rt = _Group()  # response times of the other rows
     per_tag: list[pa.Table] = []
-    for batch, ptm in scan_ptm(path, rule, _NEEDED, since=since, threads=threads):
-        cols, rt, has_rt = _batch_columns(batch)
-        all_g.add(cols, None)
-        rows = np.flatnonzero(ptm)
-        ptm_cols = _subset(cols, rows)
-        ptm_g.add(ptm_cols, rt[rows][has_rt[rows]])
-        other_rt.add_rt(rt[has_rt & ~ptm])
-        if rows.size:
-            unit_tags = plain_tags(batch.column("tags").take(pa.array(rows)))
-            parent = pc.list_parent_indices(unit_tags)
-            rt_ptm = pa.array(rt[rows], mask=~has_rt[rows])
-            per_tag.append(
-                pa.table(
-                    {
-                        "tag": pc.list_flatten(unit_tags),
-                        "acc": pa.array(ptm_cols["acc"]).take(parent),
-                        "rt": rt_ptm.take(parent),
-                        "answer_count": ptm_cols["answer_count"].take(parent),
-                        "view_count": ptm_cols["view_count"].take(parent),
-                    }
-                )
-            )
+    for part in map_ptm(path, rule, _NEEDED, _reduce, since=since, threads=threads):
+        all_g.add(part.all_counts)
+        ptm_g.add(part.ptm_counts)
+        ptm_g.add_rt(part.ptm_rt, _bins(part.ptm_rt))
+        other_rt.add_rt(part.other_rt, part.other_hist)
+        if part.per_tag is not None:
+            per_tag.append(part.per_tag)
     other_g = all_g.minus(ptm_g)
     other_g.rt, other_g.hist = other_rt.rt, other_rt.hist
     groups = [_row(label, g.record()) for label, g in (("ptm", ptm_g), ("non-ptm", other_g)) if g.n]

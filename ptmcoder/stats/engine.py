@@ -47,11 +47,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import numpy as np
@@ -85,6 +87,8 @@ TAN2024_PTM_TAGS: tuple[str, ...] = (
 )
 
 DEFAULT_MEMORY_LIMIT = "1GB"
+
+T = TypeVar("T")
 
 
 def resolve_corpus(ref: str | os.PathLike) -> Path:
@@ -286,25 +290,70 @@ def _read_row_group(file: Path, i: int, columns: list[str], use_threads: bool) -
         )
 
 
-def _row_group_batches(file: Path, columns: list[str], *, use_threads: bool):
-    """Record batches of ``file``, one row group at a time, ``tags`` dictionary-encoded.
+def scan_workers(threads: int | None) -> int:
+    """Row groups worked on at once: ``threads``, else one per core (at least one)."""
+    return max(1, threads if threads else (os.cpu_count() or 1))
 
-    A dictionary-encoded list column cannot span two row groups (each has its own
-    dictionary), so batches never cross one; a row group that pyarrow still cannot
-    return that way is read with plain strings. The next row group is decoded in a
-    background thread (pyarrow releases the GIL) while the caller works on this one,
-    so at most two row groups are held at a time.
+
+def map_ptm(
+    path: Path,
+    rule: PtmRule,
+    columns: list[str],
+    fn: Callable[[pa.RecordBatch, np.ndarray], T],
+    *,
+    since: str | None = None,
+    threads: int | None = None,
+) -> Iterator[T]:
+    """``fn(batch, ptm)`` for each record batch of the corpus, in file and row order.
+
+    ``batch`` holds ``columns`` (``since`` applied), at most :data:`BATCH_ROWS` rows,
+    ``ptm`` each row's PTM flag as a numpy bool array. ``tags`` is read with its leaf
+    **dictionary-encoded**: the Parquet dictionary pages are kept as they are instead
+    of being expanded into one string per tag, which is what made the SQL rule (a
+    lambda over every tag list) cost more than the scan itself.
+
+    Row groups are the unit of work: :func:`scan_workers` threads each decode one
+    row group (pyarrow and numpy release the GIL) and reduce its batches with ``fn``,
+    so the decoding *and* the caller's reductions use every core, as DuckDB's scan
+    does. Results come back in order; at most ``workers + 1`` row groups are held at
+    a time, so memory does not grow with the corpus. ``fn`` must not share mutable
+    state between calls: it runs in several threads at once.
     """
-    n = pq.ParquetFile(file).metadata.num_row_groups
-    if n == 0:
-        return
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead = pool.submit(_read_row_group, file, 0, columns, use_threads)
-        for i in range(n):
-            batches = ahead.result()
-            if i + 1 < n:
-                ahead = pool.submit(_read_row_group, file, i + 1, columns, use_threads)
-            yield from batches
+    since_us = _since_us(since) if since else None
+    need = list(dict.fromkeys(columns + ["tags" if rule.column is None else rule.column]))
+    if since_us is not None and "created_at" not in need:
+        need.append("created_at")
+    value_set = pa.array(rule.tags, pa.string()) if rule.tags else None
+    workers = scan_workers(threads)
+
+    def work(file: Path, i: int) -> list[T]:
+        out = []
+        for batch in _read_row_group(file, i, need, workers == 1):
+            if since_us is not None:
+                keep = pc.greater_equal(timestamp_us(batch.column("created_at")), since_us)
+                batch = batch.filter(pc.fill_null(keep, False))
+                if batch.num_rows == 0:
+                    continue
+            out.append(fn(batch, _ptm_mask(batch, rule, value_set)))
+        return out
+
+    groups = [
+        (file, i)
+        for file in parquet_files(path)
+        for i in range(pq.ParquetFile(file).metadata.num_row_groups)
+    ]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future] = deque()
+        try:
+            for file, i in groups:
+                pending.append(pool.submit(work, file, i))
+                if len(pending) > workers:
+                    yield from pending.popleft().result()
+            while pending:
+                yield from pending.popleft().result()
+        finally:  # the caller stopped early or a row group failed: drop what is queued
+            for f in pending:
+                f.cancel()
 
 
 def scan_ptm(
@@ -315,27 +364,9 @@ def scan_ptm(
     since: str | None = None,
     threads: int | None = None,
 ) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
-    """Stream ``columns`` of the corpus (``since`` applied) with each row's PTM flag.
-
-    One pass, record batch by record batch (:data:`BATCH_ROWS` rows), so memory does
-    not grow with the corpus. ``tags`` is read with its leaf dictionary-encoded: the
-    Parquet dictionary pages are kept as they are instead of being expanded into one
-    string per tag, which is what made the SQL rule (a lambda over every tag list)
-    cost more than the scan itself.
-    """
-    since_us = _since_us(since) if since else None
-    need = list(dict.fromkeys(columns + ["tags" if rule.column is None else rule.column]))
-    if since_us is not None and "created_at" not in need:
-        need.append("created_at")
-    value_set = pa.array(rule.tags, pa.string()) if rule.tags else None
-    for file in parquet_files(path):
-        for batch in _row_group_batches(file, need, use_threads=threads != 1):
-            if since_us is not None:
-                keep = pc.greater_equal(timestamp_us(batch.column("created_at")), since_us)
-                batch = batch.filter(pc.fill_null(keep, False))
-                if batch.num_rows == 0:
-                    continue
-            yield batch, _ptm_mask(batch, rule, value_set)
+    """Each record batch of ``columns`` with its rows' PTM flags: :func:`map_ptm`
+    with no reduction (the batches are decoded in parallel, used by the caller)."""
+    return map_ptm(path, rule, columns, lambda b, m: (b, m), since=since, threads=threads)
 
 
 def plain_tags(tags: pa.Array) -> pa.Array:

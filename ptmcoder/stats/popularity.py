@@ -22,8 +22,8 @@ from ptmcoder.stats.engine import (
     PtmRule,
     check_columns,
     connect,
+    map_ptm,
     plain_tags,
-    scan_ptm,
     tag_list_sql,
     units_relation_sql,
 )
@@ -56,6 +56,17 @@ class PopularityResult:
         }
 
 
+def _ptm_rows(batch: pa.RecordBatch, ptm: np.ndarray) -> pa.Table:
+    """The year and tags of a batch's PTM units (the tag strings of others stay undecoded)."""
+    rows = pa.array(np.flatnonzero(ptm))
+    return pa.table(
+        {
+            "created_at": batch.column("created_at").take(rows),
+            "tags": plain_tags(batch.column("tags").take(rows)),
+        }
+    )
+
+
 def popularity(
     path: Path,
     *,
@@ -76,19 +87,9 @@ def popularity(
     if scope == "ptm":
         # PTM units are few: one streamed pass (engine.scan_ptm) keeps their year and
         # tags, which DuckDB then groups; the tag lists of other units are never decoded.
-        parts = []
-        for batch, ptm in scan_ptm(
-            path, rule, ["created_at", "tags"], since=since, threads=threads
-        ):
-            rows = pa.array(np.flatnonzero(ptm))  # decode the tag strings of PTM rows only
-            parts.append(
-                pa.table(
-                    {
-                        "created_at": batch.column("created_at").take(rows),
-                        "tags": plain_tags(batch.column("tags").take(rows)),
-                    }
-                )
-            )
+        parts = list(
+            map_ptm(path, rule, ["created_at", "tags"], _ptm_rows, since=since, threads=threads)
+        )
         schema = pa.schema(
             [("created_at", pa.timestamp("us", tz="UTC")), ("tags", pa.list_(pa.string()))]
         )
