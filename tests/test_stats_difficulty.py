@@ -215,3 +215,56 @@ def test_ptm_mask_on_sliced_lists_with_nulls(dictionary):
     mask = _ptm_mask(batch, DEFAULT_PTM_RULE, value_set)
     expected = [bool(t and set(t) & set(TAN2024_PTM_TAGS)) for t in lists[1:5]]
     assert mask.tolist() == expected == [False, True, False, True]
+
+
+def _many_row_groups(tmp_path) -> Path:
+    rng = np.random.default_rng(5)
+    vocab = ["huggingface", "gpt-2", "python", "java", "r"]
+    rows = [
+        _unit(
+            i,
+            list(rng.choice(vocab, rng.integers(0, 3), replace=False)),
+            accepted_after_min=None if rng.random() < 0.4 else float(rng.integers(1, 5_000)),
+            answers=int(rng.integers(0, 4)),
+            views=int(rng.integers(1, 1000)),
+            year=int(rng.integers(2018, 2024)),
+        )
+        for i in range(600)
+    ]
+    path = tmp_path / "groups.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=UNIT_SCHEMA), path, row_group_size=41)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 15
+    return path
+
+
+def test_parallel_row_groups_give_the_serial_result(tmp_path):
+    path = _many_row_groups(tmp_path)
+    serial = difficulty(path, threads=1).to_dict()
+    for threads in (2, 3):
+        assert difficulty(path, threads=threads).to_dict() == serial
+    assert popularity(path, threads=3).to_dict() == popularity(path, threads=1).to_dict()
+
+
+def test_map_ptm_keeps_order_stops_early_and_raises(tmp_path):
+    from ptmcoder.stats.engine import DEFAULT_PTM_RULE, map_ptm
+
+    path = _many_row_groups(tmp_path)
+
+    def first_id(batch, ptm):
+        return batch.column("id")[0].as_py(), len(ptm)
+
+    got = list(map_ptm(path, DEFAULT_PTM_RULE, ["id"], first_id, threads=3))
+    assert [n for _, n in got] == [41] * 14 + [26]
+    assert [i for i, _ in got] == [f"so:{41 * k}" for k in range(15)]
+
+    stream = map_ptm(path, DEFAULT_PTM_RULE, ["id"], first_id, threads=2)
+    assert next(stream) == ("so:0", 41)
+    stream.close()  # leaving early cancels what is queued and returns
+
+    def fails(batch, ptm):
+        if batch.column("id")[0].as_py() == "so:205":
+            raise ValueError("row group 5")
+        return 0
+
+    with pytest.raises(ValueError, match="row group 5"):
+        list(map_ptm(path, DEFAULT_PTM_RULE, ["id"], fails, threads=2))
