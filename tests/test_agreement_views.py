@@ -156,11 +156,12 @@ def test_bootstrap_chunking_does_not_change_draws(monkeypatch):
     stat = krippendorff_alpha_statistic(m.counts())
     whole = bootstrap_sums([stat], n_boot=40, seed=3)[0]
     assert whole.shape == (40, stat.stats.shape[1])
-    # every resample draws n_units units
-    assert np.allclose(whole[:, 0], whole[0, 0] * 0 + whole[:, 0])
-    monkeypatch.setattr(bootstrap, "CHUNK_CELLS", 150 * 7)
+    # 7 resamples per chunk: six chunks drawn in order, counted in the second thread
+    monkeypatch.setattr(bootstrap, "CHUNK_CELLS", m.n_units * 7)
     again = bootstrap_sums([stat], n_boot=40, seed=3)[0]
-    assert again.shape == whole.shape
+    np.testing.assert_allclose(again, whole, rtol=0, atol=1e-9)
+    w = bootstrap.resample_weights(m.n_units, np.random.default_rng(3), 40)
+    np.testing.assert_allclose(again, w @ stat.stats, rtol=0, atol=1e-9)
 
 
 def test_bootstrap_ci_matches_explicit_resampling():

@@ -23,6 +23,7 @@ reported.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,15 +44,25 @@ class Interval:
     n_defined: int
 
 
-def resample_weights(n_units: int, rng: np.random.Generator, chunk: int) -> np.ndarray:
-    """(chunk, n_units) multiplicities of units drawn with replacement."""
-    idx = rng.integers(0, n_units, size=(chunk, n_units))
-    idx += (np.arange(chunk, dtype=idx.dtype) * n_units)[:, None]
+def draw_units(n_units: int, rng: np.random.Generator, chunk: int) -> np.ndarray:
+    """(chunk, n_units) indices of the units drawn with replacement, one row per resample."""
+    return rng.integers(0, n_units, size=(chunk, n_units))
+
+
+def unit_weights(idx: np.ndarray) -> np.ndarray:
+    """(chunk, n_units) multiplicities of the units drawn in ``idx`` (:func:`draw_units`)."""
+    chunk, n_units = idx.shape
+    idx = idx + (np.arange(chunk, dtype=idx.dtype) * n_units)[:, None]
     return (
         np.bincount(idx.ravel(), minlength=chunk * n_units)
         .reshape(chunk, n_units)
         .astype(np.float64)
     )
+
+
+def resample_weights(n_units: int, rng: np.random.Generator, chunk: int) -> np.ndarray:
+    """(chunk, n_units) multiplicities of units drawn with replacement."""
+    return unit_weights(draw_units(n_units, rng, chunk))
 
 
 def distinct_rows(stacked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,13 +77,9 @@ def distinct_rows(stacked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows, inverse.ravel()
 
 
-def pattern_counts(
-    inverse: np.ndarray, n_patterns: int, rng: np.random.Generator, chunk: int
-) -> np.ndarray:
-    """(chunk, n_patterns) how many drawn units fall on each pattern; the draws are
-    those of :func:`resample_weights` (same generator calls)."""
-    n_units = inverse.shape[0]
-    idx = rng.integers(0, n_units, size=(chunk, n_units))
+def drawn_patterns(idx: np.ndarray, inverse: np.ndarray, n_patterns: int) -> np.ndarray:
+    """(chunk, n_patterns) how many of the units drawn in ``idx`` fall on each pattern."""
+    chunk = idx.shape[0]
     pat = inverse[idx]
     pat += (np.arange(chunk, dtype=pat.dtype) * n_patterns)[:, None]
     return (
@@ -80,6 +87,14 @@ def pattern_counts(
         .reshape(chunk, n_patterns)
         .astype(np.float64)
     )
+
+
+def pattern_counts(
+    inverse: np.ndarray, n_patterns: int, rng: np.random.Generator, chunk: int
+) -> np.ndarray:
+    """(chunk, n_patterns) how many drawn units fall on each pattern; the draws are
+    those of :func:`resample_weights` (same generator calls)."""
+    return drawn_patterns(draw_units(inverse.shape[0], rng, chunk), inverse, n_patterns)
 
 
 def bootstrap_sums(
@@ -129,18 +144,33 @@ def bootstrap_sums(
 
 
 def _resample(out, rows, columns, col_inverse, inverse, n_units, n_boot, chunk, rng) -> None:
-    """Fill ``out`` with the resampled sums, chunk by chunk. The products are small
-    (chunk x patterns x columns): one BLAS thread is as fast on an idle machine and
-    far faster on a busy one, where OpenBLAS's threads wait for each other."""
+    """Fill ``out`` with the resampled sums, chunk by chunk.
+
+    The draws are made here, in order from ``rng``, so they are those of a serial
+    loop; counting them and the product run in a second thread (numpy releases the
+    GIL in each), one chunk behind, so drawing and counting use both cores. The
+    products are small (chunk x patterns x columns): one BLAS thread is as fast on an
+    idle machine and far faster on a busy one, where OpenBLAS's threads wait for each
+    other."""
     merged = rows.shape[0] < n_units
     per_unit = None if merged else np.ascontiguousarray(columns[inverse])
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
+
+    def sums(start: int, idx: np.ndarray) -> None:
         if merged:
-            sums = pattern_counts(inverse, rows.shape[0], rng, b) @ columns
+            s = drawn_patterns(idx, inverse, rows.shape[0]) @ columns
         else:
-            sums = resample_weights(n_units, rng, b) @ per_unit
-        out[start : start + b] = sums[:, col_inverse]
+            s = unit_weights(idx) @ per_unit
+        out[start : start + idx.shape[0]] = s[:, col_inverse]
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        behind: Future | None = None
+        for start in range(0, n_boot, chunk):
+            idx = draw_units(n_units, rng, min(chunk, n_boot - start))
+            if behind is not None:
+                behind.result()  # at most two chunks of draws held at a time
+            behind = pool.submit(sums, start, idx)
+        if behind is not None:
+            behind.result()
 
 
 def percentile_interval(values: np.ndarray, level: float = 0.95) -> Interval:
