@@ -268,3 +268,13 @@ def test_map_ptm_keeps_order_stops_early_and_raises(tmp_path):
 
     with pytest.raises(ValueError, match="row group 5"):
         list(map_ptm(path, DEFAULT_PTM_RULE, ["id"], fails, threads=2))
+
+
+def test_scan_workers_default_is_bounded(monkeypatch):
+    from ptmcoder.stats import engine
+
+    monkeypatch.setattr(engine.os, "cpu_count", lambda: 64)
+    assert engine.scan_workers(None) == engine.MAX_DEFAULT_WORKERS
+    assert engine.scan_workers(8) == 8
+    monkeypatch.setattr(engine.os, "cpu_count", lambda: None)
+    assert engine.scan_workers(None) == 1

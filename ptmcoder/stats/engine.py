@@ -290,9 +290,17 @@ def _read_row_group(file: Path, i: int, columns: list[str], use_threads: bool) -
         )
 
 
+#: row groups worked on at once when ``threads`` is not given: one per core, at most
+#: this many, so that a many-core machine does not hold dozens of row groups in memory
+MAX_DEFAULT_WORKERS = 4
+
+
 def scan_workers(threads: int | None) -> int:
-    """Row groups worked on at once: ``threads``, else one per core (at least one)."""
-    return max(1, threads if threads else (os.cpu_count() or 1))
+    """Row groups worked on at once: ``threads``, else one per core up to
+    :data:`MAX_DEFAULT_WORKERS` (at least one)."""
+    if threads:
+        return max(1, threads)
+    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
 
 
 def map_ptm(
