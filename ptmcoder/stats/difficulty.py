@@ -357,7 +357,7 @@ def difficulty(
     Per-tag rows cover ``tags`` when given, else the ``top_k`` most frequent tags
     among PTM-related units (restricted to the PTM tag list in tag mode).
 
-    One streamed pass (:func:`.engine.scan_ptm`): group counts and sums are kept
+    One streamed pass (:func:`.engine.map_ptm`): group counts and sums are kept
     running, response times are kept as float arrays for the exact median and
     quartiles (8 bytes per answered question), and only PTM-related units are
     expanded into (tag, unit) rows, grouped per tag at the end.

@@ -7,35 +7,38 @@ million rows), so ``popularity`` and ``difficulty`` must run in bounded memory.
 **PTM membership** is the expensive part of both. In SQL it is a lambda over every
 tag list (``list_bool_or(list_transform(tags, lambda t: t IN (...)))``), which
 cost more than the whole scan: on 2 M rows 1.9 s against 0.47 s for a scan of
-``tags`` (``list_has_any`` 4.4 s, a semi-join via ``unnest`` 2.1 s). :func:`scan_ptm`
-instead reads the file record batch by record batch with pyarrow, ``tags`` with
-its leaf **dictionary-encoded**: Parquet already stores the tags as a dictionary
-(tens of thousands of distinct strings per row group) plus an index per tag, so
-membership is ``is_in`` over the dictionary, an index lookup per tag and a binary
-search of the (rare) hits in the list offsets. No tag string is materialised
-except those of PTM-related units. Row groups are decoded one ahead in a thread.
+``tags`` (``list_has_any`` 4.4 s, a semi-join via ``unnest`` 2.1 s). :func:`map_ptm`
+instead reads the file with pyarrow, ``tags`` with its leaf **dictionary-encoded**:
+Parquet already stores the tags as a dictionary (tens of thousands of distinct
+strings per row group) plus an index per tag, so membership is ``is_in`` over the
+dictionary, an index lookup per tag and a binary search of the (rare) hits in the
+list offsets. No tag string is materialised except those of PTM-related units.
 
-``difficulty`` then keeps its group counts and sums running in numpy and the
-response times as float arrays (8 bytes per answered question: about 34 MB for
+**Both cores, as DuckDB's scan uses them.** The unit of work is a row group: one
+thread per core (at most four without ``--threads``) decodes a row group and
+reduces it with the analysis's own function, so decoding *and* reducing run in
+parallel (pyarrow and numpy release the GIL); the results come back in row order.
+Until issue #18's third session one thread decoded ahead while every reduction ran
+on the main thread: 2.00-2.59x the reference on a quiet machine, because DuckDB's
+two threads then had both cores and we had about one and a half.
+
+``difficulty`` keeps its group counts and sums per row group, merged in order, and
+the response times as float arrays (8 bytes per answered question: about 34 MB for
 ten million questions) for the exact median and quartiles; per-tag rows are built
 for PTM-related units only. ``popularity`` hands the PTM units' years and tags to
-DuckDB. Peak memory is two row groups plus those arrays (about 520 MiB RSS on 10 M
-rows, most of it the libraries themselves).
+DuckDB. Peak memory is ``workers + 1`` row groups plus those arrays (about 525 MiB
+RSS on 10 M rows with two workers, most of it the libraries themselves).
 
-**What it still costs** (``benchmarks/bench_stats.py``, 10 M rows, 2 shared cores):
-``difficulty`` takes 1.37-3.25x a DuckDB scan that reduces the same columns to one
-number each; in two runs of three at load average 5-6 (issue #18, second session)
-the medians were 1.60x and 1.89x (runs 3.25, 1.60, 1.37 and 1.89, 1.51, 1.95);
-``popularity`` 1.06-1.80x (medians 1.58x and 1.29x). On a quiet machine (load 0.3-1.0,
-end of that session) the ratios are higher, because DuckDB's two threads then get both
-cores: difficulty 2.00, 2.38, 2.59x, popularity 2.09-2.33x. The 2x target is not met.
-The remainder is pyarrow's decoding of the columns into
-Arrow arrays: profiled, the main thread spends 0.69 s of 1.5 s waiting for the
-row group being decoded ahead (the string ``accepted_answer_id`` column is decoded
-whole only for its validity, work DuckDB's scan can skip), and the numpy reductions
-(0.8 s) run on one Python thread while DuckDB reduces on both cores inside its scan.
-Decoding two row groups ahead in two threads gave no clear gain on the shared box
-(1.56-2.22x against 1.47-2.41x, three alternating runs each), so it was not kept.
+**What it still costs** (``benchmarks/bench_stats.py``, 10 M rows, 2 shared cores,
+quiet machine, load average 0.4-1.2, two runs of three): ``difficulty`` 1.70, 1.94,
+1.91x and 1.81, 1.61, 1.92x a DuckDB scan that reduces the same columns to one number
+each (medians 1.91x and 1.81x; target 2x); ``popularity`` 1.25-1.59x and 1.09-1.51x
+(medians 1.48x and 1.37x). What remains is pyarrow's decoding of the columns into
+Arrow arrays, about 1.2 of the 1.6 CPU seconds: the string ``accepted_answer_id``
+column alone takes 0.3 s, decoded whole only for its validity (DuckDB decodes it
+too: 0.29 s for ``count(accepted_answer_id)``), and the timestamps 0.2 s each against
+DuckDB's 0.03 s. The reductions take 0.22 CPU seconds, the PTM mask 0.16, and the
+exact quartiles of the 4.2 M response times 0.07-0.16 s on one thread at the end.
 Imports are extra and fixed: scipy.stats (1-3 s on the loaded box, for the
 chi-square test) and pandas, which pyarrow loads on first use.
 
@@ -210,7 +213,7 @@ def units_relation_sql(path: Path, *, since: str | None = None) -> str:
     return f"(SELECT * FROM read_parquet({quote_literal(parquet_glob(path))}){clause})"
 
 
-#: rows per record batch of :func:`scan_ptm`
+#: rows per record batch of :func:`map_ptm`
 BATCH_ROWS = 256 * 1024
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -238,7 +241,7 @@ def parquet_files(path: Path) -> list[Path]:
 def _ptm_mask(batch: pa.RecordBatch, rule: PtmRule, value_set: pa.Array | None) -> np.ndarray:
     """PTM membership of each row of ``batch`` as a numpy bool array.
 
-    In tag mode the ``tags`` leaf arrives dictionary-encoded (see :func:`scan_ptm`), so
+    In tag mode the ``tags`` leaf arrives dictionary-encoded (see :func:`map_ptm`), so
     membership is ``is_in`` over the dictionary (tens of thousands of distinct tags, not
     tens of millions of tag strings), an index lookup per tag and a scatter to the row
     through ``list_parent_indices``: no tag string is ever materialised.
@@ -364,21 +367,8 @@ def map_ptm(
                 f.cancel()
 
 
-def scan_ptm(
-    path: Path,
-    rule: PtmRule,
-    columns: list[str],
-    *,
-    since: str | None = None,
-    threads: int | None = None,
-) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
-    """Each record batch of ``columns`` with its rows' PTM flags: :func:`map_ptm`
-    with no reduction (the batches are decoded in parallel, used by the caller)."""
-    return map_ptm(path, rule, columns, lambda b, m: (b, m), since=since, threads=threads)
-
-
 def plain_tags(tags: pa.Array) -> pa.Array:
-    """A ``tags`` column read by :func:`scan_ptm` back as ``list<string>``."""
+    """A ``tags`` column read by :func:`map_ptm` back as ``list<string>``."""
     if pa.types.is_dictionary(tags.type.value_type):
         return pc.cast(tags, pa.list_(pa.string()))
     return tags

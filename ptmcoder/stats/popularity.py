@@ -3,7 +3,7 @@
 Questions per year, and per tag per year for the ``top_k`` most frequent tags
 (Tan et al. plot the top six). By default only PTM-related units are counted, as
 in the paper; ``scope="all"`` counts every unit. PTM units are found in one
-streamed pass (:func:`.engine.scan_ptm`) and grouped by DuckDB; ``scope="all"``
+streamed pass (:func:`.engine.map_ptm`) and grouped by DuckDB; ``scope="all"``
 is DuckDB over the Parquet file.
 """
 
@@ -85,7 +85,7 @@ def popularity(
     con = connect(memory_limit=memory_limit, threads=threads, temp_directory=temp_directory)
     check_columns(con, path, ["created_at", "tags"] + ([rule.column] if rule.column else []))
     if scope == "ptm":
-        # PTM units are few: one streamed pass (engine.scan_ptm) keeps their year and
+        # PTM units are few: one streamed pass (engine.map_ptm) keeps their year and
         # tags, which DuckDB then groups; the tag lists of other units are never decoded.
         parts = list(
             map_ptm(path, rule, ["created_at", "tags"], _ptm_rows, since=since, threads=threads)
