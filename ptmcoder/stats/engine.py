@@ -276,19 +276,22 @@ def _ptm_mask(batch: pa.RecordBatch, rule: PtmRule, value_set: pa.Array | None) 
     return mask
 
 
-def _read_row_group(file: Path, i: int, columns: list[str], use_threads: bool) -> list:
+def _read_row_group(file: Path, i: int, columns: list[str]) -> list:
+    """Row group ``i`` of ``file`` as record batches, ``tags`` dictionary-encoded, decoded
+    in the calling thread (the parallelism is :func:`map_ptm`'s, one row group a thread,
+    so ``--threads 1`` is one thread)."""
     try:
         pf = pq.ParquetFile(file, read_dictionary=["tags.list.element"])
         return list(
             pf.iter_batches(
-                batch_size=BATCH_ROWS, row_groups=[i], columns=columns, use_threads=use_threads
+                batch_size=BATCH_ROWS, row_groups=[i], columns=columns, use_threads=False
             )
         )
     except pa.ArrowNotImplementedError:  # the dictionary changes inside the row group
         pf = pq.ParquetFile(file)
         return list(
             pf.iter_batches(
-                batch_size=BATCH_ROWS, row_groups=[i], columns=columns, use_threads=use_threads
+                batch_size=BATCH_ROWS, row_groups=[i], columns=columns, use_threads=False
             )
         )
 
@@ -339,7 +342,7 @@ def map_ptm(
 
     def work(file: Path, i: int) -> list[T]:
         out = []
-        for batch in _read_row_group(file, i, need, workers == 1):
+        for batch in _read_row_group(file, i, need):
             if since_us is not None:
                 keep = pc.greater_equal(timestamp_us(batch.column("created_at")), since_us)
                 batch = batch.filter(pc.fill_null(keep, False))
