@@ -89,14 +89,6 @@ def drawn_patterns(idx: np.ndarray, inverse: np.ndarray, n_patterns: int) -> np.
     )
 
 
-def pattern_counts(
-    inverse: np.ndarray, n_patterns: int, rng: np.random.Generator, chunk: int
-) -> np.ndarray:
-    """(chunk, n_patterns) how many drawn units fall on each pattern; the draws are
-    those of :func:`resample_weights` (same generator calls)."""
-    return drawn_patterns(draw_units(inverse.shape[0], rng, chunk), inverse, n_patterns)
-
-
 def bootstrap_sums(
     statistics: list[Statistic],
     *,
