@@ -6,6 +6,7 @@
 - :func:`codes_responder`: a responder for ``tests/llm_server.py`` (in-process or
   ``--responder fakes:codes_responder``) that answers every unit with a valid
   ``dl-fault`` code and the unit's first line as evidence.
+- :func:`posts_row`: one ``<row .../>`` element of a Stack Exchange dump.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 from ptmcoder.llm.base import ChatRequest, Completion
 
@@ -114,3 +116,10 @@ def openai_annotate(units, base_url=None) -> tuple:
     args = ("annotate", "--codebook", "humbatova-screening", "--corpus", units)
     args += ("--annotator", "openai:gpt-4o-mini")
     return args + (("--base-url", base_url) if base_url else ())
+
+
+def posts_row(attrs: dict[str, str]) -> str:
+    """``<row k="v" ... />`` with each value quoted, its unprintable characters dropped
+    (XML 1.0 cannot carry most of them)."""
+    printable = {k: "".join(c for c in v if c.isprintable()) for k, v in attrs.items()}
+    return "<row " + " ".join(f"{k}={quoteattr(v)}" for k, v in printable.items()) + " />"

@@ -9,7 +9,6 @@ import io
 import json
 import math
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
 
 import pyarrow as pa
 import pytest
@@ -20,6 +19,7 @@ from ptmcoder.corpus.readers import detect_format, github, plain_csv, posts_xml,
 from ptmcoder.corpus.readers.base import ImportContext, OnError
 from ptmcoder.corpus.schema import UNIT_SCHEMA
 from ptmcoder.errors import InputRecordError, PtmcoderError
+from tests.fakes import posts_row
 
 SETTINGS = settings(
     max_examples=60,
@@ -239,14 +239,7 @@ def test_sede_csv(tmp_path_factory, rows, extra):
 )
 def test_posts_xml(tmp_path_factory, rows, tail, doctype):
     path = tmp_path_factory.mktemp("xml") / "Posts.xml"
-    body = "".join(
-        "<row "
-        + " ".join(
-            f"{k}={quoteattr(''.join(ch for ch in v if ch.isprintable()))}" for k, v in r.items()
-        )
-        + " />\n"
-        for r in rows
-    )
+    body = "".join(posts_row(r) + "\n" for r in rows)
     path.write_text(f'<?xml version="1.0" encoding="utf-8"?>\n{doctype}<posts>\n{body}{tail}')
     detect(path)
     outcome(posts_xml.read, path)

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
 
 import pyarrow as pa
 import pytest
@@ -39,6 +38,7 @@ from ptmcoder.corpus.readers.base import (
 )
 from ptmcoder.corpus.schema import UNIT_SCHEMA
 from ptmcoder.errors import InputRecordError
+from tests.fakes import posts_row
 
 TEXT = st.one_of(
     st.text(max_size=30),
@@ -362,15 +362,7 @@ BETWEEN = st.sampled_from(
 )
 def test_any_rows_cut_anywhere_read_as_by_the_plain_reader(tmp_path_factory, rows, tail, cut):
     path = tmp_path_factory.mktemp("xml") / "Posts.xml"
-    body = "".join(
-        "<row "
-        + " ".join(
-            f"{k}={quoteattr(''.join(c for c in v if c.isprintable()))}" for k, v in r.items()
-        )
-        + " />"
-        + between
-        for r, between in rows
-    )
+    body = "".join(posts_row(r) + between for r, between in rows)
     path.write_bytes(f'<?xml version="1.0"?>\n<posts>\n{body}{tail}'.encode("utf-8", "replace"))
     for on_error in (OnError.SKIP, OnError.FAIL):
         plain = _read(path, on_error, parallel=False)
