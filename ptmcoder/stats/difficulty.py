@@ -303,6 +303,7 @@ class _Part:
     all_counts: dict
     ptm_counts: dict
     ptm_rt: np.ndarray
+    ptm_hist: np.ndarray
     other_rt: np.ndarray
     other_hist: np.ndarray
     per_tag: pa.Table | None
@@ -316,6 +317,7 @@ def _reduce(batch: pa.RecordBatch, ptm: np.ndarray) -> _Part:
     cols, rt, has_rt = _batch_columns(batch)
     rows = np.flatnonzero(ptm)
     ptm_cols = _subset(cols, rows)
+    ptm_rt = rt[rows][has_rt[rows]]
     other_rt = rt[has_rt & ~ptm]
     per_tag = None
     if rows.size:
@@ -334,7 +336,8 @@ def _reduce(batch: pa.RecordBatch, ptm: np.ndarray) -> _Part:
     return _Part(
         all_counts=_counts(cols),
         ptm_counts=_counts(ptm_cols),
-        ptm_rt=rt[rows][has_rt[rows]],
+        ptm_rt=ptm_rt,
+        ptm_hist=_bins(ptm_rt),
         other_rt=other_rt,
         other_hist=_bins(other_rt),
         per_tag=per_tag,
@@ -372,7 +375,7 @@ def difficulty(
     for part in map_ptm(path, rule, _NEEDED, _reduce, since=since, threads=threads):
         all_g.add(part.all_counts)
         ptm_g.add(part.ptm_counts)
-        ptm_g.add_rt(part.ptm_rt, _bins(part.ptm_rt))
+        ptm_g.add_rt(part.ptm_rt, part.ptm_hist)
         other_rt.add_rt(part.other_rt, part.other_hist)
         if part.per_tag is not None:
             per_tag.append(part.per_tag)
