@@ -60,3 +60,69 @@ def dumps_json(data: Any) -> str:
 def print_json(data: Any) -> None:
     sys.stdout.write(dumps_json(data) + "\n")
     sys.stdout.flush()
+
+
+# -- the one set of number formatters (terminal and report) -------------------------
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return isinstance(value, float | int) and not math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt_number(value: Any, digits: int = 3, *, missing: str = "n/a") -> str:
+    """A number as the terminal and the report print it: floats to ``digits`` places,
+    integers with thousands separators, booleans as yes/no, ``missing`` for None, NaN
+    and infinities.
+
+    >>> fmt_number(0.46412), fmt_number(1059), fmt_number(float("nan"), missing="–")
+    ('0.464', '1,059', '–')
+    """
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if _missing(value):
+        return missing
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def fmt_ci(low: Any, high: Any, digits: int = 3, *, missing: str = "n/a") -> str:
+    """A confidence interval ``[low, high]``; ``missing`` when either end is missing.
+
+    >>> fmt_ci(0.412, 0.5112), fmt_ci(None, 0.5, missing="")
+    ('[0.412, 0.511]', '')
+    """
+    if _missing(low) or _missing(high):
+        return missing
+    return f"[{fmt_number(float(low), digits)}, {fmt_number(float(high), digits)}]"
+
+
+def fmt_pct(value: Any, digits: int = 1, *, missing: str = "n/a") -> str:
+    """A share as a percentage.
+
+    >>> fmt_pct(0.2346)
+    '23.5%'
+    """
+    if _missing(value):
+        return missing
+    return f"{100 * float(value):.{digits}f}%"
+
+
+def fmt_p(value: Any, *, missing: str = "n/a") -> str:
+    """A p-value: four decimals, or ``< 0.0001``.
+
+    >>> fmt_p(0.03456), fmt_p(1e-9)
+    ('0.0346', '< 0.0001')
+    """
+    if _missing(value):
+        return missing
+    return "< 0.0001" if float(value) < 1e-4 else f"{float(value):.4f}"
