@@ -73,7 +73,9 @@ class Calibration:
         }
 
 
-def _check(confidence: Sequence[float], correct: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+def _check(
+    confidence: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     p = np.asarray(confidence, dtype=np.float64)
     y = np.asarray(correct, dtype=np.float64)
     if p.ndim != 1 or p.shape != y.shape:
@@ -93,8 +95,8 @@ def bin_index(p: np.ndarray, n_bins: int = DEFAULT_BINS) -> np.ndarray:
 
 
 def calibration_stats(
-    confidence: Sequence[float],
-    correct: Sequence[bool],
+    confidence: Sequence[float] | np.ndarray,
+    correct: Sequence[bool] | np.ndarray,
     *,
     n_bins: int = DEFAULT_BINS,
     annotator: str = "",
@@ -144,8 +146,8 @@ def calibration_stats(
 
 
 def bootstrap_intervals(
-    confidence: Sequence[float],
-    correct: Sequence[bool],
+    confidence: Sequence[float] | np.ndarray,
+    correct: Sequence[bool] | np.ndarray,
     *,
     n_bins: int = DEFAULT_BINS,
     n_boot: int = 1000,
@@ -166,10 +168,11 @@ def bootstrap_intervals(
     ece = np.abs(acc - conf).sum(axis=1) / p.size  # sum_b n_b/n |acc_b/n_b - conf_b/n_b|
     brier = ((pb - yb) ** 2).mean(axis=1)
     tail = (1 - level) / 2 * 100
-    return {
-        k: tuple(float(x) for x in np.percentile(v, [tail, 100 - tail]))
-        for k, v in (("ece", ece), ("brier", brier))
-    }
+    out: dict[str, tuple[float, float]] = {}
+    for k, v in (("ece", ece), ("brier", brier)):
+        lo, hi = np.percentile(v, [tail, 100 - tail])
+        out[k] = (float(lo), float(hi))
+    return out
 
 
 def top_label_forecasts(
@@ -262,8 +265,8 @@ def calibration_table(
 
 
 def cross_fitted_calibration(
-    confidence: Sequence[float],
-    correct: Sequence[bool],
+    confidence: Sequence[float] | np.ndarray,
+    correct: Sequence[bool] | np.ndarray,
     *,
     method: str = "isotonic",
     folds: int = 5,

@@ -105,20 +105,20 @@ def _check_counts(counts: np.ndarray) -> np.ndarray:
 def _check_pair(
     a: Sequence[int], b: Sequence[int], n_categories: int | None
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    a = np.asarray(a)
-    b = np.asarray(b)
-    if a.ndim != 1 or b.ndim != 1:
+    x = np.asarray(a)
+    y = np.asarray(b)
+    if x.ndim != 1 or y.ndim != 1:
         raise ValueError("a and b must be 1-D arrays of category indices")
-    if a.shape != b.shape:
-        raise ValueError(f"a and b must have the same length, got {a.shape[0]} and {b.shape[0]}")
-    if a.size and (min(a.min(), b.min()) < 0):
+    if x.shape != y.shape:
+        raise ValueError(f"a and b must have the same length, got {x.shape[0]} and {y.shape[0]}")
+    if x.size and (min(x.min(), y.min()) < 0):
         raise ValueError("category indices must be >= 0 (drop missing ratings first)")
-    k = int(max(a.max(initial=-1), b.max(initial=-1)) + 1)
+    k = int(max(x.max(initial=-1), y.max(initial=-1)) + 1)
     if n_categories is None:
         n_categories = k
     elif n_categories < k:
         raise ValueError(f"n_categories={n_categories} but an index {k - 1} occurs")
-    return a.astype(np.int64), b.astype(np.int64), max(int(n_categories), 1)
+    return x.astype(np.int64), y.astype(np.int64), max(int(n_categories), 1)
 
 
 # -- percent agreement -----------------------------------------------------------
@@ -386,9 +386,9 @@ def cohen_kappa_statistic(
     """Cohen's kappa ``(p_o - p_e) / (1 - p_e)`` with
     ``p_o = sum_ck w_ck p_ck`` and ``p_e = sum_ck w_ck p_c. p_.k`` (Cohen 1960;
     weighted: Cohen 1968) over the units both raters coded."""
-    a, b, k = _check_pair(a, b, n_categories)
+    x, y, k = _check_pair(a, b, n_categories)
     w = agreement_weights(weights, k)
-    stats = _pair_stats(a, b, k, w)
+    stats = _pair_stats(x, y, k, w)
 
     def finish(s: np.ndarray) -> np.ndarray:
         n = s[:, 0:1]
@@ -402,7 +402,7 @@ def cohen_kappa_statistic(
     def reason(s: np.ndarray) -> str:
         return NO_COMMON_UNITS if s[0] == 0 else ALL_ONE_CATEGORY
 
-    return Statistic(stats, finish, reason, int(a.shape[0]))
+    return Statistic(stats, finish, reason, int(x.shape[0]))
 
 
 def cohen_kappa(
@@ -421,8 +421,8 @@ def scott_pi_statistic(
 ) -> Statistic:
     """Scott's pi ``(p_o - p_e) / (1 - p_e)`` with ``p_e = sum_c pi_c^2`` and
     ``pi_c`` the category's share of both raters' 2n ratings (Scott 1955)."""
-    a, b, k = _check_pair(a, b, n_categories)
-    stats = _pair_stats(a, b, k, np.eye(k))
+    x, y, k = _check_pair(a, b, n_categories)
+    stats = _pair_stats(x, y, k, np.eye(k))
 
     def finish(s: np.ndarray) -> np.ndarray:
         n = s[:, 0:1]
@@ -435,7 +435,7 @@ def scott_pi_statistic(
     def reason(s: np.ndarray) -> str:
         return NO_COMMON_UNITS if s[0] == 0 else ALL_ONE_CATEGORY
 
-    return Statistic(stats, finish, reason, int(a.shape[0]))
+    return Statistic(stats, finish, reason, int(x.shape[0]))
 
 
 def scott_pi(a: Sequence[int], b: Sequence[int], n_categories: int | None = None) -> float:

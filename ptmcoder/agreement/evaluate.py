@@ -256,6 +256,7 @@ def view_confusion(inputs: AgreementInputs, options: AgreeOptions) -> ViewResult
     from ptmcoder.agreement.data import rating_matrix
 
     a = (inputs.annotators or inputs.raters)[0]
+    b: str | None
     if inputs.gold is not None:
         b = "gold"
     else:
@@ -298,8 +299,16 @@ def view_vs_humans(inputs: AgreementInputs, options: AgreeOptions) -> ViewResult
 
     _needs_annotators_and_humans(inputs, "vs-humans")
     df, ann, hum = inputs.ratings, inputs.annotators, inputs.humans
-    common = dict(n_boot=options.n_boot, seed=options.seed, weights=_weights(options))
-    result = same_unit_comparison(df, annotators=ann, humans=hum, min_n=options.min_n, **common)
+    n_boot, seed, weights = options.n_boot, options.seed, _weights(options)
+    result = same_unit_comparison(
+        df,
+        annotators=ann,
+        humans=hum,
+        min_n=options.min_n,
+        n_boot=n_boot,
+        seed=seed,
+        weights=weights,
+    )
     notes = []
     for name, s in result.summary.items():
         left = s.triads_below_min_n + s.triads_undefined
@@ -308,11 +317,11 @@ def view_vs_humans(inputs: AgreementInputs, options: AgreeOptions) -> ViewResult
                 f"{name}: {left} triad(s) left out of the means ({s.triads_below_min_n} "
                 f"with n < {options.min_n}, {s.triads_undefined} undefined)"
             )
-    repeats = replication(
-        df, humans=hum, annotators=ann, min_n=options.min_n, weights=_weights(options)
-    )
+    repeats = replication(df, humans=hum, annotators=ann, min_n=options.min_n, weights=weights)
     vs_gold = (
-        against_gold(df, inputs.gold, annotators=ann, **common) if inputs.gold is not None else {}
+        against_gold(df, inputs.gold, annotators=ann, n_boot=n_boot, seed=seed, weights=weights)
+        if inputs.gold is not None
+        else {}
     )
     data = {
         **result.to_json(),
