@@ -50,7 +50,7 @@ class _Selection:
     start: int | None
     end: int | None
     user: str | None
-    codings: list[tuple[int, str, str | None, str | None]] = field(default_factory=list)
+    codings: list[tuple[int, str, str | None, str]] = field(default_factory=list)
     # (line, where, creatingUser, code guid)
 
 
@@ -301,8 +301,7 @@ def import_codings(
                 [
                     Problem(
                         file,
-                        f"line {exc.getLineNumber()}, column {exc.getColumnNumber() + 1}, "
-                        f"inside {inside}",
+                        f"line {exc.getLineNumber()}, column {_column(exc)}, inside {inside}",
                         f"malformed XML: {exc.getMessage()}",
                     )
                 ],
@@ -322,15 +321,16 @@ def import_codings(
             def load_text(src: _Source = source) -> str | None:
                 return _source_text(zf, entries, folder, src, origin, file, problems)
 
-            unit, how = None, None
+            found: tuple[str, str] | None = None  # (unit id, how it was matched)
             if units is not None:
-                unit, how = units.by_id(source.guid, source.name)
-                if unit is None:
+                found = units.by_id(source.guid, source.name)
+                if found is None:
                     text = load_text()
-                    unit, how = (units.by_text(text), "text") if text is not None else (None, None)
+                    by_text = units.by_text(text) if text is not None else None
+                    found = (by_text, "text") if by_text is not None else None
             elif source.name and source.guid == unit_guid(source.name):
-                unit, how = source.name, "guid"
-            if unit is None:
+                found = (source.name, "guid")
+            if found is None:
                 result.unmatched_sources += 1
                 problems.append(
                     Problem(
@@ -343,6 +343,7 @@ def import_codings(
                     )
                 )
                 continue
+            unit, how = found
             result.matched[how] = result.matched.get(how, 0) + 1
             items: list[dict[str, Any]] = []
             for selection in source.selections:
@@ -359,8 +360,11 @@ def import_codings(
                             )
                         continue  # codes resolved to nothing were reported once each
                     who = user or selection.user or source.user or creator
-                    rater = handler.users.get(who) if who else "unknown"
-                    if rater is None:
+                    if not who:
+                        rater = "unknown"
+                    elif who in handler.users:
+                        rater = handler.users[who]
+                    else:
                         rater = who
                         if who not in unknown_users:
                             unknown_users.add(who)
@@ -503,6 +507,12 @@ def _resolve_codes(
     return out
 
 
+def _column(exc: xml.sax.SAXParseException) -> str:
+    """The 1-based column of a parse error (the parser counts from 0), or ``?`` if unknown."""
+    column = exc.getColumnNumber()
+    return "?" if column is None else str(column + 1)
+
+
 class _UnitMatcher:
     def __init__(self, units: pd.DataFrame) -> None:
         from ptmcoder.annotate.prompt import unit_text
@@ -519,12 +529,13 @@ class _UnitMatcher:
                 if key:
                     self.texts.setdefault(key, str(row["id"]))
 
-    def by_id(self, guid: str, name: str | None) -> tuple[str | None, str | None]:
+    def by_id(self, guid: str, name: str | None) -> tuple[str, str] | None:
+        """The unit a source's GUID or name names, and which of the two matched."""
         if guid in self.guids:
             return self.guids[guid], "guid"
         if name and name in self.ids:
             return name, "name"
-        return None, None
+        return None
 
     def by_text(self, text: str) -> str | None:
         return self.texts.get(_normal(text))

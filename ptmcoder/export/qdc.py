@@ -176,12 +176,13 @@ def parse_description(text: str | None) -> dict[str, Any]:
         }:
             out["provenance"] = stripped[len(_PROVENANCE) :]
             section = "tail"
-        elif _SPECIAL.match(stripped) and section is not None:
-            out["role"] = _SPECIAL.match(stripped).group(1)
+        elif (special := _SPECIAL.match(stripped)) and section is not None:
+            out["role"] = special.group(1)
         elif section in ("include", "exclude", "aliases") and stripped.startswith("- "):
             out[section].append(stripped[2:].strip())
         elif section == "examples" and stripped.startswith("- "):
             match = re.match(r"^- (.*?)(?: <(\S+)>)?$", stripped)
+            assert match is not None  # "- " then any text of one line (no "\n") always matches
             example = {"description": match.group(1)}
             if match.group(2):
                 example["url"] = match.group(2)
@@ -346,7 +347,7 @@ def read_qdc(path: str | Path, *, codebook_id: str | None = None) -> QdcImport:
         )
 
     depth = _depth(nodes)
-    recognised = max(matched_books, key=matched_books.get) if matched_books else None
+    recognised = max(matched_books, key=lambda book: matched_books[book]) if matched_books else None
     levels = _levels(root, guid_to_id, nodes, file, problems)
     source_book = None
     if recognised is not None:
@@ -420,8 +421,8 @@ def _levels(
             if local(m.tag) == "MemberCode"
         ]
         depths = {depth_of.get(m) for m in members if m is not None}
-        if len(depths) == 1 and None not in depths:
-            names[depths.pop()] = name[len(LEVEL_SET_PREFIX) :].strip()
+        if len(depths) == 1 and (only := depths.pop()) is not None:
+            names[only] = name[len(LEVEL_SET_PREFIX) :].strip()
     depth = _depth(nodes)
     if sorted(names) == list(range(depth)) and len(set(names.values())) == depth:
         return [names[d] for d in range(depth)]

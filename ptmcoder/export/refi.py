@@ -26,13 +26,14 @@ offsets computed on the cleaned text hold in every program.
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import IO
 from xml.sax.saxutils import XMLGenerator
+from xml.sax.xmlreader import AttributesImpl
 
 CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
 PROJECT_NS = "urn:QDA-XML:project:1.0"
@@ -169,7 +170,8 @@ class XmlWriter:
     are written as they come, so an export never holds its document in memory.
     Attribute values that are None are left out; text is cleaned (:func:`clean_text`)."""
 
-    def __init__(self, out: IO[str], stats: TextStats, *, depth: int = 0) -> None:
+    def __init__(self, out: io.TextIOBase, stats: TextStats, *, depth: int = 0) -> None:
+        # a text stream proper: XMLGenerator writes bytes to anything that is not an io.TextIOBase
         self.out = out
         self.stats = stats
         self._gen = XMLGenerator(out, encoding="utf-8", short_empty_elements=True)
@@ -178,7 +180,7 @@ class XmlWriter:
     def declaration(self) -> None:
         self._gen.startDocument()
 
-    def _attrs(self, attrs: dict[str, object | None]) -> dict[str, str]:
+    def _attrs(self, attrs: dict[str, object | None]) -> AttributesImpl[str]:
         out: dict[str, str] = {}
         for key, value in attrs.items():
             if value is None:
@@ -186,7 +188,7 @@ class XmlWriter:
             if isinstance(value, bool):
                 value = "true" if value else "false"
             out[key] = clean_text(str(value), self.stats)
-        return out
+        return AttributesImpl(out)
 
     def start(self, tag: str, /, **attrs: object | None) -> None:
         self._gen.ignorableWhitespace("\n" + "  " * self._depth)
