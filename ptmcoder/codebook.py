@@ -12,8 +12,6 @@ leaves of the taxonomy.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
 from collections import Counter
@@ -28,6 +26,7 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ptmcoder import files
 from ptmcoder.errors import NotFoundError, Problem, ValidationError, problems_from
 from ptmcoder.paths import bundled_dir, workspace
 
@@ -424,15 +423,14 @@ def list_codebooks() -> tuple[list[Codebook], list[ValidationError]]:
 
 
 def canonical_json(book: Codebook) -> str:
-    """The content that identifies a codebook version: every field, keys sorted."""
-    return json.dumps(
-        book.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    """The content that identifies a codebook version: every field, as
+    :func:`ptmcoder.files.canonical_json` writes it (keys sorted, no whitespace)."""
+    return files.canonical_json(book.model_dump(mode="json"))
 
 
 def codebook_hash(book: Codebook) -> str:
     """``sha256:<hex>`` of :func:`canonical_json`; stable under YAML key reordering."""
-    return "sha256:" + hashlib.sha256(canonical_json(book).encode("utf-8")).hexdigest()
+    return files.sha256_text(canonical_json(book))
 
 
 # -- views ---------------------------------------------------------------------

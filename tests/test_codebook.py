@@ -209,6 +209,21 @@ def test_cached_code_index_leaves_identity_alone(tmp_path):
     assert book.index() is not book.index()  # callers get their own copy
 
 
+def test_hash_rule_is_unchanged_for_every_bundled_codebook():
+    # the hash goes through ptmcoder.files.canonical_json now; every run manifest and
+    # cache key written before holds a hash made by this rule, so it must not move
+    import hashlib
+
+    books, errors = cb.list_codebooks()
+    assert books and not errors
+    for book in books:
+        text = json.dumps(
+            book.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+        assert cb.canonical_json(book) == text
+        assert cb.codebook_hash(book) == "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
 def test_hash_changes_with_content(tmp_path):
     h1 = cb.codebook_hash(cb.load_codebook_file(write(tmp_path, MINIMAL, "a.yaml")))
     changed = MINIMAL.replace("The first alpha thing.", "The first alpha thing!")

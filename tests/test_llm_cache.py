@@ -55,6 +55,23 @@ def test_key_is_stable_and_sensitive_to_what_matters():
     assert base not in variants and len(set(variants)) == len(variants)
 
 
+def test_key_values_are_pinned():
+    # keys of caches written before ptmcoder.files.canonical_json took over still match
+    assert cache_key(req(), prompt_version="v1", codebook_hash="h") == (
+        "37f9e2b945ad83cfb7df8886fc2193812429eb026d3ae5ac409ac604998dec86"
+    )
+    request = req("é ünït", temperature=0.7, json_schema={"type": "object", "b": [1, 2.5]})
+    key = cache_key(
+        request,
+        prompt_version="v1",
+        codebook_hash="h",
+        namespace="openai:x",
+        endpoint="http://A:80/v1/",
+        options={"mode": "json_schema"},
+    )
+    assert key == "7ab3f312be2f6755316ae3ba935858f0fce1fd0b8422920f56cd176489a1c7b9"
+
+
 def test_rerun_makes_no_calls(server, tmp_path):
     path = tmp_path / "cache.sqlite"
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ptmcoder.errors import ConfigError
+from ptmcoder.files import write_atomic, write_json, write_text
 from ptmcoder.llm.base import ChatRequest, Completion
 from ptmcoder.llm.errors import LLMError
 from ptmcoder.llm.openai_client import OpenAIChatModel, parse_completion
@@ -142,10 +142,8 @@ class BatchRunner:
         return {}
 
     def _save_state(self, state: dict[str, Any]) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.state_path)
+        # durable: it holds the batch id of work already paid for
+        write_json(self.state_path, dict(sorted(state.items())))
 
     def _say(self, message: str) -> None:
         print(f"batch: {message}", file=self.progress, flush=True)
@@ -155,8 +153,7 @@ class BatchRunner:
         """Write the JSONL; returns its path and sha256."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         data = ("\n".join(batch_lines(self.model, requests)) + "\n").encode("utf-8")
-        path = self.run_dir / INPUT_FILE
-        path.write_bytes(data)
+        path = write_atomic(self.run_dir / INPUT_FILE, lambda fh: fh.write(data))
         return path, hashlib.sha256(data).hexdigest()
 
     async def submit(self, requests: Mapping[str, ChatRequest]) -> dict[str, Any]:
@@ -228,7 +225,7 @@ class BatchRunner:
             return local.read_text(encoding="utf-8")
         content = await self.model.call_api(lambda c: c.files.content(file_id))
         text = content.content.decode("utf-8")
-        local.write_text(text, encoding="utf-8")
+        write_text(local, text)  # atomic: a torn download is never read back as whole
         return text
 
     async def ingest(

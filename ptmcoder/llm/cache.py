@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from ptmcoder.files import canonical_json
 from ptmcoder.llm.base import ChatModel, ChatRequest, Completion
 from ptmcoder.store import connect, migrate
 
@@ -39,10 +39,6 @@ MIGRATIONS = [
     CREATE INDEX responses_model ON responses(model)
     """,
 ]
-
-
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def normalise_endpoint(url: str | None) -> str | None:

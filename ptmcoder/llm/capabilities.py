@@ -12,10 +12,9 @@ path (credentials are refused before a client exists, see
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from ptmcoder.files import write_json
 from ptmcoder.paths import workspace
 
 FILE = "endpoint_modes.json"
@@ -43,15 +42,13 @@ def known_mode(base_url: str, model: str) -> str | None:
 
 
 def remember_mode(base_url: str, model: str, mode: str) -> None:
-    """Store the mode that worked (atomic replace; concurrent writers lose nothing
-    but each other's newest entry, which is re-probed)."""
+    """Store the mode that worked (:func:`ptmcoder.files.write_json`, atomic; concurrent
+    writers lose nothing but each other's newest entry, which is re-probed)."""
     path = _path()
     path.parent.mkdir(parents=True, exist_ok=True)
     data = _load(path)
     if data.get(_key(base_url, model)) == mode:
         return
     data[_key(base_url, model)] = mode
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".modes-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    # a cache: a lost entry is probed again, so no fsync
+    write_json(path, dict(sorted(data.items())), indent=1, durable=False)

@@ -20,6 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ptmcoder.files import write_atomic
+
 VOCAB_URLS = {
     "o200k_base": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
     "cl100k_base": "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
@@ -83,9 +85,8 @@ def ensure_offline_vocabularies(cache_dir: Path | None = None) -> Path:
             if target.exists() and target.stat().st_size > 0:
                 continue
             raw = gzip.decompress((data / f"{encoding}.tiktoken.gz").read_bytes())
-            tmp = target.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(raw)
-            os.replace(tmp, target)
+            # a cache tiktoken can rebuild from the bundled files: no fsync
+            write_atomic(target, lambda fh, raw=raw: fh.write(raw), durable=False)
         return cache_dir
 
 
