@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ptmcoder.annotate.options import AnnotateOptions, RunConfig, resume_options
 from ptmcoder.annotate.prompt import allowed_codes, load_prompt, normalise_level
@@ -38,6 +37,7 @@ from ptmcoder.codebook import Codebook, codebook_hash, load_codebook
 from ptmcoder.errors import ConfigError, NotFoundError
 from ptmcoder.llm.openai_client import check_base_url
 from ptmcoder.paths import workspace
+from ptmcoder.progress import progress_bar
 from ptmcoder.runs import (
     CacheStats,
     CodebookRef,
@@ -341,18 +341,6 @@ def _examples_function(
 # -- the run ----------------------------------------------------------------------------
 
 
-def _progress(console: Console, enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not enabled,
-        transient=False,
-    )
-
-
 class _Ledger:
     """The session's trace in the manifest: written when the session starts (before any
     work) and flushed as records are appended (every ``every`` seconds or ``batch``
@@ -623,7 +611,7 @@ def _run_embedded(
     meta["prepare_seconds"] = round(prep, 3)
     written = 0
     t1 = time.perf_counter()
-    with _progress(stderr, options.progress) as progress:
+    with progress_bar(stderr, options.progress) as progress:
         task = progress.add_task(f"{spec}", total=len(pending))
         for record in annotator.annotate(pending, common={**common, "created_at": utcnow()}):
             run.append(record)
@@ -691,7 +679,7 @@ def _run_llm(
         return meta
 
     endpoint = getattr(getattr(model, "inner", model), "base_url", None)
-    with _progress(stderr, options.progress) as progress:
+    with progress_bar(stderr, options.progress) as progress:
         task = progress.add_task(spec, total=len(pending))
         concurrency = effective_concurrency(options, endpoint)
         for record in annotator.annotate(pending, common=common, concurrency=concurrency):

@@ -38,6 +38,7 @@ from ptmcoder.annotate.embedded import MINILM, content_words, lexical_evidence
 from ptmcoder.annotate.prompt import allowed_nodes, normalise_level, unit_text
 from ptmcoder.annotate.records import Annotation, CodeAssignment, ErrorType
 from ptmcoder.codebook import Codebook, Role
+from ptmcoder.progress import progress_bar
 
 #: throughput the MiniLM budget protects by default (units per second)
 TARGET_UNITS_PER_SECOND = 50.0
@@ -362,7 +363,6 @@ def run_supervised(
     """``annotate``'s embedded annotator with human codes: fit, then append one record per
     pending unit. Returns (manifest entry, records written, error records), or None when
     the human codes cannot train a model (fewer than 2 codes with 2 units each)."""
-    from ptmcoder.annotate.runner import _progress
     from ptmcoder.paths import workspace
     from ptmcoder.runs import utcnow
 
@@ -374,7 +374,7 @@ def run_supervised(
         return None
     say = lambda msg: stderr.print(f"{spec}: {msg}", highlight=False)  # noqa: E731
     started = time.perf_counter()
-    with _progress(stderr, options.progress) as progress:
+    with progress_bar(stderr, options.progress) as progress:
         task, task_total = None, None
         annotator_mode = kind if kind in ("minilm", "tfidf", "finetune") else "auto"
 
@@ -407,7 +407,7 @@ def run_supervised(
     meta["prepare_seconds"] = round(fit_seconds, 3)
     written = 0
     errors: list[Annotation] = []
-    with _progress(stderr, options.progress) as progress:
+    with progress_bar(stderr, options.progress) as progress:
         task = progress.add_task(spec, total=len(pending))
         for record in annotator.annotate(pending, common={**common, "created_at": utcnow()}):
             run.append(record)
