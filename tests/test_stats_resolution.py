@@ -193,3 +193,14 @@ def test_empty_theme_file_names_the_header_it_needs(tmp_path):
     empty.write_text("")
     with pytest.raises(PtmcoderError, match="header line: unit,code$"):
         read_themes(empty, load_codebook("banyongrakkul2025"))
+
+
+def test_an_empty_ptm_column_name_is_a_missing_column(tmp_path):
+    """``ptm_column=""`` is the one PTM marker given: it names no column (it used to
+    fall through to the ids branch and fail with a TypeError on ``read_ids(None)``)."""
+    from ptmcoder.stats.resolution import load_issues
+
+    path = tmp_path / "units.parquet"
+    pd.DataFrame({"id": ["a", "b"], "tags": [["x"], []]}).to_parquet(path)
+    with pytest.raises(PtmcoderError, match="no column '' in"):
+        load_issues(path, ptm_column="")

@@ -203,14 +203,14 @@ def load_issues(
     if sum(x is not None for x in (ptm_labels, ptm_column, ptm_ids)) != 1:
         raise PtmcoderError("give exactly one of --ptm-labels, --ptm-column or --ptm-ids")
     df = pd.read_parquet(path)
-    if ptm_column:
+    if ptm_column is not None:
         if ptm_column not in df.columns:
             raise PtmcoderError(f"no column {ptm_column!r} in {path}")
         df["ptm"] = df[ptm_column].fillna(False).astype(bool)
     elif ptm_labels is not None:
         wanted = set(ptm_labels)
         df["ptm"] = df["tags"].map(lambda ts: ts is not None and bool(wanted & set(ts)))
-    else:
+    elif ptm_ids is not None:
         df["ptm"] = df["id"].astype(str).isin(read_ids(ptm_ids))
     if not issue_types or issue_types in df.columns:
         return df, issue_types or None
