@@ -251,17 +251,17 @@ def balanced_stratified_sample(
 def ptm_column(df: pd.DataFrame, ptm_labels: str | None, ptm_ids: str | None) -> pd.Series:
     """Whether each unit is PTM-related: it carries any of the comma-separated
     ``ptm_labels`` tags, or its id is in the file ``ptm_ids`` (exactly one)."""
-    if bool(ptm_labels) == bool(ptm_ids):
-        raise PtmcoderError(
-            "the banyongrakkul design needs the PTM group",
-            hint="give exactly one of --ptm-labels LABEL,... or --ptm-ids FILE",
-        )
-    if ptm_labels:
+    if ptm_labels and not ptm_ids:
         wanted = {x.strip() for x in ptm_labels.split(",") if x.strip()}
         return df["tags"].map(lambda tags: tags is not None and bool(wanted & set(tags)))
-    from ptmcoder.tables import read_ids
+    if ptm_ids and not ptm_labels:
+        from ptmcoder.tables import read_ids
 
-    return df["id"].isin(read_ids(ptm_ids))
+        return df["id"].isin(read_ids(ptm_ids))
+    raise PtmcoderError(
+        "the banyongrakkul design needs the PTM group",
+        hint="give exactly one of --ptm-labels LABEL,... or --ptm-ids FILE",
+    )
 
 
 @dataclass

@@ -136,10 +136,11 @@ def _quartiles(x: np.ndarray) -> tuple[float, float, float] | None:
     rn = np.array([0.25, 0.5, 0.75]) * (x.size - 1)
     lo, hi = np.floor(rn).astype(np.int64), np.ceil(rn).astype(np.int64)
     part = np.partition(x, np.unique(np.concatenate([lo, hi])))
-    return tuple(
+    q1, q2, q3 = (
         float(part[a]) if a == b else float(part[a] + (part[b] - part[a]) * (r - a))
         for r, a, b in zip(rn.tolist(), lo.tolist(), hi.tolist(), strict=True)
     )
+    return q1, q2, q3
 
 
 def _counts(cols: dict) -> dict[str, int | float]:
@@ -261,7 +262,7 @@ def _tag_rows(
         t = t.filter(pc.fill_null(pc.is_in(t["tag"], value_set=pa.array(wanted)), False))
     if t.num_rows == 0:
         return []
-    codes = t["tag"].chunk(0).dictionary_encode() if t["tag"].num_chunks else None
+    codes = t["tag"].chunk(0).dictionary_encode()  # one chunk: combined, and rows left
     names = codes.dictionary.to_pylist()
     code = codes.indices.fill_null(len(names)).to_numpy(zero_copy_only=False)
     names.append(None)  # a null tag is a group of its own, as in SQL GROUP BY

@@ -133,7 +133,7 @@ def two_proportion_test(
         cohens_h=h,
         phi=phi,
         confidence=confidence,
-        labels=tuple(labels),
+        labels=(labels[0], labels[1]),
     )
 
 
