@@ -84,12 +84,15 @@ class LangChainChatModel:
         self._sleep = sleep
         # a model we build is rebuilt per event loop: provider SDKs bind their
         # async HTTP pools to the loop that first used them
-        self._build = (
-            None
-            if chat_model is not None
-            else (lambda: self._init(provider, model, base_url, dict(kwargs)))
-        )
-        self._chat = chat_model if chat_model is not None else self._build()
+        self._build: Callable[[], Any] | None = None
+        self._chat = chat_model
+        if chat_model is None:
+
+            def build() -> Any:
+                return self._init(provider, model, base_url, dict(kwargs))
+
+            self._build = build
+            self._chat = build()
         self._loop_id: int | None = None
 
     @staticmethod
@@ -155,7 +158,7 @@ class LangChainChatModel:
         chat = self._model_for_loop()
         return chat.bind(**params) if params else chat
 
-    async def _one(self, runnable: Any, messages: list[Any]) -> tuple[str, dict[str, int], Any]:
+    async def _one(self, runnable: Any, messages: list[Any]) -> tuple[str, dict[str, Any], Any]:
         message = await runnable.ainvoke(messages)
         content = message.content
         if isinstance(content, list):
@@ -170,7 +173,7 @@ class LangChainChatModel:
         attempts = 0
         start = time.monotonic()
 
-        async def once() -> list[tuple[str, dict[str, int], Any]]:
+        async def once() -> list[tuple[str, dict[str, Any], Any]]:
             nonlocal attempts, start
             if self.limiter is not None:
                 from ptmcoder.llm.tokens import estimate_request_tokens
