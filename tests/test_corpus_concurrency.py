@@ -62,6 +62,7 @@ def test_a_concurrent_import_of_the_same_name_is_refused(isolated_home):
     assert out.strip() == "units 77"
     assert second.returncode != 0
     assert "being written by another process" in second.stderr
+    assert f"(pid {first.pid})" in " ".join(second.stderr.split())  # the lock holder, named
     assert "Traceback" not in second.stderr
     df = store.load_corpus("mix")
     assert len(df) == 77 and set(df["platform"]) == {"stackoverflow"}
@@ -72,7 +73,7 @@ import os
 from ptmcoder.corpus import store
 replace = os.replace
 def replace_then_die(src, dst):
-    if ".tmp-" in str(src):  # the second rename: staging -> target
+    if os.path.basename(src).startswith(".c.tmp-"):  # the second rename: staging -> target
         os._exit(137)        # like kill -9: no handler, no cleanup
     return replace(src, dst)
 store.os.replace = replace_then_die

@@ -7,8 +7,8 @@ import pytest
 
 from ptmcoder import paths
 from ptmcoder.corpus import store
+from ptmcoder.duck import check_memory_limit
 from ptmcoder.errors import ConfigError
-from ptmcoder.stats.engine import check_memory_limit
 
 
 @pytest.mark.parametrize("value", ["1GB", "512MiB", "1.5 GB", "80%", "100mb", "2TiB", "64KB"])

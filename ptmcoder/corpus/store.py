@@ -26,7 +26,6 @@ puts it back, or, when the new corpus is already in place, removes it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -45,11 +44,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ptmcoder import paths
+from ptmcoder import duck, paths
 from ptmcoder.corpus.readers import FORMATS, detect_format
 from ptmcoder.corpus.readers.base import ImportContext, OnError, replaced_bytes
 from ptmcoder.corpus.schema import UNIT_COLUMNS, UNIT_SCHEMA
 from ptmcoder.errors import NotFoundError, PtmcoderError
+from ptmcoder.files import FileLock, fsync_dir, try_lock, write_atomic, write_json
 
 UNITS_FILE = "units.parquet"
 IMPORT_FILE = "import.json"
@@ -90,38 +90,18 @@ def _new_staging(root: Path, name: str) -> Path:
 
 @contextlib.contextmanager
 def _name_lock(root: Path, name: str, *, wait: bool = False) -> Iterator[bool]:
-    """Hold the exclusive lock of corpus ``name``. Yields False when another process
-    holds it and ``wait`` is False."""
+    """Hold the exclusive lock of corpus ``name`` (a :class:`~ptmcoder.files.FileLock`,
+    which writes our pid into it). Yields False when another process holds it and
+    ``wait`` is False."""
     root.mkdir(parents=True, exist_ok=True)
-    _lock_path(name).parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(_lock_path(name), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    with try_lock(_lock_path(name), wait=wait) as lock:
+        yield lock is not None
 
 
 def _lock_path(name: str) -> Path:
     # outside corpora/: a lock file is never removed (that would let two processes
     # hold locks on two different files of one name)
     return paths.workspace() / "locks" / f"corpus-{name}.lock"
-
-
-def _lock_holder(name: str) -> str:
-    try:
-        return _lock_path(name).read_text().strip() or "?"
-    except OSError:
-        return "?"
 
 
 @contextlib.contextmanager
@@ -132,7 +112,7 @@ def importing(name: str) -> Iterator[None]:
         if not held:
             raise PtmcoderError(
                 f"corpus {name!r} is being written by another process "
-                f"(pid {_lock_holder(name)}); this import was not started",
+                f"(pid {FileLock(_lock_path(name)).holder()}); this import was not started",
                 hint="wait for it to finish, or import under another --name",
             )
         _recover_name(root, name)
@@ -323,13 +303,7 @@ def _finish(
 
     Returns the units written, the duplicate ids, the duplicate rows dropped and
     the units per platform (counted while writing)."""
-    import duckdb
-
-    con = duckdb.connect()
-    con.execute(f"SET memory_limit='{memory_limit}'")
-    con.execute("SET threads=2")
-    con.execute(f"SET temp_directory='{tmp}'")
-    con.execute("SET preserve_insertion_order=false")
+    con = duck.connect(memory_limit=memory_limit, threads=2, temp_directory=str(tmp))
     s, a = str(stage).replace("'", "''"), str(answers).replace("'", "''")
     # ids only first: the sources and the rows to drop are looked up when there are any
     any_dup = con.execute(f"""
@@ -430,9 +404,7 @@ def import_corpus(
         )
     if fmt is not None and fmt not in FORMATS:
         raise PtmcoderError(f"unknown format {fmt!r}", hint="one of " + ", ".join(FORMATS))
-    from ptmcoder.stats.engine import check_memory_limit
-
-    memory_limit = check_memory_limit(memory_limit, "memory_limit")
+    memory_limit = duck.check_memory_limit(memory_limit, "memory_limit")
     files = [Path(s) for s in sources]
     if not files:
         raise PtmcoderError("no input files given")
@@ -576,9 +548,7 @@ def _import_locked(
                 "non_utf8_bytes": replaced_bytes() - bad_before,
             }
         )
-        (staging / IMPORT_FILE).write_text(
-            json.dumps(record, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
-        )
+        write_json(staging / IMPORT_FILE, record)
         _swap_in(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -587,9 +557,12 @@ def _import_locked(
 
 
 def _swap_in(staging: Path, target: Path) -> None:
-    """Replace ``target`` by the complete ``staging`` directory."""
+    """Replace ``target`` by the complete ``staging`` directory; the renames are made
+    durable with :func:`~ptmcoder.files.fsync_dir`, as :mod:`ptmcoder.files` does for
+    a file."""
     if not target.exists():
         os.replace(staging, target)
+        fsync_dir(target.parent)
         return
     old = target.with_name(f".{target.name}.old-{os.getpid()}-{int(time.time() * 1000)}")
     os.replace(target, old)
@@ -598,21 +571,11 @@ def _swap_in(staging: Path, target: Path) -> None:
     except BaseException:
         os.replace(old, target)
         raise
+    fsync_dir(target.parent)
     shutil.rmtree(old, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- samples
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def save_sample(
@@ -634,13 +597,8 @@ def save_sample(
         "ids": units["id"].tolist(),
         "drawn_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    _atomic_write(data, lambda p: units.to_parquet(p, index=False))
-    _atomic_write(
-        meta,
-        lambda p: p.write_text(
-            json.dumps(record, indent=2, default=str, ensure_ascii=False), encoding="utf-8"
-        ),
-    )
+    write_atomic(data, lambda fh: units.to_parquet(fh, index=False))
+    write_json(meta, record)
     return data, meta
 
 
@@ -660,16 +618,10 @@ def save_corpus(
         staging = _new_staging(root, name)
         try:
             table = pa.Table.from_pandas(df[UNIT_COLUMNS], preserve_index=False).cast(UNIT_SCHEMA)
-            pq.write_table(table, staging / UNITS_FILE, compression="zstd")
-            (staging / IMPORT_FILE).write_text(
-                json.dumps(
-                    {"name": name, "units": len(df), "derived": record},
-                    indent=2,
-                    default=str,
-                    ensure_ascii=False,
-                ),
-                encoding="utf-8",
+            write_atomic(
+                staging / UNITS_FILE, lambda fh: pq.write_table(table, fh, compression="zstd")
             )
+            write_json(staging / IMPORT_FILE, {"name": name, "units": len(df), "derived": record})
             _swap_in(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

@@ -49,7 +49,6 @@ path (or a directory of Parquet files).
 from __future__ import annotations
 
 import os
-import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -64,7 +63,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ptmcoder.errors import ConfigError, NotFoundError, PtmcoderError
+# the DuckDB connection lives on the floor below (the corpus import uses it too);
+# the statistics modules take connect and DEFAULT_MEMORY_LIMIT from here
+from ptmcoder.duck import DEFAULT_MEMORY_LIMIT as DEFAULT_MEMORY_LIMIT
+from ptmcoder.duck import connect as connect
+from ptmcoder.duck import quote_literal
+from ptmcoder.errors import NotFoundError, PtmcoderError
 
 #: The 18 PTM-related Stack Overflow tags of Tan et al. (SANER 2024), Table I,
 #: in the order of their frequency there.
@@ -88,8 +92,6 @@ TAN2024_PTM_TAGS: tuple[str, ...] = (
     "bart",
     "t5-transformer",
 )
-
-DEFAULT_MEMORY_LIMIT = "1GB"
 
 T = TypeVar("T")
 
@@ -141,57 +143,8 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def tag_list_sql(tags) -> str:
     return "[" + ", ".join(quote_literal(t) for t in tags) + "]::VARCHAR[]"
-
-
-_MEMORY_LIMIT = re.compile(r"^\s*(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>[KMGT]i?B|B|%)\s*$", re.IGNORECASE)
-
-
-def check_memory_limit(value: str, option: str = "--memory-limit") -> str:
-    """A DuckDB memory cap such as ``1GB``, ``512MiB``, ``1.5 GB`` or ``80%``;
-    anything else raises :class:`~ptmcoder.errors.ConfigError` naming ``option``.
-
-    >>> check_memory_limit("512MiB")
-    '512MiB'
-    """
-    m = _MEMORY_LIMIT.match(str(value))
-    if m is None or float(m.group("n")) <= 0 or (m["unit"] == "%" and float(m["n"]) > 100):
-        raise ConfigError(
-            f"{option} {value!r} is not a memory size",
-            hint="a positive number with a unit: 512MB, 1GB, 2GiB (or a share: 50%)",
-        )
-    return str(value).strip()
-
-
-def check_threads(value: int | None, option: str = "--threads") -> int | None:
-    if value is not None and value < 1:
-        raise ConfigError(f"{option} must be at least 1, got {value}")
-    return value
-
-
-def connect(
-    *,
-    memory_limit: str = DEFAULT_MEMORY_LIMIT,
-    threads: int | None = None,
-    temp_directory: str | None = None,
-) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with a memory cap (spilling to disk past it)."""
-    check_memory_limit(memory_limit)
-    check_threads(threads)
-    con = duckdb.connect(":memory:")
-    con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
-    con.execute("SET preserve_insertion_order = false")
-    con.execute("SET enable_progress_bar = false")
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
-    if temp_directory:
-        con.execute(f"SET temp_directory = {quote_literal(temp_directory)}")
-    return con
 
 
 def _check_date(value: str, name: str) -> None:
