@@ -42,7 +42,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, NoReturn
 from xml.parsers import expat
 
 from ptmcoder.corpus.readers.base import (
@@ -93,7 +93,7 @@ def _new_parser(rows: list[tuple[int, dict[str, str]]]) -> expat.XMLParserType:
         if tag == "row":
             rows.append((parser.CurrentLineNumber, attrs))
 
-    def refuse(*_args: object) -> None:
+    def refuse(*_args: object) -> NoReturn:
         raise _DoctypeRefused(parser.CurrentLineNumber)
 
     parser.StartElementHandler = start
@@ -260,7 +260,7 @@ def _root_name(path: Path) -> bytes | None:
         names.append(tag)
         raise _Found
 
-    def refuse(*_args: object) -> None:
+    def refuse(*_args: object) -> NoReturn:
         raise _DoctypeRefused(0)
 
     parser.StartElementHandler = start
@@ -397,21 +397,22 @@ class _Workers:
     def _read(self, w: int, proc: subprocess.Popen[bytes]) -> None:
         while True:
             try:
-                kind, payload = pickle.load(proc.stdout)  # type: ignore[arg-type]
+                kind, payload = pickle.load(_pipe(proc.stdout))
             except Exception:  # EOF: the process ended (killed, out of memory)
                 self.replies.put((w, "gone", None))
                 return
             self.replies.put((w, kind, payload))
 
     def send(self, w: int, task: tuple[Any, ...]) -> None:
-        pickle.dump(task, self.procs[w].stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        self.procs[w].stdin.flush()  # type: ignore[union-attr]
+        stdin = _pipe(self.procs[w].stdin)
+        pickle.dump(task, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        stdin.flush()
         self.busy[w] += 1
 
     def close(self, *, kill: bool) -> None:
         for proc in self.procs:
             with contextlib.suppress(OSError):
-                proc.stdin.close()  # type: ignore[union-attr]
+                _pipe(proc.stdin).close()
             if kill:
                 proc.kill()
         for proc in self.procs:
@@ -420,6 +421,12 @@ class _Workers:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _pipe(stream: IO[bytes] | None) -> IO[bytes]:
+    """A worker's stdin or stdout: never None, :class:`_Workers` opens both as pipes."""
+    assert stream is not None
+    return stream
 
 
 def read_tables(
