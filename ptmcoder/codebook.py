@@ -125,6 +125,13 @@ class Codebook(_Strict):
     def leaves(self) -> list[Node]:
         return [node for node, _, _ in self.walk() if node.is_leaf]
 
+    def tree_nodes(self, level: str | None) -> list[Node]:
+        """The tree nodes at ``level``: the leaves for None, ``leaf`` or ``leaves`` (so
+        leaves of any depth), else the nodes at that level; never the special codes."""
+        if level in (None, "", "leaf", "leaves"):
+            return self.leaves()
+        return self.nodes_at(str(level))
+
     def nodes_at(self, level: str) -> list[Node]:
         depth = self.level_index(level)
         return [node for node, d, _ in self.walk() if d == depth]

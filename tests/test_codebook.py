@@ -410,3 +410,14 @@ def test_cli_unknown_codebook_is_a_clean_error(run_cli):
     assert result.exit_code == 1
     assert "no codebook with id 'does-not-exist'" in result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_tree_nodes_at_a_level_or_the_leaves(tmp_path):
+    book = cb.load_codebook_file(write(tmp_path, MINIMAL))
+    leaves = ["A.1", "A.2", "B"]  # B is a leaf at the category level
+    for level in (None, "leaf", "leaves"):
+        assert [n.id for n in book.tree_nodes(level)] == leaves
+    assert [n.id for n in book.tree_nodes("category")] == ["A", "B"]
+    assert [n.id for n in book.tree_nodes("code")] == ["A.1", "A.2"]
+    with pytest.raises(NotFoundError, match="no level 'theme'"):
+        book.tree_nodes("theme")

@@ -11,7 +11,7 @@ import pytest
 
 from ptmcoder import crosswalk as cw
 from ptmcoder.crosswalk import NO_TERM, Mapping, Predicate, Status
-from ptmcoder.errors import ValidationError
+from ptmcoder.errors import PtmcoderError, ValidationError
 from tests.conftest import REPO_ROOT, SHARED
 
 BUNDLED = REPO_ROOT / "codebooks" / "crosswalks"
@@ -707,3 +707,20 @@ def test_source_level_counts_tell_a_code_above_the_level_from_an_unknown_one(tmp
     assert counts["(not in tan2024: no-such-code)"] == 1
     assert counts["MLM.construction"] == 1
     assert sum(counts.values()) == 3
+
+
+def test_evidence_levels_from_the_flags():
+    assert cw.Evidence.from_flags(False, False) is cw.Evidence.CURATED
+    assert cw.Evidence.from_flags(True, False) is cw.Evidence.REVIEWED
+    assert cw.Evidence.from_flags(False, True) is cw.Evidence.ALL
+    with pytest.raises(PtmcoderError, match="exclude each other"):
+        cw.Evidence.from_flags(True, True)
+    assert cw.Evidence.REVIEWED.statuses == {Status.REVIEWED}
+    assert cw.Evidence.CURATED.statuses == {Status.REVIEWED, Status.STATED}
+    assert Status.SUGGESTION in cw.Evidence.ALL.statuses
+
+
+def test_resolve_mapping_set_names_the_file_and_its_orientation():
+    path, inverted = cw.resolve_mapping_set(("banyongrakkul2025", "tan2024"))
+    assert path.name == "banyongrakkul2025__tan2024.sssom.tsv" and not inverted
+    assert cw.resolve_mapping_set("tan2024:banyongrakkul2025") == (path, True)

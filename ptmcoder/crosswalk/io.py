@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +16,8 @@ import yaml
 from ptmcoder.codebook import Codebook, resolve_codebook_path
 from ptmcoder.codebook import load_codebook as _load_codebook_uncached
 from ptmcoder.crosswalk.model import (
-    _FLOAT_FIELDS,
     BASE_CURIE_MAP,
+    FLOAT_COLUMNS,
     INVERSE,
     NO_TERM,
     PAPER_PREFIX,
@@ -33,6 +31,7 @@ from ptmcoder.crosswalk.model import (
     Status,
 )
 from ptmcoder.errors import NotFoundError, Problem, PtmcoderError, ValidationError
+from ptmcoder.files import write_text
 from ptmcoder.paths import bundled_dir, workspace
 
 _BOOKS: dict[tuple[str, int], Codebook] = {}
@@ -46,12 +45,6 @@ def load_codebook(ref: str) -> Codebook:
     if key not in _BOOKS:
         _BOOKS[key] = _load_codebook_uncached(ref)
     return _BOOKS[key]
-
-
-def _nodes(book: Codebook, level: str | None) -> list[Any]:
-    if level is None or level in ("leaf", "leaves"):
-        return book.leaves()
-    return book.nodes_at(level)
 
 
 # -- locating files ------------------------------------------------------------------
@@ -84,8 +77,11 @@ def _pair_from_name(path: Path) -> tuple[str, str] | None:
     return (parts[0], parts[1]) if len(parts) == 2 and all(parts) else None
 
 
-def _resolve(path_or_pair: str | Path | Sequence[str]) -> tuple[Path, bool]:
-    """A file path, ``(A, B)``, ``"A__B"`` or ``"A:B"`` -> (file, inverted?)."""
+def resolve_mapping_set(path_or_pair: str | Path | Sequence[str]) -> tuple[Path, bool]:
+    """The file of a mapping set, and whether it holds the pair inverted: ``path_or_pair``
+    is a file path, ``(A, B)``, ``"A__B"`` or ``"A:B"``; a pair found only as ``B__A``
+    gives that file and True. :class:`~ptmcoder.errors.NotFoundError` lists the known
+    crosswalks."""
     if isinstance(path_or_pair, tuple | list):
         a, b = path_or_pair
     else:
@@ -194,7 +190,7 @@ def read_mapping_file(path: str | Path) -> tuple[MappingSet, list[Problem]]:
         kwargs: dict[str, Any] = {}
         extra: dict[str, str] = {}
         for col_index, (name, value) in enumerate(values.items(), start=1):
-            if name in _FLOAT_FIELDS:
+            if name in FLOAT_COLUMNS:
                 try:
                     number = _parse_float(value)
                 except ValueError:
@@ -409,7 +405,7 @@ def load_mapping_set(path_or_pair: str | Path | Sequence[str]) -> MappingSet:
     """The one reader of crosswalk files: a path, a pair ``(A, B)``, ``"A__B"`` or ``"A:B"``.
     A pair found only as ``B__A`` is returned inverted. Raises :class:`ValidationError`
     listing every problem (file, line, column) when the file is not valid."""
-    path, inverted = _resolve(path_or_pair)
+    path, inverted = resolve_mapping_set(path_or_pair)
     ms, problems = read_mapping_file(path)
     if problems:
         raise ValidationError(
@@ -518,19 +514,10 @@ def render_mapping_set(ms: MappingSet) -> str:
 
 
 def write_mapping_set(ms: MappingSet, path: str | Path | None = None) -> Path:
-    """Write atomically (temporary file in the same directory, then ``os.replace``)."""
+    """Write the set to ``path`` (default: its own file) with
+    :func:`ptmcoder.files.write_text`: atomic and durable, review decisions live here."""
     target = Path(path) if path is not None else ms.path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    text = render_mapping_set(ms)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text(target, render_mapping_set(ms))
 
 
 def new_mapping_set(a: str, b: str, path: Path) -> MappingSet:
@@ -554,8 +541,10 @@ def new_mapping_set(a: str, b: str, path: Path) -> MappingSet:
     return MappingSet(path=path, subject_book=a, object_book=b, header=header, mappings=[])
 
 
-def _writable_path(path: Path) -> Path:
-    """Crosswalks are edited in the workspace; a bundled file is copied there first."""
+def writable_path(path: Path) -> Path:
+    """Where an edit of crosswalk file ``path`` is written: crosswalks are edited in the
+    workspace, so a bundled file's edited copy goes to the workspace's
+    ``codebooks/crosswalks/`` (and is found there first); any other file in place."""
     ws_dir = workspace() / "codebooks" / "crosswalks"
     if path.parent.resolve() == ws_dir.resolve() or not path.is_relative_to(
         bundled_dir("codebooks")
@@ -564,7 +553,9 @@ def _writable_path(path: Path) -> Path:
     return ws_dir / path.name
 
 
-def _next_record_id(ms: MappingSet) -> str:
+def next_record_id(ms: MappingSet) -> str:
+    """The next free ``record_id`` of a set: ``ptmcoder:A__B/NNN``, one above the highest
+    number in use (file orientation)."""
     a, b = ms.file_pair
     numbers = [
         int(match.group(1))
@@ -611,7 +602,7 @@ def record_decision(
         raise PtmcoderError(
             "a 'change' decision needs new_predicate", hint=", ".join(sorted(predicates))
         )
-    path, inverted = _resolve(mapping_set_path)
+    path, inverted = resolve_mapping_set(mapping_set_path)
     ms, problems = read_mapping_file(path)
     if problems:
         raise ValidationError(problems, hint="fix the file before recording decisions")
@@ -642,7 +633,7 @@ def record_decision(
             predicate_id=pred.value,
             object_id=obj,
             mapping_justification=Justification.MANUAL.value,
-            record_id=_next_record_id(ms),
+            record_id=next_record_id(ms),
             author_id=reviewer_id,
             comment=note,
         )
@@ -666,7 +657,7 @@ def record_decision(
         if code and not getattr(row, label_attr):
             info = load_codebook(book_id).index().get(code)
             setattr(row, label_attr, info.node.name if info else "")
-    target = _writable_path(path)
+    target = writable_path(path)
     check = MappingSet(
         path=target,
         subject_book=ms.subject_book,

@@ -85,6 +85,22 @@ class Evidence(StrEnum):
     CURATED = "curated"
     ALL = "all"
 
+    @classmethod
+    def from_flags(cls, reviewed_only: bool, include_suggestions: bool) -> Evidence:
+        """The level the command-line flags ask for: ``--reviewed-only`` gives
+        ``reviewed``, ``--with-suggestions`` ``all``, neither ``curated``; both at once
+        is a :class:`~ptmcoder.errors.PtmcoderError`."""
+        if reviewed_only and include_suggestions:
+            raise PtmcoderError("--reviewed-only and --with-suggestions exclude each other")
+        if reviewed_only:
+            return cls.REVIEWED
+        return cls.ALL if include_suggestions else cls.CURATED
+
+    @property
+    def statuses(self) -> frozenset[Status]:
+        """The row statuses this level counts."""
+        return _ALLOWED[self]
+
 
 _ALLOWED: dict[Evidence, frozenset[Status]] = {
     Evidence.REVIEWED: frozenset({Status.REVIEWED}),
@@ -124,15 +140,8 @@ BASE_CURIE_MAP = {
     "reviewer": "urn:ptmcoder:reviewer:",
     "orcid": "https://orcid.org/",
 }
-_FLOAT_FIELDS = ("confidence", "similarity_score")
-
-
-def _evidence(reviewed_only: bool, include_suggestions: bool) -> Evidence:
-    if reviewed_only and include_suggestions:
-        raise PtmcoderError("--reviewed-only and --with-suggestions exclude each other")
-    if reviewed_only:
-        return Evidence.REVIEWED
-    return Evidence.ALL if include_suggestions else Evidence.CURATED
+#: the columns that hold a number in [0, 1] (empty: None); every other column is text
+FLOAT_COLUMNS = ("confidence", "similarity_score")
 
 
 # -- the model ---------------------------------------------------------------------
@@ -220,7 +229,7 @@ class Mapping:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {k: v for k, v in self.cells().items() if v != ""}
-        for name in _FLOAT_FIELDS:
+        for name in FLOAT_COLUMNS:
             if getattr(self, name) is not None:
                 data[name] = getattr(self, name)
         data["status"] = self.status.value
@@ -270,7 +279,7 @@ class MappingSet:
         )
 
     def rows(self, evidence: Evidence = Evidence.ALL) -> list[Mapping]:
-        allowed = _ALLOWED[evidence]
+        allowed = evidence.statuses
         return [m for m in self.mappings if m.status in allowed]
 
     def status_counts(self) -> dict[str, int]:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ptmcoder.crosswalk.io import _nodes, load_codebook, load_mapping_set, set_files
-from ptmcoder.crosswalk.model import _ALLOWED, Evidence, Mapping, Status, _evidence
+from ptmcoder.crosswalk.io import load_codebook, load_mapping_set, set_files
+from ptmcoder.crosswalk.model import Evidence, Mapping, Status
 from ptmcoder.errors import NotFoundError, PtmcoderError
 
 
@@ -92,7 +92,7 @@ def coverage(
     its leaf codes with a positive mapping into B, and a status naming the rows behind it.
     Counted rows: what papers state and reviewers decided (``reviewed_only``: decisions only;
     ``include_suggestions``: also suggestions and contested pairs)."""
-    evidence = _evidence(reviewed_only, include_suggestions)
+    evidence = Evidence.from_flags(reviewed_only, include_suggestions)
     ms = load_mapping_set((a, b))
     book = load_codebook(a)
     index = book.index()
@@ -101,14 +101,14 @@ def coverage(
     else:
         book.level_index(level) if level not in ("leaf", "leaves") else None
         levels = [level]
-    allowed = _ALLOWED[evidence]
+    allowed = evidence.statuses
     by_subject: dict[str, list[Mapping]] = {}
     for m in ms.mappings:
         if m.subject_code:
             by_subject.setdefault(m.subject_code, []).append(m)
     nodes: list[NodeCoverage] = []
     for lvl in levels:
-        for node in _nodes(book, lvl):
+        for node in book.tree_nodes(lvl):
             subtree = [node.id] + [
                 code
                 for code, info in index.items()

@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from ptmcoder.crosswalk.io import (
-    _next_record_id,
-    _nodes,
-    _resolve,
-    _writable_path,
     load_codebook,
     load_mapping_set,
     new_mapping_set,
+    next_record_id,
     read_mapping_file,
+    resolve_mapping_set,
+    writable_path,
     write_mapping_set,
 )
 from ptmcoder.crosswalk.judge import judge_suggestions
@@ -88,7 +87,7 @@ def suggest(
     if not 0 <= threshold <= 1:
         raise PtmcoderError("threshold must be in [0, 1]")
     book_a, book_b = load_codebook(a), load_codebook(b)
-    nodes_a, nodes_b = _nodes(book_a, level_a), _nodes(book_b, level_b)
+    nodes_a, nodes_b = book_a.tree_nodes(level_a), book_b.tree_nodes(level_b)
     try:
         existing = load_mapping_set((a, b))
     except NotFoundError:
@@ -155,7 +154,7 @@ def add_suggestions(a: str, b: str, mappings: list[Mapping], date: str) -> tuple
     """Append suggestion rows (oriented A -> B) to the pair's crosswalk file, creating it
     when there is none; returns (file, rows added)."""
     try:
-        path, inverted = _resolve((a, b))
+        path, inverted = resolve_mapping_set((a, b))
         ms, problems = read_mapping_file(path)
         if problems:
             raise ValidationError(problems, hint="fix the file before adding suggestions")
@@ -169,12 +168,12 @@ def add_suggestions(a: str, b: str, mappings: list[Mapping], date: str) -> tuple
         row.inverted = False
         if (row.subject_id, row.object_id) in present:
             continue
-        row.record_id = _next_record_id(ms)
+        row.record_id = next_record_id(ms)
         row.mapping_date = date
         ms.mappings.append(row)
         present.add((row.subject_id, row.object_id))
         added += 1
-    target = _writable_path(path)
+    target = writable_path(path)
     ms.path = target
     write_mapping_set(ms, target)
     return target, added

@@ -13,14 +13,7 @@ import pandas as pd
 
 from ptmcoder.codebook import Codebook
 from ptmcoder.crosswalk.io import load_codebook, load_mapping_set
-from ptmcoder.crosswalk.model import (
-    _ALLOWED,
-    DEFAULT_RELATIONS,
-    Evidence,
-    Mapping,
-    Relation,
-    _evidence,
-)
+from ptmcoder.crosswalk.model import DEFAULT_RELATIONS, Evidence, Mapping, Relation
 from ptmcoder.errors import PtmcoderError
 
 
@@ -126,7 +119,7 @@ def translate(
     codebook. Every input coding is translated or counted in ``untranslated`` with a reason.
     Counted rows: stated and reviewed (``include_suggestions`` adds suggestions and contested
     pairs; ``reviewed_only`` keeps human decisions only)."""
-    evidence = _evidence(reviewed_only, include_suggestions)
+    evidence = Evidence.from_flags(reviewed_only, include_suggestions)
     wanted = set(_parse_relations(relations))
     ms = load_mapping_set((source, target))
     book_s, book_t = load_codebook(source), load_codebook(target)
@@ -140,7 +133,7 @@ def translate(
             f"codings lack column(s) {', '.join(missing)}",
             hint="a long table has one row per coding: unit_id (or unit), rater, code",
         )
-    allowed = _ALLOWED[evidence]
+    allowed = evidence.statuses
     by_subject: dict[str, list[Mapping]] = {}
     for m in ms.mappings:
         if m.subject_code and m.status in allowed and not m.negated:
