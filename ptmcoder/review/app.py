@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -333,7 +333,7 @@ class ReviewApp(App[None]):
                 text.append(f"{key}: {item.detail[key]}\n")
         text.append("a accept | r change relation | x reject", "bold")
         self.query_one("#unit", Static).update(Panel(text, title="crosswalk suggestion"))
-        parts = []
+        parts: list[RenderableType] = []
         for side in ("subject_id", "object_id"):
             book, code = self._lookup(str(m.get(side)))
             parts.append(Text(f"{side[:-3]}: {m.get(side)} (codebook {book.id})", "bold"))

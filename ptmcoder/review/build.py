@@ -277,8 +277,8 @@ def build_queue(run_ref: str, options: BuildOptions | None = None) -> BuildResul
         humans_long = read_humans(options.humans)
         humans_long = humans_long[humans_long["unit"].isin(run_units)]
         for unit, by_rater in _codes_by_rater(humans_long).items():
-            for rater, codes in sorted(by_rater.items()):
-                per_unit[unit].append({"name": rater, "kind": "human", "codes": sorted(codes)})
+            for rater, coded in sorted(by_rater.items()):
+                per_unit[unit].append({"name": rater, "kind": "human", "codes": sorted(coded)})
     if options.gold:
         from ptmcoder.agreement.io import read_gold
 
