@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+from typing import Any
 
 import click
 
@@ -57,7 +58,7 @@ class LazyGroup(click.Group):
         module_name, attr = spec.split(":", 1)
         return getattr(importlib.import_module(module_name), attr)
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except PtmcoderError as exc:
@@ -66,7 +67,8 @@ class LazyGroup(click.Group):
             from ptmcoder.llm.redact import redact
 
             error = click.ClickException(redact(str(exc)) or "")
-            error.exit_code = exc.exit_code
+            # click annotates exit_code as a ClassVar, yet its main() reads the instance's
+            error.exit_code = exc.exit_code  # type: ignore[misc]
             raise error from exc
 
 
