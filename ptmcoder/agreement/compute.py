@@ -27,7 +27,7 @@ from ptmcoder.agreement.bootstrap import (
     finish_all,
     percentile_interval,
 )
-from ptmcoder.agreement.data import SET_SEPARATOR, RatingMatrix, _number
+from ptmcoder.agreement.data import SET_SEPARATOR, RatingMatrix, code_number
 from ptmcoder.errors import PtmcoderError
 
 METRICS = (
@@ -104,7 +104,7 @@ def _values_for_level(matrix: RatingMatrix, level: str) -> list[float] | None:
         return None
     values = []
     for cat in matrix.categories:
-        number = _number(cat[0]) if len(cat) == 1 else None
+        number = code_number(cat[0]) if len(cat) == 1 else None
         if number is None:
             raise PtmcoderError(
                 f"{level} alpha needs numeric codes; {SET_SEPARATOR.join(cat)!r} is not a number",

@@ -112,9 +112,15 @@ class RatingMatrix:
         }
 
 
-def _number(text: str) -> float | None:
+def code_number(code: str) -> float | None:
+    """The number a code spells (``"2"``, ``"0.5"``), or None: how ordinal, interval and
+    ratio coefficients read codes as values.
+
+    >>> code_number("10"), code_number("bug")
+    (10.0, None)
+    """
     try:
-        return float(text)
+        return float(code)
     except ValueError:
         return None
 
@@ -122,8 +128,9 @@ def _number(text: str) -> float | None:
 def category_sort_key(cat: tuple[str, ...]) -> tuple:
     """Numeric single codes in numeric order first (so ordinal and weighted
     coefficients read 2 < 10), then everything else in text order."""
-    if len(cat) == 1 and _number(cat[0]) is not None:
-        return (0, _number(cat[0]), cat)
+    number = code_number(cat[0]) if len(cat) == 1 else None
+    if number is not None:
+        return (0, number, cat)
     return (1, 0.0, cat)
 
 

@@ -47,6 +47,7 @@ from ptmcoder.agreement.bootstrap import (
     percentile_interval,
 )
 from ptmcoder.agreement.data import RatingMatrix, rating_matrix
+from ptmcoder.console import fmt_ci, fmt_number
 from ptmcoder.errors import PtmcoderError
 
 DEFAULT_MIN_N = 20
@@ -332,7 +333,7 @@ def render_gold(results: dict[str, dict[str, Any]]) -> Table:
     for col in ("annotator", "n", "kappa", "95% CI"):
         t.add_column(col, justify="left" if col == "annotator" else "right")
     for name, r in results.items():
-        t.add_row(name, str(r["n"]), _f(r["kappa"]), _ci((r["ci_low"], r["ci_high"])))
+        t.add_row(name, str(r["n"]), fmt_number(r["kappa"]), fmt_ci(r["ci_low"], r["ci_high"]))
     return t
 
 
@@ -453,18 +454,13 @@ def render_replication(results: dict[str, Replication]) -> Table:
         t.add_column(col, justify="left" if col in ("annotator", "per repeat") else "right")
     for name, r in results.items():
         t.add_row(
-            name, str(len(r.repeats)), _f(r.mean), _f(r.sd), ", ".join(_f(v) for v in r.values)
+            name,
+            str(len(r.repeats)),
+            fmt_number(r.mean),
+            fmt_number(r.sd),
+            ", ".join(fmt_number(v) for v in r.values),
         )
     return t
-
-
-def _f(v: float | None) -> str:
-    return "n/a" if v is None or not np.isfinite(v) else f"{v:.3f}"
-
-
-def _ci(iv: tuple[float | None, float | None]) -> str:
-    low, high = iv
-    return "n/a" if low is None or high is None else f"[{low:.3f}, {high:.3f}]"
 
 
 def render_same_unit(result: SameUnitResult) -> list[Table]:
@@ -480,7 +476,7 @@ def render_same_unit(result: SameUnitResult) -> list[Table]:
         t.add_column(col, justify="right", no_wrap=True)
     t.add_column("note")
     for tr in result.triads:
-        cells = [f"{_f(tr.kappas[k])}\n{_ci(tr.intervals[k])}" for k in KAPPAS]
+        cells = [f"{fmt_number(tr.kappas[k])}\n{fmt_ci(*tr.intervals[k])}" for k in KAPPAS]
         t.add_row(tr.annotator, tr.human_a, tr.human_b, str(tr.n), *cells, tr.note or "")
     s = Table(
         title=f"n-weighted means over triads with n >= {result.min_n} "
@@ -500,9 +496,9 @@ def render_same_unit(result: SameUnitResult) -> list[Table]:
     for name, m in result.summary.items():
         s.add_row(
             name,
-            f"{_f(m.annotator_vs_humans)}\n{_ci(m.intervals['annotator_vs_humans'])}",
-            f"{_f(m.humans_vs_humans)}\n{_ci(m.intervals['humans_vs_humans'])}",
-            f"{_f(m.difference)}\n{_ci(m.intervals['difference'])}",
+            f"{fmt_number(m.annotator_vs_humans)}\n{fmt_ci(*m.intervals['annotator_vs_humans'])}",
+            f"{fmt_number(m.humans_vs_humans)}\n{fmt_ci(*m.intervals['humans_vs_humans'])}",
+            f"{fmt_number(m.difference)}\n{fmt_ci(*m.intervals['difference'])}",
             str(m.triads_used),
             str(m.triads_below_min_n),
             str(m.triads_undefined),

@@ -21,18 +21,11 @@ from ptmcoder.agreement.bootstrap import (
 )
 from ptmcoder.agreement.compute import Coefficient, compute_coefficients, per_code_measure
 from ptmcoder.agreement.data import SET_SEPARATOR, RatingMatrix, rating_matrix
+from ptmcoder.console import fmt_ci, fmt_number
 from ptmcoder.errors import PtmcoderError
 
 PAIR_METRICS = ("percent_agreement", "cohen_kappa", "krippendorff_alpha")
 CONSENSUS = "human-consensus"
-
-
-def fmt(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
-
-
-def fmt_ci(low: float | None, high: float | None) -> str:
-    return "n/a" if low is None or high is None else f"[{low:.3f}, {high:.3f}]"
 
 
 # -- pairwise ---------------------------------------------------------------------------
@@ -123,7 +116,7 @@ def render_pairwise(pairs: pd.DataFrame, raters: Sequence[str]) -> list[Table]:
         square.add_column(r, justify="right")
     mat = pairwise_matrix(pairs, raters)
     for r in raters:
-        square.add_row(r, *[fmt(None if pd.isna(v) else float(v)) for v in mat.loc[r]])
+        square.add_row(r, *[fmt_number(None if pd.isna(v) else float(v)) for v in mat.loc[r]])
     detail = Table(title=f"Pairwise {metric} with 95% CI")
     for col in ("rater a", "rater b", "value", "95% CI", "n", "reading", "note"):
         detail.add_column(col, justify="right" if col in ("value", "n") else "left")
@@ -131,7 +124,7 @@ def render_pairwise(pairs: pd.DataFrame, raters: Sequence[str]) -> list[Table]:
         detail.add_row(
             row.rater_a,
             row.rater_b,
-            fmt(row.value),
+            fmt_number(row.value),
             fmt_ci(row.ci_low, row.ci_high),
             str(row.n),
             row.interpretation,
@@ -268,7 +261,7 @@ def render_vs_humans(table: pd.DataFrame, metrics: Sequence[str] = PAIR_METRICS)
             **{f"{name} vs humans": m for name, m in ceiling["annotators"].items()},
         }
         caption = "mean Cohen's kappa: " + "; ".join(
-            f"{label} {fmt(m['mean'])} ({m['pairs']} pairs)" for label, m in means.items()
+            f"{label} {fmt_number(m['mean'])} ({m['pairs']} pairs)" for label, m in means.items()
         )
     t = Table(title="Annotator vs humans (95% bootstrap CI)", caption=caption)
     # The pair and its n are never squeezed out: they keep their full width, and each
@@ -283,7 +276,8 @@ def render_vs_humans(table: pd.DataFrame, metrics: Sequence[str] = PAIR_METRICS)
         t.add_column("note")
     for _, row in table.iterrows():
         cells = [
-            f"{fmt(row[m])}\n{fmt_ci(row[f'{m}_ci_low'], row[f'{m}_ci_high'])}" for m in metrics
+            f"{fmt_number(row[m])}\n{fmt_ci(row[f'{m}_ci_low'], row[f'{m}_ci_high'])}"
+            for m in metrics
         ]
         notes = [str(row["note"] or "")] if has_notes else []
         t.add_row(
@@ -359,7 +353,7 @@ def render_per_code(table: pd.DataFrame) -> Table:
     for row in table.itertuples():
         t.add_row(
             row.code,
-            fmt(row.kappa),
+            fmt_number(row.kappa),
             fmt_ci(row.ci_low, row.ci_high),
             str(row.n),
             str(row.ratings_with_code),
@@ -418,7 +412,7 @@ def render_summary(coefs: dict[str, Coefficient], title: str = "Agreement") -> T
     for name, c in coefs.items():
         t.add_row(
             name,
-            fmt(c.value),
+            fmt_number(c.value),
             fmt_ci(c.ci_low, c.ci_high),
             str(c.n_units),
             str(c.n_raters),

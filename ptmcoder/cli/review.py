@@ -13,7 +13,7 @@ import sys
 import click
 from rich.table import Table
 
-from ptmcoder.console import make_console, print_json
+from ptmcoder.console import fmt_number, make_console, print_json
 from ptmcoder.errors import PtmcoderError
 
 RUN_HELP = "Run id, prefix, 'latest' or run directory (default: latest)."
@@ -369,10 +369,6 @@ def undo_cmd(run_ref, adjudicator, as_json) -> None:
 # -- outputs -----------------------------------------------------------------------
 
 
-def _fmt(x: float | None, digits: int = 3) -> str:
-    return "-" if x is None else f"{x:.{digits}f}"
-
-
 @review.command("status")
 @click.argument("run_ref", metavar="RUN", default="latest")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (kappa CI).")
@@ -397,11 +393,14 @@ def status_cmd(run_ref, seed, as_json) -> None:
         "all items", *(str(result.by_state[s]) for s in ("pending", "skipped", "decided"))
     )
     out.print(table)
+    def num(x: float | None) -> str:
+        return fmt_number(x, missing="-")
+
     a = result.audit
     if a.n:
         out.print(
             f"audit sample: {a.errors} of n={a.n} audited units changed by review, error rate "
-            f"{_fmt(a.rate)} (95% CI {_fmt(a.ci_low)}-{_fmt(a.ci_high)}, Wilson score interval)"
+            f"{num(a.rate)} (95% CI {num(a.ci_low)}-{num(a.ci_high)}, Wilson score interval)"
             + (f"; {a.population} units nobody questioned" if a.population else "")
         )
     else:
@@ -409,8 +408,8 @@ def status_cmd(run_ref, seed, as_json) -> None:
     k = result.adjudicator_agreement
     if k:
         out.print(
-            f"adjudicators' agreement: {k['metric']} {_fmt(k.get('value'))} "
-            f"(95% CI {_fmt(k.get('ci_low'))}-{_fmt(k.get('ci_high'))}, {k.get('ci_method', '')}), "
+            f"adjudicators' agreement: {k['metric']} {num(k.get('value'))} "
+            f"(95% CI {num(k.get('ci_low'))}-{num(k.get('ci_high'))}, {k.get('ci_method', '')}), "
             f"n={k.get('n')} items decided by 2+ adjudicators"
         )
     else:
