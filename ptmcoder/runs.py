@@ -1,6 +1,16 @@
-"""Run directories: ``<workspace>/runs/<sortable id>/``.
+"""Runs: ``<workspace>/runs/<sortable id>/``, one kind of run whatever made it.
 
-A run holds
+A run is made by ``ptmcoder annotate`` (origin ``annotate``: one stage, the
+annotate stage, whose records sit at the run's root) or by a study
+(``ptmcoder run``, ``ptmcoder demo``; origin ``study``: several stages, each in
+``<stage>/`` with its ``stage.json``, and the annotate stage holding one
+annotation store per rater in ``annotate/<rater>/``, laid out as below). Both have
+one typed :class:`Manifest`, are found by one resolver (:func:`resolve_run`),
+written under one lock (:meth:`Run.lock`), and give their raters' records through
+:meth:`Run.raters`, so every command (``runs``, ``report``, ``export``,
+``review``, ``compare``) takes either.
+
+An annotation store (the root of an annotate run, or ``annotate/<rater>/``) holds
 
 - ``manifest.json``: the config snapshot, codebook id and hash, prompt id and
   hash, the annotators with their model and parameters, seed, package version,
@@ -27,7 +37,6 @@ A run holds
 from __future__ import annotations
 
 import datetime as _dt
-import fcntl
 import json
 import os
 import secrets
@@ -50,6 +59,7 @@ from ptmcoder.errors import (
     problems_from,
 )
 from ptmcoder.errors import ValidationError as PtmValidationError
+from ptmcoder.files import FileLock, LockHeld, append_line, write_atomic, write_text
 from ptmcoder.paths import runs_dir
 
 MANIFEST = "manifest.json"
@@ -59,7 +69,14 @@ LOCK = "run.lock"
 
 
 #: the version of ``manifest.json`` this code writes; :func:`upgrade_manifest` reads older ones
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+
+class Origin(StrEnum):
+    """What made a run: ``ptmcoder annotate`` (one stage) or a study (several)."""
+
+    ANNOTATE = "annotate"
+    STUDY = "study"
 
 
 class RunStatus(StrEnum):
@@ -134,13 +151,45 @@ class Counts(_Strict):
     by_annotator: dict[str, AnnotatorCounts] = Field(default_factory=dict)
 
 
+class StudyRef(_Strict):
+    """The study a run of origin ``study`` ran: its id, the study file's name and
+    content hash, and its settings as validated
+    (:class:`ptmcoder.pipeline.config.StudyConfig`). The file's absolute path is not
+    kept: manifests are shared with colleagues."""
+
+    id: str
+    file: str
+    sha256: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class StageSession(_Strict):
+    """One stage in one session of a study run: written as the stage starts and
+    again as it ends, so a killed session shows a stage that started and never ended."""
+
+    stage: str
+    input_hash: str
+    started_at: str
+    pid: int | None = None
+    #: running (or killed), ran, skipped, unavailable, failed
+    status: str = "running"
+    finished_at: str | None = None
+    seconds: float | None = None
+    output_hash: str | None = None
+    note: str | None = None
+
+
 class Manifest(_Strict):
     """``manifest.json``: one writer (:meth:`Run.write_manifest`), one reader
-    (:meth:`Run.manifest`, through :func:`upgrade_manifest`)."""
+    (:meth:`Run.manifest`, through :func:`upgrade_manifest`).
+
+    The annotate fields (``config`` to ``training``) describe the annotation store at
+    the run's root (origin ``annotate``) or, in a study, each rater's store in
+    ``annotate/<rater>/``; ``study`` and ``stage_sessions`` belong to study runs."""
 
     schema_version: int = SCHEMA_VERSION
     run_id: str
-    kind: str = "annotate"
+    origin: Origin = Origin.ANNOTATE
     created_at: str
     ptmcoder_version: str
     git_commit: str | None = None
@@ -159,14 +208,24 @@ class Manifest(_Strict):
     #: the human codes of ``--train``: file, corpus, units labelled, unknown codes
     #: with counts, aliases applied (:mod:`ptmcoder.annotate.training`)
     training: dict[str, Any] | None = None
+    #: origin study: the study, and every stage of every session
+    study: StudyRef | None = None
+    stage_sessions: list[StageSession] = Field(default_factory=list)
 
 
 def upgrade_manifest(data: dict[str, Any], *, run_id: str | None = None) -> dict[str, Any]:
     """A manifest written by an earlier version, as this version's data.
 
-    Version 1 (no ``schema_version``, ptmcoder 0.1 before the typed manifest) had the
-    same fields, no status before the first session and no corpus fingerprint."""
+    - Version 1 (no ``schema_version``, ptmcoder 0.1 before the typed manifest) had
+      the annotate fields, no status before the first session, no corpus fingerprint.
+    - Version 2 said ``kind: "annotate"``; version 3 says ``origin``.
+    - A study run before version 3 (``kind: "pipeline"``, no ``schema_version``)
+      had an untyped manifest: ``study_id``, ``study_file`` (an absolute path, of
+      which only the name is kept), ``study_sha256``, ``config`` (the study's
+      settings) and its stage sessions under ``sessions``."""
     data = dict(data)
+    if data.get("kind") == "pipeline":
+        return _upgrade_pipeline(data, run_id=run_id)
     version = data.get("schema_version", 1)
     if version > SCHEMA_VERSION:
         raise ConfigError(
@@ -180,7 +239,31 @@ def upgrade_manifest(data: dict[str, Any], *, run_id: str | None = None) -> dict
         data.setdefault("created_at", "")
         data.setdefault("ptmcoder_version", "unknown")
         data["schema_version"] = 2
+    if data["schema_version"] == 2:
+        data["origin"] = data.pop("kind", Origin.ANNOTATE.value)
+        data["schema_version"] = 3
     return data
+
+
+def _upgrade_pipeline(data: dict[str, Any], *, run_id: str | None) -> dict[str, Any]:
+    sessions = [StageSession.model_validate(s).model_dump() for s in data.get("sessions", [])]
+    running = any(s["status"] == "running" for s in sessions)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": data.get("run_id") or run_id or "",
+        "origin": Origin.STUDY.value,
+        "created_at": data.get("created_at", ""),
+        "ptmcoder_version": data.get("ptmcoder_version", "unknown"),
+        "git_commit": data.get("git_commit"),
+        "status": (RunStatus.RUNNING if running else RunStatus.COMPLETE).value,
+        "study": {
+            "id": data.get("study_id", ""),
+            "file": Path(str(data.get("study_file", ""))).name,
+            "sha256": data.get("study_sha256", ""),
+            "config": data.get("config", {}),
+        },
+        "stage_sessions": sessions,
+    }
 
 
 def utcnow() -> str:
@@ -270,13 +353,23 @@ def read_jsonl(path: Path) -> ReadResult:
     return result
 
 
+@dataclass(frozen=True)
+class RaterSource:
+    """A rater of a run: its name there, the annotation store holding its records, and
+    the annotator spec those records carry."""
+
+    name: str
+    store: Run
+    annotator: str
+
+
 class Run:
     """One run directory. Create with :func:`create_run`, open with :func:`open_run`."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.id = self.path.name
-        self._lock_fd: int | None = None
+        self._lock: FileLock | None = None
         self._fd: int | None = None
         self._attempts: dict[tuple[str, str], int] | None = None
 
@@ -313,29 +406,16 @@ class Run:
             ) from None
 
     def write_manifest(self, manifest: Manifest) -> None:
-        """Replace the manifest atomically (write a temporary file, fsync, rename)."""
+        """Replace the manifest atomically and durably (:func:`ptmcoder.files.write_text`)."""
         manifest = Manifest.model_validate(manifest)  # the one writer validates
-        tmp = self.manifest_path.with_suffix(".json.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(manifest.model_dump_json(indent=2))
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.manifest_path)
+        write_text(self.manifest_path, manifest.model_dump_json(indent=2) + "\n")
+
+    def _lockfile(self) -> FileLock:
+        return FileLock(self.path / LOCK)
 
     def is_locked(self) -> bool:
         """Whether a process holds the run's lock (is writing it now)."""
-        lock = self.path / LOCK
-        if not lock.exists():
-            return False
-        fd = os.open(lock, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-        return False
+        return self._lockfile().held_by_other()
 
     def status(self, manifest: Manifest | None = None) -> RunStatus:
         """The manifest's status, except that a run marked running whose lock is free
@@ -344,6 +424,57 @@ class Run:
         if manifest.status == RunStatus.RUNNING and not self.is_locked():
             return RunStatus.INTERRUPTED
         return manifest.status
+
+    # -- stages and raters -----------------------------------------------------
+    def stage_dir(self, stage: str) -> Path:
+        """Where a study run's stage writes (``<run>/<stage>/``)."""
+        return self.path / stage
+
+    def raters(self, manifest: Manifest | None = None) -> list[RaterSource]:
+        """The run's raters in order, each with the annotation store holding its
+        records: a study's raters (``annotate/<rater>/``, those that have a store),
+        or the annotators of an annotate run (its root)."""
+        manifest = manifest or self.manifest()
+        if manifest.origin is Origin.ANNOTATE:
+            return [RaterSource(a, self, a) for a in manifest.config.annotators]
+        config = (manifest.study.config if manifest.study else {}).get("annotate") or {}
+        out = []
+        for rater in config.get("raters") or []:
+            store = Run(self.path / "annotate" / str(rater.get("name")))
+            if store.manifest_path.is_file():
+                specs = store.manifest().config.annotators
+                spec = specs[0] if specs else str(rater.get("annotator"))
+                out.append(RaterSource(str(rater.get("name")), store, spec))
+        return out
+
+    def rater(self, name: str | None = None, *, index: int = 0) -> RaterSource:
+        """One rater by name, or the ``index``-th; a located error naming the raters."""
+        raters = self.raters()
+        names = [r.name for r in raters]
+        if name is None:
+            if index < len(raters):
+                return raters[index]
+            raise NotFoundError(
+                f"run {self.id} has {len(raters)} rater(s)"
+                + (f": {', '.join(names)}" if names else ""),
+                hint="compare two runs, or a run with two raters",
+            )
+        for r in raters:
+            if r.name == name:
+                return r
+        raise NotFoundError(
+            f"run {self.id} has no rater {name!r}", hint=f"raters: {', '.join(names) or 'none'}"
+        )
+
+    def rater_records(self) -> list[dict[str, Any]]:
+        """Every rater's current records, each with ``annotator`` set to its rater's
+        name (in a study, two raters may use one annotator with other settings)."""
+        out = []
+        for rater in self.raters():
+            for r in rater.store.records():
+                if r.get("annotator") == rater.annotator:
+                    out.append({**r, "annotator": rater.name})
+        return out
 
     # -- records -------------------------------------------------------------
     def records(self) -> list[dict[str, Any]]:
@@ -389,24 +520,12 @@ class Run:
         if new:
             fd = os.open(self.superseded_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                os.write(
-                    fd,
-                    "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in new).encode("utf-8"),
-                )
-                os.fsync(fd)
+                for r in new:
+                    append_line(fd, json.dumps(r, ensure_ascii=False))
             finally:
                 os.close(fd)
-        tmp = self.annotations_path.with_suffix(".jsonl.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in keep)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.annotations_path)
-        dir_fd = os.open(self.path, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in keep).encode("utf-8")
+        write_atomic(self.annotations_path, lambda fh: fh.write(data))
         self._attempts = None
         return gone
 
@@ -445,36 +564,29 @@ class Run:
             line = record.model_dump_json(exclude_none=False)
         else:
             line = json.dumps(record, ensure_ascii=False)
-        data = (line + "\n").encode("utf-8")
-        written = os.write(self._fd, data)
-        while written < len(data):  # pragma: no cover - regular files write fully
-            written += os.write(self._fd, data[written:])
-        os.fsync(self._fd)
+        append_line(self._fd, line)
 
     # -- locking ---------------------------------------------------------------
     def lock(self) -> None:
-        """Take the run's exclusive lock; fails if another process holds it."""
-        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        """Take the run's exclusive lock (``run.lock``, one for every origin); fails
+        if another process holds it."""
+        lock = self._lockfile()
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+            lock.acquire()
+        except LockHeld:
             raise ConfigError(
-                f"run {self.id} is being written by another process",
+                f"run {self.id} is being written by another process (pid {lock.holder()})",
                 hint="wait for it to finish, or start a new run",
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._lock_fd = fd
+        self._lock = lock
 
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> Run:
         self.lock()
@@ -570,53 +682,129 @@ def distinguishing_settings(config: RunConfig) -> str:
     return " ".join(parts)
 
 
-def run_summary(run: Run) -> dict[str, Any]:
-    """One row of ``runs list``: id, creation, codebook, annotators, settings, counts.
-    A run whose manifest or records cannot be read is a row with status
-    ``unreadable`` and the located error in ``problem`` (the listing goes on)."""
-    try:
-        manifest = run.manifest()
-    except PtmcoderError as exc:
-        return {
-            "run_id": run.id,
-            "created_at": None,
-            "codebook": None,
-            "level": None,
-            "corpus": None,
-            "annotators": [],
-            "models": [],
-            "settings": "",
-            "units": None,
-            "records": 0,
-            "errors": 0,
-            "status": "unreadable",
-            "problem": exc.message,
-            "path": str(run.path),
-        }
-    config = manifest.config
-    try:
-        records = run.records()
-    except InputRecordError as exc:  # listed, with the located error as its status
-        records, unreadable = [], str(exc.message)
-    else:
-        unreadable = None
-    errors = sum(1 for r in records if r.get("error_type"))
-    models = {a.get("name"): a.get("model") for a in manifest.annotators}
+def stage_states(manifest: Manifest) -> dict[str, str]:
+    """A study run's stages in order, each with the status of its last session
+    (ran, skipped, unavailable, failed, or running: killed unless the run is locked)."""
+    states: dict[str, str] = {}
+    for s in manifest.stage_sessions:
+        states[s.stage] = s.status
+    return states
+
+
+def _unreadable_row(run: Run, problem: str) -> dict[str, Any]:
     return {
         "run_id": run.id,
+        "origin": None,
+        "study": None,
+        "created_at": None,
+        "codebook": None,
+        "level": None,
+        "corpus": None,
+        "annotators": [],
+        "models": [],
+        "settings": "",
+        "units": None,
+        "records": 0,
+        "errors": 0,
+        "stages": {},
+        "status": "unreadable",
+        "problem": problem,
+        "path": str(run.path),
+    }
+
+
+def run_summary(run: Run) -> dict[str, Any]:
+    """One row of ``runs list`` for a run of either origin: id, origin, study,
+    creation, codebook, raters with their models and distinguishing settings, counts,
+    a study's stages with their last status. A run whose manifest or records cannot
+    be read is a row with status ``unreadable`` and the located error in ``problem``
+    (the listing goes on)."""
+    try:
+        manifest = run.manifest()
+        raters = run.raters(manifest)
+        stores = {r.store.path: r.store.manifest() for r in raters}
+    except PtmcoderError as exc:
+        return _unreadable_row(run, exc.message)
+    records: list[dict[str, Any]] = []
+    unreadable = None
+    try:
+        for path in stores:
+            records.extend(Run(path).records())
+    except InputRecordError as exc:  # listed, with the located error as its status
+        records, unreadable = [], str(exc.message)
+    first = next(iter(stores.values()), manifest)
+    config = first.config
+    models: list[str | None] = []
+    settings: list[str] = []
+    for r in raters:
+        m = stores[r.store.path]
+        by_name = {a.get("name"): a.get("model") for a in m.annotators}
+        models.append(by_name.get(r.annotator))
+        if manifest.origin is Origin.STUDY:
+            settings.append(f"{r.name}: {distinguishing_settings(m.config) or 'zero-shot'}")
+    if manifest.origin is Origin.ANNOTATE:
+        settings = [distinguishing_settings(config)]
+    study = manifest.study.id if manifest.study else None
+    return {
+        "run_id": run.id,
+        "origin": manifest.origin.value,
+        "study": study,
         "created_at": manifest.created_at,
-        "codebook": config.codebook_id,
+        "codebook": (
+            (manifest.study.config.get("annotate") or {}).get("codebook")
+            if manifest.study
+            else config.codebook_id
+        ),
         "level": config.level,
         "corpus": config.corpus,
-        "annotators": list(config.annotators),
-        "models": [models.get(a) for a in config.annotators],
-        "settings": distinguishing_settings(config),
-        "units": manifest.counts.units,
+        "annotators": [r.name for r in raters],
+        "models": models,
+        "settings": "; ".join(s for s in settings if s),
+        "units": first.counts.units,
         "records": len(records),
-        "errors": errors,
+        "errors": sum(1 for r in records if r.get("error_type")),
+        "stages": stage_states(manifest),
         "status": "unreadable" if unreadable else run.status(manifest).value,
         "problem": unreadable,
         "path": str(run.path),
+    }
+
+
+def rater_setting(config: RunConfig) -> str:
+    """How a rater used human codes: ``few-shot (k examples)`` placed in an LLM's
+    prompt, ``supervised`` (a learner trained on them), or ``zero-shot`` (none)."""
+    if config.shots:
+        return f"few-shot ({config.shots} examples)"
+    return "supervised" if config.train else "zero-shot"
+
+
+def rater_usage(rater: RaterSource) -> dict[str, Any]:
+    """What one rater cost: its annotator, model, prompt, records and errors, tokens,
+    cost, mean latency, cache use and the seconds its sessions took (the annotate
+    stage's summary and the cost section of ``compare``)."""
+    manifest = rater.store.manifest()
+    records = [r for r in rater.store.records() if r.get("annotator") == rater.annotator]
+    meta = next((a for a in manifest.annotators if a.get("name") == rater.annotator), {})
+    latencies = [r["latency_s"] for r in records if r.get("latency_s") is not None]
+    costs = [r["cost_usd"] for r in records if r.get("cost_usd") is not None]
+    return {
+        "rater": rater.name,
+        "annotator": rater.annotator,
+        "model": meta.get("model") or next((r.get("model") for r in records), None),
+        "method": meta.get("method"),
+        "prompt": manifest.prompt.id if manifest.prompt else None,
+        "prompt_version": next((r.get("prompt_version") for r in records), None),
+        "setting": rater_setting(manifest.config),
+        "records": len(records),
+        "errors": sum(1 for r in records if r.get("error_type")),
+        "input_tokens": sum(r.get("input_tokens") or 0 for r in records),
+        "output_tokens": sum(r.get("output_tokens") or 0 for r in records),
+        "cost_usd": round(sum(costs), 6) if costs else None,
+        "latency_mean_s": round(sum(latencies) / len(latencies), 4) if latencies else None,
+        "cache_hits": manifest.cache.hits,
+        "cache_misses": manifest.cache.misses,
+        "cached_records": sum(1 for r in records if r.get("cached")),
+        "seconds": round(sum(s.seconds or 0 for s in manifest.sessions), 3),
     }
 
 
@@ -627,31 +815,71 @@ class ErrorRecord(_Strict):
     error: str | None = None
 
 
+class RaterReport(_Strict):
+    """One rater of ``runs show``: its records counted in its annotation store."""
+
+    name: str
+    annotator: str
+    model: str | None = None
+    method: str | None = None
+    settings: str = ""
+    records: int = 0
+    errors: int = 0
+    pending: int | None = None
+    store: str
+
+
 class RunReport(Manifest):
     """What ``runs show --json`` prints: the manifest (its status as :meth:`Run.status`
-    sees it) and the run's current records counted."""
+    sees it), the run's current records counted per rater, a study's stages."""
 
     path: str
     records: int
     superseded_records: int
     error_records: list[ErrorRecord]
+    raters: list[RaterReport]
+    stages: dict[str, str]
 
 
 def run_report(run: Run) -> RunReport:
     """The manifest of ``run`` with its records counted (read with the one rule of
-    :func:`read_jsonl`); ``status`` says ``interrupted`` for a killed run."""
+    :func:`read_jsonl`) for each rater; ``status`` says ``interrupted`` for a killed
+    run. In a study run, error records carry the rater's name as ``annotator``."""
     manifest = run.manifest()
-    records = run.records()  # the current records: superseded ones are in superseded.jsonl
+    raters = run.raters(manifest)
+    records = run.rater_records()  # current records: superseded ones are elsewhere
     errors = [r for r in records if r.get("error_type")]
+    superseded = sum(len(s.superseded()) for s in {r.store.path: r.store for r in raters}.values())
+    rows = []
+    for r in raters:
+        m = r.store.manifest()
+        meta = next((a for a in m.annotators if a.get("name") == r.annotator), {})
+        mine = [x for x in records if x.get("annotator") == r.name]
+        counts = m.counts.by_annotator.get(r.annotator)
+        rows.append(
+            RaterReport(
+                name=r.name,
+                annotator=r.annotator,
+                model=meta.get("model"),
+                method=meta.get("method"),
+                settings=distinguishing_settings(m.config) or "zero-shot",
+                records=len(mine),
+                errors=sum(1 for x in mine if x.get("error_type")),
+                pending=counts.pending if counts else None,
+                store=str(r.store.path),
+            )
+        )
     data = manifest.model_dump()
     data["status"] = run.status(manifest)
     return RunReport(
         **data,
         path=str(run.path),
         records=len(records),
-        superseded_records=len(run.superseded()),
+        superseded_records=superseded,
         error_records=[
             ErrorRecord(**{k: r.get(k) for k in ("unit_id", "annotator", "error_type", "error")})
             for r in errors
         ],
+        raters=rows,
+        stages=stage_states(manifest),
     )

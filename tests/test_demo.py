@@ -10,7 +10,7 @@ import pytest
 
 from ptmcoder.demo import demo_overrides
 from ptmcoder.paths import samples_dir
-from ptmcoder.pipeline import read_stage_output
+from ptmcoder.pipeline.rundir import read_stage_output
 
 
 @pytest.fixture(scope="module")

@@ -19,20 +19,23 @@ from scipy.stats import chi2_contingency
 from sklearn.metrics import cohen_kappa_score
 
 from ptmcoder.errors import ConfigError, ValidationError
-from ptmcoder.pipeline import (
-    STAGES,
-    load_study,
+from ptmcoder.pipeline import STAGES, load_study, run_study
+from ptmcoder.pipeline.rundir import (
     read_codings,
-    read_manifest,
     read_reference,
     read_stage_output,
     read_stage_record,
-    run_study,
 )
 from ptmcoder.report.compare import compare
+from ptmcoder.runs import Run
 from ptmcoder.stats.shift import distribution_shift
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def read_manifest(run_dir: Path) -> dict:
+    return Run(run_dir).manifest().model_dump(mode="json")
+
 
 STUDY = """
 [study]
@@ -167,9 +170,9 @@ def test_first_run_runs_every_stage_and_records_hashes(first_run):
         assert record["input_hash"].startswith("sha256:")
         assert record["output_hash"].startswith("sha256:")
     manifest = read_manifest(result.run_dir)
-    assert manifest["kind"] == "pipeline"
-    assert all(s["status"] != "running" for s in manifest["sessions"])
-    assert {s["stage"] for s in manifest["sessions"]} == {str(x) for x in STAGES}
+    assert manifest["origin"] == "study" and manifest["status"] == "complete"
+    assert all(s["status"] != "running" for s in manifest["stage_sessions"])
+    assert {s["stage"] for s in manifest["stage_sessions"]} == {str(x) for x in STAGES}
     codings = read_codings(result.run_dir)
     assert codings.groupby("rater")["unit"].nunique().to_dict() == {
         "few-shot": 40,
@@ -229,7 +232,7 @@ def test_killed_run_keeps_a_readable_manifest_and_resumes(tmp_path, isolated_hom
     while time.time() < deadline and proc.poll() is None:
         for manifest in runs.glob("*/manifest.json") if runs.is_dir() else []:
             try:
-                sessions = json.loads(manifest.read_text())["sessions"]
+                sessions = json.loads(manifest.read_text())["stage_sessions"]
             except (json.JSONDecodeError, KeyError):
                 continue
             if sessions and sessions[-1]["stage"] == "annotate":
@@ -242,12 +245,15 @@ def test_killed_run_keeps_a_readable_manifest_and_resumes(tmp_path, isolated_hom
     proc.wait(timeout=60)
     assert killed_in is not None, "the run ended before the annotate stage was seen"
     manifest = read_manifest(killed_in)  # whole JSON: written atomically
-    last = manifest["sessions"][-1]
+    last = manifest["stage_sessions"][-1]
     if last["status"] == "running":  # killed mid-stage: no record, so it reruns
         assert read_stage_record(killed_in, "annotate") is None
+    if last["status"] == "running":  # the lock is free: the run says it was killed
+        assert Run(killed_in).status().value == "interrupted"
     result = run_study(study)
     assert result.run_dir == killed_in
     assert statuses(result)["import"] == "skipped"
+    assert Run(killed_in).status().value == "complete"
     for rater in ("zero-shot", "few-shot"):
         lines = (killed_in / "annotate" / rater / "annotations.jsonl").read_text().splitlines()
         ids = [json.loads(line)["unit_id"] for line in lines]
@@ -280,7 +286,7 @@ def test_report_renders_stage_outputs_and_states_what_did_not_run(first_run):
     assert "review: not run" not in md
     manifest = read_manifest(result.run_dir)
     assert manifest["ptmcoder_version"] in md
-    assert manifest["study_sha256"] in md
+    assert manifest["study"]["sha256"] in md
     test = read_stage_output(result.run_dir, "stats")["tests"][0]
     assert f"{test['cramers_v']:.3f}" in md
     assert "http://" not in html.replace("http://www.w3.org", "")

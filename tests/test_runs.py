@@ -29,7 +29,7 @@ def test_append_and_done_keys(isolated_home):
     assert [a.unit_id for a in read_annotations(run.path).records] == ["a", "b"]
     manifest = run.manifest()
     assert manifest.config.annotators == ["embedded"]
-    assert manifest.ptmcoder_version and manifest.schema_version == 2
+    assert manifest.ptmcoder_version and manifest.schema_version == 3
 
 
 def test_torn_last_line_is_cut_and_its_unit_redone(isolated_home):

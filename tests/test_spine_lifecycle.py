@@ -37,7 +37,7 @@ def test_a_manifest_written_before_the_typed_model_still_loads(isolated_home, ru
     dest = isolated_home / "runs" / raw["run_id"]
     shutil.copytree(FIXTURES / "v1", dest)
     manifest = Run(dest).manifest()
-    assert manifest.schema_version == 2 and manifest.status == "complete"
+    assert manifest.schema_version == 3 and manifest.status == "complete"
     assert manifest.config.codebook_id == "humbatova-screening"
     assert manifest.corpus.fingerprint is None  # not recorded then: not checked on resume
     assert manifest.sessions[0].written == 2
@@ -62,7 +62,7 @@ def test_runs_show_json_validates_against_the_manifest_model(isolated_home, run_
     assert made.exit_code == 0, made.stderr
     data = json.loads(run_cli("runs", "show", "latest", "--json").stdout)
     manifest = Manifest.model_validate({k: data[k] for k in Manifest.model_fields})
-    assert manifest.schema_version == 2 and manifest.corpus.fingerprint.startswith("sha256:")
+    assert manifest.schema_version == 3 and manifest.corpus.fingerprint.startswith("sha256:")
     assert data["records"] == 2
 
 
@@ -129,7 +129,7 @@ def test_session_start_is_written_before_work(isolated_home, monkeypatch):
         seen["sessions"], seen["status"] = len(manifest.sessions), manifest.status
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "_run_embedded", boom)
+    monkeypatch.setattr(runner, "build_annotator", boom)
     options = AnnotateOptions(
         codebook="humbatova-screening",
         corpus=str(units),

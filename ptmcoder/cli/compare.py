@@ -10,7 +10,13 @@ from ptmcoder.console import make_console, print_json
 def render_compare(data: dict):
     from rich.table import Table
 
-    from ptmcoder.report import _ci, _fmt
+    from ptmcoder.console import fmt_ci, fmt_number
+
+    def _fmt(v):
+        return fmt_number(v, missing="–")
+
+    def _ci(low, high):
+        return fmt_ci(low, high, missing="")
 
     per_code = Table(
         title=f"A = {data['a']['label']}  B = {data['b']['label']}: kappa per code vs "
@@ -50,6 +56,11 @@ def render_compare(data: dict):
     help="Bootstrap resamples (over shared units) for the confidence intervals.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option(
+    "--gold",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Reference labels (unit, code) for both sides; default: each study run's own.",
+)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def compare(
@@ -59,22 +70,29 @@ def compare(
     rater_b: str | None,
     n_boot: int,
     seed: int,
+    gold: str | None,
     out_dir: str | None,
     as_json: bool,
 ) -> None:
-    """Compare two pipeline runs (RUN_A RUN_B), or two annotators of one run (RUN_A
-    alone): settings, per-code agreement with a paired bootstrap CI of the difference,
-    changed units, cost and time, and the shift of the code distribution. Writes
-    compare.md, compare.html and compare.json."""
+    """Compare two runs (RUN_A RUN_B: `annotate` runs or study runs, in any mix), or two
+    raters of one run (RUN_A alone): settings, per-code agreement with a paired
+    bootstrap CI of the difference, changed units, cost and time, and the shift of the
+    code distribution. Writes compare.md, compare.html and compare.json."""
     from pathlib import Path
 
-    from ptmcoder.pipeline import _clean, resolve_pipeline_run
-    from ptmcoder.report import _ci, _fmt, _pval, write_compare
+    from ptmcoder.agreement.io import read_gold
+    from ptmcoder.console import fmt_ci, fmt_number, fmt_p
+    from ptmcoder.files import jsonable
+    from ptmcoder.report import write_compare
     from ptmcoder.report.compare import compare as do_compare
+    from ptmcoder.runs import resolve_run
 
-    a = resolve_pipeline_run(run_a)
-    b = resolve_pipeline_run(run_b) if run_b else None
-    result = do_compare(a, b, rater_a=rater_a, rater_b=rater_b, n_boot=n_boot, seed=seed)
+    a = resolve_run(run_a).path
+    b = resolve_run(run_b).path if run_b else None
+    reference = read_gold(gold) if gold else None
+    result = do_compare(
+        a, b, rater_a=rater_a, rater_b=rater_b, n_boot=n_boot, seed=seed, gold=reference
+    )
     if out_dir:
         target = Path(out_dir)
     elif b is None:
@@ -82,7 +100,7 @@ def compare(
     else:
         target = a / "compare" / f"{result.a.rater}__{b.name}_{result.b.rater}"
     files = write_compare(result, target)
-    data = _clean(result.to_dict())
+    data = jsonable(result.to_dict())
     if as_json:
         print_json({**data, "files": {k: str(v) for k, v in files.items()}})
         return
@@ -92,8 +110,10 @@ def compare(
     shift = data["distribution_shift"]
     out.print(
         f"distribution shift: {shift['test']}, n = {shift['n_a']} vs {shift['n_b']} units, "
-        f"chi2 = {_fmt(shift['chi2'])}, df = {shift['dof']}, p = {_pval(shift['p_value'])}; "
-        f"Cramér's V = {_fmt(shift['cramers_v'])} {_ci(shift['ci_low'], shift['ci_high'])}"
+        f"chi2 = {fmt_number(shift['chi2'], missing='–')}, df = {shift['dof']}, "
+        f"p = {fmt_p(shift['p_value'], missing='–')}; "
+        f"Cramér's V = {fmt_number(shift['cramers_v'], missing='–')} "
+        f"{fmt_ci(shift['ci_low'], shift['ci_high'], missing='')}"
     )
     for row in data["cost"]:
         out.print(

@@ -16,10 +16,10 @@ def report(run_ref: str, out_dir: str | None, as_json: bool) -> None:
     directory or 'latest'), from its manifest and stage outputs only."""
     from pathlib import Path
 
-    from ptmcoder.pipeline import resolve_pipeline_run
     from ptmcoder.report import write_report
+    from ptmcoder.runs import resolve_run
 
-    run_dir = resolve_pipeline_run(run_ref)
+    run_dir = resolve_run(run_ref).path
     files = write_report(run_dir, Path(out_dir) if out_dir else None)
     if as_json:
         print_json({k: str(v) for k, v in files.items()})

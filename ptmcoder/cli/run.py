@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 
 from ptmcoder.console import make_console, print_json
@@ -64,8 +67,6 @@ def run(
 
 def render_result(result, out) -> None:
     """The stage table, the one-screen summary and where the report is (run and demo)."""
-    from ptmcoder.pipeline import summary_lines
-
     out.print(render_outcomes(result))
     for line in summary_lines(result.run_dir):
         out.print(line)
@@ -75,3 +76,82 @@ def render_result(result, out) -> None:
     if result.report_html:
         out.print(f"report: {result.report_html}")
         out.print(f"        {result.report_md}")
+
+
+def summary_lines(run_dir: Path) -> list[str]:
+    """A one-screen summary of a run, from its stage outputs (an interval that was not
+    computed, e.g. with bootstrap = 0, is left out, never printed as zeros)."""
+    from ptmcoder.console import fmt_ci, fmt_number
+    from ptmcoder.pipeline.rundir import read_stage_output, read_stage_record
+    from ptmcoder.runs import Run
+
+    def _fmt(value: Any) -> str:
+        return fmt_number(value, missing="–")
+
+    def _ci(low: Any, high: Any) -> str:
+        return fmt_ci(low, high, missing="")
+
+    lines = []
+    manifest = Run(run_dir).manifest()
+    lines.append(f"study {manifest.study.id if manifest.study else None}  run {run_dir.name}")
+    imp = read_stage_output(run_dir, "import") or {}
+    sample = read_stage_output(run_dir, "sample") or {}
+    lines.append(
+        f"corpus: {imp.get('units')} units imported; sample {sample.get('design')}: "
+        f"{sample.get('units')} units"
+    )
+    ann = read_stage_output(run_dir, "annotate") or {}
+    for r in ann.get("raters", []):
+        lines.append(
+            f"rater {r['rater']}: {r['annotator']} ({r.get('setting', 'zero-shot')})"
+            f", {r['records']} records, {r['errors']} errors"
+        )
+    agree = read_stage_output(run_dir, "agree") or {}
+    for row in agree.get("pairs", []):
+        if row.get("kind") in ("annotator-gold", "annotator-consensus"):
+            k = row.get("cohen_kappa")
+            ks = "undefined" if k is None else _fmt(k)
+            ci = _ci(row.get("cohen_kappa_ci_low"), row.get("cohen_kappa_ci_high"))
+            lines.append(f"kappa {row['rater_a']} vs {row['rater_b']}: {ks} {ci} n={row['n']}")
+    for name, row in (agree.get("same_unit") or {}).get("summary", {}).items():
+        a, h, d = row.get("annotator_vs_humans"), row.get("humans_vs_humans"), row.get("difference")
+        if a is None or h is None or d is None:
+            lines.append(f"same units, {name}: undefined ({row.get('triads_used')} triads)")
+            continue
+        lines.append(
+            f"same units, {name}: kappa vs humans {_fmt(a)}, humans vs humans {_fmt(h)}, "
+            f"difference {_fmt(d)} {_ci(row.get('ci_low'), row.get('ci_high'))} "
+            f"({row['triads_used']} triads, n={row['n']}; "
+            f"{row['triads_below_min_n']} under n={agree['same_unit']['min_n']} left out)"
+        )
+    for name, cal in (agree.get("calibration") or {}).items():
+        if cal.get("ece") is not None:
+            lines.append(
+                f"calibration {name}: ECE {_fmt(cal['ece'])} "
+                f"{_ci(cal.get('ece_ci_low'), cal.get('ece_ci_high'))}, "
+                f"Brier {_fmt(cal['brier'])}, n={cal['n']}"
+            )
+    rv = read_stage_output(run_dir, "review") or {}
+    audit = ((rv.get("status") or {}).get("audit")) or {}
+    if rv:
+        built = rv.get("build") or {}
+        lines.append(
+            f"review queue: {built.get('items')} items "
+            + ", ".join(f"{k} {v}" for k, v in (built.get("by_reason") or {}).items())
+            + (
+                f"; audit sample {audit.get('sampled')} units, {audit.get('n')} reviewed"
+                if audit
+                else ""
+            )
+        )
+    for stage in ("review", "map"):
+        rec = read_stage_record(run_dir, stage) or {}
+        if rec.get("status") != "complete":
+            lines.append(f"{stage}: {rec.get('note') or 'not run'}")
+    mapped = read_stage_output(run_dir, "map")
+    if mapped:
+        lines.append(
+            f"map {mapped['source']} -> {mapped['target']}: {mapped['n_translated']} of "
+            f"{mapped['n_input']} codings translated"
+        )
+    return lines

@@ -1,7 +1,7 @@
 """The run report and the run comparison: Markdown and self-contained HTML.
 
 :func:`report_context` reads a pipeline run's manifest, stage records and stage
-outputs (through the readers of :mod:`ptmcoder.pipeline`, nothing else), and every
+outputs (through :mod:`ptmcoder.pipeline.rundir` and :mod:`ptmcoder.runs`, nothing else), and every
 number rendered comes from a field of those files; each table names the file it
 comes from. :func:`write_report` renders ``report.md`` and ``report.html`` with
 Jinja2 (autoescaping on for HTML); charts are PNG files beside ``report.md`` and
@@ -12,46 +12,36 @@ forbids any request, so opening it contacts no address.
 from __future__ import annotations
 
 import base64
-import math
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from ptmcoder.console import fmt_ci, fmt_number, fmt_p, fmt_pct
+from ptmcoder.files import jsonable, sha256_file, write_json, write_text
+from ptmcoder.pipeline.config import STAGES
+from ptmcoder.pipeline.rundir import read_stage_output, read_stage_record
 from ptmcoder.report import charts
+from ptmcoder.runs import MANIFEST, Run
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+    return fmt_number(value, digits, missing="–")
 
 
 def _ci(low: Any, high: Any, digits: int = 3) -> str:
-    if low is None or high is None:
-        return ""
-    return f"[{_fmt(low, digits)}, {_fmt(high, digits)}]"
+    return fmt_ci(low, high, digits, missing="")
 
 
 def _pct(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    return f"{100 * value:.1f}%"
+    return fmt_pct(value, missing="–")
 
 
 def _pval(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    return "< 0.0001" if value < 1e-4 else f"{value:.4f}"
+    return fmt_p(value, missing="–")
 
 
 def _short(value: Any) -> str:
@@ -76,28 +66,23 @@ def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _sha(path: Path) -> str:
-    from ptmcoder.pipeline import sha256_file
-
-    return sha256_file(path)
+def _annotate_summary(annotate: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The annotate stage's output; a rater of a run written before ``setting``
+    existed says zero-shot or supervised from its old ``few_shot`` flag."""
+    if annotate is None:
+        return None
+    for r in annotate.get("raters", []):
+        r.setdefault("setting", "supervised" if r.get("few_shot") else "zero-shot")
+    return annotate
 
 
 def report_context(run_dir: Path) -> dict[str, Any]:
     """Everything the report shows, from the run's files only."""
-    from ptmcoder.pipeline import (
-        MANIFEST,
-        STAGES,
-        Stage,
-        read_manifest,
-        read_stage_output,
-        read_stage_record,
-    )
-
     run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir)
+    manifest = Run(run_dir).manifest().model_dump(mode="json")
     stages = []
     for stage in STAGES:
-        rec = read_stage_record(run_dir, stage)
+        rec = read_stage_record(run_dir, str(stage))
         stages.append(
             {
                 "stage": str(stage),
@@ -111,11 +96,11 @@ def report_context(run_dir: Path) -> dict[str, Any]:
         )
     status = {s["stage"]: s for s in stages}
 
-    def out(stage: Stage) -> dict[str, Any] | None:
+    def out(stage: str) -> dict[str, Any] | None:
         return read_stage_output(run_dir, stage)
 
-    agree = out(Stage.AGREE)
-    stats = out(Stage.STATS)
+    agree = out("agree")
+    stats = out("stats")
     dist_tables = []
     if stats:
         for rater, dist in stats.get("distributions", {}).items():
@@ -134,23 +119,24 @@ def report_context(run_dir: Path) -> dict[str, Any]:
                     "untranslated_share": dist.get("untranslated_share"),
                 }
             )
-    sessions = manifest.get("sessions", [])
+    sessions = manifest.get("stage_sessions", [])
+    study = manifest.get("study") or {}
+    config = study.get("config") or {}
     return {
         "run_id": run_dir.name,
         "run_dir": str(run_dir),
         "manifest": manifest,
-        "manifest_sha256": _sha(run_dir / MANIFEST),
-        "title": (manifest.get("config", {}).get("report", {}) or {}).get("title")
-        or f"Study {manifest.get('study_id')}",
-        "study": manifest.get("config", {}).get("study", {}),
+        "manifest_sha256": sha256_file(run_dir / MANIFEST),
+        "title": (config.get("report", {}) or {}).get("title") or f"Study {study.get('id')}",
+        "study": config.get("study", {}),
         "stages": stages,
         "status": status,
-        "import_": out(Stage.IMPORT),
-        "sample": out(Stage.SAMPLE),
-        "annotate": out(Stage.ANNOTATE),
+        "import_": out("import"),
+        "sample": out("sample"),
+        "annotate": _annotate_summary(out("annotate")),
         "agree": agree,
-        "review": out(Stage.REVIEW),
-        "mapping": out(Stage.MAP),
+        "review": out("review"),
+        "mapping": out("map"),
         "stats": stats,
         "distributions": dist_tables,
         "taxonomies": taxonomies,
@@ -203,8 +189,6 @@ def _report_charts(ctx: dict[str, Any]) -> dict[str, bytes]:
 def write_report(run_dir: Path, out_dir: Path | None = None) -> dict[str, Path]:
     """Render ``report.md`` and ``report.html`` (and the chart PNGs) into ``out_dir``
     (default ``runs/<id>/report/``); returns their paths."""
-    from ptmcoder.pipeline import write_text
-
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir else run_dir / "report"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -257,11 +241,9 @@ def _compare_charts(data: dict[str, Any]) -> dict[str, bytes]:
 def write_compare(result: Any, out_dir: Path) -> dict[str, Path]:
     """Render ``compare.md``, ``compare.html`` and ``compare.json`` of a
     :class:`~ptmcoder.report.compare.CompareResult` into ``out_dir``."""
-    from ptmcoder.pipeline import _clean, write_json, write_text
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = _clean(result.to_dict())
+    data = jsonable(result.to_dict())
     write_json(out_dir / "compare.json", data)
     pngs = _compare_charts(data)
     files: dict[str, Path] = {"compare_json": out_dir / "compare.json"}

@@ -1,4 +1,5 @@
-"""Comparing two raters: two pipeline runs, or two annotators of one run.
+"""Comparing two raters: of two runs (an ``annotate`` run or a study, in any mix), or
+two raters of one run.
 
 For raters A and B (each with the gold labels of its run as the reference):
 
@@ -24,21 +25,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ptmcoder.agreement.coefficients import cohen_kappa_statistic
 from ptmcoder.errors import PtmcoderError
+from ptmcoder.pipeline.rundir import codes_by_unit, rater_codings, read_reference
+from ptmcoder.runs import Origin, Run, rater_usage
 from ptmcoder.stats.shift import distribution_shift, indicators
 
 
 def _kappa(a: np.ndarray, g: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Cohen's kappa of binary columns under unit weights ``w`` (boot x n); a, g: n x K."""
-    n = w.sum(axis=1, keepdims=True)
-    n11 = w @ (a * g)
-    n00 = w @ ((1 - a) * (1 - g))
-    pa = (w @ a) / n
-    pg = (w @ g) / n
-    po = (n11 + n00) / n
-    pe = pa * pg + (1 - pa) * (1 - pg)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(pe < 1, (po - pe) / (1 - pe), np.nan)
+    """Cohen's kappa of each binary column (code present or absent) under unit
+    weights ``w`` (boot x n; one row of ones for the estimate): agreement's
+    :func:`~ptmcoder.agreement.coefficients.cohen_kappa_statistic`, whose sums over
+    units make a weighted resample one matrix product. a, g: n x K; returns boot x K."""
+    out = np.full((w.shape[0], a.shape[1]), np.nan)
+    for j in range(a.shape[1]):
+        stat = cohen_kappa_statistic(a[:, j].astype(int), g[:, j].astype(int), n_categories=2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[:, j] = stat.finish(w @ stat.stats)
+    return out
 
 
 def paired_per_code(
@@ -145,45 +149,35 @@ class Side:
         return f"{self.run_dir.name}:{self.rater}"
 
 
-def load_side(run_dir: Path, rater: str | None, *, index: int = 0) -> Side:
-    """One rater of a pipeline run (by name, or the ``index``-th annotator)."""
-    from ptmcoder.pipeline import (
-        Stage,
-        codes_by_unit,
-        read_codings,
-        read_manifest,
-        read_reference,
-        require_stage,
-    )
-
-    annotate = require_stage(run_dir, Stage.ANNOTATE)
-    names = [r["rater"] for r in annotate["raters"]]
-    if rater is None:
-        if index >= len(names):
-            raise PtmcoderError(
-                f"run {run_dir.name} has {len(names)} annotator(s): {', '.join(names)}",
-                hint="compare two runs, or a run with two annotators",
-            )
-        rater = names[index]
-    if rater not in names:
-        raise PtmcoderError(
-            f"run {run_dir.name} has no annotator {rater!r}", hint=f"annotators: {', '.join(names)}"
-        )
-    summary = next(r for r in annotate["raters"] if r["rater"] == rater)
-    codings = read_codings(run_dir)
+def load_side(
+    run_dir: Path, rater: str | None, *, index: int = 0, gold: pd.DataFrame | None = None
+) -> Side:
+    """One rater of a run of either origin (by name, or the ``index``-th rater), its
+    codes, and its reference: ``gold`` when given (``unit, code``), else the gold
+    labels a study's agree stage used, else none."""
+    run = Run(Path(run_dir))
+    manifest = run.manifest()
+    source = run.rater(rater, index=index)
+    codings = rater_codings(run.path)
     # one rule with the stats stage: a unit without codes (a failed record) is left out
-    codes = codes_by_unit(codings[codings["rater"] == rater])
-    ref = read_reference(run_dir)
-    reference = codes_by_unit(ref) if ref is not None else None
-    manifest = read_manifest(run_dir)
+    codes = codes_by_unit(codings[codings["rater"] == source.name])
+    if gold is None and manifest.origin is Origin.STUDY:
+        gold = read_reference(run.path)
+    reference = codes_by_unit(gold) if gold is not None else None
+    store = source.store.manifest()
+    settings = store.config.model_dump(mode="json")
+    for key in ("progress", "base_url", "concurrency", "rpm", "tpm", "timeout", "max_retries"):
+        settings.pop(key, None)
     config = {
-        "study_id": manifest.get("study_id"),
-        "ptmcoder_version": manifest.get("ptmcoder_version"),
-        "git_commit": manifest.get("git_commit"),
-        "annotate": summary.get("settings", {}),
-        "agree": manifest.get("config", {}).get("agree"),
+        "study_id": manifest.study.id if manifest.study else None,
+        "ptmcoder_version": manifest.ptmcoder_version,
+        "git_commit": manifest.git_commit,
+        "annotator": source.annotator,
+        "annotate": settings,
+        "prompt": store.prompt.model_dump() if store.prompt else None,
+        "agree": (manifest.study.config.get("agree") if manifest.study else None),
     }
-    return Side(run_dir, rater, summary, codes, reference, config)
+    return Side(run.path, source.name, rater_usage(source), codes, reference, config)
 
 
 @dataclass
@@ -200,6 +194,7 @@ class CompareResult:
     bootstrap: int
     seed: int
     notes: list[str] = field(default_factory=list)
+    reference: str = "gold labels of each run"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -207,7 +202,7 @@ class CompareResult:
             "b": {"run": str(self.b.run_dir), "rater": self.b.rater, "label": self.b.label},
             "settings_differences": self.settings,
             "agreement_per_code": {
-                "reference": "gold labels of each run",
+                "reference": self.reference,
                 "shared_units": self.shared_units,
                 "bootstrap": self.bootstrap,
                 "seed": self.seed,
@@ -234,17 +229,23 @@ def compare(
     rater_b: str | None = None,
     n_boot: int = 1000,
     seed: int = 0,
+    gold: pd.DataFrame | None = None,
 ) -> CompareResult:
-    """Compare two pipeline runs, or (``run_b`` None) two annotators of one run."""
-    a = load_side(run_a, rater_a, index=0)
-    b = load_side(run_b or run_a, rater_b, index=0 if run_b is not None else 1)
+    """Compare two runs of either origin, or (``run_b`` None) two raters of one run.
+    ``gold`` (``unit, code``) is the reference for both; without it each study run's
+    own gold labels are."""
+    a = load_side(run_a, rater_a, index=0, gold=gold)
+    b = load_side(run_b or run_a, rater_b, index=0 if run_b is not None else 1, gold=gold)
     if a.run_dir == b.run_dir and a.rater == b.rater:
         raise PtmcoderError("both sides are the same rater", hint="name two raters")
     notes = []
     reference = a.reference
     if reference is None or b.reference is None:
         per_code, shared = [], 0
-        notes.append("no gold labels in one of the runs: per-code agreement not computed")
+        notes.append(
+            "no gold labels for one of the sides (give --gold FILE): per-code agreement "
+            "not computed"
+        )
     else:
         if a.reference != b.reference:
             notes.append("the runs' gold labels differ; the reference is run A's")
@@ -291,6 +292,7 @@ def compare(
         bootstrap=n_boot,
         seed=seed,
         notes=notes,
+        reference="the --gold file" if gold is not None else "the gold labels of run A",
     )
 
 

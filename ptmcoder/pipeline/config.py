@@ -1,0 +1,301 @@
+"""The study file: one TOML file (``studies/*.toml``) read with :mod:`tomllib` into
+:class:`StudyConfig` (pydantic, ``extra="forbid"``: an unknown key is refused with
+the file, the key and the nearest known key), and the stages it names."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+
+from ptmcoder.errors import ConfigError, NotFoundError, Problem, ValidationError
+from ptmcoder.paths import bundled_dir, samples_dir
+
+
+class Stage(StrEnum):
+    IMPORT = "import"
+    SAMPLE = "sample"
+    ANNOTATE = "annotate"
+    AGREE = "agree"
+    REVIEW = "review"
+    MAP = "map"
+    STATS = "stats"
+    REPORT = "report"
+
+
+STAGES: tuple[Stage, ...] = tuple(Stage)
+
+
+# -- the study config -----------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class StudyMeta(_Model):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    title: str = ""
+    description: str = ""
+
+
+class ImportConfig(_Model):
+    files: list[str] = Field(min_length=1)
+    corpus: str | None = None
+    format: str | None = None
+    platform: str | None = None
+    mapping: dict[str, str] | None = None
+
+
+class SampleDesign(StrEnum):
+    ALL = "all"
+    RANDOM = "random"
+    COCHRAN = "cochran"
+    TAN = "tan"
+    BANYONGRAKKUL = "banyongrakkul"
+
+
+class SampleConfig(_Model):
+    design: SampleDesign = SampleDesign.ALL
+    size: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    confidence: float = 0.95
+    margin: float = 0.05
+    score_min: int = 1
+    high_score: int = 9
+    group_column: str = "ptm"
+    project_column: str = "project"
+
+
+class RaterConfig(_Model):
+    """One annotator setting; it becomes one rater named ``name``."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    annotator: str
+    prompt: str | None = None
+    train: str | None = None
+    train_raters: list[str] = Field(default_factory=list)
+    shots: int = 0
+    seed: int | None = None
+    samples: int = 1
+    temperature: float | None = None
+    embedded_temperature: float = 0.05
+    multi_threshold: float = 0.5
+    folds: int = 5
+    #: embedded annotator with ``train``: seconds it may spend embedding with MiniLM
+    learn_budget: float | None = None
+    #: LLM annotators: output mode and the cap on one answer's tokens
+    structured: Literal["auto", "json_schema", "json_object", "tools", "none"] = "auto"
+    max_output_tokens: int = Field(default=1024, ge=1)
+    batch: bool | None = None
+    base_url: str | None = None
+    #: requests in flight (default: 8, or 1 for an endpoint on this machine)
+    concurrency: int | None = None
+    rpm: float | None = None
+    tpm: float | None = None
+    cache: bool = True
+
+
+class AnnotateConfig(_Model):
+    codebook: str
+    level: str | None = None
+    limit: int | None = Field(default=None, ge=1)
+    prompt: str | None = None
+    seed: int = 13
+    batch: bool = False
+    raters: list[RaterConfig] = Field(min_length=1)
+
+
+class AgreeConfig(_Model):
+    humans: str | None = None
+    gold: str | None = None
+    gold_rater: str | None = None
+    bootstrap: int = Field(default=1000, ge=0)
+    seed: int = 13
+    #: same-unit view: triads with fewer common units are shown, left out of the means
+    min_n: int = Field(default=20, ge=1)
+
+
+class ReviewConfig(_Model):
+    enabled: bool = True
+    audit_size: int = Field(default=30, ge=0)
+    seed: int = 0
+    #: queue the units of codes whose kappa is below this (ptmcoder review build)
+    agreement_below: float = 0.4
+    #: queue the codes given with a confidence below this
+    confidence_below: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
+class MapConfig(_Model):
+    enabled: bool = True
+    input: str
+    rater: str | None = None
+    code_column: str = "code"
+    match: Literal["id", "name"] = "id"
+    source: str
+    target: str
+    relations: list[str] = Field(default_factory=lambda: ["exact", "close", "narrow"])
+    level: str | None = None
+    #: count unreviewed suggestion rows and contested pairs too (default: only what a
+    #: paper states and what a person reviewed)
+    include_suggestions: bool = False
+
+
+class StatsConfig(_Model):
+    #: distribution: the codes of each rater and taxonomy; popularity and difficulty:
+    #: Tan et al.'s RQ1/RQ2 over the whole imported corpus (PTM-tagged questions
+    #: against the rest as baseline)
+    #: resolution: Banyongrakkul et al.'s RQ2 over the imported issues (resolution time of
+    #: PTM-related against other issues, and across the themes of the coded ones)
+    analyses: list[Literal["distribution", "popularity", "difficulty", "resolution"]] = Field(
+        default_factory=lambda: ["distribution"]
+    )
+    #: resolution: the boolean column marking PTM-related issues (default: [sample]
+    #: group_column), or the GitHub labels that do (exactly one of the two)
+    ptm_column: str | None = None
+    ptm_labels: list[str] | None = None
+    #: resolution: a corpus column with the issue type, for the independence test
+    issue_types: str | None = None
+    #: the tags that make a question PTM-related (default: Tan et al.'s 18, Table I)
+    ptm_tags: list[str] | None = None
+    #: popularity and difficulty: questions created on or after this date only
+    since: str | None = None
+    bootstrap: int = Field(default=1000, ge=0)
+    seed: int = 13
+
+
+class ReportConfig(_Model):
+    title: str | None = None
+
+
+class StudyConfig(_Model):
+    study: StudyMeta
+    import_: ImportConfig = Field(alias="import")
+    sample: SampleConfig = Field(default_factory=SampleConfig)
+    annotate: AnnotateConfig
+    agree: AgreeConfig = Field(default_factory=AgreeConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
+    map: MapConfig | None = None
+    stats: StatsConfig = Field(default_factory=StatsConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    def section(self, stage: Stage) -> dict[str, Any]:
+        value = {
+            Stage.IMPORT: self.import_,
+            Stage.SAMPLE: self.sample,
+            Stage.ANNOTATE: self.annotate,
+            Stage.AGREE: self.agree,
+            Stage.REVIEW: self.review,
+            Stage.MAP: self.map,
+            Stage.STATS: self.stats,
+            Stage.REPORT: self.report,
+        }[stage]
+        return value.model_dump(mode="json") if value is not None else {}
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that holds the key at ``loc`` (for suggestions)."""
+    model: Any = StudyConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        fields = {f.alias or name: f for name, f in model.model_fields.items()}
+        f = fields.get(part)
+        if f is None:
+            return None
+        annotation = f.annotation
+        for candidate in getattr(annotation, "__args__", ()) or (annotation,):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                model = candidate
+                break
+        else:
+            return None
+    return model
+
+
+def _known_keys(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _problems(exc: PydanticValidationError, file: str) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        where = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc)
+        where = where.replace(".[", "[")
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            model = _model_at(loc)
+            known = _known_keys(model) if model else []
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            message = f"unknown key {loc[-1]!r}"
+            message += f"; did you mean {close[0]!r}?" if close else ""
+            if known:
+                message += f" (known: {', '.join(known)})"
+        problems.append(Problem(file, f"key {where}", message))
+    return problems
+
+
+def find_study(ref: str | Path) -> Path:
+    """A study file: a path, or the name of a bundled study (``demo``, ``studies/demo.toml``)."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    name = path.name if path.suffix == ".toml" else f"{path.name}.toml"
+    bundled = bundled_dir("studies") / name
+    if bundled.is_file():
+        return bundled
+    known = sorted(p.stem for p in bundled_dir("studies").glob("*.toml"))
+    raise NotFoundError(f"no study file {ref}", hint=f"bundled studies: {', '.join(known)}")
+
+
+def load_study(ref: str | Path) -> tuple[StudyConfig, Path]:
+    """Read and validate a study file; every problem names the file and the key."""
+    path = find_study(ref)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValidationError([Problem(str(path), "", f"invalid TOML: {exc}")]) from None
+    try:
+        return StudyConfig.model_validate(data), path.resolve()
+    except PydanticValidationError as exc:
+        raise ValidationError(
+            _problems(exc, str(path)), hint="see studies/*.toml for commented examples"
+        ) from None
+
+
+def resolve_file(ref: str, base: Path) -> Path:
+    """``samples:NAME`` is a bundled sample file; a relative path is relative to the study."""
+    if ref.startswith("samples:"):
+        path = samples_dir() / ref.split(":", 1)[1]
+    else:
+        path = Path(ref).expanduser()
+        if not path.is_absolute():
+            path = base / path
+    if not path.is_file():
+        raise NotFoundError(f"no such file: {ref} ({path})")
+    return path
+
+
+def corpus_name(config: StudyConfig) -> str:
+    """The corpus a study imports into (``[import] corpus``, else ``study-<id>``)."""
+    return config.import_.corpus or f"study-{config.study.id}"
+
+
+def parse_stage(name: str | None) -> Stage | None:
+    """A stage by name; an unknown name is refused with the nearest known one."""
+    if name is None:
+        return None
+    try:
+        return Stage(name)
+    except ValueError:
+        close = difflib.get_close_matches(name, [str(s) for s in STAGES], n=1)
+        raise ConfigError(
+            f"unknown stage {name!r}" + (f"; did you mean {close[0]!r}?" if close else ""),
+            hint="stages: " + ", ".join(str(s) for s in STAGES),
+        ) from None

@@ -1,0 +1,642 @@
+"""The stages of a study, each one adapter that calls the library function the
+matching CLI command calls, and the inputs that decide whether a stage is up to
+date (:func:`stage_inputs`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ptmcoder import __version__
+from ptmcoder.errors import ConfigError, NotFoundError
+from ptmcoder.files import canonical_json, jsonable, sha256_file, sha256_text, write_json
+from ptmcoder.pipeline.config import (
+    STAGES,
+    RaterConfig,
+    SampleDesign,
+    Stage,
+    StudyConfig,
+    corpus_name,
+    resolve_file,
+)
+from ptmcoder.pipeline.rundir import (
+    codes_by_unit,
+    rater_codings,
+    read_codings,
+    read_reference,
+    read_stage_output,
+)
+from ptmcoder.runs import RaterSource, Run, rater_usage
+
+#: bump when a stage's outputs change shape, so every stage reruns once
+PIPELINE_VERSION = 2
+
+
+@dataclass
+class StageContext:
+    config: StudyConfig
+    study_path: Path
+    run_dir: Path
+    say: Callable[[str], None]
+    stderr: Any = None
+    progress: bool = False
+    #: stage -> output hash of the stages run or skipped so far in this session
+    outputs: dict[str, str] = field(default_factory=dict)
+    #: the stage running now was asked for (--from / --force), not only out of date:
+    #: it starts afresh instead of resuming what it left
+    redo: bool = False
+    #: (rater, sample stage output) -> that rater's settings (see _rater_settings)
+    rater_settings: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
+
+    def dir(self, stage: Stage) -> Path:
+        return self.run_dir / str(stage)
+
+    def file(self, ref: str) -> Path:
+        return resolve_file(ref, self.study_path.parent)
+
+
+class StageUnavailable(Exception):
+    """A stage the study does not configure (no ``[map]`` section): recorded as
+    ``unavailable`` with the reason, and skipped."""
+
+
+def _adapt_import(ctx: StageContext) -> dict[str, Any]:
+    """import: ``ptmcoder.corpus.store.import_corpus`` into ``corpora/<corpus>``."""
+    from ptmcoder.corpus.store import corpus_path, import_corpus
+
+    cfg = ctx.config.import_
+    summary = import_corpus(
+        [ctx.file(f) for f in cfg.files],
+        corpus_name(ctx.config),
+        fmt=cfg.format,
+        mapping=cfg.mapping,
+        platform=cfg.platform,
+        replace=True,
+    )
+    data = summary.to_dict()
+    data["corpus"] = corpus_name(ctx.config)
+    data["units_sha256"] = sha256_file(corpus_path(corpus_name(ctx.config)))
+    return data
+
+
+def _adapt_sample(ctx: StageContext) -> dict[str, Any]:
+    """sample: the designs of ``ptmcoder.corpus.sampling``; ``all`` keeps the corpus."""
+    from ptmcoder.corpus import sampling
+    from ptmcoder.corpus.store import corpus_path, load_corpus, save_corpus
+
+    cfg = ctx.config.sample
+    name = corpus_name(ctx.config)
+    df = load_corpus(name)
+    population = len(df)
+    if cfg.design == SampleDesign.ALL:
+        return {"design": "all", "population": population, "units": population, "corpus": name}
+    if cfg.design in (SampleDesign.RANDOM, SampleDesign.COCHRAN):
+        n = cfg.size
+        if cfg.design == SampleDesign.COCHRAN:
+            n = sampling.cochran_sample_size(population, cfg.confidence, cfg.margin)
+        if n is None:
+            raise ConfigError("sample.size is needed for design 'random'")
+        ordered = df.sort_values("id", kind="stable").reset_index(drop=True)
+        picked = ordered.sample(n=min(n, population), random_state=cfg.seed)
+        record = {"design": str(cfg.design), "seed": cfg.seed, "size": int(n)}
+    elif cfg.design == SampleDesign.TAN:
+        result = sampling.tan_sample(
+            df,
+            confidence=cfg.confidence,
+            margin=cfg.margin,
+            score_min=cfg.score_min,
+            high_score=cfg.high_score,
+            seed=cfg.seed,
+        )
+        picked, record = result.units, result.record
+    else:
+        result = sampling.balanced_stratified_sample(
+            df, group_col=cfg.group_column, project_col=cfg.project_column, seed=cfg.seed
+        )
+        picked, record = result.units, result.record
+    target = f"{name}-sample"
+    save_corpus(picked, target, record, replace=True)
+    return {
+        **jsonable(record),
+        "design": str(cfg.design),
+        "population": population,
+        "units": len(picked),
+        "corpus": target,
+        "units_sha256": sha256_file(corpus_path(target)),
+    }
+
+
+def _rater_settings(ctx: StageContext, rater: RaterConfig) -> dict[str, Any]:
+    """What decides a rater's codes: the stage settings, the rater's own, the files read.
+    Computed once per rater and sample in a session (the up-to-date check and the stage
+    both ask)."""
+    key = (rater.name, ctx.outputs.get(str(Stage.SAMPLE)))
+    if key not in ctx.rater_settings:
+        ctx.rater_settings[key] = _compute_rater_settings(ctx, rater)
+    return ctx.rater_settings[key]
+
+
+def _compute_rater_settings(ctx: StageContext, rater: RaterConfig) -> dict[str, Any]:
+    from ptmcoder.annotate.prompt import DEFAULT_PROMPT, load_prompt
+    from ptmcoder.codebook import codebook_hash, load_codebook
+
+    cfg = ctx.config.annotate
+    prompt = rater.prompt or cfg.prompt or DEFAULT_PROMPT
+    settings = {
+        "codebook": cfg.codebook,
+        "codebook_hash": codebook_hash(load_codebook(cfg.codebook)),
+        "level": cfg.level,
+        "limit": cfg.limit,
+        "prompt": prompt,
+        "prompt_sha256": load_prompt(prompt).sha256,
+        "batch": cfg.batch if rater.batch is None else rater.batch,
+        "rater": rater.model_dump(mode="json", exclude={"concurrency", "rpm", "tpm", "base_url"}),
+        "seed": rater.seed if rater.seed is not None else cfg.seed,
+        "sample": ctx.outputs.get(str(Stage.SAMPLE)),
+    }
+    if rater.train:
+        settings["train_sha256"] = sha256_file(ctx.file(rater.train))
+    return settings
+
+
+def _adapt_annotate_rater(
+    ctx: StageContext, rater: RaterConfig, corpus: str, run_dir: Path, marker: dict[str, Any]
+) -> dict[str, Any]:
+    """annotate one rater: ``ptmcoder.annotate.runner.annotate`` (what ``ptmcoder
+    annotate`` calls) on an annotation store created, or resumed, at ``run_dir``."""
+    from ptmcoder.annotate.runner import AnnotateOptions, annotate, prepare_run
+
+    cfg = ctx.config.annotate
+    own = rater.model_dump(exclude={"name", "annotator", "prompt", "train", "batch", "seed"})
+    given = dict(
+        own,
+        codebook=cfg.codebook,
+        corpus=corpus,
+        annotators=[rater.annotator],
+        level=cfg.level,
+        limit=cfg.limit,
+        prompt=rater.prompt or cfg.prompt,
+        train=str(ctx.file(rater.train)) if rater.train else None,
+        seed=rater.seed if rater.seed is not None else cfg.seed,
+        batch=cfg.batch if rater.batch is None else rater.batch,
+        progress=ctx.progress,
+    )
+    # only what the study sets: a resumed store compares the options set with its own
+    options = AnnotateOptions(**{k: v for k, v in given.items() if v is not None})
+    if not (run_dir / "manifest.json").is_file():
+        if run_dir.exists():
+            shutil.rmtree(run_dir)  # killed before its manifest was written
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        prepare_run(options, str(run_dir))
+        write_json(run_dir / "settings.json", marker)
+    result = annotate(options, run_ref=str(run_dir), stderr=ctx.stderr)
+    return {"calls": result.written, "cache": dict(result.cache), "interrupted": result.interrupted}
+
+
+def _adapt_annotate(ctx: StageContext) -> dict[str, Any]:
+    """annotate: one annotation run per rater in ``annotate/<rater>/``. A rater whose
+    settings hash is unchanged keeps its run (0 calls); a changed one is coded afresh."""
+    sample = read_stage_output(ctx.run_dir, Stage.SAMPLE) or {}
+    corpus = sample.get("corpus") or corpus_name(ctx.config)
+    names = [r.name for r in ctx.config.annotate.raters]
+    if len(set(names)) != len(names):
+        raise ConfigError("annotate.raters: two raters have the same name")
+    out_dir = ctx.dir(Stage.ANNOTATE)
+    for stale in out_dir.iterdir() if out_dir.is_dir() else []:
+        if stale.is_dir() and stale.name not in names:
+            shutil.rmtree(stale)
+    raters = []
+    for rater in ctx.config.annotate.raters:
+        settings = _rater_settings(ctx, rater)
+        settings_hash = sha256_text(canonical_json(settings))
+        run_dir = out_dir / rater.name
+        marker = run_dir / "settings.json"
+        if run_dir.exists() and ctx.redo:
+            shutil.rmtree(run_dir)  # --force annotate / --from annotate: code afresh
+        if run_dir.exists():
+            old = json.loads(marker.read_text()) if marker.is_file() else {}
+            if old.get("hash") != settings_hash:
+                shutil.rmtree(run_dir)
+        ctx.say(f"annotate: rater {rater.name} ({rater.annotator})")
+        session = _adapt_annotate_rater(
+            ctx, rater, corpus, run_dir, {"hash": settings_hash, "settings": settings}
+        )
+        summary = rater_usage(RaterSource(rater.name, Run(run_dir), rater.annotator))
+        summary["calls_this_session"] = session.get("calls", 0)
+        summary["settings"] = settings
+        summary["settings_hash"] = settings_hash
+        raters.append(summary)
+    return {
+        "codebook": ctx.config.annotate.codebook,
+        "level": ctx.config.annotate.level or "leaf",
+        "corpus": corpus,
+        "raters": raters,
+        "calls": sum(r["calls_this_session"] for r in raters),
+    }
+
+
+def _adapt_agree(ctx: StageContext) -> dict[str, Any]:
+    """agree: each annotator against every pair of humans on the units all three coded
+    (``agreement.sameunit``), every pair with its n and bootstrap CI
+    (``agreement.views.annotator_vs_humans``), the per-code kappa of each annotator
+    against the gold labels, and the calibration of each annotator's confidences
+    against them (ECE and Brier before and after cross-fitted isotonic recalibration)."""
+    from ptmcoder.agreement.data import rating_matrix
+    from ptmcoder.agreement.io import read_gold, read_long_table
+    from ptmcoder.agreement.views import annotator_vs_humans, per_code_table
+
+    cfg = ctx.config.agree
+    annotated = rater_codings(ctx.run_dir)
+    annotators = list(dict.fromkeys(annotated["rater"].tolist()))
+    units = set(annotated["unit"].dropna())
+    out = ctx.dir(Stage.AGREE)
+    annotated.to_csv(out / "codings.csv", index=False)
+    result: dict[str, Any] = {
+        "view": "vs-humans",
+        "view_note": "pairs: each on the units both raters coded; the same-unit view "
+        "below compares annotators and humans on the units all three coded",
+        "annotators": annotators,
+        "units": len(units),
+        "bootstrap": cfg.bootstrap,
+        "seed": cfg.seed,
+        "humans": [],
+        "pairs": [],
+        "per_code": {},
+    }
+    gold = None
+    if cfg.gold:
+        if cfg.gold_rater:
+            raw = read_long_table(ctx.file(cfg.gold))
+            gold = raw[raw["rater"] == cfg.gold_rater][["unit", "code"]].assign(rater="gold")
+        else:
+            gold = read_gold(ctx.file(cfg.gold))
+        gold = gold[gold["unit"].isin(units)][["unit", "rater", "code"]]
+        gold.to_csv(out / "gold.csv", index=False)
+        result["gold"] = {"file": cfg.gold, "units": int(gold["unit"].nunique())}
+    if cfg.humans:
+        humans_long = read_long_table(ctx.file(cfg.humans))
+        humans_long = humans_long[humans_long["unit"].isin(units)]
+        humans = sorted(humans_long["rater"].dropna().unique())
+        result["humans"] = humans
+        long_all = pd.concat([annotated, humans_long[["unit", "rater", "code"]]])
+        table = annotator_vs_humans(
+            long_all,
+            annotators=annotators,
+            humans=humans,
+            gold=gold,
+            seed=cfg.seed,
+            n_boot=cfg.bootstrap,
+        )
+        result["pairs"] = jsonable(table.to_dict(orient="records"))
+        from ptmcoder.agreement.sameunit import same_unit_comparison
+
+        same = same_unit_comparison(
+            long_all,
+            annotators=annotators,
+            humans=humans,
+            min_n=cfg.min_n,
+            n_boot=cfg.bootstrap,
+            seed=cfg.seed,
+        )
+        result["same_unit"] = jsonable(same.to_json())
+    if gold is not None:
+        result["calibration"] = _calibration(ctx, annotators, gold)
+        for name in annotators:
+            both = pd.concat([annotated[annotated["rater"] == name], gold], ignore_index=True)
+            matrix = rating_matrix(both, raters=[name, "gold"])
+            table = per_code_table(matrix, n_boot=cfg.bootstrap, seed=cfg.seed)
+            result["per_code"][name] = jsonable(table.to_dict(orient="records"))
+    return result
+
+
+def _calibration(ctx: StageContext, annotators: list[str], gold: pd.DataFrame) -> dict[str, Any]:
+    """Each rater's confidences against the gold labels, before and after cross-fitted
+    isotonic recalibration (``agreement.calibration``); {} when no rater gives one."""
+    from ptmcoder.agreement.calibration import calibration_table, read_confidences
+
+    cfg = ctx.config.agree
+    frames = [
+        read_confidences(Path(ctx.run_dir) / "annotate" / name).assign(rater=name)
+        for name in annotators
+    ]
+    preds = pd.concat(frames, ignore_index=True)
+    if preds["confidence"].notna().sum() == 0:
+        return {}
+    table = calibration_table(
+        preds, gold, recalibrate="isotonic", seed=cfg.seed, n_boot=cfg.bootstrap
+    )
+    return {name: jsonable(c.to_json()) for name, c in table.items()}
+
+
+def _adapt_review(ctx: StageContext) -> dict[str, Any]:
+    """review build: the queue of the study's raters (``ptmcoder.review.build_queue`` over
+    the first rater's run, with every rater's records under its name), then its status."""
+    import ptmcoder.review as review
+
+    cfg, agree = ctx.config.review, ctx.config.agree
+    summary = read_stage_output(ctx.run_dir, Stage.ANNOTATE)
+    if summary is None:
+        raise NotFoundError(f"{ctx.run_dir} has no annotate stage output")
+    raters = {
+        r["rater"]: str(Path(ctx.run_dir) / "annotate" / r["rater"]) for r in summary["raters"]
+    }
+    primary = next(iter(raters.values()))
+    options = review.BuildOptions(
+        gold=str(ctx.file(agree.gold)) if agree.gold else None,
+        humans=str(ctx.file(agree.humans)) if agree.humans else None,
+        seed=cfg.seed,
+        audit_size=cfg.audit_size,
+        agreement_below=cfg.agreement_below,
+        confidence_below=cfg.confidence_below,
+        raters=raters,
+    )
+    built = review.build_queue(primary, options)
+    with review.open_queue(primary) as queue:
+        status = review.status(queue)
+    return {"build": jsonable(built.to_json()), "status": jsonable(status.to_json())}
+
+
+def map_input(ctx: StageContext) -> pd.DataFrame:
+    """The codings the map stage translates: ``unit_id, rater, code`` in the source taxonomy
+    (codes given by name are matched to node ids, case-insensitively)."""
+    from ptmcoder.codebook import load_codebook
+    from ptmcoder.tables import read_table
+
+    cfg = ctx.config.map
+    assert cfg is not None
+    df = read_table(ctx.file(cfg.input))
+    unit = next((c for c in ("unit", "unit_id", "id") if c in df.columns), None)
+    if unit is None or cfg.code_column not in df.columns:
+        raise ConfigError(
+            f"map.input {cfg.input}: needs a unit column and {cfg.code_column!r}",
+            hint=f"columns are {', '.join(map(str, df.columns))}",
+        )
+    if cfg.rater and "rater" in df.columns:
+        df = df[df["rater"].astype(str) == cfg.rater]
+    codes = df[cfg.code_column].astype("string").str.strip()
+    keep = codes.notna() & (codes != "")
+    out = pd.DataFrame(
+        {
+            "unit_id": df.loc[keep, unit].astype(str),
+            "rater": df.loc[keep, "rater"].astype(str) if "rater" in df.columns else "input",
+            "code": codes[keep],
+        }
+    )
+    if cfg.match == "name":
+        book = load_codebook(cfg.source)
+        names = {node.name.strip().lower(): node.id for node, _d, _p in book.walk()}
+        ids = out["code"].str.lower().map(names)
+        out.attrs["unmatched"] = dict(Counter(out.loc[ids.isna(), "code"].tolist()))
+        out = out.assign(code=ids).dropna(subset=["code"])
+    else:
+        out.attrs["unmatched"] = {}
+    return out.reset_index(drop=True)
+
+
+def _adapt_map(ctx: StageContext) -> dict[str, Any]:
+    """map translate: ``ptmcoder.crosswalk.translate(codings, source, target,
+    relations=..., level=...)`` returning ``.table``, ``.untranslated``, ``.n_input``,
+    ``.n_translated`` and ``.to_dict()`` (module of the crosswalk issue)."""
+    cfg = ctx.config.map
+    if cfg is None or not cfg.enabled:
+        raise StageUnavailable("not configured (no [map] section)")
+    codings = map_input(ctx)
+    out = ctx.dir(Stage.MAP)
+    codings.to_csv(out / "input.csv", index=False)
+    from ptmcoder import crosswalk
+
+    result = crosswalk.translate(
+        codings,
+        cfg.source,
+        cfg.target,
+        relations=tuple(cfg.relations),
+        level=cfg.level,
+        include_suggestions=cfg.include_suggestions,
+    )
+    result.table.to_csv(out / "translated.csv", index=False)
+    return {
+        "source": cfg.source,
+        "target": cfg.target,
+        "relations": cfg.relations,
+        "include_suggestions": cfg.include_suggestions,
+        "n_input": int(result.n_input),
+        "n_translated": int(result.n_translated),
+        "untranslated": jsonable(dict(result.untranslated)),
+        "unmatched_names": codings.attrs.get("unmatched", {}),
+        "detail": jsonable(result.to_dict()),
+    }
+
+
+def _distribution(book: Any, codes: dict[str, list[str]], source: str) -> dict[str, Any]:
+    """``stats.distribution`` of unit -> codes in ``book`` (a Codebook, or its id)."""
+    from ptmcoder.codebook import load_codebook
+    from ptmcoder.stats.distribution import CodedUnits, distribution
+
+    if isinstance(book, str):
+        book = load_codebook(book)
+    result = distribution(book, CodedUnits(codes=codes, source=source))
+    return jsonable(result.to_dict())
+
+
+def _adapt_stats(ctx: StageContext) -> dict[str, Any]:
+    """stats: the code distribution (``stats.distribution``) of each rater and the gold
+    labels, the distribution in each taxonomy after mapping, and a chi-square test of the
+    raters' code distributions (Cramér's V with a bootstrap CI)."""
+    from ptmcoder.codebook import load_codebook
+    from ptmcoder.stats.shift import distribution_shift
+
+    cfg = ctx.config.stats
+    book = ctx.config.annotate.codebook
+    loaded = load_codebook(book)  # once, for every rater's distribution
+    codings = read_codings(ctx.run_dir)
+    gold = read_reference(ctx.run_dir)
+    result: dict[str, Any] = {"codebook": book, "distributions": {}, "taxonomies": {}}
+    per_rater: dict[str, dict[str, list[str]]] = {}
+    for rater, part in codings.groupby("rater", sort=False):
+        per_rater[str(rater)] = codes_by_unit(part)
+    if gold is not None:
+        per_rater["gold"] = codes_by_unit(gold)
+    for rater, codes in per_rater.items():
+        result["distributions"][rater] = _distribution(loaded, codes, f"rater {rater}")
+    names = list(per_rater)
+    if len(names) >= 2:
+        result["tests"] = [
+            {
+                "rater_a": a,
+                "rater_b": b,
+                **distribution_shift(
+                    per_rater[a], per_rater[b], n_boot=cfg.bootstrap, seed=cfg.seed
+                ),
+            }
+            for i, a in enumerate(names)
+            for b in names[i + 1 :]
+        ]
+    result.update(_corpus_analyses(ctx))
+    if "resolution" in cfg.analyses:
+        result["resolution"] = _resolution_analysis(ctx, loaded, per_rater)
+    mapping = read_stage_output(ctx.run_dir, Stage.MAP)
+    map_dir = ctx.run_dir / "map"
+    if ctx.config.map is not None and (map_dir / "input.csv").is_file():
+        source = pd.read_csv(map_dir / "input.csv", dtype="string")
+        result["taxonomies"][ctx.config.map.source] = {
+            "role": "source",
+            **_distribution(ctx.config.map.source, codes_by_unit(source, "unit_id"), "map input"),
+        }
+        if mapping is not None and (map_dir / "translated.csv").is_file():
+            target = pd.read_csv(map_dir / "translated.csv", dtype="string")
+            ucol = next(c for c in ("unit_id", "unit", "id") if c in target.columns)
+            ccol = next(c for c in ("code", "target_code", "object_id") if c in target.columns)
+            dist = _distribution(
+                ctx.config.map.target,
+                codes_by_unit(target.rename(columns={ccol: "code"}), ucol),
+                "map translated",
+            )
+            n_in = mapping["n_input"]
+            dist["untranslated_share"] = (1 - mapping["n_translated"] / n_in) if n_in else None
+            result["taxonomies"][ctx.config.map.target] = {"role": "target", **dist}
+    return result
+
+
+def _corpus_analyses(ctx: StageContext) -> dict[str, Any]:
+    """Tan et al.'s popularity (RQ1) and difficulty (RQ2) over the imported corpus, as
+    ``stats popularity`` / ``stats difficulty`` compute them (``ptmcoder.stats``)."""
+    from ptmcoder.corpus.store import corpus_path
+    from ptmcoder.stats.engine import DEFAULT_PTM_RULE, PtmRule
+
+    cfg = ctx.config.stats
+    wanted = [a for a in cfg.analyses if a in ("popularity", "difficulty")]
+    if not wanted:
+        return {}
+    path = Path(corpus_path(corpus_name(ctx.config)))
+    rule = PtmRule(tags=tuple(cfg.ptm_tags)) if cfg.ptm_tags else DEFAULT_PTM_RULE
+    out: dict[str, Any] = {}
+    if "popularity" in wanted:
+        from ptmcoder.stats.popularity import popularity
+
+        out["popularity"] = jsonable(popularity(path, rule=rule, since=cfg.since).to_dict())
+    if "difficulty" in wanted:
+        from ptmcoder.stats.difficulty import difficulty
+
+        out["difficulty"] = jsonable(difficulty(path, rule=rule, since=cfg.since).to_dict())
+    return out
+
+
+def _resolution_analysis(
+    ctx: StageContext, book: Any, per_rater: dict[str, dict[str, list[str]]]
+) -> dict[str, Any]:
+    """Banyongrakkul et al.'s RQ2 as ``stats resolution`` computes it
+    (:func:`ptmcoder.stats.resolution.resolution`): resolution days of the closed PTM-related
+    issues against the others (balanced sample, one-sided Mann-Whitney U with Cliff's
+    delta), and across the themes of the coded issues (Kruskal-Wallis), the themes taken
+    from the gold labels when there are some, else from the first rater. Box plots go
+    next to ``stats.json``."""
+    from ptmcoder.corpus.store import corpus_path
+    from ptmcoder.stats.resolution import load_issues, resolution, theme_table
+
+    cfg = ctx.config.stats
+    sample = ctx.config.sample
+    column = cfg.ptm_column or (sample.group_column if cfg.ptm_labels is None else None)
+    path = Path(corpus_path(corpus_name(ctx.config)))
+    df, type_col = load_issues(
+        path, ptm_labels=cfg.ptm_labels, ptm_column=column, issue_types=cfg.issue_types
+    )
+    source = "gold" if "gold" in per_rater else next(iter(per_rater), None)
+    themes = None
+    if source is not None:
+        long = pd.DataFrame(
+            [(u, c) for u, cs in per_rater[source].items() for c in cs], columns=["unit", "code"]
+        )
+        themes = theme_table(long, book)
+    result = resolution(df, source=str(path), themes=themes, issue_type_col=type_col, seed=cfg.seed)
+    result.draw_figures(ctx.dir(Stage.STATS))
+    out = result.to_dict()
+    out["figures"] = [Path(f).name for f in result.figures]
+    return jsonable({"themes_from": source, "ptm": column or cfg.ptm_labels, **out})
+
+
+def _adapt_report(ctx: StageContext) -> dict[str, Any]:
+    from ptmcoder.report import write_report
+
+    paths = write_report(ctx.run_dir, out_dir=ctx.dir(Stage.REPORT))
+    return {"files": {k: str(v) for k, v in paths.items()}}
+
+
+ADAPTERS: dict[Stage, Callable[[StageContext], dict[str, Any]]] = {
+    Stage.IMPORT: _adapt_import,
+    Stage.SAMPLE: _adapt_sample,
+    Stage.ANNOTATE: _adapt_annotate,
+    Stage.AGREE: _adapt_agree,
+    Stage.REVIEW: _adapt_review,
+    Stage.MAP: _adapt_map,
+    Stage.STATS: _adapt_stats,
+    Stage.REPORT: _adapt_report,
+}
+
+#: the upstream stages whose outputs each stage reads
+UPSTREAM: dict[Stage, tuple[Stage, ...]] = {
+    Stage.IMPORT: (),
+    Stage.SAMPLE: (Stage.IMPORT,),
+    Stage.ANNOTATE: (Stage.SAMPLE,),
+    Stage.AGREE: (Stage.ANNOTATE,),
+    Stage.REVIEW: (Stage.AGREE,),
+    Stage.MAP: (),
+    Stage.STATS: (Stage.IMPORT, Stage.AGREE, Stage.MAP),
+    Stage.REPORT: tuple(s for s in STAGES if s is not Stage.REPORT),
+}
+
+
+#: the files (config keys) each stage reads besides upstream outputs
+def _stage_files(config: StudyConfig, stage: Stage) -> list[str]:
+    if stage is Stage.IMPORT:
+        return list(config.import_.files)
+    if stage is Stage.ANNOTATE:
+        return [r.train for r in config.annotate.raters if r.train]
+    if stage in (Stage.AGREE, Stage.REVIEW):
+        return [f for f in (config.agree.humans, config.agree.gold) if f]
+    if stage is Stage.MAP and config.map is not None:
+        return [config.map.input]
+    return []
+
+
+def _extra_inputs(ctx: StageContext, stage: Stage) -> dict[str, Any]:
+    """Inputs a stage depends on that are neither files nor upstream outputs."""
+    from ptmcoder.codebook import codebook_hash, load_codebook
+
+    extra: dict[str, Any] = {}
+    if stage is Stage.ANNOTATE:
+        extra["raters"] = [_rater_settings(ctx, r) for r in ctx.config.annotate.raters]
+    if stage is Stage.AGREE:
+        extra["annotate"] = ctx.config.section(Stage.ANNOTATE)["raters"]
+    if stage is Stage.REVIEW:
+        extra["agree"] = ctx.config.section(Stage.AGREE)
+    if stage is Stage.MAP:
+        if ctx.config.map is not None:
+            extra["codebooks"] = [
+                codebook_hash(load_codebook(ctx.config.map.source)),
+                codebook_hash(load_codebook(ctx.config.map.target)),
+            ]
+    if stage is Stage.STATS:
+        extra["codebook"] = codebook_hash(load_codebook(ctx.config.annotate.codebook))
+        extra["map"] = ctx.config.section(Stage.MAP)
+    if stage is Stage.REPORT:
+        extra["config"] = ctx.config.model_dump(mode="json", by_alias=True)
+    return extra
+
+
+def stage_inputs(ctx: StageContext, stage: Stage) -> dict[str, Any]:
+    return {
+        "pipeline_version": PIPELINE_VERSION,
+        "ptmcoder_version": __version__,
+        "stage": str(stage),
+        "settings": ctx.config.section(stage),
+        "upstream": {str(s): ctx.outputs.get(str(s)) for s in UPSTREAM[stage]},
+        "files": {ref: sha256_file(ctx.file(ref)) for ref in _stage_files(ctx.config, stage)},
+        "extra": _extra_inputs(ctx, stage),
+    }
