@@ -173,7 +173,7 @@ def test_an_answer_cut_at_the_cap_is_its_own_error_row_without_repair(run_cli, i
 
 
 def test_a_local_endpoint_defaults_to_one_request_at_a_time():
-    from ptmcoder.annotate.runner import AnnotateOptions, effective_concurrency
+    from ptmcoder.annotate.llm_build import AnnotateOptions, effective_concurrency
 
     assert effective_concurrency(AnnotateOptions(), "http://127.0.0.1:9/v1") == 1
     assert effective_concurrency(AnnotateOptions(), "http://[::1]:9/v1") == 1

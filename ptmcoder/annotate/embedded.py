@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from ptmcoder.annotate.base import Unit
+from ptmcoder.annotate.base import AnnotatorContext, Unit
 from ptmcoder.annotate.leakage import LeakageGuard, keep_examples
 from ptmcoder.annotate.prompt import allowed_nodes, hierarchy_paths, normalise_level, unit_text
 from ptmcoder.annotate.records import Annotation, CodeAssignment, ErrorType
@@ -271,6 +271,9 @@ class EmbeddedAnnotator:
         #: zero-shot prior correction: running sum of similarities and units seen
         self._sim_sum: np.ndarray | None = None
         self._sim_n = 0
+        #: seconds :meth:`prepare` took, and (units, seconds) of the last :meth:`annotate`
+        self.prepare_seconds: float | None = None
+        self.coded: tuple[int, float] | None = None
 
     # -- preparation -----------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -282,6 +285,12 @@ class EmbeddedAnnotator:
             "parameters": self.config.as_dict(),
             "method": "zero-shot",
         }
+        if self.prepare_seconds is not None:
+            out["model_load_seconds"] = round(self.embedder.load_seconds, 3)
+            out["prepare_seconds"] = round(self.prepare_seconds, 3)
+        if self.coded is not None:
+            written, elapsed = self.coded
+            out["units_per_second"] = round(written / elapsed, 2) if elapsed > 0 else None
         return out
 
     def _code_cache_path(self) -> Path | None:
@@ -292,6 +301,13 @@ class EmbeddedAnnotator:
 
     def prepare(self, all_units: list[dict[str, Any]]) -> None:
         """Fit the embedder (TF-IDF only) and embed the code descriptions once."""
+        started = time.perf_counter()
+        try:
+            self._prepare(all_units)
+        finally:
+            self.prepare_seconds = time.perf_counter() - started
+
+    def _prepare(self, all_units: list[dict[str, Any]]) -> None:
         if self.embedder.kind == "tfidf":
             texts = [p for ps in self.parts.values() for p in ps]
             texts += [unit_text(u) for u in all_units]
@@ -366,12 +382,17 @@ class EmbeddedAnnotator:
     def annotate(
         self, units: Sequence[Unit], *, common: dict[str, Any] | None = None
     ) -> Iterator[Annotation]:
-        """Annotate units in batches, yielding one record per unit."""
+        """Annotate units in batches, yielding one record per unit (the units per second
+        of a complete pass are in :meth:`describe`)."""
         common = common or {}
         size = self.config.batch_size
+        started, written = time.perf_counter(), 0
         for start in range(0, len(units), size):
             batch = units[start : start + size]
-            yield from self._annotate_batch(batch, common)
+            for record in self._annotate_batch(batch, common):
+                yield record
+                written += 1
+        self.coded = (written, time.perf_counter() - started)
 
     def _annotate_batch(
         self, batch: list[dict[str, Any]], common: dict[str, Any]
@@ -465,3 +486,24 @@ class EmbeddedAnnotator:
                 **common,
             )
             row += 1
+
+
+def build(context: AnnotatorContext, kind: str) -> EmbeddedAnnotator:
+    """The zero-shot embedded annotator of a run, prepared on the corpus's units;
+    ``kind`` is ``auto``, ``minilm`` or ``tfidf`` (:func:`make_embedder`)."""
+    context.console.print(f"{context.spec}: loading the embedder", highlight=False)
+    embedder = make_embedder(kind, warn=context.warn)
+    options = context.options
+    config = EmbeddedConfig(
+        temperature=options.embedded_temperature, multi_threshold=options.multi_threshold
+    )
+    annotator = EmbeddedAnnotator(
+        context.book,
+        options.level,
+        embedder,
+        name=context.spec,
+        config=config,
+        cache_dir=context.run_path / "embeddings",
+    )
+    annotator.prepare(context.units)
+    return annotator

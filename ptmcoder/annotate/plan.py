@@ -22,6 +22,7 @@ from ptmcoder.annotate.prompt import (
     truncate,
     unit_text,
 )
+from ptmcoder.annotate.registry import registered
 from ptmcoder.annotate.units import load_units
 from ptmcoder.codebook import codebook_hash, load_codebook
 from ptmcoder.errors import ConfigError
@@ -97,7 +98,7 @@ def make_plan(options: Any, *, sample: int = 500) -> Plan:
     )
     prices = load_prices()
     for spec in options.annotators:
-        if spec == "embedded" or spec.startswith("embedded:"):
+        if not registered(spec).llm:
             plan.annotators.append(
                 AnnotatorPlan(
                     spec,

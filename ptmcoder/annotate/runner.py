@@ -16,7 +16,6 @@ with every unit annotated exactly once per annotator.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -29,14 +28,15 @@ from typing import Any
 
 from rich.console import Console
 
+from ptmcoder.annotate.base import AnnotatorContext
 from ptmcoder.annotate.options import AnnotateOptions, RunConfig, resume_options
 from ptmcoder.annotate.prompt import allowed_codes, load_prompt, normalise_level
 from ptmcoder.annotate.records import Annotation
+from ptmcoder.annotate.registry import build_annotator, registered
 from ptmcoder.annotate.units import load_units
 from ptmcoder.codebook import Codebook, codebook_hash, load_codebook
 from ptmcoder.errors import ConfigError, NotFoundError
 from ptmcoder.llm.openai_client import check_base_url
-from ptmcoder.paths import workspace
 from ptmcoder.progress import progress_bar
 from ptmcoder.runs import (
     CacheStats,
@@ -70,28 +70,9 @@ class AnnotateResult:
     retried: int = 0
 
 
-#: ``embedded:KIND``: what the embedded annotator may use (see annotate/supervised.py)
-EMBEDDED_KINDS = ("minilm", "tfidf", "finetune")
-
-
-def _annotator_kind(spec: str) -> str:
-    if spec == "embedded" or spec.startswith("embedded:"):
-        if ":" in spec and spec.split(":", 1)[1] not in EMBEDDED_KINDS:
-            raise ConfigError(
-                f"unknown embedded annotator {spec!r}",
-                hint="use embedded, " + ", ".join(f"embedded:{k}" for k in EMBEDDED_KINDS),
-            )
-        return "embedded"
-    if spec.startswith("openai:") or spec.startswith("langchain:"):
-        return "llm"
-    raise ConfigError(
-        f"unknown annotator {spec!r}",
-        hint="use embedded, embedded:tfidf, embedded:finetune, openai:MODEL or "
-        "langchain:PROVIDER:MODEL",
-    )
-
-
-def _config_snapshot(options: AnnotateOptions, book: Codebook) -> RunConfig:
+def config_snapshot(options: AnnotateOptions, book: Codebook) -> RunConfig:
+    """The manifest's ``config``: the options without the per-session ones, and the
+    codebook's id, version and hash."""
     config = options.model_dump(exclude={"progress", "retry_errors"})  # per session
     return RunConfig(
         **config,
@@ -112,10 +93,14 @@ def corpus_fingerprint(units: list[dict[str, Any]]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+#: the old private name, still imported by ptmcoder/pipeline.py
+_config_snapshot = config_snapshot
+
+
 def _check_endpoint(options: AnnotateOptions) -> None:
     """Refuse an endpoint with credentials (--base-url or $OPENAI_BASE_URL) before
     anything is created that would record it."""
-    if not any(_annotator_kind(a) == "llm" for a in options.annotators):
+    if not any(registered(a).llm for a in options.annotators):
         return
     for url in (options.base_url, os.environ.get("OPENAI_BASE_URL")):
         if url:
@@ -157,7 +142,7 @@ def prepare_run(
             hint="or pass --run ID to resume an existing run",
         )
     for spec in options.annotators:
-        _annotator_kind(spec)
+        registered(spec)  # an unknown spec is refused before the run exists
     if len(set(options.annotators)) != len(options.annotators):
         raise ConfigError("an annotator is listed twice")
     if options.samples < 1:
@@ -169,9 +154,9 @@ def prepare_run(
         book.level_index(normalise)  # raises with the known levels
     ref = Path(run_ref) if run_ref else None
     if ref is not None and (ref.is_absolute() or len(ref.parts) > 1):  # a new run by path
-        run = create_run(_config_snapshot(options, book), run_id=ref.name, root=ref.parent)
+        run = create_run(config_snapshot(options, book), run_id=ref.name, root=ref.parent)
     else:
-        run = create_run(_config_snapshot(options, book), run_id=run_ref or None)
+        run = create_run(config_snapshot(options, book), run_id=run_ref or None)
     return run, options, book, False
 
 
@@ -201,141 +186,6 @@ def _training_for(
         corpus_name=options.corpus,
         warn=warn,
     )
-
-
-def _with_training_units(
-    all_units: list[dict[str, Any]], train_units: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    ids = {str(u["id"]) for u in all_units}
-    return all_units + [u for u in train_units if str(u["id"]) not in ids]
-
-
-def make_llm_model(
-    spec: str, options: AnnotateOptions, book: Codebook, prompt_id: str
-) -> tuple[Any, str, dict[str, Any]]:
-    """The chat model for ``openai:MODEL`` / ``langchain:PROVIDER:MODEL``, wrapped in the
-    response cache. Returns (model, model name, notes for the manifest)."""
-    from ptmcoder.llm.cache import CachedChatModel, ResponseCache
-    from ptmcoder.llm.factory import make_chat_model, parse_spec
-
-    notes: dict[str, Any] = {}
-    model_name = parse_spec(spec)[2]
-    model = make_chat_model(
-        spec,
-        base_url=options.base_url,
-        rpm=options.rpm,
-        tpm=options.tpm,
-        timeout=options.timeout,
-        max_retries=options.max_retries,
-        structured=options.structured,
-    )
-    notes["base_url_host"] = _host(getattr(model, "base_url", None) or options.base_url)
-    if options.cache:
-        path = workspace() / "cache" / "responses.sqlite"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        model = CachedChatModel(
-            model, ResponseCache(path), prompt_id, codebook_hash(book), refresh=options.retry_errors
-        )
-        notes["cache"] = str(path)
-    else:
-        notes["cache"] = "disabled (--no-cache)"
-    return model, model_name, notes
-
-
-def effective_concurrency(options: AnnotateOptions, base_url: str | None) -> int:
-    """``--concurrency``, or its default: 1 for a local endpoint, 8 otherwise.
-
-    A local runtime (llama.cpp, node-llama-cpp, Ollama) keeps only the previous
-    request's prompt tokens: one request at a time keeps the codebook prefix warm,
-    while parallel requests evict it and share the same few cores (measured in
-    docs/local-models.md).
-
-    >>> effective_concurrency(AnnotateOptions(), "http://127.0.0.1:8080/v1")
-    1
-    >>> effective_concurrency(AnnotateOptions(), "https://api.openai.com/v1")
-    8
-    >>> effective_concurrency(AnnotateOptions(concurrency=3), "http://localhost:1/v1")
-    3
-    """
-    from ptmcoder.llm.openai_client import is_local_host
-
-    if options.concurrency is not None:
-        return max(1, options.concurrency)
-    return 1 if base_url and is_local_host(base_url) else 8
-
-
-def _host(url: str | None) -> str | None:
-    if not url:
-        return None
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-
-
-def _cost_function() -> Callable[[str, int, int, int], float | None]:
-    """Cost per record, with the price table read once (not once per unit)."""
-    from ptmcoder.llm.pricing import estimate_cost, load_prices
-
-    table = load_prices()
-
-    def cost(model: str, inp: int, out: int, cached: int) -> float | None:
-        return estimate_cost(model, inp, out, cached_input_tokens=cached, table=table)
-
-    return cost
-
-
-def _examples_function(
-    options: AnnotateOptions,
-    book: Codebook,
-    units: list[dict[str, Any]],
-    labels: dict[str, list[str]] | None,
-    warn: Callable[[str], None],
-):
-    """``examples_for(unit)`` choosing few-shot examples from human-coded units."""
-    if not labels or options.shots <= 0:
-        return None, None
-    from ptmcoder.annotate.embedded import make_embedder
-    from ptmcoder.annotate.fewshot import select_examples
-    from ptmcoder.annotate.prompt import Example, unit_text
-
-    pool = [u for u in units if str(u["id"]) in labels and unit_text(u).strip()]
-    if not pool:
-        warn("no human-coded unit of --train is in the corpus; no few-shot examples")
-        return None, None
-    embedder = make_embedder("auto", warn=warn)
-    embedder.fit([unit_text(u) for u in units])
-    vectors = embedder.encode([unit_text(u) for u in pool])
-    ids = [str(u["id"]) for u in pool]
-    texts = [unit_text(u) for u in pool]
-    pool_labels = [labels[i] for i in ids]
-    cache: dict[str, Any] = dict(zip(ids, vectors, strict=True))
-
-    def examples_for(unit: dict[str, Any]) -> list[Example]:
-        uid = str(unit["id"])
-        vec = cache.get(uid)
-        if vec is None:
-            vec = embedder.encode([unit_text(unit)])[0]
-        chosen = select_examples(
-            uid,
-            vec,
-            ids,
-            vectors,
-            pool_labels,
-            options.shots,
-            seed=options.seed,
-            unit_text=unit_text(unit),
-            pool_texts=texts,
-        )
-        return [Example(ids[i], texts[i], pool_labels[i]) for i in chosen]
-
-    return examples_for, {
-        "embedder": embedder.name,
-        "pool": len(pool),
-        "k": options.shots,
-        "selection": "most similar per distinct label set, then most "
-        "similar; shuffled per unit; never the unit itself",
-    }
 
 
 # -- the run ----------------------------------------------------------------------------
@@ -401,6 +251,31 @@ def _check_corpus(run: Run, manifest: Manifest, fingerprint: str) -> None:
             hint="a run codes the units it was started on; restore that corpus, or start "
             "a new run for the new one",
         )
+
+
+def _code(
+    context: AnnotatorContext, common: dict[str, Any], run: Run, ledger: _Ledger
+) -> dict[str, Any] | None:
+    """Build ``context.spec``'s annotator through the registry and append one record per
+    pending unit, each durably before the next is taken. Returns the annotator's
+    manifest entry (None when it had nothing to code)."""
+    annotator = build_annotator(context)
+    if annotator is None:
+        return None
+    if registered(context.spec).llm:  # its records name the prompt they were coded with
+        common = {**common, "prompt_version": context.prompt.id}
+    if context.pending:
+        ledger.live = context.live_stats
+        shown = context.options.progress and getattr(annotator, "shows_progress", True)
+        with progress_bar(context.console, shown) as progress:
+            task = progress.add_task(context.spec, total=len(context.pending))
+            for record in annotator.annotate(
+                context.pending, common={**common, "created_at": utcnow()}
+            ):
+                run.append(record)  # durably, before the next record is taken
+                ledger.record(record)
+                progress.advance(task)
+    return annotator.describe()
 
 
 def annotate(
@@ -469,37 +344,20 @@ def annotate(
             for spec in options.annotators:
                 pending = [u for u in todo_units if (str(u["id"]), spec) not in done]
                 session.skipped += len(todo_units) - len(pending)
-                if _annotator_kind(spec) == "embedded":  # no prompt: prompt_version None
-                    meta = _run_embedded(
-                        spec,
-                        options,
-                        book,
-                        run,
-                        all_units,
-                        pending,
-                        labels,
-                        common,
-                        stderr,
-                        warn,
-                        ledger,
-                        train_units=train_units,
-                    )
-                else:
-                    llm_common = {**common, "prompt_version": template.id}
-                    meta = _run_llm(
-                        spec,
-                        options,
-                        book,
-                        template,
-                        run,
-                        _with_training_units(all_units, train_units),
-                        pending,
-                        labels,
-                        llm_common,
-                        stderr,
-                        warn,
-                        ledger,
-                    )
+                context = AnnotatorContext(
+                    spec=spec,
+                    options=options,
+                    book=book,
+                    run_path=run.path,
+                    units=all_units,
+                    pending=pending,
+                    console=stderr,
+                    warn=warn,
+                    prompt=template,
+                    labels=labels,
+                    train_units=train_units,
+                )
+                meta = _code(context, common, run, ledger)
                 ledger.annotator_done()
                 if meta is not None or spec not in annotators_meta:
                     old = annotators_meta.get(spec, {})
@@ -549,181 +407,3 @@ def annotate(
         cache=session.cache.model_dump(),
         retried=len(retried),
     )
-
-
-def _run_embedded(
-    spec,
-    options,
-    book,
-    run,
-    all_units,
-    pending,
-    labels,
-    common,
-    stderr,
-    warn,
-    ledger,
-    train_units=(),
-):
-    kind = spec.split(":", 1)[1] if ":" in spec else "auto"
-    if not pending:
-        return None
-    if labels:
-        from ptmcoder.annotate.supervised import run_supervised
-
-        done = run_supervised(
-            spec,
-            kind,
-            options,
-            book,
-            run,
-            pending,
-            labels,
-            train_units,
-            common,
-            stderr,
-            on_record=ledger.record,
-        )
-        if done is not None:
-            return done[0]
-        warn("too few human-coded units (or one code only) for few-shot; zero-shot used")
-    from ptmcoder.annotate.embedded import EmbeddedAnnotator, EmbeddedConfig, make_embedder
-
-    if options.suggest:
-        warn("--suggest needs human codes (--train) to learn from; no suggestions written")
-    if kind == "finetune":
-        warn(f"{spec} needs human codes (--train) to fine-tune on; zero-shot MiniLM used")
-        kind = "minilm"
-    stderr.print(f"{spec}: loading the embedder", highlight=False)
-    embedder = make_embedder(kind, warn=warn)
-    config = EmbeddedConfig(
-        temperature=options.embedded_temperature,
-        multi_threshold=options.multi_threshold,
-    )
-    annotator = EmbeddedAnnotator(
-        book, options.level, embedder, name=spec, config=config, cache_dir=run.path / "embeddings"
-    )
-    t0 = time.perf_counter()
-    annotator.prepare(all_units)
-    prep = time.perf_counter() - t0
-    meta = annotator.describe()
-    meta["model_load_seconds"] = round(embedder.load_seconds, 3)
-    meta["prepare_seconds"] = round(prep, 3)
-    written = 0
-    t1 = time.perf_counter()
-    with progress_bar(stderr, options.progress) as progress:
-        task = progress.add_task(f"{spec}", total=len(pending))
-        for record in annotator.annotate(pending, common={**common, "created_at": utcnow()}):
-            run.append(record)
-            ledger.record(record)
-            written += 1
-            progress.advance(task)
-    elapsed = time.perf_counter() - t1
-    meta["units_per_second"] = round(written / elapsed, 2) if elapsed > 0 else None
-    return meta
-
-
-def _run_llm(
-    spec, options, book, template, run, all_units, pending, labels, common, stderr, warn, ledger
-):
-    from ptmcoder.annotate.llm import LLMAnnotator, LLMSettings
-
-    model, model_name, notes = make_llm_model(spec, options, book, template.id)
-    examples_for, fewshot_meta = _examples_function(options, book, all_units, labels, warn)
-    settings = LLMSettings(
-        samples=options.samples,
-        temperature=options.temperature,
-        max_unit_tokens=options.max_unit_tokens,
-        max_output_tokens=options.max_output_tokens,
-        seed=options.seed,
-        shots=options.shots if examples_for else 0,
-    )
-    annotator = LLMAnnotator(
-        spec,
-        model,
-        model_name,
-        book,
-        options.level,
-        template,
-        settings,
-        examples_for=examples_for,
-        cost=_cost_function(),
-    )
-    meta = {**annotator.describe(), **notes}
-    if fewshot_meta:
-        meta["few_shot"] = fewshot_meta
-    if not pending:
-        return meta
-    ledger.live = annotator.stats
-    if options.batch:
-        records, state = _run_batch(annotator, model, pending, common, run, stderr, warn)
-        for record in records:
-            run.append(record)
-            ledger.record(record)
-        meta["batch"] = {
-            k: state.get(k)
-            for k in (
-                "batch_id",
-                "input_file_id",
-                "output_file_id",
-                "error_file_id",
-                "status",
-                "requests",
-                "input_sha256",
-            )
-        }
-        meta["stats"] = annotator.stats
-        meta["structured_output_used"] = getattr(
-            getattr(model, "inner", model), "response_format_mode", None
-        )
-        return meta
-
-    endpoint = getattr(getattr(model, "inner", model), "base_url", None)
-    with progress_bar(stderr, options.progress) as progress:
-        task = progress.add_task(spec, total=len(pending))
-        concurrency = effective_concurrency(options, endpoint)
-        for record in annotator.annotate(pending, common=common, concurrency=concurrency):
-            run.append(record)  # durably, before the next record is taken
-            ledger.record(record)
-            progress.advance(task)
-    meta["stats"] = annotator.stats
-    meta["structured_output_used"] = getattr(
-        getattr(model, "inner", model), "response_format_mode", None
-    )
-    return meta
-
-
-def _run_batch(
-    annotator, model, pending, common, run, stderr, warn
-) -> tuple[list[Annotation], dict[str, Any]]:
-    """Submit the pending units' first requests through the LLM layer's BatchRunner
-    (resumable: its state is kept in the run directory), then parse each answer like
-    a live one (repairs go through the live endpoint). Returns the records and the
-    batch state (ids and status, for the manifest)."""
-    from ptmcoder.llm.batch import BatchRunner
-    from ptmcoder.llm.errors import LLMError
-
-    inner = getattr(model, "inner", model)  # the batch bypasses the response cache
-    runner = BatchRunner(inner, run.path, progress=stderr.file)
-    requests = {str(u["id"]): annotator.first_request(u) for u in pending}
-
-    async def drive() -> list[Annotation]:
-        results = await runner.run(requests)
-        out = []
-        for unit in pending:
-            first = results.get(str(unit["id"]))
-            if first is None:
-                first = LLMError("the batch returned no result", kind="response")
-            out.append(
-                await annotator.annotate_unit(unit, {**common, "created_at": utcnow()}, first=first)
-            )
-        await _close(model)
-        return out
-
-    return asyncio.run(drive()), runner.load_state()
-
-
-async def _close(model: Any) -> None:
-    from ptmcoder.annotate.llm import close_model
-
-    await close_model(model)

@@ -33,11 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from ptmcoder.annotate.base import Unit
+from ptmcoder.annotate.base import AnnotatorContext, Unit
 from ptmcoder.annotate.embedded import MINILM, content_words, lexical_evidence
 from ptmcoder.annotate.prompt import allowed_nodes, normalise_level, unit_text
 from ptmcoder.annotate.records import Annotation, CodeAssignment, ErrorType
 from ptmcoder.codebook import Codebook, Role
+from ptmcoder.paths import workspace
 from ptmcoder.progress import progress_bar
 
 #: throughput the MiniLM budget protects by default (units per second)
@@ -60,6 +61,8 @@ class SupervisedAnnotator:
         cache_path: Path | None = None,
         status: Callable[[str], None] | None = None,
         progress: Callable[[int, int], None] | None = None,
+        suggest: int = 0,
+        suggest_dir: Path | None = None,
     ) -> None:
         from ptmcoder.annotate.embedded import code_description_parts
 
@@ -87,6 +90,13 @@ class SupervisedAnnotator:
         self.features: dict[str, Any] = {}
         self.finetune_meta: dict[str, Any] | None = None
         self.ids: list[str] = []
+        #: after coding, propose ``suggest`` units for a human to code next, written to
+        #: ``suggest_dir/suggestions.csv`` (:mod:`ptmcoder.annotate.active`)
+        self.suggest, self.suggest_dir = suggest, suggest_dir
+        self.suggestions: dict[str, Any] | None = None
+        #: seconds :meth:`fit` took, and (units, seconds) of the last :meth:`annotate`
+        self.fit_seconds: float | None = None
+        self.coded: tuple[int, float] | None = None
 
     # -- fitting -------------------------------------------------------------------
     def _minilm(self, texts: list[str], n_code: int) -> np.ndarray | None:
@@ -214,6 +224,13 @@ class SupervisedAnnotator:
         units: list[dict[str, Any]],
     ) -> None:
         """Learn from ``labels`` of ``train_units``; score ``units`` (to be coded)."""
+        started = time.perf_counter()
+        try:
+            self._fit(labels, train_units, units)
+        finally:
+            self.fit_seconds = time.perf_counter() - started
+
+    def _fit(self, labels, train_units, units) -> None:
         from ptmcoder.annotate.learn import combine, learn, tfidf_features
 
         lab = [u for u in train_units if labels.get(str(u["id"])) and unit_text(u).strip()]
@@ -270,7 +287,7 @@ class SupervisedAnnotator:
 
     def describe(self) -> dict[str, Any]:
         learned = self.learned
-        return {
+        out = {
             "name": self.name,
             "kind": "embedded",
             "model": self.model_name,
@@ -289,14 +306,37 @@ class SupervisedAnnotator:
                 "finetune": self.finetune_meta,
             },
         }
+        if self.fit_seconds is not None:
+            out["prepare_seconds"] = round(self.fit_seconds, 3)
+        if self.coded is not None:
+            written, elapsed = self.coded
+            total = elapsed + (self.fit_seconds or 0.0)
+            out["units_per_second"] = round(written / total, 2) if total > 0 else None
+            out["units_per_second_note"] = "units coded / (learning + coding time)"
+        if self.suggestions is not None:
+            out["suggestions"] = self.suggestions
+        return out
 
     # -- annotation -----------------------------------------------------------------
     def annotate(
         self, units: Sequence[Unit], *, common: dict[str, Any] | None = None
     ) -> Iterator[Annotation]:
+        """One record per unit from the fitted model; after the last one, the
+        suggestions (when asked for)."""
+        common = common or {}
+        started, written = time.perf_counter(), 0
+        for record in self._annotate(units, common):
+            yield record
+            written += 1
+        self.coded = (written, time.perf_counter() - started)
+        if self.suggest and self.suggest_dir is not None:
+            from ptmcoder.annotate.active import write_suggestions
+
+            self.suggestions = write_suggestions(self, self.suggest_dir, self.suggest, self.status)
+
+    def _annotate(self, units: Sequence[Unit], common: dict[str, Any]) -> Iterator[Annotation]:
         from ptmcoder.annotate.learn import predictions
 
-        common = common or {}
         learned = self.learned
         chosen = predictions(learned, self.special)
         how = (
@@ -357,26 +397,22 @@ class SupervisedAnnotator:
             )
 
 
-def run_supervised(
-    spec, kind, options, book, run, pending, labels, train_units, common, stderr, on_record=None
-):
-    """``annotate``'s embedded annotator with human codes: fit, then append one record per
-    pending unit. Returns (manifest entry, records written, error records), or None when
-    the human codes cannot train a model (fewer than 2 codes with 2 units each)."""
-    from ptmcoder.paths import workspace
-    from ptmcoder.runs import utcnow
-
+def build(context: AnnotatorContext, kind: str) -> SupervisedAnnotator | None:
+    """The embedded annotator of a run with human codes, fitted on them (with progress
+    bars); ``kind`` is ``auto``, ``minilm``, ``tfidf`` or ``finetune``. None when the human
+    codes cannot train a model (fewer than 2 codes with 2 units each, or under 4 units)."""
+    labels = context.labels or {}
     counts: dict[str, int] = {}
     for codes in labels.values():
         for c in codes:
             counts[c] = counts.get(c, 0) + 1
     if sum(1 for n in counts.values() if n >= 2) < 2 or len(labels) < 4:
         return None
-    say = lambda msg: stderr.print(f"{spec}: {msg}", highlight=False)  # noqa: E731
-    started = time.perf_counter()
-    with progress_bar(stderr, options.progress) as progress:
+    spec, options = context.spec, context.options
+    say = lambda msg: context.console.print(f"{spec}: {msg}", highlight=False)  # noqa: E731
+    mode = kind if kind in ("minilm", "tfidf", "finetune") else "auto"
+    with progress_bar(context.console, options.progress) as progress:
         task, task_total = None, None
-        annotator_mode = kind if kind in ("minilm", "tfidf", "finetune") else "auto"
 
         def advance(done: int, total: int) -> None:
             """Progress of a learning step: embedding chunks, then (a new bar, another
@@ -384,44 +420,24 @@ def run_supervised(
             nonlocal task, task_total
             if task is None or total != task_total:
                 what = "embedding chunks" if task is None else "fine-tuning and scoring"
-                if annotator_mode == "finetune":
+                if mode == "finetune":
                     what = "fine-tuning and scoring"
                 task, task_total = progress.add_task(f"{spec}: {what}", total=total), total
             progress.update(task, completed=done)
 
         annotator = SupervisedAnnotator(
-            book,
+            context.book,
             options.level,
             name=spec,
-            mode=annotator_mode,
+            mode=mode,
             seed=options.seed,
             folds=options.folds,
             budget_seconds=options.learn_budget,
             cache_path=workspace() / "cache" / "embeddings.sqlite",
             status=say,
             progress=advance,
+            suggest=options.suggest,
+            suggest_dir=context.run_path,
         )
-        annotator.fit(labels, train_units, pending)
-    fit_seconds = time.perf_counter() - started
-    meta = annotator.describe()
-    meta["prepare_seconds"] = round(fit_seconds, 3)
-    written = 0
-    errors: list[Annotation] = []
-    with progress_bar(stderr, options.progress) as progress:
-        task = progress.add_task(spec, total=len(pending))
-        for record in annotator.annotate(pending, common={**common, "created_at": utcnow()}):
-            run.append(record)
-            if on_record is not None:  # the run's ledger: counts flushed as work proceeds
-                on_record(record)
-            written += 1
-            if record.error_type:
-                errors.append(record)
-            progress.advance(task)
-    total = time.perf_counter() - started
-    meta["units_per_second"] = round(written / total, 2) if total > 0 else None
-    meta["units_per_second_note"] = "units coded / (learning + coding time)"
-    if getattr(options, "suggest", 0):
-        from ptmcoder.annotate.active import write_suggestions
-
-        meta["suggestions"] = write_suggestions(annotator, run.path, options.suggest, say)
-    return meta, written, errors
+        annotator.fit(labels, context.train_units, context.pending)
+    return annotator
