@@ -49,6 +49,7 @@ from ptmcoder.agreement.bootstrap import (
 from ptmcoder.agreement.data import RatingMatrix, rating_matrix
 from ptmcoder.console import fmt_ci, fmt_number
 from ptmcoder.errors import PtmcoderError
+from ptmcoder.tables import LONG_COLUMNS, as_long_table
 
 DEFAULT_MIN_N = 20
 KAPPAS = ("kappa_annotator_a", "kappa_annotator_b", "kappa_humans")
@@ -144,9 +145,7 @@ class SameUnitResult:
 
 
 def _long(df: pd.DataFrame) -> pd.DataFrame:
-    if "unit" not in df.columns and "unit_id" in df.columns:
-        df = df.rename(columns={"unit_id": "unit"})
-    return df[["unit", "rater", "code"]]
+    return as_long_table(df, "the long table")[list(LONG_COLUMNS)]
 
 
 def _triad_stats(

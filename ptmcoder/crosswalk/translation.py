@@ -15,6 +15,7 @@ from ptmcoder.codebook import Codebook
 from ptmcoder.crosswalk.io import load_codebook, load_mapping_set
 from ptmcoder.crosswalk.model import DEFAULT_RELATIONS, Evidence, Mapping, Relation
 from ptmcoder.errors import PtmcoderError
+from ptmcoder.tables import LONG_COLUMNS, UNIT_ALIASES, as_long_table, read_table
 
 
 def _compose(relation: Relation) -> Relation | None:
@@ -108,8 +109,9 @@ def translate(
     include_suggestions: bool = False,
     reviewed_only: bool = False,
 ) -> TranslateResult:
-    """Translate codings (columns ``unit_id`` or ``unit``, ``rater``, ``code``) from codebook
-    ``source`` into ``target`` through their crosswalk.
+    """Translate codings (a long table: ``unit`` or ``unit_id``, ``rater``, ``code``, see
+    :func:`ptmcoder.tables.as_long_table`) from codebook ``source`` into ``target`` through
+    their crosswalk; the translated table names its unit column ``unit_id``.
 
     A code uses the rows on itself, else those on its nearest ancestor that has any (an
     ancestor's exact/close/broad row makes the code *narrower* than the target; a related row
@@ -126,13 +128,11 @@ def translate(
     index_s, index_t = book_s.index(), book_t.index()
     if level is not None and level not in ("leaf", "leaves"):
         book_t.level_index(level)
-    unit_col = "unit_id" if "unit_id" in codings.columns else "unit"
-    missing = [c for c in (unit_col, "rater", "code") if c not in codings.columns]
-    if missing:
-        raise PtmcoderError(
-            f"codings lack column(s) {', '.join(missing)}",
-            hint="a long table has one row per coding: unit_id (or unit), rater, code",
-        )
+    codings = as_long_table(
+        codings,
+        "codings",
+        hint="a long table has one row per coding: unit (or unit_id), rater, code",
+    )
     allowed = evidence.statuses
     by_subject: dict[str, list[Mapping]] = {}
     for m in ms.mappings:
@@ -191,9 +191,9 @@ def translate(
     source_counts: Counter[str] = Counter()
     n_input = n_translated = n_empty = 0
     for unit, rater, code in zip(
-        codings[unit_col].astype("string"),
-        codings["rater"].astype("string"),
-        codings["code"].astype("string"),
+        codings["unit"],
+        codings["rater"],
+        codings["code"],
         strict=True,
     ):
         if pd.isna(code) or not str(code).strip():
@@ -281,12 +281,12 @@ def resolve_labels(codings: pd.DataFrame, book: Codebook) -> pd.DataFrame:
 
 
 def read_codings(path: str | Path, code_column: str = "code") -> pd.DataFrame:
-    """Codings to translate: a long table (CSV/Parquet/JSONL with unit or unit_id, rater,
-    code), a run directory or its ``annotations.jsonl``. ``code_column`` names another column
-    holding the codes (e.g. ``taxonomy_tag``); a table without ``rater`` gets rater ``all``."""
+    """Codings to translate as a long table ``unit, rater, code``: from a table file
+    (CSV/Parquet/JSONL with ``unit``, ``unit_id`` or ``id``; a table without ``rater`` gets
+    rater ``all``), a run directory or its ``annotations.jsonl``. ``code_column`` names
+    another column holding the codes (e.g. ``taxonomy_tag``)."""
     from ptmcoder.agreement.io import annotations_to_long
     from ptmcoder.errors import InputRecordError
-    from ptmcoder.tables import read_table
 
     path = Path(path)
     if path.is_dir() or path.name.endswith("annotations.jsonl"):
@@ -299,23 +299,14 @@ def read_codings(path: str | Path, code_column: str = "code") -> pd.DataFrame:
         df = df.drop(columns=[c for c in ("code",) if c in df.columns]).rename(
             columns={code_column: "code"}
         )
-    unit = next((c for c in ("unit_id", "unit", "id") if c in df.columns), None)
-    if unit is None or "code" not in df.columns:
-        raise InputRecordError(
-            str(path),
-            "header",
-            None,
-            f"need a unit column (unit_id, unit or id) and a code column; found "
-            f"{', '.join(map(str, df.columns))}",
-        )
-    out = pd.DataFrame(
-        {
-            "unit_id": df[unit].astype("string"),
-            "rater": df["rater"].astype("string") if "rater" in df.columns else "all",
-            "code": df["code"].astype("string"),
-        }
+    if not {"unit", *UNIT_ALIASES} & set(df.columns) and "id" in df.columns:
+        df = df.rename(columns={"id": "unit"})
+    if "rater" not in df.columns:
+        df = df.assign(rater="all")
+    df = as_long_table(
+        df, str(path), hint="codings need a unit column (unit, unit_id or id) and a code column"
     )
-    return out
+    return df[list(LONG_COLUMNS)]
 
 
 def translate_file(
