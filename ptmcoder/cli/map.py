@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ptmcoder.console import make_console, print_json
+from ptmcoder.files import write_text
 
 _EVIDENCE_HELP = (
     "Rows counted: what the papers state and reviewers decided; --reviewed-only keeps "
@@ -271,7 +272,7 @@ def translate_cmd(
     if drop_empty:
         out = out[out["code"].notna()]
     if output:
-        out.to_csv(output, index=False)
+        write_text(output, out.to_csv(index=False))
     else:
         out.to_csv(sys.stdout, index=False)
     if as_json:
