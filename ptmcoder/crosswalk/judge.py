@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from typing import Any
 
 from ptmcoder.codebook import Codebook, codebook_hash
 from ptmcoder.crosswalk.model import Mapping, Predicate
+from ptmcoder.files import sha256_text
 
 JUDGE_PROMPT = "judge_mapping.v1"
 JUDGE_PREFIX = "LLM judge"
@@ -111,14 +111,14 @@ def code_text(node: Any) -> str:
 @functools.lru_cache(maxsize=1)
 def _judge_prompt() -> Any:
     """The judge's prompt files, read once per process rather than once per pair."""
-    from ptmcoder.annotate.prompt import load_prompt
+    from ptmcoder.llm.prompts import load_prompt
 
     return load_prompt(JUDGE_PROMPT)
 
 
 def judge_messages(book_a: Codebook, book_b: Codebook, m: Mapping) -> list[Any]:
-    from ptmcoder.annotate.prompt import fill
     from ptmcoder.llm.base import ChatMessage
+    from ptmcoder.llm.prompts import fill
 
     prompt = _judge_prompt()
     index_a, index_b = book_a.index(), book_b.index()
@@ -186,8 +186,8 @@ def judge_suggestions(
         path = workspace() / "cache" / "responses.sqlite"
         path.parent.mkdir(parents=True, exist_ok=True)
         store = ResponseCache(path)
-        both = hashlib.sha256(f"{codebook_hash(book_a)}|{codebook_hash(book_b)}".encode())
-        model = CachedChatModel(inner, store, JUDGE_PROMPT, "sha256:" + both.hexdigest())
+        both = sha256_text(f"{codebook_hash(book_a)}|{codebook_hash(book_b)}")
+        model = CachedChatModel(inner, store, JUDGE_PROMPT, both)
 
     def report(m: Mapping, reason: str) -> Mapping:
         if warn is not None:
