@@ -436,7 +436,11 @@ class Run:
         or the annotators of an annotate run (its root)."""
         manifest = manifest or self.manifest()
         if manifest.origin is Origin.ANNOTATE:
-            return [RaterSource(a, self, a) for a in manifest.config.annotators]
+            names = list(manifest.config.annotators)
+            for r in self.records():  # records written by an annotator added later
+                if r.get("annotator") and r["annotator"] not in names:
+                    names.append(str(r["annotator"]))
+            return [RaterSource(a, self, a) for a in names]
         config = (manifest.study.config if manifest.study else {}).get("annotate") or {}
         out = []
         for rater in config.get("raters") or []:
@@ -468,12 +472,13 @@ class Run:
 
     def rater_records(self) -> list[dict[str, Any]]:
         """Every rater's current records, each with ``annotator`` set to its rater's
-        name (in a study, two raters may use one annotator with other settings)."""
+        name (in a study, two raters may use one annotator with other settings; an
+        annotate run's records already name theirs)."""
         out = []
         for rater in self.raters():
-            for r in rater.store.records():
-                if r.get("annotator") == rater.annotator:
-                    out.append({**r, "annotator": rater.name})
+            if rater.store is self:  # an annotate run: its records name their annotator
+                return self.records()
+            out.extend({**r, "annotator": rater.name} for r in rater.store.records())
         return out
 
     # -- records -------------------------------------------------------------

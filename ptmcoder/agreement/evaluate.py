@@ -90,20 +90,20 @@ class AgreementResult:
 def load_inputs(options: AgreeOptions) -> AgreementInputs:
     """Read the inputs, merge the gold labels, map to the codebook level, pick raters."""
     from ptmcoder.agreement.io import annotations_to_long, map_to_level, read_gold, read_long_table
-    from ptmcoder.runs import resolve_run
 
     notes: list[str] = []
     sources = [Path(p) for p in options.inputs]
     if options.run:
-        sources.append(resolve_run(options.run).path)
+        sources += [store for store, _ in run_stores(options.run)]
     if not sources:
         raise PtmcoderError(
             "no input given", hint="pass a long table (unit,rater,code) and/or --run RUN"
         )
+    renames = dict(run_stores(options.run)) if options.run else {}
     frames, run_raters = [], []
     for src in sources:
         if src.is_dir() or src.suffix.lower() == ".jsonl":
-            df = annotations_to_long(src)
+            df = _as_raters(annotations_to_long(src), renames.get(src))
             notes += df.attrs.get("notes", [])
             run_raters += sorted(df["rater"].dropna().unique().tolist())
             failed = df.attrs.get("failed", {})
@@ -142,6 +142,31 @@ def load_inputs(options: AgreeOptions) -> AgreementInputs:
             )
     selected = bool(options.annotators or options.humans)
     return AgreementInputs(ratings, gold, annotators, humans, raters, selected, notes)
+
+
+def run_stores(ref: str) -> list[tuple[Path, dict[str, str] | None]]:
+    """The annotation stores of run ``ref`` (either origin), each with the renaming of
+    its annotator to the rater's name in a study (None: an annotate run, whose
+    records already name their annotators)."""
+    from ptmcoder.runs import resolve_run
+
+    run = resolve_run(ref)
+    out: list[tuple[Path, dict[str, str] | None]] = []
+    for rater in run.raters():
+        if rater.store is run:
+            return [(run.path, None)]
+        out.append((rater.store.path, {rater.annotator: rater.name}))
+    return out or [(run.path, None)]
+
+
+def _as_raters(df: pd.DataFrame, rename: dict[str, str] | None) -> pd.DataFrame:
+    """A store's rows under its raters' names (only the renamed annotators' rows)."""
+    if rename is None:
+        return df
+    out = df[df["rater"].isin(list(rename))].copy()
+    out["rater"] = out["rater"].map(rename).astype(df["rater"].dtype)
+    out.attrs.update(df.attrs)
+    return out
 
 
 def _is_run(source: Path) -> bool:
@@ -350,15 +375,16 @@ def view_calibration(inputs: AgreementInputs, options: AgreeOptions) -> ViewResu
         reliability_png,
         render_calibration,
     )
-    from ptmcoder.runs import resolve_run
 
     if inputs.gold is None:
         raise PtmcoderError("--view calibration needs --gold", hint="pass --gold FILE (unit,code)")
     sources = [Path(p) for p in options.inputs]
-    if options.run:
-        sources.append(resolve_run(options.run).path)
+    renames = dict(run_stores(options.run)) if options.run else {}
+    sources += list(renames)
     # confidences come from the runs (and from long tables that carry a confidence column)
-    preds = pd.concat([read_confidences(s) for s in sources], ignore_index=True)
+    preds = pd.concat(
+        [_as_raters(read_confidences(s), renames.get(s)) for s in sources], ignore_index=True
+    )
     preds = preds[preds["confidence"].notna()]
     if options.codebook:  # the gold labels are at this level too (load_inputs)
         from ptmcoder.agreement.io import map_to_level

@@ -114,10 +114,20 @@ class ExportSummary:
 
 
 def _run_records(run: Any) -> list[Any]:
-    """The run's current annotation records: the one place this module reads them."""
+    """Every rater's current annotation records, each under its rater's name (a
+    study's rater, or the annotator of an annotate run): the one place this module
+    reads them."""
     from ptmcoder.annotate.records import read_annotations
 
-    return read_annotations(run.path).records
+    out = []
+    for rater in run.raters():
+        if rater.store is run:  # an annotate run: its records name their annotators
+            return read_annotations(run.path).records
+        out += [
+            r.model_copy(update={"annotator": rater.name})
+            for r in read_annotations(rater.store.path).records
+        ]
+    return out
 
 
 def _codebook_of(manifest: dict[str, Any]) -> cb.Codebook:
@@ -202,14 +212,16 @@ def export_project(
 ) -> ExportSummary:
     """Write run ``run_ref`` (with optional human and adjudicated codes) as a REFI-QDA
     project archive; returns what was written. ``output`` defaults to ``<run id>.qdpx``."""
-    from ptmcoder.annotate.prompt import unit_text
-    from ptmcoder.annotate.units import load_units
+    from ptmcoder.corpus.units import load_units, unit_text
     from ptmcoder.runs import resolve_run
 
     if line_endings not in LINE_ENDINGS:
         raise PtmcoderError(f"line endings must be one of {', '.join(LINE_ENDINGS)}")
     run = resolve_run(str(run_ref))
-    manifest = run.manifest().model_dump(mode="json")
+    raters = run.raters()
+    # the codebook, corpus and hash the raters coded with (a study's are its first store's)
+    store = raters[0].store if raters else run
+    manifest = store.manifest().model_dump(mode="json")
     book = _codebook_of(manifest)
     index = book.index()
     out_path = Path(output) if output else Path(f"{run.id}.qdpx")

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ptmcoder import __version__
-from ptmcoder.errors import ConfigError, NotFoundError
+from ptmcoder.errors import ConfigError
 from ptmcoder.files import canonical_json, jsonable, sha256_file, sha256_text, write_json
 from ptmcoder.pipeline.config import (
     STAGES,
@@ -336,18 +336,11 @@ def _calibration(ctx: StageContext, annotators: list[str], gold: pd.DataFrame) -
 
 
 def _adapt_review(ctx: StageContext) -> dict[str, Any]:
-    """review build: the queue of the study's raters (``ptmcoder.review.build_queue`` over
-    the first rater's run, with every rater's records under its name), then its status."""
+    """review build: ``ptmcoder.review.build_queue`` on the study run (what ``ptmcoder
+    review build RUN`` calls: every rater's records under its name), then its status."""
     import ptmcoder.review as review
 
     cfg, agree = ctx.config.review, ctx.config.agree
-    summary = read_stage_output(ctx.run_dir, Stage.ANNOTATE)
-    if summary is None:
-        raise NotFoundError(f"{ctx.run_dir} has no annotate stage output")
-    raters = {
-        r["rater"]: str(Path(ctx.run_dir) / "annotate" / r["rater"]) for r in summary["raters"]
-    }
-    primary = next(iter(raters.values()))
     options = review.BuildOptions(
         gold=str(ctx.file(agree.gold)) if agree.gold else None,
         humans=str(ctx.file(agree.humans)) if agree.humans else None,
@@ -355,10 +348,9 @@ def _adapt_review(ctx: StageContext) -> dict[str, Any]:
         audit_size=cfg.audit_size,
         agreement_below=cfg.agreement_below,
         confidence_below=cfg.confidence_below,
-        raters=raters,
     )
-    built = review.build_queue(primary, options)
-    with review.open_queue(primary) as queue:
+    built = review.build_queue(str(ctx.run_dir), options)
+    with review.open_queue(str(ctx.run_dir)) as queue:
         status = review.status(queue)
     return {"build": jsonable(built.to_json()), "status": jsonable(status.to_json())}
 

@@ -79,11 +79,6 @@ class BuildOptions(BaseModel):
     seed: int = 13
     confidence_below: float = Field(default=0.5, ge=0.0, le=1.0)
     agreement_below: float = 0.4
-    #: {rater name: run}: when given, the records of these annotation runs are queued
-    #: instead of the run's own, each under its rater name (a study pipeline codes each
-    #: rater into a run of its own; the run given to build_queue names the queue and
-    #: the corpus)
-    raters: dict[str, str] = Field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -119,32 +114,35 @@ class BuildResult:
 
 
 def run_records(run: Run) -> list[dict[str, Any]]:
-    """The run's annotation records as dicts: the one place this package reads them,
-    through the project's one reader (validated records; a torn last line left out)."""
+    """Every rater's annotation records as dicts, each under its rater's name (a
+    study's rater, or the annotator of an annotate run): the one place this package
+    reads them, through the project's one reader (validated; a torn last line left
+    out)."""
     from ptmcoder.annotate.records import read_annotations
 
-    return [r.model_dump(mode="json") for r in read_annotations(run.path).records]
+    out = []
+    for rater in run.raters():
+        if rater.store is run:  # an annotate run: every record is its own rater's
+            return [r.model_dump(mode="json") for r in read_annotations(run.path).records]
+        for r in read_annotations(rater.store.path).records:
+            out.append({**r.model_dump(mode="json"), "annotator": rater.name})
+    return out
 
 
 def queue_path(run: Run) -> Path:
-    """``<workspace>/reviews/<run id>.sqlite``; a rater's run inside a study pipeline
-    run (``runs/<id>/annotate/<rater>``) gets ``<id>--<rater>.sqlite``, since rater
-    names repeat across pipeline runs."""
+    """``<workspace>/reviews/<run id>.sqlite``, for a run of either origin. A study run
+    whose queue was built before runs were one kind has it under its first rater's
+    name (``<id>--<rater>.sqlite``): that one is used while it exists."""
     from ptmcoder.paths import reviews_dir
 
-    key = run.id
-    if run.path.parent.name == "annotate":
-        key = f"{run.path.parent.parent.name}--{run.id}"
-    return reviews_dir() / f"{key}.sqlite"
-
-
-def _rater_records(options: BuildOptions) -> list[dict[str, Any]]:
-    """The records of ``options.raters``' runs, each under its rater name."""
-    return [
-        {**rec, "annotator": name}
-        for name, ref in options.raters.items()
-        for rec in run_records(resolve_run(ref))
-    ]
+    path = reviews_dir() / f"{run.id}.sqlite"
+    if not path.exists():
+        raters = run.raters()
+        if raters and raters[0].store is not run:
+            older = reviews_dir() / f"{run.id}--{raters[0].name}.sqlite"
+            if older.exists():
+                return older
+    return path
 
 
 def read_humans(path: str | Path) -> pd.DataFrame:
@@ -180,7 +178,7 @@ def _units_text(corpus_ref: str | None, ids: set[str], warnings: list[str]) -> d
     if not corpus_ref:
         warnings.append("the run's manifest names no corpus; items show no unit text")
         return {}
-    from ptmcoder.annotate.units import load_units
+    from ptmcoder.corpus.units import load_units
 
     try:
         frame = load_units(corpus_ref)
@@ -237,9 +235,10 @@ def build_queue(run_ref: str, options: BuildOptions | None = None) -> BuildResul
     options = options or BuildOptions()
     wanted = set(options.reasons or list(Reason))
     run = resolve_run(run_ref)
-    manifest = run.manifest().model_dump(mode="json")
-    config = manifest.get("config", {})
-    records = _rater_records(options) if options.raters else run_records(run)
+    raters = run.raters()
+    store = raters[0].store if raters else run
+    config = store.manifest().model_dump(mode="json").get("config", {})
+    records = run_records(run)
     if not records:
         raise NotFoundError(
             f"run {run.id} has no annotation records", hint="annotate first: ptmcoder annotate"
