@@ -21,9 +21,10 @@ def main() -> None:
     p.add_argument("--codebook", default="humbatova-screening")
     args = p.parse_args()
 
-    from ptmcoder.annotate.embedded import EmbeddedAnnotator, make_embedder
-    from ptmcoder.annotate.units import load_units
+    from ptmcoder.annotate.embedded import EmbeddedAnnotator
     from ptmcoder.codebook import load_codebook
+    from ptmcoder.corpus.units import load_units
+    from ptmcoder.llm.embed import make_embedder
 
     book = load_codebook(args.codebook)
     units = load_units("humbatova_so").to_dict("records")

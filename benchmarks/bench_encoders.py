@@ -60,7 +60,7 @@ def speed(model_dir: Path, sample: list[str]) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from ptmcoder.annotate.embedded import offline_hub, quiet_transformers
+    from ptmcoder.llm.embed import offline_hub, quiet_transformers
 
     offline_hub()
     quiet_transformers()

@@ -76,7 +76,7 @@ def main() -> None:
                     )
                     fh.write(record.model_dump_json() + "\n")
 
-        from ptmcoder.annotate.units import load_units
+        from ptmcoder.corpus.units import load_units
 
         tracemalloc.start()
         load_units(str(corpus))

@@ -16,10 +16,12 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from ptmcoder.annotate.prompt import build_messages, load_prompt, render_system, unit_text
-from ptmcoder.annotate.units import load_units
+from ptmcoder.annotate.options import DEFAULT_PROMPT
+from ptmcoder.annotate.prompt import build_messages, render_system
 from ptmcoder.codebook import load_codebook
+from ptmcoder.corpus.units import load_units, unit_text
 from ptmcoder.llm.base import ChatMessage
+from ptmcoder.llm.prompts import load_prompt
 from ptmcoder.llm.tokens import count_chat_tokens, count_tokens
 
 
@@ -34,7 +36,7 @@ def main() -> None:
     p.add_argument("--model", default="gpt-4o-mini")
     args = p.parse_args()
     book = load_codebook(args.codebook)
-    template = load_prompt()
+    template = load_prompt(DEFAULT_PROMPT)
     system = render_system(template, book, None)
     units = load_units(args.corpus).to_dict("records")
     prefix = count_tokens(system, args.model)

@@ -56,7 +56,7 @@ _API = {
     "popularity": "ptmcoder.stats.popularity:popularity",
     "difficulty": "ptmcoder.stats.difficulty:difficulty",
     "distribution": "ptmcoder.stats.distribution:distribution",
-    "coded_units": "ptmcoder.stats.distribution:read_annotations",
+    "coded_units": "ptmcoder.stats.distribution:coded_units",
     "resolution": "ptmcoder.stats.resolution:resolution",
     "two_proportion_test": "ptmcoder.stats.proportion:two_proportion_test",
     "cliffs_delta": "ptmcoder.stats.effect_sizes:cliffs_delta",

@@ -30,7 +30,7 @@ def make_run(root: Path) -> Path:
     import os
 
     from ptmcoder.annotate.runner import AnnotateOptions, annotate
-    from ptmcoder.annotate.units import load_units
+    from ptmcoder.corpus.units import load_units
     from ptmcoder.runs import resolve_run
 
     old = os.environ.get("PTMCODER_HOME")

@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ptmcoder.annotate.embedded import EmbeddedAnnotator, MiniLMEmbedder, TfidfEmbedder, segments
+from ptmcoder.annotate.embedded import EmbeddedAnnotator, segments
 from ptmcoder.annotate.fewshot import select_examples
-from ptmcoder.annotate.prompt import allowed_codes, unit_text
+from ptmcoder.annotate.prompt import allowed_codes
 from ptmcoder.codebook import load_codebook
+from ptmcoder.corpus.units import unit_text
+from ptmcoder.llm.embed import MiniLMEmbedder, TfidfEmbedder
 from ptmcoder.paths import samples_dir
 
 EMBED_EXTRA = "needs the embed extra (pip install 'ptmcoder[embed]')"
@@ -89,8 +91,8 @@ def test_fewshot_is_cross_fitted_never_sees_own_label(book, units):
     """Random labels are memorisable only by a model that saw them: in-sample fitting
     would reproduce them; the few-shot annotator's cross-fitting must stay near chance."""
     from ptmcoder.annotate.learn import tfidf_features
-    from ptmcoder.annotate.prompt import unit_text
     from ptmcoder.annotate.supervised import SupervisedAnnotator
+    from ptmcoder.corpus.units import unit_text
 
     pool = units[:120]
     rng = np.random.default_rng(0)

@@ -9,11 +9,13 @@ import re
 import pytest
 from fakes import FakeChatModel, answer
 
-from ptmcoder.annotate.embedded import EmbeddedAnnotator, TfidfEmbedder
+from ptmcoder.annotate.embedded import EmbeddedAnnotator
 from ptmcoder.annotate.leakage import LeakageGuard, example_keys, normalise_url, unit_keys
 from ptmcoder.annotate.llm import LLMAnnotator, LLMSettings
-from ptmcoder.annotate.prompt import allowed_nodes, load_prompt, render_system
+from ptmcoder.annotate.prompt import allowed_nodes, render_system
 from ptmcoder.codebook import load_codebook
+from ptmcoder.llm.embed import TfidfEmbedder
+from ptmcoder.llm.prompts import load_prompt
 
 THREESTUDIO = {
     "id": "gh:threestudio-project/threestudio#260",

@@ -121,7 +121,7 @@ def test_labels_matching_no_unit_are_an_error_not_zero_shot(split, run_cli, isol
 
 
 def test_load_training_matches_ids_as_given_and_stored(split, isolated_home):
-    from ptmcoder.annotate.units import load_units
+    from ptmcoder.corpus.units import load_units
 
     book = load_codebook("issue-type")
     units = load_units("toy_train").to_dict("records")

@@ -9,10 +9,10 @@ from fakes import FakeChatModel, answer
 
 from ptmcoder.annotate.llm import LLMAnnotator, LLMSettings, vote
 from ptmcoder.annotate.parse import ParsedAnswer
-from ptmcoder.annotate.prompt import load_prompt
 from ptmcoder.annotate.records import CodeAssignment, ErrorType
 from ptmcoder.codebook import load_codebook
 from ptmcoder.llm.errors import LLMError
+from ptmcoder.llm.prompts import load_prompt
 
 UNIT = {"id": "so:1", "title": "Keras model returns NaN loss", "body": ""}
 

@@ -11,13 +11,12 @@ from ptmcoder.annotate.prompt import (
     Example,
     allowed_codes,
     build_messages,
-    fill,
-    load_prompt,
     neutralise,
     output_schema,
     render_system,
 )
 from ptmcoder.codebook import load_codebook
+from ptmcoder.llm.prompts import fill, load_prompt
 from ptmcoder.paths import bundled_dir
 
 INJECTION = (

@@ -10,11 +10,12 @@ import pytest
 from fakes import FakeChatModel, answer
 
 from ptmcoder.annotate.base import Annotator
-from ptmcoder.annotate.embedded import EmbeddedAnnotator, TfidfEmbedder
+from ptmcoder.annotate.embedded import EmbeddedAnnotator
 from ptmcoder.annotate.llm import LLMAnnotator, LLMSettings
-from ptmcoder.annotate.prompt import load_prompt
 from ptmcoder.annotate.supervised import SupervisedAnnotator
 from ptmcoder.codebook import load_codebook
+from ptmcoder.llm.embed import TfidfEmbedder
+from ptmcoder.llm.prompts import load_prompt
 
 UNITS = [{"id": f"so:{i}", "title": f"Keras model {i} returns NaN loss"} for i in range(6)]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ptmcoder.annotate.units import load_labels, load_units, sample_names
+from ptmcoder.corpus.units import load_labels, load_units, sample_names
 from ptmcoder.errors import NotFoundError
 
 HUMBATOVA_RATERS = ["E1", "E2", "E3", "E4", "E5", "E6"]

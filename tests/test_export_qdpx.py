@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ptmcoder.annotate.prompt import unit_text
 from ptmcoder.annotate.records import Annotation, CodeAssignment, ErrorType
 from ptmcoder.codebook import codebook_hash, load_codebook
+from ptmcoder.corpus.units import unit_text
 from ptmcoder.errors import ValidationError
 from ptmcoder.export.codings import import_codings
 from ptmcoder.export.qdpx import export_project

@@ -21,8 +21,8 @@ from review_kit import (
 from statsmodels.stats.proportion import proportion_confint
 
 from ptmcoder.annotate.records import Annotation, CodeAssignment
-from ptmcoder.annotate.units import load_units
 from ptmcoder.codebook import load_codebook
+from ptmcoder.corpus.units import load_units
 from ptmcoder.errors import PtmcoderError
 from ptmcoder.review import (
     BuildOptions,

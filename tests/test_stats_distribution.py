@@ -8,7 +8,7 @@ import pytest
 
 from ptmcoder.codebook import load_codebook, parse_codebook
 from ptmcoder.errors import PtmcoderError
-from ptmcoder.stats.distribution import CodedUnits, distribution, read_annotations, read_labels
+from ptmcoder.stats.distribution import CodedUnits, coded_units, distribution, read_labels
 
 
 def _node(id_, children=(), **kw):
@@ -79,7 +79,7 @@ def test_read_labels_picks_the_rater(tmp_path):
         read_labels(path, rater="bob")
 
 
-def test_read_annotations_counts_failures(tmp_path):
+def test_coded_units_counts_failures(tmp_path):
     run = tmp_path / "runs" / "r1"
     run.mkdir(parents=True)
     recs = [
@@ -88,7 +88,7 @@ def test_read_annotations_counts_failures(tmp_path):
         {"unit_id": "u3", "annotator": "m", "codes": [{"code": "B.z"}, {"code": "A.y"}]},
     ]
     (run / "annotations.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
-    coded = read_annotations(run)
+    coded = coded_units(run)
     assert coded.failed == 1 and coded.codes == {"u1": ["A.x"], "u3": ["B.z", "A.y"]}
     assert distribution(BOOK, coded).n_failed == 1
 

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ptmcoder.annotate.options import AnnotateOptions
-    from ptmcoder.annotate.prompt import PromptTemplate
     from ptmcoder.codebook import Codebook
+    from ptmcoder.llm.prompts import PromptTemplate
 
 
 class Unit(TypedDict, total=False):

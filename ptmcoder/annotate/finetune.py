@@ -71,8 +71,8 @@ class FineTuneSettings:
 def _load(model_dir: Path | None = None) -> tuple[Any, Any]:
     """(tokenizer, encoder) of the bundled MiniLM, offline; or of the Hugging Face
     model in ``model_dir`` (``benchmarks/bench_encoders.py`` compares larger ones)."""
-    from ptmcoder.annotate.embedded import offline_hub, quiet_transformers
     from ptmcoder.errors import DependencyError
+    from ptmcoder.llm.embed import offline_hub, quiet_transformers
 
     offline_hub()
     try:

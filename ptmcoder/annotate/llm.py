@@ -26,19 +26,19 @@ from ptmcoder.annotate.leakage import LeakageGuard
 from ptmcoder.annotate.parse import AnswerError, ParsedAnswer, parse_answer
 from ptmcoder.annotate.prompt import (
     Example,
-    PromptTemplate,
     allowed_codes,
     build_messages,
     normalise_level,
     output_schema,
     render_system,
     truncate,
-    unit_text,
 )
 from ptmcoder.annotate.records import Annotation, CodeAssignment, ErrorType
 from ptmcoder.codebook import Codebook
+from ptmcoder.corpus.units import unit_text
 from ptmcoder.llm.base import ChatMessage, ChatModel, ChatRequest, Completion
 from ptmcoder.llm.openai_client import is_local_host
+from ptmcoder.llm.prompts import PromptTemplate
 
 REPAIR = (
     "Your previous answer could not be used: {problem}. Answer again with one JSON "

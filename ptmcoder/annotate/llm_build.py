@@ -222,9 +222,10 @@ def examples_function(
     human codes or ``--shots``."""
     if not labels or options.shots <= 0:
         return None, None
-    from ptmcoder.annotate.embedded import make_embedder
     from ptmcoder.annotate.fewshot import select_examples
-    from ptmcoder.annotate.prompt import Example, unit_text
+    from ptmcoder.annotate.prompt import Example
+    from ptmcoder.corpus.units import unit_text
+    from ptmcoder.llm.embed import make_embedder
 
     pool = [u for u in units if str(u["id"]) in labels and unit_text(u).strip()]
     if not pool:

@@ -14,20 +14,14 @@ from typing import Any
 
 from rich.console import Console
 
-from ptmcoder.annotate.prompt import (
-    build_messages,
-    load_prompt,
-    normalise_level,
-    render_system,
-    truncate,
-    unit_text,
-)
+from ptmcoder.annotate.prompt import build_messages, normalise_level, render_system, truncate
 from ptmcoder.annotate.registry import registered
-from ptmcoder.annotate.units import load_units
 from ptmcoder.codebook import codebook_hash, load_codebook
+from ptmcoder.corpus.units import load_units, unit_text
 from ptmcoder.errors import ConfigError
 from ptmcoder.llm.factory import parse_spec
 from ptmcoder.llm.pricing import estimate_cost, load_prices
+from ptmcoder.llm.prompts import load_prompt
 from ptmcoder.llm.tokens import count_chat_tokens, count_tokens
 
 #: assumed answer length per sample (a JSON object with one or two codes)

@@ -16,67 +16,21 @@ run manifest and the response cache key.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from ptmcoder.annotate.leakage import keep_examples
-from ptmcoder.annotate.options import DEFAULT_PROMPT
+
+# DEFAULT_PROMPT and load_prompt are re-exported for ptmcoder/pipeline/stages.py (their
+# homes: annotate.options and llm.prompts)
+from ptmcoder.annotate.options import DEFAULT_PROMPT as DEFAULT_PROMPT
 from ptmcoder.codebook import Codebook, Node, Role
-from ptmcoder.errors import NotFoundError
 from ptmcoder.llm.base import ChatMessage
+from ptmcoder.llm.prompts import PromptTemplate, fill
+from ptmcoder.llm.prompts import load_prompt as load_prompt
 from ptmcoder.llm.tokens import truncate_to_tokens
-from ptmcoder.paths import bundled_dir
-
-_PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
-
-
-@dataclass(frozen=True)
-class PromptTemplate:
-    id: str
-    system: str
-    user: str
-
-    @property
-    def sha256(self) -> str:
-        digest = hashlib.sha256()
-        digest.update(self.system.encode("utf-8"))
-        digest.update(b"\0")
-        digest.update(self.user.encode("utf-8"))
-        return "sha256:" + digest.hexdigest()
-
-    @property
-    def version(self) -> str:
-        return self.id
-
-
-def load_prompt(prompt_id: str = DEFAULT_PROMPT) -> PromptTemplate:
-    directory = bundled_dir("prompts")
-    try:
-        system = (directory / f"{prompt_id}.system.md").read_text(encoding="utf-8")
-        user = (directory / f"{prompt_id}.user.md").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        known = sorted({p.name.rsplit(".", 2)[0] for p in directory.glob("*.system.md")})
-        raise NotFoundError(
-            f"no prompt {prompt_id!r} in {directory}",
-            hint=f"known prompts: {', '.join(known) or 'none'}",
-        ) from None
-    return PromptTemplate(prompt_id, system, user)
-
-
-def fill(template: str, values: dict[str, str]) -> str:
-    """Replace ``{{name}}`` placeholders in one pass (values are never re-scanned)."""
-
-    def sub(match: re.Match[str]) -> str:
-        key = match.group(1)
-        if key not in values:
-            raise KeyError(f"prompt placeholder {{{{{key}}}}} has no value")
-        return values[key]
-
-    return _PLACEHOLDER.sub(sub, template)
-
 
 # -- the codebook at a level -----------------------------------------------------
 
@@ -197,16 +151,6 @@ def _attr(value: str) -> str:
         .replace(">", "&gt;")
         .replace("\n", " ")
     )
-
-
-def unit_text(unit: dict[str, Any]) -> str:
-    """The text that is coded: the title, then the body when there is one."""
-    title = str(unit.get("title") or "").strip()
-    body = unit.get("body")
-    body = str(body).strip() if body is not None and body == body else ""  # NaN-safe
-    if body:
-        return f"Title: {title}\n\n{body}" if title else body
-    return title
 
 
 @dataclass(frozen=True)

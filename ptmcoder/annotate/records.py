@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -17,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ptmcoder.errors import InputRecordError, NotFoundError
 from ptmcoder.llm.redact import redact
 from ptmcoder.runs import ANNOTATIONS, SUPERSEDED, ReadResult, read_jsonl, resolve_run
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class ErrorType(StrEnum):
@@ -190,3 +194,29 @@ def read_annotations(ref: str | Path, *, superseded: bool = False) -> Annotation
         result.superseded = _validated(old)
         result.notes += old.notes
     return result
+
+
+def annotations_to_long(ref: str | Path) -> pd.DataFrame:
+    """A run's records (read by :func:`read_annotations`; ``ref`` is a run reference or
+    an ``annotations.jsonl`` file) as the long table ``unit, rater, code`` of
+    :mod:`ptmcoder.tables`, rater = the record's ``annotator``. A failed record (or one
+    without codes) is a row with an empty code (a missing rating); the failures per
+    annotator are in ``df.attrs['failed']``, the number of records in
+    ``df.attrs['records']`` and what the reader left out in ``df.attrs['notes']``."""
+    import pandas as pd
+
+    from ptmcoder.tables import LONG_COLUMNS
+
+    read = read_annotations(ref)
+    rows: list[tuple[str, str, str | None]] = []
+    for record in read.records:
+        if record.error_type is not None or not record.codes:
+            rows.append((record.unit_id, record.annotator, None))
+            continue
+        for assignment in record.codes:
+            rows.append((record.unit_id, record.annotator, assignment.code))
+    df = pd.DataFrame(rows, columns=list(LONG_COLUMNS)).astype("string")
+    df.attrs["failed"] = read.failed()
+    df.attrs["records"] = len(read.records)
+    df.attrs["notes"] = list(read.notes)
+    return df

@@ -30,13 +30,14 @@ from rich.console import Console
 
 from ptmcoder.annotate.base import AnnotatorContext
 from ptmcoder.annotate.options import AnnotateOptions, RunConfig, resume_options
-from ptmcoder.annotate.prompt import allowed_codes, load_prompt, normalise_level
+from ptmcoder.annotate.prompt import allowed_codes, normalise_level
 from ptmcoder.annotate.records import Annotation
 from ptmcoder.annotate.registry import build_annotator, registered
-from ptmcoder.annotate.units import load_units
 from ptmcoder.codebook import Codebook, codebook_hash, load_codebook
+from ptmcoder.corpus.units import load_units
 from ptmcoder.errors import ConfigError, NotFoundError
 from ptmcoder.llm.openai_client import check_base_url
+from ptmcoder.llm.prompts import load_prompt
 from ptmcoder.progress import progress_bar
 from ptmcoder.runs import (
     CacheStats,

@@ -34,10 +34,12 @@ from typing import Any
 import numpy as np
 
 from ptmcoder.annotate.base import AnnotatorContext, Unit
-from ptmcoder.annotate.embedded import MINILM, content_words, lexical_evidence
-from ptmcoder.annotate.prompt import allowed_nodes, normalise_level, unit_text
+from ptmcoder.annotate.embedded import content_words, lexical_evidence
+from ptmcoder.annotate.prompt import allowed_nodes, normalise_level
 from ptmcoder.annotate.records import Annotation, CodeAssignment, ErrorType
 from ptmcoder.codebook import Codebook, Role
+from ptmcoder.corpus.units import unit_text
+from ptmcoder.llm.embed import MINILM
 from ptmcoder.paths import workspace
 from ptmcoder.progress import progress_bar
 
@@ -129,7 +131,7 @@ class SupervisedAnnotator:
             return None
         model = None
         if missing:
-            from ptmcoder.annotate.embedded import MiniLMEmbedder
+            from ptmcoder.llm.embed import MiniLMEmbedder
 
             self.status(f"loading MiniLM to embed {missing} uncached text(s)")
             model = MiniLMEmbedder().model

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ptmcoder.annotate.prompt import allowed_codes, normalise_level
-from ptmcoder.annotate.units import load_labels, load_units, sample_file, unit_labels
 from ptmcoder.codebook import Codebook
+from ptmcoder.corpus.units import load_labels, load_units, sample_file, unit_labels
 from ptmcoder.errors import ConfigError
 
 _NAMESPACE = re.compile(r"^(?:gh:[^#]*#|so:|[a-z]+:)")

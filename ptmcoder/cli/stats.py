@@ -392,14 +392,14 @@ def distribution(codebook_ref, annotations, annotator, labels, rater, levels, ou
     """Count and share of coded units for every codebook node at every level, with
     Banyongrakkul's (challenges, issue reports, codes) triple."""
     from ptmcoder.codebook import load_codebook
+    from ptmcoder.stats.distribution import coded_units, read_labels
     from ptmcoder.stats.distribution import distribution as run
-    from ptmcoder.stats.distribution import read_annotations, read_labels
 
     if (annotations is None) == (labels is None):
         raise PtmcoderError("give exactly one of --annotations or --labels")
     book = load_codebook(codebook_ref)
     coded = (
-        read_annotations(annotations, annotator=annotator)
+        coded_units(annotations, annotator=annotator)
         if annotations
         else read_labels(labels, rater=rater)
     )

@@ -76,7 +76,7 @@ def suggest(
     decides (:func:`record_decision`)."""
     import numpy as np
 
-    from ptmcoder.annotate.embedded import make_embedder
+    from ptmcoder.llm.embed import make_embedder
 
     if judge:
         from ptmcoder.llm.factory import parse_spec

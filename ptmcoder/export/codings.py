@@ -515,7 +515,7 @@ def _column(exc: xml.sax.SAXParseException) -> str:
 
 class _UnitMatcher:
     def __init__(self, units: pd.DataFrame) -> None:
-        from ptmcoder.annotate.prompt import unit_text
+        from ptmcoder.corpus.units import unit_text
 
         self.ids = set(units["id"])
         self.guids = {unit_guid(i): i for i in self.ids}
@@ -542,6 +542,6 @@ class _UnitMatcher:
 
 
 def _unit_matcher(corpus: str) -> _UnitMatcher:
-    from ptmcoder.annotate.units import load_units
+    from ptmcoder.corpus.units import load_units
 
     return _UnitMatcher(load_units(corpus))

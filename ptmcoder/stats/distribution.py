@@ -108,15 +108,15 @@ class DistributionResult:
 # -- inputs ----------------------------------------------------------------------
 
 
-def read_annotations(ref: str | Path, *, annotator: str | None = None) -> CodedUnits:
+def coded_units(ref: str | Path, *, annotator: str | None = None) -> CodedUnits:
     """Codes per unit from a run's records, read by the one reader
     :func:`ptmcoder.annotate.records.read_annotations` (``ref``: ``latest``, a run id
     or prefix, a run directory or an ``annotations.jsonl`` file). Failed records are
     counted in ``failed``, not dropped silently; a torn last line is reported in
     ``note``."""
-    from ptmcoder.annotate.records import read_annotations as read_records
+    from ptmcoder.annotate.records import read_annotations
 
-    read = read_records(ref)
+    read = read_annotations(ref)
     annotators = read.annotators
     if annotator is None and len(annotators) > 1:
         raise PtmcoderError(

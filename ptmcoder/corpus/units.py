@@ -1,13 +1,17 @@
-"""Reading the units to annotate and the human labels used for few-shot learning.
+"""Units, their text, and the human codes given to them: what every stage reads.
 
-``--corpus`` is a corpus name (``ptmcoder.corpus.store.load_corpus`` when the
-corpus stage provides it, or a bundled sample such as ``humbatova_so``), a
-``.parquet`` file, or a CSV/JSONL file with at least ``id`` and ``title``.
+``--corpus`` is a corpus name (:func:`ptmcoder.corpus.store.load_corpus`, or a
+bundled sample such as ``humbatova_so``), a ``.parquet`` file, or a CSV/JSONL file
+with at least ``id`` and ``title`` (:func:`load_units`). :func:`unit_text` is the
+text of a unit that is coded, shown and exported. Human codes are a long table
+``unit, rater, code`` (:func:`load_labels`), reduced to each unit's consensus codes
+by :func:`unit_labels`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -67,7 +71,7 @@ def load_units(ref: str, *, limit: int | None = None) -> pd.DataFrame:
     if path.is_file():
         frame = _read_file(path)
     else:
-        from ptmcoder.corpus.store import load_corpus  # the corpus stage
+        from ptmcoder.corpus.store import load_corpus
 
         try:
             frame = load_corpus(ref)
@@ -107,6 +111,16 @@ def load_units(ref: str, *, limit: int | None = None) -> pd.DataFrame:
         frame = frame.head(limit)
     frame.attrs["source"] = source
     return frame.reset_index(drop=True)
+
+
+def unit_text(unit: dict[str, Any]) -> str:
+    """The text that is coded: the title, then the body when there is one."""
+    title = str(unit.get("title") or "").strip()
+    body = unit.get("body")
+    body = str(body).strip() if body is not None and body == body else ""  # NaN-safe
+    if body:
+        return f"Title: {title}\n\n{body}" if title else body
+    return title
 
 
 def load_labels(ref: str, *, raters: list[str] | None = None) -> pd.DataFrame:
