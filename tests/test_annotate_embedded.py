@@ -89,7 +89,7 @@ def test_code_vectors_cached_by_codebook_hash(minilm, book, tmp_path):
 
 def test_fewshot_is_cross_fitted_never_sees_own_label(book, units):
     """Random labels are memorisable only by a model that saw them: in-sample fitting
-    would reproduce them; the few-shot annotator's cross-fitting must stay near chance."""
+    would reproduce them; the supervised annotator's cross-fitting must stay near chance."""
     from ptmcoder.annotate.learn import tfidf_features
     from ptmcoder.annotate.supervised import SupervisedAnnotator
     from ptmcoder.corpus.units import unit_text
@@ -101,7 +101,7 @@ def test_fewshot_is_cross_fitted_never_sees_own_label(book, units):
     annotator = SupervisedAnnotator(book, None, mode="tfidf")
     annotator.fit(labels, pool, pool)
     records = list(annotator.annotate(pool))
-    assert all(r.method == "few-shot" for r in records)
+    assert all(r.method == "supervised" for r in records)
     hits = np.mean([r.codes[0].code in labels[r.unit_id] for r in records if r.codes])
     assert hits < 0.6, hits  # in-sample, the same features memorise the labels
     from sklearn.linear_model import LogisticRegression
@@ -215,6 +215,6 @@ def test_cli_fewshot_manifest_says_cross_fitted(run_cli, isolated_home, minilm):
     assert result.exit_code == 0, result.stderr
     run_dir = isolated_home / "runs" / json.loads(result.stdout)["run_id"]
     meta = json.loads((run_dir / "manifest.json").read_text())["annotators"][0]
-    assert meta["method"] == "few-shot"
-    assert "never its own label" in meta["few_shot"]["cross_fitting"]
-    assert meta["few_shot"]["labelled_units"] > 400
+    assert meta["method"] == "supervised" and "few_shot" not in meta
+    assert "never its own label" in meta["supervised"]["cross_fitting"]
+    assert meta["supervised"]["labelled_units"] > 400

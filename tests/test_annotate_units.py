@@ -78,4 +78,4 @@ def test_train_rater_warning_and_the_final_labels_end_to_end(run_cli):
 
     stderr, records = _annotate(run_cli, "--train", "humbatova_so_final", "--train-rater", "final")
     assert "no such rater" not in stderr and "no usable human codes" not in stderr
-    assert len(records) == 3 and {r["method"] for r in records} == {"few-shot"}
+    assert len(records) == 3 and {r["method"] for r in records} == {"supervised"}

