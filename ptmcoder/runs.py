@@ -451,6 +451,23 @@ class Run:
                 out.append(RaterSource(str(rater.get("name")), store, spec))
         return out
 
+    def coding_manifest(self) -> Manifest:
+        """The manifest of the annotation store whose settings stand for the run's
+        coding (codebook, level, corpus, prompt): the run's own for an annotate run,
+        the first rater's store for a study (a study's raters share its codebook and
+        corpus); a study not yet annotated gives its own, with the study's codebook."""
+        manifest = self.manifest()
+        if manifest.origin is Origin.ANNOTATE:
+            return manifest
+        raters = self.raters(manifest)
+        if raters:
+            return raters[0].store.manifest()
+        annotate = (manifest.study.config if manifest.study else {}).get("annotate") or {}
+        manifest.config = manifest.config.model_copy(
+            update={"codebook": annotate.get("codebook"), "level": annotate.get("level")}
+        )
+        return manifest
+
     def rater(self, name: str | None = None, *, index: int = 0) -> RaterSource:
         """One rater by name, or the ``index``-th; a located error naming the raters."""
         raters = self.raters()

@@ -218,10 +218,8 @@ def export_project(
     if line_endings not in LINE_ENDINGS:
         raise PtmcoderError(f"line endings must be one of {', '.join(LINE_ENDINGS)}")
     run = resolve_run(str(run_ref))
-    raters = run.raters()
-    # the codebook, corpus and hash the raters coded with (a study's are its first store's)
-    store = raters[0].store if raters else run
-    manifest = store.manifest().model_dump(mode="json")
+    # the codebook, corpus and hash the raters coded with (a study's: its first rater's)
+    manifest = run.coding_manifest().model_dump(mode="json")
     book = _codebook_of(manifest)
     index = book.index()
     out_path = Path(output) if output else Path(f"{run.id}.qdpx")

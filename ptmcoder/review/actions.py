@@ -56,7 +56,7 @@ class Queue:
     def codebook(self):
         from ptmcoder.codebook import load_codebook
 
-        config = self.run.manifest().config.model_dump(mode="json")
+        config = self.run.coding_manifest().config.model_dump(mode="json")
         ref = config.get("codebook") or config.get("codebook_id")
         if not ref:
             raise NotFoundError(f"run {self.run.id}'s manifest names no codebook")

@@ -235,9 +235,7 @@ def build_queue(run_ref: str, options: BuildOptions | None = None) -> BuildResul
     options = options or BuildOptions()
     wanted = set(options.reasons or list(Reason))
     run = resolve_run(run_ref)
-    raters = run.raters()
-    store = raters[0].store if raters else run
-    config = store.manifest().model_dump(mode="json").get("config", {})
+    config = run.coding_manifest().config.model_dump(mode="json")
     records = run_records(run)
     if not records:
         raise NotFoundError(
