@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from rich.table import Table
 
 from ptmcoder.errors import PtmcoderError
@@ -73,9 +74,7 @@ class Calibration:
         }
 
 
-def _check(
-    confidence: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _check(confidence: ArrayLike, correct: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     p = np.asarray(confidence, dtype=np.float64)
     y = np.asarray(correct, dtype=np.float64)
     if p.ndim != 1 or p.shape != y.shape:
@@ -95,8 +94,8 @@ def bin_index(p: np.ndarray, n_bins: int = DEFAULT_BINS) -> np.ndarray:
 
 
 def calibration_stats(
-    confidence: Sequence[float] | np.ndarray,
-    correct: Sequence[bool] | np.ndarray,
+    confidence: ArrayLike,
+    correct: ArrayLike,
     *,
     n_bins: int = DEFAULT_BINS,
     annotator: str = "",
@@ -146,8 +145,8 @@ def calibration_stats(
 
 
 def bootstrap_intervals(
-    confidence: Sequence[float] | np.ndarray,
-    correct: Sequence[bool] | np.ndarray,
+    confidence: ArrayLike,
+    correct: ArrayLike,
     *,
     n_bins: int = DEFAULT_BINS,
     n_boot: int = 1000,
@@ -265,8 +264,8 @@ def calibration_table(
 
 
 def cross_fitted_calibration(
-    confidence: Sequence[float] | np.ndarray,
-    correct: Sequence[bool] | np.ndarray,
+    confidence: ArrayLike,
+    correct: ArrayLike,
     *,
     method: str = "isotonic",
     folds: int = 5,
