@@ -1,6 +1,11 @@
 """Fine-tuning MiniLM on human codes (annotate/finetune.py): cross-fitted scores, the
 cache that makes a rerun train nothing, resume after an interrupted learning step, the
-budget that skips it in auto mode, and ``annotate --annotator embedded:finetune``."""
+budget that skips it in auto mode, and ``annotate --annotator embedded:finetune``.
+
+The tests that train for real (3 epochs, 128 word pieces) take minutes on a loaded
+2-core machine and are marked ``slow``; each has a fast twin in the default run that
+trains one epoch on 16 word pieces of a dozen units and checks the same properties
+(cross-fitted models, cache reuse, resume, the manifest), all but the accuracy."""
 
 from __future__ import annotations
 
@@ -25,6 +30,15 @@ SIGNAL = {
 }
 FILLER = "the build on linux with python version latest release today after update".split()
 SMALL = finetune.FineTuneSettings(max_tokens=32, epochs=3, batch=8, lr=1e-4, head_lr=5e-3)
+#: the fast twins' settings: one epoch on 16 word pieces, no int8 scoring
+TINY = finetune.FineTuneSettings(max_tokens=16, epochs=1, batch=8, quantize=False)
+
+
+def finetune_scores(path, texts: list[str], settings) -> np.ndarray:
+    """The scores the model saved at ``path`` gives ``texts``."""
+    model = finetune.TunedModel(3, settings, True)
+    model.load(path)
+    return model.score(texts)
 
 
 def _data(n_per_class: int, seed: int) -> tuple[list[str], np.ndarray]:
@@ -39,6 +53,7 @@ def _data(n_per_class: int, seed: int) -> tuple[list[str], np.ndarray]:
     return texts, np.array(rows)
 
 
+@pytest.mark.slow
 def test_cross_fit_learns_scores_out_of_fold_and_reuses_its_cache(tmp_path):
     texts, Y = _data(10, 1)
     other, Y_other = _data(4, 2)
@@ -62,6 +77,7 @@ def test_cross_fit_learns_scores_out_of_fold_and_reuses_its_cache(tmp_path):
     assert finetune.cache_key(texts, Y[:, ::-1], SMALL, True) != meta["cache_key"]
 
 
+@pytest.mark.slow
 def test_an_interrupted_learning_step_resumes_at_the_model_it_was_training(tmp_path):
     texts, Y = _data(6, 3)
     folds = fold_ids(Y, 2, 13)
@@ -73,6 +89,34 @@ def test_an_interrupted_learning_step_resumes_at_the_model_it_was_training(tmp_p
     resumed = finetune.cross_fit(*args, single=True, cache_dir=tmp_path)
     assert resumed[2]["trained_now"] == ["full"]
     np.testing.assert_allclose(resumed[0], first[0])
+
+
+def test_cross_fit_fast_twin_fits_every_fold_and_reuses_its_cache(tmp_path):
+    texts, Y = _data(4, 1)
+    other, _ = _data(1, 2)
+    folds = fold_ids(Y, 2, 13)
+    raw_lab, raw_other, meta = finetune.cross_fit(
+        texts, Y, other, folds, TINY, single=True, cache_dir=tmp_path
+    )
+    assert raw_lab.shape == (12, 3) and raw_other.shape == (3, 3)
+    assert meta["models"] == ["fold0", "fold1", "full"] == meta["trained_now"]
+    where = tmp_path / meta["cache_key"][:32]
+    assert {p.name for p in where.glob("*.pt")} == {"fold0.pt", "fold1.pt", "full.pt"}
+    # cross-fitted: a labelled unit's scores are its fold model's, not the full model's
+    assert not np.allclose(raw_lab, finetune_scores(where / "full.pt", texts, TINY))
+    again_lab, again_other, again = finetune.cross_fit(
+        texts, Y, other, folds, TINY, single=True, cache_dir=tmp_path
+    )
+    assert again["trained_now"] == [] and again["models"] == ["fold0", "fold1", "full"]
+    np.testing.assert_allclose(again_lab, raw_lab)
+    np.testing.assert_allclose(again_other, raw_other, atol=1e-6)
+    assert finetune.cache_key(texts, Y[:, ::-1], TINY, True) != meta["cache_key"]
+    # resumed after a kill while the last model was training: only that one is trained
+    (where / "full.pt").unlink()
+    (where / "out_of_fold.npy").unlink()
+    resumed = finetune.cross_fit(texts, Y, other, folds, TINY, single=True, cache_dir=tmp_path)
+    assert resumed[2]["trained_now"] == ["full"]
+    np.testing.assert_allclose(resumed[0], raw_lab)
 
 
 def test_multilabel_codes_train_one_sigmoid_per_code(tmp_path):
@@ -98,12 +142,13 @@ def test_auto_mode_skips_fine_tuning_over_the_budget_with_the_reason(tmp_path):
     assert "30 units" in reason and "budget of 1 s" in reason and "embedded:finetune" in reason
 
 
-def _toy_corpus(isolated_home, run_cli) -> None:
-    """Corpus ``toy`` (units tr000.. and te000..) and ``labels.csv`` for the tr units."""
+def _toy_corpus(isolated_home, run_cli, n_train: int = 10, n_test: int = 3) -> None:
+    """Corpus ``toy`` (units tr000.. and te000.., ``n_*`` per class) and ``labels.csv``
+    for the tr units."""
     import pandas as pd
 
     rows = []
-    for prefix, n, seed in (("tr", 10, 6), ("te", 3, 7)):
+    for prefix, n, seed in (("tr", n_train, 6), ("te", n_test, 7)):
         texts, Y = _data(n, seed)
         for i, (text, y) in enumerate(zip(texts, Y, strict=True)):
             code = ["bug", "feature", "question"][int(y.argmax())]
@@ -121,6 +166,7 @@ def _toy_corpus(isolated_home, run_cli) -> None:
     assert result.exit_code == 0, result.stderr
 
 
+@pytest.mark.slow
 def test_annotate_embedded_finetune_competes_with_the_linear_learner(isolated_home, run_cli):
     _toy_corpus(isolated_home, run_cli)
     result = run_cli(
@@ -141,6 +187,37 @@ def test_annotate_embedded_finetune_competes_with_the_linear_learner(isolated_ho
     said = {"ensemble": "An ensemble", "minilm-finetuned": "MiniLM fine-tuned"}
     opening = next((v for k, v in said.items() if learner["learner"].startswith(k)), "A sci")
     assert all(c["rationale"].startswith(opening) for r in records for c in r["codes"])
+
+
+def test_annotate_embedded_finetune_fast_twin_lists_its_models(isolated_home, run_cli, monkeypatch):
+    monkeypatch.setattr(finetune, "FineTuneSettings", lambda seed: TINY)
+    _toy_corpus(isolated_home, run_cli, n_train=4, n_test=1)
+    result = run_cli(
+        "annotate", "--codebook", "issue-type", "--corpus", "toy", "--annotator",
+        "embedded:finetune", "--train", isolated_home / "labels.csv", "--no-progress", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    run_dir = isolated_home / json.loads(result.stdout)["path"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    meta = manifest["annotators"][0]
+    learner = meta["learner"]
+    assert meta["method"] == "supervised"
+    names = [c["representation"] for c in learner["cv"]["candidates"]]
+    assert "minilm-finetuned" in names and any(n.endswith("+minilm-finetuned") for n in names)
+    assert learner["finetune"]["models"] == ["fold0", "fold1", "full"]
+    assert learner["finetune"]["trained_now"] == ["fold0", "fold1", "full"]
+    records = read_records(run_dir)
+    assert len(records) == 15 and all(r["scores"] and r["method"] == "supervised" for r in records)
+    # a second run on the same codes trains nothing: the models come from the cache
+    again = run_cli(
+        "annotate", "--codebook", "issue-type", "--corpus", "toy", "--annotator",
+        "embedded:finetune", "--train", isolated_home / "labels.csv", "--no-progress", "--json",
+    )  # fmt: skip
+    assert again.exit_code == 0, again.stderr
+    second = json.loads(
+        (isolated_home / json.loads(again.stdout)["path"] / "manifest.json").read_text()
+    )
+    assert second["annotators"][0]["learner"]["finetune"]["trained_now"] == []
 
 
 def test_an_unknown_embedded_kind_is_refused_before_any_run(isolated_home, run_cli):
