@@ -249,11 +249,13 @@ def _render_info(info: dict, name: str, out) -> None:
 @click.argument("name")
 @click.option(
     "--design",
-    type=click.Choice(["tan", "banyongrakkul"]),
+    type=click.Choice(["tan", "banyongrakkul", "random", "cochran"]),
     required=True,
     help="tan: score filter, Cochran random sample plus high-score units; "
-    "banyongrakkul: balanced PTM / non-PTM closed issues per project.",
+    "banyongrakkul: balanced PTM / non-PTM closed issues per project; random: --size "
+    "units; cochran: Cochran's sample size for --confidence and --margin.",
 )
+@click.option("--size", type=click.IntRange(min=1), default=None, help="random: sample size.")
 @click.option(
     "--sample-name", default=None, help="Name of the sample (default: the design and the seed)."
 )
@@ -301,6 +303,17 @@ def _render_info(info: dict, name: str, out) -> None:
     help="banyongrakkul: file of PTM-related unit ids (one a line, or CSV with id).",
 )
 @click.option(
+    "--ptm-column",
+    default=None,
+    help="banyongrakkul: a boolean corpus column marking PTM-related units.",
+)
+@click.option(
+    "--project-column",
+    default="project",
+    show_default=True,
+    help="banyongrakkul: the column naming each unit's project.",
+)
+@click.option(
     "--all-states", is_flag=True, help="banyongrakkul: use open issues too (default: closed only)."
 )
 @click.option("--replace", is_flag=True, help="Overwrite the --out corpus if it exists.")
@@ -311,12 +324,15 @@ def sample_cmd(
     sample_name: str | None,
     out_corpus: str | None,
     seed: int,
+    size: int | None,
     confidence: float,
     margin: float,
     score_min: int,
     high_score: int,
     ptm_labels: str | None,
     ptm_ids: str | None,
+    ptm_column: str | None,
+    project_column: str,
     all_states: bool,
     replace: bool,
     as_json: bool,
@@ -331,12 +347,15 @@ def sample_cmd(
         sample_name=sample_name,
         out_corpus=out_corpus,
         seed=seed,
+        size=size,
         confidence=confidence,
         margin=margin,
         score_min=score_min,
         high_score=high_score,
         ptm_labels=ptm_labels,
         ptm_ids=ptm_ids,
+        group_column=ptm_column,
+        project_column=project_column,
         all_states=all_states,
         replace=replace,
     )
@@ -366,6 +385,8 @@ def _render_sample(drawn, design, confidence, margin, score_min, high_score) -> 
         _say(out, f"high-score (score >= {high_score}): n={rec['high_score']:,}")
         _say(out, f"overlap: n={rec['overlap']:,}")
         _say(out, f"sample: n={rec['total']:,}")
+    elif design in ("random", "cochran"):
+        _say(out, f"simple random sample (seed {rec['seed']}): n={len(drawn.units):,}")
     else:
         table = Table(
             title=f"Balanced sample per project (n={rec['total']:,}: "

@@ -69,7 +69,7 @@ def render_result(result, out) -> None:
     """The stage table, the one-screen summary and where the report is (run and demo)."""
     out.print(render_outcomes(result))
     for line in summary_lines(result.run_dir):
-        out.print(line)
+        out.print(line, markup=False)
     out.print(
         f"annotator calls this session: {result.annotator_calls}; time {result.seconds:.1f} s"
     )

@@ -52,15 +52,10 @@ def _status(msg: str) -> None:
 
 
 def _rule(ptm_tags: str | None, ptm_column: str | None):
-    from ptmcoder.stats.engine import TAN2024_PTM_TAGS, PtmRule
+    from ptmcoder.stats.engine import ptm_rule
 
-    if ptm_tags and ptm_column:
-        raise PtmcoderError("give --ptm-tags or --ptm-column, not both")
-    if ptm_column:
-        return PtmRule(tags=None, column=ptm_column)
-    if ptm_tags:
-        return PtmRule(tags=tuple(t.strip() for t in ptm_tags.split(",") if t.strip()))
-    return PtmRule(tags=TAN2024_PTM_TAGS)
+    tags = [t.strip() for t in ptm_tags.split(",") if t.strip()] if ptm_tags else None
+    return ptm_rule(tags, ptm_column)
 
 
 def _proportion_table(title: str, results) -> Table:
@@ -175,7 +170,6 @@ def popularity(
     corpus_ref, ptm_tags, ptm_column, since, memory_limit, threads, scope, top_k, out, as_json
 ) -> None:
     """Questions per year and per tag per year (Tan et al. RQ1), with a line chart."""
-    from ptmcoder.stats import plots
     from ptmcoder.stats.engine import resolve_corpus
     from ptmcoder.stats.popularity import popularity as run
 
@@ -190,13 +184,7 @@ def popularity(
         memory_limit=memory_limit,
         threads=threads,
     )
-    fig = plots.popularity_chart(
-        result.per_year,
-        result.per_tag_year,
-        _out_dir(out) / "popularity.png",
-        title="PTM-related questions" if scope == "ptm" else "units",
-    )
-    result.figures.append(str(fig))
+    (fig,) = result.draw_figures(_out_dir(out))
     if as_json:
         print_json(result.to_dict())
         return
@@ -237,7 +225,6 @@ def difficulty(
 ) -> None:
     """%no acc with the proportion test, response time and PD of PTM-related units
     against the rest, per group and per tag (Tan et al. RQ2, Table II)."""
-    from ptmcoder.stats import plots
     from ptmcoder.stats.difficulty import difficulty as run
     from ptmcoder.stats.engine import resolve_corpus
 
@@ -252,15 +239,8 @@ def difficulty(
         memory_limit=memory_limit,
         threads=threads,
     )
-    bars = [
-        (row.name, row.n, row.pct_no_acc) for row in [*result.groups, *result.tags] if row.n > 0
-    ]
-    if bars:
-        result.figures.append(str(plots.no_acc_chart(bars, _out_dir(out) / "no_acc.png")))
-    if result.histogram:
-        fig = plots.response_time_chart(result.histogram, _out_dir(out) / "response_time.png")
-        result.figures.append(str(fig))
-    else:
+    result.draw_figures(_out_dir(out))
+    if not result.histogram:
         _status("no response-time figure: no question has an accepted answer with a date")
     if as_json:
         print_json(result.to_dict())

@@ -276,6 +276,15 @@ class DrawnSample:
     out_corpus: str | None = None
 
 
+def simple_random_sample(df: pd.DataFrame, n: int, *, seed: int = 0) -> SampleResult:
+    """A simple random sample of ``n`` units (all of them when ``n`` is larger),
+    drawn from the units ordered by id so that the draw does not depend on the
+    corpus's row order."""
+    ordered = df.sort_values("id", kind="stable").reset_index(drop=True)
+    picked = ordered.sample(n=min(n, len(ordered)), random_state=seed)
+    return SampleResult(picked, {"design": "random", "seed": seed, "size": int(n)})
+
+
 def draw_sample(
     corpus: str,
     design: str,
@@ -283,18 +292,25 @@ def draw_sample(
     sample_name: str | None = None,
     out_corpus: str | None = None,
     seed: int = 0,
+    size: int | None = None,
     confidence: float = 0.95,
     margin: float = 0.05,
     score_min: int = 1,
-    high_score: int = 10,
+    high_score: int = 9,
     ptm_labels: str | None = None,
     ptm_ids: str | None = None,
+    group_column: str | None = None,
+    project_column: str = "project",
     all_states: bool = False,
     replace: bool = False,
 ) -> DrawnSample:
-    """Draw a seeded sample of the stored corpus ``corpus`` with ``design`` (``tan`` or
-    ``banyongrakkul``), save it as ``corpora/<corpus>/samples/<sample_name>`` with its
-    record, and (``out_corpus``) as a corpus of its own."""
+    """Draw a seeded sample of the stored corpus ``corpus`` and save it as
+    ``corpora/<corpus>/samples/<sample_name>`` with its record, and (``out_corpus``)
+    as a corpus of its own. Designs: ``tan`` (:func:`tan_sample`), ``banyongrakkul``
+    (:func:`balanced_stratified_sample`; the PTM group from ``ptm_labels``,
+    ``ptm_ids`` or a boolean ``group_column``), ``random`` (``size`` units) and
+    ``cochran`` (Cochran's size for ``confidence`` and ``margin``). ``ptmcoder
+    corpus sample`` and a study's sample stage both call this."""
     from ptmcoder.corpus.store import load_corpus, save_corpus, save_sample
 
     df = load_corpus(corpus)
@@ -308,14 +324,35 @@ def draw_sample(
             seed=seed,
         )
     elif design == "banyongrakkul":
-        df = df.assign(is_ptm=ptm_column(df, ptm_labels, ptm_ids))
+        if group_column is not None and not (ptm_labels or ptm_ids):
+            if group_column not in df.columns:
+                raise PtmcoderError(
+                    f"corpus {corpus!r} has no column {group_column!r} marking PTM-related units",
+                    hint="give --ptm-labels or --ptm-ids, or name the column",
+                )
+            df = df.assign(is_ptm=df[group_column].fillna(False).astype(bool))
+        else:
+            df = df.assign(is_ptm=ptm_column(df, ptm_labels, ptm_ids))
         result = balanced_stratified_sample(
-            df, group_col="is_ptm", closed_only=not all_states, seed=seed
+            df,
+            group_col="is_ptm",
+            project_col=project_column,
+            closed_only=not all_states,
+            seed=seed,
         )
         result.record["parameters"]["ptm_labels"] = ptm_labels
         result.record["parameters"]["ptm_ids"] = ptm_ids
+        result.record["parameters"]["group_column"] = group_column
+    elif design in ("random", "cochran"):
+        n = cochran_sample_size(len(df), confidence, margin) if design == "cochran" else size
+        if n is None:
+            raise PtmcoderError("the random design needs a sample size", hint="give --size N")
+        result = simple_random_sample(df, n, seed=seed)
+        result.record["design"] = design
     else:
-        raise PtmcoderError(f"unknown design {design!r}", hint="designs: tan, banyongrakkul")
+        raise PtmcoderError(
+            f"unknown design {design!r}", hint="designs: tan, banyongrakkul, random, cochran"
+        )
     sample_name = sample_name or f"{design}-seed{seed}"
     data, meta = save_sample(corpus, sample_name, result.units, result.record)
     if out_corpus:

@@ -87,49 +87,33 @@ def _adapt_import(ctx: StageContext) -> dict[str, Any]:
 
 
 def _adapt_sample(ctx: StageContext) -> dict[str, Any]:
-    """sample: the designs of ``ptmcoder.corpus.sampling``; ``all`` keeps the corpus."""
+    """sample: ``corpus.sampling.draw_sample`` (what ``ptmcoder corpus sample`` calls),
+    saved as the sample ``study`` and as the corpus ``<corpus>-sample``; ``all`` keeps
+    the corpus as it is."""
     from ptmcoder.corpus import sampling
-    from ptmcoder.corpus.store import corpus_path, load_corpus, save_corpus
+    from ptmcoder.corpus.store import corpus_path, load_corpus
 
-    cfg = ctx.config.sample
-    name = corpus_name(ctx.config)
-    df = load_corpus(name)
-    population = len(df)
+    cfg, name = ctx.config.sample, corpus_name(ctx.config)
+    population = len(load_corpus(name))
     if cfg.design == SampleDesign.ALL:
         return {"design": "all", "population": population, "units": population, "corpus": name}
-    if cfg.design in (SampleDesign.RANDOM, SampleDesign.COCHRAN):
-        n = cfg.size
-        if cfg.design == SampleDesign.COCHRAN:
-            n = sampling.cochran_sample_size(population, cfg.confidence, cfg.margin)
-        if n is None:
-            raise ConfigError("sample.size is needed for design 'random'")
-        ordered = df.sort_values("id", kind="stable").reset_index(drop=True)
-        picked = ordered.sample(n=min(n, population), random_state=cfg.seed)
-        record = {"design": str(cfg.design), "seed": cfg.seed, "size": int(n)}
-    elif cfg.design == SampleDesign.TAN:
-        result = sampling.tan_sample(
-            df,
-            confidence=cfg.confidence,
-            margin=cfg.margin,
-            score_min=cfg.score_min,
-            high_score=cfg.high_score,
-            seed=cfg.seed,
-        )
-        picked, record = result.units, result.record
-    else:
-        result = sampling.balanced_stratified_sample(
-            df, group_col=cfg.group_column, project_col=cfg.project_column, seed=cfg.seed
-        )
-        picked, record = result.units, result.record
-    target = f"{name}-sample"
-    save_corpus(picked, target, record, replace=True)
+    drawn = sampling.draw_sample(
+        name,
+        str(cfg.design),
+        sample_name="study",
+        out_corpus=f"{name}-sample",
+        replace=True,
+        **cfg.model_dump(exclude={"design", "group_column", "project_column"}),
+        group_column=cfg.group_column,
+        project_column=cfg.project_column,
+    )
     return {
-        **jsonable(record),
+        **jsonable(drawn.record),
         "design": str(cfg.design),
         "population": population,
-        "units": len(picked),
-        "corpus": target,
-        "units_sha256": sha256_file(corpus_path(target)),
+        "units": len(drawn.units),
+        "corpus": f"{name}-sample",
+        "units_sha256": sha256_file(corpus_path(f"{name}-sample")),
     }
 
 
@@ -498,25 +482,22 @@ def _adapt_stats(ctx: StageContext) -> dict[str, Any]:
 
 def _corpus_analyses(ctx: StageContext) -> dict[str, Any]:
     """Tan et al.'s popularity (RQ1) and difficulty (RQ2) over the imported corpus, as
-    ``stats popularity`` / ``stats difficulty`` compute them (``ptmcoder.stats``)."""
+    ``ptmcoder stats popularity`` / ``stats difficulty`` compute and draw them."""
     from ptmcoder.corpus.store import corpus_path
-    from ptmcoder.stats.engine import DEFAULT_PTM_RULE, PtmRule
+    from ptmcoder.stats.difficulty import difficulty
+    from ptmcoder.stats.engine import ptm_rule
+    from ptmcoder.stats.popularity import popularity
 
     cfg = ctx.config.stats
-    wanted = [a for a in cfg.analyses if a in ("popularity", "difficulty")]
-    if not wanted:
-        return {}
     path = Path(corpus_path(corpus_name(ctx.config)))
-    rule = PtmRule(tags=tuple(cfg.ptm_tags)) if cfg.ptm_tags else DEFAULT_PTM_RULE
+    rule = ptm_rule(cfg.ptm_tags)
     out: dict[str, Any] = {}
-    if "popularity" in wanted:
-        from ptmcoder.stats.popularity import popularity
-
-        out["popularity"] = jsonable(popularity(path, rule=rule, since=cfg.since).to_dict())
-    if "difficulty" in wanted:
-        from ptmcoder.stats.difficulty import difficulty
-
-        out["difficulty"] = jsonable(difficulty(path, rule=rule, since=cfg.since).to_dict())
+    for name, analysis in (("popularity", popularity), ("difficulty", difficulty)):
+        if name in cfg.analyses:
+            result = analysis(path, rule=rule, since=cfg.since)
+            result.draw_figures(ctx.dir(Stage.STATS))
+            result.figures = [Path(f).name for f in result.figures]
+            out[name] = jsonable(result.to_dict())
     return out
 
 

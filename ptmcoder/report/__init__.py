@@ -183,6 +183,13 @@ def _report_charts(ctx: dict[str, Any]) -> dict[str, bytes]:
             title=f"{tax['codebook']} ({tax['role']}), {tax['level']}: units",
             xlabel="units",
         )
+    stats = ctx.get("stats") or {}
+    stats_dir = Path(ctx["run_dir"]) / "stats"
+    for analysis in ("popularity", "difficulty", "resolution"):
+        for name in (stats.get(analysis) or {}).get("figures") or []:
+            png = stats_dir / Path(name).name
+            if png.is_file():  # drawn by the stats stage, as `ptmcoder stats` draws it
+                made[f"stats_{png.stem}"] = png.read_bytes()
     return {k: v for k, v in made.items() if v is not None}
 
 

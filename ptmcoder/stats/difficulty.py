@@ -74,6 +74,22 @@ class DifficultyResult:
     def group(self, name: str) -> DifficultyRow:
         return next(g for g in self.groups if g.name == name)
 
+    def draw_figures(self, out_dir: Path) -> list[str]:
+        """%no acc per group and tag (``no_acc.png``) and, when some question has an
+        accepted answer with a date, Tan et al.'s Fig. 2 (``response_time.png``) into
+        ``out_dir``; their paths are added to :attr:`figures` and returned."""
+        from ptmcoder.stats import plots
+
+        drawn = []
+        bars = [(r.name, r.n, r.pct_no_acc) for r in [*self.groups, *self.tags] if r.n > 0]
+        if bars:
+            drawn.append(str(plots.no_acc_chart(bars, Path(out_dir) / "no_acc.png")))
+        if self.histogram:
+            path = Path(out_dir) / "response_time.png"
+            drawn.append(str(plots.response_time_chart(self.histogram, path)))
+        self.figures += drawn
+        return drawn
+
     def to_dict(self) -> dict:
         return {
             "analysis": "difficulty (Tan et al. 2024, RQ2)",

@@ -350,3 +350,14 @@ def check_columns(con: duckdb.DuckDBPyConnection, path: Path, needed: list[str])
             f"{path}: missing column(s) {', '.join(missing)}",
             hint="corpora follow the unit schema (ptmcoder/corpus/schema.py)",
         )
+
+
+def ptm_rule(tags: list[str] | tuple[str, ...] | None = None, column: str | None = None) -> PtmRule:
+    """What makes a unit PTM-related: a boolean ``column`` of the corpus, or any of
+    ``tags`` (default: Tan et al.'s 18 tags, Table I); not both. ``ptmcoder stats``
+    and a study's stats stage both take their rule from here."""
+    if tags and column:
+        raise PtmcoderError("give --ptm-tags or --ptm-column, not both")
+    if column:
+        return PtmRule(tags=None, column=column)
+    return PtmRule(tags=tuple(tags) if tags else TAN2024_PTM_TAGS)

@@ -40,6 +40,20 @@ class PopularityResult:
     per_tag_year: dict[str, list[tuple[int, int]]]
     figures: list[str] = field(default_factory=list)
 
+    def draw_figures(self, out_dir: Path) -> list[str]:
+        """Tan et al.'s Fig. 1 (units per year, per tag per year) as
+        ``out_dir/popularity.png``; its path is added to :attr:`figures` and returned."""
+        from ptmcoder.stats import plots
+
+        fig = plots.popularity_chart(
+            self.per_year,
+            self.per_tag_year,
+            Path(out_dir) / "popularity.png",
+            title="PTM-related questions" if self.scope == "ptm" else "units",
+        )
+        self.figures.append(str(fig))
+        return [str(fig)]
+
     def to_dict(self) -> dict:
         return {
             "analysis": "popularity (Tan et al. 2024, RQ1)",
