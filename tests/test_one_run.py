@@ -80,6 +80,9 @@ def test_every_readme_latest_command_works_on_the_demo_run(run_cli, isolated_hom
 
 
 def annotate(run_cli, *extra: str) -> str:
+    """Run `ptmcoder annotate` and return the id of the run it made."""
+    runs = Path.cwd() / "runs"
+    before = set(p.name for p in runs.iterdir()) if runs.is_dir() else set()
     result = run_cli(
         "annotate",
         "--codebook",
@@ -93,7 +96,8 @@ def annotate(run_cli, *extra: str) -> str:
         *extra,
     )
     assert result.exit_code == 0, result.stdout + result.stderr
-    return Run(sorted((Path.cwd() / "runs").iterdir())[-1]).id
+    (made,) = set(p.name for p in runs.iterdir()) - before
+    return made
 
 
 def indicator(codes: dict[str, list[str]], units: list[str], code: str) -> list[int]:

@@ -162,7 +162,10 @@ def test_first_run_runs_every_stage_and_records_hashes(first_run):
     assert s["review"] == "ran" and s["map"] == "ran"
     mapped = read_stage_output(result.run_dir, "map")
     assert mapped["n_input"] > 0
-    assert mapped["n_translated"] + sum(mapped["untranslated"].values()) == mapped["n_input"]
+    assert (
+        mapped["n_translated"] + sum(u["count"] for u in mapped["untranslated"])
+        == mapped["n_input"]
+    )
     assert result.annotator_calls == 80
     for stage in ("import", "annotate", "agree", "stats", "report"):
         record = read_stage_record(result.run_dir, stage)

@@ -225,6 +225,7 @@ def coverage_cmd(a, b, level, reviewed_only, with_suggestions, chart, as_json) -
     is_flag=True,
     help="Match free-text labels to source codes by id, name or alias first.",
 )
+@click.option("--rater", help="Translate only this rater's codings.")
 @click.option(
     "-o",
     "--output",
@@ -246,6 +247,7 @@ def translate_cmd(
     with_suggestions,
     code_column,
     aliases,
+    rater,
     output,
     drop_empty,
     as_json,
@@ -267,6 +269,7 @@ def translate_cmd(
         code_column,
         aliases,
         source_level,
+        rater,
     )
     out = result.table.rename(columns={"unit_id": "unit"})
     if drop_empty:

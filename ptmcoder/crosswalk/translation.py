@@ -45,6 +45,8 @@ class TranslateResult:
     target_counts: dict[str, int] = field(default_factory=dict)
     source_level: str | None = None
     source_level_counts: dict[str, int] = field(default_factory=dict)
+    #: the codings as read (after --rater and --aliases), when read from a file
+    codings: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def n_untranslated(self) -> int:
@@ -320,11 +322,16 @@ def translate_file(
     code_column: str = "code",
     aliases: bool = False,
     source_level: str | None = None,
+    rater: str | None = None,
 ) -> TranslateResult:
-    """:func:`translate` the codings in a file (see :func:`read_codings`). ``aliases`` first
-    matches free-text labels to source codes by id, name or alias; ``source_level`` adds the
-    input distribution at that level of the source codebook (``source_level_counts``)."""
+    """:func:`translate` the codings in a file (see :func:`read_codings`); ``rater`` keeps
+    one rater's. ``aliases`` first matches free-text labels to source codes by id, name or
+    alias; ``source_level`` adds the input distribution at that level of the source
+    codebook (``source_level_counts``). ``ptmcoder map translate`` and a study's map stage
+    both call this."""
     codings = read_codings(path, code_column)
+    if rater is not None:
+        codings = codings[codings["rater"].astype(str) == rater].reset_index(drop=True)
     book = load_codebook(source)
     if aliases:
         codings = resolve_labels(codings, book)
@@ -342,4 +349,5 @@ def translate_file(
             lifted[up] += result.source_counts[code]
         result.source_level_counts = dict(lifted.most_common())
         result.source_level = source_level
+    result.codings = codings
     return result

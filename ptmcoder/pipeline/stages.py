@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -339,75 +338,32 @@ def _adapt_review(ctx: StageContext) -> dict[str, Any]:
     return {"build": jsonable(built.to_json()), "status": jsonable(status.to_json())}
 
 
-def map_input(ctx: StageContext) -> pd.DataFrame:
-    """The codings the map stage translates: ``unit_id, rater, code`` in the source taxonomy
-    (codes given by name are matched to node ids, case-insensitively)."""
-    from ptmcoder.codebook import load_codebook
-    from ptmcoder.tables import read_table
-
-    cfg = ctx.config.map
-    assert cfg is not None
-    df = read_table(ctx.file(cfg.input))
-    unit = next((c for c in ("unit", "unit_id", "id") if c in df.columns), None)
-    if unit is None or cfg.code_column not in df.columns:
-        raise ConfigError(
-            f"map.input {cfg.input}: needs a unit column and {cfg.code_column!r}",
-            hint=f"columns are {', '.join(map(str, df.columns))}",
-        )
-    if cfg.rater and "rater" in df.columns:
-        df = df[df["rater"].astype(str) == cfg.rater]
-    codes = df[cfg.code_column].astype("string").str.strip()
-    keep = codes.notna() & (codes != "")
-    out = pd.DataFrame(
-        {
-            "unit_id": df.loc[keep, unit].astype(str),
-            "rater": df.loc[keep, "rater"].astype(str) if "rater" in df.columns else "input",
-            "code": codes[keep],
-        }
-    )
-    if cfg.match == "name":
-        book = load_codebook(cfg.source)
-        names = {node.name.strip().lower(): node.id for node, _d, _p in book.walk()}
-        ids = out["code"].str.lower().map(names)
-        out.attrs["unmatched"] = dict(Counter(out.loc[ids.isna(), "code"].tolist()))
-        out = out.assign(code=ids).dropna(subset=["code"])
-    else:
-        out.attrs["unmatched"] = {}
-    return out.reset_index(drop=True)
-
-
 def _adapt_map(ctx: StageContext) -> dict[str, Any]:
-    """map translate: ``ptmcoder.crosswalk.translate(codings, source, target,
-    relations=..., level=...)`` returning ``.table``, ``.untranslated``, ``.n_input``,
-    ``.n_translated`` and ``.to_dict()`` (module of the crosswalk issue)."""
+    """map: ``crosswalk.translate_file`` (what ``ptmcoder map translate`` calls) on the
+    configured codings; codes given by name are matched by id, name or alias
+    (``--aliases``), and a label that matches no code is counted untranslated."""
+    from ptmcoder.crosswalk import translate_file
+
     cfg = ctx.config.map
     if cfg is None or not cfg.enabled:
         raise StageUnavailable("not configured (no [map] section)")
-    codings = map_input(ctx)
-    out = ctx.dir(Stage.MAP)
-    codings.to_csv(out / "input.csv", index=False)
-    from ptmcoder import crosswalk
-
-    result = crosswalk.translate(
-        codings,
+    result = translate_file(
+        ctx.file(cfg.input),
         cfg.source,
         cfg.target,
         relations=tuple(cfg.relations),
         level=cfg.level,
         include_suggestions=cfg.include_suggestions,
+        code_column=cfg.code_column,
+        aliases=cfg.match == "name",
+        rater=cfg.rater,
     )
-    result.table.to_csv(out / "translated.csv", index=False)
-    return {
-        "source": cfg.source,
-        "target": cfg.target,
-        "relations": cfg.relations,
-        "include_suggestions": cfg.include_suggestions,
-        "n_input": int(result.n_input),
-        "n_translated": int(result.n_translated),
-        "untranslated": jsonable(dict(result.untranslated)),
-        "unmatched_names": codings.attrs.get("unmatched", {}),
-        "detail": jsonable(result.to_dict()),
-    }
+    out = ctx.dir(Stage.MAP)
+    assert result.codings is not None
+    result.codings[["unit", "rater", "code"]].to_csv(out / "input.csv", index=False)
+    translated = result.table.rename(columns={"unit_id": "unit"})  # as map translate -o
+    translated.to_csv(out / "translated.csv", index=False)
+    return {"source": cfg.source, "target": cfg.target, **jsonable(result.to_dict())}
 
 
 def _distribution(book: Any, codes: dict[str, list[str]], source: str) -> dict[str, Any]:
@@ -463,17 +419,11 @@ def _adapt_stats(ctx: StageContext) -> dict[str, Any]:
         source = pd.read_csv(map_dir / "input.csv", dtype="string")
         result["taxonomies"][ctx.config.map.source] = {
             "role": "source",
-            **_distribution(ctx.config.map.source, codes_by_unit(source, "unit_id"), "map input"),
+            **_distribution(ctx.config.map.source, codes_by_unit(source), "map input"),
         }
         if mapping is not None and (map_dir / "translated.csv").is_file():
             target = pd.read_csv(map_dir / "translated.csv", dtype="string")
-            ucol = next(c for c in ("unit_id", "unit", "id") if c in target.columns)
-            ccol = next(c for c in ("code", "target_code", "object_id") if c in target.columns)
-            dist = _distribution(
-                ctx.config.map.target,
-                codes_by_unit(target.rename(columns={ccol: "code"}), ucol),
-                "map translated",
-            )
+            dist = _distribution(ctx.config.map.target, codes_by_unit(target), "map translated")
             n_in = mapping["n_input"]
             dist["untranslated_share"] = (1 - mapping["n_translated"] / n_in) if n_in else None
             result["taxonomies"][ctx.config.map.target] = {"role": "target", **dist}

@@ -86,7 +86,8 @@ class DifficultyResult:
             drawn.append(str(plots.no_acc_chart(bars, Path(out_dir) / "no_acc.png")))
         if self.histogram:
             path = Path(out_dir) / "response_time.png"
-            drawn.append(str(plots.response_time_chart(self.histogram, path)))
+            chart = plots.response_time_chart(self.histogram, path, bins_per_decade=BINS_PER_DECADE)
+            drawn.append(str(chart))
         self.figures += drawn
         return drawn
 

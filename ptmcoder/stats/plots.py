@@ -50,13 +50,13 @@ def popularity_chart(per_year, per_tag_year: dict, path: Path, *, title: str) ->
     return _save(fig, path)
 
 
-def response_time_chart(histogram: dict, path: Path) -> Path:
+def response_time_chart(histogram: dict, path: Path, *, bins_per_decade: int) -> Path:
     """Tan et al. Fig. 2: distribution of the time to an accepted answer (log minutes),
-    as the share of each group's answered questions per bin."""
+    as the share of each group's answered questions per bin (``bins_per_decade`` bins
+    per power of ten, as the histogram was counted)."""
     import math
 
-    from ptmcoder.stats.difficulty import BINS_PER_DECADE
-
+    BINS_PER_DECADE = bins_per_decade  # noqa: N806 - the histogram's constant
     fig, ax = plt.subplots(figsize=(7, 4))
     for group, rows in histogram.items():
         if not rows:
