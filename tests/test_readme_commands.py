@@ -73,6 +73,9 @@ SKIPPED = {
     "ptmcoder report latest": STUDY,
     "ptmcoder compare latest": STUDY,
     "ptmcoder compare RUN_A RUN_B --json": "RUN_A and RUN_B stand for two study runs; " + STUDY,
+    "ptmcoder compare RUN_A RUN_B --gold final.csv": (
+        "RUN_A and RUN_B stand for two annotate runs: tests/test_one_run.py compares two"
+    ),
     "ptmcoder import-codings coded.qdpx --corpus so -o coded.csv": (
         "coded.qdpx stands for a project coded in a QDA program; export and import-codings "
         "round trip in tests/test_export_qdpx.py"
