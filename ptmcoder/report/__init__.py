@@ -18,11 +18,11 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from ptmcoder.console import fmt_ci, fmt_number, fmt_p, fmt_pct
-from ptmcoder.files import jsonable, sha256_file, write_json, write_text
+from ptmcoder.files import jsonable, write_json, write_text
 from ptmcoder.pipeline.config import STAGES
 from ptmcoder.pipeline.rundir import read_stage_output, read_stage_record
 from ptmcoder.report import charts
-from ptmcoder.runs import MANIFEST, Run
+from ptmcoder.runs import Run
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -82,6 +82,8 @@ def report_context(run_dir: Path) -> dict[str, Any]:
     manifest = Run(run_dir).manifest().model_dump(mode="json")
     stages = []
     for stage in STAGES:
+        if stage == "report":  # this report's own stage: see `sessions` below
+            continue
         rec = read_stage_record(run_dir, str(stage))
         stages.append(
             {
@@ -119,14 +121,15 @@ def report_context(run_dir: Path) -> dict[str, Any]:
                     "untranslated_share": dist.get("untranslated_share"),
                 }
             )
-    sessions = manifest.get("stage_sessions", [])
+    # the report stage's own session and record are still being written while it runs:
+    # the report describes every other stage, so that writing it again gives the same file
+    sessions = [s for s in manifest.get("stage_sessions", []) if s.get("stage") != "report"]
     study = manifest.get("study") or {}
     config = study.get("config") or {}
     return {
         "run_id": run_dir.name,
         "run_dir": str(run_dir),
         "manifest": manifest,
-        "manifest_sha256": sha256_file(run_dir / MANIFEST),
         "title": (config.get("report", {}) or {}).get("title") or f"Study {study.get('id')}",
         "study": config.get("study", {}),
         "stages": stages,
