@@ -94,10 +94,6 @@ def corpus_fingerprint(units: list[dict[str, Any]]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-#: the old private name, still imported by ptmcoder/pipeline.py
-_config_snapshot = config_snapshot
-
-
 def _check_endpoint(options: AnnotateOptions) -> None:
     """Refuse an endpoint with credentials (--base-url or $OPENAI_BASE_URL) before
     anything is created that would record it."""
