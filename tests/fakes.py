@@ -123,3 +123,27 @@ def posts_row(attrs: dict[str, str]) -> str:
     (XML 1.0 cannot carry most of them)."""
     printable = {k: "".join(c for c in v if c.isprintable()) for k, v in attrs.items()}
     return "<row " + " ".join(f"{k}={quoteattr(v)}" for k, v in printable.items()) + " />"
+
+
+def debian_tool(binary: str, package: str, *names: str) -> str | None:
+    """The path of a program from a Debian package, installed with ``apt-get install
+    -y`` when missing (the tests run as root on Debian); None only when it cannot be
+    had, so that the caller skips with that reason."""
+    import shutil
+    import subprocess
+
+    def found() -> str | None:
+        return next((p for p in map(shutil.which, (binary, *names)) if p), None)
+
+    if found() is None:
+        try:
+            subprocess.run(
+                ["apt-get", "install", "-y", package],
+                capture_output=True,
+                timeout=900,
+                check=False,
+                env={**__import__("os").environ, "DEBIAN_FRONTEND": "noninteractive"},
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+    return found()

@@ -6,8 +6,6 @@ flag (the ``flags`` field the hardening issue adds)."""
 from __future__ import annotations
 
 import shutil
-import sys
-import types
 from pathlib import Path
 
 from rich.console import Console
@@ -84,35 +82,32 @@ def install_run(template: Path, home: Path) -> Path:
     return target
 
 
-# -- STAND-IN, clearly marked ----------------------------------------------------------
-# ptmcoder.crosswalk (helper "crosswalk") is written on another branch; until the
-# merge, mapping decisions are checked against this stand-in, which only records the
-# calls it receives. The real integration is tested once both branches are merged.
+# -- a real crosswalk to review ---------------------------------------------------------
 
 
-def crosswalk_standin(log: list) -> types.ModuleType:
-    module = types.ModuleType("ptmcoder.crosswalk")
-
-    def record_decision(
-        mapping_set_path, subject_id, object_id, predicate, decision, *, reviewer, date, **kw
-    ):
-        log.append(
-            {
-                "mapping_set": str(mapping_set_path),
-                "subject_id": subject_id,
-                "object_id": object_id,
-                "predicate": predicate,
-                "decision": decision,
-                "reviewer": reviewer,
-                "date": date,
-                "new_predicate": kw.get("new_predicate"),
-            }
-        )
-
-    module.record_decision = record_decision
-    module.__doc__ = "STAND-IN for tests only"
-    return module
+CROSSWALK = "banyongrakkul2025__humbatova2020"
 
 
-def install_crosswalk_standin(monkeypatch, log: list) -> None:
-    monkeypatch.setitem(sys.modules, "ptmcoder.crosswalk", crosswalk_standin(log))
+def workspace_crosswalk(home: Path) -> tuple[Path, list[dict]]:
+    """A workspace copy of a bundled crosswalk (decisions are written into it, never
+    into the bundled file) and its first three suggestion rows, as review reads them."""
+    import shutil
+
+    from ptmcoder.paths import bundled_dir
+    from ptmcoder.review.build import mapping_suggestions
+
+    target = home / "codebooks" / "crosswalks" / f"{CROSSWALK}.sssom.tsv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(bundled_dir("codebooks") / "crosswalks" / f"{CROSSWALK}.sssom.tsv", target)
+    return target, mapping_suggestions(target)[:3]
+
+
+def reviewed_rows(path: Path, adjudicator: str) -> dict[tuple[str, str], object]:
+    """The rows of a crosswalk file reviewed by ``adjudicator``, by (subject, object)."""
+    from ptmcoder.crosswalk import load_mapping_set
+
+    return {
+        (m.subject_id, m.object_id): m
+        for m in load_mapping_set(path).mappings
+        if m.reviewer_id == f"reviewer:{adjudicator}"
+    }

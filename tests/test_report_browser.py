@@ -6,20 +6,21 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from fakes import debian_tool
 from test_pipeline import write_study
 
 from ptmcoder.pipeline import run_study
 from ptmcoder.report import write_compare
 from ptmcoder.report.compare import compare
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = debian_tool("chromium", "chromium", "chromium-browser")
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"
+    CHROMIUM is None,
+    reason="Chromium is not installed and `apt-get install -y chromium` failed",
 )
 
 #: requests Chromium makes on its own (component updates, time, sign-in), not the page's

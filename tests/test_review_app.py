@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from review_kit import LABELS, install_crosswalk_standin, install_run, make_run
+from fakes import debian_tool
+from review_kit import LABELS, install_run, make_run, reviewed_rows, workspace_crosswalk
 from textual.widgets import Static
 
 from ptmcoder.review import BuildOptions, build_queue, open_queue
@@ -211,48 +211,29 @@ def test_blind_hides_other_adjudicators(run_id):
     assert "ann" not in hidden and "hidden" in hidden
 
 
-def test_mapping_item_keys(run_id, monkeypatch):
-    calls: list = []
-    install_crosswalk_standin(monkeypatch, calls)  # STAND-IN until the merge
-    add_mapping_items(
-        run_id,
-        [
-            {"subject_id": f"humbatova-screening:{s}", "object_id": o, "predicate": p}
-            for s, o, p in [
-                ("generic", "dl-fault", "skos:closeMatch"),
-                ("unclear", "false-positive", "skos:relatedMatch"),
-                ("dl-fault", "generic", "skos:exactMatch"),
-            ]
-        ],
-        mapping_set="x.sssom.tsv",
-    )
+def test_mapping_item_keys(run_id, isolated_home):
+    path, suggestions = workspace_crosswalk(isolated_home)
+    add_mapping_items(run_id, suggestions, mapping_set=str(path))
     with open_queue(run_id) as queue:
         order = [i.kind for i in queue.store.items()]
     skips = ["space"] * order.index("mapping")
     shown = drive(run_id, skips, inspect=lambda app: text_of(app, "#raters"))
-    assert "Generic fault" in shown and "DL fault" in shown  # both codes' definitions
+    # both codes' definitions
+    assert suggestions[0]["subject_label"] in shown and suggestions[0]["object_label"] in shown
     # the skipped unit items went to the end of the queue: the mappings come next
     drive(run_id, ["a", "r", *"skos:broad", "tab", "enter", "x"])
-    assert [(c["decision"], c["new_predicate"]) for c in calls] == [
-        ("accept", None),
-        ("change", "skos:broadMatch"),
-        ("reject", None),
-    ]
+    rows = reviewed_rows(path, "ann")
+    accepted, changed, rejected = (rows[(s["subject_id"], s["object_id"])] for s in suggestions)
+    assert accepted.predicate_id == suggestions[0]["predicate"] and not accepted.predicate_modifier
+    assert changed.predicate_id == "skos:broadMatch"
+    assert rejected.predicate_modifier == "Not"
 
 
 # -- a real terminal ---------------------------------------------------------------------
 
 
 def _tmux() -> str | None:
-    if shutil.which("tmux"):
-        return shutil.which("tmux")
-    try:
-        subprocess.run(
-            ["apt-get", "install", "-y", "tmux"], capture_output=True, timeout=300, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return shutil.which("tmux")
+    return debian_tool("tmux", "tmux")
 
 
 def test_review_app_in_a_real_terminal_under_tmux(run_id, isolated_home):

@@ -9,14 +9,16 @@ import sqlite3
 import pandas as pd
 import pytest
 from review_kit import (
+    CROSSWALK,
     ERROR_UNIT_INDEX,
     FINAL,
     INJECTION_UNIT_INDEX,
     LABELS,
     N_UNITS,
-    install_crosswalk_standin,
     install_run,
     make_run,
+    reviewed_rows,
+    workspace_crosswalk,
 )
 from statsmodels.stats.proportion import proportion_confint
 
@@ -435,60 +437,42 @@ def test_a_mapping_decision_that_cannot_reach_its_crosswalk_is_not_recorded(run_
         assert queue.store.decisions() == []
 
 
-def test_mapping_decisions_reach_the_crosswalk(run_path, monkeypatch, run_cli):
-    calls: list = []
-    install_crosswalk_standin(monkeypatch, calls)  # STAND-IN until the merge
+def test_mapping_decisions_reach_the_crosswalk(run_path, run_cli, isolated_home):
+    """Three suggestion rows of a real crosswalk (a workspace copy of a bundled one)
+    are queued, accepted, changed and rejected in review, and the crosswalk file then
+    holds each as a reviewed row with the adjudicator, as its one reader reads it."""
+    from ptmcoder.crosswalk import load_mapping_set
+    from ptmcoder.paths import bundled_dir
+
+    target, suggestions = workspace_crosswalk(isolated_home)
+    assert len(suggestions) == 3
     build_queue(run_path.name, BuildOptions(reasons=[Reason.AUDIT], audit_size=1))
-    add_mapping_items(
-        run_path.name,
-        [
-            {
-                "subject_id": "a:1",
-                "object_id": "b:1",
-                "predicate": "skos:exactMatch",
-                "confidence": 0.4,
-            },
-            {"subject_id": "a:2", "object_id": "b:2", "predicate": "skos:closeMatch"},
-            {"subject_id": "a:3", "object_id": "b:3", "predicate": "skos:closeMatch"},
-        ],
-        mapping_set="m.sssom.tsv",
-    )
+    add_mapping_items(run_path.name, suggestions, mapping_set=str(target))
     with open_queue(run_path.name) as queue:
         maps = {i.mapping["subject_id"]: i.id for i in queue.store.items() if i.kind == "mapping"}
     run = run_path.name
-    assert (
-        run_cli(
-            "review", "accept", str(maps["a:1"]), "--run", run, "--adjudicator", "ann"
-        ).exit_code
-        == 0
-    )
-    r = run_cli(
-        "review",
-        "decide",
-        str(maps["a:2"]),
-        "--predicate",
-        "skos:broadMatch",
-        "--run",
-        run,
-        "--adjudicator",
-        "ann",
-        "--json",
-    )
+    a, b, c = (s["subject_id"] for s in suggestions)
+    r = run_cli("review", "accept", str(maps[a]), "--run", run, "--adjudicator", "ann")
     assert r.exit_code == 0, r.stderr
-    assert (
-        run_cli(
-            "review", "reject", str(maps["a:3"]), "--run", run, "--adjudicator", "ann"
-        ).exit_code
-        == 0
-    )
-    r = run_cli("review", "decide", str(maps["a:3"]), "--predicate", "skos:nonsense", "--run", run)
+    r = run_cli(
+        "review", "decide", str(maps[b]), "--predicate", "skos:broadMatch",
+        "--run", run, "--adjudicator", "ann", "--json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    r = run_cli("review", "reject", str(maps[c]), "--run", run, "--adjudicator", "ann")
+    assert r.exit_code == 0, r.stderr
+    r = run_cli("review", "decide", str(maps[c]), "--predicate", "skos:nonsense", "--run", run)
     assert r.exit_code == 1 and "unknown predicate" in r.stderr
-    assert [(c["subject_id"], c["decision"], c["new_predicate"]) for c in calls] == [
-        ("a:1", "accept", None),
-        ("a:2", "change", "skos:broadMatch"),
-        ("a:3", "reject", None),
-    ]
-    assert all(c["mapping_set"] == "m.sssom.tsv" and c["reviewer"] == "ann" for c in calls)
+    rows = reviewed_rows(target, "ann")
+    pairs = [(s["subject_id"], s["object_id"]) for s in suggestions]
+    assert set(rows) == set(pairs)
+    accepted, changed, rejected = (rows[p] for p in pairs)
+    assert accepted.predicate_id == suggestions[0]["predicate"] and not accepted.predicate_modifier
+    assert changed.predicate_id == "skos:broadMatch"
+    assert rejected.predicate_modifier == "Not"
+    assert all(m.review_date for m in rows.values())
+    bundled = load_mapping_set(bundled_dir("codebooks") / "crosswalks" / f"{CROSSWALK}.sssom.tsv")
+    assert not any(m.reviewer_id == "reviewer:ann" for m in bundled.mappings)  # untouched
 
 
 def test_decisions_are_append_only_with_provenance(run_path):
