@@ -30,6 +30,10 @@ BROWSER_HOSTS = {
     "accounts.google.com",
     "redirector.gvt1.com",
 }
+#: ... and URLs it fetches on its own for any page, even an empty one (Chromium 150 on
+#: Debian 12 asks www.google.com/async/folae at start); a page's request to any other
+#: path of those hosts is still caught
+BROWSER_URLS = ("https://www.google.com/async/",)
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -75,7 +79,7 @@ def page_requests(urls: list[str]) -> list[str]:
     found = []
     for url in urls:
         host = re.match(r"^[a-z]+://([^/:?]+)", url)
-        if url.startswith(("file:", "data:")):
+        if url.startswith(("file:", "data:", *BROWSER_URLS)):
             continue
         if host and host.group(1) in BROWSER_HOSTS:
             continue
