@@ -42,15 +42,13 @@ import os
 import secrets
 import subprocess
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from ptmcoder import __version__
-from ptmcoder.annotate.options import RunConfig
 from ptmcoder.errors import (
     ConfigError,
     InputRecordError,
@@ -60,210 +58,19 @@ from ptmcoder.errors import (
 )
 from ptmcoder.errors import ValidationError as PtmValidationError
 from ptmcoder.files import FileLock, LockHeld, append_line, write_atomic, write_text
+from ptmcoder.manifest import (
+    Manifest,
+    Origin,
+    RunConfig,
+    RunStatus,
+    upgrade_manifest,
+)
 from ptmcoder.paths import runs_dir
 
 MANIFEST = "manifest.json"
 ANNOTATIONS = "annotations.jsonl"
 SUPERSEDED = "superseded.jsonl"
 LOCK = "run.lock"
-
-
-#: the version of ``manifest.json`` this code writes; :func:`upgrade_manifest` reads older ones
-SCHEMA_VERSION = 3
-
-
-class Origin(StrEnum):
-    """What made a run: ``ptmcoder annotate`` (one stage) or a study (several)."""
-
-    ANNOTATE = "annotate"
-    STUDY = "study"
-
-
-class RunStatus(StrEnum):
-    CREATED = "created"
-    RUNNING = "running"
-    COMPLETE = "complete"
-    INCOMPLETE = "incomplete"
-    #: a session was interrupted (Ctrl-C), or killed: status running, lock free
-    INTERRUPTED = "interrupted"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class CacheStats(_Strict):
-    hits: int = 0
-    misses: int = 0
-
-
-class Session(_Strict):
-    """One process that worked on the run; written when it starts (before any work)
-    and updated as it goes, so a killed session leaves its trace."""
-
-    started_at: str
-    pid: int | None = None
-    resumed: bool = False
-    retried: int = 0
-    finished_at: str | None = None
-    seconds: float | None = None
-    written: int = 0
-    skipped: int = 0
-    errors: dict[str, int] = Field(default_factory=dict)
-    interrupted: bool = False
-    cache: CacheStats = Field(default_factory=CacheStats)
-
-
-class CodebookRef(_Strict):
-    id: str
-    version: str | None = None
-    hash: str | None = None
-    level: str | None = None
-    allowed_codes: list[str] = Field(default_factory=list)
-
-
-class PromptRef(_Strict):
-    id: str
-    sha256: str | None = None
-
-
-class CorpusRef(_Strict):
-    ref: str | None = None
-    source: str | None = None
-    units_in_corpus: int | None = None
-    #: sha256 of the canonical JSON of the units the run was started on (see
-    #: :func:`ptmcoder.annotate.runner.corpus_fingerprint`); None in runs written
-    #: before schema 2, which are therefore not checked on resume
-    fingerprint: str | None = None
-
-
-class AnnotatorCounts(_Strict):
-    records: int = 0
-    unique_units: int = 0
-    errors: dict[str, int] = Field(default_factory=dict)
-    pending: int = 0
-
-
-class Counts(_Strict):
-    units: int | None = None
-    records: int = 0
-    errors: int = 0
-    by_annotator: dict[str, AnnotatorCounts] = Field(default_factory=dict)
-
-
-class StudyRef(_Strict):
-    """The study a run of origin ``study`` ran: its id, the study file's name and
-    content hash, and its settings as validated
-    (:class:`ptmcoder.pipeline.config.StudyConfig`). The file's absolute path is not
-    kept: manifests are shared with colleagues."""
-
-    id: str
-    file: str
-    sha256: str
-    config: dict[str, Any] = Field(default_factory=dict)
-
-
-class StageSession(_Strict):
-    """One stage in one session of a study run: written as the stage starts and
-    again as it ends, so a killed session shows a stage that started and never ended."""
-
-    stage: str
-    input_hash: str
-    started_at: str
-    pid: int | None = None
-    #: running (or killed), ran, skipped, unavailable, failed
-    status: str = "running"
-    finished_at: str | None = None
-    seconds: float | None = None
-    output_hash: str | None = None
-    note: str | None = None
-
-
-class Manifest(_Strict):
-    """``manifest.json``: one writer (:meth:`Run.write_manifest`), one reader
-    (:meth:`Run.manifest`, through :func:`upgrade_manifest`).
-
-    The annotate fields (``config`` to ``training``) describe the annotation store at
-    the run's root (origin ``annotate``) or, in a study, each rater's store in
-    ``annotate/<rater>/``; ``study`` and ``stage_sessions`` belong to study runs."""
-
-    schema_version: int = SCHEMA_VERSION
-    run_id: str
-    origin: Origin = Origin.ANNOTATE
-    created_at: str
-    ptmcoder_version: str
-    git_commit: str | None = None
-    config: RunConfig = Field(default_factory=RunConfig)
-    status: RunStatus = RunStatus.CREATED
-    codebook: CodebookRef | None = None
-    prompt: PromptRef | None = None
-    corpus: CorpusRef | None = None
-    seed: int | None = None
-    counts: Counts = Field(default_factory=Counts)
-    cache: CacheStats = Field(default_factory=CacheStats)
-    sessions: list[Session] = Field(default_factory=list)
-    #: what each annotator reported about itself (model, method, few-shot pool, ...):
-    #: free-form by design, one entry per annotator with at least ``name``
-    annotators: list[dict[str, Any]] = Field(default_factory=list)
-    #: the human codes of ``--train``: file, corpus, units labelled, unknown codes
-    #: with counts, aliases applied (:mod:`ptmcoder.annotate.training`)
-    training: dict[str, Any] | None = None
-    #: origin study: the study, and every stage of every session
-    study: StudyRef | None = None
-    stage_sessions: list[StageSession] = Field(default_factory=list)
-
-
-def upgrade_manifest(data: dict[str, Any], *, run_id: str | None = None) -> dict[str, Any]:
-    """A manifest written by an earlier version, as this version's data.
-
-    - Version 1 (no ``schema_version``, ptmcoder 0.1 before the typed manifest) had
-      the annotate fields, no status before the first session, no corpus fingerprint.
-    - Version 2 said ``kind: "annotate"``; version 3 says ``origin``.
-    - A study run before version 3 (``kind: "pipeline"``, no ``schema_version``)
-      had an untyped manifest: ``study_id``, ``study_file`` (an absolute path, of
-      which only the name is kept), ``study_sha256``, ``config`` (the study's
-      settings) and its stage sessions under ``sessions``."""
-    data = dict(data)
-    if data.get("kind") == "pipeline":
-        return _upgrade_pipeline(data, run_id=run_id)
-    version = data.get("schema_version", 1)
-    if version > SCHEMA_VERSION:
-        raise ConfigError(
-            f"manifest schema {version} is newer than this ptmcoder reads ({SCHEMA_VERSION})",
-            hint="upgrade ptmcoder",
-        )
-    if version == 1:
-        data.setdefault("status", RunStatus.CREATED.value)
-        if run_id is not None:
-            data.setdefault("run_id", run_id)
-        data.setdefault("created_at", "")
-        data.setdefault("ptmcoder_version", "unknown")
-        data["schema_version"] = 2
-    if data["schema_version"] == 2:
-        data["origin"] = data.pop("kind", Origin.ANNOTATE.value)
-        data["schema_version"] = 3
-    return data
-
-
-def _upgrade_pipeline(data: dict[str, Any], *, run_id: str | None) -> dict[str, Any]:
-    sessions = [StageSession.model_validate(s).model_dump() for s in data.get("sessions", [])]
-    running = any(s["status"] == "running" for s in sessions)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": data.get("run_id") or run_id or "",
-        "origin": Origin.STUDY.value,
-        "created_at": data.get("created_at", ""),
-        "ptmcoder_version": data.get("ptmcoder_version", "unknown"),
-        "git_commit": data.get("git_commit"),
-        "status": (RunStatus.RUNNING if running else RunStatus.COMPLETE).value,
-        "study": {
-            "id": data.get("study_id", ""),
-            "file": Path(str(data.get("study_file", ""))).name,
-            "sha256": data.get("study_sha256", ""),
-            "config": data.get("config", {}),
-        },
-        "stage_sessions": sessions,
-    }
 
 
 def utcnow() -> str:
@@ -830,15 +637,19 @@ def rater_usage(rater: RaterSource) -> dict[str, Any]:
     }
 
 
-class ErrorRecord(_Strict):
+class ErrorRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     unit_id: str
     annotator: str
     error_type: str | None = None
     error: str | None = None
 
 
-class RaterReport(_Strict):
+class RaterReport(BaseModel):
     """One rater of ``runs show``: its records counted in its annotation store."""
+
+    model_config = ConfigDict(extra="forbid")
 
     name: str
     annotator: str

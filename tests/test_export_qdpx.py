@@ -18,7 +18,8 @@ from ptmcoder.errors import ValidationError
 from ptmcoder.export.codings import import_codings
 from ptmcoder.export.qdpx import export_project
 from ptmcoder.export.refi import clean_text, find_span, unit_guid
-from ptmcoder.runs import CodebookRef, CorpusRef, create_run
+from ptmcoder.manifest import CodebookRef, CorpusRef
+from ptmcoder.runs import create_run
 
 xmlschema = pytest.importorskip("xmlschema")
 

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from ptmcoder.runs import SCHEMA_VERSION, Origin, Run
+from ptmcoder.manifest import SCHEMA_VERSION, Origin
+from ptmcoder.runs import Run
 from tests.test_readme_commands import README, adapt, readme_commands, setup_workspace
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "runs"
@@ -169,6 +170,13 @@ def test_a_study_run_written_before_one_kind_of_run_upgrades(isolated_home):
     assert json.loads(store.read_text())["schema_version"] == 2
     assert Run(store.parent).manifest().origin is Origin.ANNOTATE
     assert [r.name for r in Run(path).raters()] == ["zero-shot", "few-shot"]
+    # its learner trained on human codes said method few-shot; it is called supervised now
+    learner = path / "annotate" / "few-shot"
+    assert json.loads((learner / "manifest.json").read_text())["annotators"][0]["method"] == (
+        "few-shot"
+    )
+    (entry,) = Run(learner).manifest().annotators
+    assert entry["method"] == "supervised" and "few_shot" not in entry
 
 
 @pytest.mark.filterwarnings("ignore")

@@ -12,7 +12,8 @@ from fakes import openai_annotate
 
 from ptmcoder.annotate.options import AnnotateOptions, RunConfig, resume_options
 from ptmcoder.errors import ConfigError
-from ptmcoder.runs import Manifest, Run, RunReport, create_run, resolve_run
+from ptmcoder.manifest import Manifest
+from ptmcoder.runs import Run, RunReport, create_run, resolve_run
 
 FIXTURES = Path(__file__).parent / "fixtures" / "runs"
 

@@ -1,7 +1,8 @@
-"""The options of ``ptmcoder annotate`` and the config snapshot a run keeps of them.
+"""The options of ``ptmcoder annotate`` and how a resumed run checks them.
 
 :class:`AnnotateOptions` is what the command (or a notebook) sets;
-:class:`RunConfig` is the snapshot written to ``manifest.json`` as ``config``:
+:class:`~ptmcoder.manifest.RunConfig` is the snapshot written to ``manifest.json``
+as ``config`` (defined with the manifest, below the stages):
 the options that change the answers, the operational ones, and the codebook's id,
 version and hash. Both reject unknown keys. Resuming a run compares the options
 a user *set* (``model_fields_set``) with the snapshot: an answer-changing option
@@ -10,99 +11,36 @@ that differs is refused, naming the field (:func:`resume_options`).
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any
 
 from ptmcoder.errors import ConfigError
-
-#: the prompt a run uses unless ``prompt`` names another version
-DEFAULT_PROMPT = "apply_codebook.v1"
-
-#: settings that may change when a run is resumed (they do not change the answers)
-OPERATIONAL = (
-    "base_url",
-    "concurrency",
-    "rpm",
-    "tpm",
-    "timeout",
-    "max_retries",
-    "cache",
-    "progress",
-    "retry_errors",
+from ptmcoder.manifest import (
+    ANSWERING,
+    DEFAULT_PROMPT,
+    OPERATIONAL,
+    AnsweringSettings,
+    OperationalSettings,
+    RunConfig,
 )
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class _Answering(_Strict):
-    """Options that change the answers: fixed for the life of a run."""
-
-    codebook: str | None = None
-    corpus: str | None = None
-    annotators: list[str] = []
-    level: str | None = None
-    limit: int | None = None
-    prompt: str = DEFAULT_PROMPT
-    samples: int = 1
-    temperature: float | None = None
-    max_unit_tokens: int | None = 2000
-    max_output_tokens: int | None = 1024
-    #: output mode: auto (probe and fall back), json_schema, json_object, tools, none
-    structured: Literal["auto", "json_schema", "json_object", "tools", "none"] = "auto"
-    train: str | None = None
-    train_raters: list[str] = []
-    #: the corpus the --train units are in, when not the one coded (a train/test split)
-    train_corpus: str | None = None
-    #: seconds the embedded learner may spend embedding uncached texts with MiniLM
-    #: (None: the time coding the units at 50 units/s takes)
-    learn_budget: float | None = None
-    #: propose this many not yet human-coded units for a human to code next
-    suggest: int = 0
-    shots: int = 0
-    seed: int = 13
-    embedded_temperature: float = 0.05
-    multi_threshold: float = 0.5
-    folds: int = 5
-    batch: bool = False
+__all__ = [
+    "ANSWERING",
+    "DEFAULT_PROMPT",
+    "OPERATIONAL",
+    "AnnotateOptions",
+    "RunConfig",
+    "differing_fields",
+    "resume_options",
+]
 
 
-class _Operational(_Strict):
-    """Options that may change between the sessions of a run."""
-
-    base_url: str | None = None
-    #: requests in flight; None: 8, or 1 for a local endpoint (see docs/local-models.md)
-    concurrency: int | None = None
-    rpm: float | None = None
-    tpm: float | None = None
-    timeout: float = 60.0
-    max_retries: int = 6
-    cache: bool = True
-
-
-class AnnotateOptions(_Answering, _Operational):
+class AnnotateOptions(AnsweringSettings, OperationalSettings):
     """Everything ``ptmcoder annotate`` can set; :class:`RunConfig` is its snapshot."""
 
     progress: bool = True
     #: on resume, take the error records out (to superseded.jsonl) and code those
     #: units again, asking the model afresh (not the cache)
     retry_errors: bool = False
-
-
-class RunConfig(_Answering, _Operational):
-    """The ``config`` of an annotate run's manifest: the options (without the
-    per-session ``progress`` and ``retry_errors``) and the codebook they coded with.
-    Never a key: only the name of the variable the key is read from."""
-
-    codebook_id: str | None = None
-    codebook_version: str | None = None
-    codebook_hash: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-
-
-ANSWERING = tuple(_Answering.model_fields)
 
 
 def differing_fields(options: AnnotateOptions, stored: RunConfig) -> dict[str, tuple[Any, Any]]:

@@ -38,22 +38,18 @@ from ptmcoder.corpus.units import load_units
 from ptmcoder.errors import ConfigError, NotFoundError
 from ptmcoder.llm.openai_client import check_base_url
 from ptmcoder.llm.prompts import load_prompt
-from ptmcoder.progress import progress_bar
-from ptmcoder.runs import (
+from ptmcoder.manifest import (
     CacheStats,
     CodebookRef,
     CorpusRef,
     Counts,
     Manifest,
     PromptRef,
-    Run,
     RunStatus,
     Session,
-    create_run,
-    list_run_ids,
-    resolve_run,
-    utcnow,
 )
+from ptmcoder.progress import progress_bar
+from ptmcoder.runs import Run, create_run, list_run_ids, resolve_run, utcnow
 
 
 @dataclass

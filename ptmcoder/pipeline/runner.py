@@ -32,6 +32,7 @@ from typing import Any
 
 from ptmcoder import __version__
 from ptmcoder.files import canonical_json, fsync_dir, sha256_file, sha256_text
+from ptmcoder.manifest import Manifest, Origin, RunStatus, StageSession, StudyRef
 from ptmcoder.paths import runs_dir
 from ptmcoder.pipeline.config import (
     STAGES,
@@ -49,20 +50,7 @@ from ptmcoder.pipeline.rundir import (
     write_stage_record,
 )
 from ptmcoder.pipeline.stages import ADAPTERS, StageContext, StageUnavailable, stage_inputs
-from ptmcoder.runs import (
-    MANIFEST,
-    Manifest,
-    Origin,
-    Run,
-    RunStatus,
-    StageSession,
-    StudyRef,
-    base_manifest,
-    git_commit,
-    list_run_ids,
-    new_run_id,
-    utcnow,
-)
+from ptmcoder.runs import MANIFEST, Run, base_manifest, git_commit, list_run_ids, new_run_id, utcnow
 
 
 @dataclass

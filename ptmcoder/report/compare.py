@@ -27,8 +27,9 @@ import pandas as pd
 
 from ptmcoder.agreement.coefficients import cohen_kappa_statistic
 from ptmcoder.errors import PtmcoderError
+from ptmcoder.manifest import Origin
 from ptmcoder.pipeline.rundir import codes_by_unit, rater_codings, read_reference
-from ptmcoder.runs import Origin, Run, rater_usage
+from ptmcoder.runs import Run, rater_usage
 from ptmcoder.stats.shift import distribution_shift, indicators
 
 
