@@ -393,6 +393,7 @@ def status_cmd(run_ref, seed, as_json) -> None:
         "all items", *(str(result.by_state[s]) for s in ("pending", "skipped", "decided"))
     )
     out.print(table)
+
     def num(x: float | None) -> str:
         return fmt_number(x, missing="-")
 
