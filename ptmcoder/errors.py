@@ -77,26 +77,58 @@ class DependencyError(PtmcoderError):
     """An optional dependency is needed for this feature and is not installed."""
 
 
-def problems_from(exc: Any, file: str, data: Any = None) -> list[Problem]:
+def problems_from(exc: Any, file: str, data: Any = None, *, model: Any = None) -> list[Problem]:
     """The one converter of a pydantic ``ValidationError`` into :class:`Problem` s: one
     per error, located by its path (``describe`` renders a location; the default
     joins the keys with ``.``), with the messages for unknown and missing keys
-    spelled out."""
+    spelled out. Given the top ``model`` (a config file's), each location reads
+    ``key a.b[1].c`` and an unknown key names the nearest known key and every known
+    key of the model that holds it."""
     problems = []
     for err in exc.errors():
         loc = tuple(err["loc"])
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = f"unknown key {loc[-1]!r}"
+            if model is not None:
+                msg += _suggestion(model, loc)
         elif err["type"] == "missing":
             msg = f"missing required field {loc[-1]!r}"
-        where = (
-            describe_location(data, loc)
-            if data is not None
-            else (".".join(map(str, loc)) or "(top level)")
-        )
+        if model is not None:
+            where = "key " + "".join(
+                f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p))
+                for i, p in enumerate(loc)
+            )
+        elif data is not None:
+            where = describe_location(data, loc)
+        else:
+            where = ".".join(map(str, loc)) or "(top level)"
         problems.append(Problem(file, where, msg))
     return problems
+
+
+def _suggestion(model: Any, loc: tuple[Any, ...]) -> str:
+    """``; did you mean 'x'? (known: ...)`` for the unknown key at ``loc`` of ``model``."""
+    import difflib
+
+    from pydantic import BaseModel
+
+    holder: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        fields = {f.alias or name: f for name, f in holder.model_fields.items()}
+        field = fields.get(part)
+        if field is None:
+            return ""
+        options = getattr(field.annotation, "__args__", ()) or (field.annotation,)
+        inner = [c for c in options if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not inner:
+            return ""
+        holder = inner[0]
+    known = [f.alias or name for name, f in holder.model_fields.items()]
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    return (f"; did you mean {close[0]!r}?" if close else "") + f" (known: {', '.join(known)})"
 
 
 def describe_location(data: Any, loc: tuple[Any, ...]) -> str:

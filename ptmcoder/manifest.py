@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ptmcoder.errors import ConfigError
+from ptmcoder.llm.base import StructuredMode
 
 
 class _Strict(BaseModel):
@@ -55,7 +56,7 @@ class AnsweringSettings(_Strict):
     max_unit_tokens: int | None = 2000
     max_output_tokens: int | None = 1024
     #: output mode: auto (probe and fall back), json_schema, json_object, tools, none
-    structured: Literal["auto", "json_schema", "json_object", "tools", "none"] = "auto"
+    structured: StructuredMode = "auto"
     train: str | None = None
     train_raters: list[str] = []
     #: the corpus the --train units are in, when not the one coded (a train/test split)

@@ -8,7 +8,6 @@ it), so ``ptmcoder codebook list`` never pays for importing torch or scipy.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 from typing import Any
 
@@ -36,24 +35,16 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def _available(spec: str) -> bool:
-    module = spec.split(":", 1)[0]
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use, and which turns
     :class:`PtmcoderError` into a clean message and its exit code."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name, spec in COMMANDS.items() if _available(spec))
+        return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         spec = COMMANDS.get(name)
-        if spec is None or not _available(spec):
+        if spec is None:
             return None
         module_name, attr = spec.split(":", 1)
         return getattr(importlib.import_module(module_name), attr)

@@ -8,6 +8,7 @@ import sys
 import click
 
 from ptmcoder.console import make_console, print_json
+from ptmcoder.llm.base import STRUCTURED_MODES
 
 #: option fields whose click parameter has another name
 _PARAMS = {"prompt": "prompt_id", "cache": "no_cache", "progress": "no_progress"}
@@ -218,7 +219,7 @@ def _repeat(options, k: int, run_ref, stderr, as_json: bool) -> None:
 )
 @click.option(
     "--structured",
-    type=click.Choice(["auto", "json_schema", "json_object", "tools", "none"]),
+    type=click.Choice(STRUCTURED_MODES),
     default="auto",
     show_default=True,
     help="How to ask for structured output; auto probes the endpoint once per model "

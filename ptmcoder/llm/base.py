@@ -6,9 +6,15 @@ langchain lives only inside its adapter. Callers never see provider types.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
+
+#: how a model is asked for structured output: auto (probe once per endpoint and model,
+#: falling back when a mode is refused), a JSON schema, any JSON object, a forced tool
+#: call, or plain text parsed as JSON
+StructuredMode = Literal["auto", "json_schema", "json_object", "tools", "none"]
+STRUCTURED_MODES: tuple[str, ...] = get_args(StructuredMode)
 
 
 class ChatMessage(BaseModel):

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ptmcoder.errors import ConfigError
-from ptmcoder.llm.base import ChatRequest, Completion
+from ptmcoder.llm.base import STRUCTURED_MODES, ChatRequest, Completion
 from ptmcoder.llm.errors import LLMError
 from ptmcoder.llm.limiter import RateLimiter
 from ptmcoder.llm.retry import RetryPolicy, call_with_retries, parse_retry_after
@@ -30,7 +30,6 @@ from ptmcoder.llm.retry import RetryPolicy, call_with_retries, parse_retry_after
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: sent when no key is set and the endpoint is a local or custom server
 PLACEHOLDER_KEY = "sk-no-key-required"
-STRUCTURED_MODES = ("auto", "json_schema", "json_object", "tools", "none")
 #: the order ``auto`` tries the output modes in, falling back on a refusal
 AUTO_ORDER = ("json_schema", "json_object", "none")
 #: the function a ``tools``-mode request forces the model to call

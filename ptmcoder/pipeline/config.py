@@ -13,7 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from ptmcoder.errors import ConfigError, NotFoundError, Problem, ValidationError
+from ptmcoder.errors import ConfigError, NotFoundError, Problem, ValidationError, problems_from
+from ptmcoder.llm.base import StructuredMode
 from ptmcoder.paths import bundled_dir, samples_dir
 
 
@@ -90,7 +91,7 @@ class RaterConfig(_Model):
     #: embedded annotator with ``train``: seconds it may spend embedding with MiniLM
     learn_budget: float | None = None
     #: LLM annotators: output mode and the cap on one answer's tokens
-    structured: Literal["auto", "json_schema", "json_object", "tools", "none"] = "auto"
+    structured: StructuredMode = "auto"
     max_output_tokens: int = Field(default=1024, ge=1)
     batch: bool | None = None
     base_url: str | None = None
@@ -198,49 +199,6 @@ class StudyConfig(_Model):
         return value.model_dump(mode="json") if value is not None else {}
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model that holds the key at ``loc`` (for suggestions)."""
-    model: Any = StudyConfig
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        fields = {f.alias or name: f for name, f in model.model_fields.items()}
-        f = fields.get(part)
-        if f is None:
-            return None
-        annotation = f.annotation
-        for candidate in getattr(annotation, "__args__", ()) or (annotation,):
-            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                model = candidate
-                break
-        else:
-            return None
-    return model
-
-
-def _known_keys(model: type[BaseModel]) -> list[str]:
-    return [f.alias or name for name, f in model.model_fields.items()]
-
-
-def _problems(exc: PydanticValidationError, file: str) -> list[Problem]:
-    problems = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        where = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc)
-        where = where.replace(".[", "[")
-        message = err["msg"]
-        if err["type"] == "extra_forbidden":
-            model = _model_at(loc)
-            known = _known_keys(model) if model else []
-            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            message = f"unknown key {loc[-1]!r}"
-            message += f"; did you mean {close[0]!r}?" if close else ""
-            if known:
-                message += f" (known: {', '.join(known)})"
-        problems.append(Problem(file, f"key {where}", message))
-    return problems
-
-
 def find_study(ref: str | Path) -> Path:
     """A study file: a path, or the name of a bundled study (``demo``, ``studies/demo.toml``)."""
     path = Path(ref)
@@ -265,7 +223,8 @@ def load_study(ref: str | Path) -> tuple[StudyConfig, Path]:
         return StudyConfig.model_validate(data), path.resolve()
     except PydanticValidationError as exc:
         raise ValidationError(
-            _problems(exc, str(path)), hint="see studies/*.toml for commented examples"
+            problems_from(exc, str(path), model=StudyConfig),
+            hint="see studies/*.toml for commented examples",
         ) from None
 
 

@@ -519,32 +519,21 @@ def add_mapping_items(
 def mapping_suggestions(mapping_set: str | Path) -> list[dict[str, Any]]:
     """The suggestions (rows nobody reviewed yet) of a crosswalk mapping set, read by
     the crosswalk module's one reader (``ptmcoder.crosswalk.load_mapping_set``)."""
-    try:
-        from ptmcoder import crosswalk
-    except ImportError:
-        raise PtmcoderError(
-            "mapping items need the crosswalk module (ptmcoder.crosswalk), which this "
-            "installation does not have",
-            hint="install a ptmcoder version with `ptmcoder map`, or build without --mappings",
-        ) from None
-    reader = getattr(crosswalk, "load_mapping_set", None)
-    if reader is None:
-        raise PtmcoderError("ptmcoder.crosswalk has no load_mapping_set reader")
+    from ptmcoder.crosswalk import load_mapping_set
+
     out = []
-    for row in reader(mapping_set).mappings:
-        status = getattr(row, "status", None)
-        status = getattr(status, "value", status)
-        if status != "suggestion":
+    for row in load_mapping_set(mapping_set).mappings:
+        if row.status != "suggestion":
             continue
         out.append(
             {
                 "subject_id": row.subject_id,
                 "object_id": row.object_id,
                 "predicate": row.predicate_id,
-                "confidence": getattr(row, "confidence", None),
-                "subject_label": getattr(row, "subject_label", None),
-                "object_label": getattr(row, "object_label", None),
-                "justification": getattr(row, "mapping_justification", None),
+                "confidence": row.confidence,
+                "subject_label": row.subject_label or None,
+                "object_label": row.object_label or None,
+                "justification": row.mapping_justification or None,
             }
         )
     return out

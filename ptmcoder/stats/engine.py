@@ -18,7 +18,7 @@ list offsets. No tag string is materialised except those of PTM-related units.
 thread per core (at most four without ``--threads``) decodes a row group and
 reduces it with the analysis's own function, so decoding *and* reducing run in
 parallel (pyarrow and numpy release the GIL); the results come back in row order.
-Until issue #18's third session one thread decoded ahead while every reduction ran
+Before, one thread decoded ahead while every reduction ran
 on the main thread: 2.00-2.59x the reference on a quiet machine, because DuckDB's
 two threads then had both cores and we had about one and a half.
 
