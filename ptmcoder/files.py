@@ -144,7 +144,7 @@ def fsync_dir(path: str | Path) -> None:
 
 
 def write_atomic(
-    path: str | Path, write: Callable[[BinaryIO], None], *, durable: bool = True
+    path: str | Path, write: Callable[[BinaryIO], object], *, durable: bool = True
 ) -> Path:
     """Replace ``path`` with what ``write`` writes to the binary file it is given;
     see the module docstring for the rule. ``durable=False`` skips the fsyncs (for
@@ -167,10 +167,14 @@ def write_atomic(
     return path
 
 
+def write_bytes(path: str | Path, data: bytes, *, durable: bool = True) -> Path:
+    """Replace ``path`` with ``data``, atomically."""
+    return write_atomic(path, lambda fh: fh.write(data), durable=durable)
+
+
 def write_text(path: str | Path, text: str, *, durable: bool = True) -> Path:
     """Replace ``path`` with ``text`` (UTF-8), atomically."""
-    data = text.encode("utf-8")
-    return write_atomic(path, lambda fh: fh.write(data), durable=durable)
+    return write_bytes(path, text.encode("utf-8"), durable=durable)
 
 
 def write_json(

@@ -298,7 +298,7 @@ class Run:
         """Every rater's current records, each with ``annotator`` set to its rater's
         name (in a study, two raters may use one annotator with other settings; an
         annotate run's records already name theirs)."""
-        out = []
+        out: list[dict[str, Any]] = []
         for rater in self.raters():
             if rater.store is self:  # an annotate run: its records name their annotator
                 return self.records()
@@ -362,7 +362,10 @@ class Run:
         if self._attempts is None:
             attempts: dict[tuple[str, str], int] = {}
             for r in self.superseded():
-                key = (r.get("unit_id"), r.get("annotator"))
+                unit_id, annotator = r.get("unit_id"), r.get("annotator")
+                if not isinstance(unit_id, str) or not isinstance(annotator, str):
+                    continue  # a record's (unit_id, annotator) lookup could never match it
+                key = (unit_id, annotator)
                 attempts[key] = max(attempts.get(key, 0), int(r.get("attempt") or 1))
             self._attempts = attempts
         return self._attempts
@@ -710,7 +713,9 @@ def run_report(run: Run) -> RunReport:
         records=len(records),
         superseded_records=superseded,
         error_records=[
-            ErrorRecord(**{k: r.get(k) for k in ("unit_id", "annotator", "error_type", "error")})
+            ErrorRecord.model_validate(
+                {k: r.get(k) for k in ("unit_id", "annotator", "error_type", "error")}
+            )
             for r in errors
         ],
         raters=rows,

@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ptmcoder.files import write_atomic
+from ptmcoder.files import write_bytes
 
 VOCAB_URLS = {
     "o200k_base": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
@@ -86,7 +86,7 @@ def ensure_offline_vocabularies(cache_dir: Path | None = None) -> Path:
                 continue
             raw = gzip.decompress((data / f"{encoding}.tiktoken.gz").read_bytes())
             # a cache tiktoken can rebuild from the bundled files: no fsync
-            write_atomic(target, lambda fh, raw=raw: fh.write(raw), durable=False)
+            write_bytes(target, raw, durable=False)
         return cache_dir
 
 
