@@ -3,7 +3,7 @@
 
     python benchmarks/bench_embedded.py [--embedder minilm|tfidf]
 
-(The few-shot annotator, learning from human codes, is measured by bench_nlbse.py.)
+(The supervised annotator, learning from human codes, is measured by bench_nlbse.py.)
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ labels, see ATTRIBUTION.md). The demo study (``studies/demo.toml``)
 1. imports the question titles as a corpus;
 2. codes them against the ``humbatova-screening`` codebook with the offline
    embedded annotator in two settings, two raters of one run: zero-shot (code
-   descriptions only) and few-shot (fitted on the adjudicated labels of *other*
+   descriptions only) and supervised (fitted on the adjudicated labels of *other*
    units: cross-fitted, so no unit is coded by a model that saw its own label);
 3. scores each annotator against each human evaluator and the adjudicated label,
    beside the evaluators' agreement with each other, with n and bootstrap CIs;

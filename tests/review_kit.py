@@ -23,7 +23,7 @@ SECOND = "openai:gpt-test"  # a second annotator's records, written through the 
 
 def make_run(root: Path) -> Path:
     """Annotate the first N_UNITS units of ``humbatova_so`` with ``embedded:tfidf``
-    (few-shot from the adjudicated labels)
+    (supervised by the adjudicated labels)
     into a run under ``root`` (the workspace), then append the two extra records."""
     import os
 
@@ -40,7 +40,7 @@ def make_run(root: Path) -> Path:
                 corpus="humbatova_so",
                 annotators=["embedded:tfidf"],
                 limit=N_UNITS,
-                # few-shot from the adjudicated labels (cross-fitted: never a unit's own),
+                # supervised by the adjudicated labels (cross-fitted: never a unit's own),
                 # so that some units are coded as every human coded them (audit pool)
                 train="humbatova_so_final",
                 train_raters=["final"],

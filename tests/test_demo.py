@@ -46,7 +46,7 @@ def test_demo_codes_the_sample_with_two_raters_and_scores_every_pair(demo_runs):
     annotate = read_stage_output(run, "annotate")
     assert {r["rater"]: r["records"] for r in annotate["raters"]} == {
         "zero-shot": 80,
-        "few-shot": 80,
+        "supervised": 80,
     }
     labels = pd.read_csv(samples_dir() / "humbatova_so_labels.csv")
     titles = pd.read_csv(samples_dir() / "humbatova_so_titles.csv")

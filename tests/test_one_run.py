@@ -57,7 +57,7 @@ def test_every_readme_latest_command_works_on_the_demo_run(run_cli, isolated_hom
     rows = json.loads(run_cli("runs", "list", "--json").stdout)
     row = next(r for r in rows if r["run_id"] == run_id)
     assert row["origin"] == "study" and row["study"] == "demo"
-    assert row["annotators"] == ["zero-shot", "few-shot"]
+    assert row["annotators"] == ["zero-shot", "supervised"]
     assert list(row["stages"]) == [
         "import",
         "sample",
@@ -70,7 +70,7 @@ def test_every_readme_latest_command_works_on_the_demo_run(run_cli, isolated_hom
     ]
     assert row["records"] == 120 and row["status"] == "complete"
     shown = json.loads(run_cli("runs", "show", run_id, "--json").stdout)
-    assert [r["name"] for r in shown["raters"]] == ["zero-shot", "few-shot"]
+    assert [r["name"] for r in shown["raters"]] == ["zero-shot", "supervised"]
     assert [r["records"] for r in shown["raters"]] == [60, 60]
     assert shown["study"]["file"] == "demo.toml" and "/" not in shown["study"]["file"]
     # the review commands found the demo's queue (the one the review stage built) and
@@ -169,7 +169,7 @@ def test_a_study_run_written_before_one_kind_of_run_upgrades(isolated_home):
     store = path / "annotate" / "zero-shot" / "manifest.json"
     assert json.loads(store.read_text())["schema_version"] == 2
     assert Run(store.parent).manifest().origin is Origin.ANNOTATE
-    assert [r.name for r in Run(path).raters()] == ["zero-shot", "few-shot"]
+    assert [r.name for r in Run(path).raters()] == ["zero-shot", "few-shot"]  # as named then
     # its learner trained on human codes said method few-shot; it is called supervised now
     learner = path / "annotate" / "few-shot"
     assert json.loads((learner / "manifest.json").read_text())["annotators"][0]["method"] == (

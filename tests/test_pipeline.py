@@ -57,7 +57,7 @@ name = "zero-shot"
 annotator = "embedded:tfidf"
 
 [[annotate.raters]]
-name = "few-shot"
+name = "supervised"
 annotator = "embedded:tfidf"
 train = "samples:humbatova_so_final.csv"
 train_raters = ["final"]
@@ -178,7 +178,7 @@ def test_first_run_runs_every_stage_and_records_hashes(first_run):
     assert {s["stage"] for s in manifest["stage_sessions"]} == {str(x) for x in STAGES}
     codings = read_codings(result.run_dir)
     assert codings.groupby("rater")["unit"].nunique().to_dict() == {
-        "few-shot": 40,
+        "supervised": 40,
         "zero-shot": 40,
     }
 
@@ -206,7 +206,7 @@ def test_changing_one_rater_setting_reruns_annotate_and_later_not_import(first_r
     assert second.annotator_calls == 40
     assert zero.read_bytes() == before
     summary = read_stage_output(second.run_dir, "annotate")
-    few = next(r for r in summary["raters"] if r["rater"] == "few-shot")
+    few = next(r for r in summary["raters"] if r["rater"] == "supervised")
     assert few["settings"]["rater"]["multi_threshold"] == 0.3
 
 
@@ -257,7 +257,7 @@ def test_killed_run_keeps_a_readable_manifest_and_resumes(tmp_path, isolated_hom
     assert result.run_dir == killed_in
     assert statuses(result)["import"] == "skipped"
     assert Run(killed_in).status().value == "complete"
-    for rater in ("zero-shot", "few-shot"):
+    for rater in ("zero-shot", "supervised"):
         lines = (killed_in / "annotate" / rater / "annotations.jsonl").read_text().splitlines()
         ids = [json.loads(line)["unit_id"] for line in lines]
         assert len(ids) == len(set(ids)) == 200
@@ -313,7 +313,7 @@ def test_compare_two_annotators_of_one_run(first_run, run_cli):
     out = run_cli("compare", str(run.run_dir), "--bootstrap", "200", "--json")
     assert out.exit_code == 0, out.stderr
     data = json.loads(out.stdout)
-    assert (data["a"]["rater"], data["b"]["rater"]) == ("zero-shot", "few-shot")
+    assert (data["a"]["rater"], data["b"]["rater"]) == ("zero-shot", "supervised")
     codings = read_codings(run.run_dir)
     gold = read_reference(run.run_dir)
 
@@ -321,7 +321,7 @@ def test_compare_two_annotators_of_one_run(first_run, run_cli):
         return df.dropna(subset=["code"]).groupby("unit")["code"].apply(set).to_dict()
 
     a = sets(codings[codings["rater"] == "zero-shot"])
-    b = sets(codings[codings["rater"] == "few-shot"])
+    b = sets(codings[codings["rater"] == "supervised"])
     g = sets(gold)
     shared = sorted(set(a) & set(b) & set(g))
     assert data["agreement_per_code"]["shared_units"] == len(shared)
@@ -349,7 +349,7 @@ def test_compare_two_runs(tmp_path, first_run):
     study, a = first_run
     b = run_study(study, new=True)
     assert b.run_dir != a.run_dir
-    result = compare(a.run_dir, b.run_dir, rater_a="few-shot", rater_b="few-shot", n_boot=50)
+    result = compare(a.run_dir, b.run_dir, rater_a="supervised", rater_b="supervised", n_boot=50)
     assert result.changed == []  # same settings, same codes
     assert all(r["difference"] in (0.0, None) for r in result.per_code)
 

@@ -176,7 +176,8 @@ def _repeat(options, k: int, run_ref, stderr, as_json: bool) -> None:
 )
 @click.option(
     "--train",
-    help="Human codes for few-shot learning: a long table unit,rater,code "
+    help="Human codes: the offline annotator learns from them (supervised), an LLM takes its "
+    "--shots examples from them (few-shot); a long table unit,rater,code "
     "(file, or bundled sample name such as humbatova_so).",
 )
 @click.option(
@@ -270,7 +271,7 @@ def _repeat(options, k: int, run_ref, stderr, as_json: bool) -> None:
     type=int,
     default=13,
     show_default=True,
-    help="Seed for sampling, few-shot folds and example order.",
+    help="Seed for sampling, the learner's folds and the order of few-shot examples.",
 )
 @click.option(
     "--prompt",
