@@ -31,7 +31,8 @@ def demo(
     """Run the demo study (studies/demo.toml): import 477 real Stack Overflow questions
     screened by Humbatova et al.'s evaluators, code them offline with the embedded
     annotator zero-shot and supervised by human codes, score agreement with each human,
-    build the review queue, map, count and write the report. A second run skips what is up to date."""
+    build the review queue, map, count and write the report. A second run skips what is
+    up to date."""
     from ptmcoder.cli.run import render_result
     from ptmcoder.demo import run_demo
 
