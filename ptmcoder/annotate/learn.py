@@ -354,6 +354,7 @@ def learn(
     fold_of = fold_ids(Y, folds, seed)
     candidates = []
     best: tuple | None = None
+    C: float | None  # None for a learner that brings its own scores
 
     def consider(rep: str, learner: str, C: float | None, raw: np.ndarray, t0: float, said: str):
         """Policy on out-of-fold scores ``raw``; the candidate is recorded and reported."""

@@ -147,15 +147,20 @@ class MapConfig(_Model):
     include_suggestions: bool = False
 
 
+Analysis = Literal["distribution", "popularity", "difficulty", "resolution"]
+
+
+def _default_analyses() -> list[Analysis]:
+    return ["distribution"]
+
+
 class StatsConfig(_Model):
     #: distribution: the codes of each rater and taxonomy; popularity and difficulty:
     #: Tan et al.'s RQ1/RQ2 over the whole imported corpus (PTM-tagged questions
     #: against the rest as baseline)
     #: resolution: Banyongrakkul et al.'s RQ2 over the imported issues (resolution time of
     #: PTM-related against other issues, and across the themes of the coded ones)
-    analyses: list[Literal["distribution", "popularity", "difficulty", "resolution"]] = Field(
-        default_factory=lambda: ["distribution"]
-    )
+    analyses: list[Analysis] = Field(default_factory=_default_analyses)
     #: resolution: the boolean column marking PTM-related issues (default: [sample]
     #: group_column), or the GitHub labels that do (exactly one of the two)
     ptm_column: str | None = None

@@ -240,7 +240,7 @@ def _run_stage(
         and not redo
         and not forced
     ):
-        ctx.outputs[str(stage)] = record.get("output_hash")
+        ctx.outputs[str(stage)] = record["output_hash"]
         outcome = StageOutcome(
             str(stage), "skipped", 0.0, input_hash, record["output_hash"], record.get("note")
         )
