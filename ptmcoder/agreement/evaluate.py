@@ -129,7 +129,7 @@ def load_inputs(options: AgreeOptions) -> AgreementInputs:
         if gold is not None:
             gold = map_to_level(gold, options.codebook, level)
             notes += [f"gold: {n}" for n in gold.attrs.get("notes", [])]
-    if gold is not None and options.view not in ("vs-humans", "aat", "calibration"):
+    if gold is not None and options.view not in GOLD_APART:
         # the adjudicated labels are one more rater, "gold", in these views
         ratings = pd.concat([ratings[["unit", "rater", "code"]], gold], ignore_index=True)
     raters = sorted(ratings["rater"].dropna().unique().tolist())
@@ -361,6 +361,26 @@ def view_vs_humans(inputs: AgreementInputs, options: AgreeOptions) -> ViewResult
     return ViewResult("vs-humans", data, tables, notes)
 
 
+def view_pairs(inputs: AgreementInputs, options: AgreeOptions) -> ViewResult:
+    """Each annotator against each human and against the gold labels (or, without
+    them, the human consensus), beside every human-human pair, each pair on the units
+    both raters coded, with its n and bootstrap CI (:func:`~ptmcoder.agreement.views.
+    annotator_vs_humans`)."""
+    from ptmcoder.agreement import views as v
+
+    _needs_annotators_and_humans(inputs, "pairs")
+    table = v.annotator_vs_humans(
+        inputs.ratings,
+        annotators=inputs.annotators,
+        humans=inputs.humans,
+        gold=inputs.gold,
+        seed=options.seed,
+        n_boot=options.n_boot,
+        weights=_weights(options),
+    )
+    return ViewResult("pairs", table.to_dict(orient="records"), [v.render_vs_humans(table)])
+
+
 def _weights(options: AgreeOptions) -> str | None:
     return None if options.weights == "none" else options.weights
 
@@ -422,12 +442,16 @@ def view_aat(inputs: AgreementInputs, options: AgreeOptions) -> ViewResult:
 
 
 #: every view by name; register a new one here (one entry, one function)
+#: views that compare raters with the gold labels instead of counting them as a rater
+GOLD_APART = ("vs-humans", "pairs", "aat", "calibration")
+
 VIEWS: dict[str, Callable[[AgreementInputs, AgreeOptions], ViewResult]] = {
     "summary": view_summary,
     "pairwise": view_pairwise,
     "per-code": view_per_code,
     "confusion": view_confusion,
     "vs-humans": view_vs_humans,
+    "pairs": view_pairs,
     "aat": view_aat,
     "calibration": view_calibration,
 }
@@ -438,8 +462,8 @@ def evaluate(options: AgreeOptions | None = None, *, views=None, **kwargs) -> Ag
     :class:`AgreeOptions`): the view ``options.view``, or every view named in
     ``views``. Each view's figures are in ``result.views[name].data``, its tables in
     ``.renderables`` and what to tell the user in ``result.notes``. The gold labels
-    join the ratings as rater ``gold`` unless ``options.view`` is ``vs-humans`` or
-    ``aat`` (which compare against them)."""
+    join the ratings as rater ``gold`` unless ``options.view`` is one of
+    :data:`GOLD_APART` (which compare against them)."""
     options = options or AgreeOptions(**kwargs)
     names = list(views) if views is not None else [options.view]
     unknown = [n for n in names if n not in VIEWS]

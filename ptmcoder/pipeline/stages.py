@@ -26,6 +26,8 @@ from ptmcoder.pipeline.config import (
     resolve_file,
 )
 from ptmcoder.pipeline.rundir import (
+    CODINGS,
+    GOLD,
     codes_by_unit,
     rater_codings,
     read_codings,
@@ -226,21 +228,26 @@ def _adapt_annotate(ctx: StageContext) -> dict[str, Any]:
 
 
 def _adapt_agree(ctx: StageContext) -> dict[str, Any]:
-    """agree: each annotator against every pair of humans on the units all three coded
-    (``agreement.sameunit``), every pair with its n and bootstrap CI
-    (``agreement.views.annotator_vs_humans``), the per-code kappa of each annotator
-    against the gold labels, and the calibration of each annotator's confidences
-    against them (ECE and Brier before and after cross-fitted isotonic recalibration)."""
-    from ptmcoder.agreement.data import rating_matrix
-    from ptmcoder.agreement.io import read_gold, read_long_table
-    from ptmcoder.agreement.views import annotator_vs_humans, per_code_table
+    """agree: ``agreement.evaluate`` (what ``ptmcoder agree`` calls) on the run and the
+    study's human codes and gold labels, both cut to the units the raters coded and
+    written beside the result, as ``ptmcoder agree agree/humans.csv --run RUN --gold
+    agree/gold.csv --view V`` would read them: ``pairs`` (every pair with its n and
+    CI), ``vs-humans`` (the same-unit comparison), ``calibration`` and, per rater,
+    ``per-code`` against the gold labels."""
+    from ptmcoder.agreement.evaluate import AgreeOptions, evaluate
 
-    cfg = ctx.config.agree
-    annotated = rater_codings(ctx.run_dir)
-    annotators = list(dict.fromkeys(annotated["rater"].tolist()))
-    units = set(annotated["unit"].dropna())
-    out = ctx.dir(Stage.AGREE)
-    annotated.to_csv(out / "codings.csv", index=False)
+    cfg, out = ctx.config.agree, ctx.dir(Stage.AGREE)
+    codings = rater_codings(ctx.run_dir)
+    codings.to_csv(out / CODINGS, index=False)
+    annotators = list(dict.fromkeys(codings["rater"].tolist()))
+    units = set(codings["unit"].dropna())
+    gold, humans = _agree_inputs(ctx, units)
+    base = dict(run=str(ctx.run_dir), n_boot=cfg.bootstrap, seed=cfg.seed, min_n=cfg.min_n)
+    base.update(gold=str(out / GOLD) if gold is not None else None)
+
+    def view(name: str, **options: Any) -> Any:
+        return evaluate(AgreeOptions(**base, view=name, **options)).views[name].data
+
     result: dict[str, Any] = {
         "view": "vs-humans",
         "view_note": "pairs: each on the units both raters coded; the same-unit view "
@@ -249,10 +256,32 @@ def _adapt_agree(ctx: StageContext) -> dict[str, Any]:
         "units": len(units),
         "bootstrap": cfg.bootstrap,
         "seed": cfg.seed,
-        "humans": [],
+        "humans": humans or [],
         "pairs": [],
         "per_code": {},
     }
+    if gold is not None:
+        result["gold"] = {"file": cfg.gold, "units": int(gold["unit"].nunique())}
+    if humans:
+        table = [str(out / "humans.csv")]
+        result["pairs"] = jsonable(view("pairs", inputs=table, annotators=annotators))
+        result["same_unit"] = jsonable(view("vs-humans", inputs=table, annotators=annotators))
+    if gold is not None:
+        has_confidence = codings_have_confidence(ctx.run_dir)
+        result["calibration"] = jsonable(view("calibration")) if has_confidence else {}
+        for name in annotators:
+            per_code = view("per-code", annotators=[name], humans=["gold"])
+            result["per_code"][name] = jsonable(per_code["codes"])
+    return result
+
+
+def _agree_inputs(ctx: StageContext, units: set[str]) -> tuple[pd.DataFrame | None, list[str]]:
+    """Write the study's gold labels (``gold_rater``'s codes of a long table, else a
+    ``unit, code`` table) and human codes, each cut to ``units``, into the agree
+    stage's directory; returns the gold table and the humans' names."""
+    from ptmcoder.agreement.io import read_gold, read_long_table
+
+    cfg, out = ctx.config.agree, ctx.dir(Stage.AGREE)
     gold = None
     if cfg.gold:
         if cfg.gold_rater:
@@ -261,61 +290,24 @@ def _adapt_agree(ctx: StageContext) -> dict[str, Any]:
         else:
             gold = read_gold(ctx.file(cfg.gold))
         gold = gold[gold["unit"].isin(units)][["unit", "rater", "code"]]
-        gold.to_csv(out / "gold.csv", index=False)
-        result["gold"] = {"file": cfg.gold, "units": int(gold["unit"].nunique())}
+        gold.to_csv(out / GOLD, index=False)
+    humans: list[str] = []
     if cfg.humans:
-        humans_long = read_long_table(ctx.file(cfg.humans))
-        humans_long = humans_long[humans_long["unit"].isin(units)]
-        humans = sorted(humans_long["rater"].dropna().unique())
-        result["humans"] = humans
-        long_all = pd.concat([annotated, humans_long[["unit", "rater", "code"]]])
-        table = annotator_vs_humans(
-            long_all,
-            annotators=annotators,
-            humans=humans,
-            gold=gold,
-            seed=cfg.seed,
-            n_boot=cfg.bootstrap,
-        )
-        result["pairs"] = jsonable(table.to_dict(orient="records"))
-        from ptmcoder.agreement.sameunit import same_unit_comparison
-
-        same = same_unit_comparison(
-            long_all,
-            annotators=annotators,
-            humans=humans,
-            min_n=cfg.min_n,
-            n_boot=cfg.bootstrap,
-            seed=cfg.seed,
-        )
-        result["same_unit"] = jsonable(same.to_json())
-    if gold is not None:
-        result["calibration"] = _calibration(ctx, annotators, gold)
-        for name in annotators:
-            both = pd.concat([annotated[annotated["rater"] == name], gold], ignore_index=True)
-            matrix = rating_matrix(both, raters=[name, "gold"])
-            table = per_code_table(matrix, n_boot=cfg.bootstrap, seed=cfg.seed)
-            result["per_code"][name] = jsonable(table.to_dict(orient="records"))
-    return result
+        table = read_long_table(ctx.file(cfg.humans))
+        table = table[table["unit"].isin(units)][["unit", "rater", "code"]]
+        table.to_csv(out / "humans.csv", index=False)
+        humans = sorted(table["rater"].dropna().unique())
+    return gold, humans
 
 
-def _calibration(ctx: StageContext, annotators: list[str], gold: pd.DataFrame) -> dict[str, Any]:
-    """Each rater's confidences against the gold labels, before and after cross-fitted
-    isotonic recalibration (``agreement.calibration``); {} when no rater gives one."""
-    from ptmcoder.agreement.calibration import calibration_table, read_confidences
+def codings_have_confidence(run_dir: Path) -> bool:
+    """Whether any rater of the run gave a confidence (the calibration view needs one)."""
+    from ptmcoder.agreement.calibration import read_confidences
+    from ptmcoder.runs import Run
 
-    cfg = ctx.config.agree
-    frames = [
-        read_confidences(Path(ctx.run_dir) / "annotate" / name).assign(rater=name)
-        for name in annotators
-    ]
-    preds = pd.concat(frames, ignore_index=True)
-    if preds["confidence"].notna().sum() == 0:
-        return {}
-    table = calibration_table(
-        preds, gold, recalibrate="isotonic", seed=cfg.seed, n_boot=cfg.bootstrap
+    return any(
+        read_confidences(r.store.path)["confidence"].notna().any() for r in Run(run_dir).raters()
     )
-    return {name: jsonable(c.to_json()) for name, c in table.items()}
 
 
 def _adapt_review(ctx: StageContext) -> dict[str, Any]:
