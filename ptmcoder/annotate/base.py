@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from ptmcoder.annotate.records import Annotation
 
@@ -31,17 +31,12 @@ if TYPE_CHECKING:
     from ptmcoder.llm.prompts import PromptTemplate
 
 
-class Unit(TypedDict, total=False):
-    """A corpus unit as the annotators read it (``id`` always; the rest may be absent)."""
-
-    id: str
-    platform: str
-    url: str | None
-    title: str | None
-    body: str | None
-    tags: list[str] | None
-    project: str | None
-    created_at: Any
+#: A corpus unit as the annotators read it: one record of the corpus frame
+#: (:func:`ptmcoder.corpus.units.load_units`), keyed ``id`` (always), ``platform``,
+#: ``url``, ``title``, ``body``, ``tags``, ``project``, ``created_at`` (the rest may be
+#: absent). A dict, not a TypedDict: its values are the frame's, so a missing title
+#: or body is NaN, and the runner hands the frame's records as they are.
+Unit: TypeAlias = dict[str, Any]
 
 
 @runtime_checkable

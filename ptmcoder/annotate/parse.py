@@ -128,8 +128,8 @@ def parse_answer(
     allowed = list(allowed_codes)
     exact = set(allowed)
     folded: dict[str, str] = {}
-    for code in allowed:
-        folded.setdefault(code.casefold(), code)
+    for name in allowed:
+        folded.setdefault(name.casefold(), name)
 
     codes: list[CodeAssignment] = []
     seen: set[str] = set()
