@@ -218,3 +218,11 @@ def test_cli_fewshot_manifest_says_cross_fitted(run_cli, isolated_home, minilm):
     assert meta["method"] == "supervised" and "few_shot" not in meta
     assert "never its own label" in meta["supervised"]["cross_fitting"]
     assert meta["supervised"]["labelled_units"] > 400
+
+
+def test_annotating_before_prepare_names_the_missing_step(book, units):
+    embedder = TfidfEmbedder()
+    embedder.fit([unit_text(u) for u in units[:30]])
+    annotator = EmbeddedAnnotator(book, None, embedder, name="embedded:tfidf")
+    with pytest.raises(RuntimeError, match=r"only after prepare\(\)"):
+        list(annotator.annotate(units[:1]))

@@ -219,6 +219,13 @@ class EmbeddedAnnotator:
             )
         return np.vstack([self.unit_vectors[i] for i in ids])
 
+    @property
+    def prepared_code_vectors(self) -> np.ndarray:
+        """The codes' description vectors, which :meth:`prepare` embeds."""
+        if self.code_vectors is None:
+            raise RuntimeError("the embedded annotator codes only after prepare()")
+        return self.code_vectors
+
     # -- annotation --------------------------------------------------------------
     def guarded_code_vectors(self, unit: dict[str, Any]) -> tuple[np.ndarray | None, list[str]]:
         """Leakage guard: the code vectors with every example that cites ``unit``
@@ -227,7 +234,7 @@ class EmbeddedAnnotator:
         if not cited:
             return None, []
         parts = code_description_parts(self.book, self.level, cited)
-        out = self.code_vectors.copy()
+        out = self.prepared_code_vectors.copy()
         for code in cited:
             ci = self.codes.index(code)
             out[ci] = normalise_rows(self.embedder.encode(parts[code]).mean(axis=0)[None, :])[0]
@@ -242,7 +249,7 @@ class EmbeddedAnnotator:
         codes' vectors (the leakage guard's, for a unit that an example cites);
         ``update=False`` scores without adding the units to the running mean (a unit
         scored a second time)."""
-        code_vectors = self.code_vectors if code_vectors is None else code_vectors
+        code_vectors = self.prepared_code_vectors if code_vectors is None else code_vectors
         sims = vectors @ code_vectors.T
         centred = sims
         if self.config.prior_correction and len(sims):
@@ -274,7 +281,7 @@ class EmbeddedAnnotator:
         self.coded = (written, time.perf_counter() - started)
 
     def _annotate_batch(
-        self, batch: list[dict[str, Any]], common: dict[str, Any]
+        self, batch: Sequence[Unit], common: dict[str, Any]
     ) -> Iterator[Annotation]:
         started = time.perf_counter()
         texts = [unit_text(u) for u in batch]
@@ -336,7 +343,7 @@ class EmbeddedAnnotator:
                     evidence = lexical_evidence(text, self.terms[code])
                     quote = "the unit's sentence sharing most words with that description"
                 else:
-                    evidence = segs[int(np.argmax(seg_vecs @ self.code_vectors[ci]))]
+                    evidence = segs[int(np.argmax(seg_vecs @ self.prepared_code_vectors[ci]))]
                     quote = "the unit's sentence most similar to that description"
                 why = (
                     f"Embedding similarity, not reasoning: the unit is closest to the "
