@@ -194,3 +194,19 @@ def read_annotations_of(path):
     from ptmcoder.annotate.records import read_annotations
 
     return read_annotations(path).records
+
+
+def test_resume_of_a_run_whose_manifest_names_no_codebook_is_a_clean_error(
+    isolated_home, run_cli
+):
+    units = isolated_home / "u.csv"
+    units.write_text("id,title\nx:1,Keras NaN loss\nx:2,pip install fails\n")
+    assert _annotate(run_cli, "--corpus", units, "--run", "r").exit_code == 0
+    path = resolve_run("r").path / "manifest.json"
+    raw = json.loads(path.read_text())
+    raw["config"]["codebook"] = None  # a hand-edited or truncated snapshot
+    path.write_text(json.dumps(raw))
+    resumed = run_cli("annotate", "--run", "r", "--no-progress")
+    assert resumed.exit_code == 1, resumed.stderr
+    assert "run r's manifest names no codebook" in resumed.stderr
+    assert "hint:" in resumed.stderr

@@ -119,6 +119,12 @@ def prepare_run(
     if existing is not None:
         manifest = existing.manifest()
         options = resume_options(options, manifest.config)
+        if not options.codebook or not options.corpus:
+            missing = [name for name in ("codebook", "corpus") if not getattr(options, name)]
+            raise ConfigError(
+                f"run {existing.id}'s manifest names no {' and no '.join(missing)}",
+                hint="its manifest.json config was edited or cut short; start a new run",
+            )
         _check_endpoint(options)
         book = load_codebook(options.codebook)
         stored_hash = manifest.config.codebook_hash or ""
@@ -283,6 +289,7 @@ def annotate(
     with run:
         manifest = run.manifest()
         template = load_prompt(options.prompt)
+        assert options.corpus, "prepare_run refuses a run without a corpus"
         frame = load_units(options.corpus)
         all_units = frame.to_dict("records")
         todo_units = all_units[: options.limit] if options.limit is not None else all_units
