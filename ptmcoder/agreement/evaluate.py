@@ -3,8 +3,9 @@ takes and returns an :class:`AgreementResult` holding the views asked for.
 
 A view is one entry of :data:`VIEWS`: a function ``(AgreementInputs, AgreeOptions)
 -> ViewResult``. A new view (for example a same-unit comparison or a calibration
-table) is a function registered there; the CLI, the pipeline and the report call
-:func:`evaluate` and render the :class:`ViewResult` they get back.
+table) is a function registered there. ``ptmcoder agree`` and a study's agree stage
+call :func:`evaluate` (the stage once per view it keeps); the report renders what the
+stage wrote.
 """
 
 from __future__ import annotations
