@@ -19,11 +19,11 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
 from ptmcoder.errors import ConfigError
 from ptmcoder.files import write_atomic, write_json, write_text
-from ptmcoder.llm.base import ChatRequest, Completion
+from ptmcoder.llm.base import ChatModel, ChatRequest, Completion
 from ptmcoder.llm.errors import LLMError
 from ptmcoder.llm.openai_client import OpenAIChatModel, parse_completion
 
@@ -105,18 +105,20 @@ def parse_batch_output(text: str, *, model: str) -> dict[str, Completion | LLMEr
 
 
 class BatchRunner:
-    """Runs a set of requests through the Batch API, resumable from ``run_dir``."""
+    """Runs a set of requests through the Batch API, resumable from ``run_dir``.
+    ``model`` may be any chat model; one that is not an :class:`OpenAIChatModel` is
+    refused with a :class:`~ptmcoder.errors.ConfigError`."""
 
     def __init__(
         self,
-        model: OpenAIChatModel,
+        model: ChatModel,
         run_dir: str | Path,
         *,
         poll_interval: float = 10.0,
         max_poll_interval: float = 300.0,
         timeout_s: float | None = None,
         completion_window: str = "24h",
-        progress: TextIO | None = None,
+        progress: IO[str] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if not isinstance(model, OpenAIChatModel):
