@@ -120,7 +120,13 @@ class SupervisedAnnotator:
             self.skipped["minilm"] = "no time budget (--learn-budget 0)"
             return None
         known = cache.rate(probe.space) if cache is not None else None
-        if missing and self.mode == "auto" and known and known * missing > budget:
+        if (
+            cache is not None
+            and missing
+            and self.mode == "auto"
+            and known
+            and known * missing > budget
+        ):
             self.skipped["minilm"] = (
                 f"embedding {missing} uncached text(s) was estimated at "
                 f"{known * missing:.0f} s ({known:.2f} s per text measured earlier on this "
@@ -240,7 +246,7 @@ class SupervisedAnnotator:
         lab_text = {i: unit_text(u) for i, u in zip(lab_ids, lab, strict=True)}
         lab_row = {i: k for k, i in enumerate(lab_ids)}
         rows: dict[str, int] = {}
-        other = []
+        other: list[dict[str, Any]] = []
         for u in units:
             uid, text = str(u["id"]), unit_text(u)
             if uid in rows or not text.strip():
@@ -289,7 +295,7 @@ class SupervisedAnnotator:
 
     def describe(self) -> dict[str, Any]:
         learned = self.learned
-        out = {
+        out: dict[str, Any] = {
             "name": self.name,
             "kind": "embedded",
             "model": self.model_name,
