@@ -32,6 +32,7 @@ from numpy.typing import ArrayLike
 from rich.table import Table
 
 from ptmcoder.errors import PtmcoderError
+from ptmcoder.tables import as_long_table
 
 DEFAULT_BINS = 10
 METHODS = ("isotonic", "platt")
@@ -220,7 +221,7 @@ def calibration_table(
     ``recalibrate`` (isotonic or platt), each annotator also gets a
     ``<name> (calibrated, <method>)`` entry from :func:`cross_fitted_calibration`."""
     if "unit" not in predictions.columns and "unit_id" in predictions.columns:
-        predictions = predictions.rename(columns={"unit_id": "unit"})
+        predictions = as_long_table(predictions, "predictions", required=("unit",))
     if "confidence" not in predictions.columns:
         raise PtmcoderError(
             "the annotations carry no confidence column",

@@ -41,7 +41,7 @@ import pandas as pd
 
 from ptmcoder import __version__
 from ptmcoder import codebook as cb
-from ptmcoder.errors import InputRecordError, PtmcoderError
+from ptmcoder.errors import PtmcoderError
 from ptmcoder.export.qdc import write_codes
 from ptmcoder.export.refi import (
     PROJECT_NS,
@@ -149,30 +149,15 @@ def _corpus_of(manifest: dict[str, Any]) -> str:
 
 
 def read_rater_table(path: str | Path, *, rater: str | None = None) -> pd.DataFrame:
-    """A long table of codes (``unit`` or ``unit_id``, ``rater``, ``code``) as columns
-    ``unit, rater, code``; with ``rater`` given the table needs no rater column (gold)."""
-    from ptmcoder.tables import read_table
+    """A long table of codes (the one reader, :func:`ptmcoder.tables.read_long_table`)
+    as columns ``unit, rater, code``; with ``rater`` given the table needs no rater
+    column (gold) and every row is that rater's."""
+    from ptmcoder.tables import LONG_COLUMNS, read_long_table
 
-    table = read_table(path, header_hint="unit_id,rater,code")
-    unit_col = next((c for c in ("unit_id", "unit") if c in table.columns), None)
-    needed = ["code"] + ([] if rater else ["rater"])
-    missing = [c for c in needed if c not in table.columns]
-    if unit_col is None or missing:
-        raise InputRecordError(
-            str(path),
-            "header",
-            "unit_id" if unit_col is None else missing[0],
-            "missing column; found " + ", ".join(map(str, table.columns)),
-            "a long table has one row per code: unit_id,rater,code",
-        )
-    out = pd.DataFrame(
-        {
-            "unit": table[unit_col].astype("string"),
-            "rater": rater if rater else table["rater"].astype("string"),
-            "code": table["code"].astype("string"),
-        }
-    )
-    return out
+    table = read_long_table(path, required=("unit", "code") if rater else LONG_COLUMNS)
+    if rater:
+        table = table.assign(rater=rater).astype({"rater": "string"})
+    return table[["unit", "rater", "code"]]
 
 
 # -- writing -------------------------------------------------------------------

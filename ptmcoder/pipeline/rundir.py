@@ -81,7 +81,9 @@ def output_hash(run_dir: Path, stage: str) -> str:
 
 
 def _long(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype="string", keep_default_na=False).replace({"": pd.NA})
+    from ptmcoder.tables import read_long_table
+
+    return read_long_table(path)
 
 
 def read_codings(run_dir: Path) -> pd.DataFrame:

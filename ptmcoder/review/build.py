@@ -146,23 +146,15 @@ def queue_path(run: Run) -> Path:
 
 
 def read_humans(path: str | Path) -> pd.DataFrame:
-    """Human codes as ``unit, rater, code`` from a long table with a ``unit`` or
-    ``unit_id`` column (an empty code: the rater saw the unit and gave no code)."""
-    from ptmcoder.tables import read_table
+    """Human codes as ``unit, rater, code`` from a long table (the one reader,
+    :func:`ptmcoder.tables.read_long_table`; an empty code: the rater saw the unit and
+    gave no code)."""
+    from ptmcoder.tables import read_long_table
 
-    df = read_table(path)
-    ucol = "unit" if "unit" in df.columns else "unit_id" if "unit_id" in df.columns else None
-    missing = [c for c in ("rater", "code") if c not in df.columns]
-    if ucol is None or missing:
-        raise InputRecordError(
-            str(path),
-            "header",
-            None,
-            "a human label table needs columns unit (or unit_id), rater, code; found "
-            + ", ".join(map(str, df.columns)),
-        )
-    out = pd.DataFrame({"unit": df[ucol], "rater": df["rater"], "code": df["code"]})
-    return out.astype("string")
+    table = read_long_table(
+        path, hint="a human label table needs columns unit (or unit_id), rater, code"
+    )
+    return table[["unit", "rater", "code"]]
 
 
 def _codes_by_rater(df: pd.DataFrame) -> dict[str, dict[str, set[str]]]:

@@ -31,7 +31,7 @@ import pandas as pd
 
 from ptmcoder.codebook import Codebook
 from ptmcoder.errors import InputRecordError, NotFoundError, PtmcoderError
-from ptmcoder.tables import read_table
+from ptmcoder.tables import UNIT_ALIASES, as_long_table, read_table
 
 UNIT_COLUMNS = ("unit", "unit_id", "id")
 
@@ -159,9 +159,10 @@ def read_labels(path: str | Path, *, rater: str | None = None) -> CodedUnits:
     (translated codes)."""
     path = Path(path)
     df = read_table(path)
-    ucol = unit_column(df, str(path))
-    if "code" not in df.columns:
-        raise InputRecordError(str(path), "header", None, "no 'code' column")
+    if not {"unit", *UNIT_ALIASES} & set(df.columns) and "id" in df.columns:
+        df = df.rename(columns={"id": "unit"})
+    df = as_long_table(df, str(path), required=("unit", "code"))
+    ucol = "unit"
     if "rater" in df.columns:
         raters = sorted(df["rater"].astype(str).unique())
         if rater is None:
