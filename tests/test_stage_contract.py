@@ -174,6 +174,18 @@ def test_agree_stage_and_agree_give_the_same_same_unit_comparison(in_study, run_
     for key in ("summary", "triads", "min_n"):
         assert command[key] == stage[key], key
     assert sum(t["n"] for t in stage["triads"]) > 0
+    # pairs and calibration: on the human codes and gold labels cut to the coded units,
+    # which the stage writes beside its result (human pairs on the same units)
+    agree = json.loads((run_dir / "agree" / "agree.json").read_text())
+    for view, key in (("pairs", "pairs"), ("calibration", "calibration")):
+        result = run_cli(
+            "agree", run_dir / "agree" / "humans.csv", "--run", run_dir,
+            "--gold", run_dir / "agree" / "gold.csv", "--view", view,
+            "--bootstrap", "50", "--seed", "13", "--json",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout) == agree[key], view
+    assert any(p["kind"] == "annotator-gold" for p in agree["pairs"])
 
 
 def queue_items(run_ref: str) -> list[dict]:
