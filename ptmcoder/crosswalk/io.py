@@ -160,7 +160,8 @@ def read_mapping_file(path: str | Path) -> tuple[MappingSet, list[Problem]]:
     for key in REQUIRED_HEADER:
         if not header.get(key):
             problems.append(Problem(file, "header", f"missing header key {key!r}"))
-    curie_map = header.get("curie_map") if isinstance(header.get("curie_map"), dict) else {}
+    given_map = header.get("curie_map")
+    curie_map: dict[str, Any] = given_map if isinstance(given_map, dict) else {}
     reader = csv.reader(io.StringIO(table_text), delimiter="\t")
     rows = list(reader)
     if not rows:
@@ -459,7 +460,7 @@ def validate_mapping_sets(paths: Iterable[str | Path] | None = None) -> list[Val
 
 def list_mapping_sets() -> list[dict[str, Any]]:
     """A summary of every crosswalk found (files that fail to load are listed with the error)."""
-    out = []
+    out: list[dict[str, Any]] = []
     for (a, b), path in sorted(set_files().items()):
         try:
             ms, problems = read_mapping_file(path)
