@@ -14,6 +14,7 @@ is counted as a missing rating, never dropped silently.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,20 @@ import pandas as pd
 from ptmcoder.errors import PtmcoderError
 
 SET_SEPARATOR = " + "
+
+
+class Diagnostics(TypedDict):
+    """What :meth:`RatingMatrix.diagnostics` counts."""
+
+    units: int
+    raters: int
+    categories: int
+    ratings: int
+    units_with_one_rating: int
+    units_with_no_rating: int
+    multi_label_cells: int
+    raters_without_labels: list[str]
+    missing_code_rows: dict[str, int]  # rater -> rows without a code (only raters with some)
 
 
 @dataclass
@@ -94,7 +109,7 @@ class RatingMatrix:
         out[self.codes < 0] = -1
         return out
 
-    def diagnostics(self) -> dict[str, object]:
+    def diagnostics(self) -> Diagnostics:
         per_unit = self.ratings_per_unit()
         per_rater = (self.codes >= 0).sum(axis=0)
         return {
@@ -224,7 +239,9 @@ def _single_code_matrix(
         return None
     code_of = key % n_c
     used = np.flatnonzero(np.bincount(code_of, minlength=n_c))
-    cats = sorted(((str(code_index[i]),) for i in used), key=category_sort_key)
+    cats: list[tuple[str, ...]] = sorted(
+        ((str(code_index[i]),) for i in used), key=category_sort_key
+    )
     position = {c[0]: i for i, c in enumerate(cats)}
     lookup = np.full(n_c, -1, dtype=np.int32)
     for i in used:

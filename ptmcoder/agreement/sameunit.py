@@ -269,8 +269,9 @@ def _summarise(name: str, triads: list[Triad], n_boot: int, tail: float) -> Summ
     k = np.array([[t.kappas[key] for key in KAPPAS] for t in used], dtype=np.float64)
     ann = float(w @ ((k[:, 0] + k[:, 1]) / 2))
     hum = float(w @ k[:, 2])
-    if n_boot > 0 and all(t.draws is not None for t in used):
-        d = np.stack([t.draws for t in used], axis=1)  # (B, triads, 3)
+    draws = [t.draws for t in used if t.draws is not None]
+    if n_boot > 0 and len(draws) == len(used):
+        d = np.stack(draws, axis=1)  # (B, triads, 3)
         ann_b = ((d[:, :, 0] + d[:, :, 1]) / 2) @ w
         hum_b = d[:, :, 2] @ w
         for key, vals in (
