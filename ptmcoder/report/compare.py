@@ -89,7 +89,7 @@ def paired_per_code(
         va = None if np.isnan(ka[j]) else float(ka[j])
         vb = None if np.isnan(kb[j]) else float(kb[j])
         diff = None if va is None or vb is None else vb - va
-        if ld is None or diff is None:
+        if ld is None or hd is None or diff is None:
             verdict = "undefined"
         else:
             verdict = "significant" if (ld > 0 or hd < 0) else "not significant"
@@ -241,6 +241,7 @@ def compare(
         raise PtmcoderError("both sides are the same rater", hint="name two raters")
     notes = []
     reference = a.reference
+    per_code: list[dict[str, Any]]
     if reference is None or b.reference is None:
         per_code, shared = [], 0
         notes.append(
