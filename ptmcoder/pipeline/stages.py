@@ -242,7 +242,9 @@ def _adapt_agree(ctx: StageContext) -> dict[str, Any]:
     annotators = list(dict.fromkeys(codings["rater"].tolist()))
     units = set(codings["unit"].dropna())
     gold, humans = _agree_inputs(ctx, units)
-    base = dict(run=str(ctx.run_dir), n_boot=cfg.bootstrap, seed=cfg.seed, min_n=cfg.min_n)
+    base: dict[str, Any] = dict(
+        run=str(ctx.run_dir), n_boot=cfg.bootstrap, seed=cfg.seed, min_n=cfg.min_n
+    )
     base.update(gold=str(out / GOLD) if gold is not None else None)
 
     def view(name: str, **options: Any) -> Any:
