@@ -196,9 +196,7 @@ def read_annotations_of(path):
     return read_annotations(path).records
 
 
-def test_resume_of_a_run_whose_manifest_names_no_codebook_is_a_clean_error(
-    isolated_home, run_cli
-):
+def test_resume_of_a_run_whose_manifest_names_no_codebook_is_a_clean_error(isolated_home, run_cli):
     units = isolated_home / "u.csv"
     units.write_text("id,title\nx:1,Keras NaN loss\nx:2,pip install fails\n")
     assert _annotate(run_cli, "--corpus", units, "--run", "r").exit_code == 0
