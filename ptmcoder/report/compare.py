@@ -40,7 +40,8 @@ def _kappa(a: np.ndarray, g: np.ndarray, w: np.ndarray) -> np.ndarray:
     units make a weighted resample one matrix product. a, g: n x K; returns boot x K."""
     out = np.full((w.shape[0], a.shape[1]), np.nan)
     for j in range(a.shape[1]):
-        stat = cohen_kappa_statistic(a[:, j].astype(int), g[:, j].astype(int), n_categories=2)
+        x, y = a[:, j].astype(int).tolist(), g[:, j].astype(int).tolist()
+        stat = cohen_kappa_statistic(x, y, n_categories=2)
         with np.errstate(divide="ignore", invalid="ignore"):
             out[:, j] = stat.finish(w @ stat.stats)
     return out
