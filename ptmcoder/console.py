@@ -49,13 +49,17 @@ def _missing(value: Any) -> bool:
         return False
 
 
-def fmt_number(value: Any, digits: int = 3, *, missing: str = "n/a") -> str:
-    """A number as the terminal and the report print it: floats to ``digits`` places,
-    integers with thousands separators, booleans as yes/no, ``missing`` for None, NaN
-    and infinities.
+def fmt_number(
+    value: Any, digits: int = 3, *, missing: str = "n/a", thousands: bool = False
+) -> str:
+    """A number as the terminal and the report print it: floats to ``digits`` places
+    (with thousands separators when ``thousands``), integers with thousands
+    separators, booleans as yes/no, ``missing`` for None, NaN and infinities.
 
     >>> fmt_number(0.46412), fmt_number(1059), fmt_number(float("nan"), missing="–")
     ('0.464', '1,059', '–')
+    >>> fmt_number(1234.56, 1, thousands=True)
+    '1,234.6'
     """
     if hasattr(value, "item") and not isinstance(value, str | bytes):
         value = value.item()
@@ -66,7 +70,7 @@ def fmt_number(value: Any, digits: int = 3, *, missing: str = "n/a") -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        return f"{value:,.{digits}f}" if thousands else f"{value:.{digits}f}"
     return str(value)
 
 

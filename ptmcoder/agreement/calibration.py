@@ -334,12 +334,14 @@ def render_calibration(results: dict[str, Calibration]) -> Table:
     for col in ("annotator", "n", "ECE", "Brier", "accuracy", "mean confidence", "no conf."):
         t.add_column(col, justify="left" if col == "annotator" else "right")
 
+    from ptmcoder.console import fmt_ci, fmt_number
+
     def f(v: float | None) -> str:
-        return "n/a" if v is None else f"{v:.3f}"
+        return fmt_number(v)
 
     def ci(c: Calibration, key: str) -> str:
         iv = c.intervals.get(key)
-        return f"\n[{iv[0]:.3f}, {iv[1]:.3f}]" if iv else ""
+        return "\n" + fmt_ci(*iv) if iv else ""
 
     for name, c in results.items():
         t.add_row(

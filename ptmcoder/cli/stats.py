@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from ptmcoder.console import make_console, print_json
+from ptmcoder.console import fmt_number, fmt_p, make_console, print_json
 from ptmcoder.errors import PtmcoderError
 from ptmcoder.paths import workspace
 
@@ -38,13 +38,7 @@ def _out_dir(out: str | None) -> Path:
 
 
 def _f(x: float | None, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return f"{x:,.{digits}f}"
-
-
-def _p(p: float) -> str:
-    return "< 1e-300" if p == 0 else f"{p:.3g}"
+    return fmt_number(x, digits, missing="-", thousands=True)
 
 
 def _status(msg: str) -> None:
@@ -79,7 +73,7 @@ def _proportion_table(title: str, results) -> Table:
             "Yates" if r.correction else "none",
             _f(r.chi2, 3),
             str(r.df),
-            _p(r.p_value),
+            fmt_p(r.p_value),
             f"{r.p1:.3f} ({r.n1:,})",
             f"{r.p2:.3f} ({r.n2:,})",
             f"{r.risk_difference:.3f} ({r.rd_ci_low:.3f}, {r.rd_ci_high:.3f})",
@@ -561,7 +555,7 @@ def _render_resolution(result) -> None:
         "Mann-Whitney U, one-sided (PTM > non-PTM)",
         f"U = {mw.u:,.1f}",
         "",
-        _p(mw.p_value),
+        fmt_p(mw.p_value),
         f"ptm {mw.n_x}, non-ptm {mw.n_y}",
         f"Cliff's d = {c.delta:.3f} ({c.ci_low:.3f}, {c.ci_high:.3f}), {c.magnitude}; "
         f"rank-biserial r = {mw.rank_biserial:.3f}",
@@ -572,7 +566,7 @@ def _render_resolution(result) -> None:
             "Kruskal-Wallis H across themes",
             f"H = {k.h:.3f}",
             str(k.df),
-            _p(k.p_value),
+            fmt_p(k.p_value),
             ", ".join(f"{g} {n}" for g, n in k.n.items()),
             f"epsilon^2 = {k.epsilon_squared:.3f}",
         )
@@ -583,7 +577,7 @@ def _render_resolution(result) -> None:
             f"({'Yates' if it.correction else 'no correction'})",
             f"chi2 = {it.chi2:.3f}",
             str(it.df),
-            _p(it.p_value),
+            fmt_p(it.p_value),
             ", ".join(f"{g} {n}" for g, n in it.n.items()),
             f"Cramér's V = {it.cramers_v:.3f}",
         )
