@@ -572,8 +572,8 @@ def run_summary(run: Run) -> dict[str, Any]:
         m = stores[r.store.path]
         by_name = {a.get("name"): a.get("model") for a in m.annotators}
         models.append(by_name.get(r.annotator))
-        if manifest.origin is Origin.STUDY:
-            settings.append(f"{r.name}: {distinguishing_settings(m.config) or 'zero-shot'}")
+        if manifest.origin is Origin.STUDY and distinguishing_settings(m.config):
+            settings.append(f"{r.name}: {distinguishing_settings(m.config)}")
     if manifest.origin is Origin.ANNOTATE:
         settings = [distinguishing_settings(config)]
     study = manifest.study.id if manifest.study else None

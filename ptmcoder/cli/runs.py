@@ -28,7 +28,7 @@ def list_runs(as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    console = make_console(width=140)
+    console = make_console()
     if not rows:
         console.print("no runs yet; start one with `ptmcoder annotate`")
         return
