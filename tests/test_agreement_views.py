@@ -434,7 +434,8 @@ def test_cli_run_accepts_latest_and_id_prefix(run_cli, isolated_home):
     assert "20260102-000000-bbbb" in latest.stderr
     by_prefix = run_cli("agree", "--run", "20260101", "--gold", str(gold), "--json")
     assert by_prefix.exit_code == 0 and "20260101-000000-aaaa" in by_prefix.stderr
-    assert json.loads(latest.stdout)["percent_agreement"]["value"] == 0.5
+    # the gold is not pooled: the run's rater against it (3 of 6 units agree)
+    assert json.loads(latest.stdout)["vs_gold"]["emb"]["percent_agreement"]["value"] == 0.5
     missing = run_cli("agree", "--run", "nope", "--gold", str(gold))
     assert missing.exit_code == 1 and "no run 'nope'" in missing.stderr
 

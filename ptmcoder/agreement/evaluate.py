@@ -20,6 +20,9 @@ from pydantic import BaseModel, ConfigDict
 
 from ptmcoder.errors import PtmcoderError
 
+#: the rater name of the adjudicated labels (:func:`ptmcoder.agreement.io.read_gold`)
+GOLD = "gold"
+
 
 class AgreeOptions(BaseModel):
     """Everything ``ptmcoder agree`` can set."""
@@ -46,6 +49,9 @@ class AgreeOptions(BaseModel):
     epsilon: float = 0.2
     #: vs-humans: triads with fewer common units are shown but left out of the means
     min_n: int = 20
+    #: vs-humans: the human ratings of the ceiling: the first two per unit, in table
+    #: order (independent), or all, conflict-resolution ratings included
+    ratings: Literal["independent", "all"] = "independent"
     #: calibration: where to write the reliability diagram
     png: str | None = None
 
@@ -230,28 +236,81 @@ def _all_selected(inputs: AgreementInputs) -> list[str] | None:
 
 
 def view_summary(inputs: AgreementInputs, options: AgreeOptions) -> ViewResult:
-    from ptmcoder.agreement.compute import compute_coefficients
+    """The headline coefficients. Without gold labels: every coefficient pooled over
+    the raters (all, or those named), which the title lists. With ``--gold``, the gold
+    is never pooled: the headline leads with each annotator against the gold (each pair
+    on the units both coded), then the humans' own agreement (their ceiling), then, when
+    annotators are among the raters, all of them pooled; every section names its raters."""
+    from ptmcoder.agreement.compute import METRICS, compute_coefficients
     from ptmcoder.agreement.data import rating_matrix
-    from ptmcoder.agreement.views import render_summary
+    from ptmcoder.agreement.views import pair_coefficients, render_headline, render_summary
 
-    matrix = rating_matrix(
-        inputs.ratings, raters=_all_selected(inputs) if inputs.selected else None
-    )
-    coefs = compute_coefficients(
-        matrix,
-        options.metrics or None,
+    raters = _all_selected(inputs) if inputs.selected else None
+    metrics = options.metrics or None
+    kwargs: dict[str, Any] = dict(
         weights=options.weights,
         alpha_level=options.alpha_level,
         n_boot=options.n_boot,
         seed=options.seed,
     )
-    title = f"Agreement of {len(matrix.raters)} raters on {matrix.n_units} units"
-    return ViewResult(
-        "summary",
-        {name: c.to_json() for name, c in coefs.items()},
-        [render_summary(coefs, title)],
-        _diagnostics(matrix),
-    )
+    if inputs.gold is None:
+        matrix = rating_matrix(inputs.ratings, raters=raters)
+        coefs = compute_coefficients(matrix, metrics, **kwargs)
+        return ViewResult(
+            "summary",
+            {name: c.to_json() for name, c in coefs.items()},
+            [
+                render_summary(
+                    coefs, f"Agreement of {_who(matrix.raters)} on {matrix.n_units} units"
+                )
+            ],
+            _diagnostics(matrix),
+        )
+    # the gold judges; it is never one of the raters a headline coefficient pools
+    pooled = [r for r in (raters or inputs.raters) if r != GOLD]
+    judged = [r for r in inputs.annotators if r in pooled] or pooled
+    humans = [r for r in inputs.humans if r in pooled and r not in judged]
+    ratings = inputs.ratings[inputs.ratings["rater"] != GOLD]  # joined when another view asked
+    both = rating_matrix(pd.concat([ratings, inputs.gold], ignore_index=True))
+    sections: list[tuple[str, dict]] = []
+    vs_gold = {}
+    for name in judged:
+        vs_gold[name] = pair_coefficients(both, name, GOLD, metrics or METRICS, **kwargs)
+        sections.append((f"{name} vs gold", vs_gold[name]))
+    data: dict[str, Any] = {
+        "gold": {"units": int(inputs.gold.dropna(subset=["code"])["unit"].nunique())},
+        "vs_gold": {name: _json(coefs) for name, coefs in vs_gold.items()},
+        "humans": None,
+        "pooled": None,
+    }
+
+    def pool(names: list[str]) -> tuple[dict[str, Any], Any]:
+        matrix = rating_matrix(ratings, raters=names)
+        coefs = compute_coefficients(matrix, metrics, **kwargs)
+        return coefs, matrix
+
+    notes: list[str] = []
+    if len(humans) >= 2:
+        coefs, matrix = pool(humans)
+        data["humans"] = {"raters": humans, "coefficients": _json(coefs)}
+        sections.append((f"humans' ceiling: {_who(humans)}", coefs))
+    if len(pooled) >= 2 and pooled != humans:
+        coefs, matrix = pool(pooled)
+        data["pooled"] = {"raters": pooled, "coefficients": _json(coefs)}
+        sections.append((f"pooled: {_who(pooled)}", coefs))
+        notes += _diagnostics(matrix)
+    title = f"Agreement against the gold ({data['gold']['units']} units), never pooled with it"
+    return ViewResult("summary", data, [render_headline(sections, title)], notes)
+
+
+def _json(coefs: dict[str, Any]) -> dict[str, Any]:
+    return {name: c.to_json() for name, c in coefs.items()}
+
+
+def _who(raters: list[str], shown: int = 6) -> str:
+    """``3 raters (E1, E2, E3)``; a long list is cut after ``shown`` names."""
+    names = ", ".join(raters[:shown]) + (", ..." if len(raters) > shown else "")
+    return f"{len(raters)} rater{'s' if len(raters) != 1 else ''} ({names})"
 
 
 def view_pairwise(inputs: AgreementInputs, options: AgreeOptions) -> ViewResult:
@@ -334,8 +393,9 @@ def view_vs_humans(inputs: AgreementInputs, options: AgreeOptions) -> ViewResult
         n_boot=n_boot,
         seed=seed,
         weights=weights,
+        ratings=options.ratings,
     )
-    notes = []
+    notes = [_ratings_note(result)]
     for name, s in result.summary.items():
         left = s.triads_below_min_n + s.triads_undefined
         if left:
@@ -343,7 +403,14 @@ def view_vs_humans(inputs: AgreementInputs, options: AgreeOptions) -> ViewResult
                 f"{name}: {left} triad(s) left out of the means ({s.triads_below_min_n} "
                 f"with n < {options.min_n}, {s.triads_undefined} undefined)"
             )
-    repeats = replication(df, humans=hum, annotators=ann, min_n=options.min_n, weights=weights)
+    repeats = replication(
+        df,
+        humans=hum,
+        annotators=ann,
+        min_n=options.min_n,
+        weights=weights,
+        ratings=options.ratings,
+    )
     vs_gold = (
         against_gold(df, inputs.gold, annotators=ann, n_boot=n_boot, seed=seed, weights=weights)
         if inputs.gold is not None
@@ -360,6 +427,21 @@ def view_vs_humans(inputs: AgreementInputs, options: AgreeOptions) -> ViewResult
     if vs_gold:
         tables.append(render_gold(vs_gold))
     return ViewResult("vs-humans", data, tables, notes)
+
+
+def _ratings_note(result: Any) -> str:
+    """Which human ratings the same-unit ceiling uses, and how many distinct units."""
+    from ptmcoder.agreement.sameunit import RATINGS_LABEL
+
+    units = ", ".join(f"{name} {s.n_units}" for name, s in result.summary.items())
+    line = f"same units: {RATINGS_LABEL[result.ratings]}; distinct units in the means: {units}"
+    hr = result.human_ratings
+    if hr is not None and hr.left_out:
+        line += (
+            f"; {hr.left_out} later human rating(s) on {hr.units_with_more} unit(s) left out "
+            "(conflict resolution; --all-ratings includes them)"
+        )
+    return line
 
 
 def view_pairs(inputs: AgreementInputs, options: AgreeOptions) -> ViewResult:
@@ -444,7 +526,7 @@ def view_aat(inputs: AgreementInputs, options: AgreeOptions) -> ViewResult:
 
 #: every view by name; register a new one here (one entry, one function)
 #: views that compare raters with the gold labels instead of counting them as a rater
-GOLD_APART = ("vs-humans", "pairs", "aat", "calibration")
+GOLD_APART = ("summary", "vs-humans", "pairs", "aat", "calibration")
 
 VIEWS: dict[str, Callable[[AgreementInputs, AgreeOptions], ViewResult]] = {
     "summary": view_summary,

@@ -38,6 +38,7 @@ def pair_coefficients(
     metrics: Sequence[str] = PAIR_METRICS,
     *,
     weights: str | None = None,
+    alpha_level: str = "nominal",
     n_boot: int = DEFAULT_RESAMPLES,
     seed: int = 0,
 ) -> dict[str, Coefficient]:
@@ -49,7 +50,13 @@ def pair_coefficients(
             for m in metrics
         }
     return compute_coefficients(
-        sub, metrics, weights=weights, n_boot=n_boot, seed=seed, n_categories=matrix.n_categories
+        sub,
+        metrics,
+        weights=weights,
+        alpha_level=alpha_level,
+        n_boot=n_boot,
+        seed=seed,
+        n_categories=matrix.n_categories,
     )
 
 
@@ -423,6 +430,36 @@ def render_summary(coefs: dict[str, Coefficient], title: str = "Agreement") -> T
     return t
 
 
+def render_headline(
+    sections: Sequence[tuple[str, dict[str, Coefficient]]], title: str = "Agreement"
+) -> Table:
+    """The headline as one table in sections, each named for the raters it covers
+    (``A vs gold``, ``humans' ceiling: ...``, ``pooled: ...``), so no coefficient is
+    read without knowing whose agreement it is."""
+    t = Table(title=title)
+    width = max((len(n) for _, coefs in sections for n in coefs), default=6)
+    t.add_column("raters", max_width=24)
+    t.add_column("metric", min_width=width, no_wrap=True)
+    t.add_column("value", justify="right", no_wrap=True)
+    t.add_column("95% CI", no_wrap=True)
+    for col in ("n units", "reading", "note"):
+        t.add_column(col, justify="right" if col == "n units" else "left")
+    for i, (label, coefs) in enumerate(sections):
+        if i:
+            t.add_section()
+        for j, (name, c) in enumerate(coefs.items()):
+            t.add_row(
+                label if j == 0 else "",
+                name,
+                fmt_number(c.value),
+                fmt_ci(c.ci_low, c.ci_high),
+                str(c.n_units),
+                c.interpretation,
+                c.note or "",
+            )
+    return t
+
+
 __all__ = [
     "SET_SEPARATOR",
     "annotator_vs_humans",
@@ -433,6 +470,7 @@ __all__ = [
     "pairwise_matrix",
     "per_code_table",
     "render_confusion",
+    "render_headline",
     "render_per_code",
     "render_pairwise",
     "render_summary",
