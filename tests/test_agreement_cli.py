@@ -122,3 +122,44 @@ def test_headline_never_pools_the_gold_random_rater(tmp_path, run_cli):
     assert labels[1].startswith("humans' ceiling: 3") and "H1, H2, H3" in " ".join(labels)
     assert "Agreement against the gold (200 units), never pooled with it" in table.stdout
     assert "gold" not in " ".join(labels[1:])
+
+
+def test_codebook_aliases_count_as_their_codes(tmp_path, run_cli):
+    """NLBSE labels ``feature`` where the issue-type codebook has ``enhancement`` (an
+    alias): with --codebook they are that code, not missing ratings."""
+    nlbse = pd.read_csv(SAMPLES / "nlbse_issues_sample.csv").groupby("label").head(10)
+    labels = nlbse["label"].tolist()
+    model = ["enhancement" if c == "feature" else c for c in labels]
+    model[::3] = ["bug"] * len(model[::3])
+    rows = [(f"i{i}", "nlbse", c) for i, c in enumerate(labels)]
+    rows += [(f"i{i}", "model", c) for i, c in enumerate(model)]
+    path = tmp_path / "nlbse.csv"
+    pd.DataFrame(rows, columns=["unit", "rater", "code"]).to_csv(path, index=False)
+    gold = tmp_path / "gold.csv"
+    pd.DataFrame({"unit": [f"i{i}" for i in range(30)], "code": labels}).to_csv(gold, index=False)
+
+    result = run_cli(
+        "agree", path, "--codebook", "issue-type", "--metric", "percent_agreement",
+        "--bootstrap", "0", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert labels.count("feature") == 10
+    assert (
+        "10 label(s) read through the codebook's aliases and names: feature -> enhancement (10)"
+        in (result.stderr)
+    )
+    assert "not in the codebook" not in result.stderr
+    pa = json.loads(result.stdout)["percent_agreement"]
+    expected = sum(
+        a == ("feature" if b == "enhancement" else b) for a, b in zip(labels, model, strict=True)
+    )
+    assert pa["n"] == 30 and pa["value"] == pytest.approx(expected / 30)
+    # the gold labels are read through the same aliases
+    result = run_cli(
+        "agree", path, "--gold", gold, "--annotators", "model", "--codebook", "issue-type",
+        "--metric", "percent_agreement", "--bootstrap", "0", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "gold: codebook issue-type: 10 label(s) read through" in result.stderr
+    vs_gold = json.loads(result.stdout)["vs_gold"]["model"]["percent_agreement"]
+    assert vs_gold["n"] == 30 and vs_gold["value"] == pytest.approx(expected / 30)

@@ -3,13 +3,18 @@ codes to a level of the codebook hierarchy."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ptmcoder import tables
 from ptmcoder.annotate.records import annotations_to_long
 from ptmcoder.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from ptmcoder.codebook import Codebook
 
 
 def read_long_table(path: str | Path) -> pd.DataFrame:
@@ -39,18 +44,67 @@ def read_gold(path: str | Path, rater: str = "gold") -> pd.DataFrame:
 
 def map_to_level(long_df: pd.DataFrame, codebook_ref: str, level: str) -> pd.DataFrame:
     """Replace each code with its ancestor at ``level`` of the codebook (``leaf``
-    keeps leaf codes) with :meth:`~ptmcoder.codebook.Codebook.map_codes`. Codes above
-    the level and codes the codebook lacks become missing ratings, counted in
-    ``df.attrs['above_level']`` and ``df.attrs['unknown']`` (code -> rows); the
-    lines to report are in ``df.attrs['notes']``."""
+    keeps leaf codes) with :meth:`~ptmcoder.codebook.Codebook.map_codes`, after reading
+    a label that is not a code id as the code whose alias or name it is (see
+    :func:`resolve_labels`; NLBSE's ``feature`` is ``enhancement`` in ``issue-type``).
+    Codes above the level and codes the codebook lacks become missing ratings, counted
+    in ``df.attrs['above_level']`` and ``df.attrs['unknown']`` (code -> rows); labels
+    read through an alias or name are counted in ``df.attrs['aliased']`` ("label ->
+    code" -> rows); the lines to report are in ``df.attrs['notes']``."""
     from ptmcoder.codebook import load_codebook
 
     book = load_codebook(codebook_ref)
-    mapping = book.map_codes(long_df["code"].tolist(), level)
+    codes, aliased = resolve_labels(long_df["code"].tolist(), book)
+    mapping = book.map_codes(codes, level)
     out = long_df.copy()
     out["code"] = pd.array(mapping.codes, dtype="string")
     out = out.drop_duplicates(subset=["unit", "rater", "code"])
     out.attrs["above_level"] = int(sum(mapping.above_level.values()))
     out.attrs["unknown"] = dict(mapping.unknown)
-    out.attrs["notes"] = mapping.notes(f"codebook {book.id}")
+    out.attrs["aliased"] = dict(aliased)
+    notes = []
+    if aliased:
+        listed = ", ".join(f"{k} ({n})" for k, n in aliased.most_common())
+        notes.append(
+            f"codebook {book.id}: {sum(aliased.values())} label(s) read through the "
+            f"codebook's aliases and names: {listed}"
+        )
+    out.attrs["notes"] = notes + mapping.notes(f"codebook {book.id}")
     return out
+
+
+def _key(label: str) -> str:
+    return " ".join(label.casefold().split())
+
+
+def resolve_labels(codes: list[Any], book: Codebook) -> tuple[list[Any], Counter[str]]:
+    """Each label that is not a code id of ``book`` replaced by the code whose id, alias
+    or name it is (case and spacing ignored; an id wins over another code's alias or
+    name); a label that matches nothing is kept, for
+    :meth:`~ptmcoder.codebook.Codebook.map_codes` to count as unknown. Returns the codes
+    and the count of each replacement (``"feature -> enhancement"`` -> rows).
+
+    >>> from ptmcoder.codebook import load_codebook
+    >>> resolve_labels(["bug", "feature", "Feature Request", "nonsense", None],
+    ...                load_codebook("issue-type"))
+    (['bug', 'enhancement', 'enhancement', 'nonsense', None], Counter({'feature -> enhancement': 1, 'Feature Request -> enhancement': 1}))
+    """  # noqa: E501
+    index = book.index()
+    lookup = {_key(code): code for code in index}
+    for code, info in index.items():
+        for name in (*info.node.aliases, info.node.name):
+            lookup.setdefault(_key(name), code)
+    out: list[Any] = []
+    aliased: Counter[str] = Counter()
+    for raw in codes:
+        label = raw.strip() if isinstance(raw, str) else None
+        if not label or label in index:
+            out.append(raw)
+            continue
+        found = lookup.get(_key(label))
+        if found is None:
+            out.append(raw)
+            continue
+        aliased[f"{label} -> {found}"] += 1
+        out.append(found)
+    return out, aliased
