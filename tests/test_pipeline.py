@@ -12,10 +12,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
-from scipy.stats import chi2_contingency
 from sklearn.metrics import cohen_kappa_score
 
 from ptmcoder.errors import ConfigError, ValidationError
@@ -28,7 +25,6 @@ from ptmcoder.pipeline.rundir import (
 )
 from ptmcoder.report.compare import compare
 from ptmcoder.runs import Run
-from ptmcoder.stats.shift import distribution_shift
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -291,7 +287,8 @@ def test_report_renders_stage_outputs_and_states_what_did_not_run(first_run):
     assert manifest["ptmcoder_version"] in md
     assert manifest["study"]["sha256"] in md
     test = read_stage_output(result.run_dir, "stats")["tests"][0]
-    assert f"{test['cramers_v']:.3f}" in md
+    assert test["design"] == "paired" and test["test"].startswith("Stuart-Maxwell")
+    assert f"{test['statistic']:.2f}" in md
     assert "http://" not in html.replace("http://www.w3.org", "")
     assert "https://" not in html
     assert html.count('src="data:image/png;base64,') >= 2
@@ -341,8 +338,13 @@ def test_compare_two_annotators_of_one_run(first_run, run_cli):
     assert len(data["changed_units"]) == changed
     assert sum(t["units"] for t in data["transitions"]) == changed
     assert any(d["key"].startswith("annotate.") for d in data["settings_differences"])
+    shift = data["distribution_shift"]  # same units: paired, Stuart-Maxwell + McNemar
+    assert shift["design"] == "paired" and shift["test"].startswith("Stuart-Maxwell")
+    assert shift["shared_units"] == len(both)
+    assert {r["code"] for r in shift["mcnemar"]} == {c for u in both for c in a[u] | b[u]}
     html = Path(data["files"]["compare_html"]).read_text()
     assert 'id="table-per-code"' in html and 'id="table-transitions"' in html
+    assert 'id="table-mcnemar"' in html
 
 
 def test_compare_two_runs(tmp_path, first_run):
@@ -352,28 +354,6 @@ def test_compare_two_runs(tmp_path, first_run):
     result = compare(a.run_dir, b.run_dir, rater_a="supervised", rater_b="supervised", n_boot=50)
     assert result.changed == []  # same settings, same codes
     assert all(r["difference"] in (0.0, None) for r in result.per_code)
-
-
-def test_distribution_shift_matches_scipy():
-    rng = np.random.default_rng(1)
-    codes = ["x", "y", "z"]
-    a = {f"u{i}": [codes[rng.integers(3)]] for i in range(60)}
-    b = {f"u{i}": [codes[min(2, rng.integers(4))]] for i in range(50)}
-    out = distribution_shift(a, b, n_boot=200, seed=3)
-    table = np.array(
-        [
-            [sum(v == [c] for v in a.values()) for c in codes],
-            [sum(v == [c] for v in b.values()) for c in codes],
-        ]
-    )
-    chi2, p, dof, _ = chi2_contingency(table, correction=False)
-    assert out["chi2"] == pytest.approx(chi2)
-    assert out["p_value"] == pytest.approx(p)
-    assert out["dof"] == dof
-    assert out["cramers_v"] == pytest.approx(np.sqrt(chi2 / (table.sum() * 1)))
-    assert out["ci_low"] <= out["cramers_v"] <= out["ci_high"]
-    frame = pd.DataFrame(out["counts_a"])
-    assert int(frame.sum().iloc[0]) == 60
 
 
 def test_bundled_study_is_found_from_any_directory(isolated_home):

@@ -108,13 +108,18 @@ def compare(
     for table in render_compare(data):
         out.print(table)
     shift = data["distribution_shift"]
+    effect = shift.get("effect") or {}
     out.print(
-        f"distribution shift: {shift['test']}, n = {shift['n_a']} vs {shift['n_b']} units, "
-        f"chi2 = {fmt_number(shift['chi2'], missing='–')}, df = {shift['dof']}, "
-        f"p = {fmt_p(shift['p_value'], missing='–')}; "
-        f"Cramér's V = {fmt_number(shift['cramers_v'], missing='–')} "
-        f"{fmt_ci(shift['ci_low'], shift['ci_high'], missing='')}"
+        f"distribution shift ({shift.get('design', '?')}): {shift['test']}, "
+        f"statistic = {fmt_number(shift['statistic'], 2, missing='–')}, df = {shift['df']}, "
+        f"p = {fmt_p(shift['p_value'], missing='–')}, n = {shift.get('n')}; "
+        f"{shift.get('effect_size', 'effect size')}"
+        f"{' (' + effect['code'] + ')' if effect.get('code') else ''} = "
+        f"{fmt_number(effect.get('value'), missing='–')} "
+        f"{fmt_ci(effect.get('ci_low'), effect.get('ci_high'), missing='')}"
     )
+    for w in shift.get("warnings", []):
+        out.print(f"  warning: {w}")
     for row in data["cost"]:
         out.print(
             f"{row['side']}: {row['records']} records, {row['errors']} errors, "

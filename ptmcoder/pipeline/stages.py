@@ -373,8 +373,10 @@ def _distribution(book: Any, codes: dict[str, list[str]], source: str) -> dict[s
 
 def _adapt_stats(ctx: StageContext) -> dict[str, Any]:
     """stats: the code distribution (``stats.distribution``) of each rater and the gold
-    labels, the distribution in each taxonomy after mapping, and a chi-square test of the
-    raters' code distributions (Cramér's V with a bootstrap CI)."""
+    labels, the distribution in each taxonomy after mapping, and a test of every two
+    raters' code distributions (``stats.shift.distribution_shift``): on the units both
+    coded, Stuart-Maxwell (with Bhapkar) and McNemar per code with effect sizes; the
+    chi-square test of homogeneity only for raters of different units."""
     from ptmcoder.codebook import load_codebook
     from ptmcoder.stats.shift import distribution_shift
 

@@ -12,7 +12,10 @@ For raters A and B (each with the gold labels of its run as the reference):
 - the units whose code sets changed, counted by transition and listed;
 - cost, tokens and time of each;
 - the shift in the code distribution (:func:`ptmcoder.stats.shift.distribution_shift`):
-  a chi-square test of homogeneity with Cramér's V and a bootstrap CI over units.
+  on the units both sides coded (paired), Stuart-Maxwell and Bhapkar tests of marginal
+  homogeneity and McNemar per code with the difference of paired proportions and the
+  discordant-pairs odds ratio; on samples of different units, the chi-square test of
+  homogeneity with a bias-adjusted Cramér's V.
 """
 
 from __future__ import annotations
