@@ -139,3 +139,53 @@ def test_calibration_view_maps_the_predictions_to_the_level_of_the_gold(run_cli,
     )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["emb"]["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("value", [0.0, 0.7])
+def test_constant_confidences_are_reported_not_scored(run_cli, tmp_path, value):
+    """A model that gives every code the same confidence (0.0 here: an ECE of 0.130
+    used to be printed for it with no word) gets no ECE or Brier score, a note that
+    its confidences carry no information, and a count of the units where codes tie."""
+    rng = np.random.default_rng(3)
+    units = [f"u{i}" for i in range(60)]
+    gold = pd.DataFrame({"unit": units, "code": rng.choice(["a", "b"], 60)})
+    rows = [(u, "flat", c, value) for u in units for c in ("a", "b")]
+    preds = pd.DataFrame(rows, columns=["unit", "rater", "code", "confidence"])
+    res = calibration_table(preds, gold, recalibrate="isotonic", n_boot=50)
+    flat = res["flat"]
+    assert flat.ece is None and flat.brier is None and flat.intervals == {}
+    assert (
+        flat.degenerate == f"every confidence is {value:.3f}: the confidences carry no information"
+    )
+    assert flat.ties == 60 and flat.n == 60
+    # the top label of a tie is the first code by name: accuracy is the share of gold 'a'
+    assert flat.accuracy == pytest.approx((gold["code"] == "a").mean())
+    assert list(res) == ["flat"]  # nothing recalibrated from nothing
+
+    preds.to_csv(tmp_path / "pred.csv", index=False)
+    gold.to_csv(tmp_path / "gold.csv", index=False)
+    args = (
+        "agree",
+        tmp_path / "pred.csv",
+        "--gold",
+        tmp_path / "gold.csv",
+        "--view",
+        "calibration",
+    )
+    out = json.loads(run_cli(*args, "--bootstrap", "0", "--json").stdout)["flat"]
+    assert (out["ece"], out["brier"], out["ties"]) == (None, None, 60)
+    assert out["degenerate"].startswith(f"every confidence is {value:.3f}")
+    table = run_cli(*args, "--bootstrap", "0", env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.stderr
+    row = next(line for line in table.stdout.splitlines() if line.startswith("│ flat"))
+    assert row.count("not scored") == 3  # ECE, Brier and the note
+    assert "carry no information" in row and "60 unit(s) tie" in row
+
+
+def test_varied_confidences_are_scored_and_ties_counted():
+    preds, gold = long_predictions()
+    preds.loc[preds.index[:5], "confidence"] = 0.0  # five units: code a at 0.0 ...
+    preds.loc[preds.index[300:305], "confidence"] = 0.0  # ... and code b at 0.0 too
+    emb = calibration_table(preds, gold, n_boot=0)["emb"]
+    assert emb.degenerate is None and emb.ece is not None
+    assert emb.ties == 5

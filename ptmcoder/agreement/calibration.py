@@ -13,6 +13,13 @@ For every unit an annotator coded and the gold table labels, the annotator's
 - the reliability-diagram data (per bin: count, mean confidence, accuracy) and
   a matplotlib PNG of it.
 
+Degenerate confidences are reported, never scored: when every forecast has the
+same confidence (all 0.0, say, or all 0.9) the confidences cannot tell a right code
+from a wrong one, and an ECE or Brier score would grade only the constant's distance
+from the accuracy; :attr:`Calibration.degenerate` says so and both are None. Units
+whose top confidence is shared by several codes (the top label then is the first of
+them by name) are counted in :attr:`Calibration.ties`.
+
 :func:`cross_fitted_calibration` maps raw confidences to probabilities with
 isotonic regression or Platt scaling (scikit-learn), fitted on the human-coded
 units of the *other* folds only, so no unit's calibrated probability saw its
@@ -54,6 +61,10 @@ class Calibration:
     note: str | None = None
     #: 95% percentile bootstrap intervals over units: {"ece": (low, high), "brier": ...}
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: why the confidences were not scored (e.g. every one is 0.000), else None
+    degenerate: str | None = None
+    #: units whose top confidence several codes share (top label: the first by name)
+    ties: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +78,8 @@ class Calibration:
             "bins": self.bins,
             "without_confidence": self.without_confidence,
             "note": self.note,
+            "degenerate": self.degenerate,
+            "ties": self.ties,
             **{
                 f"{k}_{side}": v[i]
                 for k, v in self.intervals.items()
@@ -103,9 +116,14 @@ def calibration_stats(
 ) -> Calibration:
     """ECE, Brier score and reliability bins of top-label forecasts.
 
+    Constant confidences are degenerate: reported, not scored.
+
     >>> c = calibration_stats([0.9, 0.9, 0.6, 0.6], [1, 0, 1, 1])
     >>> round(c.ece, 3), round(c.brier, 3)
     (0.4, 0.285)
+    >>> c = calibration_stats([0.0, 0.0, 0.0], [1, 0, 0])
+    >>> c.ece, c.brier, c.degenerate
+    (None, None, 'every confidence is 0.000: the confidences carry no information')
     """
     if n_bins < 1:
         raise ValueError(f"n_bins must be >= 1, got {n_bins}")
@@ -133,6 +151,20 @@ def calibration_stats(
             item["accuracy"] = float(acc_sum[b] / count[b])
             ece += count[b] / n * abs(item["accuracy"] - item["mean_confidence"])
         bins.append(item)
+    if p.min() == p.max():
+        why = f"every confidence is {p[0]:.3f}: the confidences carry no information"
+        return Calibration(
+            annotator,
+            n,
+            None,
+            None,
+            float(y.mean()),
+            float(p.mean()),
+            bins,
+            n_bins,
+            note=f"not scored: {why}",
+            degenerate=why,
+        )
     return Calibration(
         annotator,
         n,
@@ -178,9 +210,10 @@ def bootstrap_intervals(
 def top_label_forecasts(
     predictions: pd.DataFrame, gold: pd.DataFrame, annotator: str
 ) -> tuple[pd.DataFrame, int]:
-    """Per unit the annotator's highest-confidence code, its confidence and
-    whether the gold code set holds it; units without gold are left out.
-    Returns the table and how many coded units gave no confidence."""
+    """Per unit the annotator's highest-confidence code (of codes that tie, the first
+    by name), its confidence and whether the gold code set holds it; units without gold
+    are left out. Returns the table (``attrs['ties']``: units whose top confidence
+    several codes share) and how many coded units gave no confidence."""
     rows = predictions[predictions["rater"] == annotator].dropna(subset=["code"])
     rows = rows[rows["unit"].isin(set(gold["unit"].dropna()))]
     no_conf = rows.groupby("unit")["confidence"].apply(lambda s: s.isna().all())
@@ -189,6 +222,8 @@ def top_label_forecasts(
     if rows.empty:
         return pd.DataFrame(columns=["unit", "code", "confidence", "correct"]), missing
     rows = rows.assign(confidence=rows["confidence"].astype(float))
+    best = rows.groupby("unit")["confidence"].transform("max")
+    ties = int((rows[rows["confidence"] == best].groupby("unit").size() > 1).sum())
     top = rows.sort_values(["unit", "confidence", "code"], ascending=[True, False, True])
     top = top.drop_duplicates("unit")
     gold_sets = gold.dropna(subset=["code"]).groupby("unit")["code"].agg(set)
@@ -201,6 +236,7 @@ def top_label_forecasts(
             "correct": correct,
         }
     )
+    out.attrs["ties"] = ties
     return out, missing
 
 
@@ -243,10 +279,13 @@ def calibration_table(
         top, missing = top_label_forecasts(predictions, gold, name)
         cal = calibration_stats(top["confidence"], top["correct"], n_bins=n_bins, annotator=name)
         cal.without_confidence = missing
+        cal.ties = int(top.attrs.get("ties", 0))
+        out[name] = cal
+        if cal.degenerate:  # nothing to score, nothing to recalibrate
+            continue
         cal.intervals = bootstrap_intervals(
             top["confidence"], top["correct"], n_bins=n_bins, n_boot=n_boot, seed=seed
         )
-        out[name] = cal
         if recalibrate and len(top) >= 2 * folds:
             p = cross_fitted_calibration(
                 top["confidence"].to_numpy(),
@@ -257,9 +296,10 @@ def calibration_table(
             )
             label = f"{name} (calibrated, {recalibrate}, {folds}-fold cross-fitted)"
             after = calibration_stats(p, top["correct"], n_bins=n_bins, annotator=label)
-            after.intervals = bootstrap_intervals(
-                p, top["correct"], n_bins=n_bins, n_boot=n_boot, seed=seed
-            )
+            if not after.degenerate:
+                after.intervals = bootstrap_intervals(
+                    p, top["correct"], n_bins=n_bins, n_boot=n_boot, seed=seed
+                )
             out[label] = after
     return out
 
@@ -333,6 +373,9 @@ def render_calibration(results: dict[str, Calibration]) -> Table:
     t = Table(title="Calibration against gold (top-label, 10 equal-width bins)")
     for col in ("annotator", "n", "ECE", "Brier", "accuracy", "mean confidence", "no conf."):
         t.add_column(col, justify="left" if col == "annotator" else "right")
+    notes = {name: _note(c) for name, c in results.items()}
+    if any(notes.values()):
+        t.add_column("note")
 
     from ptmcoder.console import fmt_ci, fmt_number
 
@@ -347,13 +390,22 @@ def render_calibration(results: dict[str, Calibration]) -> Table:
         t.add_row(
             name,
             str(c.n),
-            f(c.ece) + ci(c, "ece"),
-            f(c.brier) + ci(c, "brier"),
+            "not scored" if c.degenerate else f(c.ece) + ci(c, "ece"),
+            "not scored" if c.degenerate else f(c.brier) + ci(c, "brier"),
             f(c.accuracy),
             f(c.mean_confidence),
             str(c.without_confidence),
+            *([notes[name]] if any(notes.values()) else []),
         )
     return t
+
+
+def _note(c: Calibration) -> str:
+    """What a reader must know before reading a row: degenerate confidences, ties."""
+    parts = [c.note] if c.note else []
+    if c.ties:
+        parts.append(f"{c.ties} unit(s) tie for the top confidence (first code by name taken)")
+    return "; ".join(parts)
 
 
 def read_confidences(path: str | Path) -> pd.DataFrame:
