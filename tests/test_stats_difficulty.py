@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from scipy.stats import chi2_contingency
+from scipy.stats import chi2_contingency, fisher_exact
 
 from ptmcoder.corpus.schema import UNIT_SCHEMA
 from ptmcoder.errors import PtmcoderError
@@ -278,3 +278,19 @@ def test_scan_workers_default_is_bounded(monkeypatch):
     assert engine.scan_workers(8) == 8
     monkeypatch.setattr(engine.os, "cpu_count", lambda: None)
     assert engine.scan_workers(None) == 1
+
+
+def test_difficulty_with_a_ptm_group_of_two_warns(tmp_path, run_cli):
+    rows = [_unit(1, ["huggingface"]), _unit(2, ["huggingface"], accepted_after_min=5)]
+    rows += [_unit(10 + i, ["python"], accepted_after_min=5 if i % 2 else None) for i in range(30)]
+    path = write_units(tmp_path / "units.parquet", rows)
+    r = difficulty(path, threads=1)
+    assert r.group("ptm").n == 2
+    assert all(t.warnings and t.fisher_p_value is not None for t in r.tests)
+    assert r.tests[0].fisher_p_value == pytest.approx(
+        fisher_exact(np.array([[1, 1], [15, 15]])).pvalue
+    )
+    assert r.to_dict()["proportion_tests"][0]["warnings"]
+    shown = run_cli("stats", "difficulty", "--corpus", path, "--threads", "1")
+    assert shown.exit_code == 0, shown.stderr
+    assert "warning: an expected count is under 5" in shown.stdout

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from scipy.stats import chi2_contingency
+from scipy.stats import chi2_contingency, fisher_exact
 
 from ptmcoder.errors import PtmcoderError
 from ptmcoder.stats.proportion import parse_counts, two_proportion_test
@@ -117,3 +117,13 @@ def test_sample_size_in_the_stats_group_reproduces_339_and_260(run_cli):
         result = run_cli("stats", "sample-size", "-N", str(population), "--json")
         assert result.exit_code == 0, result.stderr
         assert json.loads(result.stdout)["sample_size"] == expected
+
+
+def test_small_expected_counts_warn_and_give_fisher_exact():
+    r = two_proportion_test(2, 2, 40, 100)  # a group of 2: expected counts ~0.8 and 1.2
+    assert r.min_expected < 5
+    assert r.fisher_p_value == pytest.approx(fisher_exact(np.array([[2, 0], [40, 60]])).pvalue)
+    assert r.warnings and "Fisher's exact" in r.warnings[0] and "n = 2 and 100" in r.warnings[0]
+    assert r.to_dict()["warnings"] == list(r.warnings)
+    big = two_proportion_test(4357, 5896, 5_780_000, 10_000_000)
+    assert big.warnings == () and big.fisher_p_value is None and big.min_expected > 5

@@ -277,6 +277,8 @@ def _render_difficulty(result) -> None:
     if result.tests:
         console.print(_proportion_table("Proportion test of %no acc, ptm vs non-ptm", result.tests))
         console.print(f"test: {result.tests[0].test}")
+        for w in dict.fromkeys(w for t in result.tests for w in t.warnings):
+            console.print(f"warning: {w}")
     else:
         console.print("proportion test: needs both PTM-related and other units")
     if result.accepted_without_time:
@@ -337,6 +339,8 @@ def proportion_test(counts, labels, correction, as_json) -> None:
     console = make_console()
     console.print(_proportion_table("Two-proportion chi-square test", results))
     console.print(f"test: {results[0].test}")
+    for w in dict.fromkeys(w for r in results for w in r.warnings):
+        console.print(f"warning: {w}")
 
 
 # -- distribution ----------------------------------------------------------------

@@ -14,7 +14,9 @@ see ``tests/test_stats_proportion.py``).
 The statistic is Pearson's chi-square on the 2 x 2 table
 ``[[x1, n1 - x1], [x2, n2 - x2]]`` and is computed by
 :func:`scipy.stats.chi2_contingency`, with ``correction`` passed through, so the
-result always states whether Yates' correction was applied.
+result always states whether Yates' correction was applied. When an expected count
+is under 5 (Cochran 1954) the result carries a warning and Fisher's exact p-value
+(:func:`scipy.stats.fisher_exact`).
 
 >>> r = two_proportion_test(4357, 5896, 5_780_000, 10_000_000, correction=False)
 >>> round(r.chi2, 2), r.df, r.p_value < 1e-100
@@ -32,6 +34,8 @@ from scipy import stats as _st
 from ptmcoder.errors import PtmcoderError
 
 TEST_NAME = "Pearson chi-square test of two proportions (2x2 table)"
+#: Cochran's rule: under this expected count the chi-square p-value is unreliable
+MIN_EXPECTED = 5.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,11 @@ class ProportionTestResult:
     phi: float
     confidence: float
     labels: tuple[str, str] = ("group 1", "group 2")
+    #: smallest expected count of the 2 x 2 table under H0
+    min_expected: float = float("nan")
+    #: Fisher's exact two-sided p-value, given when an expected count is under 5
+    fisher_p_value: float | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def correction_text(self) -> str:
@@ -66,6 +75,7 @@ class ProportionTestResult:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["labels"] = list(self.labels)
+        out["warnings"] = list(self.warnings)
         out["n"] = {self.labels[0]: self.n1, self.labels[1]: self.n2}
         out["correction_text"] = self.correction_text
         return out
@@ -107,7 +117,18 @@ def two_proportion_test(
             "the proportion test is undefined when every unit is in one outcome",
             hint="both groups are all-success or all-failure",
         )
-    chi2, p, df, _ = _st.chi2_contingency(table, correction=correction)
+    chi2, p, df, expected = _st.chi2_contingency(table, correction=correction)
+    min_expected = float(expected.min())
+    fisher = None
+    notes: list[str] = []
+    if min_expected < MIN_EXPECTED:
+        # Cochran (1954): the chi-square approximation needs expected counts of 5 or more
+        fisher = float(_st.fisher_exact(table).pvalue)
+        notes.append(
+            f"an expected count is under {MIN_EXPECTED:g} (smallest {min_expected:.2f}; "
+            f"n = {n1} and {n2}): the chi-square p-value is unreliable, read Fisher's "
+            f"exact p = {fisher:.4g}"
+        )
     chi2_plain = chi2 if not correction else _st.chi2_contingency(table, correction=False)[0]
     p1, p2 = x1 / n1, x2 / n2
     rd = p1 - p2
@@ -134,6 +155,9 @@ def two_proportion_test(
         phi=phi,
         confidence=confidence,
         labels=(labels[0], labels[1]),
+        min_expected=min_expected,
+        fisher_p_value=fisher,
+        warnings=tuple(notes),
     )
 
 
