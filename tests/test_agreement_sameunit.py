@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -36,7 +37,9 @@ def wide(df: pd.DataFrame) -> pd.DataFrame:
 
 def test_every_kappa_is_computed_on_the_three_way_overlap():
     df = conflicted_table()
-    res = same_unit_comparison(df, annotators=["ann"], humans=["h1", "h2", "h3"], n_boot=200)
+    res = same_unit_comparison(
+        df, annotators=["ann"], humans=["h1", "h2", "h3"], n_boot=200, ratings="all"
+    )
     w = wide(df)
     assert [(t.human_a, t.human_b) for t in res.triads] == [
         ("h1", "h2"),
@@ -69,7 +72,7 @@ def test_summary_is_n_weighted_over_used_triads_and_counts_the_left_out():
     h2_units = df.loc[df["rater"] == "h2", "unit"].unique()[:10]
     df = df[(df["rater"] != "h2") | df["unit"].isin(h2_units)]
     res = same_unit_comparison(
-        df, annotators=["ann"], humans=["h1", "h2", "h3"], n_boot=300, min_n=20
+        df, annotators=["ann"], humans=["h1", "h2", "h3"], n_boot=300, min_n=20, ratings="all"
     )
     used = [t for t in res.triads if t.used]
     s = res.summary["ann"]
@@ -99,7 +102,9 @@ def test_summary_is_n_weighted_over_used_triads_and_counts_the_left_out():
 
 def test_weighted_mean_differs_from_the_unweighted_one():
     df = conflicted_table(300)
-    res = same_unit_comparison(df, annotators=["ann"], humans=["h1", "h2", "h3"], n_boot=0, min_n=1)
+    res = same_unit_comparison(
+        df, annotators=["ann"], humans=["h1", "h2", "h3"], n_boot=0, min_n=1, ratings="all"
+    )
     s = res.summary["ann"]
     hum = [t.kappas["kappa_humans"] for t in res.triads]
     n = [t.n for t in res.triads]
@@ -286,3 +291,196 @@ def test_vs_humans_with_gold_adds_kappa_against_the_adjudicated_labels(run_cli, 
     w = wide(df)
     assert g["n"] == 120
     assert g["kappa"] == pytest.approx(cohen_kappa_score(w["ann"], w["h3"]))
+
+
+# -- independent ratings and the bootstrap over distinct units ------------------------
+
+
+def test_independent_ratings_keep_the_first_two_humans_of_each_unit_in_table_order():
+    from ptmcoder.agreement.sameunit import independent_ratings
+
+    df = pd.DataFrame(
+        [
+            ("u1", "E3", "a"),  # E3 first on u1, E1 second: E2 came third
+            ("u1", "ann", "b"),
+            ("u1", "E1", "a"),
+            ("u1", "E2", "b"),
+            ("u2", "E2", "a"),
+            ("u2", "E2", "b"),  # a second code of the same rating
+            ("u2", "E4", ""),  # no code: not a rating
+            ("u2", "E1", "a"),
+            ("u2", "E4", "c"),
+            ("u3", "E1", "c"),  # a single rating stays
+        ],
+        columns=["unit", "rater", "code"],
+    )
+    kept, counts = independent_ratings(df, ["E1", "E2", "E3", "E4"])
+    cells = kept.groupby("unit")["rater"].agg(lambda r: sorted(set(r))).to_dict()
+    assert cells == {"u1": ["E1", "E3", "ann"], "u2": ["E1", "E2"], "u3": ["E1"]}
+    assert len(kept[(kept["unit"] == "u2") & (kept["rater"] == "E2")]) == 2
+    assert (counts.kept, counts.left_out, counts.units_with_more) == (5, 2, 2)
+
+
+def test_a_conflict_resolver_leaves_the_independent_ceiling():
+    """h2 only coded units where h1 and h3 disagreed: with independent ratings its
+    triads have no unit and the ceiling is h1-h3 on every unit, each once."""
+    df = conflicted_table()
+    res = same_unit_comparison(df, annotators=["ann"], humans=["h1", "h2", "h3"], n_boot=100)
+    w = wide(df)
+    by_pair = {(t.human_a, t.human_b): t for t in res.triads}
+    assert by_pair["h1", "h2"].n == by_pair["h2", "h3"].n == 0
+    assert "no independent rating by h2" in by_pair["h1", "h2"].note
+    s = res.summary["ann"]
+    assert s.triads_used == 1 and s.n_units == s.triad_units == len(w)
+    assert s.humans_vs_humans == pytest.approx(cohen_kappa_score(w["h1"], w["h3"]))
+    assert res.to_json()["human_ratings"] == {
+        "kept": 2 * len(w),
+        "left_out": int(w["h2"].notna().sum()),
+        "units_with_more": int(w["h2"].notna().sum()),
+    }
+    everything = same_unit_comparison(
+        df, annotators=["ann"], humans=["h1", "h2", "h3"], n_boot=0, ratings="all"
+    ).summary["ann"]
+    # with the resolver's ratings the conflicted units count three times
+    assert everything.n_units == len(w) < everything.triad_units
+    assert everything.humans_vs_humans < s.humans_vs_humans
+
+
+def demo_table() -> tuple[pd.DataFrame, list[str]]:
+    """The demo's human labels (477 units, E1-E6) and a fixed annotator that codes
+    every unit: the adjudicated label where there is one, else ``false-positive``."""
+    from ptmcoder.paths import samples_dir
+
+    labels = pd.read_csv(samples_dir() / "humbatova_so_labels.csv", dtype=str)
+    final = pd.read_csv(samples_dir() / "humbatova_so_final.csv", dtype=str)
+    fixed = (
+        final.set_index("unit")["code"].reindex(labels["unit"].unique()).fillna("false-positive")
+    )
+    ann = pd.DataFrame({"unit": fixed.index, "rater": "fixed", "code": fixed.to_numpy()})
+    return pd.concat([labels[["unit", "rater", "code"]], ann]), sorted(labels["rater"].unique())
+
+
+def by_hand(df: pd.DataFrame, humans: list[str], first_two: bool, n_boot: int, seed: int):
+    """The same-unit summary computed independently: pandas for the ratings kept and
+    the triads, sklearn for every kappa, the n-weighted means over triads with n >= 20,
+    and a bootstrap that draws distinct units (numpy default_rng(seed).integers over
+    the sorted units of the triads used) and recomputes each triad's kappas with the
+    drawn units' multiplicities as sample weights."""
+    hum = df[df["rater"].isin(humans)]
+    if first_two:
+        order = hum.groupby("unit", sort=False).cumcount()
+        hum = hum[order < 2]
+    w = pd.concat([hum, df[df["rater"] == "fixed"]]).pivot(
+        index="unit", columns="rater", values="code"
+    )
+    labels = sorted(df["code"].unique())
+    triads = []
+    for a, b in itertools.combinations(humans, 2):
+        t = w[["fixed", a, b]].dropna()
+        if len(t) >= 20:
+            triads.append(t)
+    pool = sorted(set().union(*(t.index for t in triads)))
+
+    def kappa(t: pd.DataFrame, x: str, y: str, sw: np.ndarray | None) -> float:
+        return cohen_kappa_score(t[x], t[y], labels=labels, sample_weight=sw)
+
+    def means(weights: dict[str, float] | None) -> tuple[float, float]:
+        ann = hum_ = total = 0.0
+        for t in triads:
+            sw = None if weights is None else t.index.map(weights).to_numpy()
+            n = len(t) if sw is None else sw.sum()
+            a, b = t.columns[1], t.columns[2]
+            ann += n * (kappa(t, "fixed", a, sw) + kappa(t, "fixed", b, sw)) / 2
+            hum_ += n * kappa(t, a, b, sw)
+            total += n
+        return ann / total, hum_ / total
+
+    ann, hum_ = means(None)
+    draws = np.random.default_rng(seed).integers(0, len(pool), size=(n_boot, len(pool)))
+    boot = []
+    for row in draws:
+        counts = np.bincount(row, minlength=len(pool)).astype(float)
+        boot.append(means(dict(zip(pool, counts, strict=True))))
+    boot = np.array(boot)
+
+    def interval(values: np.ndarray) -> np.ndarray:
+        # over the draws where the mean is defined (sklearn: nan when a kappa is not)
+        return np.percentile(values[np.isfinite(values)], [2.5, 97.5])
+
+    ci = {
+        "annotator_vs_humans": interval(boot[:, 0]),
+        "humans_vs_humans": interval(boot[:, 1]),
+        "difference": interval(boot[:, 0] - boot[:, 1]),
+    }
+    return ann, hum_, len(pool), sum(len(t) for t in triads), ci
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.UndefinedMetricWarning")
+@pytest.mark.parametrize("ratings", ["independent", "all"])
+def test_demo_ceiling_gap_and_interval_match_an_independent_computation(ratings):
+    from ptmcoder.agreement.evaluate import AgreeOptions, evaluate
+
+    df, humans = demo_table()
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/ratings.csv"
+        df.to_csv(path, index=False)
+        options = AgreeOptions(
+            inputs=[path],
+            annotators=["fixed"],
+            humans=humans,
+            view="vs-humans",
+            n_boot=40,
+            seed=13,
+            ratings=ratings,
+        )
+        result = evaluate(options).views["vs-humans"]
+    s = result.data["summary"]["fixed"]
+    ann, hum, n_units, triad_units, ci = by_hand(
+        df, humans, first_two=ratings == "independent", n_boot=40, seed=13
+    )
+    assert s["annotator_vs_humans"] == pytest.approx(ann, abs=1e-12)
+    assert s["humans_vs_humans"] == pytest.approx(hum, abs=1e-12)
+    assert s["difference"] == pytest.approx(ann - hum, abs=1e-12)
+    assert (s["n"], s["triad_units"]) == (n_units, triad_units)
+    for key, prefix in (
+        ("annotator_vs_humans", "annotator_vs_humans_"),
+        ("humans_vs_humans", "humans_vs_humans_"),
+        ("difference", ""),
+    ):
+        got = [s[f"{prefix}ci_low"], s[f"{prefix}ci_high"]]
+        np.testing.assert_allclose(got, ci[key], rtol=0, atol=1e-9)
+    assert result.data["ratings"] == ratings
+    if ratings == "independent":
+        # the issue's figure: the first two evaluators of the demo's 477 units
+        assert round(hum, 3) == 0.588 and n_units == triad_units == 400
+        assert any("distinct units in the means: fixed 400" in n for n in result.notes)
+        assert any("116 later human rating(s) on 114 unit(s)" in n for n in result.notes)
+    else:
+        # the old view: every rating, a unit counted in every triad it enters
+        assert round(hum, 3) == 0.464 and triad_units == 671 and n_units < triad_units
+
+
+def test_cli_all_ratings_flag_and_study_config(run_cli, tmp_path):
+    from pydantic import ValidationError
+
+    from ptmcoder.pipeline.config import AgreeConfig
+
+    path = tmp_path / "long.csv"
+    conflicted_table().to_csv(path, index=False)
+    args = ("agree", path, "--annotators", "ann", "--view", "vs-humans", "--bootstrap", "0")
+    independent = json.loads(run_cli(*args, "--json").stdout)
+    everything = json.loads(run_cli(*args, "--all-ratings", "--json").stdout)
+    assert (independent["ratings"], everything["ratings"]) == ("independent", "all")
+    assert everything["ratings_label"].startswith("all ratings, conflict-resolution")
+    assert independent["summary"]["ann"]["humans_vs_humans"] != pytest.approx(
+        everything["summary"]["ann"]["humans_vs_humans"]
+    )
+    table = run_cli(*args, "--all-ratings")
+    assert table.exit_code == 0, table.stderr
+    assert "conflict-resolution ratings included" in " ".join(table.stdout.split())
+    assert "distinct units in the means: ann 200" in " ".join(table.stderr.split())
+    assert AgreeConfig().ratings == "independent" and AgreeConfig(ratings="all").ratings == "all"
+    with pytest.raises(ValidationError):
+        AgreeConfig(ratings="first-two")

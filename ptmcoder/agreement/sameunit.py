@@ -18,13 +18,30 @@ same construction per unit (the left-out human against the annotator, both
 scored against the remaining humans) and turns it into a test with a margin;
 this view reports the chance-corrected effect size behind it.
 
+Which human ratings. By default (``ratings="independent"``) only the ratings
+made independently enter: per unit, the ratings of the first two humans who
+coded it, in the order of the table's rows (a ratings file lists a unit's
+evaluators in the order they were assigned; Humbatova et al.'s sheets list
+Evaluator1..Evaluator4, the third and fourth added to resolve a conflict). Each
+unit then belongs to exactly one pair of humans, so it enters one triad per
+annotator and counts once in every mean. ``ratings="all"`` keeps every rating,
+conflict-resolution ratings included, as the view did before: a unit coded by
+three or four humans enters three or six triads and counts in each. Third coders
+are added where the first two disagreed, so with all ratings the humans' ceiling
+is biased low.
+
 Summary per annotator, over the triads with at least ``min_n`` units and all
 three kappas defined: the n-weighted mean of its kappas against humans, the
 n-weighted mean of the human-human kappas over the same triads, and their
-difference. The interval of each comes from one set of bootstrap resamples
-that resamples units *within* every triad (a stratified bootstrap, strata =
-triads; Davison & Hinkley 1997, sec. 3.7), so the difference is paired.
-Triads below ``min_n`` are shown but left out of the means, and counted.
+difference. The interval of each comes from one set of bootstrap resamples of
+the *distinct units* in those triads (a cluster bootstrap: a unit drawn once
+enters every triad it belongs to with its multiplicity, and each triad's kappas
+and weight are recomputed on the resample; Davison & Hinkley 1997, sec. 3.8), so
+the difference is paired and a unit in several triads is one draw, not several.
+The draws are ``numpy.random.default_rng(seed).integers(0, N, (n_boot, N))`` over
+the N distinct units in sorted order (:func:`ptmcoder.agreement.bootstrap.
+bootstrap_sums`). Triads below ``min_n`` are shown but left out of the means, and
+counted.
 """
 
 from __future__ import annotations
@@ -32,8 +49,8 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -53,6 +70,62 @@ from ptmcoder.tables import LONG_COLUMNS, as_long_table
 
 DEFAULT_MIN_N = 20
 KAPPAS = ("kappa_annotator_a", "kappa_annotator_b", "kappa_humans")
+#: which human ratings the view uses (see the module docstring)
+Ratings = Literal["independent", "all"]
+RATINGS: tuple[str, ...] = ("independent", "all")
+RATINGS_LABEL = {
+    "independent": "independent ratings only (the first two human ratings of each unit, "
+    "in table order)",
+    "all": "all ratings, conflict-resolution ratings included (a unit counts in every "
+    "triad it enters)",
+}
+
+
+@dataclass(frozen=True)
+class HumanRatings:
+    """What :func:`independent_ratings` kept: (unit, human) ratings kept and left out,
+    and the units that had a third or later human rating."""
+
+    kept: int
+    left_out: int
+    units_with_more: int
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "kept": self.kept,
+            "left_out": self.left_out,
+            "units_with_more": self.units_with_more,
+        }
+
+
+def independent_ratings(
+    long_df: pd.DataFrame, humans: Sequence[str]
+) -> tuple[pd.DataFrame, HumanRatings]:
+    """The long table with, per unit, only the ratings of the first two humans who
+    coded it, in the order of the table's rows (rows with a code; a rater's several
+    rows for one unit are one rating). Other raters' rows are kept as they are.
+
+    >>> df = pd.DataFrame({"unit": ["u", "u", "u", "u"], "rater": ["E1", "ann", "E4", "E2"],
+    ...                    "code": ["a", "a", "b", "a"]})
+    >>> kept, counts = independent_ratings(df, ["E1", "E2", "E4"])
+    >>> kept["rater"].tolist(), counts.left_out
+    (['E1', 'ann', 'E4'], 1)
+    """
+    df = _long(long_df)
+    code = df["code"].astype("string")
+    is_human = df["rater"].isin(list(humans)).to_numpy()
+    coded = is_human & code.notna().to_numpy() & (code.fillna("") != "").to_numpy()
+    first = df.loc[coded, ["unit", "rater"]].drop_duplicates()
+    rank = first.groupby("unit", sort=False).cumcount().to_numpy()
+    keep = pd.MultiIndex.from_frame(first[rank < 2])
+    cells = pd.MultiIndex.from_frame(df[["unit", "rater"]])
+    mask = ~is_human | cells.isin(keep)
+    counts = HumanRatings(
+        kept=int((rank < 2).sum()),
+        left_out=int((rank >= 2).sum()),
+        units_with_more=int(first["unit"][rank >= 2].nunique()),
+    )
+    return df[mask].reset_index(drop=True), counts
 
 
 @dataclass
@@ -68,7 +141,6 @@ class Triad:
     used: bool
     below_min_n: bool
     note: str | None = None
-    draws: np.ndarray | None = field(default=None, repr=False)  # (B, 3) resampled kappas
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -87,7 +159,8 @@ class Triad:
 
 @dataclass
 class Summary:
-    """n-weighted means over an annotator's usable triads, with paired intervals."""
+    """n-weighted means over an annotator's usable triads, with paired intervals from a
+    bootstrap over their distinct units."""
 
     annotator: str
     annotator_vs_humans: float | None
@@ -97,7 +170,8 @@ class Summary:
     triads_used: int
     triads_below_min_n: int
     triads_undefined: int
-    n_units: int  # sum of n over the triads used (a unit in several triads counts each time)
+    n_units: int  # distinct units in the triads used
+    triad_units: int = 0  # sum of n over the triads used (equals n_units with independent ratings)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -113,6 +187,7 @@ class Summary:
             triads_below_min_n=self.triads_below_min_n,
             triads_undefined=self.triads_undefined,
             n=self.n_units,
+            triad_units=self.triad_units,
         )
         return out
 
@@ -125,6 +200,8 @@ class SameUnitResult:
     n_boot: int
     seed: int
     weights: str | None = None
+    ratings: str = "independent"
+    human_ratings: HumanRatings | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -133,8 +210,12 @@ class SameUnitResult:
             "min_n": self.min_n,
             "n_boot": self.n_boot,
             "seed": self.seed,
+            "ratings": self.ratings,
+            "ratings_label": RATINGS_LABEL[self.ratings],
+            "human_ratings": self.human_ratings.to_json() if self.human_ratings else None,
             "ci_method": (
-                f"percentile bootstrap over units within each triad, {self.n_boot} resamples"
+                f"percentile bootstrap over the distinct units of the triads used "
+                f"(a unit in several triads is one draw), {self.n_boot} resamples"
                 if self.n_boot
                 else "none"
             ),
@@ -163,6 +244,13 @@ def _triad_stats(
     return rows, stats
 
 
+def _no_triad(n_categories: int) -> tuple[np.ndarray, list[co.Statistic]]:
+    """A triad without units (a human with no independent rating)."""
+    none = np.array([], dtype=np.int64)
+    stat = co.cohen_kappa_statistic([], [], n_categories=n_categories)
+    return none, [stat, stat, stat]
+
+
 def same_unit_comparison(
     long_df: pd.DataFrame,
     *,
@@ -173,13 +261,17 @@ def same_unit_comparison(
     seed: int = 0,
     weights: str | None = None,
     level: float = 0.95,
+    ratings: Ratings = "independent",
 ) -> SameUnitResult:
     """Every annotator against every pair of humans on the units all three coded.
 
     ``long_df`` has columns ``unit`` (or ``unit_id``), ``rater``, ``code``; a
     rating with several codes is one category (its code set), as everywhere in
     :mod:`ptmcoder.agreement`. Kappa is Cohen's (``weights``: none, linear,
-    quadratic). See the module docstring for the construction."""
+    quadratic). ``ratings``: ``"independent"`` (the first two human ratings of
+    each unit in table order, :func:`independent_ratings`) or ``"all"``
+    (conflict-resolution ratings included). See the module docstring for the
+    construction."""
     annotators, humans = list(annotators), list(humans)
     if not annotators:
         raise PtmcoderError("the same-unit view needs at least one annotator")
@@ -198,15 +290,31 @@ def same_unit_comparison(
         raise PtmcoderError(f"min_n must be at least 1, got {min_n}")
     if n_boot < 0:
         raise PtmcoderError(f"n_boot must be >= 0, got {n_boot}")
-    matrix = rating_matrix(_long(long_df), raters=[*annotators, *humans])
+    if ratings not in RATINGS:
+        raise PtmcoderError(
+            f"ratings must be one of {', '.join(RATINGS)}, got {ratings!r}",
+            hint="independent: the first two human ratings per unit; all: every rating",
+        )
+    table = _long(long_df)
+    counts = None
+    absent: set[str] = set()  # humans whose every rating came after two others
+    if ratings == "independent":
+        rating_matrix(table, raters=[*annotators, *humans])  # unknown raters: the same error
+        table, counts = independent_ratings(table, humans)
+        absent = set(humans) - set(table["rater"].dropna().astype(str))
+    matrix = rating_matrix(table, raters=[r for r in [*annotators, *humans] if r not in absent])
     pos = {r: i for i, r in enumerate(matrix.raters)}
     triads: list[Triad] = []
     summary: dict[str, Summary] = {}
-    tail = (1 - level) / 2 * 100
     for t_index, a_name in enumerate(annotators):
         mine: list[Triad] = []
+        parts: list[tuple[np.ndarray, list[co.Statistic]]] = []
         for p_index, (h1, h2) in enumerate(itertools.combinations(humans, 2)):
-            rows, stats = _triad_stats(matrix, pos[a_name], pos[h1], pos[h2], weights)
+            if absent & {h1, h2}:
+                rows, stats = _no_triad(matrix.n_categories)
+            else:
+                rows, stats = _triad_stats(matrix, pos[a_name], pos[h1], pos[h2], weights)
+            parts.append((rows, stats))
             n = int(rows.size)
             kappas: dict[str, float | None] = {}
             reasons: list[str] = []
@@ -216,11 +324,11 @@ def same_unit_comparison(
                 except co.UndefinedCoefficient as exc:
                     kappas[key] = None
                     reasons.append(f"{key}: {exc.message}")
-            draws = None
             intervals: dict[str, tuple[float | None, float | None]] = dict.fromkeys(
                 KAPPAS, (None, None)
             )
             if n_boot > 0 and n > 0:
+                # the triad's own interval: a bootstrap over its units
                 boot = bootstrap_sums(stats, n_boot=n_boot, seed=seed + 7919 * t_index + p_index)
                 draws = np.column_stack(
                     [finish_all(s, b) for s, b in zip(stats, boot, strict=True)]
@@ -229,7 +337,10 @@ def same_unit_comparison(
                     if kappas[key] is not None:
                         iv = percentile_interval(draws[:, j], level)
                         intervals[key] = (iv.low, iv.high)
-            if n == 0:
+            if absent & {h1, h2}:
+                who = " and ".join(sorted(absent & {h1, h2}))
+                notes = [f"no independent rating by {who} (only later ratings)"]
+            elif n == 0:
                 notes = ["no unit coded by all three"]
             elif n < min_n:
                 notes = [f"n < {min_n}: left out of the means"]
@@ -247,42 +358,68 @@ def same_unit_comparison(
                     used,
                     n < min_n,
                     "; ".join(notes) or None,
-                    draws,
                 )
             )
         triads += mine
-        summary[a_name] = _summarise(a_name, mine, n_boot, tail)
-    return SameUnitResult(triads, summary, min_n, n_boot, seed, weights)
+        summary[a_name] = _summarise(a_name, mine, parts, n_boot, seed, level)
+    return SameUnitResult(triads, summary, min_n, n_boot, seed, weights, ratings, counts)
 
 
-def _summarise(name: str, triads: list[Triad], n_boot: int, tail: float) -> Summary:
-    used = [t for t in triads if t.used]
+def _on_pool(stat: co.Statistic, at: np.ndarray, n_pool: int) -> co.Statistic:
+    """``stat`` over the pool of ``n_pool`` units: its rows at positions ``at``, rows of
+    zeros elsewhere (units outside the triad add nothing to its sums)."""
+    padded = np.zeros((n_pool, stat.stats.shape[1]))
+    padded[at] = stat.stats
+    return co.Statistic(padded, stat.finish, stat.reason, stat.n_units)
+
+
+def _summarise(
+    name: str,
+    triads: list[Triad],
+    parts: list[tuple[np.ndarray, list[co.Statistic]]],
+    n_boot: int,
+    seed: int,
+    level: float,
+) -> Summary:
+    """n-weighted means over the used triads; intervals from one cluster bootstrap over
+    the distinct units of those triads (the module docstring)."""
+    chosen = [i for i, t in enumerate(triads) if t.used]
+    used = [triads[i] for i in chosen]
     below = sum(1 for t in triads if t.below_min_n)
     undefined = sum(1 for t in triads if not t.used and not t.below_min_n)
     intervals: dict[str, tuple[float | None, float | None]] = {
         k: (None, None) for k in ("annotator_vs_humans", "humans_vs_humans", "difference")
     }
     if not used:
-        return Summary(name, None, None, None, intervals, 0, below, undefined, 0)
+        return Summary(name, None, None, None, intervals, 0, below, undefined, 0, 0)
     n = np.array([t.n for t in used], dtype=np.float64)
     w = n / n.sum()
     k = np.array([[t.kappas[key] for key in KAPPAS] for t in used], dtype=np.float64)
     ann = float(w @ ((k[:, 0] + k[:, 1]) / 2))
     hum = float(w @ k[:, 2])
-    draws = [t.draws for t in used if t.draws is not None]
-    if n_boot > 0 and len(draws) == len(used):
-        d = np.stack(draws, axis=1)  # (B, triads, 3)
-        ann_b = ((d[:, :, 0] + d[:, :, 1]) / 2) @ w
-        hum_b = d[:, :, 2] @ w
+    pool = np.unique(np.concatenate([parts[i][0] for i in chosen]))  # sorted unit indices
+    if n_boot > 0:
+        pooled = [
+            _on_pool(stat, np.searchsorted(pool, parts[i][0]), pool.size)
+            for i in chosen
+            for stat in parts[i][1]
+        ]
+        boot = bootstrap_sums(pooled, n_boot=n_boot, seed=seed)
+        d = np.stack([finish_all(s, b) for s, b in zip(pooled, boot, strict=True)], axis=1).reshape(
+            n_boot, len(used), 3
+        )
+        n_b = np.stack([boot[3 * j + 2][:, 0] for j in range(len(used))], axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w_b = n_b / n_b.sum(axis=1, keepdims=True)
+            ann_b = (((d[:, :, 0] + d[:, :, 1]) / 2) * w_b).sum(axis=1)
+            hum_b = (d[:, :, 2] * w_b).sum(axis=1)
         for key, vals in (
             ("annotator_vs_humans", ann_b),
             ("humans_vs_humans", hum_b),
             ("difference", ann_b - hum_b),
         ):
-            finite = vals[np.isfinite(vals)]
-            if finite.size:
-                low, high = np.percentile(finite, [tail, 100 - tail])
-                intervals[key] = (float(low), float(high))
+            iv = percentile_interval(vals, level)
+            intervals[key] = (iv.low, iv.high)
     return Summary(
         name,
         ann,
@@ -292,6 +429,7 @@ def _summarise(name: str, triads: list[Triad], n_boot: int, tail: float) -> Summ
         len(used),
         below,
         undefined,
+        int(pool.size),
         int(n.sum()),
     )
 
@@ -395,14 +533,16 @@ def replication(
     annotators: Sequence[str] | None = None,
     min_n: int = DEFAULT_MIN_N,
     weights: str | None = None,
+    ratings: Ratings = "independent",
 ) -> dict[str, Replication]:
     """Mean and SD over repeats of each annotator's agreement with the humans.
 
     Repeats are raters named ``<annotator>#r<K>`` (what ``annotate --repeat K``
     writes; any table can name them so). Per repeat the value is the same-unit
     summary (n-weighted mean of its kappas against humans over the triads with
-    ``n >= min_n``) when there are two or more humans, else Cohen's kappa with the
-    one human on their common units; per human, Cohen's kappa on common units."""
+    ``n >= min_n``, on the human ratings ``ratings`` selects) when there are two or
+    more humans, else Cohen's kappa with the one human on their common units; per
+    human, Cohen's kappa on common units."""
     long_df = _long(long_df)
     raters = sorted(long_df["rater"].dropna().astype(str).unique().tolist())
     groups = repeat_groups(annotators if annotators else raters)
@@ -414,7 +554,13 @@ def replication(
     pos = {r: i for i, r in enumerate(matrix.raters)}
     summary = (
         same_unit_comparison(
-            long_df, annotators=reps, humans=humans, min_n=min_n, n_boot=0, weights=weights
+            long_df,
+            annotators=reps,
+            humans=humans,
+            min_n=min_n,
+            n_boot=0,
+            weights=weights,
+            ratings=ratings,
         ).summary
         if len(humans) >= 2
         else {}
@@ -464,10 +610,12 @@ def render_replication(results: dict[str, Replication]) -> Table:
 
 
 def render_same_unit(result: SameUnitResult) -> list[Table]:
-    """The triads (every kappa with its interval and n) and the summary per annotator."""
+    """The triads (every kappa with its interval and n) and the summary per annotator,
+    whose title says which human ratings it uses."""
     title = (
         "Annotator vs humans on the same units (Cohen's kappa, 95% bootstrap CI "
-        f"over the triad's units, {result.n_boot} resamples)"
+        f"over the triad's units, {result.n_boot} resamples; "
+        f"{RATINGS_LABEL[result.ratings]})"
     )
     t = Table(title=title)
     for col in ("annotator", "human a", "human b", "n"):
@@ -480,7 +628,8 @@ def render_same_unit(result: SameUnitResult) -> list[Table]:
         t.add_row(tr.annotator, tr.human_a, tr.human_b, str(tr.n), *cells, tr.note or "")
     s = Table(
         title=f"n-weighted means over triads with n >= {result.min_n} "
-        "(leave one human out; difference = annotator - humans)"
+        "(leave one human out; difference = annotator - humans; 95% CI: bootstrap over "
+        f"the distinct units; {RATINGS_LABEL[result.ratings]})"
     )
     for col in (
         "annotator",
@@ -490,7 +639,8 @@ def render_same_unit(result: SameUnitResult) -> list[Table]:
         "triads used",
         "left out (n < min)",
         "left out (undefined)",
-        "n",
+        "n units",
+        "triad units",
     ):
         s.add_column(col, justify="left" if col == "annotator" else "right", no_wrap=True)
     for name, m in result.summary.items():
@@ -503,12 +653,17 @@ def render_same_unit(result: SameUnitResult) -> list[Table]:
             str(m.triads_below_min_n),
             str(m.triads_undefined),
             str(m.n_units),
+            str(m.triad_units),
         )
     return [t, s]
 
 
 __all__ = [
     "DEFAULT_MIN_N",
+    "RATINGS",
+    "RATINGS_LABEL",
+    "HumanRatings",
+    "independent_ratings",
     "against_gold",
     "render_gold",
     "SameUnitResult",

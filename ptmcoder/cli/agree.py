@@ -108,6 +108,14 @@ def _split(value: str | None) -> list[str]:
     "but left out of the means.",
 )
 @click.option(
+    "--all-ratings",
+    "all_ratings",
+    is_flag=True,
+    help="vs-humans: the humans' ceiling uses every human rating, conflict-resolution "
+    "ratings included (default: only the first two ratings of each unit, in table order, "
+    "which were made independently).",
+)
+@click.option(
     "--png",
     "png",
     default=None,
@@ -131,6 +139,7 @@ def agree(
     view,
     epsilon,
     min_n,
+    all_ratings,
     png,
     as_json,
 ):
@@ -159,6 +168,7 @@ def agree(
         view=view,
         epsilon=epsilon,
         min_n=min_n,
+        ratings="all" if all_ratings else "independent",
         png=png,
     )
     result = evaluate(options)

@@ -120,6 +120,9 @@ class AgreeConfig(_Model):
     seed: int = 13
     #: same-unit view: triads with fewer common units are shown, left out of the means
     min_n: int = Field(default=20, ge=1)
+    #: same-unit view: the humans' ceiling from the first two ratings of each unit
+    #: ("independent") or from every rating, conflict-resolution ones included ("all")
+    ratings: Literal["independent", "all"] = "independent"
 
 
 class ReviewConfig(_Model):

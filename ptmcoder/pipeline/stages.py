@@ -243,7 +243,11 @@ def _adapt_agree(ctx: StageContext) -> dict[str, Any]:
     units = set(codings["unit"].dropna())
     gold, humans = _agree_inputs(ctx, units)
     base: dict[str, Any] = dict(
-        run=str(ctx.run_dir), n_boot=cfg.bootstrap, seed=cfg.seed, min_n=cfg.min_n
+        run=str(ctx.run_dir),
+        n_boot=cfg.bootstrap,
+        seed=cfg.seed,
+        min_n=cfg.min_n,
+        ratings=cfg.ratings,
     )
     base.update(gold=str(out / GOLD) if gold is not None else None)
 
