@@ -46,25 +46,62 @@ def test_seeded_crosswalks_load_and_validate():
             assert ms.header[key]
 
 
+#: the full text of each paper a row can be attributed to (not the summaries 000 and 002)
+PAPER_FILES = {"ptmpaper:tan2024": "001_*.txt", "ptmpaper:banyongrakkul2025": "003_*.txt"}
+
+
 @pytest.mark.skipif(not PAPERS.is_dir(), reason="the paper texts (../shared/papers) are absent")
 def test_every_stated_row_quotes_a_sentence_of_the_papers():
-    papers = _norm(" ".join(p.read_text(encoding="utf-8") for p in PAPERS.glob("00[13]_*.txt")))
+    """Every row attributed to a paper carries at least one quote (``Sec. X: “...”``), and
+    every such quote, up to its own closing mark, is verbatim in that paper's full text."""
+    texts = {
+        author: _norm(" ".join(p.read_text(encoding="utf-8") for p in PAPERS.glob(pattern)))
+        for author, pattern in PAPER_FILES.items()
+    }
     checked = 0
     for path in SEEDED:
         for m in cw.load_mapping_set(path).mappings:
             if not m.author_id.startswith("ptmpaper:"):
                 continue
+            where = f"{path.name} line {m.line} ({m.record_id})"
+            assert m.author_id in texts, f"{where}: no full text for {m.author_id}"
+            assert str(m.mapping_justification).endswith("ManualMappingCuration"), where
             starts = _quotes(m.comment)
-            assert starts, f"{path.name} line {m.line}: no quoted sentence with its section"
+            assert starts, f"{where}: no quoted sentence with its section"
             for start in starts:
-                ends = [i for i, ch in enumerate(m.comment) if ch == "\u201d" and i > start]
-                found = any(
-                    len(m.comment[start:end]) >= 40 and _norm(m.comment[start:end]) in papers
-                    for end in ends
-                )
-                assert found, f"{path.name} line {m.line}: quote not in the paper text"
+                end = m.comment.index("\u201d", start)
+                quote = _norm(m.comment[start:end])
+                assert len(quote) >= 40, f"{where}: quote too short to check: {quote!r}"
+                assert quote in texts[m.author_id], f"{where}: quote not in the paper: {quote!r}"
                 checked += 1
-    assert checked >= 20
+    assert checked >= 24
+
+
+def test_banyongrakkul_vs_humbatova_rows_say_what_the_paper_says():
+    """Row 004 (Fine-tuning difficulties ~ Training) is the seeder's suggestion, not the
+    paper's, which says fine-tuning difficulties were not found in traditional projects;
+    Model Replacement and Additional Model Support Needs have no counterpart (Sec. I)."""
+    ms = cw.load_mapping_set(BUNDLED / "banyongrakkul2025__humbatova2020.sssom.tsv")
+    rows = {m.record_id.rsplit("/", 1)[1]: m for m in ms.mappings}
+    fine_tuning = rows["004"]
+    assert (fine_tuning.subject_id, fine_tuning.object_id) == (
+        "banyongrakkul2025:PQ.train.fine-tuning",
+        "humbatova2020:T5",
+    )
+    assert fine_tuning.status is Status.SUGGESTION
+    assert not fine_tuning.author_id.startswith("ptmpaper:")
+    stated_new = {
+        m.subject_id for m in ms.mappings if m.status is Status.STATED and m.object_id == NO_TERM
+    }
+    assert {"banyongrakkul2025:FN.addmodel", "banyongrakkul2025:FN.replace"} <= stated_new
+    assert all(
+        "do not fit within existing taxonomies" in m.comment
+        for m in ms.mappings
+        if m.subject_id in ("banyongrakkul2025:FN.addmodel", "banyongrakkul2025:FN.replace")
+    )
+    nodes = {n.id: n for n in cw.coverage("banyongrakkul2025", "humbatova2020").nodes}
+    assert nodes["FN.addmodel"].status == "new" and nodes["FN.replace"].status == "new"
+    assert nodes["PQ.train"].status == "new"  # was contested while 004 was credited
 
 
 def test_sssom_py_reads_our_files():
@@ -120,9 +157,9 @@ def test_coverage_counts_leaves_and_statuses():
     assert construction.status == "overlap"
     assert nodes["CRI.api"].share == 1.0
     assert nodes["OTH.downloading"].status == "unmapped"
-    # the contested pair of Banyongrakkul vs Humbatova
+    # Banyongrakkul vs Humbatova: stated NoTermFound rows, nothing contested
     bh = {n.id: n for n in cw.coverage("banyongrakkul2025", "humbatova2020").nodes}
-    assert bh["PQ.train"].status == "contested"
+    assert bh["PQ.train"].status == "new"
     assert bh["PQ.output"].status == "new"
     assert bh["DI"].status == "new"
     with_suggestions = cw.coverage("banyongrakkul2025", "humbatova2020", include_suggestions=True)
@@ -497,7 +534,7 @@ def test_record_decision_lands_in_the_file(isolated_home):
     )
     assert "accept by ann on 2026-12-02" in accepted.comment
     assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temp file left
-    # reject the contested pair: the stated NoTermFound row is no longer contested
+    # reject the seeder's fine-tuning/Training suggestion (the paper says the opposite)
     cw.record_decision(
         ("banyongrakkul2025", "humbatova2020"),
         "PQ.train.fine-tuning",
@@ -553,9 +590,22 @@ def test_record_decision_lands_in_the_file(isolated_home):
 
 
 def test_pending_review_lists_suggestions_and_contested_pairs(isolated_home):
+    name = "banyongrakkul2025__humbatova2020.sssom.tsv"
     pending = cw.pending_review(("humbatova2020", "banyongrakkul2025"))
-    statuses = {m.status for m in pending}
-    assert statuses == {Status.SUGGESTION, Status.CONTESTED}
+    assert {m.status for m in pending} == {Status.SUGGESTION}
+    # a workspace copy that credits row 004 to the paper again (as before issue 24): the
+    # pair and the stated NoTermFound of its theme pull two ways, both are contested
+    rows = (BUNDLED / name).read_text(encoding="utf-8").split("\n")
+    i = next(k for k, r in enumerate(rows) if r.startswith("ptmcoder:" + name[:-10] + "/004"))
+    cells = rows[i].split("\t")
+    cells[7:10] = ["semapv:ManualMappingCuration", "ptmpaper:banyongrakkul2025", "the paper"]
+    cells[-1] = "Banyongrakkul et al. 2025, Sec. II-B: “Humatova et al. [27] developed a taxonomy”"
+    rows[i] = "\t".join(cells)
+    workspace = isolated_home / "codebooks" / "crosswalks"
+    workspace.mkdir(parents=True, exist_ok=True)
+    (workspace / name).write_text("\n".join(rows), encoding="utf-8")
+    pending = cw.pending_review(("humbatova2020", "banyongrakkul2025"))
+    assert {m.status for m in pending} == {Status.SUGGESTION, Status.CONTESTED}
     contested = [m for m in pending if m.status is Status.CONTESTED]
     assert {m.object_id for m in contested} == {
         "banyongrakkul2025:PQ",
