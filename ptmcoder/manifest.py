@@ -61,8 +61,12 @@ class AnsweringSettings(_Strict):
     train_raters: list[str] = []
     #: the corpus the --train units are in, when not the one coded (a train/test split)
     train_corpus: str | None = None
-    #: seconds the embedded learner may spend embedding uncached texts with MiniLM
-    #: (None: the time coding the units at 50 units/s takes)
+    #: embedded learner, auto mode: MiniLM joins when the learning step has at most this
+    #: many distinct texts (None: ptmcoder.annotate.supervised.DEFAULT_MINILM_TEXTS)
+    learn_max_texts: int | None = Field(default=None, ge=0)
+    #: no longer used: seconds of a wall-clock budget, which made the learner's choice
+    #: depend on machine load; read from older runs and studies, ignored with a note in
+    #: the annotator's manifest entry (see learn_max_texts)
     learn_budget: float | None = None
     #: propose this many not yet human-coded units for a human to code next
     suggest: int = 0

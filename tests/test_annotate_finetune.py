@@ -1,6 +1,7 @@
 """Fine-tuning MiniLM on human codes (annotate/finetune.py): cross-fitted scores, the
-cache that makes a rerun train nothing, resume after an interrupted learning step, the
-budget that skips it in auto mode, and ``annotate --annotator embedded:finetune``.
+cache that makes a rerun train nothing, resume after an interrupted learning step, and
+``annotate --annotator embedded:finetune`` (auto mode never fine-tunes:
+test_annotate_learn.py).
 
 The tests that train for real (3 epochs, 128 word pieces) take minutes on a loaded
 2-core machine and are marked ``slow``; each has a fast twin in the default run that
@@ -127,19 +128,6 @@ def test_multilabel_codes_train_one_sigmoid_per_code(tmp_path):
         texts, Y, texts[:2], fold_ids(Y, 2, 13), SMALL, single=False, cache_dir=None
     )
     assert meta["loss"].startswith("sigmoid") and raw_lab.shape == Y.shape
-
-
-def test_auto_mode_skips_fine_tuning_over_the_budget_with_the_reason(tmp_path):
-    from ptmcoder.annotate.supervised import SupervisedAnnotator
-    from ptmcoder.codebook import load_codebook
-
-    texts, Y = _data(10, 5)
-    annotator = SupervisedAnnotator(
-        load_codebook("issue-type"), None, budget_seconds=1, cache_path=tmp_path / "e.sqlite"
-    )
-    assert annotator._finetune(texts, Y, texts, 30) is None
-    reason = annotator.skipped["minilm-finetuned"]
-    assert "30 units" in reason and "budget of 1 s" in reason and "embedded:finetune" in reason
 
 
 def _toy_corpus(isolated_home, run_cli, n_train: int = 10, n_test: int = 3) -> None:

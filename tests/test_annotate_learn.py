@@ -188,21 +188,42 @@ def test_suggest_prefers_uncertain_and_diverse_units():
     assert picks == [0, 1]
 
 
-def test_minilm_is_skipped_when_over_budget_with_the_reason(tmp_path):
+def test_minilm_is_left_out_over_the_text_limit_with_the_reason(tmp_path):
     from ptmcoder.annotate.supervised import SupervisedAnnotator
-    from ptmcoder.annotate.vectors import ChunkEmbedder, VectorCache
 
-    path = tmp_path / "embeddings.sqlite"
-    cache = VectorCache(path)
-    space = ChunkEmbedder(None, name="sentence-transformers/all-MiniLM-L6-v2").space
-    cache.set_rate(space, 2.0)  # 2 s per text measured earlier
-    cache.close()
     annotator = SupervisedAnnotator(
-        load_codebook("issue-type"), None, budget_seconds=10, cache_path=path
+        load_codebook("issue-type"), None, max_texts=8, cache_path=tmp_path / "e.sqlite"
     )
     assert annotator._minilm([f"text number {i}" for i in range(9)], 9) is None
     reason = annotator.skipped["minilm"]
-    assert "9 uncached text(s)" in reason and "18 s" in reason and "budget of 10 s" in reason
+    assert "9 distinct texts" in reason and "limit of 8" in reason and "never a time" in reason
+    assert not (tmp_path / "e.sqlite").exists()  # decided before anything is opened or loaded
+
+
+def test_the_representation_never_depends_on_the_time_embedding_takes(tmp_path, monkeypatch):
+    """A machine so loaded that every clock reading is 1,000 s after the last (the old
+    learner measured a probe and dropped MiniLM) chooses as a quiet one: MiniLM joins
+    (the text count is under the limit) and the manifest says which limit applied."""
+    pytest.importorskip("sentence_transformers")
+    import time as time_module
+
+    from ptmcoder.annotate import supervised
+
+    clock = iter(range(0, 10**9, 1000))
+    monkeypatch.setattr(time_module, "perf_counter", lambda: float(next(clock)))
+    texts = [f"the program crashes with error {i}" for i in range(6)]
+    texts += [f"please add an option for feature {i}" for i in range(6)]
+    units = [{"id": f"u{i}", "title": t} for i, t in enumerate(texts)]
+    labels = {f"u{i}": ["bug" if i < 6 else "feature"] for i in range(12)}
+    annotator = supervised.SupervisedAnnotator(
+        load_codebook("issue-type"), None, cache_path=tmp_path / "e.sqlite", ignored_budget=1
+    )
+    annotator.fit(labels, units, units)
+    learner = annotator.describe()["learner"]
+    assert "minilm" in annotator.features and "minilm" not in learner["representations_skipped"]
+    assert learner["max_texts"] == supervised.DEFAULT_MINILM_TEXTS
+    assert "auto mode never fine-tunes" in learner["representations_skipped"]["minilm-finetuned"]
+    assert learner["notes"] and "learn_budget = 1 s was ignored" in learner["notes"][0]
 
 
 def test_vector_cache_tells_which_texts_it_has_without_reading_vectors(tmp_path):

@@ -17,10 +17,8 @@ units. With two folds that is twice the cost of one training on all units. The
 out-of-fold models see half the units, so the out-of-fold score is pessimistic for the
 final model.
 
-**Cost and cache.** Training on two CPU cores runs at a few units per second. In
-``auto`` mode the annotator first estimates the time at an optimistic rate
-(:data:`OPTIMISTIC_SECONDS_PER_EXAMPLE`, :func:`estimate_seconds`) and skips fine-tuning,
-without loading anything, when even that exceeds the budget. Every
+**Cost and cache.** Training on two CPU cores runs at a few units per second, so the
+annotator fine-tunes only when asked (``embedded:finetune``), never in ``auto`` mode. Every
 trained model is saved (``<workspace>/cache/finetuned/<key>/``, written atomically)
 under a key hashing the model, the settings, the texts and their codes: an interrupted
 learning step resumes at the model it was training, and coding another corpus with the
@@ -46,10 +44,6 @@ import numpy as np
 #: bump when training changes in a way that changes the models
 VERSION = 1
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-#: seconds per training example assumed before anything is measured, on the fast side
-#: (2 CPU cores measured 0.1-0.2 s at 128 word pieces): a budget too small even for it
-#: skips fine-tuning without loading anything
-OPTIMISTIC_SECONDS_PER_EXAMPLE = 0.05
 
 
 @dataclass(frozen=True)
@@ -215,14 +209,6 @@ def fold_models(n: int, fold_of: np.ndarray, folds: int) -> list[tuple[str, np.n
     """
     out = [(f"fold{k}", fold_of != k) for k in range(folds)]
     return out + [("full", np.ones(n, dtype=bool))]
-
-
-def estimate_seconds(n_labelled: int, n_other: int, seconds_per_example: float, s) -> float:
-    """Training examples (every fold model and the full one, every epoch) times the
-    measured seconds per training example, plus scoring at a third of that per unit."""
-    trained = s.epochs * (n_labelled * (s.folds - 1) + n_labelled)
-    scored = n_labelled + n_other
-    return seconds_per_example * (trained + scored / 3.0)
 
 
 def cross_fit(

@@ -7,17 +7,22 @@ calibration and per-code thresholds, 0..k codes per unit) and writes one record 
 uncalibrated decision values. A human-coded unit is scored out of fold (never by a model
 that saw its label).
 
-**Representations and time.** TF-IDF is always computed. MiniLM vectors pooled over chunks
-covering the whole unit (:mod:`ptmcoder.annotate.vectors`) join the cross-validation when
-they are cached already or when embedding the missing texts is estimated (from a probe of
-a few chunks) to fit in the time budget, by default the time coding the units at 50 units/s
-takes; ``embedded:minilm`` forces them, ``embedded:tfidf`` leaves them out. What was
-skipped and why is in the manifest.
+**Representations, chosen by work, never by time.** TF-IDF is always computed. MiniLM
+vectors pooled over chunks covering the whole unit (:mod:`ptmcoder.annotate.vectors`) join
+the cross-validation in ``auto`` mode when the learning step has at most
+``learn_max_texts`` distinct texts (the human-coded units and the run's units; default
+:data:`DEFAULT_MINILM_TEXTS`); a text is read up to 8 chunks of 250 word pieces, so that
+bounds the work. The count is fixed by the data and the options, cached vectors or not,
+so the same command, seed and data choose the same representation on a quiet and on a
+loaded machine. ``embedded:minilm`` forces them, ``embedded:tfidf`` leaves them out.
+What was left out and why is in the manifest (``learner.representations_skipped``).
+The option ``learn_budget`` (seconds, measured on the machine: results depended on its
+load) is read from older runs and studies and ignored, with a note in the manifest.
 
 **Fine-tuning** (:mod:`ptmcoder.annotate.finetune`): ``embedded:finetune`` fine-tunes
 MiniLM on the human codes (cross-fitted) and lets it and its ensemble with the best
-linear candidate compete in the same selection; in ``auto`` mode only when its
-(optimistic) time estimate fits the budget or its models are cached already.
+linear candidate compete in the same selection. ``auto`` mode never fine-tunes (a fixed
+choice, recorded in the manifest), cached models or not.
 
 **Evidence** is the unit's sentence sharing most content words with the code's
 description (its name, definition, criteria and examples), a cheap lexical choice; no
@@ -43,8 +48,11 @@ from ptmcoder.llm.embed import MINILM
 from ptmcoder.paths import workspace
 from ptmcoder.progress import progress_bar
 
-#: throughput the MiniLM budget protects by default (units per second)
-TARGET_UNITS_PER_SECOND = 50.0
+#: ``auto`` mode: MiniLM joins the cross-validation when the learning step has at most
+#: this many distinct texts, unless ``learn_max_texts`` says otherwise (a work bound: at
+#: most 8 chunks of 250 word pieces per text); the demo's 477 titles are far below it,
+#: NLBSE's 3,000 issues above it
+DEFAULT_MINILM_TEXTS = 2_000
 
 
 class SupervisedAnnotator:
@@ -59,7 +67,8 @@ class SupervisedAnnotator:
         mode: str = "auto",
         seed: int = 13,
         folds: int = 5,
-        budget_seconds: float | None = None,
+        max_texts: int | None = None,
+        ignored_budget: float | None = None,
         cache_path: Path | None = None,
         status: Callable[[str], None] | None = None,
         progress: Callable[[int, int], None] | None = None,
@@ -74,7 +83,10 @@ class SupervisedAnnotator:
         self.mode = mode
         self.seed = seed
         self.folds = folds
-        self.budget_seconds = budget_seconds
+        #: ``auto`` mode: the most distinct texts MiniLM embeds (None: the default)
+        self.max_texts = DEFAULT_MINILM_TEXTS if max_texts is None else max_texts
+        #: ``learn_budget`` of an older run or study (seconds): ignored, with a note
+        self.ignored_budget = ignored_budget
         self.cache_path = cache_path
         self.status = status or (lambda _m: None)
         self.progress = progress
@@ -91,6 +103,8 @@ class SupervisedAnnotator:
         self.skipped: dict[str, str] = {}
         self.features: dict[str, Any] = {}
         self.finetune_meta: dict[str, Any] | None = None
+        #: what the manifest should say about the options (an ignored ``learn_budget``)
+        self.notes: list[str] = []
         self.ids: list[str] = []
         #: after coding, propose ``suggest`` units for a human to code next, written to
         #: ``suggest_dir/suggestions.csv`` (:mod:`ptmcoder.annotate.active`)
@@ -101,10 +115,20 @@ class SupervisedAnnotator:
         self.coded: tuple[int, float] | None = None
 
     # -- fitting -------------------------------------------------------------------
-    def _minilm(self, texts: list[str], n_code: int) -> np.ndarray | None:
-        """MiniLM pooled vectors of ``texts``, or None when over budget (reason kept)."""
+    def _minilm(self, texts: list[str], n_texts: int) -> np.ndarray | None:
+        """MiniLM pooled vectors of ``texts``, or None in ``auto`` mode when the learning
+        step's ``n_texts`` distinct texts exceed :attr:`max_texts` (reason kept). The
+        choice never depends on the time anything takes, nor on what is cached."""
         from ptmcoder.annotate.vectors import ChunkEmbedder, VectorCache, text_hash
 
+        if self.mode == "auto" and n_texts > self.max_texts:
+            self.skipped["minilm"] = (
+                f"the learning step has {n_texts} distinct texts, over the limit of "
+                f"{self.max_texts} (learn_max_texts, default {DEFAULT_MINILM_TEXTS}; a count "
+                "of texts, never a time); ask for MiniLM with --annotator embedded:minilm"
+            )
+            return None
+        started = time.perf_counter()
         cache = VectorCache(self.cache_path) if self.cache_path else None
         space_name = "sentence-transformers/all-MiniLM-L6-v2"
         probe = ChunkEmbedder(None, name=space_name, cache=cache)
@@ -112,29 +136,6 @@ class SupervisedAnnotator:
         if cache is not None:
             found = cache.present(probe.space, [text_hash(t) for t in texts])
         missing = len({text_hash(t) for t in texts} - found)
-        budget = self.budget_seconds
-        if budget is None:
-            budget = max(5.0, n_code / TARGET_UNITS_PER_SECOND)
-        started = time.perf_counter()
-        if missing and self.mode == "auto" and budget <= 0:
-            self.skipped["minilm"] = "no time budget (--learn-budget 0)"
-            return None
-        known = cache.rate(probe.space) if cache is not None else None
-        if (
-            cache is not None
-            and missing
-            and self.mode == "auto"
-            and known
-            and known * missing > budget
-        ):
-            self.skipped["minilm"] = (
-                f"embedding {missing} uncached text(s) was estimated at "
-                f"{known * missing:.0f} s ({known:.2f} s per text measured earlier on this "
-                f"machine), over the budget of {budget:.0f} s (--learn-budget; default: the "
-                f"time coding {n_code} units at {TARGET_UNITS_PER_SECOND:.0f} units/s takes)"
-            )
-            cache.close()
-            return None
         model = None
         if missing:
             from ptmcoder.llm.embed import MiniLMEmbedder
@@ -142,33 +143,13 @@ class SupervisedAnnotator:
             self.status(f"loading MiniLM to embed {missing} uncached text(s)")
             model = MiniLMEmbedder().model
         embedder = ChunkEmbedder(model, name=space_name, cache=cache)
-        if missing and self.mode == "auto":
-            todo = list(dict.fromkeys(t for t in texts if text_hash(t) not in found))[:8]
-            t0 = time.perf_counter()
-            embedder.encode(todo)
-            per_text = (time.perf_counter() - t0) / max(1, len(todo))
-            if cache is not None:
-                cache.set_rate(probe.space, per_text)
-            estimate = (time.perf_counter() - started) + per_text * (missing - len(todo))
-            self.embed_meta["estimated_seconds"] = round(estimate, 1)
-            if estimate > budget:
-                self.skipped["minilm"] = (
-                    f"embedding {missing} uncached text(s) was estimated at {estimate:.0f} s, "
-                    f"over the budget of {budget:.0f} s (--learn-budget; default: the time "
-                    f"coding {n_code} units at {TARGET_UNITS_PER_SECOND:.0f} units/s takes); "
-                    "cached vectors are reused next time"
-                )
-                if cache is not None:
-                    cache.close()
-                return None
         self.status(f"embedding {missing} text(s) with MiniLM, pooled over chunks")
         vectors = embedder.encode(texts, self.progress)
-        if cache is not None and embedder.stats["embedded"]:
-            cache.set_rate(probe.space, embedder.stats["seconds"] / embedder.stats["embedded"])
         self.embed_meta.update(
             {
                 "model": space_name,
                 "space": embedder.space,
+                "limit_texts": self.max_texts if self.mode == "auto" else None,
                 "seconds": round(time.perf_counter() - started, 3),
                 **{
                     k: (round(v, 3) if isinstance(v, float) else v)
@@ -181,31 +162,15 @@ class SupervisedAnnotator:
             cache.close()
         return vectors
 
-    def _finetune(self, texts_lab, Y, texts_other, n_code):
-        """The fine-tuned encoder as a learner for :func:`learn` (``scored``), or None in
-        ``auto`` mode when it would not fit the time budget (reason kept)."""
+    def _finetune(self, texts_lab, Y, texts_other):
+        """The fine-tuned encoder as a learner for :func:`learn` (``scored``); only
+        asked for with ``embedded:finetune`` (``auto`` mode never fine-tunes)."""
         from ptmcoder.annotate import finetune
         from ptmcoder.annotate.learn import decisions_for, fold_ids
 
         settings = finetune.FineTuneSettings(seed=self.seed)
         cache_dir = self.cache_path.parent / "finetuned" if self.cache_path else None
         single = decisions_for(Y) == ("top1",)
-        key = finetune.cache_key(texts_lab, Y, settings, single)
-        cached = cache_dir is not None and (cache_dir / key[:32] / "full.pt").exists()
-        if self.mode == "auto" and not cached:
-            budget = self.budget_seconds
-            if budget is None:
-                budget = max(5.0, n_code / TARGET_UNITS_PER_SECOND)
-            estimate = finetune.estimate_seconds(
-                len(texts_lab), len(texts_other), finetune.OPTIMISTIC_SECONDS_PER_EXAMPLE, settings
-            )
-            if estimate > budget:
-                self.skipped["minilm-finetuned"] = (
-                    f"fine-tuning MiniLM on {len(texts_lab)} units was estimated at "
-                    f"{estimate:.0f} s or more, over the budget of {budget:.0f} s "
-                    "(--learn-budget; or ask for it with --annotator embedded:finetune)"
-                )
-                return None
 
         def scored():
             folds = fold_ids(Y, settings.folds, settings.seed)
@@ -230,15 +195,20 @@ class SupervisedAnnotator:
         labels: dict[str, list[str]],
         train_units: list[dict[str, Any]],
         units: list[dict[str, Any]],
+        *,
+        run_units: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Learn from ``labels`` of ``train_units``; score ``units`` (to be coded)."""
+        """Learn from ``labels`` of ``train_units``; score ``units`` (to be coded).
+        ``run_units`` (default ``units``): every unit of the run, of which ``units`` are
+        those this session codes; with the human-coded ones they are the texts counted
+        against :attr:`max_texts`, so a resumed session chooses as the first did."""
         started = time.perf_counter()
         try:
-            self._fit(labels, train_units, units)
+            self._fit(labels, train_units, units, units if run_units is None else run_units)
         finally:
             self.fit_seconds = time.perf_counter() - started
 
-    def _fit(self, labels, train_units, units) -> None:
+    def _fit(self, labels, train_units, units, run_units) -> None:
         from ptmcoder.annotate.learn import combine, learn, tfidf_features
 
         lab = [u for u in train_units if labels.get(str(u["id"])) and unit_text(u).strip()]
@@ -267,8 +237,16 @@ class SupervisedAnnotator:
         features: dict[str, Any] = {}
         if self.mode != "minilm":
             features["tfidf"] = (tfidf[:n], tfidf[n:])
+        if self.ignored_budget is not None:
+            self.notes.append(
+                f"learn_budget = {self.ignored_budget:g} s was ignored: a time budget made the "
+                "choice of representation depend on machine load; the limit is now "
+                f"learn_max_texts = {self.max_texts} distinct texts"
+            )
+            self.status(self.notes[-1])
         if self.mode not in ("tfidf", "finetune"):
-            dense = self._minilm(texts, len(units))
+            counted = {unit_text(u) for u in lab} | {unit_text(u) for u in run_units}
+            dense = self._minilm(texts, len({t for t in counted if t.strip()}))
             if dense is not None:
                 self.model_name = "sentence-transformers/all-MiniLM-L6-v2"
                 features["minilm"] = (dense[:n], dense[n:])
@@ -276,8 +254,13 @@ class SupervisedAnnotator:
                 features["combined"] = (both[:n], both[n:])
         self.features = features
         scored = None
-        if self.mode in ("auto", "finetune") and n >= 8:
-            scored = self._finetune(texts[:n], Y, texts[n:], len(units))
+        if self.mode == "finetune" and n >= 8:
+            scored = self._finetune(texts[:n], Y, texts[n:])
+        elif self.mode == "auto":
+            self.skipped["minilm-finetuned"] = (
+                "auto mode never fine-tunes (a fixed choice, whatever the machine or the "
+                "cache holds); ask for it with --annotator embedded:finetune"
+            )
         self.learned = learn(
             self.codes,
             Y,
@@ -312,6 +295,8 @@ class SupervisedAnnotator:
                 **learned.manifest(),
                 "embedding": self.embed_meta or None,
                 "finetune": self.finetune_meta,
+                "max_texts": self.max_texts if self.mode == "auto" else None,
+                "notes": self.notes,
             },
         }
         if self.fit_seconds is not None:
@@ -440,12 +425,13 @@ def build(context: AnnotatorContext, kind: str) -> SupervisedAnnotator | None:
             mode=mode,
             seed=options.seed,
             folds=options.folds,
-            budget_seconds=options.learn_budget,
+            max_texts=options.learn_max_texts,
+            ignored_budget=options.learn_budget,
             cache_path=workspace() / "cache" / "embeddings.sqlite",
             status=say,
             progress=advance,
             suggest=options.suggest,
             suggest_dir=context.run_path,
         )
-        annotator.fit(labels, context.train_units, context.pending)
+        annotator.fit(labels, context.train_units, context.pending, run_units=context.units)
     return annotator

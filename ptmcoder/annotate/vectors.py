@@ -44,9 +44,6 @@ class VectorCache:
             "CREATE TABLE IF NOT EXISTS vectors (space TEXT, hash TEXT, dim INTEGER, "
             "vector BLOB, PRIMARY KEY (space, hash))"
         )
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS rates (space TEXT PRIMARY KEY, seconds_per_text REAL)"
-        )
         self.db.commit()
         self.hits = 0
         self.misses = 0
@@ -87,17 +84,6 @@ class VectorCache:
                     for h, v in items.items()
                 ],
             )
-
-    def rate(self, space: str) -> float | None:
-        """Seconds per text measured the last time texts were embedded in ``space``."""
-        row = self.db.execute(
-            "SELECT seconds_per_text FROM rates WHERE space = ?", [space]
-        ).fetchone()
-        return float(row[0]) if row else None
-
-    def set_rate(self, space: str, seconds_per_text: float) -> None:
-        with self.db:
-            self.db.execute("INSERT OR REPLACE INTO rates VALUES (?, ?)", [space, seconds_per_text])
 
     def close(self) -> None:
         self.db.close()

@@ -192,10 +192,18 @@ def _repeat(options, k: int, run_ref, stderr, as_json: bool) -> None:
     "split: learn on one corpus, code another).",
 )
 @click.option(
+    "--learn-max-texts",
+    type=click.IntRange(min=0),
+    help="Embedded annotator with --train: MiniLM joins the cross-validation when the "
+    "human-coded and coded units hold at most N distinct texts (default 2000; a count, "
+    "never a time, so the choice is the same on any machine).",
+)
+@click.option(
     "--learn-budget",
     type=click.FloatRange(min=0),
-    help="Embedded annotator with --train: seconds it may spend embedding uncached texts "
-    "with MiniLM (default: the time coding the units at 50 units/s takes).",
+    hidden=True,
+    help="No longer used (a time budget made results depend on machine load); ignored "
+    "with a note in the manifest. Use --learn-max-texts.",
 )
 @click.option(
     "--suggest",

@@ -88,7 +88,11 @@ class RaterConfig(_Model):
     embedded_temperature: float = 0.05
     multi_threshold: float = 0.5
     folds: int = 5
-    #: embedded annotator with ``train``: seconds it may spend embedding with MiniLM
+    #: embedded annotator with ``train``, auto mode: MiniLM joins when the learning step
+    #: has at most this many distinct texts (default 2,000)
+    learn_max_texts: int | None = Field(default=None, ge=0)
+    #: no longer used (seconds: the choice depended on machine load); accepted, ignored
+    #: with a note in the manifest
     learn_budget: float | None = None
     #: LLM annotators: output mode and the cap on one answer's tokens
     structured: StructuredMode = "auto"
