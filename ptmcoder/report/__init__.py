@@ -76,6 +76,33 @@ def _annotate_summary(annotate: dict[str, Any] | None) -> dict[str, Any] | None:
     return annotate
 
 
+def _stats_summary(stats: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The stats stage's output; a rater-vs-rater test written before paired tests
+    existed (an independent chi-square with Cramér's V) is shown as what it was."""
+    if stats is None:
+        return None
+    for t in stats.get("tests") or []:
+        if "design" in t:
+            continue
+        t.update(
+            design="independent (written before paired tests)",
+            statistic=t.get("chi2"),
+            df=t.get("dof"),
+            n=f"{t.get('n_a')} vs {t.get('n_b')}",
+            bhapkar=None,
+            effect={
+                "code": None,
+                "value": t.get("cramers_v"),
+                "ci_low": t.get("ci_low"),
+                "ci_high": t.get("ci_high"),
+            },
+            warnings=[],
+            mcnemar=None,
+            p_value_monte_carlo=None,
+        )
+    return stats
+
+
 def report_context(run_dir: Path) -> dict[str, Any]:
     """Everything the report shows, from the run's files only."""
     run_dir = Path(run_dir)
@@ -102,7 +129,7 @@ def report_context(run_dir: Path) -> dict[str, Any]:
         return read_stage_output(run_dir, stage)
 
     agree = out("agree")
-    stats = out("stats")
+    stats = _stats_summary(out("stats"))
     dist_tables = []
     if stats:
         for rater, dist in stats.get("distributions", {}).items():
