@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections import Counter
 
 import click
@@ -28,7 +30,8 @@ def list_runs(as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    console = make_console()
+    # a listing of many columns: at least 140 wide when not on a terminal ($COLUMNS wider)
+    console = make_console(width=None if sys.stdout.isatty() else max(140, _columns()))
     if not rows:
         console.print("no runs yet; start one with `ptmcoder annotate`")
         return
@@ -138,3 +141,10 @@ def render_report(r, console) -> None:
                 f"  {e.unit_id} [{e.annotator}] {e.error_type}: {(e.error or '')[:120]}",
                 markup=False,
             )
+
+
+def _columns() -> int:
+    try:
+        return int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        return 0
