@@ -3,7 +3,7 @@ of the train split, coding the test split through the real ``annotate`` path, ag
 TF-IDF + logistic regression reference measured in the same run. Offline.
 
     python benchmarks/bench_nlbse.py [--annotator embedded|embedded:tfidf|embedded:minilm|
-        embedded:finetune] [--learn-budget SECONDS] [--workspace DIR]
+        embedded:finetune] [--learn-max-texts N] [--workspace DIR]
         [--zero-shot [--zero-shot-limit N]]
 
 Steps: write the two CSV splits with ids ``tr0000``/``te0000`` and the train labels as a
@@ -110,7 +110,9 @@ def _line(name: str, s: dict, units: int, wall: float, cpu: float) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--annotator", default="embedded")
-    p.add_argument("--learn-budget", type=float)
+    p.add_argument(
+        "--learn-max-texts", type=int, help="most distinct texts MiniLM may embed (auto mode)"
+    )
     p.add_argument("--workspace", type=Path, help="keep corpora and the embedding cache here")
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--zero-shot", action="store_true", help="also code zero-shot (slow)")
@@ -145,8 +147,8 @@ def main() -> None:
         "--annotator", args.annotator, "--train", str(home / "train_labels.csv"),
         "--train-corpus", "nlbse_train", "--run", run_id, "--no-progress", "--json",
     ]  # fmt: skip
-    if args.learn_budget is not None:
-        cmd += ["--learn-budget", str(args.learn_budget)]
+    if args.learn_max_texts is not None:
+        cmd += ["--learn-max-texts", str(args.learn_max_texts)]
     out, wall, cpu = ptmcoder(*cmd, env=env)
     run_dir = Path(json.loads(out)["path"])
     # the trained annotator coding the test split again in a new run: whatever was learned
