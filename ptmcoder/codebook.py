@@ -96,6 +96,15 @@ class Node(_Strict):
         return not self.children
 
 
+def label_key(label: str) -> str:
+    """A label as codes are matched: case folded, runs of spaces made one.
+
+    >>> label_key("  Feature   Request ")
+    'feature request'
+    """
+    return " ".join(str(label).casefold().split())
+
+
 class Codebook(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     title: str = Field(min_length=1)
@@ -161,6 +170,33 @@ class Codebook(_Strict):
         for node in self.special:
             out[node.id] = CodeInfo(node, -1, (), special=True)
         return out
+
+    @cached_property
+    def _labels(self) -> dict[str, str]:
+        # normalised label -> code id: every id first (an id wins over another code's
+        # name or alias), then names and aliases in codebook order
+        out = {label_key(code): code for code in self._index}
+        for code, info in self._index.items():
+            for label in (info.node.name, *info.node.aliases):
+                out.setdefault(label_key(label), code)
+        return out
+
+    def resolve_label(self, label: Any) -> str | None:
+        """The code id a coder's label stands for: the id itself, or the code whose id,
+        name or alias it is with case and spacing ignored (an id wins over another code's
+        name or alias); None when it matches no code. The one alias rule: training
+        labels, agreement inputs, stats labels, crosswalk inputs and QDA imports read
+        labels through it.
+
+        >>> book = load_codebook("issue-type")
+        >>> [book.resolve_label(x) for x in ("bug", "feature", " Feature  Request", "x")]
+        ['bug', 'enhancement', 'enhancement', None]
+        """
+        if not isinstance(label, str) or not label.strip():
+            return None
+        if label in self._index:
+            return label
+        return self._labels.get(label_key(label))
 
     def ancestor_at(self, code: str, level: str) -> str | None:
         """The id of ``code``'s ancestor (or itself) at ``level``; None for codes above

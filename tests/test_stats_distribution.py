@@ -150,3 +150,24 @@ def test_cli_empty_labels_file_is_a_clean_error(tmp_path, run_cli):
     assert result.exit_code == 1
     assert result.exception is None
     assert f"{empty}: header: the file is empty" in result.stderr
+
+
+def test_labels_are_read_through_the_codebooks_aliases(tmp_path):
+    """NLBSE's `feature` is an alias of `enhancement` in the issue-type codebook: it counts
+    there (it counted at no node before), and the replacement is reported."""
+    from ptmcoder.codebook import load_codebook
+    from ptmcoder.stats.distribution import distribution, read_labels
+
+    path = tmp_path / "labels.csv"
+    path.write_text(
+        "unit,rater,code\nu1,a,bug\nu2,a,feature\nu3,a,Feature  Request\nu4,a,nonsense\n"
+    )
+    result = distribution(load_codebook("issue-type"), read_labels(path, rater="a"))
+    rows = {r.id: r.units for r in result.levels["type"]}
+    assert rows == {"bug": 1, "enhancement": 2, "question": 0}
+    assert result.n_coded == 3
+    assert result.aliases_applied == {
+        "feature -> enhancement": 1,
+        "Feature  Request -> enhancement": 1,
+    }
+    assert result.unknown_codes == {"nonsense": 1}

@@ -73,10 +73,6 @@ def map_to_level(long_df: pd.DataFrame, codebook_ref: str, level: str) -> pd.Dat
     return out
 
 
-def _key(label: str) -> str:
-    return " ".join(label.casefold().split())
-
-
 def resolve_labels(codes: list[Any], book: Codebook) -> tuple[list[Any], Counter[str]]:
     """Each label that is not a code id of ``book`` replaced by the code whose id, alias
     or name it is (case and spacing ignored; an id wins over another code's alias or
@@ -89,20 +85,12 @@ def resolve_labels(codes: list[Any], book: Codebook) -> tuple[list[Any], Counter
     ...                load_codebook("issue-type"))
     (['bug', 'enhancement', 'enhancement', 'nonsense', None], Counter({'feature -> enhancement': 1, 'Feature Request -> enhancement': 1}))
     """  # noqa: E501
-    index = book.index()
-    lookup = {_key(code): code for code in index}
-    for code, info in index.items():
-        for name in (*info.node.aliases, info.node.name):
-            lookup.setdefault(_key(name), code)
     out: list[Any] = []
     aliased: Counter[str] = Counter()
     for raw in codes:
         label = raw.strip() if isinstance(raw, str) else None
-        if not label or label in index:
-            out.append(raw)
-            continue
-        found = lookup.get(_key(label))
-        if found is None:
+        found = book.resolve_label(label)
+        if not label or found is None or found == label:
             out.append(raw)
             continue
         aliased[f"{label} -> {found}"] += 1

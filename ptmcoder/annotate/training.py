@@ -40,16 +40,9 @@ def original_id(unit_id: str) -> str:
 def code_resolver(book: Codebook, level: str | None) -> Callable[[str], str | None]:
     """Training code -> allowed code at ``level`` (via id, alias or name), or None."""
     level = normalise_level(level)
-    index = book.index()
-    names: dict[str, str] = {}
-    for code, info in index.items():
-        for name in (info.node.name, *info.node.aliases):
-            names.setdefault(" ".join(str(name).lower().split()), code)
-    for code in index:
-        names[code.lower()] = code
 
     def resolve(code: str) -> str | None:
-        key = code if code in index else names.get(" ".join(str(code).lower().split()))
+        key = book.resolve_label(code)
         if key is None:
             return None
         return book.ancestor_at(key, level)

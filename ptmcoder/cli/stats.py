@@ -385,6 +385,9 @@ def distribution(codebook_ref, annotations, annotator, labels, rater, levels, ou
     status = make_console(stderr=True)
     if coded.note:
         status.print(f"note: {coded.note}", markup=False)
+    if result.aliases_applied:
+        listed = ", ".join(f"{k} ({n})" for k, n in result.aliases_applied.items())
+        status.print(f"note: labels read through codebook {book.id}'s aliases: {listed}")
     if result.unknown_codes:
         listed = ", ".join(f"{c} ({n})" for c, n in sorted(result.unknown_codes.items()))
         status.print(f"note: codes not in codebook {book.id} count at no node: {listed}")

@@ -271,13 +271,9 @@ def resolve_labels(codings: pd.DataFrame, book: Codebook) -> pd.DataFrame:
     """Replace free-text labels in ``code`` by codebook ids matched on id, name or alias
     (case-insensitive, whitespace collapsed); labels that match nothing are kept as they are
     (and later reported as untranslated)."""
-    lookup: dict[str, str] = {}
-    for code, info in book.index().items():
-        for name in (code, info.node.name, *info.node.aliases):
-            lookup.setdefault(" ".join(name.lower().split()), code)
     out = codings.copy()
     out["code"] = out["code"].map(
-        lambda c: lookup.get(" ".join(str(c).lower().split()), c) if isinstance(c, str) else c
+        lambda c: (book.resolve_label(c) or c) if isinstance(c, str) else c
     )
     return out
 

@@ -466,22 +466,17 @@ def _resolve_codes(
 ) -> dict[str, str]:
     """Code GUID -> ptmcoder code id, for every code of the project's codebook."""
     out: dict[str, str] = {}
-    if codebook is not None:
-        book = cb.load_codebook(codebook)
+    book = cb.load_codebook(codebook) if codebook is not None else None
+    if book is not None:
         by_guid = {code_guid(book.id, cid): cid for cid in book.index()}
-        by_name: dict[str, str] = {}
-        for cid, info in book.index().items():
-            for label in (info.node.name, cid, *info.node.aliases):
-                by_name.setdefault(label.casefold().strip(), cid)
     else:
         by_guid = {g: c for g, (_, c) in known_code_guids().items()}
-        by_name = {}
     derived: set[str] = set()
     for g, code in handler.codes.items():
         if g in by_guid:
             out[g] = by_guid[g]
-        elif codebook is not None:
-            hit = by_name.get(code.name.casefold().strip())
+        elif book is not None:
+            hit = book.resolve_label(code.name)
             if hit is not None:
                 out[g] = hit
             else:

@@ -23,8 +23,8 @@ codes pairs from an annotation run (JSON lines of
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -70,6 +70,8 @@ class DistributionResult:
     denominator: str
     #: codes the codebook lacks -> assignments (counted at no node; see Codebook.map_codes)
     unknown_codes: dict[str, int] = field(default_factory=dict)
+    #: labels read through the codebook's aliases or names ("feature -> enhancement" -> n)
+    aliases_applied: dict[str, int] = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
 
     def draw_figures(self, out_dir: Path) -> list[str]:
@@ -101,6 +103,7 @@ class DistributionResult:
             "levels": {lvl: [asdict(r) for r in rows] for lvl, rows in self.levels.items()},
             "special": [asdict(r) for r in self.special],
             "unknown_codes": self.unknown_codes,
+            "aliases_applied": self.aliases_applied,
             "figures": self.figures,
         }
 
@@ -192,8 +195,20 @@ def read_labels(path: str | Path, *, rater: str | None = None) -> CodedUnits:
 def distribution(book: Codebook, coded: CodedUnits) -> DistributionResult:
     """Units, share, challenges and distinct codes for every node at every level.
 
-    Codes are lifted with :meth:`~ptmcoder.codebook.Codebook.map_codes`; a code the
-    codebook lacks counts at no node and is reported in ``unknown_codes``."""
+    Labels are read through the codebook's aliases and names
+    (:meth:`~ptmcoder.codebook.Codebook.resolve_label`; counted in ``aliases_applied``),
+    then lifted with :meth:`~ptmcoder.codebook.Codebook.map_codes`; a code the codebook
+    lacks counts at no node and is reported in ``unknown_codes``."""
+    aliased: Counter[str] = Counter()
+
+    def code_of(label: str) -> str:
+        found = book.resolve_label(label)
+        if found is None or found == label:
+            return label
+        aliased[f"{label} -> {found}"] += 1
+        return found
+
+    coded = replace(coded, codes={u: [code_of(c) for c in cs] for u, cs in coded.codes.items()})
     special_ids = {n.id for n in book.special}
     tree_ids = {node.id for node, _, _ in book.walk()}
     coded_units = [u for u, cs in coded.codes.items() if any(c in tree_ids for c in cs)]
@@ -264,4 +279,5 @@ def distribution(book: Codebook, coded: CodedUnits) -> DistributionResult:
         special=special_rows,
         denominator=denominator,
         unknown_codes=unknown,
+        aliases_applied=dict(aliased.most_common()),
     )
