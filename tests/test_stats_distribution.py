@@ -171,3 +171,21 @@ def test_labels_are_read_through_the_codebooks_aliases(tmp_path):
         "Feature  Request -> enhancement": 1,
     }
     assert result.unknown_codes == {"nonsense": 1}
+
+
+def test_multi_label_shares_say_so_and_give_both_denominators(tmp_path):
+    """Units carrying several codes: unit shares sum past 100% and the result says so;
+    shares of codings sum to 100%."""
+    from ptmcoder.codebook import load_codebook
+    from ptmcoder.stats.distribution import CodedUnits, distribution
+
+    codes = {"u1": ["bug", "question"], "u2": ["bug"], "u3": ["enhancement", "bug"]}
+    result = distribution(load_codebook("issue-type"), CodedUnits(codes=codes, source="t"))
+    rows = {r.id: r for r in result.levels["type"]}
+    assert sum(r.share for r in rows.values()) == pytest.approx(5 / 3)
+    assert sum(r.share_of_codings for r in rows.values()) == pytest.approx(1.0)
+    assert rows["bug"].share == pytest.approx(1.0) and rows["bug"].share_of_codings == 0.6
+    assert result.multi_coded == {"type": 2}
+    assert "2 at type" in result.denominator and "more than 100%" in result.denominator
+    single = distribution(load_codebook("issue-type"), CodedUnits(codes={"u": ["bug"]}, source="t"))
+    assert single.multi_coded == {"type": 0} and "several" not in single.denominator

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from ptmcoder.console import fmt_number, fmt_p, make_console, print_json
+from ptmcoder.console import fmt_number, fmt_p, fmt_pct, make_console, print_json
 from ptmcoder.errors import PtmcoderError
 from ptmcoder.paths import workspace
 
@@ -410,10 +410,10 @@ def _render_distribution(result) -> None:
     console = make_console()
     for level, rows in result.levels.items():
         table = Table(title=f"{result.codebook}: {level} (n coded units = {result.n_coded})")
-        for col in ("id", "name", "parent", "units", "share", "challenges", "codes"):
-            table.add_column(
-                col, justify="right" if col in ("units", "share", "challenges", "codes") else "left"
-            )
+        numeric = ("units", "share", "challenges", "share of codings", "codes")
+        for col in ("id", "name", "parent", "units", "share", "challenges", "share of codings"):
+            table.add_column(col, justify="right" if col in numeric else "left")
+        table.add_column("codes", justify="right")
         for r in sorted(rows, key=lambda r: (-r.units, r.id)):
             table.add_row(
                 r.id,
@@ -422,6 +422,7 @@ def _render_distribution(result) -> None:
                 str(r.units),
                 f"{100 * r.share:.1f}%" if not math.isnan(r.share) else "-",
                 str(r.challenges),
+                fmt_pct(r.share_of_codings, missing="-"),
                 str(r.codes),
             )
         console.print(table)

@@ -53,9 +53,13 @@ class NodeCount:
     level: str
     parent: str | None
     units: int
+    #: units at the node / units coded (a unit may carry several codes: these can sum
+    #: to more than 1)
     share: float
     challenges: int
     codes: int
+    #: codings at the node / all codings at its level (these sum to 1)
+    share_of_codings: float | None = None
 
 
 @dataclass
@@ -72,6 +76,8 @@ class DistributionResult:
     unknown_codes: dict[str, int] = field(default_factory=dict)
     #: labels read through the codebook's aliases or names ("feature -> enhancement" -> n)
     aliases_applied: dict[str, int] = field(default_factory=dict)
+    #: level -> units carrying codes of two or more nodes at that level
+    multi_coded: dict[str, int] = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
 
     def draw_figures(self, out_dir: Path) -> list[str]:
@@ -104,6 +110,7 @@ class DistributionResult:
             "special": [asdict(r) for r in self.special],
             "unknown_codes": self.unknown_codes,
             "aliases_applied": self.aliases_applied,
+            "multi_coded": self.multi_coded,
             "figures": self.figures,
         }
 
@@ -218,6 +225,7 @@ def distribution(book: Codebook, coded: CodedUnits) -> DistributionResult:
     pairs = [(u, c) for u, cs in coded.codes.items() for c in cs if c not in special_ids]
     unknown: dict[str, int] = {}
     levels: dict[str, list[NodeCount]] = {}
+    multi: dict[str, int] = {}
     for depth, level in enumerate(book.levels):
         mapping = book.map_codes([c for _, c in pairs], level)
         unknown = dict(mapping.unknown)
@@ -231,6 +239,12 @@ def distribution(book: Codebook, coded: CodedUnits) -> DistributionResult:
             challenges[node_id] += 1
             codes_used[node_id].add(code)
         rows = []
+        total = sum(challenges.values())
+        per_unit: dict[str, int] = defaultdict(int)
+        for members in units.values():
+            for unit in members:
+                per_unit[unit] += 1
+        multi[level] = sum(1 for k in per_unit.values() if k > 1)
         for node, d, path in book.walk():
             if d != depth:
                 continue
@@ -245,6 +259,7 @@ def distribution(book: Codebook, coded: CodedUnits) -> DistributionResult:
                     share=(k / n_coded) if n_coded else float("nan"),
                     challenges=challenges.get(node.id, 0),
                     codes=len(codes_used.get(node.id, ())),
+                    share_of_codings=(challenges.get(node.id, 0) / total) if total else None,
                 )
             )
         levels[level] = rows
@@ -269,6 +284,14 @@ def distribution(book: Codebook, coded: CodedUnits) -> DistributionResult:
         f"share = units / {n_coded} units with at least one code of the tree; "
         f"special codes: units / {n_records} units with a successful record"
     )
+    several = {lvl: k for lvl, k in multi.items() if k}
+    if several:
+        listed = ", ".join(f"{k} at {lvl}" for lvl, k in several.items())
+        denominator += (
+            f"; a unit may carry several codes ({listed}), so the unit shares of a level "
+            "can sum to more than 100%; share of codings = codings at the node / all "
+            "codings at its level (sums to 100%)"
+        )
     return DistributionResult(
         codebook=book.id,
         source=coded.source,
@@ -280,4 +303,5 @@ def distribution(book: Codebook, coded: CodedUnits) -> DistributionResult:
         denominator=denominator,
         unknown_codes=unknown,
         aliases_applied=dict(aliased.most_common()),
+        multi_coded=multi,
     )
