@@ -22,14 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ptmcoder.annotate.leakage import keep_examples
-
-# DEFAULT_PROMPT and load_prompt are re-exported for ptmcoder/pipeline/stages.py (their
-# homes: annotate.options and llm.prompts)
-from ptmcoder.annotate.options import DEFAULT_PROMPT as DEFAULT_PROMPT
 from ptmcoder.codebook import Codebook, Node, Role
 from ptmcoder.llm.base import ChatMessage
 from ptmcoder.llm.prompts import PromptTemplate, fill
-from ptmcoder.llm.prompts import load_prompt as load_prompt
 from ptmcoder.llm.tokens import truncate_to_tokens
 
 # -- the codebook at a level -----------------------------------------------------

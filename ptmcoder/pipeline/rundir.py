@@ -100,6 +100,18 @@ def read_reference(run_dir: Path) -> pd.DataFrame | None:
     return _long(path) if path.is_file() else None
 
 
+def read_map_tables(run_dir: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The map stage's input codings and its translated table (``unit, rater, code``,
+    the translated one with ``source_code, relation, mapping_id``); None where the
+    stage wrote none."""
+    folder = stage_dir(run_dir, "map")
+    source, target = folder / "input.csv", folder / "translated.csv"
+    return (
+        _long(source) if source.is_file() else None,
+        _long(target) if target.is_file() else None,
+    )
+
+
 def codes_by_unit(df: pd.DataFrame, unit: str = "unit") -> dict[str, list[str]]:
     """unit -> its codes, from a long table (a unit without a code is left out)."""
     codes: dict[str, list[str]] = {}

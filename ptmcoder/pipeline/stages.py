@@ -31,6 +31,7 @@ from ptmcoder.pipeline.rundir import (
     codes_by_unit,
     rater_codings,
     read_codings,
+    read_map_tables,
     read_reference,
     read_stage_output,
 )
@@ -129,8 +130,9 @@ def _rater_settings(ctx: StageContext, rater: RaterConfig) -> dict[str, Any]:
 
 
 def _compute_rater_settings(ctx: StageContext, rater: RaterConfig) -> dict[str, Any]:
-    from ptmcoder.annotate.prompt import DEFAULT_PROMPT, load_prompt
     from ptmcoder.codebook import codebook_hash, load_codebook
+    from ptmcoder.llm.prompts import load_prompt
+    from ptmcoder.manifest import DEFAULT_PROMPT
 
     cfg = ctx.config.annotate
     prompt = rater.prompt or cfg.prompt or DEFAULT_PROMPT
@@ -309,7 +311,6 @@ def _agree_inputs(ctx: StageContext, units: set[str]) -> tuple[pd.DataFrame | No
 def codings_have_confidence(run_dir: Path) -> bool:
     """Whether any rater of the run gave a confidence (the calibration view needs one)."""
     from ptmcoder.agreement.calibration import read_confidences
-    from ptmcoder.runs import Run
 
     return any(
         read_confidences(r.store.path)["confidence"].notna().any() for r in Run(run_dir).raters()
@@ -414,15 +415,13 @@ def _adapt_stats(ctx: StageContext) -> dict[str, Any]:
     if "resolution" in cfg.analyses:
         result["resolution"] = _resolution_analysis(ctx, loaded, per_rater)
     mapping = read_stage_output(ctx.run_dir, Stage.MAP)
-    map_dir = ctx.run_dir / "map"
-    if ctx.config.map is not None and (map_dir / "input.csv").is_file():
-        source = pd.read_csv(map_dir / "input.csv", dtype="string")
+    source, target = read_map_tables(ctx.run_dir)
+    if ctx.config.map is not None and source is not None:
         result["taxonomies"][ctx.config.map.source] = {
             "role": "source",
             **_distribution(ctx.config.map.source, codes_by_unit(source), "map input"),
         }
-        if mapping is not None and (map_dir / "translated.csv").is_file():
-            target = pd.read_csv(map_dir / "translated.csv", dtype="string")
+        if mapping is not None and target is not None:
             dist = _distribution(ctx.config.map.target, codes_by_unit(target), "map translated")
             n_in = mapping["n_input"]
             dist["untranslated_share"] = (1 - mapping["n_translated"] / n_in) if n_in else None
