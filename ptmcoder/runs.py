@@ -179,6 +179,7 @@ class Run:
         self._lock: FileLock | None = None
         self._fd: int | None = None
         self._attempts: dict[tuple[str, str], int] | None = None
+        self._read: tuple[tuple[int, int], list[dict[str, Any]]] | None = None
 
     # -- files ---------------------------------------------------------------
     @property
@@ -307,7 +308,17 @@ class Run:
 
     # -- records -------------------------------------------------------------
     def records(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.annotations_path).records
+        """The current records (:func:`read_jsonl`'s rule). Read once per state of the
+        file: asking again (raters, counts, summaries) costs no second read until the
+        file changes size or time."""
+        try:
+            st = self.annotations_path.stat()
+        except FileNotFoundError:
+            return []
+        key = (st.st_size, st.st_mtime_ns)
+        if self._read is None or self._read[0] != key:
+            self._read = (key, read_jsonl(self.annotations_path).records)
+        return list(self._read[1])
 
     def done_keys(self) -> set[tuple[str, str]]:
         """(unit id, annotator) pairs that already have a record."""
