@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from ptmcoder import __version__
+from ptmcoder.errors import ConfigError, PtmcoderError
 from ptmcoder.files import canonical_json, fsync_dir, sha256_file, sha256_text
-from ptmcoder.manifest import Manifest, Origin, RunStatus, StageSession, StudyRef
+from ptmcoder.manifest import Origin, RunStatus, StageSession, StudyRef
 from ptmcoder.paths import runs_dir
 from ptmcoder.pipeline.config import (
     STAGES,
@@ -125,7 +126,7 @@ def _study_runs(study_id: str) -> list[Path]:
     for rid in list_run_ids(root):
         try:
             manifest = Run(root / rid).manifest()
-        except Exception:  # an unreadable run is not this study's latest
+        except PtmcoderError:  # an unreadable run is not this study's latest
             continue
         if manifest.origin is Origin.STUDY and manifest.study and manifest.study.id == study_id:
             out.append(root / rid)
@@ -152,16 +153,13 @@ def open_study_run(config: StudyConfig, study_path: Path, run: str | None, new: 
     if (path / MANIFEST).is_file():
         manifest = target.manifest()
         if manifest.origin is not Origin.STUDY:
-            from ptmcoder.errors import ConfigError
-
             raise ConfigError(
                 f"run {path.name} was made by `ptmcoder annotate`, not by a study",
                 hint="give another --run, or --new",
             )
     else:
-        manifest = Manifest.model_validate(
-            {**base_manifest(path.name, {}).model_dump(), "origin": Origin.STUDY}
-        )
+        manifest = base_manifest(path.name, {})
+        manifest.origin = Origin.STUDY
     manifest.study = study
     manifest.ptmcoder_version = __version__
     manifest.git_commit = git_commit()
