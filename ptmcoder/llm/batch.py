@@ -26,6 +26,7 @@ from ptmcoder.files import write_atomic, write_json, write_text
 from ptmcoder.llm.base import ChatModel, ChatRequest, Completion
 from ptmcoder.llm.errors import LLMError
 from ptmcoder.llm.openai_client import OpenAIChatModel, parse_completion
+from ptmcoder.llm.redact import redact_completion, redact_secrets
 
 ENDPOINT = "/v1/chat/completions"
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
@@ -54,8 +55,11 @@ def batch_lines(model: OpenAIChatModel, requests: Mapping[str, ChatRequest]) -> 
     return lines
 
 
-def parse_batch_output(text: str, *, model: str) -> dict[str, Completion | LLMError]:
-    """Results by ``custom_id`` from an output or error file (pure)."""
+def parse_batch_output(
+    text: str, *, model: str, secrets: list[str] | None = None
+) -> dict[str, Completion | LLMError]:
+    """Results by ``custom_id`` from an output or error file (pure); ``secrets`` (the
+    endpoint's key) are taken out of every completion."""
     results: dict[str, Completion | LLMError] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -96,7 +100,9 @@ def parse_batch_output(text: str, *, model: str) -> dict[str, Completion | LLMEr
             )
             continue
         try:
-            results[custom_id] = parse_completion(body, model=model)
+            results[custom_id] = redact_completion(
+                parse_completion(body, model=model), secrets or ()
+            )
         except ValueError as exc:
             results[custom_id] = LLMError(
                 f"batch request {custom_id}: {exc}", kind="response", status=status
@@ -226,7 +232,8 @@ class BatchRunner:
         if local.is_file():
             return local.read_text(encoding="utf-8")
         content = await self.model.call_api(lambda c: c.files.content(file_id))
-        text = content.content.decode("utf-8")
+        # the key never reaches the run directory, even inside a successful answer
+        text = redact_secrets(content.content.decode("utf-8"), self.model.secrets())
         write_text(local, text)  # atomic: a torn download is never read back as whole
         return text
 
@@ -238,12 +245,14 @@ class BatchRunner:
             parse_batch_output(
                 await self._download(state.get("error_file_id"), ERRORS_FILE),
                 model=self.model.model,
+                secrets=self.model.secrets(),
             )
         )
         results.update(
             parse_batch_output(
                 await self._download(state.get("output_file_id"), OUTPUT_FILE),
                 model=self.model.model,
+                secrets=self.model.secrets(),
             )
         )
         status = state.get("status")

@@ -7,7 +7,9 @@ every sampling and output parameter, the structured-output mode, the prompt
 version and the codebook hash. Only successful completions are stored; errors
 never are, and an answer the caller found unusable is removed
 (:meth:`CachedChatModel.discard`). No API key, header or endpoint credential is
-part of a key or a row.
+part of a key or a row: a completion has the endpoint's key (and every API-key
+variable of the environment) taken out before it is stored, and again when it is
+read back (a row written before that rule).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from ptmcoder.files import canonical_json
 from ptmcoder.llm.base import ChatModel, ChatRequest, Completion
+from ptmcoder.llm.redact import redact_completion
 from ptmcoder.store import connect, migrate
 
 #: bump when the meaning of a key changes (old rows then simply stop matching)
@@ -107,6 +110,9 @@ class ResponseCache:
         self.hits = 0
         self.misses = 0
         self.writes = 0
+        #: keys never stored (beside the environment's API-key variables): the
+        #: endpoint's, set by :class:`CachedChatModel`
+        self.secrets: list[str] = []
 
     def get(self, key: str) -> Completion | None:
         with self._lock:
@@ -117,7 +123,7 @@ class ResponseCache:
                 self.misses += 1
                 return None
             self.hits += 1
-        completion = Completion.model_validate_json(row[0])
+        completion = redact_completion(Completion.model_validate_json(row[0]), self.secrets)
         return completion.model_copy(update={"from_cache": True})
 
     def put(
@@ -130,6 +136,7 @@ class ResponseCache:
     ) -> None:
         if not isinstance(completion, Completion):
             raise TypeError("only completions are cached, never errors")
+        completion = redact_completion(completion, self.secrets)
         data = completion.model_dump_json(exclude={"from_cache"})
         with self._lock:
             self._conn.execute(
@@ -185,6 +192,9 @@ class CachedChatModel:
         self.prompt_version = prompt_version
         self.codebook_hash = codebook_hash
         self.name = inner.name
+        secrets = getattr(inner, "secrets", None)
+        if callable(secrets):
+            cache.secrets = sorted({*cache.secrets, *secrets()})
         self._inflight: dict[str, asyncio.Future[Completion]] = {}
 
     def key(self, request: ChatRequest) -> str:

@@ -19,6 +19,7 @@ from ptmcoder.errors import DependencyError
 from ptmcoder.llm.base import ChatRequest, Completion
 from ptmcoder.llm.errors import LLMError
 from ptmcoder.llm.limiter import RateLimiter
+from ptmcoder.llm.redact import endpoint_secrets, redact_completion
 from ptmcoder.llm.retry import RetryPolicy, call_with_retries, parse_retry_after
 
 #: providers whose langchain class takes OpenAI-style parameters and max_retries
@@ -82,6 +83,8 @@ class LangChainChatModel:
         self.limiter = limiter
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self._sleep = sleep
+        given = kwargs.get("api_key")
+        self._given_key = given if isinstance(given, str) else None
         # a model we build is rebuilt per event loop: provider SDKs bind their
         # async HTTP pools to the loop that first used them
         self._build: Callable[[], Any] | None = None
@@ -94,6 +97,12 @@ class LangChainChatModel:
             self._build = build
             self._chat = build()
         self._loop_id: int | None = None
+
+    def secrets(self) -> list[str]:
+        """The keys this model may be called with (the provider's ``<PROVIDER>_API_KEY``,
+        a key passed in; every ``*API_KEY*`` variable is redacted anyway)."""
+        env = f"{self.provider.upper()}_API_KEY"
+        return [*endpoint_secrets(env, "OPENAI_API_KEY"), *filter(None, [self._given_key])]
 
     @staticmethod
     def _init(provider: str, model: str, base_url: str | None, kwargs: dict[str, Any]) -> Any:
@@ -199,7 +208,7 @@ class LangChainChatModel:
         for _, usage, _ in results:
             details = usage.get("input_token_details") or {}
             cached += int(details.get("cache_read") or 0)
-        return Completion(
+        completion = Completion(
             texts=[text for text, _, _ in results],
             model=self.model,
             # n samples are n calls: every call pays for the prompt
@@ -209,3 +218,5 @@ class LangChainChatModel:
             latency_s=latency,
             finish_reasons=[reason for _, _, reason in results],
         )
+        # a key echoed inside the answer is never cached or recorded
+        return redact_completion(completion, self.secrets())

@@ -8,7 +8,9 @@ honouring ``Retry-After``; any other 4xx fails at once with a message that says
 what to fix.
 
 The API key comes only from the environment (``$OPENAI_API_KEY`` by default) and
-is never stored on disk by ptmcoder.
+is never stored on disk by ptmcoder: an answer that echoes it (in the completion
+text or any response field) has it replaced by ``[REDACTED]`` before anything
+caches or records it, and so has an error message.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ptmcoder.errors import ConfigError
 from ptmcoder.llm.base import STRUCTURED_MODES, ChatRequest, Completion
 from ptmcoder.llm.errors import LLMError
 from ptmcoder.llm.limiter import RateLimiter
+from ptmcoder.llm.redact import endpoint_secrets, redact, redact_completion
 from ptmcoder.llm.retry import RetryPolicy, call_with_retries, parse_retry_after
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -263,6 +266,10 @@ class OpenAIChatModel:
         #: counters for the run manifest
         self.stats = {"requests": 0, "retries": 0, "rate_limited": 0, "fallbacks": 0}
 
+    def secrets(self) -> list[str]:
+        """The key(s) this endpoint is called with, taken out of every answer."""
+        return endpoint_secrets(self.api_key_env)
+
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAIChatModel({self.model!r}, base_url={self.base_url!r})"
 
@@ -368,7 +375,7 @@ class OpenAIChatModel:
             )
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
-            msg = _error_message(exc)
+            msg = redact(_error_message(exc), self.secrets()) or ""
             code = _error_code(exc)
             retry_after = parse_retry_after(dict(exc.response.headers))
             if status == 429 and code == "insufficient_quota":
@@ -513,7 +520,7 @@ class OpenAIChatModel:
                 data, model=request.model or self.model, latency_s=latency
             )
         except (ValueError, UnicodeDecodeError) as exc:
-            snippet = body[:200].decode("utf-8", "replace")
+            snippet = redact(body[:200].decode("utf-8", "replace"), self.secrets())
             raise LLMError(
                 f"{self.base_url} answered HTTP 200 with a body that is not a "
                 f"chat completion ({exc}): {snippet!r}",
@@ -521,6 +528,7 @@ class OpenAIChatModel:
                 status=200,
                 attempts=attempts,
             ) from exc
+        completion = redact_completion(completion, self.secrets())
         if self.limiter is not None:
             self.limiter.adjust(estimate, completion.input_tokens + completion.output_tokens)
         if self.structured == "auto" and self._format_mode != self._stored_mode:
