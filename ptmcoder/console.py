@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 from typing import Any
 
@@ -105,3 +106,34 @@ def fmt_p(value: Any, *, missing: str = "n/a") -> str:
     if _missing(value):
         return missing
     return "< 0.0001" if float(value) < 1e-4 else f"{float(value):.4f}"
+
+
+# -- untrusted text on the terminal ---------------------------------------------------
+
+#: C0 controls but tab and newline, DEL, C1 controls, and the bidirectional overrides
+#: and isolates that reorder what is shown (Trojan Source)
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe_text(text: Any) -> str:
+    """Text from a post, an issue or a model's answer as it may be shown on a terminal:
+    every control character (ESC, BEL, backspace, C1 controls such as CSI ``\\x9b``
+    and OSC ``\\x9d``) and every bidi override is written out as a visible escape
+    (``\\x1b``), so that a post cannot clear the screen, move the cursor or set the
+    window title; newlines and tabs are kept, a CRLF becomes a newline. Print the
+    result with ``markup=False`` (or inside a ``rich.text.Text``) so that ``[bold]``
+    stays literal too.
+
+    >>> safe_text("ok\\x1b[2J\\x1b]0;pwned\\x07 line\\r\\nnext\\tcol")
+    'ok\\\\x1b[2J\\\\x1b]0;pwned\\\\x07 line\\nnext\\tcol'
+    >>> safe_text(None)
+    ''
+    """
+    if text is None:
+        return ""
+    return _UNSAFE.sub(_visible, str(text).replace("\r\n", "\n"))

@@ -11,9 +11,11 @@ from __future__ import annotations
 import sys
 
 import click
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from ptmcoder.console import fmt_number, make_console, print_json
+from ptmcoder.console import fmt_number, make_console, print_json, safe_text
 from ptmcoder.errors import PtmcoderError
 
 RUN_HELP = "Run id, prefix, 'latest' or run directory (default: latest)."
@@ -185,7 +187,7 @@ def build_cmd(
         out.print(f"  {result.path}")
     err = make_console(stderr=True)
     for warning in result.warnings:
-        err.print(f"[yellow]warning[/]: {warning}", markup=True)
+        err.print(f"[yellow]warning[/]: {escape(safe_text(warning))}", markup=True)
 
 
 # -- the twins ---------------------------------------------------------------------
@@ -202,31 +204,32 @@ def _item_json(queue, item, adjudicator: str, blind: bool) -> dict:
 
 
 def _render_item(queue, item, adjudicator: str, blind: bool) -> None:
+    """The item as text; everything that came from a post, a model or a file goes
+    through :func:`safe_text` (no escape sequence reaches the terminal) and is
+    printed without markup."""
     from ptmcoder.review.actions import others_decisions, progress
 
     out = make_console()
+
+    def say(text: str) -> None:
+        out.print(safe_text(text), markup=False, highlight=False)
+
     p = progress(queue, adjudicator)
-    out.print(f"item {item.id} ({item.kind}) [{p.done} done, {p.left} left]", markup=False)
-    out.print(
-        "reasons: " + "; ".join(f"{r['reason']} ({r.get('detail', '')})" for r in item.reasons),
-        markup=False,
-    )
+    say(f"item {item.id} ({item.kind}) [{p.done} done, {p.left} left]")
+    say("reasons: " + "; ".join(f"{r['reason']} ({r.get('detail', '')})" for r in item.reasons))
     if item.kind == "mapping":
         m = item.mapping or {}
-        out.print(f"{m.get('subject_id')} {m.get('predicate')} {m.get('object_id')}", markup=False)
+        say(f"{m.get('subject_id')} {m.get('predicate')} {m.get('object_id')}")
         return
     unit = item.detail.get("unit", {})
-    out.print(f"{item.unit_id}: {unit.get('title', '')}", markup=False)
+    say(f"{item.unit_id}: {unit.get('title', '')}")
     for i, r in enumerate(item.detail.get("raters", []), start=1):
         codes = ", ".join(r["codes"]) or (f"error: {r['error']}" if r.get("error") else "-")
-        out.print(f"  {i}. {r['name']} [{r['kind']}]: {codes}", markup=False)
-    out.print("  proposal: " + (", ".join(item.detail.get("proposal") or []) or "-"), markup=False)
+        say(f"  {i}. {r['name']} [{r['kind']}]: {codes}")
+    say("  proposal: " + (", ".join(item.detail.get("proposal") or []) or "-"))
     if not blind:
         for d in others_decisions(queue, item, adjudicator):
-            out.print(
-                f"  decided by {d.adjudicator}: {d.action} {d.codes or d.predicate or ''}",
-                markup=False,
-            )
+            say(f"  decided by {d.adjudicator}: {d.action} {d.codes or d.predicate or ''}")
 
 
 @review.command("next")
@@ -260,8 +263,10 @@ def _print_decision(decision, as_json: bool, extra: dict | None = None) -> None:
         return
     what = ", ".join(decision.codes or []) or decision.predicate or ""
     make_console().print(
-        f"decision {decision.id}: item {decision.item_id} {decision.action} {what} "
-        f"by {decision.adjudicator}",
+        safe_text(
+            f"decision {decision.id}: item {decision.item_id} {decision.action} {what} "
+            f"by {decision.adjudicator}"
+        ),
         markup=False,
     )
 
@@ -362,7 +367,10 @@ def undo_cmd(run_ref, adjudicator, as_json) -> None:
         print_json(row.to_json() | {"withdrawn": withdrawn.to_json()})
     else:
         make_console().print(
-            f"undone: decision {withdrawn.id} ({withdrawn.action}) on item {withdrawn.item_id}"
+            safe_text(
+                f"undone: decision {withdrawn.id} ({withdrawn.action}) on item {withdrawn.item_id}"
+            ),
+            markup=False,
         )
 
 
@@ -416,9 +424,9 @@ def status_cmd(run_ref, seed, as_json) -> None:
     else:
         out.print("adjudicators' agreement: no item decided by two adjudicators (n=0)")
     for who, n in result.adjudicators.items():
-        out.print(f"  {who}: {n} decisions")
+        out.print(safe_text(f"  {who}: {n} decisions"), markup=False)
     for note in result.notes:
-        out.print(note)
+        out.print(safe_text(note), markup=False)
 
 
 @review.command("conflicts")
@@ -439,7 +447,11 @@ def conflicts_cmd(run_ref, as_json) -> None:
     for row in rows:
         for d in row["decisions"]:
             table.add_row(
-                str(row["item"]), row["unit_id"] or "", d["adjudicator"], " ".join(d["outcome"])
+                *(
+                    Text(safe_text(x))
+                    for x in (row["item"], row["unit_id"] or "", d["adjudicator"])
+                ),
+                Text(safe_text(" ".join(d["outcome"]))),
             )
     make_console().print(table)
 
@@ -507,9 +519,9 @@ def new_codes_cmd(run_ref, threshold, as_json) -> None:
     out = make_console()
     out.print(f"{sum(len(g.notes) for g in groups)} 'no code fits' notes in {len(groups)} groups")
     for g in groups:
-        out.print(f"[{len(g.notes)}] {g.label}", markup=False)
+        out.print(safe_text(f"[{len(g.notes)}] {g.label}"), markup=False)
         for n in g.notes:
-            out.print(f"    item {n['item']} {n['unit_id']}: {n['note']}", markup=False)
+            out.print(safe_text(f"    item {n['item']} {n['unit_id']}: {n['note']}"), markup=False)
 
 
 def propose_command(codebook_id: str, run_ref: str, out_dir: str | None, as_json: bool) -> None:

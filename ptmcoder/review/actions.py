@@ -84,11 +84,23 @@ def open_queue(run_ref: str) -> Queue:
     return Queue(run=run, store=open_store(path))
 
 
+#: the largest item number SQLite can hold (a signed 64-bit integer)
+MAX_ITEM = 2**63 - 1
+
+
 def get_item(queue: Queue, ref: str | int) -> Item:
     """An item by its number or, for unit items, by unit id."""
     text = str(ref).strip()
-    item = queue.store.item(int(text)) if text.isdigit() else queue.store.item_by_unit(text)
+    if text.isascii() and text.isdigit():
+        # SQLite integers are 64-bit: a larger number cannot be an item (and would
+        # overflow the query; past 4,300 digits int() itself refuses), so it is not found
+        number = int(text) if len(text) <= 19 else MAX_ITEM + 1
+        item = queue.store.item(number) if number <= MAX_ITEM else None
+    else:
+        item = queue.store.item_by_unit(text)
     if item is None:
+        if len(text) > 60:
+            text = text[:60] + "..."
         raise NotFoundError(
             f"no item {text!r} in the review queue of run {queue.run.id}",
             hint="`ptmcoder review next` or `ptmcoder review status` show the items",
@@ -270,7 +282,13 @@ def accept(
         )
     raters = item.detail.get("raters", [])
     match = [r for r in raters if r["name"] == rater]
-    if rater.isdigit() and not match and 1 <= int(rater) <= len(raters):
+    if (
+        rater.isascii()
+        and rater.isdigit()
+        and not match
+        and len(rater) < 4
+        and 1 <= int(rater) <= len(raters)
+    ):
         match = [raters[int(rater) - 1]]
     if not match:
         raise NotFoundError(

@@ -26,6 +26,7 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Footer, Input, Static
 
+from ptmcoder.console import safe_text
 from ptmcoder.errors import PtmcoderError
 from ptmcoder.review import actions
 from ptmcoder.review.actions import PREDICATES, Queue
@@ -106,6 +107,13 @@ class HelpScreen(ModalScreen[None]):
         if not self.closing:  # a second key may arrive before the screen is gone
             self.closing = True
             self.dismiss(None)
+
+
+def _t(value: Any, style: str = "") -> Text:
+    """Untrusted text (a post, a model's answer, a file) as a literal ``Text``: its
+    control and escape sequences neutralised (:func:`~ptmcoder.console.safe_text`),
+    and ``[bold]`` or ``[link=...]`` shown as written, never read as markup."""
+    return Text(safe_text(value), style)
 
 
 def _segments(body: str) -> list[tuple[bool, str]]:
@@ -193,7 +201,7 @@ class ReviewApp(App[None]):
                 f" | done {p.done} | left {p.left} of {p.total} | left by reason: {reasons}"
             )
         )
-        self.query_one("#message", Static).update(Text(self.last_message))
+        self.query_one("#message", Static).update(_t(self.last_message))
         item = self.item
         if item is None:
             self.query_one("#reasons", Static).update(
@@ -204,8 +212,8 @@ class ReviewApp(App[None]):
             return
         head = Text(f"item {item.id} ({item.kind})  ", "bold")
         for r in item.reasons:
-            head.append(f"[{r['reason']}] ", "bold red")
-            head.append(f"{r.get('detail', '')}  ")
+            head.append(safe_text(f"[{r['reason']}] "), "bold red")
+            head.append(safe_text(f"{r.get('detail', '')}  "))
         self.query_one("#reasons", Static).update(head)
         if item.kind == "mapping":
             self._render_mapping(item)
@@ -219,29 +227,29 @@ class ReviewApp(App[None]):
         quotes = [d["evidence"] for r in raters for d in r.get("details", []) if d.get("evidence")]
         haystack = f"{unit.get('title', '')}\n{unit.get('body', '')}"
         parts: list[Any] = []
-        title = Text(unit.get("title") or "(no title)", "bold")
+        title = _t(unit.get("title") or "(no title)", "bold")
         _highlight(title, quotes)
         parts.append(title)
         for is_code, segment in _segments(unit.get("body", "")):
             if is_code:
-                parts.append(Panel(Text(segment.rstrip("\n")), title="code", border_style="dim"))
+                parts.append(Panel(_t(segment.rstrip("\n")), title="code", border_style="dim"))
             else:
-                text = Text(segment.strip())
+                text = _t(segment.strip())
                 _highlight(text, quotes)
                 parts.append(text)
         meta = Text()
         if unit.get("tags"):
-            meta.append("tags: ", "dim").append(", ".join(unit["tags"]) + "  ")
+            meta.append("tags: ", "dim").append(safe_text(", ".join(unit["tags"])) + "  ")
         if unit.get("url"):
-            meta.append("link: ", "dim").append(unit["url"], "underline")
+            meta.append("link: ", "dim").append(safe_text(unit["url"]), "underline")
         parts.append(meta)
         for q in quotes:
             if not _found(q, haystack):
-                parts.append(Text(f"evidence NOT IN THE TEXT: \u201c{q}\u201d", "bold red"))
+                parts.append(_t(f"evidence NOT IN THE TEXT: \u201c{q}\u201d", "bold red"))
         if not item.detail.get("unit_text_found", True):
             parts.append(Text("(the unit's text was not found in the corpus)", "red"))
         self.query_one("#unit", Static).update(
-            Panel(Group(*parts), title=str(item.unit_id), border_style="blue")
+            Panel(Group(*parts), title=_t(item.unit_id), border_style="blue")
         )
 
         table = Table(title="raters", expand=True, show_lines=False)
@@ -265,16 +273,16 @@ class ReviewApp(App[None]):
                 why = (why + " " + r["error_message"]).strip()
             table.add_row(
                 str(i) if i <= 9 else "",
-                Text(r["name"], KIND_STYLE.get(kind, "")),
-                Text(KIND_LABEL.get(kind, kind), KIND_STYLE.get(kind, "")),
-                codes,
-                conf,
-                why,
+                _t(r["name"], KIND_STYLE.get(kind, "")),
+                _t(KIND_LABEL.get(kind, kind), KIND_STYLE.get(kind, "")),
+                _t(codes),
+                _t(conf),
+                _t(why),
             )
         proposal = ", ".join(item.detail.get("proposal") or []) or "-"
         source = item.detail.get("proposal_source", "")
         self.query_one("#raters", Static).update(
-            Group(table, Text(f"proposal (a accepts): {proposal} ({source})", "bold"))
+            Group(table, _t(f"proposal (a accepts): {proposal} ({source})", "bold"))
         )
         in_play = sorted(
             {c for r in raters for c in r.get("codes", [])} | set(item.detail.get("proposal") or [])
@@ -291,7 +299,7 @@ class ReviewApp(App[None]):
         for code in codes:
             info = index.get(code)
             if info is None:
-                parts.append(Text(f"{code}: not in codebook {book.id}", "red"))
+                parts.append(_t(f"{code}: not in codebook {book.id}", "red"))
                 continue
             node = info.node
             where = (
@@ -300,13 +308,13 @@ class ReviewApp(App[None]):
                 else " > ".join((*info.ancestors, code)) + f"  (level {book.levels[info.depth]})"
             )
             body = Text()
-            body.append(f"{where}\n", "dim")
-            body.append(node.definition.strip() + "\n")
+            body.append(safe_text(f"{where}\n"), "dim")
+            body.append(safe_text(node.definition.strip() + "\n"))
             for inc in node.include:
-                body.append("  + include: ", "green").append(inc + "\n")
+                body.append("  + include: ", "green").append(safe_text(inc + "\n"))
             for exc_ in node.exclude:
-                body.append("  - exclude: ", "red").append(exc_ + "\n")
-            parts.append(Panel(body, title=f"{code}: {node.name}", border_style="dim"))
+                body.append("  - exclude: ", "red").append(safe_text(exc_ + "\n"))
+            parts.append(Panel(body, title=_t(f"{code}: {node.name}"), border_style="dim"))
         return Group(*parts)
 
     def _lookup(self, code_id: str):
@@ -324,19 +332,19 @@ class ReviewApp(App[None]):
     def _render_mapping(self, item: Item) -> None:
         m = item.mapping or {}
         text = Text()
-        text.append(f"{m.get('subject_id')}  ", "bold cyan")
-        text.append(f"{m.get('predicate')}  ", "bold yellow")
-        text.append(f"{m.get('object_id')}\n", "bold magenta")
-        text.append(f"mapping set: {m.get('mapping_set')}\n", "dim")
+        text.append(safe_text(f"{m.get('subject_id')}  "), "bold cyan")
+        text.append(safe_text(f"{m.get('predicate')}  "), "bold yellow")
+        text.append(safe_text(f"{m.get('object_id')}\n"), "bold magenta")
+        text.append(safe_text(f"mapping set: {m.get('mapping_set')}\n"), "dim")
         for key in ("confidence", "justification"):
             if item.detail.get(key) is not None:
-                text.append(f"{key}: {item.detail[key]}\n")
+                text.append(safe_text(f"{key}: {item.detail[key]}\n"))
         text.append("a accept | r change relation | x reject", "bold")
         self.query_one("#unit", Static).update(Panel(text, title="crosswalk suggestion"))
         parts: list[RenderableType] = []
         for side in ("subject_id", "object_id"):
             book, code = self._lookup(str(m.get(side)))
-            parts.append(Text(f"{side[:-3]}: {m.get(side)} (codebook {book.id})", "bold"))
+            parts.append(_t(f"{side[:-3]}: {m.get(side)} (codebook {book.id})", "bold"))
             parts.append(self._definitions([code], book))
         self.query_one("#raters", Static).update(Group(*parts))
         self.query_one("#codes", Static).update("")
@@ -353,7 +361,7 @@ class ReviewApp(App[None]):
         text = Text("other adjudicators: ", "bold")
         for d in others:
             what = ", ".join(d.codes or []) or d.predicate or ""
-            text.append(f"{d.adjudicator}: {d.action} {what}; ")
+            text.append(safe_text(f"{d.adjudicator}: {d.action} {what}; "))
         widget.update(text)
 
     # -- actions -----------------------------------------------------------------
