@@ -236,8 +236,9 @@ def export_cmd(ref: str, fmt: str, output: Path | None) -> None:
 @click.option("--id", "codebook_id", default=None, help="Id of the new codebook.")
 @click.option("--json", "as_json", is_flag=True, help="Print the codebook and problems as JSON.")
 def import_cmd(file: Path, output: Path | None, codebook_id: str | None, as_json: bool) -> None:
-    """Import a REFI-QDA codebook (FILE.qdc from NVivo, ATLAS.ti, MAXQDA, QualCoder)
-    as a ptmcoder YAML codebook; what could not be carried over is listed on stderr."""
+    """Import a REFI-QDA codebook (FILE.qdc from NVivo, ATLAS.ti, MAXQDA, QualCoder),
+    or the codebook of a project (FILE.qdpx), as a ptmcoder YAML codebook; what could
+    not be carried over, and code ids that are not GUIDs, are listed on stderr."""
     from ptmcoder.export.qdc import read_qdc
 
     if codebook_id is None and output is not None:
@@ -249,6 +250,7 @@ def import_cmd(file: Path, output: Path | None, codebook_id: str | None, as_json
             {
                 "codebook": result.codebook.model_dump(mode="json", exclude_defaults=True),
                 "recognised": result.recognised,
+                "non_guid_ids": result.non_guid_ids,
                 "problems": [str(p) for p in result.problems],
             }
         )
@@ -263,6 +265,7 @@ def import_cmd(file: Path, output: Path | None, codebook_id: str | None, as_json
         f"{len(list(book.walk()))} codes, {len(book.special)} special, levels "
         f"{' > '.join(book.levels)}"
         + (f"; GUIDs of codebook {result.recognised}" if result.recognised else "")
+        + (f"; {result.non_guid_ids} id(s) not GUIDs" if result.non_guid_ids else "")
     )
     for problem in result.problems:
         err.print(f"  - {problem}", markup=False)

@@ -17,6 +17,16 @@ counts for its unit whether it sits on a selection or on the whole source.
   from the same posts elsewhere). Without a corpus, only sources ptmcoder wrote
   (GUID = unit GUID of the name) are matched.
 
+- **Offsets**: the unit of ``startPosition``/``endPosition`` (code points as the
+  specification and QualCoder count, or UTF-16 code units as NVivo counts) is taken
+  from ``offsets`` when given, from the project when ptmcoder wrote it (its
+  description says ``offsets=...``), else detected: each reading of the offsets
+  (each unit, and for sources with ``\r\n`` that line ending as one position or
+  two) is scored by how many selections start and end inside the text on a word
+  boundary, and the best is taken (ties: UTF-16 for NVivo, code points otherwise;
+  ``\r\n`` as one position for ATLAS.ti, two otherwise). Which was used, how, and
+  the scores are in :attr:`CodingsImport.offsets`.
+
 Everything that cannot be read is a :class:`~ptmcoder.errors.Problem` naming the
 ``.qde`` line and the element: codings of unknown codes, sources that match no
 unit, selections outside their text, codings without a code. Malformed XML stops
@@ -26,8 +36,10 @@ naming the element it was inside.
 
 from __future__ import annotations
 
+import re
 import xml.sax
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -36,9 +48,24 @@ from xml.sax.handler import ContentHandler
 import pandas as pd
 
 from ptmcoder import codebook as cb
-from ptmcoder.errors import NotFoundError, Problem, ValidationError
+from ptmcoder.errors import Problem, PtmcoderError, ValidationError
 from ptmcoder.export.qdc import known_code_guids, slug
-from ptmcoder.export.refi import code_guid, normalise_guid, unit_guid
+from ptmcoder.export.refi import (
+    MAX_DEPTH,
+    OFFSET_UNITS,
+    ZIP_ERRORS,
+    OffsetMap,
+    code_guid,
+    entry_error,
+    find_project_entry,
+    input_file,
+    is_guid,
+    normalise_guid,
+    on_word_boundary,
+    open_archive,
+    open_entry,
+    unit_guid,
+)
 
 LONG_COLUMNS = ("unit", "rater", "code")
 
@@ -94,6 +121,9 @@ class _Handler(ContentHandler):
         self._selection: _Selection | None = None
         self._coding: list[Any] | None = None
         self._in_content = False
+        self.description: list[str] = []
+        self._in_description = False
+        self.non_guid_codes = 0
 
     def setDocumentLocator(self, locator: Any) -> None:  # noqa: N802 - SAX API
         self.locator = locator
@@ -113,6 +143,17 @@ class _Handler(ContentHandler):
     def startElement(self, qname: str, attrs: Any) -> None:  # noqa: N802 - SAX API
         name = qname.rsplit(":", 1)[-1]
         parent = self.stack[-1] if self.stack else None
+        if len(self.stack) >= MAX_DEPTH:
+            raise ValidationError(
+                [
+                    Problem(
+                        self.file,
+                        f"line {self.line}, <{name}>",
+                        f"elements nested deeper than {MAX_DEPTH} levels",
+                    )
+                ],
+                hint=f"ptmcoder reads REFI-QDA files nested at most {MAX_DEPTH} levels deep",
+            )
         counter = self.counters[-1]
         counter[name] = counter.get(name, 0) + 1
         label = f"{name}[{counter[name]}]" if parent else name
@@ -125,6 +166,8 @@ class _Handler(ContentHandler):
         path = tuple(self.stack)
         if name == "Project" and parent is None:
             self.project = {k: attrs.get(k) for k in ("origin", "creatingUserGUID")}
+        elif name == "Description" and parent == "Project" and len(path) == 2:
+            self._in_description = True
         elif name == "User" and parent == "Users":
             g = normalise_guid(attrs.get("guid"))
             self.users[g] = attrs.get("name") or attrs.get("id") or g
@@ -132,6 +175,9 @@ class _Handler(ContentHandler):
             g = normalise_guid(attrs.get("guid"))
             if not g:
                 self.problem("code without a guid; codings cannot refer to it")
+            elif not is_guid(g):
+                self.non_guid_codes += 1
+                self.problem(f"code guid {attrs.get('guid')!r} is not a GUID (8-4-4-4-12 hex)")
             self.codes[g] = _Code(g, attrs.get("name") or "", self.where(), self.line)
         elif parent == "Sources" and len(path) == 3:
             if name == "TextSource":
@@ -182,12 +228,16 @@ class _Handler(ContentHandler):
     def characters(self, content: str) -> None:
         if self._in_content and self._source is not None:
             self._source.content.append(content)
+        elif self._in_description:
+            self.description.append(content)
 
     def endElement(self, qname: str) -> None:  # noqa: N802 - SAX API
         name = qname.rsplit(":", 1)[-1]
         path_len = len(self.stack)
         if name == "PlainTextContent":
             self._in_content = False
+        elif name == "Description":
+            self._in_description = False
         elif name == "Coding" and self._coding is not None:
             line, where, user, target = self._coding
             if target is None:
@@ -233,9 +283,15 @@ class CodingsImport:
     matched: dict[str, int] = field(default_factory=dict)  # how sources matched units
     unmatched_sources: int = 0
     codings: int = 0
-    #: every imported coding with its selection: unit, rater, code, start, end, quote
+    #: every imported coding with its selection: unit, rater, code, start, end (code
+    #: points of the text quoted), offset_start, offset_end (as written), quote
     selections: list[dict[str, Any]] = field(default_factory=list)
     origin: str | None = None
+    #: the offset unit used, how it was chosen, and the scores of each reading
+    offsets: dict[str, Any] = field(default_factory=dict)
+    #: codes of the project whose guid is not a GUID
+    non_guid_codes: int = 0
+    corpus: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -246,23 +302,126 @@ class CodingsImport:
             "codings": self.codings,
             "rows": len(self.table),
             "raters": sorted(self.table["rater"].unique().tolist()),
+            "offsets": self.offsets,
+            "non_guid_codes": self.non_guid_codes,
             "problems": [str(p) for p in self.problems],
             "selections": self.selections,
         }
 
+    def empty_reason(self) -> str | None:
+        """Why no row was read (None when some were)."""
+        if len(self.table):
+            return None
+        if not self.sources:
+            return "the project has no text sources"
+        if self.unmatched_sources == self.sources:
+            if self.corpus is None:
+                return (
+                    f"none of its {self.sources} text sources is a unit ptmcoder exported "
+                    "(without --corpus sources are matched only by ptmcoder's unit GUIDs); "
+                    "pass --corpus NAME to match them by their text"
+                )
+            return f"none of its {self.sources} text sources matched a unit of {self.corpus}"
+        if not self.codings:
+            return "no coding of a matched source refers to a readable code (see the problems)"
+        return "no coding could be read (see the problems)"
 
-def _open_project(zf: zipfile.ZipFile, path: Path) -> tuple[str, str]:
-    """The ``.qde`` entry and the sources folder (``sources`` or ``Sources``)."""
-    names = zf.namelist()
-    qde = [n for n in names if n.lower().endswith(".qde") and "/" not in n.strip("/")]
-    if not qde:
-        raise ValidationError(
-            [Problem(str(path), "archive", "no project.qde in the archive")],
-            hint="a .qdpx is a zip with project.qde and a sources/ folder (REFI-QDA section 8)",
-        )
-    preferred = next((n for n in qde if n.lower() == "project.qde"), qde[0])
-    folder = next((n.split("/")[0] for n in names if n.lower().startswith("sources/")), "sources")
-    return preferred, folder
+    def require_rows(self) -> None:
+        """Raise :class:`EmptyImportError` when no row was read."""
+        reason = self.empty_reason()
+        if reason is not None:
+            raise EmptyImportError(
+                f"0 rows read: {reason}",
+                hint="pass --allow-empty to accept an empty table",
+            )
+
+    def offsets_text(self) -> str:
+        """One line saying which offset unit was used and why."""
+        info = self.offsets
+        if not info:
+            return "offsets: no positioned selection read"
+        names = {"utf16": "UTF-16 code units", "codepoints": "code points"}
+        scores = info.get("on_word_boundaries", {})
+        n = info.get("selections", 0)
+        line = f"offsets: {names[info['unit']]} ({info['how']}"
+        if scores and n:
+            line += "; selections inside the text on word boundaries: " + ", ".join(
+                f"{scores[u]} of {n} as {names[u]}" for u in OFFSET_UNITS if u in scores
+            )
+        line += ")"
+        if info.get("crlf") is not None:
+            line += f"; a \\r\\n counted as {info['crlf']} position(s)"
+        return line
+
+
+class EmptyImportError(PtmcoderError):
+    """A project was read and gave no row."""
+
+
+_DECLARED = re.compile(r"\boffsets=(codepoints|utf16)\b")
+
+#: readings of a source's offsets: (unit, positions a \r\n counts)
+_READINGS = [(unit, crlf) for unit in OFFSET_UNITS for crlf in (2, 1)]
+
+
+def _variants(text: str) -> dict[int, OffsetMap]:
+    """The text as offsets may count it: a ``\\r\\n`` as two positions and as one."""
+    maps = {2: OffsetMap(text)}
+    if "\r\n" in text:
+        maps[1] = OffsetMap(text.replace("\r\n", "\n"))
+    return maps
+
+
+def _good(maps: dict[int, OffsetMap], item: dict[str, Any], unit: str, crlf: int) -> bool:
+    m = maps.get(crlf, maps[2])
+    start, end = m.position(item["offset_start"], unit), m.position(item["offset_end"], unit)
+    return (
+        start is not None
+        and end is not None
+        and on_word_boundary(m.text, start)
+        and on_word_boundary(m.text, end)
+    )
+
+
+def _choose_reading(
+    scores: Counter[tuple[str, int]],
+    n: int,
+    any_crlf: bool,
+    units_differ: bool,
+    *,
+    origin: str | None,
+    forced: str | None,
+    declared: str | None,
+) -> dict[str, Any]:
+    """The reading of the offsets to use, and a record of why."""
+    low = (origin or "").lower()
+    unit_prior = "utf16" if "nvivo" in low else "codepoints"
+    crlf_prior = 1 if "atlas" in low else 2
+    given = forced or declared
+    units = [given] if given else list(OFFSET_UNITS)
+    crlfs = [2] if declared and not forced else [2, 1]
+    unit, crlf = max(
+        ((u, c) for u in units for c in crlfs),
+        key=lambda r: (scores[r], r[0] == unit_prior, r[1] == crlf_prior),
+    )
+    if forced:
+        how = "forced with --offsets"
+    elif declared:
+        how = "declared by the ptmcoder project"
+    elif not units_differ:
+        how = "no character outside the BMP before a selection boundary: both units agree"
+        unit = "codepoints"
+    elif scores[("utf16", crlf)] == scores[("codepoints", crlf)]:
+        how = f"detected: a tie, so the unit of {origin or 'the specification'}"
+    else:
+        how = "detected from the selections and texts"
+    return {
+        "unit": unit,
+        "how": how,
+        "crlf": crlf if any_crlf else None,
+        "selections": n,
+        "on_word_boundaries": {u: scores[(u, crlf)] for u in OFFSET_UNITS},
+    }
 
 
 def import_codings(
@@ -270,22 +429,23 @@ def import_codings(
     *,
     corpus: str | None = None,
     codebook: str | None = None,
+    offsets: str | None = None,
 ) -> CodingsImport:
-    """Read the codings of REFI-QDA project ``path`` as a long table ``unit, rater, code``."""
-    path = Path(path)
-    if not path.is_file():
-        raise NotFoundError(f"file not found: {path}")
+    """Read the codings of REFI-QDA project ``path`` as a long table ``unit, rater, code``.
+
+    ``offsets`` (``codepoints`` or ``utf16``) forces the unit of the selections'
+    positions; by default it is declared or detected (see the module)."""
+    if offsets is not None and offsets not in OFFSET_UNITS:
+        raise PtmcoderError(f"offsets must be one of {', '.join(OFFSET_UNITS)}, not {offsets!r}")
+    path = input_file(path)
     problems: list[Problem] = []
-    try:
-        zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise ValidationError(
-            [Problem(str(path), "archive", "not a zip archive")],
-            hint="a .qdpx file is a zip archive; a .qde file can be zipped as project.qde",
-        ) from None
-    with zf:
-        qde, folder = _open_project(zf, path)
-        entries = {n.lower(): n for n in zf.namelist()}
+    with open_archive(path) as zf:
+        qde = find_project_entry(zf, path)
+        names = zf.namelist()
+        folder = next(
+            (n.split("/")[0] for n in names if n.lower().startswith("sources/")), "sources"
+        )
+        entries = {n.lower(): n for n in names}
         file = f"{path.name}:{qde}"
         handler = _Handler(file, problems)
         parser = xml.sax.make_parser()
@@ -293,7 +453,7 @@ def import_codings(
         parser.setFeature(xml.sax.handler.feature_external_ges, False)
         parser.setContentHandler(handler)
         try:
-            with zf.open(qde) as fh:
+            with open_entry(zf, qde, path) as fh:
                 parser.parse(fh)
         except xml.sax.SAXParseException as exc:
             inside = handler.where() or "(before the root element)"
@@ -307,19 +467,35 @@ def import_codings(
                 ],
                 hint="the project file is not well-formed XML; export it again",
             ) from None
+        except ZIP_ERRORS as exc:
+            raise entry_error(path, qde, exc) from None
         origin = handler.project.get("origin")
+        declared = None
+        if origin and origin.lower().startswith("ptmcoder"):
+            found_unit = _DECLARED.search("".join(handler.description))
+            declared = found_unit.group(1) if found_unit else "codepoints"
         codes = _resolve_codes(handler, codebook, file, problems)
         units = _unit_matcher(corpus) if corpus else None
-        result = CodingsImport(pd.DataFrame(columns=list(LONG_COLUMNS)), problems, origin=origin)
+        result = CodingsImport(
+            pd.DataFrame(columns=list(LONG_COLUMNS)),
+            problems,
+            origin=origin,
+            non_guid_codes=handler.non_guid_codes,
+            corpus=corpus,
+        )
         rows: dict[tuple[str, str, str], None] = {}
         creator = normalise_guid(handler.project.get("creatingUserGUID")) or None
         unknown_users: set[str] = set()
+        scores: Counter[tuple[str, int]] = Counter()
+        scored = 0
+        any_crlf = units_differ = False
+        pending: list[tuple[_Source, dict[int, OffsetMap], list[dict[str, Any]]]] = []
         for source in handler.sources:
             result.sources += 1
             text: str | None = None
 
             def load_text(src: _Source = source) -> str | None:
-                return _source_text(zf, entries, folder, src, origin, file, problems)
+                return _source_text(zf, entries, folder, src, file, problems, path)
 
             found: tuple[str, str] | None = None  # (unit id, how it was matched)
             if units is not None:
@@ -380,14 +556,44 @@ def import_codings(
                             "code": code,
                             "start": selection.start,
                             "end": selection.end,
+                            "offset_start": selection.start,
+                            "offset_end": selection.end,
                             "source": source.guid,
                             "quote": None,
                         }
                     )
-            if any(item["start"] is not None for item in items):
-                text = text if text is not None else load_text()
-                _quote(items, source, text, file, problems)
             result.selections.extend(items)
+            positioned = [i for i in items if i["start"] is not None and i["end"] is not None]
+            if not positioned:
+                continue
+            text = text if text is not None else load_text()
+            if text is None:
+                continue
+            maps = _variants(text)
+            differs = len(maps) > 1 or any(m.units_differ for m in maps.values())
+            any_crlf |= len(maps) > 1
+            units_differ |= any(m.units_differ for m in maps.values())
+            scored += len(positioned)
+            for item in positioned:
+                for option in _READINGS:
+                    scores[option] += _good(maps, item, *option)
+            if differs:
+                pending.append((source, maps, positioned))
+            else:
+                _quote(positioned, source, maps[2], "codepoints", file, problems)
+        reading = _choose_reading(
+            scores,
+            scored,
+            any_crlf,
+            units_differ,
+            origin=origin,
+            forced=offsets,
+            declared=declared,
+        )
+        result.offsets = reading if scored else {}
+        for source, maps, positioned in pending:
+            chosen = maps.get(reading["crlf"] or 2, maps[2])
+            _quote(positioned, source, chosen, reading["unit"], file, problems)
     result.table = pd.DataFrame(list(rows), columns=list(LONG_COLUMNS)).astype("string")
     return result
 
@@ -395,29 +601,35 @@ def import_codings(
 def _quote(
     selections: list[dict[str, Any]],
     source: _Source,
-    text: str | None,
+    text_map: OffsetMap,
+    unit: str,
     file: str,
     problems: list[Problem],
 ) -> None:
-    """Fill each selection's quoted text; report selections outside the source's text."""
-    if text is None:
-        return
+    """Each selection's positions in the text and its quote, reading offsets in
+    ``unit``; a selection outside the text is reported (once per source)."""
+    text = text_map.text
     reported = False
     for item in selections:
-        start, end = item["start"], item["end"]
+        start = text_map.position(item["offset_start"], unit)
+        end = text_map.position(item["offset_end"], unit)
         if start is None or end is None:
-            continue
-        if end > len(text) and not reported:
-            reported = True
-            utf16 = len(text.encode("utf-16-le")) // 2
-            hint = " (the offsets look like UTF-16 units)" if end <= utf16 else ""
-            problems.append(
-                Problem(
-                    file,
-                    f"line {source.line}, {source.where}",
-                    f"a selection ends at {end}, past the source's {len(text)} code points{hint}",
+            if not reported:
+                reported = True
+                size = len(text) if unit == "codepoints" else len(text.encode("utf-16-le")) // 2
+                names = {"codepoints": "code points", "utf16": "UTF-16 code units"}
+                problems.append(
+                    Problem(
+                        file,
+                        f"line {source.line}, {source.where}",
+                        f"a selection ({item['offset_start']}, {item['offset_end']}) is not "
+                        f"inside the source's {size} {names[unit]}"
+                        + ("" if unit == "utf16" else " (pass --offsets utf16 if NVivo made it)"),
+                    )
                 )
-            )
+            start = min(item["offset_start"], len(text)) if start is None else start
+            end = min(item["offset_end"], len(text)) if end is None else end
+        item["start"], item["end"] = start, end
         item["quote"] = text[start:end]
 
 
@@ -426,39 +638,40 @@ def _source_text(
     entries: dict[str, str],
     folder: str,
     source: _Source,
-    origin: str | None,
     file: str,
     problems: list[Problem],
+    archive: Path,
 ) -> str | None:
     """A text source's plain text: its PlainTextContent or its internal file
-    (``entries``: the archive's names by their lower-case form)."""
+    (``entries``: the archive's names by their lower-case form), as written."""
     if source.content:
         return "".join(source.content)
+    where = f"line {source.line}, {source.where}"
     if not source.path:
-        problems.append(
-            Problem(file, f"line {source.line}, {source.where}", "no plainTextPath or content")
-        )
+        problems.append(Problem(file, where, "no plainTextPath or content"))
         return None
     if not source.path.startswith("internal://"):
         problems.append(
             Problem(
-                file,
-                f"line {source.line}, {source.where}",
-                f"external source {source.path} not read (only internal sources are)",
+                file, where, f"external source {source.path} not read (only internal sources are)"
             )
         )
         return None
     name = PurePosixPath(source.path[len("internal://") :]).name
     entry = entries.get(f"{folder}/{name}".lower())
     if entry is None:
-        problems.append(
-            Problem(file, f"line {source.line}, {source.where}", f"{folder}/{name} not in archive")
-        )
+        problems.append(Problem(file, where, f"{folder}/{name} not in archive"))
         return None
-    text = zf.read(entry).decode("utf-8-sig", errors="replace")
-    if origin and "atlas" in origin.lower():  # ATLAS.ti counts \r\n as one position
-        text = text.replace("\r\n", "\n")
-    return text
+    try:
+        with open_entry(zf, entry, archive) as fh:
+            data = fh.read()
+    except ValidationError as exc:
+        problems.append(Problem(file, where, f"{entry}: {exc.problems[0].message}"))
+        return None
+    except ZIP_ERRORS as exc:
+        problems.append(Problem(file, where, f"{entry}: cannot be read ({exc})"))
+        return None
+    return data.decode("utf-8-sig", errors="replace")
 
 
 def _resolve_codes(

@@ -15,14 +15,21 @@ split back into definition and criteria. Ids are the original ids when the GUIDs
 are ptmcoder's own (any codebook found by :func:`ptmcoder.codebook.list_codebooks`),
 else derived from the names. Everything that cannot be carried over (colours,
 non-codable folders, other sets, codes without a description) is listed as a
-problem located by element, and the codebook is still returned.
+problem located by element, and the codebook is still returned. The codebook of a
+project (``.qdpx``, or its ``.qde``) is read the same way. Ids that are not GUIDs
+(openqda writes ``c001``) are listed and counted; derived ids transliterate accented
+letters (``sárga`` becomes ``sarga``, :func:`slug`). Malformed XML, nesting deeper
+than :data:`ptmcoder.export.refi.MAX_DEPTH`, an encrypted or damaged archive entry
+and a directory given for the file are located errors.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import unicodedata
 import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,18 +39,26 @@ import yaml
 
 from ptmcoder import __version__
 from ptmcoder import codebook as cb
-from ptmcoder.errors import NotFoundError, Problem, ValidationError
+from ptmcoder.errors import Problem, ValidationError
 from ptmcoder.export.refi import (
     CODEBOOK_NS,
     CODEBOOK_XSD,
     SPECIAL_COLOUR,
     XSI_NS,
+    ZIP_ERRORS,
     TextStats,
     XmlWriter,
     branch_colour,
     clean_text,
     code_guid,
+    entry_error,
+    find_project_entry,
+    input_file,
+    is_guid,
     normalise_guid,
+    open_archive,
+    open_entry,
+    parse_tree,
     set_guid,
 )
 
@@ -205,9 +220,25 @@ def known_code_guids() -> dict[str, tuple[str, str]]:
     return out
 
 
+#: Latin letters NFKD does not decompose, spelt as their usual transliteration
+_LETTERS = str.maketrans(
+    {"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"}
+)
+
+
 def slug(text: str) -> str:
-    """An id from a name: ASCII letters and digits, other runs as ``-`` (may be empty)."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    """An id from a name: ASCII letters and digits, other runs as ``-`` (may be empty).
+
+    Accented letters are transliterated (NFKD, combining marks dropped), so that
+    Hungarian ``sárga`` becomes ``sarga``, not ``s-rga``; scripts without a Latin
+    spelling give an empty slug (the caller then derives the id from the GUID).
+
+    >>> slug("Sárga, kötelező!"), slug("Straße"), slug("黄色")
+    ('sarga-kotelezo', 'strasse', '')
+    """
+    folded = unicodedata.normalize("NFKD", text.lower().translate(_LETTERS))
+    ascii_text = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")
 
 
 @dataclass
@@ -218,6 +249,8 @@ class QdcImport:
     problems: list[Problem] = field(default_factory=list)
     #: the ptmcoder codebook whose GUIDs the file carries (None for foreign files)
     recognised: str | None = None
+    #: codes whose guid is not a GUID (e.g. openqda's ``c001``), each also a problem
+    non_guid_ids: int = 0
 
     def yaml(self) -> str:
         return codebook_yaml(self.codebook)
@@ -233,17 +266,19 @@ def codebook_yaml(book: cb.Codebook) -> str:
 
 
 def parse_xml(path: Path) -> ET.Element:
-    """The root element; malformed XML is a :class:`ValidationError` naming line and column."""
-    try:
-        return ET.parse(path).getroot()
-    except FileNotFoundError:
-        raise NotFoundError(f"file not found: {path}") from None
-    except ET.ParseError as exc:
-        line, column = exc.position
-        raise ValidationError(
-            [Problem(str(path), f"line {line}, column {column + 1}", f"malformed XML: {exc}")],
-            hint="the file is not well-formed XML; re-export it from the QDA program",
-        ) from None
+    """The root element of a ``.qdc`` (or ``.qde``); for a ``.qdpx`` archive, the
+    ``<CodeBook>`` of its project. Every failure is a located error (see the module)."""
+    path = input_file(path)
+    if not zipfile.is_zipfile(path):
+        with path.open("rb") as fh:
+            return parse_tree(fh, str(path))
+    with open_archive(path) as zf:
+        entry = find_project_entry(zf, path)
+        with open_entry(zf, entry, path) as fh:
+            try:
+                return parse_tree(fh, f"{path}:{entry}", stop_at="CodeBook")
+            except ZIP_ERRORS as exc:
+                raise entry_error(path, entry, exc) from None
 
 
 def read_qdc(path: str | Path, *, codebook_id: str | None = None) -> QdcImport:
@@ -255,6 +290,8 @@ def read_qdc(path: str | Path, *, codebook_id: str | None = None) -> QdcImport:
     root = parse_xml(path)
     file = str(path)
     problems: list[Problem] = []
+    if local(root.tag) == "Project":  # a .qde given as it is
+        root = next((el for el in root if local(el.tag) == "CodeBook"), root)
     if local(root.tag) != "CodeBook":
         raise ValidationError(
             [Problem(file, f"<{local(root.tag)}>", "the root element is not <CodeBook>")],
@@ -268,6 +305,7 @@ def read_qdc(path: str | Path, *, codebook_id: str | None = None) -> QdcImport:
     matched_books: dict[str, int] = {}
     guid_to_id: dict[str, str] = {}
     used: set[str] = set()
+    non_guid: list[str] = []
     colours = 0
 
     def element_path(parents: tuple[str, ...], index: int, name: str | None) -> str:
@@ -280,6 +318,16 @@ def read_qdc(path: str | Path, *, codebook_id: str | None = None) -> QdcImport:
         raw_guid = normalise_guid(el.get("guid"))
         if not raw_guid:
             problems.append(Problem(file, where, "no guid attribute (required by the schema)"))
+        elif not is_guid(raw_guid):
+            non_guid.append(raw_guid)
+            problems.append(
+                Problem(
+                    file,
+                    where,
+                    f"guid {el.get('guid')!r} is not a GUID (8-4-4-4-12 hex digits, as the "
+                    "schema requires); kept as the code's identifier",
+                )
+            )
         if not name:
             problems.append(Problem(file, where, "no name; named after its guid"))
             name = f"code {raw_guid[:8] or index}"
@@ -375,8 +423,17 @@ def read_qdc(path: str | Path, *, codebook_id: str | None = None) -> QdcImport:
     }
     if not nodes:
         raise ValidationError([Problem(file, "Codes", "no code outside the special codes")])
+    if non_guid:
+        problems.append(
+            Problem(
+                file,
+                "Codes",
+                f"{len(non_guid)} of {len(list(_walk_dicts(nodes))) + len(special)} code id(s) "
+                "are not GUIDs; another program may refuse the file",
+            )
+        )
     book = cb.parse_codebook(data, file)
-    return QdcImport(book, problems, recognised)
+    return QdcImport(book, problems, recognised, len(non_guid))
 
 
 def _walk_dicts(nodes: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

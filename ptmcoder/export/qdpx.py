@@ -13,10 +13,18 @@ file per unit, named by the unit's GUID (``internal://<guid>.txt``). In the proj
   finds the unit again). Each code a rater gave is one ``PlainTextSelection`` with
   one ``Coding``: the span of the annotator's evidence quote where it occurs in the
   unit, else the whole source (programs such as QualCoder read codings only from
-  selections). Offsets are code points, end exclusive (see :mod:`ptmcoder.export.refi`).
+  selections). Offsets are code points by default, UTF-16 code units with
+  ``offsets="utf16"`` or a ``target`` that counts them (NVivo, ATLAS.ti, MAXQDA; see
+  :data:`ptmcoder.export.refi.TARGETS`); the end is exclusive. The project's
+  description says which unit it holds (``offsets=...``), which ``import-codings`` reads.
 - ``<Notes>``: an annotator's rationale and confidence for a code, referenced from
   its coding (and repeated in the selection's description, which programs show as
   the coding memo); failed records are notes on their source.
+
+Every source, selection, coding and note carries its time (the record's, else the
+run's) as ``creationDateTime`` (and ``modifiedDateTime`` where the schema has one),
+in UTC ending in ``Z``: QualCoder's importer reads a date from each and stops at the
+first note without one.
 
 Large projects are streamed: the source files are written one by one as zip
 entries, then ``project.qde`` is written element by element straight into its zip
@@ -44,8 +52,11 @@ from ptmcoder import codebook as cb
 from ptmcoder.errors import PtmcoderError
 from ptmcoder.export.qdc import write_codes
 from ptmcoder.export.refi import (
+    DEFAULT_OFFSETS,
+    OFFSET_UNITS,
     PROJECT_NS,
     PROJECT_XSD,
+    TARGETS,
     XSI_NS,
     TextStats,
     XmlWriter,
@@ -53,13 +64,17 @@ from ptmcoder.export.refi import (
     code_guid,
     find_span,
     guid,
+    refi_datetime,
+    to_offset,
     unit_guid,
     user_guid,
+    utc_now,
 )
 
 #: the largest internal file the specification allows (section 8.5)
 MAX_INTERNAL_BYTES = 2**31 - 1
 LINE_ENDINGS = ("lf", "crlf")
+_UNIT_NAMES = {"codepoints": "code points", "utf16": "UTF-16 code units"}
 GOLD_RATER = "gold"
 
 
@@ -80,6 +95,10 @@ class ExportSummary:
     path: Path
     run_id: str
     codebook_id: str
+    #: the program written for (None: the specification), the offset unit and line endings
+    target: str | None = None
+    offsets: str = DEFAULT_OFFSETS
+    line_endings: str = "lf"
     units: int = 0
     #: rater -> (role, codings written)
     raters: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -97,6 +116,9 @@ class ExportSummary:
             "path": str(self.path),
             "run_id": self.run_id,
             "codebook": self.codebook_id,
+            "target": self.target,
+            "offsets": self.offsets,
+            "line_endings": self.line_endings,
             "units": self.units,
             "raters": self.raters,
             "codings": sum(r["codings"] for r in self.raters.values()),
@@ -193,13 +215,26 @@ def export_project(
     humans: str | Path | None = None,
     gold: str | Path | None = None,
     corpus: str | None = None,
-    line_endings: str = "lf",
+    line_endings: str | None = None,
+    offsets: str | None = None,
+    target: str | None = None,
 ) -> ExportSummary:
     """Write run ``run_ref`` (with optional human and adjudicated codes) as a REFI-QDA
-    project archive; returns what was written. ``output`` defaults to ``<run id>.qdpx``."""
+    project archive; returns what was written. ``output`` defaults to ``<run id>.qdpx``.
+
+    ``target`` (``nvivo``, ``atlas``, ``maxqda``, ``qualcoder``) picks the offset unit
+    and line endings that program reads; ``offsets`` and ``line_endings`` override it.
+    Without either: code points (the specification's unit) and ``\n``."""
     from ptmcoder.corpus.units import load_units, unit_text
     from ptmcoder.runs import resolve_run
 
+    if target is not None and target not in TARGETS:
+        raise PtmcoderError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
+    chosen = TARGETS[target] if target else None
+    offsets = offsets or (chosen.offsets if chosen else DEFAULT_OFFSETS)
+    line_endings = line_endings or (chosen.line_endings if chosen else "lf")
+    if offsets not in OFFSET_UNITS:
+        raise PtmcoderError(f"offsets must be one of {', '.join(OFFSET_UNITS)}, not {offsets!r}")
     if line_endings not in LINE_ENDINGS:
         raise PtmcoderError(f"line endings must be one of {', '.join(LINE_ENDINGS)}")
     run = resolve_run(str(run_ref))
@@ -208,7 +243,12 @@ def export_project(
     book = _codebook_of(manifest)
     index = book.index()
     out_path = Path(output) if output else Path(f"{run.id}.qdpx")
-    summary = ExportSummary(out_path, run.id, book.id)
+    if out_path.is_dir():
+        raise PtmcoderError(
+            f"{out_path} is a directory", hint="give the path of the .qdpx file to write"
+        )
+    summary = ExportSummary(out_path, run.id, book.id, target, offsets, line_endings)
+    project_time = refi_datetime(manifest.get("created_at")) or utc_now()
     run_hash = (manifest.get("codebook") or {}).get("hash")
     if run_hash and run_hash != cb.codebook_hash(book):
         summary.warnings.append(
@@ -216,7 +256,7 @@ def export_project(
         )
 
     by_unit: dict[str, list[Coding]] = {}
-    failures: dict[str, list[tuple[str, str]]] = {}
+    failures: dict[str, list[tuple[str, str, str | None]]] = {}
     roles: dict[str, str] = {}
     run_units: set[str] = set()
     for record in _run_records(run):
@@ -225,7 +265,11 @@ def export_project(
         if record.error_type is not None:
             summary.failed_records += 1
             failures.setdefault(record.unit_id, []).append(
-                (record.annotator, f"{record.error_type.value}: {record.error or ''}".strip())
+                (
+                    record.annotator,
+                    f"{record.error_type.value}: {record.error or ''}".strip(),
+                    record.created_at,
+                )
             )
             continue
         for a in record.codes:
@@ -327,7 +371,6 @@ def export_project(
                 out = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
                 writer = XmlWriter(out, summary.text)
                 notes = XmlWriter(spool, summary.text, depth=2)
-                created = manifest.get("created_at")
                 writer.declaration()
                 writer.start(
                     "Project",
@@ -335,7 +378,8 @@ def export_project(
                     **{"xmlns:xsi": XSI_NS, "xsi:schemaLocation": f"{PROJECT_NS} {PROJECT_XSD}"},
                     name=f"ptmcoder run {run.id}",
                     origin=f"ptmcoder {__version__}",
-                    creationDateTime=created,
+                    creationDateTime=project_time,
+                    modifiedDateTime=project_time,
                 )
                 writer.start("Users")
                 for rater in roles:
@@ -355,6 +399,8 @@ def export_project(
                         guid=sguid,
                         name=uid,
                         plainTextPath=f"internal://{sguid}.txt",
+                        creationDateTime=project_time,
+                        modifiedDateTime=project_time,
                     )
                     if row.get("url") and isinstance(row.get("url"), str):
                         writer.text_element("Description", row["url"])
@@ -368,14 +414,16 @@ def export_project(
                         counts[c.rater] += 1
                         memo = _memo(c)
                         user = user_guid(c.rater)
+                        when = refi_datetime(c.created_at) or project_time
                         writer.start(
                             "PlainTextSelection",
                             guid=guid("selection", uid, c.rater, c.code),
                             name=_snippet(text[start:end]) or uid,
-                            startPosition=start,
-                            endPosition=end,
+                            startPosition=to_offset(text, start, offsets),
+                            endPosition=to_offset(text, end, offsets),
                             creatingUser=user,
-                            creationDateTime=c.created_at,
+                            creationDateTime=when,
+                            modifiedDateTime=when,
                         )
                         if memo:
                             writer.text_element("Description", memo)
@@ -383,7 +431,7 @@ def export_project(
                             "Coding",
                             guid=guid("coding", uid, c.rater, c.code),
                             creatingUser=user,
-                            creationDateTime=c.created_at,
+                            creationDateTime=when,
                         )
                         writer.empty("CodeRef", targetGUID=code_guid(book.id, c.code))
                         if memo:
@@ -394,14 +442,16 @@ def export_project(
                                 guid=note,
                                 name=f"{c.rater} on {uid}: {c.code}",
                                 creatingUser=user,
-                                creationDateTime=c.created_at,
+                                creationDateTime=when,
+                                modifiedDateTime=when,
                             )
                             notes.text_element("PlainTextContent", memo)
                             notes.end("Note")
                             summary.notes += 1
                         writer.end("Coding")
                         writer.end("PlainTextSelection")
-                    for rater, message in failures.get(uid, []):
+                    for rater, message, failed_at in failures.get(uid, []):
+                        when = refi_datetime(failed_at) or project_time
                         note = guid("note", uid, rater, "error")
                         writer.empty("NoteRef", targetGUID=note)
                         notes.start(
@@ -409,6 +459,8 @@ def export_project(
                             guid=note,
                             name=f"{rater} on {uid}: no codes (failed)",
                             creatingUser=user_guid(rater),
+                            creationDateTime=when,
+                            modifiedDateTime=when,
                         )
                         notes.text_element("PlainTextContent", f"Failed record: {message}")
                         notes.end("Note")
@@ -426,7 +478,10 @@ def export_project(
                     "Description",
                     f"Run {run.id} exported by ptmcoder {__version__}: codebook {book.id} "
                     f"version {book.version} ({hash_text}), corpus "
-                    f"{corpus_ref}; raters: " + ", ".join(f"{r} ({roles[r]})" for r in roles),
+                    f"{corpus_ref}; raters: "
+                    + ", ".join(f"{r} ({roles[r]})" for r in roles)
+                    + f"; selection offsets in {_UNIT_NAMES[offsets]} (offsets={offsets}), "
+                    f"line endings {line_endings}" + (f", written for {target}" if target else ""),
                 )
                 writer.end("Project")
                 writer.finish()
