@@ -42,19 +42,35 @@ OPERATIONAL = (
 )
 
 
+#: the bounds of the settings below, stated once (the CLI, a resumed run's manifest and
+#: a study's raters all meet them through these models): a number outside its range,
+#: NaN or an infinity is a located error naming the field, never a silent default
+MAX_TEMPERATURE = 2.0
+MAX_SAMPLES = 100
+MAX_FOLDS = 100
+#: seconds; a day: a longer wait for one answer is a typo, not a setting
+MAX_TIMEOUT = 86_400.0
+MAX_RETRIES = 100
+MAX_CONCURRENCY = 1_000
+
+
 class AnsweringSettings(_Strict):
     """Options that change the answers: fixed for the life of a run."""
+
+    # NaN and infinities are refused for every float field (a NaN temperature was
+    # written to the manifest as null and a resumed run coded at 0.0 without a word)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     codebook: str | None = None
     corpus: str | None = None
     annotators: list[str] = []
     level: str | None = None
-    limit: int | None = None
+    limit: int | None = Field(default=None, ge=1)
     prompt: str = DEFAULT_PROMPT
-    samples: int = 1
-    temperature: float | None = None
-    max_unit_tokens: int | None = 2000
-    max_output_tokens: int | None = 1024
+    samples: int = Field(default=1, ge=1, le=MAX_SAMPLES)
+    temperature: float | None = Field(default=None, ge=0.0, le=MAX_TEMPERATURE)
+    max_unit_tokens: int | None = Field(default=2000, ge=16)
+    max_output_tokens: int | None = Field(default=1024, ge=1)
     #: output mode: auto (probe and fall back), json_schema, json_object, tools, none
     structured: StructuredMode = "auto"
     train: str | None = None
@@ -67,27 +83,34 @@ class AnsweringSettings(_Strict):
     #: no longer used: seconds of a wall-clock budget, which made the learner's choice
     #: depend on machine load; read from older runs and studies, ignored with a note in
     #: the annotator's manifest entry (see learn_max_texts)
-    learn_budget: float | None = None
+    learn_budget: float | None = Field(default=None, ge=0.0)
     #: propose this many not yet human-coded units for a human to code next
-    suggest: int = 0
-    shots: int = 0
-    seed: int = 13
-    embedded_temperature: float = 0.05
-    multi_threshold: float = 0.5
-    folds: int = 5
+    suggest: int = Field(default=0, ge=0)
+    shots: int = Field(default=0, ge=0)
+    #: numpy's generators take a non-negative seed
+    seed: int = Field(default=13, ge=0)
+    embedded_temperature: float = Field(default=0.05, gt=0.0)
+    multi_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: cross-fitting needs at least two folds
+    folds: int = Field(default=5, ge=2, le=MAX_FOLDS)
     batch: bool = False
 
 
 class OperationalSettings(_Strict):
     """Options that may change between the sessions of a run."""
 
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
     base_url: str | None = None
     #: requests in flight; None: 8, or 1 for a local endpoint (see docs/local-models.md)
-    concurrency: int | None = None
-    rpm: float | None = None
-    tpm: float | None = None
-    timeout: float = 60.0
-    max_retries: int = 6
+    concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
+    #: requests and tokens per minute; leave out for no limit (0 is not "no limit").
+    #: A tpm below one request's tokens is refused when the first request is sized
+    #: (:class:`ptmcoder.llm.limiter.RateLimiter`)
+    rpm: float | None = Field(default=None, gt=0.0)
+    tpm: float | None = Field(default=None, gt=0.0)
+    timeout: float = Field(default=60.0, gt=0.0, le=MAX_TIMEOUT)
+    max_retries: int = Field(default=6, ge=0, le=MAX_RETRIES)
     cache: bool = True
 
 

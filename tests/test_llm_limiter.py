@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from ptmcoder.llm.limiter import RateLimiter
+from ptmcoder.llm.limiter import RateLimiter, RateLimitTooLow
 
 
 class FakeClock:
@@ -74,8 +74,17 @@ def test_tpm_limits_tokens():
 def test_request_larger_than_bucket_is_not_starved():
     clock = FakeClock()
     lim = limiter(clock, tpm=6000, token_burst_s=1.0)  # bucket of 100 tokens
-    asyncio.run(_stamps(lim, clock, 1, tokens=10_000))
+    asyncio.run(_stamps(lim, clock, 1, tokens=5_000))  # within a minute's 6000
     assert clock.sleeps == []
+
+
+def test_request_larger_than_a_minute_of_tpm_is_refused_with_the_wait():
+    # --tpm 1 with requests of ~1,500 tokens: each would wait ~1,500 minutes
+    clock = FakeClock()
+    lim = limiter(clock, tpm=1)
+    with pytest.raises(RateLimitTooLow, match=r"--tpm 1 .*1,500 tokens.*1,500 minutes"):
+        asyncio.run(lim.acquire(1500))
+    assert clock.sleeps == [] and lim.acquired == 0
 
 
 def test_pause_holds_everyone_back():
@@ -105,7 +114,10 @@ def test_the_real_clock_is_the_default():
     assert lim.acquired == 1
 
 
-@pytest.mark.parametrize("kw", [{"rpm": 0}, {"tpm": -5}])
-def test_rejects_non_positive_limits(kw):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    "kw", [{"rpm": 0}, {"tpm": -5}, {"rpm": float("nan")}, {"tpm": float("inf")}]
+)
+def test_rejects_non_positive_or_non_finite_limits(kw):
+    (name,) = kw
+    with pytest.raises(RateLimitTooLow, match=f"--{name}"):
         RateLimiter(**kw)

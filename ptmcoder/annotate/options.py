@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ptmcoder.errors import ConfigError
+import pydantic
+
+from ptmcoder.errors import ConfigError, Problem, ValidationError, problems_from
 from ptmcoder.manifest import (
     ANSWERING,
     DEFAULT_PROMPT,
@@ -30,8 +32,18 @@ __all__ = [
     "AnnotateOptions",
     "RunConfig",
     "differing_fields",
+    "option_flag",
     "resume_options",
 ]
+
+#: option fields whose command-line flag is spelled otherwise
+_FLAGS = {"annotators": "annotator", "train_raters": "train-rater", "cache": "no-cache"}
+
+
+def option_flag(name: str) -> str:
+    """The ``ptmcoder annotate`` flag of an option field: ``train_raters`` ->
+    ``--train-rater``."""
+    return "--" + _FLAGS.get(name, name.replace("_", "-"))
 
 
 class AnnotateOptions(AnsweringSettings, OperationalSettings):
@@ -41,6 +53,28 @@ class AnnotateOptions(AnsweringSettings, OperationalSettings):
     #: on resume, take the error records out (to superseded.jsonl) and code those
     #: units again, asking the model afresh (not the cache)
     retry_errors: bool = False
+
+    def __init__(self, **data: Any) -> None:
+        """Validated at the edge: a value out of range, NaN or an infinity is a
+        :class:`~ptmcoder.errors.ValidationError` naming the option's flag and field
+        (``--temperature (temperature): Input should be a finite number``), raised
+        before any run directory exists."""
+        try:
+            super().__init__(**data)
+        except pydantic.ValidationError as exc:
+            problems = [
+                Problem(
+                    "annotate options",
+                    f"{option_flag(p.location)} ({p.location})"
+                    if p.location in type(self).model_fields
+                    else p.location,
+                    p.message + (f", got {data[p.location]!r}" if p.location in data else ""),
+                )
+                for p in problems_from(exc, "annotate options")
+            ]
+            raise ValidationError(
+                problems, hint="see `ptmcoder annotate --help` for each option's range"
+            ) from None
 
 
 def differing_fields(options: AnnotateOptions, stored: RunConfig) -> dict[str, tuple[Any, Any]]:
@@ -66,9 +100,8 @@ def resume_options(options: AnnotateOptions, stored: RunConfig) -> AnnotateOptio
     differing field (never silently merged)."""
     diff = differing_fields(options, stored)
     if diff:
-        flags = {"annotators": "annotator", "train_raters": "train-rater"}
         listed = "; ".join(
-            f"--{flags.get(name, name.replace('_', '-'))} {given!r} differs from the run's {was!r}"
+            f"{option_flag(name)} {given!r} differs from the run's {was!r}"
             for name, (given, was) in diff.items()
         )
         raise ConfigError(

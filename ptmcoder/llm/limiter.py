@@ -6,6 +6,12 @@ window of any length sees more than its share plus one). The token bucket holds
 ``tpm / 60 * token_burst_s`` tokens; a request larger than the bucket waits for a
 full bucket and then overdraws it, so it is never starved.
 
+A limit must be a finite positive number (leave it out for no limit), and a request
+must fit in one minute of the token budget: a request of more tokens than ``tpm`` is
+refused with :class:`RateLimitTooLow` when it is sized, before anything is sent
+(``--tpm 1`` made every request of about 1,500 tokens wait about 1,500 minutes,
+silently).
+
 Waiters are served first come, first served. After a 429 the client calls
 :meth:`RateLimiter.pause` with the server's ``Retry-After`` so that every task
 holds back, not only the one that was refused.
@@ -14,11 +20,38 @@ holds back, not only the one that was refused.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 
+from ptmcoder.errors import ConfigError
+
 #: waits shorter than this are rounding remainders of the bucket arithmetic
 _EPSILON = 1e-9
+
+
+class RateLimitTooLow(ConfigError, ValueError):
+    """A limit that is not a finite positive number, or a ``tpm`` below the tokens of
+    one request (which would wait ``tokens / tpm`` minutes): a setting to fix."""
+
+
+def check_limit(name: str, value: float | None) -> None:
+    """``value`` is None (no limit) or a finite positive number; else
+    :class:`RateLimitTooLow` naming ``--name``."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise RateLimitTooLow(
+            f"--{name} {value!r}: a limit must be a finite number above 0",
+            hint=f"leave --{name} out for no limit",
+        )
+
+
+def minutes_per_request(tokens: int, tpm: float) -> float:
+    """How long one request of ``tokens`` tokens holds a ``tpm`` budget, in minutes.
+
+    >>> minutes_per_request(1500, 1)
+    1500.0
+    """
+    return tokens / tpm
 
 
 class RateLimiter:
@@ -32,10 +65,8 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if rpm is not None and rpm <= 0:
-            raise ValueError("rpm must be positive")
-        if tpm is not None and tpm <= 0:
-            raise ValueError("tpm must be positive")
+        check_limit("rpm", rpm)
+        check_limit("tpm", tpm)
         self.rpm = rpm
         self.tpm = tpm
         self._clock = clock
@@ -80,7 +111,15 @@ class RateLimiter:
         return wait
 
     async def acquire(self, tokens: int = 0) -> float:
-        """Wait until one request of ``tokens`` tokens may be sent; returns the wait."""
+        """Wait until one request of ``tokens`` tokens may be sent; returns the wait.
+        A request of more tokens than ``tpm`` is refused (:class:`RateLimitTooLow`)."""
+        if self.tpm and tokens > self.tpm:
+            minutes = minutes_per_request(tokens, self.tpm)
+            raise RateLimitTooLow(
+                f"--tpm {self.tpm:g} is below one request's estimated {tokens:,} tokens: "
+                f"each request would wait about {minutes:,.0f} minutes for its tokens",
+                hint=f"set --tpm to at least {tokens:,} (a request's tokens), or leave it out",
+            )
         if self._req_rate is None and self._tok_rate is None and not self._paused_until:
             self.acquired += 1
             return 0.0
