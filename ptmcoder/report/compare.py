@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ptmcoder.agreement.bootstrap import check_resamples
 from ptmcoder.agreement.coefficients import cohen_kappa_statistic
 from ptmcoder.errors import PtmcoderError
 from ptmcoder.manifest import Origin
@@ -61,6 +62,7 @@ def paired_per_code(
 ) -> tuple[list[dict[str, Any]], int]:
     """Per code: kappa of A and of B against the reference on the shared units, each
     with a bootstrap CI, and kappa_B - kappa_A with a paired bootstrap CI."""
+    n_boot = check_resamples(n_boot)
     shared = sorted(set(codes_a) & set(codes_b) & set(reference))
     labels = sorted({c for d in (codes_a, codes_b, reference) for u in shared for c in d[u]})
     if not shared or not labels:

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from ptmcoder.agreement.bootstrap import check_resamples
 from ptmcoder.errors import PtmcoderError
 
 #: below this many discordant pairs McNemar's test is the exact binomial test
@@ -391,6 +392,7 @@ def distribution_shift(
     ``p_value``, ``n`` (units the statistic covers), ``codes``, ``counts_a``,
     ``counts_b`` (code assignments of each side, all its units), ``warnings``.
     """
+    n_boot = check_resamples(n_boot)
     units_a, units_b = sorted(codes_a), sorted(codes_b)
     shared = sorted(set(codes_a) & set(codes_b))
     labels = sorted({c for cs in (*codes_a.values(), *codes_b.values()) for c in cs})
