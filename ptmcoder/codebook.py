@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,10 +28,23 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ptmcoder import files
-from ptmcoder.errors import NotFoundError, Problem, ValidationError, problems_from
+from ptmcoder.errors import (
+    NotFoundError,
+    Problem,
+    PtmcoderWarning,
+    ValidationError,
+    describe_location,
+    problems_from,
+)
 from ptmcoder.paths import bundled_dir, workspace
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+#: the deepest nesting of lists and mappings a codebook file may have. A code level
+#: takes two (a ``children`` list and the node's mapping), so 64 holds ~30 levels of
+#: codes; a file nested thousands deep (which made the YAML reader overflow Python's
+#: stack) is a located error stating this limit.
+MAX_NESTING = 64
 
 
 class Provenance(StrEnum):
@@ -172,13 +186,62 @@ class Codebook(_Strict):
         return out
 
     @cached_property
-    def _labels(self) -> dict[str, str]:
-        # normalised label -> code id: every id first (an id wins over another code's
-        # name or alias), then names and aliases in codebook order
-        out = {label_key(code): code for code in self._index}
+    def _label_owners(self) -> dict[str, list[str]]:
+        # normalised name or alias -> the codes that carry it, in codebook order
+        out: dict[str, list[str]] = {}
         for code, info in self._index.items():
             for label in (info.node.name, *info.node.aliases):
-                out.setdefault(label_key(label), code)
+                owners = out.setdefault(label_key(label), [])
+                if code not in owners:
+                    owners.append(code)
+        return out
+
+    def _owner(self, owners: list[str]) -> str | None:
+        """The code a label carried by ``owners`` stands for: the only one; or, when
+        they lie on one line of descent (a category named like its own leaf), the
+        deepest, which the others contain; else None (ambiguous)."""
+        if len(owners) == 1:
+            return owners[0]
+        deepest = max(owners, key=lambda c: self._index[c].depth)
+        line = set(self._index[deepest].ancestors)
+        if all(c == deepest or c in line for c in owners):
+            return deepest
+        return None
+
+    @cached_property
+    def _labels(self) -> dict[str, str]:
+        # normalised label -> code id: every id first (an id wins over another code's
+        # name or alias), then each name or alias that stands for one code
+        out = {label_key(code): code for code in self._index}
+        for key, owners in self._label_owners.items():
+            if key not in out and (owner := self._owner(owners)) is not None:
+                out[key] = owner
+        return out
+
+    def ambiguous_labels(self) -> dict[str, list[str]]:
+        """Names and aliases carried by codes on different branches (one alias on two
+        codes): normalised label -> the codes, in codebook order. Such a label resolves
+        to no code (:meth:`resolve_label` gives None) rather than to one picked by
+        position; :func:`parse_codebook` warns about each."""
+        return {
+            key: owners
+            for key, owners in self._label_owners.items()
+            if key not in self._labels and len(owners) > 1
+        }
+
+    def label_warnings(self) -> list[str]:
+        """One line per ambiguous label (:meth:`ambiguous_labels`), naming the label
+        and every code that carries it (as its name or as an alias)."""
+        out = []
+        for key, owners in self.ambiguous_labels().items():
+            carried = ", ".join(
+                f"{code} ({'name' if label_key(self._index[code].node.name) == key else 'alias'})"
+                for code in owners
+            )
+            out.append(
+                f"label {key!r} is on {len(owners)} codes: {carried}; it resolves to none of "
+                "them (counted as an unknown code where coders used it)"
+            )
         return out
 
     def resolve_label(self, label: Any) -> str | None:
@@ -187,6 +250,11 @@ class Codebook(_Strict):
         name or alias); None when it matches no code. The one alias rule: training
         labels, agreement inputs, stats labels, crosswalk inputs and QDA imports read
         labels through it.
+
+        A name or alias on several codes is never settled by position: on one line of
+        descent (a category named like its own leaf) it is the deepest code, which the
+        others contain; on different branches it resolves to None, and the codebook's
+        loading warns (:meth:`label_warnings`).
 
         >>> book = load_codebook("issue-type")
         >>> [book.resolve_label(x) for x in ("bug", "feature", " Feature  Request", "x")]
@@ -369,11 +437,61 @@ def _semantic_problems(book: Codebook, file: str) -> list[Problem]:
     return problems
 
 
+def _too_deep(data: Any, file: str) -> Problem | None:
+    """A :class:`Problem` when ``data`` nests lists and mappings deeper than
+    :data:`MAX_NESTING` (walked without recursion), locating the first such place."""
+    stack: list[tuple[Any, int, tuple[Any, ...]]] = [(data, 1, ())]
+    while stack:
+        value, depth, path = stack.pop()
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_NESTING:
+            shown = describe_location(data, path[:6]) + (" > ..." if len(path) > 6 else "")
+            return Problem(
+                file,
+                shown,
+                f"nested more than {MAX_NESTING} levels deep (the limit, MAX_NESTING)",
+            )
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        stack.extend((v, depth + 1, (*path, k)) for k, v in items)
+    return None
+
+
+def _yaml_too_deep(text: str, file: str) -> Problem | None:
+    """:func:`_too_deep` on YAML text, from the parser's event stream (which does not
+    recurse, unlike building the data): the line and column where nesting passes
+    :data:`MAX_NESTING`."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                depth += 1
+                if depth > MAX_NESTING:
+                    mark = event.start_mark
+                    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
+                    return Problem(
+                        file,
+                        where,
+                        f"nested more than {MAX_NESTING} levels deep (the limit, MAX_NESTING)",
+                    )
+            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # reported with its location by the loader
+    return None
+
+
 def parse_codebook(data: Any, file: str = "<memory>") -> Codebook:
     """Validate already-parsed YAML/JSON data; raise :class:`ValidationError` with
-    every problem found, each naming the file and the node."""
+    every problem found, each naming the file and the node. Data nested deeper than
+    :data:`MAX_NESTING` is refused; a name or alias on codes of different branches is
+    a :class:`~ptmcoder.errors.PtmcoderWarning` naming the label and the codes."""
     if not isinstance(data, dict):
         raise ValidationError([Problem(file, "(top level)", "a codebook must be a mapping")])
+    deep = _too_deep(data, file)
+    if deep is not None:
+        raise ValidationError([deep], hint="a codebook's tree is a few levels deep")
     try:
         book = Codebook.model_validate(data)
     except pydantic.ValidationError as exc:
@@ -381,6 +499,8 @@ def parse_codebook(data: Any, file: str = "<memory>") -> Codebook:
     problems = _semantic_problems(book, file)
     if problems:
         raise ValidationError(problems)
+    for line in book.label_warnings():
+        warnings.warn(PtmcoderWarning(f"{file}: {line}"), stacklevel=2)
     return book
 
 
@@ -394,6 +514,9 @@ def load_codebook_file(path: str | Path) -> Codebook:
         raise ValidationError(
             [Problem(str(path), f"byte {exc.start}", "file is not UTF-8")]
         ) from None
+    deep = _yaml_too_deep(text, str(path))
+    if deep is not None:
+        raise ValidationError([deep], hint="a codebook's tree is a few levels deep")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

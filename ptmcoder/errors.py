@@ -65,6 +65,12 @@ class InputRecordError(PtmcoderError):
         super().__init__(f"{where}: {reason}", hint=hint)
 
 
+class PtmcoderWarning(UserWarning):
+    """Inconsistent data a command can still work with (an alias on two codes, ...):
+    a library function warns with it (``warnings.warn``), naming the file and what is
+    wrong; the CLI prints each once on stderr as ``warning: ...``."""
+
+
 class NotFoundError(PtmcoderError):
     """A named thing (codebook, corpus, run, prompt) does not exist."""
 

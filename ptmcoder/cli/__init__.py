@@ -7,14 +7,16 @@ it), so ``ptmcoder codebook list`` never pays for importing torch or scipy.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
+import warnings
 from typing import Any
 
 import click
 
 from ptmcoder import __version__
-from ptmcoder.errors import PtmcoderError
+from ptmcoder.errors import PtmcoderError, PtmcoderWarning
 
 # command name -> "module:attribute"; a module that does not exist yet is skipped.
 COMMANDS: dict[str, str] = {
@@ -35,9 +37,30 @@ COMMANDS: dict[str, str] = {
 }
 
 
+def file_error_message(exc: OSError) -> str:
+    """A file that failed (a directory where a file belongs, no permission, an I/O
+    error), as one line naming the path: ``cannot use /x/y: Is a directory``.
+
+    >>> file_error_message(IsADirectoryError(21, "Is a directory", "/x/y"))
+    'cannot use /x/y: Is a directory (a directory where a file belongs?)'
+    """
+    path = os.fsdecode(exc.filename)
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno == errno.EISDIR:
+        reason += " (a directory where a file belongs?)"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        reason += " (check the file's permissions)"
+    other = f" -> {os.fsdecode(exc.filename2)}" if exc.filename2 is not None else ""
+    return f"cannot use {path}{other}: {reason}"
+
+
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use, and which turns
-    :class:`PtmcoderError` into a clean message and its exit code."""
+    :class:`PtmcoderError` into a clean message and its exit code, an
+    :class:`OSError` on a named file (a directory given for a file, a permission, an
+    I/O error) into a message naming the path, and each
+    :class:`~ptmcoder.errors.PtmcoderWarning` into one ``warning:`` line on stderr.
+    ``PTMCODER_DEBUG=1`` re-raises both errors with their traceback."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -50,17 +73,42 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module_name), attr)
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except PtmcoderError as exc:
-            if os.environ.get("PTMCODER_DEBUG") == "1":
-                raise
-            from ptmcoder.llm.redact import redact
+        debug = os.environ.get("PTMCODER_DEBUG") == "1"
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", PtmcoderWarning)
+            warnings.showwarning = _warning_printer(warnings.showwarning)
+            try:
+                return super().invoke(ctx)
+            except PtmcoderError as exc:
+                if debug:
+                    raise
+                from ptmcoder.llm.redact import redact
 
-            error = click.ClickException(redact(str(exc)) or "")
-            # click annotates exit_code as a ClassVar, yet its main() reads the instance's
-            error.exit_code = exc.exit_code  # type: ignore[misc]
-            raise error from exc
+                error = click.ClickException(redact(str(exc)) or "")
+                # click annotates exit_code as a ClassVar, yet its main() reads the instance's
+                error.exit_code = exc.exit_code  # type: ignore[misc]
+                raise error from exc
+            except OSError as exc:
+                if debug or exc.filename is None:  # not a file: a network fault or a bug
+                    raise
+                raise click.ClickException(file_error_message(exc)) from exc
+
+
+def _warning_printer(fallback: Any) -> Any:
+    """A ``warnings.showwarning`` that prints each :class:`PtmcoderWarning` once, as
+    ``warning: <message>`` on stderr, and hands other warnings to ``fallback``."""
+    shown: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
+        if not issubclass(category, PtmcoderWarning):
+            fallback(message, category, filename, lineno, file, line)
+            return
+        text = str(message)
+        if text not in shown:
+            shown.add(text)
+            click.echo(f"warning: {text}", err=True)
+
+    return show
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
