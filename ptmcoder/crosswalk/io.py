@@ -131,15 +131,74 @@ def _prefix(curie: str) -> str:
     return curie.split(":", 1)[0] if ":" in curie else ""
 
 
+#: the longest cell of a mapping set's table, in characters (the csv module's default
+#: field limit, 128 KiB): a longer one is a located error, not a csv traceback
+MAX_CELL = 131_072
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text; bytes that are not UTF-8 are a located error (line and
+    column of the first one)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(f"mapping set file not found: {path}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ValidationError(
+            [
+                Problem(
+                    str(path),
+                    f"line {line}, column {column} (byte {exc.start})",
+                    f"byte {raw[exc.start]:#04x} is not UTF-8",
+                )
+            ],
+            hint="save the mapping set as UTF-8",
+        ) from None
+
+
+def _table_rows(table_text: str, file: str, first_line: int) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of each row of the TSV table; a cell over :data:`MAX_CELL`
+    characters (or any other csv error) is a located error."""
+    reader = csv.reader(io.StringIO(table_text), delimiter="\t")
+    rows: list[tuple[int, list[str]]] = []
+    while True:
+        start = first_line + reader.line_num
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return rows
+        except csv.Error as exc:
+            where = f"line {first_line + reader.line_num - 1}"
+            if "field larger than field limit" in str(exc):
+                message = f"a cell longer than {MAX_CELL:,} characters (the limit, MAX_CELL)"
+            else:
+                message = f"not a tab-separated row: {exc}"
+            raise ValidationError([Problem(file, where, message)]) from None
+        long = next((i for i, cell in enumerate(cells, start=1) if len(cell) > MAX_CELL), None)
+        if long is not None:  # the csv module's limit is process-wide, and raised elsewhere
+            raise ValidationError(
+                [
+                    Problem(
+                        file,
+                        f"line {start}, column {long}",
+                        f"a cell of {len(cells[long - 1]):,} characters, over the limit of "
+                        f"{MAX_CELL:,} (MAX_CELL)",
+                    )
+                ]
+            )
+        rows.append((start, cells))
+
+
 def read_mapping_file(path: str | Path) -> tuple[MappingSet, list[Problem]]:
     """Parse a file without raising on content problems: the set and every problem found."""
     path = Path(path)
     file = str(path)
     problems: list[Problem] = []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFoundError(f"mapping set file not found: {path}") from None
+    text = _read_text(path)
     pair = _pair_from_name(path)
     if pair is None:
         raise ValidationError(
@@ -162,8 +221,8 @@ def read_mapping_file(path: str | Path) -> tuple[MappingSet, list[Problem]]:
             problems.append(Problem(file, "header", f"missing header key {key!r}"))
     given_map = header.get("curie_map")
     curie_map: dict[str, Any] = given_map if isinstance(given_map, dict) else {}
-    reader = csv.reader(io.StringIO(table_text), delimiter="\t")
-    rows = list(reader)
+    numbered = _table_rows(table_text, file, first_line)
+    rows = [cells for _, cells in numbered]
     if not rows:
         raise ValidationError([Problem(file, f"line {first_line}", "no column header row")])
     columns = rows[0]
@@ -174,8 +233,7 @@ def read_mapping_file(path: str | Path) -> tuple[MappingSet, list[Problem]]:
         raise ValidationError(problems)
     mappings: list[Mapping] = []
     known = {f.name for f in Mapping.__dataclass_fields__.values()}
-    for offset, cells in enumerate(rows[1:], start=1):
-        lineno = first_line + offset
+    for lineno, cells in numbered[1:]:
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(columns):

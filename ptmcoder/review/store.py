@@ -27,6 +27,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from ptmcoder.errors import InputRecordError
 from ptmcoder.store import connect, migrate, transaction
 
 COMPONENT = "review"
@@ -206,10 +207,18 @@ class ReviewStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.conn = connect(self.path)
-        # a decision is the product of a person's time: make a commit durable on disk
-        self.conn.execute("PRAGMA synchronous=FULL")
-        migrate(self.conn, COMPONENT, MIGRATIONS)
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = connect(self.path)
+            # a decision is the product of a person's time: make a commit durable on disk
+            conn.execute("PRAGMA synchronous=FULL")
+            migrate(conn, COMPONENT, MIGRATIONS)
+            conn.execute(f"SELECT {_ITEM_COLS} FROM items LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:  # not a database, damaged, or not ours
+            if conn is not None:
+                conn.close()
+            raise damaged(self.path, exc) from None
+        self.conn = conn
 
     def close(self) -> None:
         self.conn.close()
@@ -220,11 +229,19 @@ class ReviewStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _rows(self, sql: str, params: tuple = ()) -> list[Any]:
+        """Every row of a read; a database damaged past its first pages is a located
+        error naming the file (:func:`damaged`), never an sqlite3 traceback."""
+        try:
+            return self.conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise damaged(self.path, exc) from None
+
     # -- items -----------------------------------------------------------------
     def _mappings(self) -> dict[int, dict[str, str]]:
-        rows = self.conn.execute(
+        rows = self._rows(
             "SELECT item_id, mapping_set, subject_id, object_id, predicate FROM mappings"
-        ).fetchall()
+        )
         return {
             r[0]: {"mapping_set": r[1], "subject_id": r[2], "object_id": r[3], "predicate": r[4]}
             for r in rows
@@ -233,24 +250,20 @@ class ReviewStore:
     def items(self) -> list[Item]:
         """Every item, highest priority first (then oldest)."""
         mappings = self._mappings()
-        rows = self.conn.execute(
-            f"SELECT {_ITEM_COLS} FROM items ORDER BY priority DESC, id"
-        ).fetchall()
+        rows = self._rows(f"SELECT {_ITEM_COLS} FROM items ORDER BY priority DESC, id")
         return [_item(r, mappings.get(r[0])) for r in rows]
 
     def item(self, item_id: int) -> Item | None:
-        row = self.conn.execute(
-            f"SELECT {_ITEM_COLS} FROM items WHERE id = ?", (item_id,)
-        ).fetchone()
-        if row is None:
+        rows = self._rows(f"SELECT {_ITEM_COLS} FROM items WHERE id = ?", (item_id,))
+        if not rows:
             return None
-        return _item(row, self._mappings().get(item_id))
+        return _item(rows[0], self._mappings().get(item_id))
 
     def item_by_unit(self, unit_id: str) -> Item | None:
-        row = self.conn.execute(
+        rows = self._rows(
             f"SELECT {_ITEM_COLS} FROM items WHERE kind = 'unit' AND unit_id = ?", (unit_id,)
-        ).fetchone()
-        return _item(row) if row else None
+        )
+        return _item(rows[0]) if rows else None
 
     def upsert_items(
         self, new: list[Item], *, now: str, options: dict[str, Any]
@@ -321,10 +334,7 @@ class ReviewStore:
         """Every decision row in the order written (``include_withdrawn=False``:
         only rows in force: not undo rows, not withdrawn by an undo)."""
         rows = [
-            _decision(r)
-            for r in self.conn.execute(
-                f"SELECT {_DECISION_COLS} FROM decisions ORDER BY id"
-            ).fetchall()
+            _decision(r) for r in self._rows(f"SELECT {_DECISION_COLS} FROM decisions ORDER BY id")
         ]
         if include_withdrawn:
             return rows
@@ -397,6 +407,20 @@ class ReviewStore:
             f"SELECT {_DECISION_COLS} FROM decisions WHERE id = ?", (decision_id,)
         ).fetchone()
         return _decision(row)
+
+
+def damaged(path: Path, exc: Exception) -> InputRecordError:
+    """The error for a review database SQLite cannot read (garbage, truncated, a
+    directory, another program's database): names the file; other queues and runs
+    are untouched."""
+    return InputRecordError(
+        str(path),
+        "file",
+        None,
+        f"not a readable review queue database ({exc})",
+        hint=f"move {path.name} aside (its decisions are lost unless it is repaired), "
+        "then `ptmcoder review build` makes a new queue",
+    )
 
 
 def _in_force(rows: list[Decision]) -> list[Decision]:
