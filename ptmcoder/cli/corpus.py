@@ -72,6 +72,13 @@ def _progress_bar(enabled: bool):
     help="Platform of plain-CSV rows (required with --map).",
 )
 @click.option(
+    "--site",
+    default=None,
+    help="Stack Exchange site of Posts.xml, Data Explorer and API files: a host "
+    "(beer.stackexchange.com) or short name (beer); ids become SITE:ID (so:ID for Stack "
+    "Overflow). Default: from each record's link, else the file or folder name.",
+)
+@click.option(
     "--on-error",
     type=click.Choice(["fail", "skip"]),
     default="fail",
@@ -87,6 +94,7 @@ def import_cmd(
     fmt: str | None,
     mapping: str | None,
     platform: str | None,
+    site: str | None,
     on_error: str,
     replace: bool,
     as_json: bool,
@@ -108,6 +116,7 @@ def import_cmd(
             fmt=fmt,
             mapping=parsed,
             platform=platform,
+            site=site,
             on_error=on_error,
             replace=replace,
             progress=callback,
@@ -158,25 +167,17 @@ def _render_import(summary, name: str, out) -> None:
 @corpus.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 def list_cmd(as_json: bool) -> None:
-    """List the corpora in the workspace with their unit counts."""
-    import pyarrow.parquet as pq
+    """List the corpora in the workspace with their unit counts (a damaged corpus is
+    named, with its path, on stderr; the others are listed)."""
+    from ptmcoder.corpus.info import list_corpora
 
-    from ptmcoder.corpus.store import corpus_dir, corpus_path, known_corpora
-
-    rows = []
-    for name in known_corpora():
-        meta = pq.ParquetFile(corpus_path(name)).metadata
-        samples = sorted(p.stem for p in (corpus_dir(name) / "samples").glob("*.parquet"))
-        rows.append(
-            {
-                "name": name,
-                "units": meta.num_rows,
-                "samples": samples,
-                "path": str(corpus_path(name)),
-            }
-        )
+    listing = list_corpora()
+    rows = listing["corpora"]
+    err = make_console(stderr=True)
+    for d in listing["damaged"]:
+        _say(err, f"warning: corpus {d['name']!r} cannot be read ({d['path']}): {d['reason']}")
     if as_json:
-        print_json({"corpora": rows})
+        print_json(listing)
         return
     table = Table(title=f"Corpora (n={len(rows)})")
     table.add_column("name")

@@ -9,7 +9,33 @@ from typing import Any
 import pandas as pd
 
 from ptmcoder.corpus.schema import UNIT_COLUMNS
-from ptmcoder.corpus.store import corpus_path, import_record, load_corpus
+from ptmcoder.corpus.store import (
+    DamagedCorpusError,
+    corpus_dir,
+    corpus_path,
+    count_units,
+    import_record,
+    known_corpora,
+    load_corpus,
+)
+
+
+def list_corpora() -> dict[str, Any]:
+    """The corpora of the workspace (name, units, samples, path) and, apart, the ones
+    whose ``units.parquet`` cannot be read (name, path, reason): one damaged corpus
+    does not hide the others."""
+    rows: list[dict[str, Any]] = []
+    damaged: list[dict[str, Any]] = []
+    for name in known_corpora():
+        path = corpus_dir(name) / "units.parquet"
+        try:
+            units = count_units(path)
+        except DamagedCorpusError as exc:
+            damaged.append({"name": name, "path": str(path), "reason": exc.reason})
+            continue
+        samples = sorted(p.stem for p in (corpus_dir(name) / "samples").glob("*.parquet"))
+        rows.append({"name": name, "units": units, "samples": samples, "path": str(path)})
+    return {"corpora": rows, "damaged": damaged}
 
 
 def _missing(series: pd.Series) -> int:

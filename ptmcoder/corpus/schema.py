@@ -20,9 +20,11 @@ class Platform(StrEnum):
 _TS = pa.timestamp("us", tz="UTC")
 
 #: Column name -> (arrow type, description). ``id`` is unique within a corpus:
-#: ``so:<question id>`` or ``gh:<owner>/<repo>#<number>``.
+#: ``so:<question id>`` (Stack Overflow), ``<site>:<question id>`` (another Stack
+#: Exchange site, e.g. ``beer:12``; platform ``stackoverflow``, project the site's host,
+#: see :mod:`ptmcoder.corpus.sites`) or ``gh:<owner>/<repo>#<number>``.
 UNIT_FIELDS: dict[str, tuple[pa.DataType, str]] = {
-    "id": (pa.string(), "unique unit id, so:<qid> or gh:<owner/repo>#<number>"),
+    "id": (pa.string(), "unique unit id, so:<qid>, <site>:<qid> or gh:<owner/repo>#<number>"),
     "platform": (pa.string(), "stackoverflow or github"),
     "url": (pa.string(), "canonical URL of the question or issue"),
     "title": (pa.string(), "title"),
@@ -35,7 +37,7 @@ UNIT_FIELDS: dict[str, tuple[pa.DataType, str]] = {
     "comment_count": (pa.int64(), "comments"),
     "accepted_answer_id": (pa.string(), "id of the accepted answer (SO)"),
     "accepted_answer_at": (_TS, "creation time of the accepted answer (SO), for response time"),
-    "project": (pa.string(), "owner/repo (GitHub) or site (SO)"),
+    "project": (pa.string(), "owner/repo (GitHub) or the site's host (Stack Exchange)"),
     "state": (pa.string(), "open or closed"),
     "closed_at": (_TS, "closing time, for resolution time"),
     "source": (pa.string(), "file and record the unit was read from"),

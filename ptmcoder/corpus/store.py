@@ -6,7 +6,9 @@ An import streams every reader into a staging Parquet file in batches (a large
 Posts.xml as Arrow tables, parsed by worker processes too and merged in file order;
 see :mod:`.readers.posts_xml`), then finishes on disk: DuckDB finds duplicate ids
 (the first occurrence is kept) and joins each question's accepted answer to the
-answers' creation times; both results are narrow (row number, value) tables that
+answers' creation times (answers are keyed by their site's id, ``beer:12``, so two
+sites' answer 12 are two answers); units closed before they were created are counted
+and warned about; both results are narrow (row number, value) tables that
 are merged back while the staging file is copied batch by batch into
 ``units.parquet``. Memory is bounded by the batch size (and the workers' ranges),
 not by the corpus. A killed import's workers end when their input pipe closes.
@@ -20,7 +22,13 @@ An import (or save) of one name holds an exclusive lock on
 one at the same time is refused. Replacing an existing corpus takes two renames
 (old aside, new in). A process killed between them leaves only the hidden
 ``.NAME.old-*`` copy: the next command that looks a corpus up (:func:`recover`)
-puts it back, or, when the new corpus is already in place, removes it.
+puts it back, or, when the new corpus is already in place, removes it. It also
+removes the staging directories (``.NAME.tmp-PID-*``) of imports killed mid-way,
+whose process is gone.
+
+A corpus file that cannot be read (truncated, overwritten) is a
+:class:`DamagedCorpusError` naming it; :func:`ptmcoder.corpus.info.list_corpora`
+lists the other corpora beside it.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +57,7 @@ from ptmcoder import duck, paths
 from ptmcoder.corpus.readers import FORMATS, detect_format
 from ptmcoder.corpus.readers.base import ImportContext, OnError, replaced_bytes
 from ptmcoder.corpus.schema import UNIT_COLUMNS, UNIT_SCHEMA
+from ptmcoder.corpus.sites import Site, parse_site
 from ptmcoder.errors import NotFoundError, PtmcoderError
 from ptmcoder.files import FileLock, fsync_dir, try_lock, write_atomic, write_json
 
@@ -75,14 +85,22 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _stale_stagings(root: Path, name: str) -> list[Path]:
+    """The staging directories of ``name`` whose process is gone (killed mid-import)."""
+    stale = []
+    for path in root.glob(f".{glob_escape(name)}.tmp-*"):
+        parts = path.name.rsplit(".tmp-", 1)[-1].split("-")
+        if parts and parts[0].isdigit() and not _pid_alive(int(parts[0])):
+            stale.append(path)
+    return stale
+
+
 def _new_staging(root: Path, name: str) -> Path:
     """A fresh staging directory for corpus ``name``. Staging directories left by an
-    import that was killed (its process is gone) are removed first, so a ``kill -9``
-    mid-import leaves nothing behind once the next import of that name starts."""
-    for stale in root.glob(f".{name}.tmp-*"):
-        parts = stale.name.rsplit(".tmp-", 1)[-1].split("-")
-        if parts and parts[0].isdigit() and not _pid_alive(int(parts[0])):
-            shutil.rmtree(stale, ignore_errors=True)
+    import that was killed (its process is gone) are removed first (and by
+    :func:`recover`, which every corpus command calls)."""
+    for stale in _stale_stagings(root, name):
+        shutil.rmtree(stale, ignore_errors=True)
     staging = root / f".{name}.tmp-{os.getpid()}-{int(time.time() * 1000)}"
     staging.mkdir()
     return staging
@@ -122,8 +140,10 @@ def importing(name: str) -> Iterator[None]:
 def _recover_name(root: Path, name: str) -> None:
     """Finish or undo a swap of ``name`` that a killed process left half done
     (the caller holds the name's lock)."""
+    for stale in _stale_stagings(root, name):
+        shutil.rmtree(stale, ignore_errors=True)
     target = root / name
-    olds = sorted(root.glob(f".{name}.old-*"))
+    olds = sorted(root.glob(f".{glob_escape(name)}.old-*"))
     if not olds:
         return
     if not target.exists():
@@ -136,11 +156,16 @@ def _recover_name(root: Path, name: str) -> None:
 
 def recover() -> None:
     """Restore or finish every corpus swap interrupted by a kill (see the module
-    docstring); names locked by a running import are left to it."""
+    docstring) and remove the staging directories of killed imports (their process
+    is gone); names locked by a running import are left to it."""
     root = paths.corpora_dir()
     if not root.is_dir():
         return
     names = {p.name[1:].rsplit(".old-", 1)[0] for p in root.glob(".*.old-*")}
+    for p in root.glob(".*.tmp-*"):
+        name = p.name[1:].rsplit(".tmp-", 1)[0]
+        if _stale_stagings(root, name):
+            names.add(name)
     for name in sorted(names):
         if not _NAME.match(name):
             continue
@@ -190,13 +215,59 @@ def load_corpus(name_or_path: str | Path) -> pd.DataFrame:
         path = candidate / UNITS_FILE
     else:
         path = corpus_path(str(name_or_path))
-    return pq.read_table(path).select(UNIT_COLUMNS).to_pandas()
+    return read_units(path).to_pandas()
+
+
+class DamagedCorpusError(PtmcoderError):
+    """A corpus file that cannot be read (truncated, overwritten, not Parquet)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path, self.reason = path, reason
+        if path.name not in (UNITS_FILE, IMPORT_FILE):
+            super().__init__(f"{path} cannot be read: {reason}", hint="check the file")
+            return
+        name = path.parent.name
+        super().__init__(
+            f"corpus {name!r}: {path} cannot be read: {reason}",
+            hint=f"import it again (ptmcoder corpus import ... --name {name} --replace), "
+            f"or remove {path.parent}",
+        )
+
+
+def read_units(path: Path) -> pa.Table:
+    """The units of a ``units.parquet`` (columns of UNIT_SCHEMA); a damaged file or one
+    without those columns is a :class:`DamagedCorpusError` naming it."""
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DamagedCorpusError(path, f"{type(exc).__name__}: {exc}") from None
+    missing = [c for c in UNIT_COLUMNS if c not in table.column_names]
+    if missing:
+        raise DamagedCorpusError(path, f"no column {missing[0]!r} (not a ptmcoder corpus)")
+    return table.select(UNIT_COLUMNS)
+
+
+def count_units(path: Path) -> int:
+    """The number of units of a ``units.parquet`` from its footer (a damaged file is a
+    :class:`DamagedCorpusError`)."""
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (pa.ArrowException, OSError) as exc:
+        raise DamagedCorpusError(path, f"{type(exc).__name__}: {exc}") from None
 
 
 def import_record(name: str) -> dict[str, Any]:
     corpus_path(name)
     path = corpus_dir(name) / IMPORT_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DamagedCorpusError(path, f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(record, dict):
+        raise DamagedCorpusError(path, "not a JSON object")
+    return record
 
 
 # ----------------------------------------------------------------------------- import
@@ -276,7 +347,12 @@ class _BatchWriter:
 
 
 def _read_one(
-    path: Path, fmt: str, ctx: ImportContext, mapping: dict[str, str] | None, platform: str | None
+    path: Path,
+    fmt: str,
+    ctx: ImportContext,
+    mapping: dict[str, str] | None,
+    platform: str | None,
+    site: Site | None,
 ) -> Iterator[dict[str, Any]]:
     from ptmcoder.corpus.readers import github, plain_csv, posts_xml, se_api, sede_csv
 
@@ -292,19 +368,43 @@ def _read_one(
                 hint="--platform github or --platform stackoverflow",
             )
         return plain_csv.read(path, ctx, mapping=mapping, platform=platform)
-    module = {"sede-csv": sede_csv, "se-api": se_api, "posts-xml": posts_xml, "github": github}[fmt]
-    return module.read(path, ctx)
+    if fmt == "github":
+        return github.read(path, ctx)
+    module = {"sede-csv": sede_csv, "se-api": se_api, "posts-xml": posts_xml}[fmt]
+    return module.read(path, ctx, site=site)
+
+
+CLOSED_BEFORE_CREATED = "units closed before they were created (closed_at < created_at)"
+
+
+def _closed_before_created(con: Any, s: str) -> tuple[int, list[str]]:
+    """How many staged units were closed before they were created, and the sources of
+    the first five (file and line or record)."""
+    row = con.execute(f"""
+        SELECT count(*), list(source ORDER BY _row)[1:5] FROM read_parquet('{s}')
+        WHERE closed_at < created_at""").fetchone()
+    return (int(row[0]), list(row[1] or [])) if row else (0, [])
 
 
 def _finish(
-    stage: Path, answers: Path, out: Path, memory_limit: str, tmp: Path
+    stage: Path, answers: Path, out: Path, memory_limit: str, tmp: Path, ctx: ImportContext
 ) -> tuple[int, list[dict[str, Any]], int, dict[str, int]]:
     """Dedupe and join accepted-answer times on disk; stream stage -> out.
 
     Returns the units written, the duplicate ids, the duplicate rows dropped and
-    the units per platform (counted while writing)."""
+    the units per platform (counted while writing). Units closed before they were
+    created are kept, counted and warned about (``ctx``)."""
     con = duck.connect(memory_limit=memory_limit, threads=2, temp_directory=str(tmp))
     s, a = str(stage).replace("'", "''"), str(answers).replace("'", "''")
+    n_closed, where = _closed_before_created(con, s)
+    if n_closed:
+        ctx.count(CLOSED_BEFORE_CREATED, n_closed)
+        ctx.warn(
+            f"{n_closed} unit(s) have field 'closed_at' before 'created_at' (kept as read; "
+            f"their resolution time would be negative): "
+            + "; ".join(where)
+            + (" ..." if n_closed > len(where) else "")
+        )
     # ids only first: the sources and the rows to drop are looked up when there are any
     any_dup = con.execute(f"""
         SELECT count(*) FROM (SELECT id FROM read_parquet('{s}')
@@ -323,11 +423,12 @@ def _finish(
         drop_rows = np.asarray(dropped["_row"], dtype=np.int64)
     accepted = con.execute(f"""
         SELECT q._row, epoch_us(a.created_at) AS us
-        FROM (SELECT _row, accepted_answer_id FROM read_parquet('{s}')
+        FROM (SELECT _row, split_part(id, ':', 1) || ':' || accepted_answer_id AS answer
+              FROM read_parquet('{s}')
               WHERE accepted_answer_id IS NOT NULL AND accepted_answer_at IS NULL) q
         JOIN (SELECT id, min(created_at) AS created_at FROM read_parquet('{a}')
               WHERE created_at IS NOT NULL GROUP BY id) a
-          ON a.id = q.accepted_answer_id
+          ON a.id = q.answer
         ORDER BY q._row""").fetchnumpy()
     con.close()
     acc_rows = np.asarray(accepted["_row"], dtype=np.int64)
@@ -388,13 +489,17 @@ def import_corpus(
     replace: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
     memory_limit: str = "256MB",
+    site: str | Site | None = None,
 ) -> ImportSummary:
     """Read ``sources`` and store them as corpus ``name`` (see the module docstring).
 
     ``fmt`` overrides format detection (one of FORMATS); ``on_error`` is
     ``fail`` (stop at the first malformed record; nothing is written) or ``skip``
     (skip it, record file/location/field/reason in import.json and count it).
-    ``progress(path, bytes_done, bytes_total)`` is called while reading.
+    ``progress(path, bytes_done, bytes_total)`` is called while reading. ``site`` is
+    the Stack Exchange site of Posts.xml, Data Explorer and API files (a host such as
+    ``beer.stackexchange.com`` or a short name such as ``beer``); by default each
+    file's is read from its links or its file or folder name (:mod:`.sites`).
     """
     started = time.perf_counter()
     on_error = OnError(on_error)
@@ -405,16 +510,32 @@ def import_corpus(
     if fmt is not None and fmt not in FORMATS:
         raise PtmcoderError(f"unknown format {fmt!r}", hint="one of " + ", ".join(FORMATS))
     memory_limit = duck.check_memory_limit(memory_limit, "memory_limit")
+    if isinstance(site, str):
+        site = parse_site(site)
     files = [Path(s) for s in sources]
     if not files:
         raise PtmcoderError("no input files given")
     for f in files:
+        if f.is_dir():
+            raise PtmcoderError(
+                f"{f}: a directory, not a file", hint="give the file inside it, e.g. its Posts.xml"
+            )
         if not f.is_file():
             raise NotFoundError(f"no such file: {f}")
+    recover()
     with importing(name):
-        return _import_locked(
-            files, name, fmt, mapping, platform, on_error, replace, progress, memory_limit, started
-        )
+        try:
+            return _import_locked(
+                files, name, fmt, mapping, platform, site, on_error, replace, progress,
+                memory_limit, started,
+            )  # fmt: skip
+        except OSError as exc:  # a file that fails on read (I/O error, permissions)
+            where = exc.filename or ", ".join(str(f) for f in files)
+            verb = "read" if exc.filename is None or Path(exc.filename) in files else "written"
+            raise PtmcoderError(
+                f"{where}: cannot be {verb}: {exc.strerror or exc}; no corpus was written",
+                hint="check the file (permissions, the disk) and import again",
+            ) from None
 
 
 def _import_locked(
@@ -423,6 +544,7 @@ def _import_locked(
     fmt: str | None,
     mapping: dict[str, str] | None,
     platform: str | None,
+    site: Site | None,
     on_error: OnError,
     replace: bool,
     progress: Callable[[str, int, int], None] | None,
@@ -463,14 +585,14 @@ def _import_locked(
             if f_fmt == "posts-xml":  # Arrow tables, from worker processes for a large file
                 from ptmcoder.corpus.readers import posts_xml
 
-                for table in posts_xml.read_tables(f, ctx):
+                for table in posts_xml.read_tables(f, ctx, site=site):
                     n_rows = table.num_rows
                     stage.add_table(
                         table.append_column("_row", pa.array(range(row, row + n_rows), pa.int64()))
                     )
                     row += n_rows
             else:
-                for unit in _read_one(f, f_fmt, ctx, mapping, platform):
+                for unit in _read_one(f, f_fmt, ctx, mapping, platform, site):
                     unit["_row"] = row
                     row += 1
                     stage.add(unit)
@@ -515,7 +637,7 @@ def _import_locked(
             )
         tmp = staging / "_duckdb_tmp"
         n, duplicates, dropped, by_platform = _finish(
-            stage.path, answers.path, staging / UNITS_FILE, memory_limit, tmp
+            stage.path, answers.path, staging / UNITS_FILE, memory_limit, tmp, ctx
         )
         for extra in (stage.path, answers.path):
             extra.unlink()

@@ -22,11 +22,17 @@ from ptmcoder.tables import read_table
 
 def _read_file(path: Path) -> pd.DataFrame:
     """A units file through :func:`~ptmcoder.tables.read_table` (the one empty-cell
-    rule); a missing title or body is empty text."""
-    frame = read_table(path, header_hint="id,title,body")
+    rule)."""
+    return _no_missing_text(read_table(path, header_hint="id,title,body"))
+
+
+def _no_missing_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """A missing title or body (None, NaN: a corpus without titles) is empty text,
+    never the string ``"nan"``."""
     for column in ("title", "body"):
         if column in frame.columns:
-            frame[column] = frame[column].fillna("").astype(str)
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), "")
+            frame[column] = frame[column].astype(str)
     return frame
 
 
@@ -98,7 +104,7 @@ def load_units(ref: str, *, limit: int | None = None) -> pd.DataFrame:
                 f"the corpus has no {column!r} column",
                 "units need at least id and title",
             )
-    frame = frame.copy()
+    frame = _no_missing_text(frame.copy())
     frame["id"] = frame["id"].astype(str)
     if "body" not in frame.columns:
         frame["body"] = ""
@@ -114,13 +120,18 @@ def load_units(ref: str, *, limit: int | None = None) -> pd.DataFrame:
 
 
 def unit_text(unit: dict[str, Any]) -> str:
-    """The text that is coded: the title, then the body when there is one."""
-    title = str(unit.get("title") or "").strip()
-    body = unit.get("body")
-    body = str(body).strip() if body is not None and body == body else ""  # NaN-safe
+    """The text that is coded: the title, then the body when there is one. A missing
+    title or body (None, NaN) is no text."""
+    title, body = (_text(unit.get(key)) for key in ("title", "body"))
     if body:
         return f"Title: {title}\n\n{body}" if title else body
     return title
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+        return ""
+    return str(value).strip()
 
 
 def load_labels(ref: str, *, raters: list[str] | None = None) -> pd.DataFrame:

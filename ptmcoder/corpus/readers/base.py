@@ -150,6 +150,8 @@ def parse_id(value: Any, field_name: str) -> str | None:
     if blank(value):
         return None
     n = parse_int(value, field_name)
+    if n is not None and n < 0:
+        raise FieldError(field_name, f"negative id {n}: Stack Exchange and GitHub ids are positive")
     return str(n)
 
 

@@ -20,7 +20,8 @@ def read_header(path: Path) -> list[str]:
 
 def iter_rows(path: Path, ctx: ImportContext) -> Iterator[tuple[str, dict[str, str]]]:
     """Yield ``("line N", row)``; N is the line the row starts on. A row with more
-    or fewer fields than the header is a malformed record."""
+    or fewer fields than the header is a malformed record. A column named twice in the
+    header is read from its first occurrence, with a counted warning."""
     name = str(path)
     with open(path, encoding="utf-8-sig", errors=DECODE_ERRORS, newline="") as fh:
         done = [0]
@@ -39,6 +40,7 @@ def iter_rows(path: Path, ctx: ImportContext) -> Iterator[tuple[str, dict[str, s
             ctx.bad(InputRecordError(name, "line 1", None, f"unreadable header: {exc}"))
             return
         width = len(header)
+        first = _first_columns(header, name, ctx)
         start = reader.line_num + 1
         n = 0
         while True:
@@ -65,4 +67,26 @@ def iter_rows(path: Path, ctx: ImportContext) -> Iterator[tuple[str, dict[str, s
                     )
                 )
                 continue
-            yield where, dict(zip(header, fields, strict=True))
+            yield where, {column: fields[i] for column, i in first.items()}
+
+
+DUPLICATE_COLUMNS = "duplicate header columns (the first is read)"
+
+
+def _first_columns(header: list[str], name: str, ctx: ImportContext) -> dict[str, int]:
+    """Each column name and the position of its first occurrence; a name that appears
+    twice is warned about and counted (the other columns of that name are not read)."""
+    first: dict[str, int] = {}
+    seen: dict[str, list[int]] = {}
+    for i, column in enumerate(header):
+        first.setdefault(column, i)
+        seen.setdefault(column, []).append(i + 1)
+    for column, at in seen.items():
+        if len(at) > 1:
+            ctx.count(DUPLICATE_COLUMNS)
+            ctx.warn(
+                f"{name}: line 1, field {column!r}: the header names this column "
+                f"{len(at)} times (columns {', '.join(map(str, at))}); column {at[0]} is read, "
+                f"the others are ignored"
+            )
+    return first

@@ -62,6 +62,8 @@ def to_unit(obj: Any, source: str) -> dict[str, Any] | None:
     number = parse_int(obj.get("number"), "number")
     if number is None:
         raise FieldError("number", "missing issue number")
+    if number < 0:
+        raise FieldError("number", f"negative issue number {number}: GitHub numbers are positive")
     repo = _repo(obj)
     if repo is None:
         raise FieldError(

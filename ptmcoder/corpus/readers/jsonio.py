@@ -5,7 +5,7 @@ a single object, or JSON Lines (one object per line)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,8 +135,13 @@ def _try_first(
 
 
 def iter_json_records(
-    path: Path, ctx: ImportContext, wrapper_keys: tuple[str, ...] = ("items",)
+    path: Path,
+    ctx: ImportContext,
+    wrapper_keys: tuple[str, ...] = ("items",),
+    on_wrapper: Callable[[dict[str, Any]], None] | None = None,
 ) -> Iterator[tuple[str, Any]]:
+    """``(location, record)`` of each record; ``on_wrapper`` is given the object that
+    wraps the records (``{"items": [...], "has_more": ...}``), when there is one."""
     name = str(path)
     if _is_jsonl(path):
         done = 0
@@ -172,6 +177,8 @@ def iter_json_records(
     if isinstance(doc, dict):
         for key in wrapper_keys:
             if isinstance(doc.get(key), list):
+                if on_wrapper is not None:
+                    on_wrapper(doc)
                 doc = doc[key]
                 break
         else:

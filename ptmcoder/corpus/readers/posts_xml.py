@@ -53,6 +53,7 @@ from ptmcoder.corpus.readers.base import (
     replaced_bytes,
 )
 from ptmcoder.corpus.readers.sede_csv import post_to_unit
+from ptmcoder.corpus.sites import STACK_OVERFLOW, Site, assumed_warning, site_of_path
 from ptmcoder.errors import InputRecordError
 
 CHUNK = 1 << 20
@@ -103,16 +104,33 @@ def _new_parser(rows: list[tuple[int, dict[str, str]]]) -> expat.XMLParserType:
     return parser
 
 
+def file_site(path: Path, site: Site | None, ctx: ImportContext) -> Site:
+    """The site of a dump: ``site`` (``--site``), else the one its file or folder name
+    tells, else Stack Overflow (with a warning)."""
+    if site is None:
+        site = site_of_path(path)
+        if site is None:
+            ctx.warn(assumed_warning(path))
+            site = STACK_OVERFLOW
+    return site
+
+
 def read(
-    path: Path, ctx: ImportContext, *, skip_rows: int = 0, counted_from: int = 0
+    path: Path,
+    ctx: ImportContext,
+    *,
+    site: Site | None = None,
+    skip_rows: int = 0,
+    counted_from: int = 0,
 ) -> Iterator[dict[str, Any]]:
-    """The units of ``path`` in one process.
+    """The units of ``path`` (a dump of ``site``, see :func:`file_site`) in one process.
 
     ``skip_rows`` and ``counted_from`` continue a parallel read that stopped: the
     first ``skip_rows`` rows (already merged) are parsed but not converted again, and
     undecodable bytes before offset ``counted_from`` (already counted) are replaced
     without being counted."""
     name = str(path)
+    site = file_site(path, site, ctx)
     pending: list[tuple[int, dict[str, str]]] = []
     parser = _new_parser(pending)
     decoder = codecs.getincrementaldecoder("utf-8")(errors=DECODE_ERRORS)
@@ -147,7 +165,7 @@ def read(
                     continue
                 where = f"line {line} (row {rows})"
                 try:
-                    unit = post_to_unit(attrs, f"{path.name}:{where}", ctx)
+                    unit = post_to_unit(attrs, f"{path.name}:{where}", ctx, site)
                 except FieldError as exc:
                     ctx.bad(InputRecordError(name, where, exc.field_name, exc.reason))
                     continue
@@ -192,9 +210,18 @@ class _Range:
     counts: Counter[str] = field(default_factory=Counter)
 
 
-def _parse_range(path: str, start: int, end: int, root: bytes, first: bool, last: bool) -> _Range:
+def _parse_range(
+    path: str,
+    start: int,
+    end: int,
+    root: bytes,
+    first: bool,
+    last: bool,
+    site: Site = STACK_OVERFLOW,
+) -> _Range:
     """Parse bytes ``start:end`` of ``path`` as ``<root>`` + range + ``</root>`` (the
-    first range has the real start, the last the real end) and build its units."""
+    first range has the real start, the last the real end) and build its units (of
+    ``site``)."""
     import pyarrow as pa
 
     from ptmcoder.corpus.schema import UNIT_SCHEMA
@@ -220,7 +247,7 @@ def _parse_range(path: str, start: int, end: int, root: bytes, first: bool, last
         for line, attrs in found:
             out.rows += 1
             try:
-                unit = post_to_unit(attrs, "", ctx)
+                unit = post_to_unit(attrs, "", ctx, site)
             except FieldError as exc:
                 out.errors.append((line, out.rows, exc.field_name, exc.reason))
                 continue
@@ -433,6 +460,7 @@ def read_tables(
     path: Path,
     ctx: ImportContext,
     *,
+    site: Site | None = None,
     workers: int | None = None,
     range_bytes: int | None = None,
     min_bytes: int | None = None,
@@ -449,6 +477,7 @@ def read_tables(
 
     from ptmcoder.corpus.schema import UNIT_SCHEMA
 
+    site = file_site(path, site, ctx)
     size = path.stat().st_size
     range_bytes = RANGE_BYTES if range_bytes is None else range_bytes
     min_bytes = PARALLEL_MIN_BYTES if min_bytes is None else min_bytes
@@ -490,7 +519,7 @@ def read_tables(
 
         def task(i: int) -> tuple[Any, ...]:
             start, end = ranges[i]
-            return (name, start, end, root, start == 0, end == size)
+            return (name, start, end, root, start == 0, end == size, site)
 
         def lost(w: int) -> None:
             """Worker ``w`` is gone (killed): from the first range not parsed yet on,
@@ -594,7 +623,7 @@ def read_tables(
         if finished:
             return
     batch: list[dict[str, Any]] = []
-    for unit in read(path, ctx, skip_rows=merged_rows, counted_from=resume_at):
+    for unit in read(path, ctx, site=site, skip_rows=merged_rows, counted_from=resume_at):
         batch.append(unit)
         if len(batch) >= BATCH_ROWS:
             yield pa.Table.from_pylist(batch, schema=UNIT_SCHEMA)
