@@ -200,7 +200,7 @@ def import_codings(
         f"{result.unmatched_sources} unmatched), {result.codings} codings, "
         f"{len(result.table)} rows" + (f" written to {output}" if output else "")
     )
-    err.print(result.offsets_text(), markup=False, highlight=False)
+    err.print(result.offsets_text(), markup=False, highlight=False, soft_wrap=True)
     if result.non_guid_codes:
         err.print(f"{result.non_guid_codes} code id(s) are not GUIDs", markup=False)
     for problem in result.problems:
