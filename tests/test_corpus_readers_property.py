@@ -295,3 +295,44 @@ def test_the_extremes_hypothesis_may_miss_are_covered(tmp_path, value):
     path = tmp_path / "api.json"
     path.write_text(dumps({"items": [{"question_id": 1, "title": "t", "score": value}]}))
     outcome(se_api.read, path)
+
+
+# ------------------------------------------------------------- sites (issue #25, item 4)
+
+SITE_NAMES = st.from_regex(r"[a-z][a-z0-9-]{0,12}", fullmatch=True).filter(
+    lambda s: s not in ("stackoverflow", "so")
+)
+
+
+@SETTINGS
+@given(a=SITE_NAMES, b=SITE_NAMES, ids=st.lists(st.integers(1, 10**9), min_size=1, max_size=8))
+def test_two_sites_with_the_same_question_ids_never_collide(a, b, ids):
+    """Any two distinct sites give distinct unit ids and URLs for the same question ids,
+    and Stack Overflow's stay so:N; a link reads back as the site it names."""
+    from ptmcoder.corpus.sites import STACK_OVERFLOW, parse_site, site_of_link
+
+    site_a, site_b = parse_site(a), parse_site(b)
+    sites = [site_a, site_b, STACK_OVERFLOW]
+    for qid in map(str, set(ids)):
+        unit_ids = {s.unit_id(qid) for s in sites}
+        assert len(unit_ids) == (2 if a == b else 3)
+        assert STACK_OVERFLOW.unit_id(qid) == f"so:{qid}"
+        for site in sites:
+            assert site_of_link(site.url(qid)) == site
+            assert site.url(qid) == f"https://{site.host}/questions/{qid}"
+
+
+@SETTINGS
+@given(
+    title=st.one_of(st.none(), st.just(math.nan), TEXTS),
+    body=st.one_of(st.none(), st.just(math.nan), TEXTS),
+)
+def test_unit_text_never_shows_a_missing_value(title, body):
+    """A missing title or body (None, NaN) is no text: never 'None' or 'nan'."""
+    from ptmcoder.corpus.units import unit_text
+
+    t = title.strip() if isinstance(title, str) else ""
+    b = body.strip() if isinstance(body, str) else ""
+    assert unit_text({"title": title, "body": body}) == (
+        f"Title: {t}\n\n{b}" if t and b else b or t
+    )
