@@ -93,6 +93,10 @@ def test_two_sites_posts_xml_keep_both_sets_with_their_ids_urls_and_projects(tmp
     beer, math = _two_sites(tmp_path)
     summary = store.import_corpus([beer, math], "two")
     assert summary.units == 6 and summary.duplicate_rows_dropped == 0
+    assert summary.by_site == {
+        "beer.stackexchange.com": 3,
+        "matheducators.stackexchange.com": 3,
+    }
     assert not any("Stack Overflow" in w for w in summary.warnings)
     df = store.load_corpus("two").set_index("id")
     assert sorted(df.index) == [
@@ -126,6 +130,9 @@ def test_site_option_overrides_and_via_cli(run_cli, tmp_path):
     path = _dump(tmp_path / "dump", [_question(5, "Stout?"), _question(6, "Porter?")])
     result = run_cli("corpus", "import", path, "--name", "b", "--site", "beer", "--json")
     assert result.exit_code == 0, result.stderr + result.stdout
+    assert json.loads(result.stdout)["by_site"] == {"beer.stackexchange.com": 2}
+    shown = run_cli("corpus", "import", path, "--name", "b2", "--site", "beer.stackexchange.com")
+    assert shown.exit_code == 0 and "site beer.stackexchange.com: n=2" in shown.stdout
     df = store.load_corpus("b")
     assert df["id"].tolist() == ["beer:5", "beer:6"]
     assert set(df["project"]) == {"beer.stackexchange.com"}

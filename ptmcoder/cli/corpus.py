@@ -144,6 +144,9 @@ def _render_import(summary, name: str, out) -> None:
     out.print(table)
     for platform_name, n in summary.by_platform.items():
         _say(out, f"{platform_name}: n={n:,}")
+    if set(summary.by_site) - {"stackoverflow.com"}:  # another Stack Exchange site
+        for host, n in sorted(summary.by_site.items()):
+            _say(out, f"  site {host}: n={n:,}")
     for what, n in sorted(summary.counts.items()):
         _say(out, f"{what}: n={n:,}")
     _say(out, f"malformed records skipped: n={summary.skipped_count:,}")

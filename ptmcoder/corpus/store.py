@@ -287,6 +287,7 @@ class ImportSummary:
     warnings: list[str]
     seconds: float
     by_platform: dict[str, int] = field(default_factory=dict)
+    by_site: dict[str, int] = field(default_factory=dict)  # Stack Exchange units per host
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -294,6 +295,7 @@ class ImportSummary:
             "path": str(self.path),
             "units": self.units,
             "by_platform": self.by_platform,
+            "by_site": self.by_site,
             "sources": self.sources,
             "skipped_count": self.skipped_count,
             "skipped": self.skipped,
@@ -388,12 +390,12 @@ def _closed_before_created(con: Any, s: str) -> tuple[int, list[str]]:
 
 def _finish(
     stage: Path, answers: Path, out: Path, memory_limit: str, tmp: Path, ctx: ImportContext
-) -> tuple[int, list[dict[str, Any]], int, dict[str, int]]:
+) -> tuple[int, list[dict[str, Any]], int, dict[str, int], dict[str, int]]:
     """Dedupe and join accepted-answer times on disk; stream stage -> out.
 
-    Returns the units written, the duplicate ids, the duplicate rows dropped and
-    the units per platform (counted while writing). Units closed before they were
-    created are kept, counted and warned about (``ctx``)."""
+    Returns the units written, the duplicate ids, the duplicate rows dropped, the
+    units per platform and the Stack Exchange units per site (counted while writing).
+    Units closed before they were created are kept, counted and warned about (``ctx``)."""
     con = duck.connect(memory_limit=memory_limit, threads=2, temp_directory=str(tmp))
     s, a = str(stage).replace("'", "''"), str(answers).replace("'", "''")
     n_closed, where = _closed_before_created(con, s)
@@ -437,6 +439,7 @@ def _finish(
     writer = pq.ParquetWriter(out, UNIT_SCHEMA, compression="zstd")
     n = 0
     by_platform: Counter[str] = Counter()
+    by_site: Counter[str] = Counter()
     try:
         for batch in pq.ParquetFile(stage).iter_batches(batch_size=20_000):
             rows = batch.column("_row").to_numpy()
@@ -463,19 +466,19 @@ def _finish(
             table = table.select(UNIT_COLUMNS).cast(UNIT_SCHEMA)
             writer.write_table(table)
             n += table.num_rows
-            counts = pc.value_counts(table.column("platform").drop_null())
-            by_platform.update(
-                dict(
-                    zip(
-                        counts.field("values").to_pylist(),
-                        counts.field("counts").to_pylist(),
-                        strict=True,
-                    )
-                )
-            )
+            platform = table.column("platform")
+            by_platform.update(_value_counts(platform))
+            se = table.filter(pc.equal(platform, "stackoverflow")).column("project")
+            by_site.update(_value_counts(se))
     finally:
         writer.close()
-    return n, duplicates, int(len(drop_rows)), dict(by_platform)
+    return n, duplicates, int(len(drop_rows)), dict(by_platform), dict(by_site)
+
+
+def _value_counts(column: Any) -> dict[str, int]:
+    counts = pc.value_counts(column.drop_null())
+    values, n = counts.field("values").to_pylist(), counts.field("counts").to_pylist()
+    return dict(zip(values, n, strict=True))
 
 
 def import_corpus(
@@ -636,7 +639,7 @@ def _import_locked(
                 hint="see the reasons with --on-error fail, or check --format",
             )
         tmp = staging / "_duckdb_tmp"
-        n, duplicates, dropped, by_platform = _finish(
+        n, duplicates, dropped, by_platform, by_site = _finish(
             stage.path, answers.path, staging / UNITS_FILE, memory_limit, tmp, ctx
         )
         for extra in (stage.path, answers.path):
@@ -658,6 +661,7 @@ def _import_locked(
             counts=dict(ctx.counts),
             warnings=ctx.warnings,
             by_platform=by_platform,
+            by_site=by_site,
             seconds=time.perf_counter() - started,
         )
         record = summary.to_dict()
