@@ -104,7 +104,11 @@ def test_bootstrap_intervals_recompute_each_resample_independently():
     idx = np.random.default_rng(4).integers(0, p.size, size=(50, p.size))
     eces = [calibration_stats(p[i], y[i]).ece for i in idx]
     briers = [brier_score_loss(y[i], p[i]) for i in idx]
-    assert iv["ece"] == pytest.approx(tuple(np.percentile(eces, [2.5, 97.5])))
+    # the ECE's interval is the percentile one shifted by the bootstrap's bias estimate
+    bias = float(np.mean(eces)) - calibration_stats(p, y).ece
+    assert iv["ece_bias"] == pytest.approx((bias, bias))
+    shifted = np.percentile(np.array(eces) - bias, [2.5, 97.5])
+    assert iv["ece"] == pytest.approx(tuple(np.maximum(shifted, 0.0)))
     assert iv["brier"] == pytest.approx(tuple(np.percentile(briers, [2.5, 97.5])))
 
 
@@ -189,3 +193,19 @@ def test_varied_confidences_are_scored_and_ties_counted():
     emb = calibration_table(preds, gold, n_boot=0)["emb"]
     assert emb.degenerate is None and emb.ece is not None
     assert emb.ties == 5
+
+
+def test_ece_interval_contains_the_ece_of_a_well_calibrated_annotator():
+    """The reported case: a well calibrated annotator's percentile interval lay wholly
+    above its ECE (0.032 [0.036, 0.088]); the bias-corrected one contains it."""
+    from ptmcoder.agreement.calibration import bootstrap_intervals
+
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0.3, 1.0, 470)
+    y = (rng.uniform(size=470) < p).astype(float)
+    ece = calibration_stats(p, y).ece
+    idx = np.random.default_rng(0).integers(0, p.size, size=(1000, p.size))
+    eces = np.array([calibration_stats(p[i], y[i]).ece for i in idx])
+    assert np.percentile(eces, 2.5) > ece  # the plain percentile interval excludes it
+    iv = bootstrap_intervals(p, y, n_boot=1000, seed=0)
+    assert iv["ece"][0] <= ece <= iv["ece"][1]

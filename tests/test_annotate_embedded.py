@@ -220,7 +220,8 @@ def test_cli_fewshot_manifest_says_cross_fitted(run_cli, isolated_home, minilm):
     run_dir = isolated_home / "runs" / json.loads(result.stdout)["run_id"]
     meta = json.loads((run_dir / "manifest.json").read_text())["annotators"][0]
     assert meta["method"] == "supervised" and "few_shot" not in meta
-    assert "never its own label" in meta["supervised"]["cross_fitting"]
+    assert "without its fold" in meta["supervised"]["cross_fitting"]
+    assert meta["learner"]["cross_fitting"]["outer_folds"] >= 2
     assert meta["supervised"]["labelled_units"] > 400
 
 

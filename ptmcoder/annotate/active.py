@@ -106,7 +106,10 @@ def write_suggestions(
     if base not in annotator.features:
         base = next(iter(annotator.features))
     X_lab, X_other = annotator.features[base]
-    proba = learned.proba[n_lab:]
+    # the units no human coded under any id (those matched to a human-coded unit are not)
+    rest = np.flatnonzero(annotator.fitted.source[n_lab:] < 0)
+    proba = annotator.fitted.proba[n_lab + rest]
+    X_other = X_other[rest]
     thresholds = np.array([learned.thresholds.get(c, 1.0) for c in learned.codes])
     picks = suggest(proba, X_other, X_lab, k, thresholds=thresholds, decision=learned.decision)
     path = run_dir / "suggestions.csv"
@@ -118,7 +121,7 @@ def write_suggestions(
             writer.writerow(
                 [
                     rank,
-                    annotator.ids[n_lab + i],
+                    annotator.ids[n_lab + int(rest[i])],
                     round(unc, 4),
                     learned.codes[top],
                     round(float(proba[i, top]), 4),

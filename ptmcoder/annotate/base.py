@@ -80,6 +80,9 @@ class AnnotatorContext:
     #: the human codes of ``--train`` (unit id -> codes) and their units, if any
     labels: dict[str, list[str]] | None = None
     train_units: list[dict[str, Any]] = field(default_factory=list)
+    #: whether the coders of ``labels`` gave one code per unit (from their ratings,
+    #: :attr:`ptmcoder.annotate.training.TrainingSet.single_code`); None: unknown
+    single_code: bool | None = None
     #: counters (``cache_hits``, ``cache_misses``) the builder may expose for the runner
     #: to flush into the manifest while the annotator works
     live_stats: dict[str, Any] | None = None

@@ -20,6 +20,15 @@ A unit and an example match when they share a key:
   name without its owner, case-insensitive, matched against the unit's repo.
   Two repositories with the same name and issue number would collide; the
   guard then leaves the example out (it errs on the side of no leakage).
+
+Beyond the examples, a definition or an inclusion / exclusion criterion rebuilt from
+a paper may *name* a cited unit ("as in SimSwap #416") or *quote* it (its title,
+word for word). :meth:`LeakageGuard.quoted` finds those places for a unit: a text of
+the codebook names it by one of the keys above, or holds the unit's normalised title
+(:func:`ptmcoder.annotate.near_duplicates.normalise`) when that title has at least
+:data:`MIN_QUOTED_WORDS` words. They cannot be left out without changing the
+codebook, so the record is flagged (:meth:`LeakageGuard.flags`) and the unit's
+agreement is in-sample for that code: a reviewer sees which.
 """
 
 from __future__ import annotations
@@ -29,7 +38,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from ptmcoder.annotate.near_duplicates import normalise
 from ptmcoder.codebook import Codebook, Example
+
+#: a title quoted in the codebook counts when it has this many words (shorter titles,
+#: "Model not loading", occur in definitions by chance)
+MIN_QUOTED_WORDS = 5
+#: record flag prefix of a codebook text that names or quotes the unit
+QUOTED_FLAG = "codebook names this unit: "
 
 _GH_URL = re.compile(
     r"github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)/(?:issues|pull|discussions)/(\d+)"
@@ -111,6 +127,19 @@ class LeakageGuard:
             for i, ex in enumerate(node.examples):
                 for key in example_keys(ex):
                     self.index[key].append((node.id, i))
+        #: (code id, where, normalised text, keys it names) of every definition and
+        #: criterion, and every example's description (quotes of a unit)
+        self.texts: list[tuple[str, str, str, set[str]]] = []
+        for node in all_nodes:
+            places = [("definition", node.definition)]
+            places += [(f"include {i + 1}", t) for i, t in enumerate(node.include)]
+            places += [(f"exclude {i + 1}", t) for i, t in enumerate(node.exclude)]
+            places += [(f"example {i + 1}", ex.description) for i, ex in enumerate(node.examples)]
+            for where, text in places:
+                keys = _keys_of_text(text)
+                for m in _REPO_NUMBER.finditer(_URL.sub(" ", text)):
+                    keys.add(f"repo:{m.group(1).lower()}#{m.group(2)}")
+                self.texts.append((node.id, where, f" {normalise(text)} ", keys))
 
     def __bool__(self) -> bool:
         return bool(self.index)
@@ -122,6 +151,33 @@ class LeakageGuard:
             for code, i in self.index.get(key, ()):
                 out[code].add(i)
         return dict(out)
+
+    def quoted(self, unit: dict[str, Any]) -> dict[str, list[str]]:
+        """code id -> the places (``definition``, ``include 2``, ``example 1``) of the
+        codebook that name ``unit`` by a key or quote its title (module doc).
+
+        >>> from ptmcoder.codebook import load_codebook
+        >>> guard = LeakageGuard(load_codebook("banyongrakkul2025"))
+        >>> sorted(guard.quoted({"id": "gh:threestudio-project/threestudio#260"}))
+        ['MU.io', 'MU.io.type-shape-mismatch']
+        """
+        keys = unit_keys(unit)
+        title = unit.get("title")
+        words = normalise(title if isinstance(title, str) else "")
+        needle = f" {words} " if len(words.split()) >= MIN_QUOTED_WORDS else None
+        out: dict[str, list[str]] = defaultdict(list)
+        for code, where, text, named in self.texts:
+            if (named & keys) or (needle and needle in text):
+                if where not in out[code]:
+                    out[code].append(where)
+        return dict(out)
+
+    def flags(self, unit: dict[str, Any]) -> list[str]:
+        """:meth:`quoted` as record flags: ``codebook names this unit: CODE (where)``."""
+        return [
+            f"{QUOTED_FLAG}{code} ({', '.join(places)})"
+            for code, places in sorted(self.quoted(unit).items())
+        ]
 
 
 def _all_nodes(book: Codebook) -> list[Any]:
@@ -136,6 +192,8 @@ def keep_examples(examples: list[Example], excluded: set[int] | None) -> list[Ex
 
 
 __all__ = [
+    "MIN_QUOTED_WORDS",
+    "QUOTED_FLAG",
     "LeakageGuard",
     "example_keys",
     "keep_examples",

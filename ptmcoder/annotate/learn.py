@@ -185,18 +185,30 @@ def _fit_scores(learner, C, seed, X_fit, Y_fit, X_out, modelled_idx) -> np.ndarr
     return out
 
 
-def fold_ids(Y: np.ndarray, folds: int, seed: int) -> np.ndarray:
-    """Folds stratified by each unit's rarest code (round-robin after a seeded shuffle)."""
+def fold_ids(Y: np.ndarray, folds: int, seed: int, groups: np.ndarray | None = None) -> np.ndarray:
+    """Folds stratified by each unit's rarest code (round-robin after a seeded shuffle).
+    ``groups`` (one id per unit): units of one group share a fold, stratified by the
+    rarest code of any member (near-duplicates, :mod:`ptmcoder.annotate.near_duplicates`);
+    with every unit its own group the folds are those without ``groups``."""
     rng = np.random.default_rng(seed)
+    if groups is None:
+        groups = np.arange(len(Y))
+    order, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    rank = np.argsort(first, kind="stable")  # groups in the order of their first member
+    G = np.zeros((len(order), Y.shape[1]), dtype=Y.dtype)
+    np.maximum.at(G, inverse, Y)
+    G = G[rank]
     freq = Y.sum(axis=0)
     key = np.array(
-        [int(np.argmin(np.where(row > 0, freq, np.inf))) if row.any() else -1 for row in Y]
+        [int(np.argmin(np.where(row > 0, freq, np.inf))) if row.any() else -1 for row in G]
     )
-    out = np.zeros(len(Y), dtype=int)
+    fold_of_group = np.zeros(len(G), dtype=int)
     for k in np.unique(key):
         members = rng.permutation(np.flatnonzero(key == k))
-        out[members] = (np.arange(len(members)) + rng.integers(folds)) % folds
-    return out
+        fold_of_group[members] = (np.arange(len(members)) + rng.integers(folds)) % folds
+    position = np.empty(len(rank), dtype=int)
+    position[rank] = np.arange(len(rank))
+    return fold_of_group[position[inverse]]
 
 
 def out_of_fold(learner, C, seed, X, Y, fold_of, modelled_idx) -> np.ndarray:
@@ -305,7 +317,7 @@ def decisions_for(Y: np.ndarray) -> tuple[str, ...]:
     return DECISIONS
 
 
-def _policy(raw, Y, modelled_idx, special_idx):
+def _policy(raw, Y, modelled_idx, special_idx, single=None):
     """Calibration, thresholds and decision rule fitted on out-of-fold raw scores."""
     method = "isotonic" if len(Y) >= 1000 else "sigmoid"
     cal = Calibrator(method).fit(raw, Y, modelled_idx)
@@ -314,7 +326,7 @@ def _policy(raw, Y, modelled_idx, special_idx):
     for j in modelled_idx:
         thresholds[j] = best_threshold(proba[:, j], Y[:, j])
     best = None
-    for decision in decisions_for(Y):
+    for decision in ("top1",) if single else decisions_for(Y):
         pred = decide(proba, thresholds, decision, special_idx)
         score, per = macro_f1(Y, pred, modelled_idx)
         if best is None or score > best[0] + 1e-9:
@@ -333,6 +345,7 @@ def learn(
     learners: dict[str, tuple[float, ...]] | None = None,
     status: Callable[[str], None] | None = None,
     scored: Callable[[], tuple[str, np.ndarray, np.ndarray]] | None = None,
+    single: bool | None = None,
 ) -> Learned:
     """Choose and fit (see module doc). ``features``: representation name ->
     (matrix of the human-coded units, matrix of the other units); rows of ``Y``
@@ -343,7 +356,12 @@ def learn(
     encoder of :mod:`ptmcoder.annotate.finetune`): called once, it returns (name,
     out-of-fold raw scores of the human-coded units, raw scores of the others). It
     competes with the best linear candidate, and so does their *ensemble*: the mean of
-    the two candidates' calibrated probabilities."""
+    the two candidates' calibrated probabilities.
+
+    ``single``: True when the coders gave one code per unit (decided from their
+    ratings, :func:`ptmcoder.annotate.training.load_training`; a consensus of two
+    disagreeing coders carries two codes, so ``Y`` alone can look multi-label): only
+    ``top1``. None: decided from ``Y`` (:func:`decisions_for`)."""
     started = time.perf_counter()
     learners = learners or LEARNERS
     n = len(Y)
@@ -358,7 +376,7 @@ def learn(
 
     def consider(rep: str, learner: str, C: float | None, raw: np.ndarray, t0: float, said: str):
         """Policy on out-of-fold scores ``raw``; the candidate is recorded and reported."""
-        cal, thresholds, (score, per, decision) = _policy(raw, Y, modelled_idx, special_idx)
+        cal, thresholds, (score, per, decision) = _policy(raw, Y, modelled_idx, special_idx, single)
         candidates.append(
             {
                 "representation": rep,

@@ -74,6 +74,7 @@ class SupervisedAnnotator:
         progress: Callable[[int, int], None] | None = None,
         suggest: int = 0,
         suggest_dir: Path | None = None,
+        single_code: bool | None = None,
     ) -> None:
         from ptmcoder.annotate.embedded import code_description_parts
 
@@ -96,7 +97,14 @@ class SupervisedAnnotator:
         self.special = [n.id for n in book.special if n.role in (Role.FALSE_POSITIVE, Role.NONE)]
         parts = code_description_parts(book, level)
         self.terms = {c: content_words(" ".join(parts.get(c, [c]))) for c in self.codes}
+        #: the coders gave one code per unit: the annotator gives one (None: from Y)
+        self.single_code = single_code
         self.learned: Any = None
+        #: the nested cross-fit (:mod:`ptmcoder.annotate.crossfit`)
+        self.fitted: Any = None
+        #: coded unit id -> [(human-coded unit id, rule, similarity)] it is taken to be
+        self.matched: dict[str, list[tuple[str, str, float]]] = {}
+        self.leakage: dict[str, Any] = {}
         self.rows: dict[str, int] = {}
         self.model_name = "tfidf"
         self.embed_meta: dict[str, Any] = {}
@@ -163,8 +171,10 @@ class SupervisedAnnotator:
         return vectors
 
     def _finetune(self, texts_lab, Y, texts_other):
-        """The fine-tuned encoder as a learner for :func:`learn` (``scored``); only
-        asked for with ``embedded:finetune`` (``auto`` mode never fine-tunes)."""
+        """The fine-tuned encoder as a learner for :func:`cross_fit` (a ``scored``
+        factory); only asked for with ``embedded:finetune`` (``auto`` never fine-tunes).
+        Each outer fold fine-tunes on its own units only, so the cost is that of
+        :func:`~ptmcoder.annotate.finetune.cross_fit` once per outer fold and once more."""
         from ptmcoder.annotate import finetune
         from ptmcoder.annotate.learn import decisions_for, fold_ids
 
@@ -172,23 +182,28 @@ class SupervisedAnnotator:
         cache_dir = self.cache_path.parent / "finetuned" if self.cache_path else None
         single = decisions_for(Y) == ("top1",)
 
-        def scored():
-            folds = fold_ids(Y, settings.folds, settings.seed)
-            raw_lab, raw_other, meta = finetune.cross_fit(
-                texts_lab,
-                Y,
-                texts_other,
-                folds,
-                settings,
-                single=single,
-                cache_dir=cache_dir,
-                status=self.status,
-                progress=self.progress,
-            )
-            self.finetune_meta = meta
-            return "minilm-finetuned", raw_lab, raw_other
+        def factory(train, lab_rows, other_rows):
+            def scored():
+                Y_train = Y[train]
+                folds = fold_ids(Y_train, settings.folds, settings.seed)
+                raw_lab, raw_other, meta = finetune.cross_fit(
+                    [texts_lab[i] for i in train],
+                    Y_train,
+                    [texts_lab[i] for i in lab_rows] + [texts_other[i] for i in other_rows],
+                    folds,
+                    settings,
+                    single=single,
+                    cache_dir=cache_dir,
+                    status=self.status,
+                    progress=self.progress,
+                )
+                if len(train) == len(Y):
+                    self.finetune_meta = meta
+                return "minilm-finetuned", raw_lab, raw_other
 
-        return scored
+            return scored
+
+        return factory
 
     def fit(
         self,
@@ -208,8 +223,64 @@ class SupervisedAnnotator:
         finally:
             self.fit_seconds = time.perf_counter() - started
 
+    def _match(self, lab: list[dict[str, Any]], other: list[dict[str, Any]]):
+        """Near-duplicate groups of the human-coded units, and for each other unit the
+        human-coded unit it is taken to be (-1: none); counted for the manifest."""
+        from ptmcoder.annotate.near_duplicates import duplicate_groups, find_matches
+
+        def entry(u: dict[str, Any]) -> tuple[str, str, str]:
+            title = u.get("title")
+            title = str(title) if isinstance(title, str) else ""
+            return (str(u["id"]), title, unit_text(u))
+
+        lab_entries = [entry(u) for u in lab]
+        groups, twins = duplicate_groups(lab_entries)
+        row_of = {e[0]: i for i, e in enumerate(lab_entries)}
+        other_row = {str(u["id"]): i for i, u in enumerate(other)}
+        matched = np.full(len(other), -1, dtype=np.int64)
+        self.matched = {}
+        found = find_matches([entry(u) for u in other], lab_entries)
+        for m in found:
+            i = other_row[m.unit]
+            if matched[i] < 0:  # the strongest match first (ordered by rule)
+                matched[i] = row_of[m.labelled]
+            self.matched.setdefault(m.unit, []).append((m.labelled, m.how, m.similarity))
+        for i in range(len(other)):  # every human-coded unit it matched shares one fold
+            rows = [row_of[lab_id] for lab_id, _, _ in self.matched.get(str(other[i]["id"]), [])]
+            for r in rows[1:]:
+                old, new = groups[r], groups[rows[0]]
+                groups[groups == old] = new
+        by_rule: dict[str, int] = {}
+        for m in found:
+            by_rule[m.how] = by_rule.get(m.how, 0) + 1
+        twins_by_rule: dict[str, int] = {}
+        for m in twins:
+            twins_by_rule[m.how] = twins_by_rule.get(m.how, 0) + 1
+        self.leakage = {
+            "rules": "near_duplicates.RULES: same text, same title, contained, edited title",
+            "coded_units_matched": int(np.sum(matched >= 0)),
+            "pairs_by_rule": by_rule,
+            "labelled_near_duplicate_pairs": twins_by_rule,
+            "labelled_units_in_duplicate_groups": int(
+                sum(c for c in np.unique(groups, return_counts=True)[1] if c > 1)
+            ),
+            "examples": [
+                {"unit": m.unit, "labelled": m.labelled, "how": m.how, "similarity": m.similarity}
+                for m in found[:20]
+            ],
+        }
+        if found:
+            self.status(
+                f"{int(np.sum(matched >= 0))} coded unit(s) are human-coded units under "
+                "another id or with edits ("
+                + ", ".join(f"{n} {how}" for how, n in by_rule.items())
+                + "): each is coded by the learner fitted without that unit's fold"
+            )
+        return groups, matched
+
     def _fit(self, labels, train_units, units, run_units) -> None:
-        from ptmcoder.annotate.learn import combine, learn, tfidf_features
+        from ptmcoder.annotate.crossfit import cross_fit
+        from ptmcoder.annotate.learn import combine, tfidf_features
 
         lab = [u for u in train_units if labels.get(str(u["id"])) and unit_text(u).strip()]
         lab_ids = [str(u["id"]) for u in lab]
@@ -223,7 +294,7 @@ class SupervisedAnnotator:
                 continue
             if lab_text.get(uid) == text:  # human-coded: scored out of fold
                 rows[uid] = lab_row[uid]
-            else:  # (a unit of another corpus with the same id is not the coded one)
+            else:  # another unit, or a human-coded one under another id (matched below)
                 rows[uid] = len(lab) + len(other)
                 other.append(u)
         self.ids = lab_ids + [str(u["id"]) for u in other]
@@ -232,6 +303,7 @@ class SupervisedAnnotator:
             [[int(c in labels[i]) for c in self.codes] for i in lab_ids], dtype=np.int64
         ).reshape(len(lab_ids), len(self.codes))
         n = len(lab)
+        groups, matched = self._match(lab, other)
         self.status(f"learning from {n} human-coded units: TF-IDF features")
         tfidf = tfidf_features(texts)
         features: dict[str, Any] = {}
@@ -261,16 +333,20 @@ class SupervisedAnnotator:
                 "auto mode never fine-tunes (a fixed choice, whatever the machine or the "
                 "cache holds); ask for it with --annotator embedded:finetune"
             )
-        self.learned = learn(
+        self.fitted = cross_fit(
             self.codes,
             Y,
             features,
+            matched,
+            groups=groups,
             special=self.special,
             folds=self.folds,
             seed=self.seed,
             status=self.status,
             scored=scored,
+            single=self.single_code,
         )
+        self.learned = self.fitted.full
         if self.learned.learner.startswith(("minilm-finetuned", "ensemble")):
             self.model_name = f"{MINILM} (fine-tuned)"
         self.learned.skipped = dict(self.skipped)
@@ -278,6 +354,7 @@ class SupervisedAnnotator:
 
     def describe(self) -> dict[str, Any]:
         learned = self.learned
+        fitted = self.fitted
         out: dict[str, Any] = {
             "name": self.name,
             "kind": "embedded",
@@ -287,12 +364,15 @@ class SupervisedAnnotator:
             "supervised": {
                 "classifier": f"{learned.describe()}, chosen by cross-validation",
                 "labelled_units": learned.n_labelled,
-                "cross_fitting": f"{learned.folds} folds: each labelled unit is predicted by a "
-                "model fitted without its fold (never its own label)",
+                "cross_fitting": f"nested, {len(fitted.folds)} outer folds: each human-coded "
+                "unit, and each coded unit taken to be one, is coded by the whole learner "
+                "fitted without its fold (choice, calibration and thresholds included)",
                 "classes": learned.modelled,
             },
             "learner": {
                 **learned.manifest(),
+                "cross_fitting": fitted.manifest(),
+                "leakage": self.leakage,
                 "embedding": self.embed_meta or None,
                 "finetune": self.finetune_meta,
                 "max_texts": self.max_texts if self.mode == "auto" else None,
@@ -328,14 +408,15 @@ class SupervisedAnnotator:
             self.suggestions = write_suggestions(self, self.suggest_dir, self.suggest, self.status)
 
     def _annotate(self, units: Sequence[Unit], common: dict[str, Any]) -> Iterator[Annotation]:
-        from ptmcoder.annotate.learn import predictions
+        from ptmcoder.annotate.injection import injection_flags
 
-        learned = self.learned
-        chosen = predictions(learned, self.special)
+        fitted = self.fitted
+        full = fitted.full
+        k_folds = len(fitted.folds)
         how = (
-            f"{learned.describe()[:1].upper()}{learned.describe()[1:]}, trained on "
-            f"{learned.n_labelled} human-coded units (cross-validated macro F1 "
-            f"{learned.cv_macro_f1:.2f}; a human-coded unit is scored without its own label)"
+            f"{full.describe()[:1].upper()}{full.describe()[1:]}, trained on "
+            f"{full.n_labelled} human-coded units (outer {k_folds}-fold macro F1 "
+            f"{fitted.cv_macro_f1:.2f})"
         )
         for unit in units:
             uid = str(unit["id"])
@@ -352,9 +433,24 @@ class SupervisedAnnotator:
                     **common,
                 )
                 continue
-            proba = learned.proba[row]
-            raw = learned.raw[row]
-            picked = [c for j, c in enumerate(self.codes) if chosen[row, j]]
+            learned = fitted.learner_of(row)
+            fold = int(fitted.source[row])
+            proba = fitted.proba[row]
+            raw = fitted.raw[row]
+            if fold < 0:
+                scored_by = f"{how}; no human coded this unit"
+                held_out: list[str] = []
+            else:
+                twins = self.matched.get(uid, [])
+                held_out = [lab for lab, _, _ in twins] or [uid]
+                taken = "; ".join(f"{lab} ({why}, {sim:.2f})" for lab, why, sim in twins)
+                scored_by = (
+                    f"{learned.describe()[:1].upper()}{learned.describe()[1:]}, learned "
+                    f"from {learned.n_labelled} human-coded units without outer fold "
+                    f"{fold + 1} of {k_folds}, which holds "
+                    + (f"the human-coded unit(s) it is taken to be: {taken}" if twins else "it")
+                )
+            picked = [c for j, c in enumerate(self.codes) if fitted.chosen[row, j]]
             picked.sort(key=lambda c: -proba[self.codes.index(c)])
             assignments = []
             for code in picked:
@@ -364,7 +460,7 @@ class SupervisedAnnotator:
                         code=code,
                         confidence=round(float(min(1.0, max(0.0, proba[j]))), 4),
                         rationale=(
-                            f"{how} gives a calibrated probability of {proba[j]:.2f} for "
+                            f"{scored_by}: a calibrated probability of {proba[j]:.2f} for "
                             f"'{self.code_names[code]}' (threshold "
                             f"{learned.thresholds.get(code, 1.0):.2f}); the quote is the "
                             "unit's sentence sharing most words with the code's description."
@@ -386,6 +482,12 @@ class SupervisedAnnotator:
                     if c in learned.thresholds
                 },
                 latency_s=0.0,
+                flags=injection_flags(text, self.codes)
+                + (
+                    [f"held out: {', '.join(held_out)} (never learned from)"]
+                    if held_out and held_out != [uid]
+                    else []
+                ),
                 **common,
             )
 
@@ -432,6 +534,7 @@ def build(context: AnnotatorContext, kind: str) -> SupervisedAnnotator | None:
             progress=advance,
             suggest=options.suggest,
             suggest_dir=context.run_path,
+            single_code=context.single_code,
         )
         annotator.fit(labels, context.train_units, context.pending, run_units=context.units)
     return annotator

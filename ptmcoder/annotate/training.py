@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ptmcoder.annotate.learn import SINGLE_LABEL_SHARE
 from ptmcoder.annotate.prompt import allowed_codes, normalise_level
 from ptmcoder.codebook import Codebook
 from ptmcoder.corpus.units import load_labels, load_units, sample_file, unit_labels
@@ -50,6 +51,20 @@ def code_resolver(book: Codebook, level: str | None) -> Callable[[str], str | No
     return resolve
 
 
+def _single_code_share(table: Any, resolved: dict[str, str | None], allowed: set[str]) -> float:
+    """Share of ratings (one rater's codes for one unit) with at most one allowed code.
+    Two coders who disagree give a unit two consensus codes, so the coders' own ratings,
+    not the consensus, say whether the codebook is applied one code per unit."""
+    per: dict[tuple[str, str], set[str]] = {}
+    for unit, rater, code in zip(table["unit"], table["rater"], table["code"], strict=True):
+        mapped = resolved.get(code)
+        if mapped is not None and mapped in allowed:
+            per.setdefault((str(unit), str(rater)), set()).add(mapped)
+    if not per:
+        return 0.0
+    return round(sum(1 for codes in per.values() if len(codes) <= 1) / len(per), 4)
+
+
 @dataclass
 class TrainingSet:
     """Human codes and the units they belong to."""
@@ -59,6 +74,12 @@ class TrainingSet:
     source: str
     corpus: str
     stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def single_code(self) -> bool:
+        """Whether the coders gave one code per unit (at least
+        :data:`~ptmcoder.annotate.learn.SINGLE_LABEL_SHARE` of their ratings)."""
+        return self.stats.get("codes_per_unit") == "one"
 
 
 def load_training(
@@ -153,6 +174,7 @@ def load_training(
         )
     ids = set(labels)
     train_units = [u for u in units if str(u["id"]) in ids]
+    single_share = _single_code_share(matched_table, resolved, allowed)
     stats = {
         "file": table.attrs.get("source", train),
         "corpus": train_corpus or corpus_name,
@@ -162,5 +184,7 @@ def load_training(
         "unknown_codes": dict(unknown.most_common()),
         "aliases_applied": dict(aliased.most_common()),
         "codes": dict(Counter(c for cs in labels.values() for c in cs).most_common()),
+        "ratings_with_one_code": single_share,
+        "codes_per_unit": "one" if single_share >= SINGLE_LABEL_SHARE else "several",
     }
     return TrainingSet(labels, train_units, source, train_corpus or (corpus_name or ""), stats)
