@@ -489,7 +489,9 @@ def import_codings(
         scores: Counter[tuple[str, int]] = Counter()
         scored = 0
         any_crlf = units_differ = False
-        pending: list[tuple[_Source, dict[int, OffsetMap], list[dict[str, Any]]]] = []
+        # sources whose quotes depend on the reading: quoted once it is chosen, their
+        # text read again then (so a large project's texts are not all held at once)
+        pending: list[tuple[_Source, list[dict[str, Any]]]] = []
         for source in handler.sources:
             result.sources += 1
             text: str | None = None
@@ -578,7 +580,7 @@ def import_codings(
                 for option in _READINGS:
                     scores[option] += _good(maps, item, *option)
             if differs:
-                pending.append((source, maps, positioned))
+                pending.append((source, positioned))
             else:
                 _quote(positioned, source, maps[2], "codepoints", file, problems)
         reading = _choose_reading(
@@ -591,9 +593,12 @@ def import_codings(
             declared=declared,
         )
         result.offsets = reading if scored else {}
-        for source, maps, positioned in pending:
-            chosen = maps.get(reading["crlf"] or 2, maps[2])
-            _quote(positioned, source, chosen, reading["unit"], file, problems)
+        for source, positioned in pending:
+            text = _source_text(zf, entries, folder, source, file, problems, path)
+            if text is not None:
+                maps = _variants(text)
+                chosen = maps.get(reading["crlf"] or 2, maps[2])
+                _quote(positioned, source, chosen, reading["unit"], file, problems)
     result.table = pd.DataFrame(list(rows), columns=list(LONG_COLUMNS)).astype("string")
     return result
 

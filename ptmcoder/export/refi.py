@@ -6,9 +6,9 @@ says: "Selections in a text file are defined by the first and the last character
 (Unicode codepoint) in the file. The first codepoint in the file has the number 0
 (zero)." That is what a Python ``str`` index counts, and what QualCoder writes and
 reads (an emoji such as U+1F600 is one position). NVivo counts UTF-16 code units
-instead, as a .NET string does (the emoji is two positions): in four real NVivo
-projects selections fall on word boundaries in 294-327 of 297-330 cases read that
-way, against 49-63 read as code points. ``endPosition`` is exclusive: the selected
+instead, as a .NET string does (the emoji is two positions): in the four real NVivo
+projects of issue #25, selections fall on word boundaries in 294-327 of 297-330 cases
+read that way, against 49-63 read as code points. ``endPosition`` is exclusive: the selected
 text is ``text[startPosition:endPosition]``.
 
 Each program's unit (:data:`TARGETS`, ``ptmcoder export --for``): QualCoder code
@@ -17,7 +17,7 @@ real projects); ATLAS.ti and MAXQDA UTF-16 units (assumed from the string type o
 the platforms they are built on, .NET/Cocoa and Delphi; not measured). The default
 is the specification's code points. On import the unit is declared (a ptmcoder
 project says which it wrote), forced, or detected from the selections and texts
-(:func:`detect_offsets`).
+(:func:`ptmcoder.export.codings.import_codings`).
 
 Line endings. Offsets count the characters of the plain-text file as written, so
 a ``\\r\\n`` is two positions there. ATLAS.ti stores ``\\r\\n`` files but counts
@@ -25,12 +25,13 @@ each line ending as one character, while MAXQDA expects ``\\r\\n``; to keep ever
 program's positions right ptmcoder normalises all line endings of a source to
 ``\\n`` (one position) and writes ``\\r\\n`` only when asked (``line_endings="crlf"``),
 computing the offsets against the text exactly as written in either case. On
-import, a source with ``\\r\\n`` is read both ways and the way that puts the
-selections on word boundaries is taken (ATLAS.ti's one position on a tie).
+import, a source with ``\\r\\n`` is read both ways and the way that puts more
+selections on word boundaries is taken (on a tie: one position for ATLAS.ti, two
+otherwise).
 
 Timestamps are written in UTC as ``YYYY-MM-DDTHH:MM:SSZ`` (:func:`refi_datetime`):
-QualCoder appends a ``Z`` of its own to what it read, so ``+00:00`` came back
-as ``+00:00Z``, which the schema refuses.
+QualCoder strips the ``T`` and ``Z`` of what it reads and writes ``T`` and ``Z``
+back around it, so ``+00:00`` came back as ``+00:00Z``, which the schema refuses.
 
 XML 1.0 cannot carry most C0 control characters, lone surrogates, U+FFFE or
 U+FFFF even as character references; :func:`clean_text` removes them (and counts
