@@ -150,6 +150,17 @@ def test_slug_transliterates_accented_letters():
 # -- bad input ------------------------------------------------------------------
 
 
+def test_a_truncated_qdpx_is_called_a_damaged_archive_not_malformed_xml(tmp_path, small_run):
+    whole = tmp_path / "whole.qdpx"
+    export_project("r-in", whole)
+    cut = tmp_path / "cut.qdpx"
+    cut.write_bytes(whole.read_bytes()[:150])
+    for read in (import_codings, qdc.read_qdc):
+        with pytest.raises(ValidationError) as info:
+            read(cut)
+        assert info.value.problems[0].message == "not a zip archive", read
+
+
 def deep_qdc(depth: int) -> str:
     opening = "".join(
         f'<Code guid="{uuid.UUID(int=i)}" name="level {i}" isCodable="true">\n'

@@ -29,7 +29,6 @@ import io
 import re
 import unicodedata
 import xml.etree.ElementTree as ET
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,8 +268,10 @@ def parse_xml(path: Path) -> ET.Element:
     """The root element of a ``.qdc`` (or ``.qde``); for a ``.qdpx`` archive, the
     ``<CodeBook>`` of its project. Every failure is a located error (see the module)."""
     path = input_file(path)
-    if not zipfile.is_zipfile(path):
-        with path.open("rb") as fh:
+    with path.open("rb") as fh:
+        zipped = fh.read(2) == b"PK" or path.suffix.lower() == ".qdpx"
+        if not zipped:
+            fh.seek(0)
             return parse_tree(fh, str(path))
     with open_archive(path) as zf:
         entry = find_project_entry(zf, path)
