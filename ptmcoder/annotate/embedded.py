@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from ptmcoder.annotate.base import AnnotatorContext, Unit
+from ptmcoder.annotate.injection import injection_flags
 from ptmcoder.annotate.leakage import LeakageGuard, keep_examples
 from ptmcoder.annotate.prompt import allowed_nodes, hierarchy_paths, normalise_level
 from ptmcoder.annotate.records import Annotation, CodeAssignment, ErrorType
@@ -438,7 +439,9 @@ class EmbeddedAnnotator:
                 model=self.embedder.name,
                 method=method,
                 example_excluded=excluded,
-                flags=flags,
+                # and the same review flags as an LLM record (a post addressing "the
+                # model"): :func:`~ptmcoder.annotate.injection.injection_flags`
+                flags=[*flags, *injection_flags(text, self.codes)],
                 scores={c: round(scores[c], 4) for c in self.codes},
                 latency_s=round(per_unit, 5),
                 **common,
