@@ -166,3 +166,31 @@ def test_a_foreign_project_without_corpus_that_gives_no_row_exits_non_zero(
     with_corpus = run_cli("import-codings", archive, "--corpus", corpus, "-o", out)
     assert with_corpus.exit_code == 0, with_corpus.stderr
     assert len(pd.read_csv(out)) == 8  # 12 codings, one row per unit, rater and code
+
+
+@pytest.mark.parametrize(
+    ("origin", "unit"), [("NVivo 14", "utf16"), ("QualCoder 3.6", "codepoints"), ("", "codepoints")]
+)
+def test_a_tie_goes_to_the_unit_of_the_origin(tmp_path, origin, unit):
+    """One-letter words: every position is a word boundary, so both readings score alike."""
+    text = "😀 x y z"
+    sguid, cguid = _guid("tie-source"), _guid("tie-code")
+    qde = (
+        f'<Project xmlns="urn:QDA-XML:project:1.0" name="t" origin="{origin}">'
+        f'<CodeBook><Codes><Code guid="{cguid}" name="c" isCodable="true"/></Codes></CodeBook>'
+        f'<Sources><TextSource guid="{sguid}" name="s" plainTextPath="internal://{sguid}.txt">'
+        f'<PlainTextSelection guid="{_guid("tie-sel")}" startPosition="5" endPosition="6">'
+        f'<Coding guid="{_guid("tie-coding")}"><CodeRef targetGUID="{cguid}"/></Coding>'
+        "</PlainTextSelection></TextSource></Sources></Project>"
+    )
+    archive = tmp_path / "tie.qdpx"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("project.qde", qde)
+        zf.writestr(f"sources/{sguid}.txt", text)
+    corpus = tmp_path / "tie.csv"
+    pd.DataFrame({"id": ["t"], "title": [text]}).to_csv(corpus, index=False)
+    result = import_codings(archive, corpus=str(corpus))
+    assert result.offsets["on_word_boundaries"] == {"codepoints": 1, "utf16": 1}
+    assert result.offsets["unit"] == unit
+    assert result.offsets["how"].startswith("detected: a tie")
+    assert result.selections[0]["quote"] == ("y" if unit == "utf16" else " ")

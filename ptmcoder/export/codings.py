@@ -409,10 +409,10 @@ def _choose_reading(
     elif declared:
         how = "declared by the ptmcoder project"
     elif not units_differ:
-        how = "no character outside the BMP before a selection boundary: both units agree"
+        how = "no text has a character outside the BMP: both units agree"
         unit = "codepoints"
     elif scores[("utf16", crlf)] == scores[("codepoints", crlf)]:
-        how = f"detected: a tie, so the unit of {origin or 'the specification'}"
+        how = "detected: a tie, so " + ("NVivo's unit" if "nvivo" in low else "the spec's unit")
     else:
         how = "detected from the selections and texts"
     return {
