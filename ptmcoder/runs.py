@@ -32,14 +32,22 @@ An annotation store (the root of an annotate run, or ``annotate/<rater>/``) hold
   retry's record says ``attempt`` 2 (3, ...).
 - ``run.lock``: an exclusive ``flock`` held while a process writes the run, so
   two processes never annotate the same run at once.
+
+A run appears whole or not at all: :func:`create_run` writes the manifest into a
+hidden staging directory (``runs/.creating-<id>.<pid>.<hex>/``) renamed to ``runs/<id>/``.
+What a kill or an older version left half-made is removed, and said, by the next
+command that creates or lists runs (:func:`recover_runs`); the id can be used again.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
+import math
 import os
 import secrets
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,11 +61,11 @@ from ptmcoder.errors import (
     ConfigError,
     InputRecordError,
     NotFoundError,
-    PtmcoderError,
+    Problem,
     problems_from,
 )
 from ptmcoder.errors import ValidationError as PtmValidationError
-from ptmcoder.files import FileLock, LockHeld, append_line, write_atomic, write_text
+from ptmcoder.files import FileLock, LockHeld, append_line, fsync_dir, write_atomic, write_text
 from ptmcoder.manifest import (
     Manifest,
     Origin,
@@ -71,6 +79,20 @@ MANIFEST = "manifest.json"
 ANNOTATIONS = "annotations.jsonl"
 SUPERSEDED = "superseded.jsonl"
 LOCK = "run.lock"
+#: the prefix of a run being created (hidden; renamed to the run's id once its
+#: manifest is written)
+STAGING = ".creating-"
+
+
+def _non_finite(data: Any, path: str = "") -> tuple[str, float] | None:
+    """The first NaN or infinity in ``data`` (a model dump): its dotted path and value."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return path or "(top level)", data
+    if isinstance(data, dict):
+        items = [(f"{path}.{k}" if path else str(k), v) for k, v in data.items()]
+    else:
+        items = [(f"{path}[{i}]", v) for i, v in enumerate(data)] if isinstance(data, list) else []
+    return next((f for w, v in items if (f := _non_finite(v, w)) is not None), None)
 
 
 def utcnow() -> str:
@@ -180,6 +202,8 @@ class Run:
         self._fd: int | None = None
         self._attempts: dict[tuple[str, str], int] | None = None
         self._read: tuple[tuple[int, int], list[dict[str, Any]]] | None = None
+        #: what creating it recovered (a half-made run of the same id removed)
+        self.notes: list[str] = []
 
     # -- files ---------------------------------------------------------------
     @property
@@ -214,9 +238,26 @@ class Run:
             ) from None
 
     def write_manifest(self, manifest: Manifest) -> None:
-        """Replace the manifest atomically and durably (:func:`ptmcoder.files.write_text`)."""
+        """Replace the manifest atomically and durably (:func:`ptmcoder.files.write_text`).
+        What is written must read back: a value JSON cannot hold (an option of NaN or
+        infinity, stored as ``null``) is refused, located, before anything is written."""
         manifest = Manifest.model_validate(manifest)  # the one writer validates
-        write_text(self.manifest_path, manifest.model_dump_json(indent=2) + "\n")
+        where = _non_finite(manifest.model_dump())
+        if where is not None:
+            raise PtmValidationError(
+                [Problem(str(self.manifest_path), where[0], f"not a finite number ({where[1]})")],
+                hint="give a finite value; JSON cannot hold NaN or infinity",
+            )
+        text = manifest.model_dump_json(indent=2)
+        try:
+            Manifest.model_validate_json(text)
+        except pydantic.ValidationError as exc:
+            raise PtmValidationError(
+                problems_from(exc, str(self.manifest_path)),
+                hint="a value that is not a finite number cannot be stored in a run's "
+                "manifest; give a finite one",
+            ) from None
+        write_text(self.manifest_path, text + "\n")
 
     def _lockfile(self) -> FileLock:
         return FileLock(self.path / LOCK)
@@ -321,8 +362,25 @@ class Run:
         return list(self._read[1])
 
     def done_keys(self) -> set[tuple[str, str]]:
-        """(unit id, annotator) pairs that already have a record."""
-        return {(r["unit_id"], r["annotator"]) for r in self.records()}
+        """(unit id, annotator) pairs that already have a record. A record without a
+        string ``unit_id`` or ``annotator`` (an edited file) is an
+        :class:`~ptmcoder.errors.InputRecordError` naming the file, line and field."""
+        result = read_jsonl(self.annotations_path)
+        keys = set()
+        for line, r in zip(result.lines, result.records, strict=True):
+            for name in ("unit_id", "annotator"):
+                value = r.get(name)
+                if not isinstance(value, str) or not value:
+                    raise InputRecordError(
+                        str(self.annotations_path),
+                        f"line {line}",
+                        name,
+                        "missing" if value is None else f"not a non-empty string ({value!r})",
+                        hint="every record names its unit and annotator; fix or remove "
+                        "this line, then resume",
+                    )
+            keys.add((r["unit_id"], r["annotator"]))
+        return keys
 
     @property
     def superseded_path(self) -> Path:
@@ -451,26 +509,104 @@ def base_manifest(run_id: str, config: RunConfig | dict[str, Any]) -> Manifest:
 
 
 def create_run(
-    config: RunConfig | dict[str, Any], *, run_id: str | None = None, root: Path | None = None
+    config: RunConfig | dict[str, Any],
+    *,
+    run_id: str | None = None,
+    root: Path | None = None,
+    manifest: Manifest | None = None,
 ) -> Run:
-    """A new run directory ``root/run_id`` (``run_id`` may also be a path) with its
-    manifest. Two processes creating the same id: the second gets a clean
-    :class:`~ptmcoder.errors.ConfigError`."""
+    """A new run directory ``root/run_id`` with its manifest (``manifest``, else
+    :func:`base_manifest` of ``config``), atomically (see the module docstring); a
+    half-made directory of that id is replaced, and :attr:`Run.notes` says so. Two
+    processes creating one id: the second gets a :class:`~ptmcoder.errors.ConfigError`."""
     root = root or runs_dir()
     run_id = run_id or new_run_id()
+    if manifest is None:
+        manifest = base_manifest(run_id, config)
+    manifest = Manifest.model_validate(manifest.model_copy(update={"run_id": run_id}))
     path = root / run_id
-    path.parent.mkdir(parents=True, exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
+    notes = recover_runs(root, only=run_id)
+    exists = ConfigError(
+        f"run {path.name} already exists (another `ptmcoder annotate` may have just started it)",
+        hint=f"resume it with `ptmcoder annotate --run {path.name}`, or pick a new id",
+    )
+    if path.exists():
+        raise exists
+    staging = root / f"{STAGING}{run_id}.{os.getpid()}.{secrets.token_hex(2)}"
+    staging.mkdir()
     try:
-        path.mkdir(exist_ok=False)
-    except FileExistsError:
-        raise ConfigError(
-            f"run {path.name} already exists (another `ptmcoder annotate` may have just "
-            "started it)",
-            hint=f"resume it with `ptmcoder annotate --run {path.name}`, or pick a new id",
-        ) from None
+        Run(staging).write_manifest(manifest)
+        fsync_dir(staging)
+        try:
+            os.rename(staging, path)  # atomic; refused when another run took the id
+        except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
+                raise exists from None
+            raise
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    fsync_dir(root)
     run = Run(path)
-    run.write_manifest(base_manifest(path.name, config))
+    run.notes = notes
     return run
+
+
+def half_made(path: Path) -> bool:
+    """Whether ``path`` is a run directory killed before its manifest was written: no
+    ``manifest.json``, nothing in it but a lock or a temporary file, no process
+    holding its lock. Records or stage outputs without a manifest are not half-made
+    (they are kept, and listed as unreadable)."""
+    if not path.is_dir() or (path / MANIFEST).exists():
+        return False
+    for entry in path.iterdir():
+        temporary = entry.is_file() and entry.name.startswith(".") and entry.name.endswith(".tmp")
+        if entry.name != LOCK and not temporary:
+            return False
+    return not Run(path).is_locked()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        pass
+    return True
+
+
+def recover_runs(root: Path | None = None, *, only: str | None = None) -> list[str]:
+    """Remove what a killed run creation left in ``root`` (only ``only``'s when given):
+    staging directories whose creating process is gone, and half-made run directories
+    (:func:`half_made`). Returns one note per directory removed, for the caller to say."""
+    root = root or runs_dir()
+    if not root.is_dir():
+        return []
+    notes = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(STAGING):
+            head = entry.name[len(STAGING) :].rpartition(".")[0]  # <id>.<pid>
+            run_id, _, pid = head.rpartition(".")
+            if only is not None and run_id != only:
+                continue
+            if pid.isdigit() and int(pid) != os.getpid() and _pid_alive(int(pid)):
+                continue  # still being created
+            shutil.rmtree(entry, ignore_errors=True)
+            notes.append(
+                f"removed {entry.name}: the creation of run {run_id or '?'} was killed "
+                "before it finished (no run was made)"
+            )
+        elif (only is None or entry.name == only) and half_made(entry):
+            shutil.rmtree(entry, ignore_errors=True)
+            notes.append(
+                f"removed the half-made run {entry.name}: it was killed before its manifest "
+                "was written and held no records; it can be created again with that id"
+            )
+    if notes:
+        fsync_dir(root)
+    return notes
 
 
 def resolve_run(ref: str, *, root: Path | None = None) -> Run:
@@ -492,6 +628,13 @@ def resolve_run(ref: str, *, root: Path | None = None) -> Run:
     if len(matches) > 1:
         raise NotFoundError(
             f"run id {ref!r} is ambiguous", hint="matches: " + ", ".join(matches[:5])
+        )
+    if (root / ref).is_dir() and not ref.startswith("."):
+        raise NotFoundError(
+            f"run {ref!r} has no {MANIFEST} ({root / ref}): it was killed while being created",
+            hint="start it again with the same id (`ptmcoder annotate --run ID` with "
+            "--codebook, --corpus and --annotator; a half-made run without records is "
+            "replaced), or see `ptmcoder runs list`",
         )
     raise NotFoundError(f"no run {ref!r} in {root}", hint="`ptmcoder runs list` shows the runs")
 
@@ -532,85 +675,6 @@ def stage_states(manifest: Manifest) -> dict[str, str]:
     for s in manifest.stage_sessions:
         states[s.stage] = s.status
     return states
-
-
-def _unreadable_row(run: Run, problem: str) -> dict[str, Any]:
-    return {
-        "run_id": run.id,
-        "origin": None,
-        "study": None,
-        "created_at": None,
-        "codebook": None,
-        "level": None,
-        "corpus": None,
-        "annotators": [],
-        "models": [],
-        "settings": "",
-        "units": None,
-        "records": 0,
-        "errors": 0,
-        "stages": {},
-        "status": "unreadable",
-        "problem": problem,
-        "path": str(run.path),
-    }
-
-
-def run_summary(run: Run) -> dict[str, Any]:
-    """One row of ``runs list`` for a run of either origin: id, origin, study,
-    creation, codebook, raters with their models and distinguishing settings, counts,
-    a study's stages with their last status. A run whose manifest or records cannot
-    be read is a row with status ``unreadable`` and the located error in ``problem``
-    (the listing goes on)."""
-    try:
-        manifest = run.manifest()
-        raters = run.raters(manifest)
-        stores = {r.store.path: r.store.manifest() for r in raters}
-    except PtmcoderError as exc:
-        return _unreadable_row(run, exc.message)
-    records: list[dict[str, Any]] = []
-    unreadable = None
-    try:
-        for path in stores:
-            records.extend(Run(path).records())
-    except InputRecordError as exc:  # listed, with the located error as its status
-        records, unreadable = [], str(exc.message)
-    first = next(iter(stores.values()), manifest)
-    config = first.config
-    models: list[str | None] = []
-    settings: list[str] = []
-    for r in raters:
-        m = stores[r.store.path]
-        by_name = {a.get("name"): a.get("model") for a in m.annotators}
-        models.append(by_name.get(r.annotator))
-        if manifest.origin is Origin.STUDY and distinguishing_settings(m.config):
-            settings.append(f"{r.name}: {distinguishing_settings(m.config)}")
-    if manifest.origin is Origin.ANNOTATE:
-        settings = [distinguishing_settings(config)]
-    study = manifest.study.id if manifest.study else None
-    return {
-        "run_id": run.id,
-        "origin": manifest.origin.value,
-        "study": study,
-        "created_at": manifest.created_at,
-        "codebook": (
-            (manifest.study.config.get("annotate") or {}).get("codebook")
-            if manifest.study
-            else config.codebook_id
-        ),
-        "level": config.level,
-        "corpus": config.corpus,
-        "annotators": [r.name for r in raters],
-        "models": models,
-        "settings": "; ".join(s for s in settings if s),
-        "units": first.counts.units,
-        "records": len(records),
-        "errors": sum(1 for r in records if r.get("error_type")),
-        "stages": stage_states(manifest),
-        "status": "unreadable" if unreadable else run.status(manifest).value,
-        "problem": unreadable,
-        "path": str(run.path),
-    }
 
 
 def rater_setting(config: RunConfig) -> str:

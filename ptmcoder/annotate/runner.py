@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -35,7 +36,7 @@ from ptmcoder.annotate.records import Annotation
 from ptmcoder.annotate.registry import build_annotator, registered
 from ptmcoder.codebook import Codebook, codebook_hash, load_codebook
 from ptmcoder.corpus.units import load_units
-from ptmcoder.errors import ConfigError, NotFoundError
+from ptmcoder.errors import ConfigError, NotFoundError, PtmcoderError
 from ptmcoder.llm.openai_client import check_base_url
 from ptmcoder.llm.prompts import load_prompt
 from ptmcoder.manifest import (
@@ -48,8 +49,9 @@ from ptmcoder.manifest import (
     RunStatus,
     Session,
 )
+from ptmcoder.paths import runs_dir
 from ptmcoder.progress import progress_bar
-from ptmcoder.runs import Run, create_run, list_run_ids, resolve_run, utcnow
+from ptmcoder.runs import Run, create_run, half_made, list_run_ids, resolve_run, utcnow
 
 
 @dataclass
@@ -65,6 +67,37 @@ class AnnotateResult:
     cache: dict[str, int] = field(default_factory=dict)
     #: error records superseded by this session (--retry-errors)
     retried: int = 0
+    #: the run's current records that are errors (every session's)
+    error_records: int = 0
+
+    @property
+    def all_failed(self) -> bool:
+        """Every record of the run is an error: nothing asked for was coded."""
+        return self.records > 0 and self.error_records == self.records
+
+
+class AllRecordsFailed(PtmcoderError):
+    """Every record of a run is an error (a refused key, an endpoint down, a wrong
+    model name): the command produced nothing a user asked for. The records are kept
+    (they say why each unit failed), and ``--retry-errors`` codes those units again."""
+
+    def __init__(self, result: AnnotateResult) -> None:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(result.errors.items()))
+        super().__init__(
+            f"run {result.run.id}: all {result.records} record(s) are errors"
+            + (f" ({kinds} this session)" if kinds else "")
+            + "; no unit was coded",
+            hint=f"the records are kept in {result.run.annotations_path}; fix the cause "
+            f"(`ptmcoder runs show {result.run.id}` lists the errors), then "
+            f"`ptmcoder annotate --run {result.run.id} --retry-errors`",
+        )
+
+
+def check_result(result: AnnotateResult) -> AnnotateResult:
+    """``result``, or :class:`AllRecordsFailed` when every record of its run is an error."""
+    if result.all_failed:
+        raise AllRecordsFailed(result)
+    return result
 
 
 def config_snapshot(options: AnnotateOptions, book: Codebook) -> RunConfig:
@@ -136,9 +169,19 @@ def prepare_run(
             )
         return existing, options, book, True
     if not options.codebook or not options.corpus or not options.annotators:
+        half = run_ref is not None and half_made(runs_dir() / run_ref)
         raise ConfigError(
-            "--codebook, --corpus and --annotator are needed to start a run",
-            hint="or pass --run ID to resume an existing run",
+            "--codebook, --corpus and --annotator are needed to start a run"
+            + (
+                f"; run {run_ref} was killed before its manifest was written, so it "
+                "cannot be resumed"
+                if half
+                else ""
+            ),
+            hint=f"start it again with `ptmcoder annotate --run {run_ref}` and those options "
+            "(the half-made directory is replaced)"
+            if half
+            else "or pass --run ID to resume an existing run",
         )
     for spec in options.annotators:
         registered(spec)  # an unknown spec is refused before the run exists
@@ -278,12 +321,40 @@ def _code(
 
 
 def annotate(
-    options: AnnotateOptions, *, run_ref: str | None = None, stderr: Console | None = None
+    options: AnnotateOptions,
+    *,
+    run_ref: str | None = None,
+    stderr: Console | None = None,
+    expect_corpus: str | None = None,
 ) -> AnnotateResult:
-    """Create or resume a run and annotate every pending (unit, annotator) pair."""
+    """Create or resume a run and annotate every pending (unit, annotator) pair.
+    ``expect_corpus``: the corpus fingerprint (:func:`corpus_fingerprint`) the units
+    must have (a study's raters code the version taken at the annotate stage's start);
+    another is refused before any unit is coded."""
     stderr = stderr or Console(stderr=True)
     run, options, book, resumed = prepare_run(options, run_ref)
     warn = lambda msg: stderr.print(f"[yellow]warning:[/yellow] {msg}")  # noqa: E731
+    for note in run.notes:
+        stderr.print(f"[yellow]recovered:[/yellow] {note}")
+    try:
+        return _annotate_run(run, options, book, resumed, stderr, warn, expect_corpus)
+    except Exception:
+        if not resumed and not run.annotations_path.exists():
+            # refused before its first record (an unknown corpus or prompt, an annotator
+            # that cannot be built): a refused run leaves nothing behind
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
+
+
+def _annotate_run(
+    run: Run,
+    options: AnnotateOptions,
+    book: Codebook,
+    resumed: bool,
+    stderr: Console,
+    warn: Callable[[str], None],
+    expect_corpus: str | None = None,
+) -> AnnotateResult:
     started = time.perf_counter()
     interrupted = False
     with run:
@@ -294,6 +365,15 @@ def annotate(
         all_units = frame.to_dict("records")
         todo_units = all_units[: options.limit] if options.limit is not None else all_units
         fingerprint = corpus_fingerprint(todo_units)
+        if expect_corpus is not None and fingerprint != expect_corpus:
+            raise ConfigError(
+                f"the corpus {options.corpus!r} was replaced after the run started: "
+                f"{run.path} would code units {fingerprint[:19]}, the run started on "
+                f"{expect_corpus[:19]}",
+                hint="every rater of a run codes one version of the corpus; run the study "
+                "again (its import stage restores the study's corpus), or import the new "
+                "corpus under another name",
+            )
         _check_corpus(run, manifest, fingerprint)
         session = Session(started_at=utcnow(), resumed=resumed, pid=os.getpid())
         level = normalise_level(options.level)
@@ -406,4 +486,5 @@ def annotate(
         interrupted=interrupted,
         cache=session.cache.model_dump(),
         retried=len(retried),
+        error_records=sum(1 for r in records if r.get("error_type")),
     )

@@ -98,12 +98,14 @@ def _render_result(result, as_json: bool, stderr) -> None:
 
 def _repeat(options, k: int, run_ref, stderr, as_json: bool) -> None:
     """``--repeat K``: K runs of the same units, seeds ``seed .. seed+K-1``."""
+    from ptmcoder.annotate.runner import AllRecordsFailed
     from ptmcoder.annotate.runner import annotate as run_annotate
     from ptmcoder.errors import PtmcoderError
 
     if run_ref:
         raise PtmcoderError("--repeat starts new runs", hint="drop --run, or drop --repeat")
     runs = []
+    failed = None
     for i in range(k):
         stderr.print(f"repeat {i + 1} of {k} (seed {options.seed + i})")
         result = run_annotate(options.model_copy(update={"seed": options.seed + i}), stderr=stderr)
@@ -117,8 +119,14 @@ def _repeat(options, k: int, run_ref, stderr, as_json: bool) -> None:
                 "errors": dict(result.errors),
             }
         )
+        failed = result if result.all_failed else None
+        if failed is not None:
+            break  # the next repeats would fail the same way
     if as_json:
         print_json({"repeats": runs})
+    if failed is not None:
+        raise AllRecordsFailed(failed)
+    if as_json:
         return
     out = make_console()
     for r in runs:
@@ -309,6 +317,7 @@ def annotate(**params) -> None:
     if not params["plan"] and not params["as_json"] and not params["no_progress"]:
         stderr.print("ptmcoder annotate: starting...", highlight=False)  # before heavy imports
     from ptmcoder.annotate.runner import annotate as run_annotate
+    from ptmcoder.annotate.runner import check_result
 
     options = _options(params)
     if params["plan"]:
@@ -323,3 +332,4 @@ def annotate(**params) -> None:
         stderr.print("interrupted")
         sys.exit(130)
     _render_result(result, params["as_json"], stderr)
+    check_result(result)  # every record an error: non-zero, the records kept

@@ -24,9 +24,12 @@ def list_runs(as_json: bool) -> None:
     """List runs, oldest first: origin (annotate, or the study's id), codebook, raters,
     the settings that tell runs of one annotator apart, records, errors, a study's
     stages and status."""
-    from ptmcoder.runs import Run, list_run_ids, run_summary, runs_dir
+    from ptmcoder.runlist import list_runs
 
-    rows = [run_summary(Run(runs_dir() / rid)) for rid in list_run_ids()]
+    rows, notes = list_runs()
+    err = make_console(stderr=True)
+    for note in notes:
+        err.print(f"[yellow]recovered:[/yellow] {note}")
     if as_json:
         print_json(rows)
         return

@@ -50,8 +50,23 @@ from ptmcoder.pipeline.rundir import (
     write_stage_output,
     write_stage_record,
 )
-from ptmcoder.pipeline.stages import ADAPTERS, StageContext, StageUnavailable, stage_inputs
-from ptmcoder.runs import MANIFEST, Run, base_manifest, git_commit, list_run_ids, new_run_id, utcnow
+from ptmcoder.pipeline.stages import (
+    ADAPTERS,
+    StageContext,
+    StageUnavailable,
+    stage_current,
+    stage_inputs,
+)
+from ptmcoder.runs import (
+    MANIFEST,
+    Run,
+    base_manifest,
+    create_run,
+    git_commit,
+    list_run_ids,
+    new_run_id,
+    utcnow,
+)
 
 
 @dataclass
@@ -135,31 +150,33 @@ def _study_runs(study_id: str) -> list[Path]:
 
 def open_study_run(config: StudyConfig, study_path: Path, run: str | None, new: bool) -> Run:
     """The run directory: ``run`` (id or path), else the latest run of this study,
-    else a new one; its manifest says which study file (name and hash) it runs."""
+    else a new one (made atomically by :func:`~ptmcoder.runs.create_run`: a half-made
+    directory of that id is replaced, and :attr:`Run.notes` says so); its manifest says
+    which study file (name and hash) it runs."""
     root = runs_dir()
     if run:
         path = Path(run) if os.sep in run else root / run
     else:
         mine = [] if new else _study_runs(config.study.id)
         path = mine[-1] if mine else root / f"{new_run_id()}-{config.study.id}"
-    path.mkdir(parents=True, exist_ok=True)
-    target = Run(path)
     study = StudyRef(
         id=config.study.id,
         file=study_path.name,
         sha256=sha256_file(study_path),
         config=config.model_dump(mode="json", by_alias=True),
     )
-    if (path / MANIFEST).is_file():
-        manifest = target.manifest()
-        if manifest.origin is not Origin.STUDY:
-            raise ConfigError(
-                f"run {path.name} was made by `ptmcoder annotate`, not by a study",
-                hint="give another --run, or --new",
-            )
-    else:
+    if not (path / MANIFEST).is_file():
         manifest = base_manifest(path.name, {})
         manifest.origin = Origin.STUDY
+        manifest.study = study
+        return create_run({}, run_id=path.name, root=path.parent, manifest=manifest)
+    target = Run(path)
+    manifest = target.manifest()
+    if manifest.origin is not Origin.STUDY:
+        raise ConfigError(
+            f"run {path.name} was made by `ptmcoder annotate`, not by a study",
+            hint="give another --run, or --new",
+        )
     manifest.study = study
     manifest.ptmcoder_version = __version__
     manifest.git_commit = git_commit()
@@ -188,6 +205,8 @@ def run_study(
     forced = {parse_stage(s) for s in force}
     say = say or (lambda _m: None)
     target = open_study_run(config, study_path, run, new)
+    for note in target.notes:
+        say(f"recovered: {note}")
     target.lock()
     run_dir = target.path
     ctx = StageContext(config, study_path, run_dir, say, stderr=stderr, progress=progress)
@@ -237,6 +256,7 @@ def _run_stage(
         and record.get("input_hash") == input_hash
         and not redo
         and not forced
+        and stage_current(ctx, stage)
     ):
         ctx.outputs[str(stage)] = record["output_hash"]
         outcome = StageOutcome(

@@ -154,10 +154,16 @@ def _compute_rater_settings(ctx: StageContext, rater: RaterConfig) -> dict[str, 
 
 
 def _adapt_annotate_rater(
-    ctx: StageContext, rater: RaterConfig, corpus: str, run_dir: Path, marker: dict[str, Any]
+    ctx: StageContext,
+    rater: RaterConfig,
+    corpus: str,
+    run_dir: Path,
+    marker: dict[str, Any],
+    fingerprint: str | None = None,
 ) -> dict[str, Any]:
     """annotate one rater: ``ptmcoder.annotate.runner.annotate`` (what ``ptmcoder
-    annotate`` calls) on an annotation store created, or resumed, at ``run_dir``."""
+    annotate`` calls) on an annotation store created, or resumed, at ``run_dir``, on
+    the units of corpus ``fingerprint`` only."""
     from ptmcoder.annotate.runner import AnnotateOptions, annotate, prepare_run
 
     cfg = ctx.config.annotate
@@ -183,15 +189,58 @@ def _adapt_annotate_rater(
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         prepare_run(options, str(run_dir))
         write_json(run_dir / "settings.json", marker)
-    result = annotate(options, run_ref=str(run_dir), stderr=ctx.stderr)
+    result = annotate(options, run_ref=str(run_dir), stderr=ctx.stderr, expect_corpus=fingerprint)
     return {"calls": result.written, "cache": dict(result.cache), "interrupted": result.interrupted}
+
+
+def corpus_snapshot(ctx: StageContext, corpus: str) -> str:
+    """The fingerprint (``annotate.runner.corpus_fingerprint``) of the units the annotate
+    stage codes, taken once at its start: every rater must code these units. The
+    corpus must still be the one the run's import (or sample) stage wrote; one replaced
+    since (``corpus import --replace`` of its name) is refused."""
+    from ptmcoder.annotate.runner import corpus_fingerprint
+    from ptmcoder.corpus.store import corpus_path
+    from ptmcoder.corpus.units import load_units
+
+    upstream = [read_stage_output(ctx.run_dir, s) or {} for s in (Stage.SAMPLE, Stage.IMPORT)]
+    recorded = next((o.get("units_sha256") for o in upstream if o.get("corpus") == corpus), None)
+    units = load_units(corpus).to_dict("records")
+    path = Path(corpus_path(corpus))
+    if recorded is not None and (not path.is_file() or sha256_file(path) != recorded):
+        raise ConfigError(
+            f"the corpus {corpus!r} was replaced after run {ctx.run_dir.name} imported it ({path})",
+            hint="every rater of a run codes the corpus its import stage wrote; run the "
+            "study again (the import stage restores it), or import the other corpus under "
+            "another name",
+        )
+    limit = ctx.config.annotate.limit
+    return corpus_fingerprint(units[:limit] if limit is not None else units)
+
+
+def stage_current(ctx: StageContext, stage: Stage) -> bool:
+    """Whether what a recorded stage wrote outside its run directory is still there:
+    the corpus of the import (and sample) stage, by its file hash. A corpus replaced
+    since (``corpus import --replace`` of its name) makes the stage run again."""
+    from ptmcoder.corpus.store import corpus_path
+
+    if stage not in (Stage.IMPORT, Stage.SAMPLE):
+        return True
+    output = read_stage_output(ctx.run_dir, stage) or {}
+    recorded, corpus = output.get("units_sha256"), output.get("corpus")
+    if recorded is None or corpus is None:
+        return True
+    path = Path(corpus_path(corpus))
+    return path.is_file() and sha256_file(path) == recorded
 
 
 def _adapt_annotate(ctx: StageContext) -> dict[str, Any]:
     """annotate: one annotation run per rater in ``annotate/<rater>/``. A rater whose
-    settings hash is unchanged keeps its run (0 calls); a changed one is coded afresh."""
+    settings hash is unchanged keeps its run (0 calls); a changed one is coded afresh.
+    Every rater codes the corpus as it was at the stage's start (:func:`corpus_snapshot`):
+    a corpus replaced half-way is refused, never coded by some raters only."""
     sample = read_stage_output(ctx.run_dir, Stage.SAMPLE) or {}
     corpus = sample.get("corpus") or corpus_name(ctx.config)
+    fingerprint = corpus_snapshot(ctx, corpus)
     names = [r.name for r in ctx.config.annotate.raters]
     if len(set(names)) != len(names):
         raise ConfigError("annotate.raters: two raters have the same name")
@@ -213,7 +262,7 @@ def _adapt_annotate(ctx: StageContext) -> dict[str, Any]:
                 shutil.rmtree(run_dir)
         ctx.say(f"annotate: rater {rater.name} ({rater.annotator})")
         session = _adapt_annotate_rater(
-            ctx, rater, corpus, run_dir, {"hash": settings_hash, "settings": settings}
+            ctx, rater, corpus, run_dir, {"hash": settings_hash, "settings": settings}, fingerprint
         )
         summary = rater_usage(RaterSource(rater.name, Run(run_dir), rater.annotator))
         summary["calls_this_session"] = session.get("calls", 0)
@@ -224,6 +273,7 @@ def _adapt_annotate(ctx: StageContext) -> dict[str, Any]:
         "codebook": ctx.config.annotate.codebook,
         "level": ctx.config.annotate.level or "leaf",
         "corpus": corpus,
+        "corpus_fingerprint": fingerprint,
         "raters": raters,
         "calls": sum(r["calls_this_session"] for r in raters),
     }
