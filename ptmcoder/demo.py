@@ -16,17 +16,37 @@ labels, see ATTRIBUTION.md). The demo study (``studies/demo.toml``)
    code distributions, and writes the report.
 
 A second run skips every stage whose inputs are unchanged (0 annotator calls).
+
+The demo writes only inside its workspace (:func:`demo_workspace`): ``$PTMCODER_HOME``
+when set, else ``ptmcoder-demo/`` in the current directory, so running it from a
+checkout leaves no ``corpora/``, ``runs/``, ``cache/`` or ``locks/`` beside the
+code; ``--workspace .`` asks for the current directory.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from ptmcoder.paths import use_workspace, workspace
 from ptmcoder.pipeline import PipelineResult, StudyConfig, find_study, run_study
 
 DEMO_STUDY = "demo"
 EMBEDDERS = ("embedded", "embedded:tfidf")
+#: the demo's own workspace, in the current directory, when $PTMCODER_HOME is unset
+DEMO_WORKSPACE = "ptmcoder-demo"
+
+
+def demo_workspace(given: str | Path | None = None) -> Path:
+    """Where the demo writes everything: ``given``, else ``$PTMCODER_HOME``, else
+    ``ptmcoder-demo/`` in the current directory."""
+    if given is not None:
+        return Path(given).expanduser().resolve()
+    if os.environ.get("PTMCODER_HOME"):
+        return workspace()
+    return (Path.cwd() / DEMO_WORKSPACE).resolve()
 
 
 def demo_overrides(
@@ -60,13 +80,16 @@ def run_demo(
     say: Callable[[str], None] | None = None,
     stderr: Any = None,
     progress: bool = False,
+    workspace: str | Path | None = None,
 ) -> PipelineResult:
-    """Run the bundled demo study; see the module docstring."""
-    return run_study(
-        find_study(DEMO_STUDY),
-        new=new,
-        overrides=demo_overrides(embedder=embedder, limit=limit, n_boot=n_boot),
-        say=say,
-        stderr=stderr,
-        progress=progress,
-    )
+    """Run the bundled demo study in :func:`demo_workspace` (``workspace``); see the
+    module docstring."""
+    with use_workspace(demo_workspace(workspace)):
+        return run_study(
+            find_study(DEMO_STUDY),
+            new=new,
+            overrides=demo_overrides(embedder=embedder, limit=limit, n_boot=n_boot),
+            say=say,
+            stderr=stderr,
+            progress=progress,
+        )

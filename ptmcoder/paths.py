@@ -11,7 +11,9 @@ wheel; :func:`bundled_dir` finds either.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -21,6 +23,24 @@ def workspace() -> Path:
     """The workspace directory (``$PTMCODER_HOME`` or the current directory)."""
     home = os.environ.get("PTMCODER_HOME")
     return Path(home).expanduser().resolve() if home else Path.cwd()
+
+
+@contextlib.contextmanager
+def use_workspace(path: str | Path) -> Iterator[Path]:
+    """Work in ``path`` (created if missing) for the block: :func:`workspace` and every
+    directory under it (corpora, runs, reviews, caches, locks) point there; the
+    previous ``$PTMCODER_HOME`` is restored after."""
+    target = Path(path).expanduser().resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    old = os.environ.get("PTMCODER_HOME")
+    os.environ["PTMCODER_HOME"] = str(target)
+    try:
+        yield target
+    finally:
+        if old is None:
+            os.environ.pop("PTMCODER_HOME", None)
+        else:
+            os.environ["PTMCODER_HOME"] = old
 
 
 def bundled_dir(name: str) -> Path:

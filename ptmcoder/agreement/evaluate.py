@@ -122,9 +122,11 @@ def load_inputs(options: AgreeOptions) -> AgreementInputs:
         else:
             df = read_long_table(src)
         frames.append(df[["unit", "rater", "code"]])
+    gold = read_gold(options.gold) if options.gold else None
+    if options.run:
+        _require_shared(options.run, frames, sources, gold, options.gold)
     frames, run_raters = mark_repeats(frames, sources, run_raters)
     ratings = pd.concat(frames, ignore_index=True)
-    gold = read_gold(options.gold) if options.gold else None
     if options.level and not options.codebook:
         raise PtmcoderError(
             "--level needs --codebook", hint="e.g. --codebook tan2024 --level category"
@@ -149,6 +151,40 @@ def load_inputs(options: AgreeOptions) -> AgreementInputs:
             )
     selected = bool(options.annotators or options.humans)
     return AgreementInputs(ratings, gold, annotators, humans, raters, selected, notes)
+
+
+def _require_shared(
+    run_ref: str,
+    frames: list[pd.DataFrame],
+    sources: list[Path],
+    gold: pd.DataFrame | None,
+    gold_file: str | None,
+) -> None:
+    """Refuse a ``--run`` that shares no unit with the labels (the long tables and the
+    gold labels): every annotator-human figure would be empty, silently (often
+    ``latest`` is another study's run)."""
+    from ptmcoder.runs import resolve_run
+
+    coded: set[str] = set()
+    labelled: set[str] = set()
+    files = []
+    for frame, source in zip(frames, sources, strict=True):
+        if _is_run(source):
+            coded |= set(frame["unit"].dropna().astype(str))
+        else:
+            labelled |= set(frame["unit"].dropna().astype(str))
+            files.append(str(source))
+    if gold is not None and gold_file:
+        labelled |= set(gold["unit"].dropna().astype(str))
+        files.append(gold_file)
+    if labelled and not coded & labelled:
+        run = resolve_run(run_ref)
+        named = f"run {run.id}" + (f" ({run_ref})" if run_ref != run.id else "")
+        raise PtmcoderError(
+            f"{named} shares no unit with the labels ({', '.join(files)}): the run coded "
+            f"{len(coded)} unit(s), the labels cover {len(labelled)}, none in common",
+            hint="is this the run you meant? `ptmcoder runs list` shows the runs; pass --run ID",
+        )
 
 
 def run_stores(ref: str) -> list[tuple[Path, dict[str, str] | None]]:

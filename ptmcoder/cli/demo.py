@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
 from ptmcoder.console import make_console, print_json
@@ -24,9 +26,22 @@ from ptmcoder.console import make_console, print_json
     help="Bootstrap resamples for the confidence intervals (the study's default: 1000).",
 )
 @click.option("--new", is_flag=True, help="Start a new run instead of updating the last one.")
+@click.option(
+    "--workspace",
+    "workspace",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where the demo writes everything (corpora, runs, reviews, caches, locks): default "
+    "$PTMCODER_HOME, else ./ptmcoder-demo; `--workspace .` writes into the current directory.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the stage outcomes as JSON.")
 def demo(
-    embedder: str | None, limit: int | None, n_boot: int | None, new: bool, as_json: bool
+    embedder: str | None,
+    limit: int | None,
+    n_boot: int | None,
+    new: bool,
+    workspace: str | None,
+    as_json: bool,
 ) -> None:
     """Run the demo study (studies/demo.toml): import 477 real Stack Overflow questions
     screened by Humbatova et al.'s evaluators, code them offline with the embedded
@@ -34,10 +49,14 @@ def demo(
     build the review queue, map, count and write the report. A second run skips what is
     up to date."""
     from ptmcoder.cli.run import render_result
-    from ptmcoder.demo import run_demo
+    from ptmcoder.demo import demo_workspace, run_demo
+    from ptmcoder.paths import workspace as current_workspace
 
     err = make_console(stderr=True)
+    where = demo_workspace(workspace)
+    err.print(f"demo workspace: {where}", highlight=False)
     result = run_demo(
+        workspace=where,
         embedder=embedder,
         limit=limit,
         n_boot=n_boot,
@@ -51,4 +70,5 @@ def demo(
         return
     out = make_console()
     render_result(result, out)
-    out.print(f"compare the two settings: ptmcoder compare {result.run_dir}")
+    env = "" if where == current_workspace() else f"PTMCODER_HOME={shlex.quote(str(where))} "
+    out.print(f"compare the two settings: {env}ptmcoder compare latest", highlight=False)

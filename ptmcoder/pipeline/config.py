@@ -13,8 +13,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
+from ptmcoder.agreement.bootstrap import MAX_BOOTSTRAP
 from ptmcoder.errors import ConfigError, NotFoundError, Problem, ValidationError, problems_from
 from ptmcoder.llm.base import StructuredMode
+from ptmcoder.manifest import MAX_FOLDS
 from ptmcoder.paths import bundled_dir, samples_dir
 
 
@@ -87,7 +89,8 @@ class RaterConfig(_Model):
     temperature: float | None = None
     embedded_temperature: float = 0.05
     multi_threshold: float = 0.5
-    folds: int = 5
+    #: cross-fitting folds of a supervised rater (at least 2)
+    folds: int = Field(default=5, ge=2, le=MAX_FOLDS)
     #: embedded annotator with ``train``, auto mode: MiniLM joins when the learning step
     #: has at most this many distinct texts (default 2,000)
     learn_max_texts: int | None = Field(default=None, ge=0)
@@ -120,7 +123,8 @@ class AgreeConfig(_Model):
     humans: str | None = None
     gold: str | None = None
     gold_rater: str | None = None
-    bootstrap: int = Field(default=1000, ge=0)
+    #: resamples, at most MAX_BOOTSTRAP (100,000)
+    bootstrap: int = Field(default=1000, ge=0, le=MAX_BOOTSTRAP)
     seed: int = 13
     #: same-unit view: triads with fewer common units are shown, left out of the means
     min_n: int = Field(default=20, ge=1)
@@ -178,7 +182,8 @@ class StatsConfig(_Model):
     ptm_tags: list[str] | None = None
     #: popularity and difficulty: questions created on or after this date only
     since: str | None = None
-    bootstrap: int = Field(default=1000, ge=0)
+    #: resamples, at most MAX_BOOTSTRAP (100,000)
+    bootstrap: int = Field(default=1000, ge=0, le=MAX_BOOTSTRAP)
     seed: int = 13
 
 
@@ -228,7 +233,28 @@ def load_study(ref: str | Path) -> tuple[StudyConfig, Path]:
     """Read and validate a study file; every problem names the file and the key."""
     path = find_study(ref)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(
+            [Problem(str(path), "", f"cannot be read ({exc.strerror})")]
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ValidationError(
+            [
+                Problem(
+                    str(path),
+                    f"line {line}, column {column}",
+                    f"not UTF-8 text (byte 0x{raw[exc.start]:02x})",
+                )
+            ],
+            hint="save the study file as UTF-8",
+        ) from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValidationError([Problem(str(path), "", f"invalid TOML: {exc}")]) from None
     try:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from ptmcoder.errors import InputRecordError, NotFoundError, PtmcoderError
+from ptmcoder.errors import ConfigError, InputRecordError, NotFoundError, PtmcoderError
 from ptmcoder.review.store import Item, ReviewStore, open_store
 from ptmcoder.runs import Run, resolve_run, utcnow
 
@@ -222,6 +222,21 @@ def _proposal(raters: list[dict[str, Any]]) -> tuple[list[str], str]:
     return list(best[0]), source
 
 
+def _require_shared(
+    run: Run, run_ref: str, run_units: set[str], labels: pd.DataFrame, source: str
+) -> None:
+    """Refuse labels that share no unit with the run (the wrong run, often ``latest``):
+    a queue built from them would hold the annotators' codes only, silently."""
+    units = set(labels["unit"].dropna().astype(str))
+    if units and not units & run_units:
+        named = f"run {run.id}" + (f" ({run_ref})" if run_ref != run.id else "")
+        raise ConfigError(
+            f"{named} shares no unit with {source}: the run coded {len(run_units)} unit(s), "
+            f"the file labels {len(units)}, none in common",
+            hint="is this the run you meant? `ptmcoder runs list` shows the runs; give its id",
+        )
+
+
 def build_queue(run_ref: str, options: BuildOptions | None = None) -> BuildResult:
     """Fill (or refill) the review queue of run ``run_ref``; see the module doc."""
     options = options or BuildOptions()
@@ -264,6 +279,7 @@ def build_queue(run_ref: str, options: BuildOptions | None = None) -> BuildResul
     humans_long = None
     if options.humans:
         humans_long = read_humans(options.humans)
+        _require_shared(run, run_ref, run_units, humans_long, options.humans)
         humans_long = humans_long[humans_long["unit"].isin(run_units)]
         for unit, by_rater in _codes_by_rater(humans_long).items():
             for rater, coded in sorted(by_rater.items()):
@@ -272,6 +288,7 @@ def build_queue(run_ref: str, options: BuildOptions | None = None) -> BuildResul
         from ptmcoder.agreement.io import read_gold
 
         gold = read_gold(options.gold)
+        _require_shared(run, run_ref, run_units, gold, options.gold)
         gold = gold[gold["unit"].isin(run_units)]
         for unit, by_rater in _codes_by_rater(gold).items():
             per_unit[unit].append(
