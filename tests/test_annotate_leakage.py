@@ -107,3 +107,41 @@ def test_embedded_vectors_leave_the_cited_example_out(book):
     ci = annotator.codes.index(codes[0])
     assert (vectors[ci] != annotator.code_vectors[ci]).any()
     assert (vectors[:ci] == annotator.code_vectors[:ci]).all()
+
+
+def test_a_definition_quoting_or_naming_a_unit_flags_that_unit(book):
+    """Definitions rebuilt from a paper can name a cited issue or quote its title; the
+    guard cannot leave them out, so the unit's record is flagged with the places."""
+    node = next(n for n, _, _ in book.walk() if n.is_leaf)
+    changed = node.model_copy(
+        update={
+            "definition": node.definition
+            + ' As in "RuntimeError: expected scalar type Half but found Float".',
+            "include": [*node.include, "problems like threestudio #261"],
+        }
+    )
+    guard = LeakageGuard(book, [changed])
+    assert guard.quoted(OTHER) == {node.id: ["definition", f"include {len(changed.include)}"]}
+    assert guard.flags(OTHER) == [
+        f"codebook names this unit: {node.id} (definition, include {len(changed.include)})"
+    ]
+    short = {**OTHER, "id": "gh:a/b#1", "url": None, "title": "found Float"}
+    assert guard.quoted(short) == {}  # a title under 5 words is not taken as a quote
+
+
+def test_embedded_records_carry_the_codebook_quote_flag(book):
+    annotator = EmbeddedAnnotator(book, None, TfidfEmbedder())
+    units = [THREESTUDIO, {**OTHER, "id": "x", "url": None}]
+    annotator.prepare(units)
+    records = {r.unit_id: r for r in annotator.annotate(units)}
+    # its cited examples are left out (example_excluded), not flagged as quotes
+    own = records[THREESTUDIO["id"]]
+    assert own.example_excluded
+    assert not [f for f in own.flags if f.startswith("codebook names")]
+    node = next(n for n, _, _ in book.walk() if n.id == own.example_excluded[0])
+    quoting = node.model_copy(update={"definition": node.definition + " " + OTHER["title"]})
+    annotator.guard = LeakageGuard(book, [quoting])
+    records = {r.unit_id: r for r in annotator.annotate(units)}
+    assert [f for f in records["x"].flags if f.startswith("codebook names")] == [
+        f"codebook names this unit: {node.id} (definition)"
+    ]

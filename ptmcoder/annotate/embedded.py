@@ -441,7 +441,8 @@ class EmbeddedAnnotator:
                 example_excluded=excluded,
                 # and the same review flags as an LLM record (a post addressing "the
                 # model"): :func:`~ptmcoder.annotate.injection.injection_flags`
-                flags=[*flags, *injection_flags(text, self.codes)],
+                # and a codebook text naming or quoting this unit (:mod:`.leakage`)
+                flags=[*flags, *injection_flags(text, self.codes), *self.guard.flags(unit)],
                 scores={c: round(scores[c], 4) for c in self.codes},
                 latency_s=round(per_unit, 5),
                 **common,

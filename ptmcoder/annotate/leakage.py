@@ -158,15 +158,22 @@ class LeakageGuard:
 
         >>> from ptmcoder.codebook import load_codebook
         >>> guard = LeakageGuard(load_codebook("banyongrakkul2025"))
-        >>> sorted(guard.quoted({"id": "gh:threestudio-project/threestudio#260"}))
-        ['MU.io', 'MU.io.type-shape-mismatch']
+        >>> guard.quoted({"id": "gh:threestudio-project/threestudio#260"})  # left out instead
+        {}
+        >>> guard.quoted({"id": "x", "title": "Tokenizer in the notebook: a Hugging Face example"})
+        {}
         """
         keys = unit_keys(unit)
         title = unit.get("title")
         words = normalise(title if isinstance(title, str) else "")
         needle = f" {words} " if len(words.split()) >= MIN_QUOTED_WORDS else None
+        left_out = {
+            (code, f"example {i + 1}") for code, ii in self.matches(unit).items() for i in ii
+        }
         out: dict[str, list[str]] = defaultdict(list)
         for code, where, text, named in self.texts:
+            if (code, where) in left_out:  # a cited example: already left out for the unit
+                continue
             if (named & keys) or (needle and needle in text):
                 if where not in out[code]:
                     out[code].append(where)

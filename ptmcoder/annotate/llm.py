@@ -236,7 +236,9 @@ class LLMAnnotator:
             model=self.model_name,
             samples=self.settings.samples,
             example_excluded=sorted(self.guard.matches(unit)),
-            flags=injection_flags(unit_text(unit), self.codes),
+            # a post that tells the model what to do; a codebook text that names or
+            # quotes this very unit (in-sample for that code: :mod:`.leakage`)
+            flags=injection_flags(unit_text(unit), self.codes) + self.guard.flags(unit),
             **common,
         )
         if not unit_text(unit).strip():
