@@ -202,8 +202,7 @@ class Run:
         self._fd: int | None = None
         self._attempts: dict[tuple[str, str], int] | None = None
         self._read: tuple[tuple[int, int], list[dict[str, Any]]] | None = None
-        #: what creating it recovered (a half-made run of the same id removed)
-        self.notes: list[str] = []
+        self.notes: list[str] = []  # what creating it recovered (a half-made run removed)
 
     # -- files ---------------------------------------------------------------
     @property
@@ -632,18 +631,20 @@ def resolve_run(ref: str, *, root: Path | None = None) -> Run:
     if (root / ref).is_dir() and not ref.startswith("."):
         raise NotFoundError(
             f"run {ref!r} has no {MANIFEST} ({root / ref}): it was killed while being created",
-            hint="start it again with the same id (`ptmcoder annotate --run ID` with "
-            "--codebook, --corpus and --annotator; a half-made run without records is "
-            "replaced), or see `ptmcoder runs list`",
+            hint="`ptmcoder annotate --run ID` with --codebook, --corpus and --annotator "
+            "creates it again (a half-made run without records is replaced)",
         )
     raise NotFoundError(f"no run {ref!r} in {root}", hint="`ptmcoder runs list` shows the runs")
 
 
 def list_run_ids(root: Path | None = None) -> list[str]:
+    """The runs' ids, sorted; a hidden directory (a run being created) is none."""
     root = root or runs_dir()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file())
+    return sorted(
+        p.name for p in root.iterdir() if not p.name.startswith(".") and (p / MANIFEST).is_file()
+    )
 
 
 def distinguishing_settings(config: RunConfig) -> str:

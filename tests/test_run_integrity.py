@@ -263,3 +263,39 @@ def test_record_without_unit_id_on_resume_is_a_located_error(isolated_home, run_
     assert f"{path}: line 2, field 'unit_id': missing" in result.stderr
     with pytest.raises(InputRecordError):
         Run(path.parent).done_keys()
+
+
+def test_kill_9_during_creation_leaves_no_visible_run(isolated_home):
+    """A real ``kill -9`` while the manifest is staged: no ``runs/ID/`` appears, and the
+    next creation of that id removes the staging directory and succeeds."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    child = (
+        "import os, time\n"
+        "from ptmcoder.runs import create_run\n"
+        "def hang(*a, **k):\n"
+        "    print('staged', flush=True)\n"
+        "    time.sleep(60)\n"
+        "os.rename = hang\n"
+        "create_run({'codebook': 'x'}, run_id='r9')\n"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PTMCODER_HOME": str(isolated_home), "PYTHONPATH": str(repo)}
+    proc = subprocess.Popen([sys.executable, "-c", child], env=env, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"staged"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    root = isolated_home / "runs"
+    (staging,) = [p for p in root.iterdir() if p.name.startswith(STAGING)]
+    assert (staging / MANIFEST).is_file()
+    assert not (root / "r9").exists() and list_run_ids(root) == []
+    time.sleep(0.05)
+    run = create_run({"codebook": "x"}, run_id="r9")
+    assert run.manifest().run_id == "r9"
+    assert any("r9" in n and "killed" in n for n in run.notes)
+    assert not staging.exists()
