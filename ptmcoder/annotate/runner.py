@@ -16,6 +16,7 @@ with every unit annotated exactly once per annotator.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -343,6 +344,8 @@ def annotate(
             # refused before its first record (an unknown corpus or prompt, an annotator
             # that cannot be built): a refused run leaves nothing behind
             shutil.rmtree(run.path, ignore_errors=True)
+            with contextlib.suppress(OSError):  # and the runs folder it made, if empty
+                run.path.parent.rmdir()
         raise
 
 
