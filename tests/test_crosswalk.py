@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import REPO_ROOT, SHARED
 
 from ptmcoder import crosswalk as cw
 from ptmcoder.crosswalk import NO_TERM, Mapping, Predicate, Status
 from ptmcoder.errors import PtmcoderError, ValidationError
-from tests.conftest import REPO_ROOT, SHARED
 
 BUNDLED = REPO_ROOT / "codebooks" / "crosswalks"
 SEEDED = sorted(BUNDLED.glob("*.sssom.tsv"))

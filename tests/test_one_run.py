@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
+from test_readme_commands import README, adapt, readme_commands, setup_workspace
 
 from ptmcoder.manifest import SCHEMA_VERSION, Origin
 from ptmcoder.runs import Run
-from tests.test_readme_commands import README, adapt, readme_commands, setup_workspace
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "runs"
 OLD_STUDY = "20261207-233503-6b53-demo"

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from fakes import posts_row
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,7 +39,6 @@ from ptmcoder.corpus.readers.base import (
 )
 from ptmcoder.corpus.schema import UNIT_SCHEMA
 from ptmcoder.errors import InputRecordError
-from tests.fakes import posts_row
 
 TEXT = st.one_of(
     st.text(max_size=30),
