@@ -153,3 +153,27 @@ def test_a_long_text_contained_in_another_matches_and_unrelated_texts_do_not():
     ]
     groups, pairs = duplicate_groups(labelled + [("e", "", body.upper())])
     assert groups[0] == groups[2] != groups[1] and pairs[0].how == "same text"
+
+
+def test_coders_who_give_one_code_make_the_annotator_give_one(data, tmp_path):
+    """Two coders who disagree give a unit two consensus codes; the README's
+    ``--train humbatova_so`` gave 2-3 codes to 211 of 477 units of a codebook whose
+    coders gave one each. The coders' ratings, not the consensus, decide."""
+    book, units, _ = data
+    training = load_training("humbatova_so", book, None, units)
+    assert training.stats["ratings_with_one_code"] == 1.0 and training.single_code
+    assert sum(len(c) > 1 for c in training.labels.values()) == 41  # the consensus: multi
+    one = SupervisedAnnotator(book, None, mode="tfidf", single_code=training.single_code)
+    one.fit(training.labels, training.units, units)
+    assert {len(r.codes) for r in one.annotate(units)} == {1}
+    assert one.learned.decision == "top1"
+    assert {f["decision"] for f in one.describe()["learner"]["cross_fitting"]["fold_choices"]} == {
+        "top1"
+    }
+    rows = [("u1", "a", "generic"), ("u1", "a", "dl-fault"), ("u2", "a", "generic")]
+    rows += [("u3", "a", "dl-fault"), ("u3", "a", "false-positive"), ("u4", "a", "generic")]
+    path = tmp_path / "multi.csv"
+    pd.DataFrame(rows, columns=["unit", "rater", "code"]).to_csv(path, index=False)
+    corpus = [{"id": u, "title": f"title {u}", "body": ""} for u in ("u1", "u2", "u3", "u4")]
+    multi = load_training(str(path), book, None, corpus)
+    assert multi.stats["ratings_with_one_code"] == 0.5 and not multi.single_code

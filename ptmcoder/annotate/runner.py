@@ -439,6 +439,7 @@ def _annotate_run(
                     prompt=template,
                     labels=labels,
                     train_units=train_units,
+                    single_code=training.single_code if training is not None else None,
                 )
                 meta = _code(context, common, run, ledger)
                 ledger.annotator_done()

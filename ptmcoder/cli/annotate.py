@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ptmcoder.console import make_console, print_json
+from ptmcoder.console import make_console, print_json, safe_text
 from ptmcoder.llm.base import STRUCTURED_MODES
 
 #: option fields whose click parameter has another name
@@ -82,7 +82,9 @@ def _render_result(result, as_json: bool, stderr) -> None:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(result.errors.items()))
         stderr.print(f"[yellow]{total} error record(s)[/yellow] ({kinds}); they go to review:")
         for unit, annotator, message in result.error_units[:20]:
-            stderr.print(f"  {unit} [{annotator}]: {message[:160]}", markup=False)
+            stderr.print(
+                safe_text(f"  {unit} [{annotator}]: {message[:160]}"), markup=False, highlight=False
+            )
         if len(result.error_units) > 20:
             stderr.print(
                 f"  ... and {len(result.error_units) - 20} more "

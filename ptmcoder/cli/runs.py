@@ -9,7 +9,7 @@ from collections import Counter
 import click
 from rich.table import Table
 
-from ptmcoder.console import make_console, print_json
+from ptmcoder.console import make_console, print_json, safe_text
 
 
 @click.group("runs")
@@ -141,8 +141,9 @@ def render_report(r, console) -> None:
         )
         for e in r.error_records[:20]:
             console.print(
-                f"  {e.unit_id} [{e.annotator}] {e.error_type}: {(e.error or '')[:120]}",
+                safe_text(f"  {e.unit_id} [{e.annotator}] {e.error_type}: {(e.error or '')[:120]}"),
                 markup=False,
+                highlight=False,
             )
 
 
