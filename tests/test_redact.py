@@ -72,8 +72,10 @@ def test_an_endpoint_echoing_the_authorization_header_leaks_nothing(run_cli, iso
             env=env,
         )
         assert server.headers and FAKE_KEY in server.headers[0]["authorization"]
-    assert result.exit_code == 0, result.stderr
-    run_dir = Path(json.loads(result.stdout)["path"])
+    # every record is an error: no silent success (the records stay, for --retry-errors)
+    assert result.exit_code == 1, result.stderr
+    assert "every record" in result.stderr.lower() or "all 2" in result.stderr, result.stderr
+    run_dir = isolated_home / "runs" / "leak"
     records = [json.loads(x) for x in (run_dir / "annotations.jsonl").read_text().splitlines()]
     assert len(records) == 2 and all(r["error_type"] == "api" for r in records)
     assert all(MASK in r["error"] for r in records)
