@@ -127,3 +127,13 @@ def test_no_interval_the_demo_writes_excludes_its_estimate(demo_runs):
     outside = [f for f in found if not f[3] - 1e-9 <= f[2] <= f[4] + 1e-9]
     assert outside == []
     assert any("/ece" in f[1] for f in found) and any("cohen_kappa" in f[1] for f in found)
+
+
+def test_demo_without_resamples_writes_its_report(run_cli, isolated_home):
+    """``--bootstrap 0``: no interval anywhere; the report shows none (it crashed)."""
+    result = run_cli(
+        "demo", "--embedder", "embedded:tfidf", "--bootstrap", "0", "--limit", "20", "--json"
+    )
+    assert result.exit_code == 0, result.stderr
+    report = Path(json.loads(result.stdout)["report_md"]).read_text()
+    assert "Calibration" in report or "ECE" in report
