@@ -253,3 +253,15 @@ def test_the_shared_services_live_below_the_stages():
     assert load_prompt("apply_codebook.v1").id == "apply_codebook.v1"
     assert make_embedder("tfidf").kind == "tfidf"
     assert len(load_units("humbatova_so")) > 0
+
+
+def test_tests_import_their_helpers_as_top_level_modules():
+    """``from tests.fakes import ...`` resolves to whichever ``tests`` package comes
+    first on the path: ppi-python installs one into site-packages, which hid ours."""
+    import re
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    pattern = re.compile(r"^\s*(from tests[.\s]|import tests\b)", re.MULTILINE)
+    offenders = [p.name for p in sorted(here.glob("*.py")) if pattern.search(p.read_text())]
+    assert offenders == []
