@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "map": "ptmcoder.cli.map:map_group",
     "stats": "ptmcoder.cli.stats:stats",
     "runs": "ptmcoder.cli.runs:runs",
+    "sample": "ptmcoder.cli.sample:sample",
     "report": "ptmcoder.cli.report:report",
     "compare": "ptmcoder.cli.compare:compare",
     "run": "ptmcoder.cli.run:run",

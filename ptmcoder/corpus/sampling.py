@@ -358,3 +358,122 @@ def draw_sample(
     if out_corpus:
         save_corpus(result.units, out_corpus, {"from": corpus, **result.record}, replace=replace)
     return DrawnSample(sample_name, result.units, result.record, str(data), str(meta), out_corpus)
+
+
+#: how a stratified gold sample shares its size among strata
+ALLOCATIONS = ("proportional", "equal")
+
+
+def gold_sample(
+    units: pd.DataFrame,
+    size: int,
+    *,
+    seed: int = 0,
+    stratum: str | None = None,
+    allocation: str = "proportional",
+) -> SampleResult:
+    """The units humans should code, each with its **inclusion probability**: a simple
+    random sample of ``size`` units of ``units`` (column ``id``), or, with ``stratum``
+    (a column), a stratified one: stratum h of N_h units gets n_h units, drawn at
+    random, and each of them has probability n_h / N_h (Cochran 1977, ch. 5).
+    ``proportional`` shares ``size`` as N_h / N (largest remainders, at least one per
+    stratum while the size allows); ``equal`` gives every stratum the same n_h (capped
+    at N_h, the rest shared among the others): rare codes get enough human codes for
+    their own estimate, and the weights 1 / p undo the oversampling.
+
+    Returned units: ``id``, ``stratum`` (None without strata), ``inclusion_probability``
+    and the input's other columns; the record states the design per stratum.
+
+    >>> df = pd.DataFrame({"id": [f"u{i}" for i in range(10)], "code": ["a"] * 8 + ["b"] * 2})
+    >>> s = gold_sample(df, 4, seed=1, stratum="code", allocation="equal")
+    >>> sorted(s.units.groupby("stratum")["inclusion_probability"].first().items())
+    [('a', 0.25), ('b', 1.0)]
+    >>> gold_sample(df, 5, seed=1).units["inclusion_probability"].unique().tolist()
+    [0.5]
+    """
+    if allocation not in ALLOCATIONS:
+        raise PtmcoderError(
+            f"unknown allocation {allocation!r}", hint=f"use one of {', '.join(ALLOCATIONS)}"
+        )
+    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+        raise PtmcoderError(f"the gold sample size must be a positive integer, got {size!r}")
+    if stratum is not None and stratum not in units.columns:
+        raise PtmcoderError(f"the units have no column {stratum!r} to stratify by")
+    ordered = units.drop_duplicates("id").sort_values("id", kind="stable").reset_index(drop=True)
+    if ordered.empty:
+        raise PtmcoderError("no units to sample from")
+    size = min(int(size), len(ordered))
+    rng = np.random.default_rng(seed)
+    labels = (
+        ordered[stratum].astype(object).where(ordered[stratum].notna(), "(none)").astype(str)
+        if stratum is not None
+        else pd.Series("(all)", index=ordered.index)
+    )
+    population = labels.value_counts().sort_index()
+    take = _allocate(population, size, allocation)
+    picked: list[pd.DataFrame] = []
+    strata: dict[str, dict[str, Any]] = {}
+    for name, N_h in population.items():
+        n_h = int(take[name])
+        members = ordered[labels == name]
+        chosen = members.iloc[np.sort(rng.permutation(len(members))[:n_h])]
+        p = n_h / int(N_h)
+        picked.append(
+            chosen.assign(
+                stratum=None if stratum is None else name, inclusion_probability=round(p, 12)
+            )
+        )
+        strata[str(name)] = {"population": int(N_h), "sampled": n_h, "probability": p}
+    sample = pd.concat(picked).sort_values("id", kind="stable").reset_index(drop=True)
+    record = {
+        "design": "stratified" if stratum is not None else "uniform",
+        "seed": seed,
+        "size": size,
+        "population": int(len(ordered)),
+        "stratum": stratum,
+        "allocation": allocation if stratum is not None else None,
+        "strata": strata,
+    }
+    return SampleResult(sample, record)
+
+
+def _allocate(population: pd.Series, size: int, allocation: str) -> dict[str, int]:
+    """Stratum -> sample size (module doc of :func:`gold_sample`)."""
+    names = list(population.index)
+    N = {n: int(population[n]) for n in names}
+    take = {n: 0 for n in names}
+    if allocation == "equal":
+        left, open_ = size, [n for n in names]
+        while left > 0 and open_:
+            share = max(1, left // len(open_))
+            for n in list(open_):
+                add = min(share, N[n] - take[n], left)
+                take[n] += add
+                left -= add
+                if take[n] >= N[n]:
+                    open_.remove(n)
+                if left == 0:
+                    break
+        return take
+    total = sum(N.values())
+    exact = {n: size * N[n] / total for n in names}
+    take = {n: min(N[n], int(exact[n])) for n in names}
+    if size >= len(names):  # every stratum at least one unit
+        for n in names:
+            take[n] = max(take[n], 1)
+    left = size - sum(take.values())
+    order = sorted(names, key=lambda n: (-(exact[n] - int(exact[n])), n))
+    while left > 0:
+        moved = False
+        for n in order:
+            if left and take[n] < N[n]:
+                take[n] += 1
+                left -= 1
+                moved = True
+        if not moved:
+            break
+    while left < 0:  # the floor of one overshot: take from the largest strata
+        n = max(names, key=lambda k: (take[k] - exact[k], take[k]))
+        take[n] -= 1
+        left += 1
+    return take
