@@ -589,3 +589,25 @@ def test_mapping_items_with_the_real_crosswalk_module(run_path, run_cli, isolate
         if m.subject_id == item.mapping["subject_id"] and m.object_id == item.mapping["object_id"]
     ]
     assert any(m.reviewer_id == "reviewer:ann" and m.predicate_id == new for m in rows)
+
+
+def test_the_audit_sample_carries_its_inclusion_probability_into_the_gold(run_path):
+    """The audit is a seeded random draw from the units nobody questioned: each drawn
+    unit's probability is written on its item and exported with the gold, so a
+    design-weighted estimate can use it; a queued unit is no random sample (none)."""
+    build_queue(
+        run_path.name,
+        BuildOptions(reasons=[Reason.AUDIT], audit_size=5, agreement_below=-1.0),
+    )
+    with open_queue(run_path.name) as queue:
+        audit = [i for i in queue.store.items() if "audit" in i.reason_names]
+        reason = audit[0].reasons[0]
+        assert reason["population"] >= 5
+        assert reason["inclusion_probability"] == pytest.approx(5 / reason["population"])
+        for item in audit:
+            accept(queue, item, adjudicator="ann")
+        table = export(queue).table
+    assert set(table["sample"]) == {"audit"}
+    assert table["inclusion_probability"].tolist() == [
+        pytest.approx(5 / reason["population"])
+    ] * len(table)

@@ -464,6 +464,9 @@ def _audit_items(
     pool = sorted(u for u in unquestioned if u not in queued)
     order = np.random.default_rng(options.seed).permutation(len(pool))
     chosen = [pool[i] for i in order[:need]]
+    # each of the pool's units had the same chance of this draw: its inclusion
+    # probability, exported with the gold (a design-weighted estimate reads it)
+    probability = len(chosen) / len(pool) if pool else None
     items = []
     for unit in chosen:
         reasons = [
@@ -472,6 +475,9 @@ def _audit_items(
                 "size": 0.0,
                 "detail": f"random audit sample (seed {options.seed}) of "
                 f"{len(unquestioned)} units where every rater agreed",
+                "inclusion_probability": probability,
+                "population": len(pool),
+                "stratum": "unquestioned",
             }
         ]
         items.append(_unit_item(unit, per_unit[unit], reasons, texts.get(unit), codebook_id))

@@ -31,6 +31,8 @@ EXPORT_COLUMNS = (
     "note",
     "reasons",
     "run_id",
+    "sample",
+    "inclusion_probability",
 )
 
 
@@ -258,10 +260,23 @@ class Export:
         return self.table.astype(object).where(self.table.notna(), None).to_dict("records")
 
 
+def _design(item: Item) -> dict[str, Any]:
+    """How the unit came to be adjudicated: ``sample`` is ``audit`` (a seeded random
+    draw from the units nobody questioned, with its ``inclusion_probability``) or
+    ``queue`` (chosen for a reason: disagreement, low confidence, ...; not a random
+    sample, so no probability)."""
+    for r in item.reasons:
+        if r.get("reason") == "audit":
+            return {"sample": "audit", "inclusion_probability": r.get("inclusion_probability")}
+    return {"sample": "queue", "inclusion_probability": None}
+
+
 def export(queue: Queue, *, adjudicator: str | None = None) -> Export:
     """The adjudicated gold labels as a long table ``unit, rater=adjudicated, code``
     with provenance columns (item, decision, adjudicator, time, action, the rater
-    whose codes were accepted, note, reasons, run). Only decided unit items whose
+    whose codes were accepted, note, reasons, run) and the unit's design: ``sample``
+    (``audit`` or ``queue``) and, for the audit sample, its ``inclusion_probability``
+    (:func:`_design`). Only decided unit items whose
     decision carries codes; items the adjudicators decided differently are left
     out and listed in ``conflicts`` (unless ``adjudicator`` picks whose decisions
     to export)."""
@@ -299,6 +314,7 @@ def export(queue: Queue, *, adjudicator: str | None = None) -> Export:
                     "note": d.note,
                     "reasons": ";".join(item.reason_names),
                     "run_id": queue.run.id,
+                    **_design(item),
                 }
             )
     table = pd.DataFrame(rows, columns=list(EXPORT_COLUMNS))
