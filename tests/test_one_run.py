@@ -196,3 +196,18 @@ def test_every_command_reads_a_study_run_written_before_one_kind_of_run(run_cli,
         assert result.exit_code == 0, (args, result.stdout + result.stderr)
     report = (isolated_home / "runs" / OLD_STUDY / "report" / "report.md").read_text()
     assert "supervised" in report and "zero-shot" in report
+
+
+def test_agree_reads_a_study_run_directory_given_as_an_input(run_cli, isolated_home):
+    """``agree LABELS runs/<study run>``: a study's records are in its raters' stores;
+    the directory was read as an annotate run ("no annotation records yet")."""
+    copy_old_study(isolated_home)
+    labels = Path(__file__).resolve().parents[1] / "ptmcoder/data/samples/humbatova_so_labels.csv"
+    by_path = run_cli("agree", labels, isolated_home / "runs" / OLD_STUDY, "--json")
+    by_run = run_cli("agree", labels, "--run", OLD_STUDY, "--json")
+    assert by_path.exit_code == 0, by_path.stderr
+    assert by_run.exit_code == 0, by_run.stderr
+    out = json.loads(by_path.stdout)
+    assert out["cohen_kappa"]["n_raters"] == 8  # six evaluators and the study's two raters
+    assert "zero-shot" in out["cohen_kappa"]["note"]
+    assert out == json.loads(by_run.stdout)

@@ -99,14 +99,23 @@ def load_inputs(options: AgreeOptions) -> AgreementInputs:
     from ptmcoder.agreement.io import annotations_to_long, map_to_level, read_gold, read_long_table
 
     notes: list[str] = []
-    sources = [Path(p) for p in options.inputs]
+    sources: list[Path] = []
+    renames: dict[Path, dict[str, str] | None] = {}
+    for given in map(Path, options.inputs):
+        if given.is_dir() and not (given / "annotations.jsonl").is_file():
+            stores = run_stores(str(given))  # a study's run directory: its raters' stores
+            renames.update(dict(stores))
+            sources += [store for store, _ in stores]
+        else:
+            sources.append(given)
     if options.run:
-        sources += [store for store, _ in run_stores(options.run)]
+        stores = run_stores(options.run)
+        renames.update(dict(stores))
+        sources += [store for store, _ in stores]
     if not sources:
         raise PtmcoderError(
             "no input given", hint="pass a long table (unit,rater,code) and/or --run RUN"
         )
-    renames = dict(run_stores(options.run)) if options.run else {}
     frames, run_raters = [], []
     for src in sources:
         if src.is_dir() or src.suffix.lower() == ".jsonl":
