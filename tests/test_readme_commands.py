@@ -57,6 +57,10 @@ SKIPPED = {
         "installs packages from the network; the demo itself runs in tests/test_demo.py"
     ),
     "bash scripts/test.sh": "runs this test suite",
+    "ptmcoder codebook import their.qdpx -o codebooks/theirs.yaml": (
+        "needs a project made by a QDA program; tests/test_refi_inputs.py imports the "
+        "codebook of the spec's project and of ptmcoder's own export"
+    ),
     "ptmcoder corpus sample gh --design banyongrakkul --ptm-labels LABEL,...": PLACEHOLDER_LABELS,
     "ptmcoder stats resolution --corpus gh --ptm-labels LABEL,...": PLACEHOLDER_LABELS,
     "ptmcoder annotate --codebook tan2024 --corpus so --annotator openai:gpt-4o-mini --rpm 500 "
