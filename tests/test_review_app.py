@@ -217,8 +217,8 @@ def test_mapping_item_keys(run_id, isolated_home):
     with open_queue(run_id) as queue:
         order = [i.kind for i in queue.store.items()]
     skips = ["space"] * order.index("mapping")
-    shown = drive(run_id, skips, inspect=lambda app: text_of(app, "#raters"))
-    # both codes' definitions
+    shown = drive(run_id, skips, inspect=lambda app: text_of(app, "#unit"))
+    # both codes' definitions (in the lower pane; the suggestion itself is in the top one)
     assert suggestions[0]["subject_label"] in shown and suggestions[0]["object_label"] in shown
     # the skipped unit items went to the end of the queue: the mappings come next
     drive(run_id, ["a", "r", *"skos:broad", "tab", "enter", "x"])

@@ -161,8 +161,19 @@ def _pending(items: list[Item], current: dict, adjudicator: str) -> list[Item]:
     return fresh + [item for _, item in sorted(skipped, key=lambda x: x[0])]
 
 
+#: what "decided" means, said by ``review status`` and the screen (one rule for both)
+DECIDED_RULE = (
+    "each adjudicator decides every item independently (so that their agreement can be "
+    "measured): an item stays in an adjudicator's queue (`review next`, the screen) "
+    "until that adjudicator decides it, whoever else has; `review status` counts an item "
+    "decided when at least one adjudicator decided it, and says what is left for each"
+)
+
+
 def next_item(queue: Queue, adjudicator: str) -> Item | None:
-    """The next item for this adjudicator (None when the queue is done)."""
+    """The next item for this adjudicator (None when the queue is done): one this
+    adjudicator has not decided, even when others have (:data:`DECIDED_RULE`;
+    :func:`others_decisions` says who)."""
     items = pending(queue, adjudicator)
     return items[0] if items else None
 
@@ -178,6 +189,24 @@ def others_decisions(
         for (item_id, who), d in current.items()
         if item_id == item.id and who != adjudicator and d.action in DECIDING
     ]
+
+
+def describe_others(others: list[Decision]) -> str:
+    """One line saying who else decided an item and what, and that this adjudicator
+    still decides it (it counts as decided in ``review status``)."""
+    said = "; ".join(
+        f"{d.adjudicator}: {d.action} {', '.join(d.codes or []) or d.predicate or ''}".rstrip()
+        for d in others
+    )
+    why = "counted as decided in review status; you decide independently"
+    return f"already decided by {said} ({why})"
+
+
+def progress_by_adjudicator(
+    items: list[Item], current: dict, adjudicators: list[str]
+) -> dict[str, Progress]:
+    """Each adjudicator's progress from one read of items and decisions."""
+    return {who: _progress(items, current, who) for who in adjudicators}
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from ptmcoder.errors import PtmcoderError
-from ptmcoder.review.actions import Queue
+from ptmcoder.review.actions import DECIDED_RULE, Queue, progress_by_adjudicator
 from ptmcoder.review.store import DECIDING, Action, Decision, Item
 
 ADJUDICATED = "adjudicated"
@@ -89,6 +89,10 @@ class Status:
     adjudicator_agreement: dict[str, Any] | None
     conflicts: int
     notes: list[str] = field(default_factory=list)
+    #: per adjudicator: items decided, skipped and left in their own queue
+    by_adjudicator: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: what "decided" means in ``by_state`` and in each adjudicator's queue
+    decided_means: str = DECIDED_RULE
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,6 +106,8 @@ class Status:
             "adjudicator_agreement": self.adjudicator_agreement,
             "conflicts": self.conflicts,
             "notes": self.notes,
+            "by_adjudicator": self.by_adjudicator,
+            "decided_means": self.decided_means,
         }
 
 
@@ -211,7 +217,11 @@ def conflicts(queue: Queue) -> list[dict[str, Any]]:
 
 def status(queue: Queue, *, n_boot: int = 1000, seed: int = 0) -> Status:
     """Counts by state and reason, per adjudicator, the audit estimate, the
-    adjudicators' agreement and the number of conflicts."""
+    adjudicators' agreement and the number of conflicts. An item is ``decided`` in
+    ``by_state`` when at least one adjudicator decided it, while it stays in the queue
+    of every adjudicator who has not (:data:`~ptmcoder.review.actions.DECIDED_RULE`):
+    ``by_adjudicator`` gives what each has decided, skipped and left, and a note says
+    the rule whenever anyone has acted."""
     items = queue.store.items()
     done = decided(queue)
     current = queue.store.current()
@@ -232,6 +242,18 @@ def status(queue: Queue, *, n_boot: int = 1000, seed: int = 0) -> Status:
         notes.append(
             f"{n_conflicts} item(s) decided differently by adjudicators (review conflicts)"
         )
+    who = sorted({adjudicator for (_, adjudicator) in current})
+    mine = progress_by_adjudicator(items, current, who)
+    by_adjudicator = {
+        w: {"decided": p.done, "skipped": p.skipped, "left": p.left} for w, p in mine.items()
+    }
+    if who:
+        left = ", ".join(f"{w} {p.left}" for w, p in mine.items())
+        notes.append(
+            f"decided: by at least one adjudicator; {DECIDED_RULE.split(':')[0]}, so "
+            f"`review next` shows an item until that adjudicator decides it "
+            f"(left per adjudicator: {left})"
+        )
     return Status(
         run_id=queue.run.id,
         queue=str(queue.path),
@@ -243,6 +265,7 @@ def status(queue: Queue, *, n_boot: int = 1000, seed: int = 0) -> Status:
         adjudicator_agreement=adjudicator_agreement(done, n_boot=n_boot, seed=seed),
         conflicts=n_conflicts,
         notes=notes,
+        by_adjudicator=by_adjudicator,
     )
 
 
