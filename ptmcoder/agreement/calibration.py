@@ -367,31 +367,20 @@ def cross_fitted_calibration(
 
 def reliability_png(results: dict[str, Calibration], path: str | Path) -> Path:
     """The reliability diagram (accuracy against mean confidence per bin, the
-    diagonal for perfect calibration) of each annotator, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    diagonal for perfect calibration) of each annotator, as a PNG: each point labelled
+    with its bin's count, empty bins and degenerate (unscored) annotators left out
+    (:func:`ptmcoder.stats.plots.reliability_figure`)."""
+    from ptmcoder.stats.plots import plt, reliability_figure
 
     path = Path(path)
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
-    for name, cal in results.items():
-        pts = [(b["mean_confidence"], b["accuracy"]) for b in cal.bins if b["count"]]
-        if not pts:
-            continue
-        x, y = zip(*pts, strict=True)
-        ece = "n/a" if cal.ece is None else f"{cal.ece:.3f}"
-        ax.plot(x, y, marker="o", label=f"{name} (ECE {ece}, n={cal.n})")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("mean confidence in bin")
-    ax.set_ylabel("accuracy against gold in bin")
-    ax.set_title(f"Reliability diagram ({next(iter(results.values())).n_bins} bins)")
-    ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
+    curves = {
+        name: {"bins": cal.bins, "ece": cal.ece, "n": cal.n}
+        for name, cal in results.items()
+        if not cal.degenerate
+    }
+    fig = reliability_figure(curves, n_bins=next(iter(results.values())).n_bins)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
 

@@ -19,19 +19,53 @@ import matplotlib.pyplot as plt  # noqa: E402
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None}, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
 
 
-def interval_chart(
-    rows: list[dict[str, Any]], *, label: str, value: str, low: str, high: str, title: str
-) -> bytes | None:
-    """Horizontal points with CI whiskers, one row per entry (undefined values left out)."""
+def interval_chart(rows: list[dict[str, Any]], **options: Any) -> bytes | None:
+    """:func:`interval_figure` as PNG bytes (None when no row has a value)."""
+    fig = interval_figure(rows, **options)
+    return None if fig is None else _png(fig)
+
+
+def interval_figure(
+    rows: list[dict[str, Any]],
+    *,
+    label: str,
+    value: str,
+    low: str,
+    high: str,
+    title: str,
+    xlabel: str = "",
+    bands: list[dict[str, Any]] | None = None,
+) -> Any:
+    """Horizontal points with CI whiskers, one row per entry (undefined values left
+    out). ``bands``: reference intervals drawn behind rows, each ``{"rows": [labels],
+    "low", "high", "value", "label"}`` (e.g. humans vs humans on the same units)."""
     rows = [r for r in rows if r.get(value) is not None]
     if not rows:
         return None
-    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.2))
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.6))
+    index = {str(r[label]): i for i, r in enumerate(rows)}
+    labelled = False
+    for band in bands or []:
+        ys = [index[str(k)] for k in band["rows"] if str(k) in index]
+        if not ys or band.get("low") is None or band.get("high") is None:
+            continue
+        y0, y1 = min(ys) - 0.45, max(ys) + 0.45
+        ax.fill_betweenx(
+            [y0, y1],
+            band["low"],
+            band["high"],
+            color="#e59b00",
+            alpha=0.22,
+            lw=0,
+            label=None if labelled else band["label"],
+        )
+        ax.plot([band["value"]] * 2, [y0, y1], color="#b36b00", lw=1.2)
+        labelled = True
     for i, r in enumerate(rows):
         v = r[value]
         lo = r.get(low) if r.get(low) is not None else v
@@ -40,10 +74,23 @@ def interval_chart(
     ax.set_yticks(range(len(rows)), [str(r[label]) for r in rows], fontsize=8)
     ax.axvline(0, color="#999", lw=0.8)
     ax.set_xlim(-1, 1)
-    ax.invert_yaxis()
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    if xlabel:
+        ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
-    return _png(fig)
+    if labelled:
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
+    return fig
+
+
+def reliability(curves: dict[str, dict[str, Any]], *, n_bins: int) -> bytes | None:
+    """The reliability diagram of :func:`ptmcoder.stats.plots.reliability_figure`."""
+    from ptmcoder.stats.plots import reliability_figure
+
+    if not curves:
+        return None
+    return _png(reliability_figure(curves, n_bins=n_bins))
 
 
 def grouped_bars(

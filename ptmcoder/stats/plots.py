@@ -113,3 +113,48 @@ def no_acc_chart(rows: list[tuple[str, int, float]], path: Path) -> Path:
     )
     ax.tick_params(axis="y", labelsize=8)
     return _save(fig, path)
+
+
+def reliability_figure(curves: dict[str, dict], *, n_bins: int):
+    """The reliability diagram: accuracy against mean confidence per bin, one curve
+    per annotator, each point labelled with its bin's count and sized by it; empty
+    bins are left out (a bin's point exists only where forecasts fell), and so is a
+    curve without a scored bin. ``curves``: name -> ``{"bins": [{count,
+    mean_confidence, accuracy}], "ece": float|None, "n": int}``. The legend sits
+    below the axes, never over a curve. Returns the matplotlib figure."""
+    fig, ax = plt.subplots(figsize=(6, 6.6))
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
+    for name, curve in curves.items():
+        pts = [
+            (b["mean_confidence"], b["accuracy"], int(b["count"]))
+            for b in curve.get("bins") or []
+            if b.get("count") and b.get("mean_confidence") is not None
+        ]
+        if not pts:
+            continue
+        x, y, n = zip(*pts, strict=True)
+        ece = curve.get("ece")
+        label = f"{name} (ECE {'n/a' if ece is None else f'{ece:.3f}'}, n={curve.get('n')})"
+        (line,) = ax.plot(x, y, lw=1.2, label=label)
+        ax.scatter(x, y, s=[18 + 4 * min(k, 60) for k in n], color=line.get_color(), zorder=3)
+        for xi, yi, k in pts:
+            ax.annotate(
+                str(k),
+                (xi, yi),
+                textcoords="offset points",
+                xytext=(5, -10),
+                fontsize=7,
+                color=line.get_color(),
+            )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_aspect("equal")
+    ax.set_xlabel("mean confidence in bin")
+    ax.set_ylabel("accuracy against gold in bin")
+    ax.set_title(
+        f"Reliability diagram ({n_bins} equal-width bins; labels: units per bin)", fontsize=9
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, frameon=False)
+    fig.tight_layout()
+    return fig
