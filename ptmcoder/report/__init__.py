@@ -21,7 +21,7 @@ from ptmcoder.console import fmt_ci, fmt_number, fmt_p, fmt_pct
 from ptmcoder.files import jsonable, write_json, write_text
 from ptmcoder.pipeline.config import STAGES
 from ptmcoder.pipeline.rundir import read_stage_output, read_stage_record
-from ptmcoder.report import charts
+from ptmcoder.report import charts, sections
 from ptmcoder.runs import Run
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -38,6 +38,24 @@ def _ci(low: Any, high: Any, digits: int = 3) -> str:
 
 def _pct(value: Any) -> str:
     return fmt_pct(value, missing="–")
+
+
+def _pct_ci(low: Any, high: Any) -> str:
+    if low is None or high is None:
+        return ""
+    return f"[{fmt_pct(low)}, {fmt_pct(high)}]"
+
+
+def _value(value: Any) -> str:
+    """A setting as a reader reads it: a list joined, a mapping as ``key: value``, an
+    absolute path as its file name (reports are shared), a number formatted."""
+    if isinstance(value, list | tuple):
+        return ", ".join(_value(v) for v in value) if value else "(none)"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_value(v)}" for k, v in value.items()) if value else "(none)"
+    if isinstance(value, str) and value.startswith("/") and " " not in value:
+        return Path(value).name
+    return _fmt(value)
 
 
 def _pval(value: Any) -> str:
@@ -58,7 +76,9 @@ def _env(html: bool) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(fmt=_fmt, ci=_ci, pct=_pct, short=_short, pval=_pval)
+    env.filters.update(
+        fmt=_fmt, ci=_ci, pct=_pct, pctci=_pct_ci, val=_value, short=_short, pval=_pval
+    )
     return env
 
 
@@ -124,16 +144,36 @@ def report_context(run_dir: Path) -> dict[str, Any]:
             }
         )
     status = {s["stage"]: s for s in stages}
+    # the stage writing this file: done once the file exists (its record follows it)
+    stages.append(
+        {
+            "stage": "report",
+            "status": "complete",
+            "note": "this report (its stage record is written right after it)",
+            "input_hash": None,
+            "output_hash": None,
+            "seconds": None,
+            "finished_at": None,
+        }
+    )
 
     def out(stage: str) -> dict[str, Any] | None:
         return read_stage_output(run_dir, stage)
 
     agree = out("agree")
+    if agree:
+        agree["pairs"] = sections.annotate_pairs(agree.get("pairs") or [])
+        agree["per_code"] = {
+            k: sections.annotate_per_code(v) for k, v in (agree.get("per_code") or {}).items()
+        }
+    annotate = _annotate_summary(out("annotate"))
     stats = _stats_summary(out("stats"))
     dist_tables = []
     if stats:
         for rater, dist in stats.get("distributions", {}).items():
-            dist_tables.append({"rater": rater, **dist})
+            level = next(iter(dist["levels"]), None)
+            table = sections.share_table(dist, level) if level else None
+            dist_tables.append({"rater": rater, **dist, "level": level, "table": table})
     taxonomies = []
     if stats:
         for book, dist in stats.get("taxonomies", {}).items():
@@ -153,9 +193,11 @@ def report_context(run_dir: Path) -> dict[str, Any]:
     sessions = [s for s in manifest.get("stage_sessions", []) if s.get("stage") != "report"]
     study = manifest.get("study") or {}
     config = study.get("config") or {}
+    raters = [str(r["rater"]) for r in (annotate or {}).get("raters", [])]
     return {
         "run_id": run_dir.name,
         "run_dir": str(run_dir),
+        "run_path": f"{run_dir.parent.name}/{run_dir.name}",
         "manifest": manifest,
         "title": (config.get("report", {}) or {}).get("title") or f"Study {study.get('id')}",
         "study": config.get("study", {}),
@@ -163,9 +205,13 @@ def report_context(run_dir: Path) -> dict[str, Any]:
         "status": status,
         "import_": out("import"),
         "sample": out("sample"),
-        "annotate": _annotate_summary(out("annotate")),
+        "annotate": annotate,
+        "raters": raters,
         "agree": agree,
-        "review": out("review"),
+        "ceiling": sections.human_ceiling(agree),
+        "review": sections.review_section(
+            out("review"), raters, list((agree or {}).get("humans") or []), run_dir
+        ),
         "mapping": out("map"),
         "stats": stats,
         "distributions": dist_tables,
@@ -173,6 +219,20 @@ def report_context(run_dir: Path) -> dict[str, Any]:
         "sessions": len(sessions),
         "unfinished_sessions": sum(1 for s in sessions if s.get("status") == "running"),
     }
+
+
+def distribution_series(ctx: dict[str, Any]) -> tuple[list[str], dict[str, list[float]]]:
+    """The units-per-code chart's data: every code of every rater's table (special
+    codes such as ``unclear`` included) and, per rater, its units per code."""
+    dists = [d for d in ctx.get("distributions") or [] if d.get("table")]
+    codes = list(dict.fromkeys(r["id"] for d in dists for r in d["table"]["rows"]))
+    series: dict[str, list[float]] = {
+        d["rater"]: [
+            next((r["units"] for r in d["table"]["rows"] if r["id"] == c), 0) for c in codes
+        ]
+        for d in dists
+    }
+    return codes, series
 
 
 def _report_charts(ctx: dict[str, Any]) -> dict[str, bytes]:
@@ -183,6 +243,18 @@ def _report_charts(ctx: dict[str, Any]) -> dict[str, bytes]:
         for p in agree.get("pairs", [])
         if p.get("kind") != "human-human"
     ]
+    bands = [
+        {
+            **c,
+            "rows": [
+                p["label"]
+                for p in pairs
+                if p["rater_a"] == name and p.get("kind") == "annotator-human"
+            ],
+            "label": "humans vs humans on the same units (95% CI; agree.json same_unit)",
+        }
+        for name, c in (ctx.get("ceiling") or {}).items()
+    ]
     made["agreement"] = charts.interval_chart(
         pairs,
         label="label",
@@ -190,20 +262,24 @@ def _report_charts(ctx: dict[str, Any]) -> dict[str, bytes]:
         low="cohen_kappa_ci_low",
         high="cohen_kappa_ci_high",
         title="Cohen's kappa with 95% bootstrap CI (agree/agree.json)",
+        xlabel="Cohen's kappa",
+        bands=bands,
     )
-    dists = ctx.get("distributions") or []
-    if dists:
-        level = next(iter(dists[0]["levels"]))
-        codes = [r["id"] for r in dists[0]["levels"][level]]
+    curves = {
+        name: {"bins": c.get("bins") or [], "ece": c.get("ece"), "n": c.get("n")}
+        for name, c in (agree.get("calibration") or {}).items()
+        if not c.get("degenerate")
+    }
+    if curves:
+        n_bins = next(iter((agree.get("calibration") or {}).values())).get("n_bins") or 10
+        made["reliability"] = charts.reliability(curves, n_bins=n_bins)
+    codes, series = distribution_series(ctx)
+    if codes:
         made["distribution"] = charts.grouped_bars(
             codes,
-            {
-                d["rater"]: [
-                    next((r["units"] for r in d["levels"][level] if r["id"] == c), 0) for c in codes
-                ]
-                for d in dists
-            },
-            title=f"Units per code ({level}; stats/stats.json)",
+            series,
+            title=f"Units per code, every code ({ctx['distributions'][0]['level']}; "
+            "stats/stats.json)",
             ylabel="units",
         )
     for i, tax in enumerate(ctx.get("taxonomies") or []):
@@ -275,6 +351,49 @@ def _compare_charts(data: dict[str, Any]) -> dict[str, bytes]:
     return {k: v for k, v in made.items() if v is not None}
 
 
+#: changed units listed openly per transition; the rest of a group is folded
+SHOWN_PER_TRANSITION = 20
+
+
+def compare_decision(data: dict[str, Any]) -> dict[str, Any]:
+    """What a reader of a comparison decides on, from ``compare.json``'s fields: how
+    many units changed (a share with its Wilson interval), the codes whose kappa
+    against the reference moved beyond chance (paired bootstrap CI excluding 0), the
+    cost and time of each side, the distribution-shift test; and the changed units
+    grouped by transition, largest first."""
+    n, changed = data.get("units_compared") or 0, len(data.get("changed_units") or [])
+    low, high = sections.wilson(changed, n)
+    rows = data["agreement_per_code"]["rows"]
+    moved = [r for r in rows if r.get("verdict") == "significant"]
+    by_pair: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for u in data.get("changed_units") or []:
+        by_pair.setdefault((u["a"], u["b"]), []).append(u)
+    groups = [
+        {
+            "from": t["from"],
+            "to": t["to"],
+            "units": t["units"],
+            "shown": by_pair.get((t["from"], t["to"]), [])[:SHOWN_PER_TRANSITION],
+            "folded": by_pair.get((t["from"], t["to"]), [])[SHOWN_PER_TRANSITION:],
+        }
+        for t in data.get("transitions") or []
+    ]
+    cost = data.get("cost") or []
+    return {
+        "changed": changed,
+        "compared": n,
+        "share": changed / n if n else None,
+        "share_low": low,
+        "share_high": high,
+        "codes": len(rows),
+        "moved": moved,
+        "undefined": [r["code"] for r in rows if r.get("verdict") == "undefined"],
+        "cost": cost,
+        "groups": groups,
+        "shown_per_transition": SHOWN_PER_TRANSITION,
+    }
+
+
 def write_compare(result: Any, out_dir: Path) -> dict[str, Path]:
     """Render ``compare.md``, ``compare.html`` and ``compare.json`` of a
     :class:`~ptmcoder.report.compare.CompareResult` into ``out_dir``."""
@@ -283,6 +402,7 @@ def write_compare(result: Any, out_dir: Path) -> dict[str, Path]:
     data = jsonable(result.to_dict())
     write_json(out_dir / "compare.json", data)
     pngs = _compare_charts(data)
+    decision = compare_decision(data)
     files: dict[str, Path] = {"compare_json": out_dir / "compare.json"}
     for name, png in pngs.items():
         (out_dir / f"chart_{name}.png").write_bytes(png)
@@ -290,12 +410,12 @@ def write_compare(result: Any, out_dir: Path) -> dict[str, Path]:
     md = (
         _env(False)
         .get_template("compare.md.j2")
-        .render(c=data, charts={k: f"chart_{k}.png" for k in pngs})
+        .render(c=data, d=decision, charts={k: f"chart_{k}.png" for k in pngs})
     )
     html = (
         _env(True)
         .get_template("compare.html.j2")
-        .render(c=data, charts={k: _data_uri(v) for k, v in pngs.items()}, csp=CSP)
+        .render(c=data, d=decision, charts={k: _data_uri(v) for k, v in pngs.items()}, csp=CSP)
     )
     write_text(out_dir / "compare.md", md)
     write_text(out_dir / "compare.html", html)

@@ -224,6 +224,34 @@ class CompareResult:
         }
 
 
+def unit_titles(run_dir: Path, units: list[str]) -> dict[str, dict[str, Any]]:
+    """Title and URL of each unit from the corpus the run coded, where the corpus is
+    still there and has them; ``{}`` otherwise (the comparison never fails for it)."""
+    if not units:
+        return {}
+    from ptmcoder.corpus.store import load_corpus
+
+    try:
+        corpus = Run(Path(run_dir)).coding_manifest().corpus
+        frame = load_corpus(corpus.ref) if corpus and corpus.ref else None
+    except (PtmcoderError, OSError, ValueError):
+        return {}
+    if frame is None or "id" not in frame:
+        return {}
+    wanted = set(units)
+    frame = frame[frame["id"].astype(str).isin(wanted)]
+    out: dict[str, dict[str, Any]] = {}
+    for row in frame.to_dict("records"):
+        title, url = row.get("title"), row.get("url")
+        out[str(row["id"])] = {
+            "title": title if isinstance(title, str) and title else None,
+            "url": url
+            if isinstance(url, str) and url.startswith(("https://", "http://"))
+            else None,
+        }
+    return out
+
+
 def _key(codes: list[str]) -> str:
     return "+".join(sorted(set(codes))) or "(none)"
 
@@ -260,13 +288,16 @@ def compare(
         per_code, shared = paired_per_code(a.codes, b.codes, reference, n_boot=n_boot, seed=seed)
     both = sorted(set(a.codes) & set(b.codes))
     counter: Counter = Counter()
-    changed = []
+    changed: list[dict[str, Any]] = []
     for unit in both:
         ka, kb = _key(a.codes[unit]), _key(b.codes[unit])
         if ka != kb:
             counter[(ka, kb)] += 1
             ref = _key(reference.get(unit, [])) if reference and unit in reference else None
             changed.append({"unit": unit, "a": ka, "b": kb, "reference": ref})
+    titles = unit_titles(a.run_dir, [str(c["unit"]) for c in changed])
+    for c in changed:
+        c.update(titles.get(str(c["unit"]), {"title": None, "url": None}))
     transitions = [
         {"from": f, "to": t, "units": n}
         for (f, t), n in sorted(counter.items(), key=lambda x: -x[1])
