@@ -139,6 +139,15 @@ def test_page_in_chromium(pages, which, tmp_path):
             "table-reproduce",
         ):
             assert required in ids(dom, "table")
+        # what the screenshot shows: the report's own stage done, no path of this machine
+        stages = dom.split('id="table-stages"', 1)[1].split("</table>", 1)[0]
+        report_row = re.search(r"<tr><td>report</td><td>([^<]*)</td>", stages)
+        assert report_row and report_row.group(1) == "complete"
+        assert "not run" not in stages
+    text = re.sub(r"<[^>]+>", " ", re.sub(r'src="data:[^"]+"', "", dom))
+    assert str(pages[2]) not in text and str(Path.cwd()) not in text
+    for bad in ("{'", "None", "[]"):
+        assert bad not in text, bad
     # no request left the page: no URL in Chromium's NetLog but its own background ones,
     # whose domains the page does not name
     assert page_requests(urls) == []
