@@ -135,6 +135,18 @@ def review(ctx: click.Context, blind: bool, adjudicator: str | None) -> None:
     multiple=True,
     help="Crosswalk mapping set(s) whose unreviewed suggestions become mapping items.",
 )
+@click.option(
+    "--route",
+    "use_route",
+    is_flag=True,
+    help="Queue only the units RUN's routing decision (ptmcoder route) escalated, "
+    "and audit a sample of those it accepted.",
+)
+@click.option(
+    "--route-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The same with this routing decision file.",
+)
 @_json_option
 def build_cmd(
     run_ref,
@@ -146,6 +158,8 @@ def build_cmd(
     confidence_below,
     agreement_below,
     mapping_sets,
+    use_route,
+    route_file,
     as_json,
 ) -> None:
     """Fill the review queue of RUN; rebuilding adds new items and keeps every decision."""
@@ -165,6 +179,7 @@ def build_cmd(
         seed=seed,
         confidence_below=confidence_below,
         agreement_below=agreement_below,
+        route=route_file if route_file else "" if use_route else None,
     )
     for mset in mapping_sets:  # read them first: a bad file fails before any write
         mapping_suggestions(mset)
@@ -184,6 +199,14 @@ def build_cmd(
         )
         for reason, n in result.by_reason.items():
             out.print(f"  {reason}: {n}")
+        if result.routing:
+            r = result.routing
+            out.print(
+                f"  routing ({r['rater']}): {r['accepted']} accepted, {r['escalated']} "
+                f"escalated; {r['guarantee']}",
+                markup=False,
+                highlight=False,
+            )
         out.print(f"  {result.path}")
     err = make_console(stderr=True)
     for warning in result.warnings:

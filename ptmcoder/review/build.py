@@ -17,6 +17,12 @@ Each item carries every reason that applies, with its size:
   agreed, no other reason), so that the error rate of what nobody reviews is
   estimated (``review status``) rather than assumed to be zero.
 
+With a routing decision (``ptmcoder route``, :mod:`ptmcoder.review.routing`;
+``BuildOptions.route``) the queue holds only the units the routing escalated (reason
+``escalated``, with the threshold and the guarantee in its detail, plus any other reason
+that applies) and the audit sample, drawn from the units it accepted (stratum
+``accepted``): the audit is what makes a failed guarantee visible.
+
 Items are ordered by priority (errors and injections first, then disagreements by
 size, low confidence, low-agreement codes, mappings, the audit sample). A rebuild
 adds the items and reasons that are new and keeps every decision.
@@ -45,6 +51,7 @@ class Reason(StrEnum):
     DISAGREEMENT = "disagreement"
     LOW_CONFIDENCE = "low_confidence"
     LOW_AGREEMENT_CODE = "low_agreement_code"
+    ESCALATED = "escalated"
     MAPPING = "mapping"
     AUDIT = "audit"
 
@@ -55,6 +62,7 @@ PRIORITY: dict[Reason, float] = {
     Reason.ANNOTATOR_ERROR: 60.0,
     Reason.POSSIBLE_INJECTION: 50.0,
     Reason.DISAGREEMENT: 40.0,
+    Reason.ESCALATED: 35.0,
     Reason.LOW_CONFIDENCE: 30.0,
     Reason.LOW_AGREEMENT_CODE: 20.0,
     Reason.MAPPING: 15.0,
@@ -62,6 +70,8 @@ PRIORITY: dict[Reason, float] = {
 }
 
 GOLD_RATER = "gold"
+#: reasons that queue a unit even when a routing accepted it
+SAFETY = (Reason.ANNOTATOR_ERROR.value, Reason.POSSIBLE_INJECTION.value)
 
 
 class BuildOptions(BaseModel):
@@ -79,9 +89,16 @@ class BuildOptions(BaseModel):
     seed: int = 13
     confidence_below: float = Field(default=0.5, ge=0.0, le=1.0)
     agreement_below: float = 0.4
+    #: a routing decision (a ``route/<rater>.json`` file, a run directory holding one,
+    #: or "" for the run's own): queue only the units it escalated (and accepted ones
+    #: with an error or a possible injection), and audit the ones it accepted
+    route: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        if data["route"] is None:  # the options a queue built without routing recorded
+            del data["route"]
+        return data
 
 
 @dataclass
@@ -95,8 +112,11 @@ class BuildResult:
     units: int = 0
     low_agreement_codes: dict[str, float | None] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: with a routing decision: its file, guarantee, accepted and escalated counts
+    routing: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
+        extra = {"routing": self.routing} if self.routing is not None else {}
         return {
             "queue": str(self.path),
             "run_id": self.run_id,
@@ -107,7 +127,7 @@ class BuildResult:
             "by_reason": self.by_reason,
             "low_agreement_codes": self.low_agreement_codes,
             "warnings": self.warnings,
-        }
+        } | extra
 
 
 # -- inputs ------------------------------------------------------------------------
@@ -242,6 +262,12 @@ def build_queue(run_ref: str, options: BuildOptions | None = None) -> BuildResul
     options = options or BuildOptions()
     wanted = set(options.reasons or list(Reason))
     run = resolve_run(run_ref)
+    decision = None
+    if options.route is not None:
+        from ptmcoder.review.routing import read_route
+
+        decision = read_route(options.route or run.path)
+        wanted.add(Reason.ESCALATED)
     config = run.coding_manifest().config.model_dump(mode="json")
     records = run_records(run)
     if not records:
@@ -320,6 +346,18 @@ def build_queue(run_ref: str, options: BuildOptions | None = None) -> BuildResul
             except PtmcoderError as exc:
                 warnings.append(f"per-code agreement not computed: {exc.message}")
 
+    accepted_units: set[str] = set()
+    if decision is not None:
+        accepted_units = set(decision.accepted) & run_units
+        outside = len(run_units - set(decision.accepted) - set(decision.escalated))
+        if not accepted_units and not set(decision.escalated) & run_units:
+            raise ConfigError(
+                f"the routing decision ({decision.source}, rater {decision.rater}) names "
+                f"none of run {run.id}'s {len(run_units)} units",
+                hint="route this run: ptmcoder route RUN --gold FILE",
+            )
+        if outside:
+            warnings.append(f"{outside} unit(s) the routing decision does not name: escalated")
     texts = _units_text(config.get("corpus"), run_units, warnings)
     codebook_id = config.get("codebook_id") or config.get("codebook")
     new_items: list[Item] = []
@@ -382,6 +420,14 @@ def build_queue(run_ref: str, options: BuildOptions | None = None) -> BuildResul
                     ),
                 }
             )
+        if decision is not None and unit in accepted_units:
+            if not errors and not flagged:
+                unquestioned.append(unit)  # the audit's pool: the accepted units
+                continue
+            # accepted, yet an error or a possible injection: queued for that alone
+            reasons = [r for r in reasons if r["reason"] in SAFETY]
+        elif decision is not None:
+            reasons.insert(0, _escalated_reason(decision, unit))
         reasons = [r for r in reasons if r["reason"] in wanted]
         if not reasons:
             if len(sets) <= 1 and not errors and not flagged:
@@ -394,6 +440,17 @@ def build_queue(run_ref: str, options: BuildOptions | None = None) -> BuildResul
         if Reason.AUDIT in wanted and options.audit_size:
             new_items.extend(
                 _audit_items(store, unquestioned, per_unit, texts, codebook_id, options)
+                if decision is None
+                else _audit_items(
+                    store,
+                    unquestioned,
+                    per_unit,
+                    texts,
+                    codebook_id,
+                    options,
+                    stratum="accepted",
+                    what=f"units the routing accepted ({decision.guarantee})",
+                )  # fmt: skip
             )
         added, updated = store.upsert_items(new_items, now=utcnow(), options=options.as_dict())
         items = store.items()
@@ -410,7 +467,33 @@ def build_queue(run_ref: str, options: BuildOptions | None = None) -> BuildResul
         units=len(per_unit),
         low_agreement_codes=low_codes,
         warnings=warnings,
+        routing=None
+        if decision is None
+        else {
+            "rater": decision.rater,
+            "mode": decision.mode,
+            "threshold": decision.threshold,
+            "thresholds": decision.thresholds,
+            "guarantee": decision.guarantee,
+            "accepted": len(accepted_units),
+            "escalated": len(run_units - accepted_units),
+        },
     )
+
+
+def _escalated_reason(decision: Any, unit: str) -> dict[str, Any]:
+    """The ``escalated`` reason of a unit the routing did not accept: why, and the
+    tier's threshold and guarantee."""
+    why = decision.why_escalated.get(unit, "not in the routing decision")
+    return {
+        "reason": Reason.ESCALATED.value,
+        "size": 0.0,
+        "detail": f"{decision.rater}: {why}; accepted units: {decision.guarantee}",
+        "tier": decision.rater,
+        "threshold": decision.threshold if decision.mode == "overall" else decision.thresholds,
+        "target": decision.target,
+        "delta": decision.delta,
+    }
 
 
 def _priority(reasons: list[dict[str, Any]]) -> float:
@@ -451,10 +534,14 @@ def _audit_items(
     texts: dict[str, dict],
     codebook_id: str | None,
     options: BuildOptions,
+    *,
+    stratum: str = "unquestioned",
+    what: str = "units where every rater agreed",
 ) -> list[Item]:
-    """A seeded random sample of ``audit_size`` unquestioned units. The order is a
-    fixed permutation of the sorted unit ids, so a rebuild keeps the units already
-    sampled and only tops the sample up."""
+    """A seeded random sample of ``audit_size`` units of the pool ``unquestioned`` (the
+    units nobody questions, or the ones a routing accepted). The order is a fixed
+    permutation of the sorted unit ids, so a rebuild keeps the units already sampled
+    and only tops the sample up."""
     existing = store.items()
     queued = {i.unit_id for i in existing if i.kind == "unit"}
     have = sum(1 for i in existing if Reason.AUDIT.value in i.reason_names)
@@ -474,10 +561,10 @@ def _audit_items(
                 "reason": Reason.AUDIT.value,
                 "size": 0.0,
                 "detail": f"random audit sample (seed {options.seed}) of "
-                f"{len(unquestioned)} units where every rater agreed",
+                f"{len(unquestioned)} {what}",
                 "inclusion_probability": probability,
                 "population": len(pool),
-                "stratum": "unquestioned",
+                "stratum": stratum,
             }
         ]
         items.append(_unit_item(unit, per_unit[unit], reasons, texts.get(unit), codebook_id))
