@@ -77,10 +77,10 @@ def interval_figure(
     ax.set_ylim(len(rows) - 0.5, -0.5)
     if xlabel:
         ax.set_xlabel(xlabel)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=10, pad=18 if labelled else 6)
     ax.grid(axis="x", alpha=0.3)
-    if labelled:
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
+    if labelled:  # between the title and the axes, never over a point
+        ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return fig
 
 
