@@ -218,7 +218,9 @@ class ReviewApp(App[None]):
             yield Static(id="codes")
             yield Static(id="queue")
         yield Static(id="message")
-        yield EntryInput(id="entry")
+        # a refused entry stays as typed, the cursor at its end: focus selects nothing,
+        # so that the next key edits it rather than replacing it
+        yield EntryInput(id="entry", select_on_focus=False)
         yield Footer()
 
     def on_resize(self) -> None:
