@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from ptmcoder.errors import NotFoundError, Problem, PtmcoderError, ValidationError
-from ptmcoder.review.build import queue_path
 from ptmcoder.review.store import DECIDING, Action, Decision, Item, ReviewStore, open_store
 from ptmcoder.runs import Run, resolve_run, utcnow
 
@@ -74,6 +73,8 @@ class Queue:
 
 def open_queue(run_ref: str) -> Queue:
     """The queue of run ``run_ref`` (built with :func:`~ptmcoder.review.build.build_queue`)."""
+    from ptmcoder.review.build import queue_path  # numpy and pandas: not for every key
+
     run = resolve_run(run_ref)
     path = queue_path(run)
     if not path.exists():
