@@ -137,3 +137,17 @@ def test_demo_without_resamples_writes_its_report(run_cli, isolated_home):
     assert result.exit_code == 0, result.stderr
     report = Path(json.loads(result.stdout)["report_md"]).read_text()
     assert "Calibration" in report or "ECE" in report
+
+
+def test_stage_outputs_hold_no_path_of_this_machine(demo_runs):
+    """Stage outputs are shared with a run: the workspace's own folders are written
+    relative to it (the queue, the report files, the corpus file)."""
+    data, _ = demo_runs
+    run = Path(data["run"])
+    home = str(run.parents[1])
+    for path in sorted(run.glob("*/*.json")):
+        if path.name in ("manifest.json", "settings.json"):
+            continue  # the provenance a run keeps for itself, never rendered
+        assert home not in path.read_text(), path
+    review = json.loads((run / "review" / "review.json").read_text())
+    assert review["raters"] == ["zero-shot", "supervised"]

@@ -85,7 +85,7 @@ def _adapt_import(ctx: StageContext) -> dict[str, Any]:
     data = summary.to_dict()
     data["corpus"] = corpus_name(ctx.config)
     data["units_sha256"] = sha256_file(corpus_path(corpus_name(ctx.config)))
-    return data
+    return _shareable(data)
 
 
 def _adapt_sample(ctx: StageContext) -> dict[str, Any]:
@@ -324,6 +324,8 @@ def _adapt_agree(ctx: StageContext) -> dict[str, Any]:
         table = [str(out / "humans.csv")]
         result["pairs"] = jsonable(view("pairs", inputs=table, annotators=annotators))
         result["same_unit"] = jsonable(view("vs-humans", inputs=table, annotators=annotators))
+    elif len(annotators) >= 2:  # no humans: the annotators against each other
+        result["pairs"] = jsonable(view("pairs", annotators=annotators))
     if gold is not None:
         has_confidence = codings_have_confidence(ctx.run_dir)
         result["calibration"] = jsonable(view("calibration")) if has_confidence else {}
@@ -384,7 +386,13 @@ def _adapt_review(ctx: StageContext) -> dict[str, Any]:
     built = review.build_queue(str(ctx.run_dir), options)
     with review.open_queue(str(ctx.run_dir)) as queue:
         status = review.status(queue)
-    return {"build": jsonable(built.to_json()), "status": jsonable(status.to_json())}
+    return _shareable(
+        {
+            "raters": [r.name for r in Run(ctx.run_dir).raters()],
+            "build": jsonable(built.to_json()),
+            "status": jsonable(status.to_json()),
+        }
+    )
 
 
 def _adapt_map(ctx: StageContext) -> dict[str, Any]:
@@ -537,7 +545,23 @@ def _adapt_report(ctx: StageContext) -> dict[str, Any]:
     from ptmcoder.report import write_report
 
     paths = write_report(ctx.run_dir, out_dir=ctx.dir(Stage.REPORT))
-    return {"files": {k: str(v) for k, v in paths.items()}}
+    return _shareable({"files": {k: str(v) for k, v in paths.items()}})
+
+
+def _shareable(data: Any) -> Any:
+    """``data`` with every absolute path inside the workspace written relative to it
+    (``runs/<id>/report/report.md``, ``reviews/<id>.sqlite``): a stage output is shared
+    with a run, and the machine's folders are no part of it."""
+    from ptmcoder.paths import workspace
+
+    root = str(workspace().resolve()).rstrip("/") + "/"
+    if isinstance(data, dict):
+        return {k: _shareable(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_shareable(v) for v in data]
+    if isinstance(data, str) and data.startswith(root):
+        return data[len(root) :]
+    return data
 
 
 ADAPTERS: dict[Stage, Callable[[StageContext], dict[str, Any]]] = {
