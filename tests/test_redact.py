@@ -4,7 +4,6 @@ logged or printed error text, even when the endpoint echoes the Authorization he
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from fakes import openai_annotate, write_units
