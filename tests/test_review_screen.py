@@ -156,7 +156,8 @@ def test_the_unit_rationale_and_definitions_are_reachable_by_keys(run_id):
     down = drive(run_id, [screen_text, "down", screen_text])
     assert down[0] != down[1]
     # tab moves the focus to the top pane and back, and records nothing either
-    assert drive(run_id, ["tab", lambda app: app.focused.id, "tab", lambda app: app.focused.id])
+    focus = drive(run_id, ["tab", lambda app: app.focused.id, "tab", lambda app: app.focused.id])
+    assert focus == ["decide", "main"]
     assert all_rows(run_id) == []
 
 
@@ -348,4 +349,12 @@ def test_invalid_code_then_hotkeys_in_a_real_terminal_records_nothing(run_id, is
         assert dead(), "q did not quit after Escape"
     finally:
         tm("kill-server")
+    assert all_rows(run_id) == []
+
+
+def test_the_help_fits_80x24(run_id):
+    [shown] = drive(run_id, ["question_mark", screen_text])
+    for text in ("Keys (every decision", "backspace  undo", "Tab  the other pane", "q  quit"):
+        assert text in shown
+    assert "Press any key to close this help." in shown
     assert all_rows(run_id) == []

@@ -48,7 +48,7 @@ KIND_LABEL = {"human": "HUMAN", "annotator": "ANNOTATOR", "gold": "GOLD"}
 
 HELP = """\
 [b]Keys[/b] (every decision is saved as it is made)
-  a          accept the proposal (consensus, gold or majority; a mapping's relation)
+  a          accept the proposal (consensus, gold or majority; a mapping)
   x          reject the proposal (a mapping: reject the suggestion)
   space      skip: the item goes to the end of your queue
   backspace  undo your last decision or skip
@@ -59,9 +59,9 @@ HELP = """\
   up/down, PgUp/PgDn  scroll the pane with the focus;  Tab  the other pane
   ?  this help      q  quit
 
-In a text box every key is typed into it: Enter saves, Escape cancels. An
-entry that is refused stays in the box, the reason above it, until you fix it
-or press Escape. Nothing is recorded but by a decision key or Enter in a box.
+In a text box every key is typed into it: Enter saves, Escape cancels.
+A refused entry stays in the box, the reason above it, until you fix it or
+press Escape. Nothing is recorded but by a decision key or Enter in a box.
 Press any key to close this help."""
 
 
