@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "export": "ptmcoder.cli.export:export",
     "import-codings": "ptmcoder.cli.export:import_codings",
     "demo": "ptmcoder.cli.demo:demo",
+    "route": "ptmcoder.cli.route:route",
 }
 
 
