@@ -358,3 +358,32 @@ def test_the_help_fits_80x24(run_id):
         assert text in shown
     assert "Press any key to close this help." in shown
     assert all_rows(run_id) == []
+
+
+def test_many_raters_keep_the_proposal_on_screen_and_the_last_rater_reachable(
+    template, isolated_home, tmp_path
+):
+    """An item with 14 raters overflows the top pane at 80x24: the proposal stays on the
+    first screen (it comes before the raters), and Tab then End brings the last rater
+    into view."""
+    import pandas as pd
+
+    path = install_run(template, isolated_home)
+    unit = pd.read_csv(LABELS)["unit"].iloc[0]
+    humans = tmp_path / "twelve.csv"
+    rows = [(unit, f"H{i:02d}", "generic" if i % 2 else "dl-fault") for i in range(1, 13)]
+    pd.DataFrame(rows, columns=["unit", "rater", "code"]).to_csv(humans, index=False)
+    build_queue(path.name, BuildOptions(humans=str(humans), audit_size=0))
+    with open_queue(path.name) as queue:
+        target = queue.store.item_by_unit(unit)
+        assert len(target.detail["raters"]) == 14  # two annotators (one an error row), 12 humans
+        for item in actions.pending(queue, "ann"):
+            if item.id != target.id:
+                actions.skip(queue, item, adjudicator="ann")
+    first, scrolled = drive(path.name, [screen_text, "tab", "end", screen_text])
+    assert f"item {target.id} (unit)" in first
+    assert "proposal (a accepts): " in first
+    assert "H12" not in first  # the top pane holds 60% of the screen
+    assert "H12" in scrolled and "HUMAN" in scrolled
+    # the keys recorded nothing: the target has no decision, the rest only the skips
+    assert all(d.action is Action.SKIP and d.item_id != target.id for d in in_force(path.name))

@@ -169,7 +169,7 @@ class ReviewApp(App[None]):
     }
     #main { height: 1fr; padding: 0 1; }
     #message { height: auto; color: $warning; padding: 0 1; }
-    #message.empty, #others.empty { display: none; }
+    #message.empty, #others.empty, #proposal.empty { display: none; }
     #entry { display: none; }
     #entry.visible { display: block; }
     #entry.refused { border: tall $error; }
@@ -209,8 +209,9 @@ class ReviewApp(App[None]):
         yield Static(id="progress")
         with VerticalScroll(id="decide"):  # what a decision needs, first
             yield Static(id="reasons")
-            yield Static(id="raters")
+            yield Static(id="proposal")  # above the raters: on screen however many they are
             yield Static(id="others")
+            yield Static(id="raters")
         with VerticalScroll(id="main"):  # the unit, the annotators' reasons, definitions
             yield Static(id="details")
             yield Static(id="unit")
@@ -253,6 +254,7 @@ class ReviewApp(App[None]):
             for wid in ("#raters", "#details", "#unit", "#evidence", "#codes"):
                 self.query_one(wid, Static).update("")
             self._show("#others", Text())
+            self._show("#proposal", Text())
             return
         head = Text(f"item {item.id} ({item.kind})", "bold")
         if item.unit_id:
@@ -314,16 +316,27 @@ class ReviewApp(App[None]):
         self.query_one("#unit", Static).update(
             Panel(Group(*parts), title=_t(item.unit_id), border_style="blue")
         )
-        self.query_one("#raters", Static).update(self._decision_table(item, raters))
+        self._show("#proposal", self._proposal(item))
+        self.query_one("#raters", Static).update(self._decision_table(raters))
         self.query_one("#evidence", Static).update(self._evidence_table(raters))
         in_play = sorted(
             {c for r in raters for c in r.get("codes", [])} | set(item.detail.get("proposal") or [])
         )
         self.query_one("#codes", Static).update(self._definitions(in_play))
 
-    def _decision_table(self, item: Item, raters: list[dict]) -> Group:
-        """Every rater in one line each (number, name, kind, codes with confidence),
-        then the proposal: what a decision needs, compact enough for 80x24."""
+    @staticmethod
+    def _proposal(item: Item) -> Text:
+        proposal = ", ".join(item.detail.get("proposal") or []) or "-"
+        source = item.detail.get("proposal_source", "")
+        line = _t(f"proposal (a accepts): {proposal}", "bold")
+        if source:
+            line.append(safe_text(f" ({source})"))
+        return line
+
+    @staticmethod
+    def _decision_table(raters: list[dict]) -> Table:
+        """Every rater in one line each (number, name, kind, codes with confidence):
+        what a decision needs, compact enough for 80x24."""
         table = Table(box=None, expand=True, pad_edge=False, show_edge=False)
         table.add_column("#", no_wrap=True, width=1)
         table.add_column("rater", overflow="fold", ratio=2)
@@ -349,12 +362,7 @@ class ReviewApp(App[None]):
                 _t(KIND_LABEL.get(kind, kind), KIND_STYLE.get(kind, "")),
                 _t(codes),
             )
-        proposal = ", ".join(item.detail.get("proposal") or []) or "-"
-        source = item.detail.get("proposal_source", "")
-        line = _t(f"proposal (a accepts): {proposal}", "bold")
-        if source:
-            line.append(safe_text(f" ({source})"))
-        return Group(table, line)
+        return table
 
     @staticmethod
     def _evidence_table(raters: list[dict]) -> RenderableType:
@@ -434,6 +442,7 @@ class ReviewApp(App[None]):
             if item.detail.get(key) is not None:
                 text.append(safe_text(f"{key}: {item.detail[key]}\n"))
         text.append("a accept | r change relation | x reject", "bold")
+        self._show("#proposal", Text())
         self.query_one("#raters", Static).update(text)
         parts: list[RenderableType] = []
         for side in ("subject_id", "object_id"):
