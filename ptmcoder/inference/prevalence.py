@@ -347,7 +347,11 @@ class PrevalenceResult:
 
 
 def estimate(
-    tables: CodingTables, *, alpha: float = 0.05, groups: list[str] | None = None
+    tables: CodingTables,
+    *,
+    alpha: float = 0.05,
+    groups: list[str] | None = None,
+    guard: bool = True,
 ) -> PrevalenceResult:
     """Every estimate of :func:`prevalence` from its :class:`CodingTables`."""
     t = tables
@@ -378,7 +382,7 @@ def estimate(
     for g in report:
         mask = gold_group == g
         cells += [(t.groups[g], int(counts[g]), float(sums[g, c]), c, mask) for c in range(C)]
-    estimates = [_cell(t, pred, weights, alpha, *cell) for cell in cells]
+    estimates = [_cell(t, pred, weights, alpha, guard, *cell) for cell in cells]
     by_key = {(e.group, e.code): e for e in estimates}
     differences: list[GroupDifference] = []
     if t.by is not None and len(report) > 1:
@@ -432,6 +436,7 @@ def _cell(
     pred: np.ndarray,
     weights: np.ndarray | None,
     alpha: float,
+    guard: bool,
     group: str,
     N: int,
     total: float,
@@ -455,7 +460,9 @@ def _cell(
             "no gold unit in this group",
         )
     w = None if weights is None else weights[mask]
-    est = ppi_mean_from_sums(t.human[mask, c], pred[mask, c], N, total, total, w=w, alpha=alpha)
+    est = ppi_mean_from_sums(
+        t.human[mask, c], pred[mask, c], N, total, total, w=w, alpha=alpha, guard=guard
+    )
     return CodeEstimate(
         t.codes[c],
         group,
@@ -484,6 +491,7 @@ def prevalence(
     assume_random: bool = False,
     alpha: float = 0.05,
     sources: tuple[str, str, str] = ("annotations", "gold", "design"),
+    guard: bool = True,
 ) -> PrevalenceResult:
     """Each code's share of units, naive, classical and PPI++ (module doc).
 
@@ -496,7 +504,9 @@ def prevalence(
     splitting units into groups, read from ``units`` (``id``/``unit`` and the field) or
     from a column of ``annotations``; ``groups`` limits the groups reported. ``codes``:
     the codes (default: every code either gave), already at the level wanted.
-    ``sources``: the names of the three inputs in messages (their files).
+    ``sources``: the names of the three inputs in messages (their files); ``guard``:
+    the small-cell guard of :func:`~ptmcoder.inference.ppi.ppi_mean_from_sums` (off:
+    ppi_py's intervals exactly).
 
     >>> ann = pd.DataFrame({"unit": list("abcdef"), "rater": "m", "code": list("xxyxyy")})
     >>> gold = pd.DataFrame({"unit": list("abcd"), "code": list("xyyx")})
@@ -515,7 +525,7 @@ def prevalence(
         assume_random=assume_random,
         sources=sources,
     )
-    return estimate(tables, alpha=alpha, groups=groups)
+    return estimate(tables, alpha=alpha, groups=groups, guard=guard)
 
 
 __all__ = [
