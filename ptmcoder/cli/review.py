@@ -70,8 +70,9 @@ def review(ctx: click.Context, blind: bool, adjudicator: str | None) -> None:
 
     Keys: a accept, x reject, space skip, backspace undo, 1-9 accept a rater's codes,
     c fix-and-accept (type codes, Tab completes), n no code fits (with a note),
-    r change a mapping's relation, ? help, q quit. Every decision is saved as it is
-    made. The subcommands do the same from scripts."""
+    r change a mapping's relation, ? help, q quit; arrows/PgUp/PgDn scroll, Tab moves
+    between panes; in a text box Enter saves, Escape cancels. Every decision is saved
+    as it is made. The subcommands do the same from scripts."""
     if ctx.invoked_subcommand is not None:
         return
     from ptmcoder.review import open_queue
@@ -217,12 +218,13 @@ def build_cmd(
 
 
 def _item_json(queue, item, adjudicator: str, blind: bool) -> dict:
-    from ptmcoder.review.actions import others_decisions, progress
+    from ptmcoder.review.actions import DECIDED_RULE, others_decisions, progress
 
     data = item.to_json()
     if not blind:
         data["other_decisions"] = [d.to_json() for d in others_decisions(queue, item, adjudicator)]
     data["progress"] = progress(queue, adjudicator).to_json()
+    data["decided_means"] = DECIDED_RULE
     return data
 
 
@@ -230,7 +232,7 @@ def _render_item(queue, item, adjudicator: str, blind: bool) -> None:
     """The item as text; everything that came from a post, a model or a file goes
     through :func:`safe_text` (no escape sequence reaches the terminal) and is
     printed without markup."""
-    from ptmcoder.review.actions import others_decisions, progress
+    from ptmcoder.review.actions import describe_others, others_decisions, progress
 
     out = make_console()
 
@@ -250,9 +252,9 @@ def _render_item(queue, item, adjudicator: str, blind: bool) -> None:
         codes = ", ".join(r["codes"]) or (f"error: {r['error']}" if r.get("error") else "-")
         say(f"  {i}. {r['name']} [{r['kind']}]: {codes}")
     say("  proposal: " + (", ".join(item.detail.get("proposal") or []) or "-"))
-    if not blind:
-        for d in others_decisions(queue, item, adjudicator):
-            say(f"  decided by {d.adjudicator}: {d.action} {d.codes or d.predicate or ''}")
+    others = [] if blind else others_decisions(queue, item, adjudicator)
+    if others:
+        say("  " + describe_others(others))
 
 
 @review.command("next")
