@@ -74,11 +74,12 @@ def test_endpoint_normalisation_and_credentials():
 def test_unusable_answers_are_not_cached(run_cli, isolated_home):
     units = write_units(isolated_home / "units.csv", 1)
     with LLMServer(responder=lambda r: Reply.ok("this is not JSON")) as server:
+        # every record is an error: exit 1 (no silent success), the records kept
         first = annotate(run_cli, units, server.base_url, "r1")
-        assert first.exit_code == 0, first.stderr
+        assert first.exit_code == 1 and "are errors" in first.stderr, first.stderr
         assert len(server.requests) == 2  # the answer and one repair
         second = annotate(run_cli, units, server.base_url, "r2")
-        assert second.exit_code == 0, second.stderr
+        assert second.exit_code == 1, second.stderr
         assert len(server.requests) == 4, "a new run replayed the cached unusable answers"
 
 
@@ -87,7 +88,7 @@ def test_errors_are_not_cached(run_cli, isolated_home):
     with LLMServer(responder=codes_responder) as server:
         server.enqueue(Reply.error(400))
         first = annotate(run_cli, units, server.base_url, "r1")
-        assert first.exit_code == 0, first.stderr
+        assert first.exit_code == 1 and "are errors" in first.stderr, first.stderr
         second = annotate(run_cli, units, server.base_url, "r2")
         assert second.exit_code == 0, second.stderr
         assert len(server.requests) == 2
