@@ -152,3 +152,13 @@ def test_inputs_are_validated_with_exact_messages():
         ppi_mean_from_sums([1, 0, 1], [1, 0, 1], 10, 3, 3, w=[1, 0, 2])
     with pytest.raises(InferenceInputError, match=r"alpha must be in \(0, 1\)"):
         z_value(1.5)
+
+
+@pytest.mark.parametrize("name", ["ppi", "design", "prevalence", "planning"])
+def test_the_modules_doctests(name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"ptmcoder.inference.{name}")
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
