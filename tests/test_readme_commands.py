@@ -57,6 +57,15 @@ SKIPPED = {
         "installs packages from the network; the demo itself runs in tests/test_demo.py"
     ),
     "bash scripts/test.sh": "runs this test suite",
+    "ptmcoder sample gold latest --size 100 --strata code --allocation equal": (
+        "tests/test_gold_sample.py draws gold samples from a run, by code and by field"
+    ),
+    "ptmcoder route latest --gold final.csv --target 0.85 --delta 0.10": (
+        "tests/test_routing.py routes runs and tables against gold files"
+    ),
+    "ptmcoder review build latest --route --audit-size 20": (
+        "tests/test_routing.py builds a queue from a routing decision"
+    ),
     "ptmcoder codebook import their.qdpx -o codebooks/theirs.yaml": (
         "needs a project made by a QDA program; tests/test_refi_inputs.py imports the "
         "codebook of the spec's project and of ptmcoder's own export"
