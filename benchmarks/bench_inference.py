@@ -23,7 +23,8 @@ and how fast (issue #26, deliverable 6). Offline.
 3. **Scale**: ``prevalence`` over 1,000,000 annotated units (1-2 codes each, 20 codes)
    and 1,000 gold units, ``by`` a field with 50 groups, in a child process (its peak
    RSS is its own), beside the time of reading the same long table once (Parquet, and
-   CSV) with the one reader, :func:`ptmcoder.tables.read_long_table`.
+   CSV) with the one reader, :func:`ptmcoder.tables.read_long_table`, and of reading
+   100,000 annotation records (``annotations.jsonl``) with the run reader.
 """
 
 from __future__ import annotations
@@ -340,6 +341,8 @@ def scale_child(work: Path) -> dict:
     t0 = time.perf_counter()
     result = prevalence(frame, gold, by="platform", assume_random=True)
     est_s = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    records_s = read_records(work, RECORDS)
     return {
         "annotated_units": result.n_annotated,
         "rows": len(frame),
@@ -351,8 +354,37 @@ def scale_child(work: Path) -> dict:
         "read_long_table_seconds": read_s,
         "read_long_table_csv_seconds": read_csv_s,
         "prevalence_seconds": est_s,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": rss,
+        "records_read": RECORDS,
+        "read_annotations_jsonl_seconds": records_s,
+        "peak_rss_mb_after_records": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+#: annotation records read through the typed reader (a million would need gigabytes)
+RECORDS = 100_000
+
+
+def read_records(work: Path, n: int) -> float:
+    """Seconds to read ``n`` annotation records as a long table with the run reader
+    (:func:`ptmcoder.annotate.records.annotations_to_long`), for comparison."""
+    from ptmcoder.annotate.records import annotations_to_long
+
+    path = work / f"annotations_{n}.jsonl"
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(n):
+            record = {
+                "unit_id": f"u{i:07d}",
+                "annotator": "llm",
+                "codes": [{"code": f"code{i % 20:02d}", "confidence": 0.9}],
+                "error_type": None,
+                "model": "m",
+                "codebook_id": "cb",
+            }
+            f.write(json.dumps(record) + "\n")
+    t0 = time.perf_counter()
+    annotations_to_long(path)
+    return time.perf_counter() - t0
 
 
 def unit_in(unit: np.ndarray, chosen: np.ndarray) -> np.ndarray:
@@ -433,7 +465,8 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{s['prevalence_seconds']:.2f} s, read_long_table "
                 f"{s['read_long_table_seconds']:.2f} s (Parquet), "
                 f"{s['read_long_table_csv_seconds']:.2f} s (CSV), "
-                f"peak RSS {s['peak_rss_mb']:.0f} MB"
+                f"peak RSS {s['peak_rss_mb']:.0f} MB; {s['records_read']:,} annotation records "
+                f"read in {s['read_annotations_jsonl_seconds']:.2f} s"
             )
     out["cpus"], out["load_average"] = os.cpu_count(), os.getloadavg()
     if args.json:
