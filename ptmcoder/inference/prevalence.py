@@ -16,7 +16,7 @@ and only the gold units (a few hundred or thousand) are looked at one cell at a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 from typing import Any
 
@@ -431,6 +431,16 @@ def estimate(
     )
 
 
+def share_interval(interval: Interval) -> Interval:
+    """An interval for a share, cut to [0, 1] (a share cannot leave it; the standard
+    error, which differences between groups use, is kept).
+
+    >>> share_interval(Interval(0.01, -0.02, 0.04, 0.015, "x")).ci_low
+    0.0
+    """
+    return replace(interval, ci_low=max(interval.ci_low, 0.0), ci_high=min(interval.ci_high, 1.0))
+
+
 def _cell(
     t: CodingTables,
     pred: np.ndarray,
@@ -443,7 +453,7 @@ def _cell(
     c: int,
     mask: np.ndarray,
 ) -> CodeEstimate:
-    naive = naive_from_sums(N, total, total, alpha=alpha)
+    naive = share_interval(naive_from_sums(N, total, total, alpha=alpha))
     n = int(mask.sum())
     if n == 0:
         return CodeEstimate(
@@ -469,8 +479,8 @@ def _cell(
         n,
         N,
         naive,
-        est.classical,
-        est.ppi,
+        share_interval(est.classical),
+        share_interval(est.ppi),
         est.lam,
         est.correlation,
         est.effective_n,
@@ -506,7 +516,7 @@ def prevalence(
     the codes (default: every code either gave), already at the level wanted.
     ``sources``: the names of the three inputs in messages (their files); ``guard``:
     the small-cell guard of :func:`~ptmcoder.inference.ppi.ppi_mean_from_sums` (off:
-    ppi_py's intervals exactly).
+    ppi_py's intervals exactly). Every share's interval is cut to [0, 1].
 
     >>> ann = pd.DataFrame({"unit": list("abcdef"), "rater": "m", "code": list("xxyxyy")})
     >>> gold = pd.DataFrame({"unit": list("abcd"), "code": list("xyyx")})
