@@ -324,8 +324,6 @@ def _adapt_agree(ctx: StageContext) -> dict[str, Any]:
         table = [str(out / "humans.csv")]
         result["pairs"] = jsonable(view("pairs", inputs=table, annotators=annotators))
         result["same_unit"] = jsonable(view("vs-humans", inputs=table, annotators=annotators))
-    elif len(annotators) >= 2:  # no humans: the annotators against each other
-        result["pairs"] = jsonable(view("pairs", annotators=annotators))
     if gold is not None:
         has_confidence = codings_have_confidence(ctx.run_dir)
         result["calibration"] = jsonable(view("calibration")) if has_confidence else {}
