@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -151,3 +152,39 @@ def test_stage_outputs_hold_no_path_of_this_machine(demo_runs):
         assert home not in path.read_text(), path
     review = json.loads((run / "review" / "review.json").read_text())
     assert review["raters"] == ["zero-shot", "supervised"]
+
+
+def test_the_demo_leads_with_corrected_findings(demo_runs):
+    """[gold] in the study: each rater's code shares naive, from the humans' sample and
+    PPI++; the report leads with them and flags where the naive CI excludes PPI++."""
+    from ptmcoder.inference.findings import CHANGES, findings_rows
+    from ptmcoder.inference.prevalence import prevalence
+
+    data, _ = demo_runs
+    run = Path(data["run"])
+    findings = read_stage_output(run, "stats")["findings"]
+    rows = findings_rows(findings)
+    assert {r["rater"] for r in rows} == {"zero-shot", "supervised"}
+    for r in rows:
+        assert r["n_annotated"] >= r["n_gold"] >= 3
+        lo, hi = r["naive"]["ci_low"], r["naive"]["ci_high"]
+        assert (r["flag"] == CHANGES) == (not lo <= r["ppi"]["estimate"] <= hi)
+        assert r["census"] is not None
+    # the stage's figures are prevalence() on the codings and the sampled gold
+    codings = pd.read_csv(run / "agree" / "codings.csv", dtype=str)
+    final = pd.read_csv(samples_dir() / "humbatova_so_final.csv", dtype=str)
+    coded = sorted(set(final["unit"]) & set(codings["unit"]))
+    n = rows[0]["n_gold"]
+    picked = set(np.random.default_rng(13).permutation(coded)[:n].tolist())
+    gold = final[final["unit"].isin(picked)][["unit", "code"]]
+    again = prevalence(
+        codings[(codings["rater"] == "supervised") & codings["unit"].isin(coded)],
+        gold.assign(inclusion_probability=n / len(coded)),
+        rater="supervised",
+    ).to_json()["estimates"]
+    mine = findings["raters"]["supervised"]["estimates"]
+    assert [e["ppi"]["estimate"] for e in again] == pytest.approx(
+        [e["ppi"]["estimate"] for e in mine]
+    )
+    report = Path(data["report_md"]).read_text()
+    assert report.index("## Findings") < report.index("## Corpus and sample")

@@ -131,6 +131,27 @@ def summary_lines(run_dir: Path) -> list[str]:
                 f"{_ci(cal.get('ece_ci_low'), cal.get('ece_ci_high'))}, "
                 f"Brier {_fmt(cal['brier'])}, n={cal['n']}"
             )
+    stats = read_stage_output(run_dir, "stats") or {}
+    findings = stats.get("findings")
+    if findings:
+        from ptmcoder.inference.findings import findings_rows
+
+        lines.append(
+            "findings, each code's share of the units (95% CI): the annotator alone | "
+            "the humans alone | both (PPI++)"
+            + (f"; {findings['note']}" if findings.get("note") else "")
+        )
+        for row in findings_rows(findings):
+            naive, hum, ppi = row["naive"], row["classical"], row["ppi"]
+            census = f" | census {_fmt(row['census'])}" if row["census"] is not None else ""
+            lines.append(
+                f"  {row['rater']} {row['code']}: naive {_fmt(naive.get('estimate'))} "
+                f"{_ci(naive.get('ci_low'), naive.get('ci_high'))} n={row['n_annotated']} | "
+                f"humans {_fmt(hum.get('estimate'))} {_ci(hum.get('ci_low'), hum.get('ci_high'))}"
+                f" n={row['n_gold']} | PPI++ {_fmt(ppi.get('estimate'))} "
+                f"{_ci(ppi.get('ci_low'), ppi.get('ci_high'))}{census}"
+                + (f"  <- {row['flag']}" if row["flag"] else "")
+            )
     rv = read_stage_output(run_dir, "review") or {}
     audit = ((rv.get("status") or {}).get("audit")) or {}
     if rv:

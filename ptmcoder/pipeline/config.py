@@ -187,6 +187,27 @@ class StatsConfig(_Model):
     seed: int = 13
 
 
+class GoldConfig(_Model):
+    """The human sample the findings are corrected with (prediction-powered estimates,
+    :mod:`ptmcoder.inference`): human codes on a random sample of the coded units."""
+
+    #: the human codes: a long table ``unit,rater,code`` (every row the humans') or
+    #: ``unit,code``, optionally with ``inclusion_probability``
+    file: str
+    #: the sample's design: a table ``unit,inclusion_probability`` (what ``ptmcoder
+    #: sample gold`` writes)
+    design: str | None = None
+    #: or: draw a uniform random sample of this many of the file's units (with
+    #: ``seed``) and use only their codes; for a file that codes every unit, it shows
+    #: what a study with that many human codes would report (the demo)
+    sample: int | None = Field(default=None, ge=3)
+    seed: int = 13
+    #: or: take the file's units as a uniform random sample of the coded ones (stated)
+    assume_random: bool = False
+    #: the raters whose codes are corrected (default: every rater)
+    raters: list[str] | None = None
+
+
 class ReportConfig(_Model):
     title: str | None = None
 
@@ -200,6 +221,7 @@ class StudyConfig(_Model):
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     map: MapConfig | None = None
     stats: StatsConfig = Field(default_factory=StatsConfig)
+    gold: GoldConfig | None = None
     report: ReportConfig = Field(default_factory=ReportConfig)
 
     def section(self, stage: Stage) -> dict[str, Any]:
@@ -213,7 +235,10 @@ class StudyConfig(_Model):
             Stage.STATS: self.stats,
             Stage.REPORT: self.report,
         }[stage]
-        return value.model_dump(mode="json") if value is not None else {}
+        out = value.model_dump(mode="json") if value is not None else {}
+        if stage is Stage.STATS and self.gold is not None:  # the findings are the stats'
+            out["gold"] = self.gold.model_dump(mode="json")
+        return out
 
 
 def find_study(ref: str | Path) -> Path:

@@ -467,6 +467,8 @@ def _adapt_stats(ctx: StageContext) -> dict[str, Any]:
             for i, a in enumerate(names)
             for b in names[i + 1 :]
         ]
+    if ctx.config.gold is not None:
+        result["findings"] = _findings(ctx, codings, loaded)
     result.update(_corpus_analyses(ctx))
     if "resolution" in cfg.analyses:
         result["resolution"] = _resolution_analysis(ctx, loaded, per_rater)
@@ -539,6 +541,62 @@ def _resolution_analysis(
     return jsonable({"themes_from": source, "ptm": column or cfg.ptm_labels, **out})
 
 
+def _findings(ctx: StageContext, codings: pd.DataFrame, book: Any) -> dict[str, Any]:
+    """Each code's share of the coded units, per rater: the annotator alone (naive), the
+    humans of ``[gold]`` alone (classical) and both (PPI++), as ``ptmcoder stats
+    prevalence RUN --gold FILE`` computes it (:func:`ptmcoder.inference.prevalence`).
+    With ``sample = N`` the gold file's units are the population and N of them are
+    drawn (each with probability N / their number); the shares of the whole file are
+    kept beside as ``census`` (what a study that coded every unit would know)."""
+    import numpy as np
+
+    from ptmcoder.agreement.io import read_gold
+    from ptmcoder.inference.prevalence import prevalence
+    from ptmcoder.tables import read_long_table
+
+    cfg = ctx.config.gold
+    assert cfg is not None
+    gold = read_gold(ctx.file(cfg.file))[["unit", "code"]].dropna().astype(str)
+    gold["code"] = [book.resolve_label(str(c)) or str(c) for c in gold["code"]]
+    design = None
+    note = None
+    census: dict[str, float] = {}
+    if cfg.design:
+        design = read_long_table(
+            ctx.file(cfg.design),
+            required=("unit", "inclusion_probability"),
+            hint="the design is the CSV `ptmcoder sample gold` writes",
+        )
+    ann = codings[["unit", "rater", "code"]]
+    if cfg.sample is not None:
+        units = sorted(set(gold["unit"]) & set(ann["unit"]))
+        n = min(cfg.sample, len(units))
+        picked = set(np.random.default_rng(cfg.seed).permutation(units)[:n].tolist())
+        per_unit = gold.groupby("unit")["code"].apply(set)
+        for code in sorted({c for cs in per_unit for c in cs}):
+            census[code] = float(np.mean([code in per_unit[u] for u in units]))
+        ann = ann[ann["unit"].isin(units)]
+        gold = gold[gold["unit"].isin(picked)].assign(inclusion_probability=n / len(units))
+        note = (
+            f"human sample: {n} of the {len(units)} coded units with a code in {cfg.file}, "
+            f"drawn uniformly at random (seed {cfg.seed}), probability {n}/{len(units)} "
+            "each; census: the shares over all of them"
+        )
+    raters = cfg.raters or list(dict.fromkeys(ann["rater"].astype(str)))
+    out: dict[str, Any] = {"gold": cfg.file, "note": note, "census": census, "raters": {}}
+    for rater in raters:
+        result = prevalence(
+            ann[ann["rater"] == rater],
+            gold,
+            rater=rater,
+            design=design,
+            assume_random=cfg.assume_random,
+            sources=("annotations", cfg.file, cfg.design or "design"),
+        )
+        out["raters"][rater] = result.to_json()
+    return jsonable(out)
+
+
 def _adapt_report(ctx: StageContext) -> dict[str, Any]:
     from ptmcoder.report import write_report
 
@@ -596,6 +654,8 @@ def _stage_files(config: StudyConfig, stage: Stage) -> list[str]:
         return [f for f in (config.agree.humans, config.agree.gold) if f]
     if stage is Stage.MAP and config.map is not None:
         return [config.map.input]
+    if stage is Stage.STATS and config.gold is not None:
+        return [f for f in (config.gold.file, config.gold.design) if f]
     return []
 
 

@@ -96,6 +96,13 @@ def _annotate_summary(annotate: dict[str, Any] | None) -> dict[str, Any] | None:
     return annotate
 
 
+def findings_rows(findings: Any) -> list[dict[str, Any]]:
+    """The Findings table's rows (:func:`ptmcoder.inference.findings.findings_rows`)."""
+    from ptmcoder.inference.findings import findings_rows as rows
+
+    return rows(findings)
+
+
 def _stats_summary(stats: dict[str, Any] | None) -> dict[str, Any] | None:
     """The stats stage's output; a rater-vs-rater test written before paired tests
     existed (an independent chi-square with Cramér's V) is shown as what it was."""
@@ -214,6 +221,8 @@ def report_context(run_dir: Path) -> dict[str, Any]:
         ),
         "mapping": out("map"),
         "stats": stats,
+        "findings": findings_rows((stats or {}).get("findings")),
+        "findings_note": ((stats or {}).get("findings") or {}).get("note"),
         "distributions": dist_tables,
         "taxonomies": taxonomies,
         "sessions": len(sessions),
