@@ -97,7 +97,10 @@ def _summary_table(title: str, first: str, rows) -> Table:
 
 def corpus_options(f):
     f = click.option(
-        "--threads", type=int, default=None, help="DuckDB worker threads (default: all cores)."
+        "--threads",
+        type=click.IntRange(min=1),
+        default=None,
+        help="DuckDB worker threads (default: all cores).",
     )(f)
     f = click.option(
         "--memory-limit",
@@ -154,7 +157,7 @@ def out_options(f):
 )
 @click.option(
     "--top-k",
-    type=int,
+    type=click.IntRange(min=1),
     default=6,
     show_default=True,
     help="How many of the most frequent tags to follow per year.",
@@ -205,7 +208,7 @@ def popularity(
 @corpus_options
 @click.option(
     "--top-k",
-    type=int,
+    type=click.IntRange(min=1),
     default=6,
     show_default=True,
     help="Per-tag rows for the most frequent PTM tags (Table II shows six).",
@@ -487,7 +490,11 @@ def _render_distribution(result) -> None:
     help="A corpus column, or a file unit,issue_type, for the independence test.",
 )
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of the balanced stratified sample."
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the balanced stratified sample.",
 )
 @click.option(
     "--yates/--no-yates",
