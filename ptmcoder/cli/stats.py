@@ -26,8 +26,11 @@ def stats() -> None:
 
 
 from ptmcoder.cli.sample import sample_size  # noqa: E402
+from ptmcoder.cli.stats_inference import plan_gold, prevalence  # noqa: E402
 
 stats.add_command(sample_size, "sample-size")
+stats.add_command(prevalence, "prevalence")
+stats.add_command(plan_gold, "plan-gold")
 
 
 # -- shared options and rendering ------------------------------------------------
