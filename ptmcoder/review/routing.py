@@ -566,7 +566,7 @@ class RouteDecision:
         return {**asdict(self), "guarantee": self.guarantee}
 
 
-def _decide(
+def route_units(
     units: dict[str, UnitCodes],
     gold: dict[str, frozenset[str]],
     *,
@@ -576,9 +576,12 @@ def _decide(
     per_code: bool,
     rater: str,
     source: str,
-    thresholds: Sequence[float] | None,
-    min_n: int | None,
+    thresholds: Sequence[float] | None = None,
+    min_n: int | None = None,
 ) -> RouteDecision:
+    """Route ``units`` (one annotator's codes) with the gold units among them as the
+    calibration set: :func:`route` for a run read, and a cascade's tier
+    (:mod:`ptmcoder.pipeline.cascade`)."""
     cal = sorted(set(units) & set(gold))
     if not cal:
         raise ConfigError(
@@ -735,7 +738,7 @@ def route(
             )
         units, name, where = unit_codes_from_records(records), source.name, run.id
         codebook, out = source.store.manifest().config.codebook, route_path(run.path, name)
-    decision = _decide(
+    decision = route_units(
         units, gold_codes(gold, codebook), target=target, delta=delta, method=method,
         per_code=per_code, rater=name, source=str(where), thresholds=thresholds, min_n=min_n,
     )  # fmt: skip
