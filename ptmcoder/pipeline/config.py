@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from ptmcoder.agreement.bootstrap import MAX_BOOTSTRAP
@@ -208,6 +208,30 @@ class GoldConfig(_Model):
     raters: list[str] | None = None
 
 
+class RouteConfig(_Model):
+    """A cascade of annotators with a guarantee (:mod:`ptmcoder.pipeline.cascade`):
+    the first tier codes every unit; each later tier codes only the units the tier
+    before escalated; each tier's confidence threshold is chosen by Learn-then-Test
+    (:mod:`ptmcoder.review.routing`) on the calibration units that reached it, at
+    ``delta / len(tiers)`` so that every tier's guarantee holds at once with probability
+    ``>= 1 - delta``. What the last tier escalates goes to people (the review queue)."""
+
+    #: raters of [annotate], in the order they are asked (at least one)
+    tiers: list[str] = Field(min_length=1)
+    #: the agreement with the humans guaranteed on accepted units
+    target: float = Field(gt=0.0, lt=1.0)
+    #: the probability the guarantee fails, shared by the tiers (Bonferroni)
+    delta: float = Field(default=0.1, gt=0.0, lt=1.0)
+    method: Literal["binomial", "hoeffding-bentkus"] = "binomial"
+    #: the calibration units' human codes (``unit,code`` or a long table, equal
+    #: inclusion probabilities); default: [agree] gold (its gold_rater's rows), else
+    #: the [gold] file (all of its units)
+    gold: str | None = None
+    #: candidate thresholds tested need at least this many accepted calibration units
+    #: (default: ``routing.min_accepted(target, delta / len(tiers))``)
+    min_n: int | None = Field(default=None, ge=1)
+
+
 class ReportConfig(_Model):
     title: str | None = None
 
@@ -222,7 +246,31 @@ class StudyConfig(_Model):
     map: MapConfig | None = None
     stats: StatsConfig = Field(default_factory=StatsConfig)
     gold: GoldConfig | None = None
+    route: RouteConfig | None = None
     report: ReportConfig = Field(default_factory=ReportConfig)
+
+    @model_validator(mode="after")
+    def _check_route(self) -> StudyConfig:
+        if self.route is None:
+            return self
+        names = [r.name for r in self.annotate.raters]
+        unknown = [t for t in self.route.tiers if t not in names]
+        if unknown:
+            raise ValueError(
+                f"route.tiers: {', '.join(unknown)} is not a rater of [annotate] "
+                f"(raters: {', '.join(names)})"
+            )
+        if len(set(self.route.tiers)) != len(self.route.tiers):
+            raise ValueError("route.tiers: a rater is listed twice")
+        if "route" in names:
+            raise ValueError("annotate.raters: 'route' is the cascade's folder; rename the rater")
+        if self.annotate.level not in (None, "leaf"):
+            raise ValueError(
+                "route: the calibration compares leaf codes; [annotate] level must be leaf"
+            )
+        if not (self.route.gold or self.agree.gold or self.gold):
+            raise ValueError("route: no calibration gold (set route.gold, agree.gold or [gold])")
+        return self
 
     def section(self, stage: Stage) -> dict[str, Any]:
         value = {
@@ -238,7 +286,22 @@ class StudyConfig(_Model):
         out = value.model_dump(mode="json") if value is not None else {}
         if stage is Stage.STATS and self.gold is not None:  # the findings are the stats'
             out["gold"] = self.gold.model_dump(mode="json")
+        if stage is Stage.ANNOTATE and self.route is not None:  # the cascade is annotate's
+            out["route"] = self.route.model_dump(mode="json")
+            out["route"]["calibration"] = self.calibration_gold()
         return out
+
+    def calibration_gold(self) -> dict[str, Any]:
+        """Where the cascade's calibration units come from: ``{"file", "rater",
+        "source"}`` (``route.gold``, else [agree] gold with its gold_rater, else the
+        [gold] file)."""
+        if self.route is not None and self.route.gold:
+            return {"file": self.route.gold, "rater": None, "source": "route.gold"}
+        if self.agree.gold:
+            return {"file": self.agree.gold, "rater": self.agree.gold_rater, "source": "agree.gold"}
+        if self.gold is not None:
+            return {"file": self.gold.file, "rater": None, "source": "gold.file"}
+        return {"file": None, "rater": None, "source": None}
 
 
 def find_study(ref: str | Path) -> Path:

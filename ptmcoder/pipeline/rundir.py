@@ -23,6 +23,12 @@ STAGE_RECORD = "stage.json"
 CODINGS = "codings.csv"
 #: the gold labels the agree stage used (``unit, rater, code``)
 GOLD = "gold.csv"
+#: a cascade's folder in the annotate stage (``[route]``, :mod:`ptmcoder.pipeline.cascade`)
+ROUTE_DIR = "route"
+#: the cascade's summary: unit -> tier and threshold, per-tier accounting
+ROUTE_FILE = "route.json"
+#: the cascade as one routing decision (``review.routing.read_route`` reads it)
+CASCADE_FILE = "cascade.json"
 
 
 def stage_dir(run_dir: Path, stage: str) -> Path:
@@ -137,3 +143,84 @@ def rater_codings(run_dir: Path) -> pd.DataFrame:
     if not frames:
         raise NotFoundError(f"run {Path(run_dir).name} has no annotation records yet")
     return pd.concat(frames, ignore_index=True).astype("string")
+
+
+def route_dir(annotate_dir: Path) -> Path:
+    """A cascade's folder inside the annotate stage's directory."""
+    return Path(annotate_dir) / ROUTE_DIR
+
+
+def cascade_file(run_dir: Path) -> Path | None:
+    """The cascade's routing decision of a study run (``annotate/route/cascade.json``),
+    or None when the study has no ``[route]``."""
+    path = route_dir(stage_dir(run_dir, "annotate")) / CASCADE_FILE
+    return path if path.is_file() else None
+
+
+def read_cascade(run_dir: Path) -> dict[str, Any] | None:
+    """The one reader of a cascade's summary (``annotate/route/route.json``: every
+    accepted unit's tier, threshold, confidence and codes; each tier's guarantee,
+    coverage, calls and cost; the calls saved), or None without ``[route]``."""
+    path = route_dir(stage_dir(run_dir, "annotate")) / ROUTE_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def route_audit(run_dir: Path) -> dict[str, Any] | None:
+    """The realized agreement on the audited accepted units of a cascade: each audit
+    item of the run's review queue drawn from the accepted units (stratum
+    ``accepted``) whose latest decision is in, compared with the codes its tier
+    accepted (the same codes: agreement; other codes, reject or no code fits: not),
+    with the Wilson 95% interval, overall and per tier. None without a cascade or a
+    queue."""
+    cascade = read_cascade(run_dir)
+    if cascade is None:
+        return None
+    from ptmcoder.errors import NotFoundError as Missing
+    from ptmcoder.review import open_queue
+    from ptmcoder.review.outputs import decided, wilson
+    from ptmcoder.review.store import Action
+
+    accepted = cascade.get("accepted_units") or {}
+    try:
+        queue = open_queue(str(run_dir))
+    except Missing:
+        return None
+    with queue.store as store:
+        items = [
+            i
+            for i in store.items()
+            if i.kind == "unit"
+            and any(
+                r.get("reason") == "audit" and r.get("stratum") == "accepted" for r in i.reasons
+            )
+        ]
+        done = decided(queue)
+    n = agreeing = 0
+    by_tier: dict[str, dict[str, int]] = {}
+    for item in items:
+        unit = str(item.unit_id)
+        ds = done.get(item.id)
+        if not ds or unit not in accepted:
+            continue
+        latest = max(ds, key=lambda d: d.id)
+        same = latest.action not in (Action.REJECT, Action.NO_FIT) and sorted(
+            latest.codes or []
+        ) == sorted(accepted[unit]["codes"])
+        tier = by_tier.setdefault(str(accepted[unit]["tier"]), {"n": 0, "agreeing": 0})
+        n += 1
+        tier["n"] += 1
+        agreeing += int(same)
+        tier["agreeing"] += int(same)
+    low, high = wilson(agreeing, n)
+    return {
+        "sampled": len(items),
+        "n": n,
+        "agreeing": agreeing,
+        "rate": agreeing / n if n else None,
+        "ci_low": low,
+        "ci_high": high,
+        "ci_method": "Wilson 95%",
+        "by_tier": by_tier,
+    }

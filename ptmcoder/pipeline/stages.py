@@ -28,12 +28,15 @@ from ptmcoder.pipeline.config import (
 from ptmcoder.pipeline.rundir import (
     CODINGS,
     GOLD,
+    cascade_file,
     codes_by_unit,
     rater_codings,
     read_codings,
     read_map_tables,
     read_reference,
     read_stage_output,
+    route_audit,
+    route_dir,
 )
 from ptmcoder.runs import RaterSource, Run, rater_usage
 
@@ -160,10 +163,12 @@ def _adapt_annotate_rater(
     run_dir: Path,
     marker: dict[str, Any],
     fingerprint: str | None = None,
+    train_corpus: str | None = None,
 ) -> dict[str, Any]:
     """annotate one rater: ``ptmcoder.annotate.runner.annotate`` (what ``ptmcoder
     annotate`` calls) on an annotation store created, or resumed, at ``run_dir``, on
-    the units of corpus ``fingerprint`` only."""
+    the units of corpus ``fingerprint`` only (a cascade's later tier: a corpus of the
+    escalated units, with ``train_corpus`` the study's, where its human codes' texts are)."""
     from ptmcoder.annotate.runner import AnnotateOptions, annotate, prepare_run
 
     cfg = ctx.config.annotate
@@ -177,6 +182,7 @@ def _adapt_annotate_rater(
         limit=cfg.limit,
         prompt=rater.prompt or cfg.prompt,
         train=str(ctx.file(rater.train)) if rater.train else None,
+        train_corpus=train_corpus if rater.train else None,
         seed=rater.seed if rater.seed is not None else cfg.seed,
         batch=cfg.batch if rater.batch is None else rater.batch,
         progress=ctx.progress,
@@ -247,11 +253,16 @@ def _adapt_annotate(ctx: StageContext) -> dict[str, Any]:
     out_dir = ctx.dir(Stage.ANNOTATE)
     for stale in out_dir.iterdir() if out_dir.is_dir() else []:
         if stale.is_dir() and stale.name not in names:
-            shutil.rmtree(stale)
-    raters = []
-    for rater in ctx.config.annotate.raters:
+            shutil.rmtree(stale)  # a cascade's route/ folder too: written afresh below
+    summaries: dict[str, dict[str, Any]] = {}
+
+    def code(
+        rater: RaterConfig, corpus_: str, fingerprint_: str, cascade: dict[str, Any] | None
+    ) -> dict[str, Any]:
         settings = _rater_settings(ctx, rater)
-        settings_hash = sha256_text(canonical_json(settings))
+        # a later tier's units are what the tier before escalated: other units, afresh
+        marked = {**settings, "cascade": cascade} if cascade and cascade["tier"] else settings
+        settings_hash = sha256_text(canonical_json(marked))
         run_dir = out_dir / rater.name
         marker = run_dir / "settings.json"
         if run_dir.exists() and ctx.redo:
@@ -262,14 +273,31 @@ def _adapt_annotate(ctx: StageContext) -> dict[str, Any]:
                 shutil.rmtree(run_dir)
         ctx.say(f"annotate: rater {rater.name} ({rater.annotator})")
         session = _adapt_annotate_rater(
-            ctx, rater, corpus, run_dir, {"hash": settings_hash, "settings": settings}, fingerprint
-        )
+            ctx, rater, corpus_, run_dir, {"hash": settings_hash, "settings": marked},
+            fingerprint_, train_corpus=corpus if corpus_ != corpus else None,
+        )  # fmt: skip
         summary = rater_usage(RaterSource(rater.name, Run(run_dir), rater.annotator))
         summary["calls_this_session"] = session.get("calls", 0)
         summary["settings"] = settings
         summary["settings_hash"] = settings_hash
-        raters.append(summary)
-    return {
+        summaries[rater.name] = summary
+        return session
+
+    route = ctx.config.route
+    tiers = route.tiers if route is not None else []
+    for rater in ctx.config.annotate.raters:
+        if rater.name not in tiers:
+            code(rater, corpus, fingerprint, None)
+    cascade_summary = None
+    if route is not None:
+        from ptmcoder.pipeline.cascade import calibration_file, run_cascade
+
+        calibration = calibration_file(
+            ctx.config, ctx.file, route_dir(out_dir) / "calibration_gold.csv"
+        )
+        cascade_summary = run_cascade(ctx.config, out_dir, corpus, fingerprint, calibration, code)
+    raters = [summaries[r.name] for r in ctx.config.annotate.raters if r.name in summaries]
+    out = {
         "codebook": ctx.config.annotate.codebook,
         "level": ctx.config.annotate.level or "leaf",
         "corpus": corpus,
@@ -277,6 +305,9 @@ def _adapt_annotate(ctx: StageContext) -> dict[str, Any]:
         "raters": raters,
         "calls": sum(r["calls_this_session"] for r in raters),
     }
+    if cascade_summary is not None:
+        out["route"] = {k: v for k, v in cascade_summary.items() if k != "accepted_units"}
+    return out
 
 
 def _adapt_agree(ctx: StageContext) -> dict[str, Any]:
@@ -380,15 +411,23 @@ def _adapt_review(ctx: StageContext) -> dict[str, Any]:
         audit_size=cfg.audit_size,
         agreement_below=cfg.agreement_below,
         confidence_below=cfg.confidence_below,
+        route=str(routed) if (routed := cascade_file(ctx.run_dir)) else None,
     )
     built = review.build_queue(str(ctx.run_dir), options)
     with review.open_queue(str(ctx.run_dir)) as queue:
-        status = review.status(queue)
+        status = jsonable(review.status(queue).to_json())
+    audit = route_audit(ctx.run_dir) if routed else None
+    if audit is not None:  # the report's Routing section reads it beside the audit
+        from ptmcoder.report.sections import routing_audit
+
+        audit = routing_audit(audit)
+        status.setdefault("audit", {})["routing"] = audit
     return _shareable(
         {
             "raters": [r.name for r in Run(ctx.run_dir).raters()],
             "build": jsonable(built.to_json()),
-            "status": jsonable(status.to_json()),
+            "status": status,
+            **({"routing_audit": audit} if audit is not None else {}),
         }
     )
 
@@ -649,7 +688,9 @@ def _stage_files(config: StudyConfig, stage: Stage) -> list[str]:
     if stage is Stage.IMPORT:
         return list(config.import_.files)
     if stage is Stage.ANNOTATE:
-        return [r.train for r in config.annotate.raters if r.train]
+        trained = [r.train for r in config.annotate.raters if r.train]
+        calibration = config.calibration_gold()["file"] if config.route is not None else None
+        return trained + ([calibration] if calibration else [])
     if stage in (Stage.AGREE, Stage.REVIEW):
         return [f for f in (config.agree.humans, config.agree.gold) if f]
     if stage is Stage.MAP and config.map is not None:
@@ -670,6 +711,8 @@ def _extra_inputs(ctx: StageContext, stage: Stage) -> dict[str, Any]:
         extra["annotate"] = ctx.config.section(Stage.ANNOTATE)["raters"]
     if stage is Stage.REVIEW:
         extra["agree"] = ctx.config.section(Stage.AGREE)
+        if ctx.config.route is not None:  # the queue is built from the cascade's routing
+            extra["annotate"] = ctx.outputs.get(str(Stage.ANNOTATE))
     if stage is Stage.MAP:
         if ctx.config.map is not None:
             extra["codebooks"] = [

@@ -219,3 +219,98 @@ def human_ceiling(agree: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
                 "n": r.get("n"),
             }
     return out
+
+
+def _statement(target: Any, delta: Any, accepted: int, reached: int, coverage: Any) -> str:
+    if not accepted:
+        return (
+            f"no threshold guarantees agreement >= {target:g} with probability >= "
+            f"{1 - delta:g}; nothing accepted"
+        )
+    return (
+        f"agreement with humans >= {target:g} with probability >= {1 - delta:g} "
+        f"at coverage {coverage:.3f} ({accepted} of {reached} units)"
+    )
+
+
+def routing_section(
+    route: dict[str, Any] | None, audit: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """A cascade's accounting (``annotate/route/route.json``, :mod:`ptmcoder.pipeline.cascade`)
+    as rows and sentences: per tier and overall, the guarantee at its coverage with the
+    calibration n; each tier's calls, tokens and cost; the calls saved against coding
+    every unit with the last machine tier; and the realized agreement on the audited
+    accepted units (:func:`routing_audit`)."""
+    if not route:
+        return None
+    target, delta = route["target"], route["delta"]
+    tiers = []
+    for t in route.get("tiers") or []:
+        reached = int(t.get("reached") or 0)
+        if not reached:
+            tiers.append({**t, "statement": t.get("note") or "not reached", "asked": False})
+            continue
+        n_cal, k_acc = int(t["n_calibration"]), int(t["calibration_accepted"])
+        tiers.append(
+            {
+                **t,
+                "asked": True,
+                "coverage_all": t["accepted"] / route["overall"]["units"]
+                if route["overall"]["units"]
+                else None,
+                "observed": t["calibration_agreeing"] / k_acc if k_acc else None,
+                "calibration": f"n={n_cal}; {t['calibration_agreeing']} of {k_acc} accepted agree",
+                "statement": _statement(target, t["delta"], t["accepted"], reached, t["coverage"]),
+            }
+        )
+    overall = dict(route["overall"])
+    overall["statement"] = _statement(
+        target, delta, overall["accepted"], overall["units"], overall["coverage"]
+    )
+    k_acc = int(overall["calibration_accepted"])
+    overall["calibration"] = (
+        f"n={overall['n_calibration']}; {overall['calibration_agreeing']} of {k_acc} accepted agree"
+    )
+    saved = route.get("saved")
+    if saved:
+        cost = saved.get("cost_saved_usd")
+        saved = {
+            **saved,
+            "sentence": f"the cascade asked {saved['tier']} for {saved['calls']} of "
+            f"{saved['all_units']} units: {saved['saved']} of {saved['all_units']} calls saved "
+            f"against coding every unit with it"
+            + (f" (about ${cost:.4f} at its mean cost per call)" if cost is not None else ""),
+        }
+    cal = route.get("calibration") or {}
+    return {
+        "target": target,
+        "delta": delta,
+        "delta_per_tier": route.get("delta_per_tier"),
+        "method": route.get("method"),
+        "calibration": f"{cal.get('file')} ({cal.get('source')}"
+        + (f", rater {cal['rater']}" if cal.get("rater") else "")
+        + f"; {cal.get('units')} units with human codes)",
+        "tiers": tiers,
+        "overall": overall,
+        "saved": saved,
+        "audit": routing_audit(audit),
+        "decision": route.get("decision"),
+    }
+
+
+def routing_audit(audit: dict[str, Any] | None) -> dict[str, Any]:
+    """The realized agreement on the audited accepted units
+    (:func:`ptmcoder.pipeline.rundir.route_audit`) with a sentence, also when none
+    has been decided."""
+    audit = dict(audit or {})
+    n, sampled = int(audit.get("n") or 0), int(audit.get("sampled") or 0)
+    if n:
+        audit["sentence"] = (
+            f"{audit['agreeing']} of {n} decided audit item(s) agree with the accepted codes "
+            f"({sampled} sampled)"
+        )
+    elif sampled:
+        audit["sentence"] = f"no audited unit decided yet ({sampled} accepted units sampled)"
+    else:
+        audit["sentence"] = "no audited unit decided yet (no accepted unit sampled)"
+    return audit
