@@ -220,3 +220,23 @@ def test_the_modules_doctests():
 
     result = doctest.testmod(cascade)
     assert result.attempted >= 1 and result.failed == 0
+
+
+def test_a_changed_target_reroutes_and_reasks_nothing_cached(cascade_run):
+    study, result, server = cascade_run
+    embedded = result.run_dir / "annotate" / "embedded" / "annotations.jsonl"
+    before_records, before_requests = embedded.read_bytes(), len(server.requests)
+    first = read_route(result.run_dir / "annotate" / "route" / "embedded.json")
+    study.write_text(study.read_text().replace("target = 0.8", "target = 0.75"))
+    again = run_study(study)
+    status = {o.stage: o.status for o in again.outcomes}
+    assert status["import"] == "skipped" and status["annotate"] == "ran"
+    assert status["review"] == "ran" and status["report"] == "ran"
+    assert embedded.read_bytes() == before_records  # the first tier's store is kept
+    lower = read_route(result.run_dir / "annotate" / "route" / "embedded.json")
+    assert lower.target == 0.75 and set(lower.escalated) < set(first.escalated)
+    # the LLM tier now codes fewer units, every one answered before: from the cache
+    llm = Run(result.run_dir / "annotate" / "llm").records()
+    assert sorted(r["unit_id"] for r in llm) == sorted(lower.escalated)
+    assert all(r["cached"] for r in llm) and len(server.requests) == before_requests
+    assert "agreement with humans >= 0.75 with probability >= 0.9" in again.report_md.read_text()
