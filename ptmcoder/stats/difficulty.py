@@ -12,6 +12,17 @@ Three metrics, per group (PTM-related / PTM-unrelated) and per PTM tag (Table II
 
 One streamed pass over the Parquet file (see :mod:`.engine` for why and what it
 costs): numpy reductions batch by batch, per-tag rows over PTM-related units only.
+
+By challenge category (Tan et al.'s categories, coded by an annotator): %no acc per
+category with the proportion test of each category against the rest
+(:func:`difficulty_by_category`). When the categories come from an annotator these
+treat its codes as truth; given human categories on a random sample of the coded
+questions (``gold`` with its ``design``), each category's share without an accepted
+answer is also estimated corrected for the annotator's errors, beside the naive one,
+with the category-vs-rest difference, its Wald z test (z squared is the 1-df
+chi-square) and Cohen's h from the corrected shares
+(:func:`ptmcoder.inference.outcomes.outcome_by_code`). The population is every
+question the annotator coded that the corpus holds.
 """
 
 from __future__ import annotations
@@ -21,9 +32,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ptmcoder.errors import PtmcoderError
+from ptmcoder.inference.design import GoldDesign
+from ptmcoder.inference.outcomes import OutcomeResult, outcome_by_code
 from ptmcoder.stats.engine import (
     DEFAULT_MEMORY_LIMIT,
     DEFAULT_PTM_RULE,
@@ -70,6 +85,8 @@ class DifficultyResult:
     negative_response_times: int
     accepted_without_time: int = 0
     figures: list[str] = field(default_factory=list)
+    #: %no acc by the annotator's challenge category (naive, and corrected with gold)
+    categories: CategoryDifficulty | None = None
 
     def group(self, name: str) -> DifficultyRow:
         return next(g for g in self.groups if g.name == name)
@@ -106,8 +123,142 @@ class DifficultyResult:
             },
             "excluded_negative_response_times": self.negative_response_times,
             "accepted_without_time": self.accepted_without_time,
+            "categories": self.categories.to_dict() if self.categories else None,
             "figures": self.figures,
         }
+
+
+@dataclass(frozen=True)
+class CategoryRow:
+    """One challenge category as the annotator coded it: questions, how many have no
+    accepted answer, and their share."""
+
+    name: str
+    n: int
+    no_acc: int
+    pct_no_acc: float
+
+
+@dataclass
+class CategoryDifficulty:
+    """%no acc per challenge category: the annotator's counts with the proportion test
+    of each category against the rest (Yates' correction, as R's ``prop.test``), and,
+    given a gold sample, the shares corrected for annotation error."""
+
+    n_questions: int
+    rows: list[CategoryRow]
+    tests: list[ProportionTestResult]
+    corrected: OutcomeResult | None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "n_questions": self.n_questions,
+            "rows": [asdict(r) for r in self.rows],
+            "proportion_tests": [t.to_dict() for t in self.tests],
+            "corrected": self.corrected.to_json() if self.corrected else None,
+            "notes": self.notes,
+        }
+
+
+def no_accepted_answer(units: pd.DataFrame) -> pd.Series:
+    """1.0 where a question has no accepted answer (neither an accepted answer id nor
+    its date, as the group rows count it), indexed by unit id.
+
+    >>> no_accepted_answer(pd.DataFrame({"id": ["a", "b"], "accepted_answer_id": [7, None],
+    ...                                  "accepted_answer_at": [None, None]})).tolist()
+    [0.0, 1.0]
+    """
+    missing = [c for c in ("id", "accepted_answer_id", "accepted_answer_at") if c not in units]
+    if missing:
+        raise PtmcoderError(f"%no acc needs column(s) {', '.join(missing)}")
+    acc = units["accepted_answer_id"].notna() | units["accepted_answer_at"].notna()
+    return pd.Series((~acc).to_numpy(float), index=units["id"].astype(str).to_numpy())
+
+
+def _accepted_columns(path: Path, categories: pd.DataFrame) -> pd.DataFrame:
+    """``id, accepted_answer_id, accepted_answer_at`` of the corpus rows coded in
+    ``categories`` (one filtered Parquet read)."""
+    import pyarrow.parquet as pq
+
+    wanted = pa.array(pd.unique(categories["unit"].astype(str)).tolist(), pa.string())
+    table = pq.read_table(path, columns=["id", "accepted_answer_id", "accepted_answer_at"])
+    table = table.filter(pc.is_in(table["id"].cast(pa.string()), value_set=wanted))
+    return table.to_pandas()
+
+
+def difficulty_by_category(
+    units: pd.DataFrame,
+    categories: pd.DataFrame,
+    *,
+    gold: pd.DataFrame | None = None,
+    design: GoldDesign | None = None,
+    confidence: float = 0.95,
+) -> CategoryDifficulty:
+    """%no acc per challenge category of ``units`` (``id, accepted_answer_id,
+    accepted_answer_at``) coded in ``categories`` (a long table ``unit, code``: the
+    annotator's), with each category's proportion test against the rest; with ``gold``
+    (the humans' ``unit, code`` on a sample) and its ``design``
+    (:func:`ptmcoder.inference.design.gold_design`), the corrected shares beside them.
+    The questions are those of ``categories`` found in ``units``; a question given a
+    special or empty code counts as in no category.
+
+    >>> u = pd.DataFrame({"id": list("abcd"), "accepted_answer_id": [1, None, None, 2],
+    ...                   "accepted_answer_at": [None] * 4})
+    >>> cats = pd.DataFrame({"unit": list("abcd"), "code": ["x", "x", "y", "y"]})
+    >>> [(r.name, r.n, r.no_acc) for r in difficulty_by_category(u, cats).rows]
+    [('x', 2, 1), ('y', 2, 1)]
+    """
+    if (gold is None) != (design is None):
+        raise PtmcoderError("corrected categories need both the gold codes and their design")
+    for col in ("unit", "code"):
+        if col not in categories.columns:
+            raise PtmcoderError(f"categories: missing column {col}")
+    y = no_accepted_answer(units)
+    coded = pd.unique(categories["unit"].astype(str))
+    inside = pd.Index(coded).isin(y.index)
+    notes = []
+    if not inside.all():
+        notes.append(f"{int((~inside).sum())} coded unit(s) not in the corpus, left out")
+    y = y[y.index.isin(coded)]
+    y = y[~y.index.duplicated()]
+    if y.empty:
+        raise PtmcoderError("no coded question is in the corpus")
+    cats = categories.dropna(subset=["code"]).assign(unit=lambda f: f["unit"].astype(str))
+    cats = cats[cats["unit"].isin(y.index)].drop_duplicates(["unit", "code"])
+    rows, tests = [], []
+    total, total_no = len(y), int(y.sum())
+    for name, part in sorted(cats.groupby(cats["code"].astype(str)), key=lambda kv: kv[0]):
+        vals = y.loc[part["unit"]].to_numpy()
+        n, x = int(vals.size), int(vals.sum())
+        rows.append(CategoryRow(name, n, x, x / n if n else math.nan))
+        if 0 < n < total:
+            try:
+                tests.append(
+                    two_proportion_test(
+                        x,
+                        n,
+                        total_no - x,
+                        total - n,
+                        correction=True,
+                        confidence=confidence,
+                        labels=(name, "(rest)"),
+                    )
+                )
+            except PtmcoderError as exc:
+                notes.append(f"{name}: no proportion test ({exc})")
+    corrected = None
+    if gold is not None and design is not None:
+        corrected = outcome_by_code(
+            y,
+            cats[["unit", "code"]],
+            gold,
+            design,
+            alpha=1 - confidence,
+            name="no accepted answer",
+        )
+        notes += corrected.notes
+    return CategoryDifficulty(total, rows, tests, corrected, notes)
 
 
 _NEEDED = [
@@ -372,11 +523,17 @@ def difficulty(
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     threads: int | None = None,
     temp_directory: str | None = None,
+    categories: pd.DataFrame | None = None,
+    gold: pd.DataFrame | None = None,
+    design: GoldDesign | None = None,
 ) -> DifficultyResult:
     """Tan et al.'s three difficulty metrics for PTM-related vs other units of ``path``.
 
     Per-tag rows cover ``tags`` when given, else the ``top_k`` most frequent tags
-    among PTM-related units (restricted to the PTM tag list in tag mode).
+    among PTM-related units (restricted to the PTM tag list in tag mode). With
+    ``categories`` (the annotator's long table ``unit, code``), %no acc per category
+    (:func:`difficulty_by_category`), corrected for annotation error when ``gold`` and
+    its ``design`` are given.
 
     One streamed pass (:func:`.engine.map_ptm`): group counts and sums are kept
     running, response times are kept as float arrays for the exact median and
@@ -423,7 +580,18 @@ def difficulty(
                 (10 ** (b / BINS_PER_DECADE), 10 ** ((b + 1) / BINS_PER_DECADE), int(g.hist[b]))
                 for b in np.flatnonzero(g.hist).tolist()
             ]
+    by_category = None
+    if categories is not None:
+        by_category = difficulty_by_category(
+            _accepted_columns(path, categories), categories, gold=gold, design=design
+        )
+    elif gold is not None:
+        raise PtmcoderError(
+            "a gold sample corrects the annotator's categories: give them too",
+            hint="--run RUN (a run or a long table unit,code) with --gold",
+        )
     return DifficultyResult(
+        categories=by_category,
         source=str(path),
         ptm_rule=rule.to_dict(),
         since=since,

@@ -18,7 +18,14 @@ Sec. III-C of the paper, step by step:
   challenge does in the paper's per-theme averages;
 - chi-square test of independence of issue types between the two groups of the
   sample (:func:`scipy.stats.chi2_contingency`) with Cramér's V;
-- mean and median resolution time per theme and sub-theme.
+- mean and median resolution time per theme and sub-theme;
+- given human themes on a random sample of the closed PTM-related issues (``gold_themes``
+  with its ``design``), each theme's mean resolution time corrected for the annotator's
+  errors, beside the naive one (the annotator's themes as truth) and the humans' alone,
+  with the differences between themes and against the rest, and a Wald test of equal
+  means (:func:`ptmcoder.inference.outcomes.outcome_by_code`). The population is every
+  closed PTM-related issue (an issue without a theme carries none). The rank tests
+  (Mann-Whitney, Kruskal-Wallis) stay on the annotator's themes: PPI corrects means.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from scipy import stats as _st
 
 from ptmcoder.codebook import Codebook
 from ptmcoder.errors import PtmcoderError
+from ptmcoder.inference.design import GoldDesign
+from ptmcoder.inference.outcomes import OutcomeResult, outcome_by_code
 from ptmcoder.stats.distribution import unit_column
 from ptmcoder.stats.effect_sizes import (
     CliffsDelta,
@@ -231,6 +240,39 @@ def read_themes(path: Path, book: Codebook) -> pd.DataFrame:
     return theme_table(t.rename(columns={unit_column(t, str(path)): "unit"}), book)
 
 
+def read_gold_themes(
+    path: Path,
+    book: Codebook,
+    *,
+    design: Path | None = None,
+    assume_random: bool = False,
+) -> tuple[pd.DataFrame, GoldDesign]:
+    """The humans' themes from a gold long table ``unit,code`` (optionally with
+    ``inclusion_probability``), lifted by :func:`theme_table`, and the gold sample's
+    design: from ``design`` (``unit,inclusion_probability``, what ``ptmcoder sample
+    gold`` writes), the gold's own column, or assumed uniform when ``assume_random``
+    (:func:`ptmcoder.inference.design.gold_design` says how to give one otherwise)."""
+    from ptmcoder.inference.design import gold_design
+    from ptmcoder.tables import read_long_table
+
+    gold = read_long_table(
+        Path(path), required=("unit", "code"), hint="gold codes need columns unit and code"
+    )
+    frame = None
+    if design is not None:
+        frame = read_table(Path(design), header_hint="unit,inclusion_probability")
+        if "unit" not in frame.columns and "unit_id" in frame.columns:
+            frame = frame.rename(columns={"unit_id": "unit"})
+    dsn = gold_design(
+        gold,
+        frame,
+        assume_random=assume_random,
+        source=str(path),
+        design_source=str(design or "design"),
+    )
+    return theme_table(gold, book), dsn
+
+
 # -- sampling --------------------------------------------------------------------
 
 
@@ -265,6 +307,8 @@ class ResolutionResult:
     days: dict[str, list[float]] = field(default_factory=dict, repr=False)
     #: what was left out on the way in (codes the codebook lacks), to report
     notes: list[str] = field(default_factory=list)
+    #: per-theme mean days naive, humans only and PPI++ (given a gold sample)
+    corrected: OutcomeResult | None = None
 
     def draw_figures(self, out_dir: Path) -> list[str]:
         """Box plots of the groups and (with themes) of the themes, into ``out_dir``;
@@ -306,6 +350,7 @@ class ResolutionResult:
             "issue_types": self.issue_types.to_dict() if self.issue_types else None,
             "themes": [asdict(t) for t in self.themes],
             "sub_themes": [asdict(t) for t in self.sub_themes],
+            "themes_corrected": self.corrected.to_json() if self.corrected else None,
             "figures": self.figures,
         }
 
@@ -343,9 +388,22 @@ def resolution(
     seed: int = 0,
     confidence: float = 0.95,
     chi2_correction: bool = True,
+    gold_themes: pd.DataFrame | None = None,
+    design: GoldDesign | None = None,
 ) -> ResolutionResult:
     """Banyongrakkul et al.'s RQ2 on ``units`` (unit schema plus a boolean ``ptm``
-    column; ``themes`` from :func:`theme_table`)."""
+    column; ``themes`` from :func:`theme_table`). With ``gold_themes`` (the humans'
+    themes, :func:`theme_table` of the gold codes) and the gold ``design`` (its units,
+    given a theme or not, and inclusion probabilities:
+    :func:`ptmcoder.inference.design.gold_design`), the per-theme means are also
+    corrected for annotation error (:attr:`ResolutionResult.corrected`)."""
+    if (gold_themes is None) != (design is None):
+        raise PtmcoderError("the corrected themes need both gold_themes and its design")
+    if gold_themes is not None and (themes is None or not len(themes)):
+        raise PtmcoderError(
+            "a gold sample corrects the annotator's themes: give the themes too",
+            hint="--themes FILE (or --run RUN) with --gold",
+        )
     missing = [c for c in ("id", "created_at", "closed_at", "project", "ptm") if c not in units]
     if missing:
         raise PtmcoderError(f"the resolution analysis needs column(s) {', '.join(missing)}")
@@ -394,6 +452,18 @@ def resolution(
         if len(by_theme) >= 2:
             kr = kruskal_groups(by_theme)
         values.update({f"theme:{t}": v for t, v in by_theme.items()})
+    corrected = None
+    if gold_themes is not None and design is not None and themes is not None:
+        ptm_days = closed.loc[closed["ptm"], ["id", "days"]]
+        corrected = outcome_by_code(
+            pd.Series(ptm_days["days"].to_numpy(float), index=ptm_days["id"].astype(str)),
+            themes[["unit", "theme"]],
+            gold_themes[["unit", "theme"]],
+            design,
+            alpha=1 - confidence,
+            name="resolution days",
+            code_col="theme",
+        )
     return ResolutionResult(
         source=source,
         n_closed=n_closed,
@@ -405,5 +475,7 @@ def resolution(
         themes=theme_rows,
         sub_themes=sub_rows,
         days={k: [float(x) for x in v] for k, v in values.items()},
-        notes=list(themes.attrs.get("notes", [])) if themes is not None else [],
+        notes=(list(themes.attrs.get("notes", [])) if themes is not None else [])
+        + (corrected.notes if corrected else []),
+        corrected=corrected,
     )
