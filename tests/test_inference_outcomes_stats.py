@@ -217,3 +217,74 @@ def test_difficulty_reads_the_corpus_and_attaches_categories(tmp_path: Path) -> 
     assert res.to_dict()["categories"]["corrected"]["estimates"][0]["code"] == "x"
     with pytest.raises(PtmcoderError, match="a gold sample corrects the annotator's categories"):
         difficulty(path, gold=gold, design=gold_design(gold, assume_random=True))
+
+
+# -- the commands ------------------------------------------------------------------
+
+
+def _gh_rows(units: pd.DataFrame) -> list[dict]:
+    return [
+        {"id": r.id, "platform": "github", "url": "u", "title": "t", "body": "b",
+         "tags": ["model"] if r.ptm else ["bug"], "created_at": r.created_at, "score": 0,
+         "view_count": None, "answer_count": None, "comment_count": 1,
+         "accepted_answer_id": None, "accepted_answer_at": None, "project": r.project,
+         "state": "closed", "closed_at": r.closed_at, "source": "test"}
+        for r in units.itertuples()
+    ]  # fmt: skip
+
+
+def test_cli_resolution_with_gold(tmp_path: Path, run_cli) -> None:
+    units, truth, annotated, _, themes = _world(n_issues=600)
+    path = tmp_path / "gh.parquet"
+    pq.write_table(pa.Table.from_pylist(_gh_rows(units), schema=UNIT_SCHEMA), path)
+    annotated.to_csv(tmp_path / "codes.csv", index=False)
+    truth.iloc[:80].to_csv(tmp_path / "gold.csv", index=False)
+    common = ["stats", "resolution", "--corpus", path, "--ptm-labels", "model",
+              "--codebook", "banyongrakkul2025", "--out", tmp_path / "figs"]  # fmt: skip
+    plain = run_cli(*common, "--themes", tmp_path / "codes.csv", "--json")
+    assert plain.exit_code == 0, plain.stderr
+    assert json.loads(plain.stdout)["themes_corrected"] is None
+    no_design = run_cli(
+        *common, "--themes", tmp_path / "codes.csv", "--gold", tmp_path / "gold.csv"
+    )
+    assert no_design.exit_code != 0 and "--assume-random" in no_design.stderr
+    args = [*common, "--themes", tmp_path / "codes.csv", "--gold", tmp_path / "gold.csv"]
+    res = run_cli(*args, "--assume-random", "--json")
+    assert res.exit_code == 0, res.stderr
+    corrected = json.loads(res.stdout)["themes_corrected"]
+    assert corrected["n_gold"] == 80 and {e["code"] for e in corrected["estimates"]} == set(themes)
+    assert "assumed" in corrected["design"]
+    table = run_cli(*args, "--assume-random")
+    assert table.exit_code == 0, table.stderr
+    assert "mean resolution days, corrected" in table.stdout and "PPI++" in table.stdout
+    # the annotator's codes as a long table through --run give the same numbers
+    annotated.assign(rater="llm").to_csv(tmp_path / "long.csv", index=False)
+    via_run = run_cli(*common, "--run", tmp_path / "long.csv", "--rater", "llm",
+                      "--gold", tmp_path / "gold.csv", "--assume-random", "--json")  # fmt: skip
+    assert via_run.exit_code == 0, via_run.stderr
+    assert json.loads(via_run.stdout)["themes_corrected"] == corrected
+    both = run_cli(*common, "--themes", tmp_path / "codes.csv", "--run", tmp_path / "long.csv")
+    assert both.exit_code != 0 and "--themes FILE or --run RUN" in both.stderr
+
+
+def test_cli_difficulty_with_gold(tmp_path: Path, run_cli) -> None:
+    rows, truth, annotated, _, _ = _questions(n=600)
+    path = tmp_path / "q.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=UNIT_SCHEMA), path)
+    annotated.to_csv(tmp_path / "long.csv", index=False)
+    truth.iloc[:100].assign(inclusion_probability=100 / 600).to_csv(
+        tmp_path / "gold.csv", index=False
+    )
+    common = ["stats", "difficulty", "--corpus", path, "--out", tmp_path / "figs"]
+    res = run_cli(*common, "--run", tmp_path / "long.csv", "--gold", tmp_path / "gold.csv",
+                  "--json")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    cats = json.loads(res.stdout)["categories"]
+    assert [r["name"] for r in cats["rows"]] == ["x", "y", "z"]
+    assert cats["corrected"]["n_gold"] == 100 and "from" in cats["corrected"]["design"]
+    table = run_cli(*common, "--run", tmp_path / "long.csv", "--gold", tmp_path / "gold.csv")
+    assert table.exit_code == 0, table.stderr
+    assert "Share without an accepted answer" in table.stdout
+    assert "%no acc by challenge category" in table.stdout
+    alone = run_cli(*common, "--gold", tmp_path / "gold.csv")
+    assert alone.exit_code != 0 and "give them with --run" in alone.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from ptmcoder.console import fmt_number, fmt_p, fmt_pct, make_console, print_json
+from ptmcoder.console import fmt_ci, fmt_number, fmt_p, fmt_pct, make_console, print_json
 from ptmcoder.errors import PtmcoderError
 from ptmcoder.paths import workspace
 
@@ -146,6 +146,70 @@ def out_options(f):
     return f
 
 
+def gold_options(f):
+    """The annotator's codes and a gold sample that corrects them (PPI++)."""
+    f = click.option(
+        "--assume-random",
+        is_flag=True,
+        help="Take a gold file without a design as a uniform random sample (said in the output).",
+    )(f)
+    f = click.option(
+        "--design",
+        default=None,
+        help="The gold sample's design: unit,inclusion_probability (ptmcoder sample gold).",
+    )(f)
+    f = click.option(
+        "--gold",
+        default=None,
+        help="Human codes on a random sample (long table unit,code[,inclusion_probability]): "
+        "per-code results corrected by PPI++ beside the naive ones.",
+    )(f)
+    f = click.option("--rater", default=None, help="Whose codes of --run to use.")(f)
+    f = click.option(
+        "--run",
+        "run_ref",
+        default=None,
+        help="The annotator's codes: a run, or a long table unit,rater,code.",
+    )(f)
+    return f
+
+
+def _annotator_codes(run_ref: str, rater: str | None):
+    from ptmcoder.inference.inputs import read_annotations
+
+    inputs = read_annotations(run_ref, rater)
+    codes = inputs.annotations
+    if rater is not None and "rater" in codes.columns:
+        codes = codes[codes["rater"] == rater]
+        if codes.empty:
+            raise PtmcoderError(f"{inputs.source}: no codes from rater {rater!r}")
+    return codes, inputs
+
+
+def _corrected_table(title: str, corrected, digits: int = 3) -> Table:
+    """Per code: naive, humans-only and PPI++ estimates with 95% CIs and n, and the
+    PPI++ difference from the rest."""
+    t = Table(title=title)
+    for col in ("code", "n gold", "n annotated", "naive", "humans", "PPI++", "PPI++ - rest"):
+        t.add_column(col, justify="left" if col == "code" else "right")
+
+    def cell(iv) -> str:
+        return f"{_f(iv.estimate, digits)} {fmt_ci(iv.ci_low, iv.ci_high, digits, missing='-')}"
+
+    for e, vs in zip(corrected.estimates, corrected.versus_rest, strict=True):
+        t.add_row(
+            e.code,
+            f"{e.n_gold_code:,}/{e.n_gold:,}",
+            f"{e.n_annotated_code:,}/{e.n_annotated:,}",
+            cell(e.naive),
+            cell(e.classical),
+            cell(e.ppi),
+            f"{cell(vs.ppi)} p {fmt_p(vs.p_value['ppi'])}",
+        )
+    t.caption = f"gold: {corrected.design}; {corrected.method['ppi']}"
+    return t
+
+
 # -- popularity ------------------------------------------------------------------
 
 
@@ -219,15 +283,38 @@ def popularity(
 @click.option(
     "--tag", "tags", multiple=True, help="Report these tags instead of the top k (repeatable)."
 )
+@gold_options
 @out_options
 def difficulty(
-    corpus_ref, ptm_tags, ptm_column, since, memory_limit, threads, top_k, tags, out, as_json
+    corpus_ref,
+    ptm_tags,
+    ptm_column,
+    since,
+    memory_limit,
+    threads,
+    top_k,
+    tags,
+    run_ref,
+    rater,
+    gold,
+    design,
+    assume_random,
+    out,
+    as_json,
 ) -> None:
     """%no acc with the proportion test, response time and PD of PTM-related units
-    against the rest, per group and per tag (Tan et al. RQ2, Table II)."""
+    against the rest, per group and per tag (Tan et al. RQ2, Table II); with --run,
+    %no acc per challenge category, corrected by --gold."""
+    from ptmcoder.inference.outcomes import read_gold_sample
     from ptmcoder.stats.difficulty import difficulty as run
     from ptmcoder.stats.engine import resolve_corpus
 
+    if gold and not run_ref:
+        raise PtmcoderError("--gold corrects the annotator's categories: give them with --run")
+    categories = _annotator_codes(run_ref, rater)[0] if run_ref else None
+    gold_frame, gold_dsn = (
+        read_gold_sample(gold, design=design, assume_random=assume_random) if gold else (None, None)
+    )
     path = resolve_corpus(corpus_ref)
     _status(f"difficulty: scanning {path}")
     result = run(
@@ -238,6 +325,9 @@ def difficulty(
         tags=list(tags) or None,
         memory_limit=memory_limit,
         threads=threads,
+        categories=categories,
+        gold=gold_frame,
+        design=gold_dsn,
     )
     result.draw_figures(_out_dir(out))
     if not result.histogram:
@@ -298,6 +388,27 @@ def _render_difficulty(result) -> None:
             f"excluded {result.negative_response_times:,} accepted answers dated "
             "before their question"
         )
+    if result.categories is not None:
+        cats = result.categories
+        t = Table(title="%no acc by challenge category (the annotator's codes)")
+        for col in ("category", "n", "no acc", "%no acc", "vs rest: chi2 (Yates)", "p"):
+            t.add_column(col, justify="left" if col == "category" else "right")
+        tests = {x.labels[0]: x for x in cats.tests}
+        for row in cats.rows:
+            x = tests.get(row.name)
+            t.add_row(
+                row.name,
+                f"{row.n:,}",
+                f"{row.no_acc:,}",
+                _f(row.pct_no_acc),
+                _f(x.chi2) if x else "-",
+                fmt_p(x.p_value) if x else "-",
+            )
+        console.print(t)
+        if cats.corrected is not None:
+            console.print(_corrected_table("Share without an accepted answer", cats.corrected))
+        for note in cats.notes:
+            console.print(f"note: {note}")
     for fig in result.figures:
         console.print(f"figure: {fig}")
 
@@ -505,6 +616,7 @@ def _render_distribution(result) -> None:
     show_default=True,
     help="Yates' correction in the issue-type test (acts on 2x2 tables only).",
 )
+@gold_options
 @out_options
 def resolution(
     corpus_ref,
@@ -516,6 +628,11 @@ def resolution(
     issue_types,
     seed,
     yates,
+    run_ref,
+    rater,
+    gold,
+    design,
+    assume_random,
     out,
     as_json,
 ) -> None:
@@ -524,11 +641,18 @@ def resolution(
     chi-square on issue types, effect sizes, box plots."""
     from ptmcoder.codebook import load_codebook
     from ptmcoder.stats.engine import resolve_corpus
-    from ptmcoder.stats.resolution import load_issues, read_themes
+    from ptmcoder.stats.resolution import load_issues, read_gold_themes, read_themes, theme_table
     from ptmcoder.stats.resolution import resolution as run
 
-    if themes and not codebook_ref:
+    if themes and run_ref:
+        raise PtmcoderError("give the themes once: --themes FILE or --run RUN")
+    annotated = _annotator_codes(run_ref, rater) if run_ref else None
+    if annotated is not None and not codebook_ref:
+        codebook_ref = annotated[1].codebook
+    if (themes or run_ref) and not codebook_ref:
         raise PtmcoderError("--themes needs --codebook to lift codes to themes")
+    if gold and not (themes or run_ref):
+        raise PtmcoderError("--gold corrects the annotator's themes: give --themes or --run")
     path = resolve_corpus(corpus_ref)
     labels = [t.strip() for t in ptm_labels.split(",") if t.strip()] if ptm_labels else None
     df, type_col = load_issues(
@@ -539,6 +663,18 @@ def resolution(
         issue_types=issue_types,
     )
     theme_df = read_themes(Path(themes), load_codebook(codebook_ref)) if themes else None
+    if annotated is not None:
+        theme_df = theme_table(annotated[0], load_codebook(codebook_ref))
+    gold_themes, gold_dsn = (
+        read_gold_themes(
+            Path(gold),
+            load_codebook(codebook_ref),
+            design=Path(design) if design else None,
+            assume_random=assume_random,
+        )
+        if gold
+        else (None, None)
+    )
     _status(f"resolution: {len(df):,} units from {path}")
     result = run(
         df,
@@ -547,6 +683,8 @@ def resolution(
         issue_type_col=type_col,
         seed=seed,
         chi2_correction=yates,
+        gold_themes=gold_themes,
+        design=gold_dsn,
     )
     result.draw_figures(_out_dir(out))
     for note in result.notes:
@@ -607,6 +745,10 @@ def _render_resolution(result) -> None:
                     f"{title}: resolution time of closed PTM-related issues (days)", "theme", rows
                 )
             )
+    if result.corrected is not None:
+        console.print(
+            _corrected_table("Themes: mean resolution days, corrected", result.corrected, 1)
+        )
     console.print(
         f"closed issues: ptm {result.n_closed['ptm']}, non-ptm "
         f"{result.n_closed['non-ptm']}; sample seed {result.sample_record.get('seed')}"

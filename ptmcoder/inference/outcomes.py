@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -729,6 +730,34 @@ def outcome_by_code(
     return result
 
 
+def read_gold_sample(
+    path: str | Path, *, design: str | Path | None = None, assume_random: bool = False
+) -> tuple[pd.DataFrame, GoldDesign]:
+    """A gold long table ``unit,code`` (through :func:`ptmcoder.tables.read_long_table`)
+    and its design: from ``design`` (``unit,inclusion_probability``, what ``ptmcoder
+    sample gold`` writes), the gold's own ``inclusion_probability`` column, or assumed
+    uniform when ``assume_random`` (:func:`.design.gold_design`)."""
+    from ptmcoder.inference.design import gold_design
+    from ptmcoder.tables import read_long_table, read_table
+
+    gold = read_long_table(
+        Path(path), required=("unit", "code"), hint="gold codes need columns unit and code"
+    )
+    frame = None
+    if design is not None:
+        frame = read_table(Path(design), header_hint="unit,inclusion_probability")
+        if "unit" not in frame.columns and "unit_id" in frame.columns:
+            frame = frame.rename(columns={"unit_id": "unit"})
+    dsn = gold_design(
+        gold,
+        frame,
+        assume_random=assume_random,
+        source=str(path),
+        design_source=str(design or "design"),
+    )
+    return gold, dsn
+
+
 __all__ = [
     "REST",
     "CodeOutcome",
@@ -739,5 +768,6 @@ __all__ = [
     "components",
     "outcome_by_code",
     "outcome_means",
+    "read_gold_sample",
     "tuned_lambdas",
 ]

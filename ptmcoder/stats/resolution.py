@@ -252,24 +252,9 @@ def read_gold_themes(
     design: from ``design`` (``unit,inclusion_probability``, what ``ptmcoder sample
     gold`` writes), the gold's own column, or assumed uniform when ``assume_random``
     (:func:`ptmcoder.inference.design.gold_design` says how to give one otherwise)."""
-    from ptmcoder.inference.design import gold_design
-    from ptmcoder.tables import read_long_table
+    from ptmcoder.inference.outcomes import read_gold_sample
 
-    gold = read_long_table(
-        Path(path), required=("unit", "code"), hint="gold codes need columns unit and code"
-    )
-    frame = None
-    if design is not None:
-        frame = read_table(Path(design), header_hint="unit,inclusion_probability")
-        if "unit" not in frame.columns and "unit_id" in frame.columns:
-            frame = frame.rename(columns={"unit_id": "unit"})
-    dsn = gold_design(
-        gold,
-        frame,
-        assume_random=assume_random,
-        source=str(path),
-        design_source=str(design or "design"),
-    )
+    gold, dsn = read_gold_sample(path, design=design, assume_random=assume_random)
     return theme_table(gold, book), dsn
 
 
