@@ -25,6 +25,13 @@ OLD_STUDY = "20261207-233503-6b53-demo"
 NOT_HERE = {
     "ptmcoder review latest": "the full-screen app: tests/test_review_app.py drives it",
     "ptmcoder annotate ... --run latest": "'...' elides the options of a command above",
+    # final.csv adjudicates all 470 units; this demo codes 60 of them, and a gold sample
+    # must come from the coded units (the command refuses the others, naming them)
+    "ptmcoder stats prevalence latest --gold final.csv --rater supervised --assume-random": (
+        "tests/test_demo.py checks the demo's findings; tests/test_inference_cli.py the command"
+    ),
+    "ptmcoder stats plan-gold latest --gold final.csv --rater supervised --assume-random "
+    "--width 0.05": ("tests/test_inference_cli.py"),
 }
 
 

@@ -57,15 +57,15 @@ SKIPPED = {
         "installs packages from the network; the demo itself runs in tests/test_demo.py"
     ),
     "bash scripts/test.sh": "runs this test suite",
-    "ptmcoder stats prevalence latest --gold gold.csv --design runs/ID/gold/gold_sample.csv "
-    "--by project": "tests/test_inference_cli.py runs prevalence on runs and tables",
-    "ptmcoder stats plan-gold latest --gold gold.csv --width 0.05": (
-        "tests/test_inference_cli.py runs plan-gold"
+    "ptmcoder stats prevalence latest --gold final.csv --rater supervised --assume-random": (
+        "tests/test_inference_cli.py runs prevalence on runs and tables"
     ),
+    "ptmcoder stats plan-gold latest --gold final.csv --rater supervised --assume-random "
+    "--width 0.05": ("tests/test_inference_cli.py runs plan-gold"),
     "ptmcoder sample gold latest --size 100 --strata code --allocation equal": (
         "tests/test_gold_sample.py draws gold samples from a run, by code and by field"
     ),
-    "ptmcoder route latest --gold final.csv --target 0.85 --delta 0.10": (
+    "ptmcoder route latest --gold final.csv --target 0.85 --allow-none": (
         "tests/test_routing.py routes runs and tables against gold files"
     ),
     "ptmcoder review build latest --route --audit-size 20": (

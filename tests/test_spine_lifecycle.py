@@ -91,7 +91,7 @@ def test_resume_with_differing_settings_names_every_field(isolated_home):
     # operational settings may change; unset ones keep the run's own
     merged = resume_options(AnnotateOptions(concurrency=2, annotators=["embedded"]), stored)
     assert (merged.concurrency, merged.limit, merged.samples) == (2, 20, 1)
-    with pytest.raises(Exception, match="extra"):
+    with pytest.raises(Exception, match="unknown key 'colour'"):
         AnnotateOptions(colour="blue")
 
 
