@@ -70,3 +70,31 @@ def test_ppi_intervals_cover_and_naive_ones_do_not(outcome: str, seed: int) -> N
     assert cover["naive"][0] < 0.5 and cover["naive"][1] < 0.5, cover["naive"]
     # the annotator is worth something: PPI++ narrower than the humans alone
     assert width["ppi"] < 0.8 * width["classical"]
+
+
+@pytest.mark.parametrize(("outcome", "seed"), [("days", 22), ("no_acc", 23)])
+def test_stratified_gold_with_weights_covers(outcome: str, seed: int) -> None:
+    """Gold drawn stratified by the annotator's code (200 per code, so the rarer codes
+    are oversampled), each unit weighted by 1 / inclusion probability."""
+    rng = np.random.default_rng(seed)
+    mu = MEANS[outcome]
+    hits = np.zeros(3)
+    for _ in range(R):
+        t = rng.choice(3, size=N, p=P)
+        y = rng.exponential(mu[t]) if outcome == "days" else (rng.random(N) < mu[t]) * 1.0
+        a = t.copy()
+        err = rng.random(N) < 0.2
+        a[err] = np.where(t[err] == 0, 1, 0)
+        gold, pi = [], np.empty(N)
+        for c in range(3):
+            stratum = np.flatnonzero(a == c)
+            k = min(200, stratum.size)
+            gold += rng.choice(stratum, size=k, replace=False).tolist()
+            pi[stratum] = k / stratum.size
+        gi = np.array(gold)
+        r = outcome_means(
+            y, np.eye(3)[a], gi, np.eye(3)[t][gi], codes=["a", "b", "c"], w=1 / pi[gi]
+        )
+        for c, e in enumerate(r.estimates):
+            hits[c] += e.ppi.ci_low <= mu[c] <= e.ppi.ci_high
+    assert (hits / R >= FLOOR).all(), hits / R

@@ -59,6 +59,15 @@ Two small-sample measures, as :mod:`.ppi` takes for shares: the small-cell guard
 0/1 outcome, each share's interval is Wilson's at the effective sample size (Korn &
 Graubard 1998); other intervals are Wald, cut to the outcome's range for a mean.
 
+Measured (``tests/test_inference_outcomes_coverage.py``; N = 5,000, three codes, 80%
+accurate annotator whose errors go to one code, 300 replications): with a uniform gold
+sample of 500, PPI++ covers each code's mean 0.940-0.957 (exponential days and a 0/1
+outcome), the code-vs-rest and pairwise differences 0.937-0.963, naive 0.00 for the two
+codes the errors touch, at 0.60-0.66 of the humans-only width; stratified by the
+annotator's code (200 per code, weighted), 0.923-0.967. Smaller samples cover less where
+few gold units carry the errors: uniform n = 200, 0.92 for the rarest code's share;
+stratified 100 per code, 0.91 for it (400 replications).
+
 Medians and other quantiles per code are not estimated: ``ppi_py.ppi_quantile_ci``
 corrects the quantile of a *predicted outcome*, whereas here the outcome is observed and
 the predicted part is which units belong to the code, so it does not fit.
