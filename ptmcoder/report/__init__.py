@@ -20,7 +20,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from ptmcoder.console import fmt_ci, fmt_number, fmt_p, fmt_pct
 from ptmcoder.files import jsonable, write_json, write_text
 from ptmcoder.pipeline.config import STAGES
-from ptmcoder.pipeline.rundir import read_stage_output, read_stage_record
+from ptmcoder.pipeline.rundir import (
+    read_cascade,
+    read_stage_output,
+    read_stage_record,
+    route_audit,
+)
 from ptmcoder.report import charts, sections
 from ptmcoder.runs import Run
 
@@ -222,6 +227,9 @@ def report_context(run_dir: Path) -> dict[str, Any]:
         "mapping": out("map"),
         "stats": stats,
         "findings": findings_rows((stats or {}).get("findings")),
+        # the cascade's accounting, with the audit as the queue holds it now (decisions
+        # made after the study ran count)
+        "routing": sections.routing_section(read_cascade(run_dir), route_audit(run_dir)),
         "findings_note": ((stats or {}).get("findings") or {}).get("note"),
         "distributions": dist_tables,
         "taxonomies": taxonomies,
