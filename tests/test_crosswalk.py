@@ -774,3 +774,31 @@ def test_resolve_mapping_set_names_the_file_and_its_orientation():
     path, inverted = cw.resolve_mapping_set(("banyongrakkul2025", "tan2024"))
     assert path.name == "banyongrakkul2025__tan2024.sssom.tsv" and not inverted
     assert cw.resolve_mapping_set("tan2024:banyongrakkul2025") == (path, True)
+
+
+def test_coverage_chart_bars_are_the_shares_their_labels_state():
+    """Each bar's length is its node's share on a 0-100% axis and its label says the
+    same share (every bar was drawn to 100% while its label said 0%, on an axis to 135)."""
+    from ptmcoder.crosswalk.overlap import coverage_figure, coverage_many
+
+    results = coverage_many("banyongrakkul2025", include_suggestions=True)
+    level = results[0].levels[0]
+    fig = coverage_figure(results, level)
+    ax = fig.axes[0]
+    assert ax.get_xlim() == (0.0, 100.0)
+    bars = [p for p in ax.patches if p.get_gid() == "share"]
+    labels = [t.get_text() for t in ax.texts]
+    marks = {"new": " new", "contested": " contested", "unmapped": " no row"}
+    expected = [
+        (
+            n.share * 100,
+            f"{r.b}: {n.share:.0%} ({n.n_covered} of {n.n_codes}){marks.get(n.status, '')}",
+        )
+        for r in results
+        for n in r.nodes
+        if n.level == level
+    ]
+    assert len(bars) == len(expected) == len(labels)
+    assert sorted(round(b.get_width(), 6) for b in bars) == sorted(round(w, 6) for w, _ in expected)
+    assert sorted(labels) == sorted(text for _, text in expected)
+    assert any(b.get_width() == 0 for b in bars) and any(b.get_width() > 0 for b in bars)

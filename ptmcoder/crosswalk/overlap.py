@@ -177,9 +177,11 @@ FIG4_COLOURS = {
 }
 
 
-def coverage_chart(results: list[CoverageResult], path: str | Path, level: str) -> Path:
-    """A PNG in the style of Banyongrakkul et al. Fig. 4: per node of A, one bar per target
-    taxonomy with the share of overlapping codes; an empty (white) bar marks a new node."""
+def coverage_figure(results: list[CoverageResult], level: str) -> Any:
+    """The figure of :func:`coverage_chart`: per node of A, one bar per target taxonomy
+    whose length is the share of the node's codes that overlap it (0-100%, the axis's
+    range); the status of a node without overlap (new, contested, no row) is written in
+    its label, never drawn as a bar. Labels sit right of the axes, the legend below."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -190,49 +192,54 @@ def coverage_chart(results: list[CoverageResult], path: str | Path, level: str) 
         raise PtmcoderError("no coverage to draw")
     nodes = [n for n in results[0].nodes if n.level == level]
     n_targets = len(results)
-    height = max(3.0, 0.32 * len(nodes) * max(1, n_targets) + 1.2)
+    height = max(3.0, 0.32 * len(nodes) * max(1, n_targets) + 1.6)
     fig, ax = plt.subplots(figsize=(9, height))
     bar_h = 0.8 / n_targets
     palette = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
     handles = []
+    label_at = ax.get_yaxis_transform()  # x in axes fractions, y in data
     for t, result in enumerate(results):
         by_id = {n.id: n for n in result.nodes if n.level == level}
         colour = FIG4_COLOURS.get(result.b, palette[t % len(palette)])
         for i, node in enumerate(nodes):
             cov = by_id[node.id]
             y = i + t * bar_h
-            unknown = cov.status == "unmapped"
-            ax.barh(
-                y,
-                100,
-                height=bar_h * 0.9,
-                color="#eeeeee" if unknown else "white",
-                hatch="///" if unknown else None,
-                edgecolor="#999999",
-                linewidth=0.5,
-            )
-            if cov.share > 0:
-                ax.barh(y, cov.share * 100, height=bar_h * 0.9, color=colour)
+            ax.barh(y, cov.share * 100, height=bar_h * 0.9, color=colour, gid="share")
             mark = {"new": "new", "contested": "contested", "unmapped": "no row"}.get(
                 cov.status, ""
             )
-            ax.text(101, y, f"{result.b} {cov.share:.0%} {mark}".strip(), va="center", fontsize=7)
-        handles.append(Patch(facecolor=colour, label=f"{result.b}: overlap"))
-    handles.append(Patch(facecolor="white", edgecolor="#999999", label="new (stated)"))
-    handles.append(
-        Patch(facecolor="#eeeeee", edgecolor="#999999", hatch="///", label="no row (text silent)")
-    )
+            text = f"{result.b}: {cov.share:.0%} ({cov.n_covered} of {cov.n_codes}) {mark}"
+            ax.text(1.01, y, text.strip(), transform=label_at, va="center", fontsize=7)
+        handles.append(Patch(facecolor=colour, label=f"{result.b}: share of codes overlapping"))
     ax.set_yticks([i + bar_h * (n_targets - 1) / 2 for i in range(len(nodes))])
     ax.set_yticklabels([f"{n.name} ({n.n_codes})" for n in nodes], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlim(0, 135)
-    ax.set_xlabel("share of codes overlapping the target taxonomy (%)")
+    ax.set_xlim(0, 100)
+    ax.set_xticks(range(0, 101, 20))
+    ax.set_xticklabels([f"{x}%" for x in range(0, 101, 20)])
+    ax.set_xlabel("share of the node's codes overlapping the target taxonomy")
     ax.set_title(f"{results[0].a}: overlap per {level} (evidence: {results[0].evidence.value})")
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=8)
-    fig.tight_layout()
+    ax.legend(
+        handles=handles,
+        title="labels: new = stated without counterpart; no row = the texts are silent",
+        title_fontsize=7,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12),
+        ncol=2,
+        fontsize=8,
+    )
+    return fig
+
+
+def coverage_chart(results: list[CoverageResult], path: str | Path, level: str) -> Path:
+    """A PNG in the style of Banyongrakkul et al. Fig. 4 (:func:`coverage_figure`),
+    cropped to everything drawn (labels and legend included)."""
+    import matplotlib.pyplot as plt
+
+    fig = coverage_figure(results, level)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
 
