@@ -106,14 +106,6 @@ def test_command_help_loads_nothing_heavy(command, tmp_path):
     assert heavy_imports(["-m", "ptmcoder", command, "--help"], tmp_path) == set()
 
 
-REVIEW_REASON = (
-    "ptmcoder/review/__init__.py imports review.build and review.outputs (numpy, pandas, "
-    "pyarrow) eagerly, and review.actions.open_queue needs build.queue_path: the review "
-    "twins (next, decide, accept, reject, skip, undo) pay about 0.3 s for them"
-)
-
-
-@pytest.mark.xfail(strict=False, reason=REVIEW_REASON)
 def test_the_review_twins_load_nothing_heavy(tmp_path):
     """What ``review next`` and the other twins import before they read the queue."""
     code = "from ptmcoder.review import next_item, open_queue, accept, decide, skip, undo"

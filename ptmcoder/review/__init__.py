@@ -7,30 +7,46 @@
 - :mod:`~ptmcoder.review.app`: the Textual screen (``ptmcoder review``).
 """
 
-from ptmcoder.review.actions import (
-    Queue,
-    accept,
-    change_relation,
-    decide,
-    default_adjudicator,
-    get_item,
-    next_item,
-    no_code_fits,
-    open_queue,
-    progress,
-    reject,
-    skip,
-    undo,
-)
-from ptmcoder.review.build import BuildOptions, BuildResult, Reason, build_queue
-from ptmcoder.review.outputs import (
-    conflicts,
-    export,
-    new_codes,
-    propose_codebook,
-    status,
-    write_export,
-)
+import importlib
+from typing import Any
+
+#: the package's API, imported on first use: ``review next`` and the other twins need
+#: the store and the actions, not the builder's numpy and pandas
+_API = {
+    **dict.fromkeys(
+        (
+            "Queue",
+            "accept",
+            "change_relation",
+            "decide",
+            "default_adjudicator",
+            "get_item",
+            "next_item",
+            "no_code_fits",
+            "open_queue",
+            "progress",
+            "reject",
+            "skip",
+            "undo",
+        ),
+        "ptmcoder.review.actions",
+    ),
+    **dict.fromkeys(
+        ("BuildOptions", "BuildResult", "Reason", "build_queue"), "ptmcoder.review.build"
+    ),
+    **dict.fromkeys(
+        ("conflicts", "export", "new_codes", "propose_codebook", "status", "write_export"),
+        "ptmcoder.review.outputs",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ptmcoder.review' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "BuildOptions",

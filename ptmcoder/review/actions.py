@@ -73,7 +73,7 @@ class Queue:
 
 def open_queue(run_ref: str) -> Queue:
     """The queue of run ``run_ref`` (built with :func:`~ptmcoder.review.build.build_queue`)."""
-    from ptmcoder.review.build import queue_path  # numpy and pandas: not for every key
+    from ptmcoder.review.store import queue_path
 
     run = resolve_run(run_ref)
     path = queue_path(run)

@@ -41,7 +41,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from ptmcoder.errors import ConfigError, InputRecordError, NotFoundError, PtmcoderError
-from ptmcoder.review.store import Item, ReviewStore, open_store
+from ptmcoder.review.store import Item, ReviewStore, open_store, queue_path
 from ptmcoder.runs import Run, resolve_run, utcnow
 
 
@@ -147,22 +147,6 @@ def run_records(run: Run) -> list[dict[str, Any]]:
         for r in read_annotations(rater.store.path).records:
             out.append({**r.model_dump(mode="json"), "annotator": rater.name})
     return out
-
-
-def queue_path(run: Run) -> Path:
-    """``<workspace>/reviews/<run id>.sqlite``, for a run of either origin. A study run
-    whose queue was built before runs were one kind has it under its first rater's
-    name (``<id>--<rater>.sqlite``): that one is used while it exists."""
-    from ptmcoder.paths import reviews_dir
-
-    path = reviews_dir() / f"{run.id}.sqlite"
-    if not path.exists():
-        raters = run.raters()
-        if raters and raters[0].store is not run:
-            older = reviews_dir() / f"{run.id}--{raters[0].name}.sqlite"
-            if older.exists():
-                return older
-    return path
 
 
 def read_humans(path: str | Path) -> pd.DataFrame:

@@ -430,3 +430,19 @@ def _in_force(rows: list[Decision]) -> list[Decision]:
 
 def open_store(path: str | Path) -> ReviewStore:
     return ReviewStore(Path(path))
+
+
+def queue_path(run: Any) -> Path:
+    """``<workspace>/reviews/<run id>.sqlite``, for a run of either origin. A study run
+    whose queue was built before runs were one kind has it under its first rater's
+    name (``<id>--<rater>.sqlite``): that one is used while it exists."""
+    from ptmcoder.paths import reviews_dir
+
+    path = reviews_dir() / f"{run.id}.sqlite"
+    if not path.exists():
+        raters = run.raters()
+        if raters and raters[0].store is not run:
+            older = reviews_dir() / f"{run.id}--{raters[0].name}.sqlite"
+            if older.exists():
+                return older
+    return path
