@@ -175,7 +175,8 @@ def test_the_demo_leads_with_corrected_findings(demo_runs):
     final = pd.read_csv(samples_dir() / "humbatova_so_final.csv", dtype=str)
     coded = sorted(set(final["unit"]) & set(codings["unit"]))
     n = rows[0]["n_gold"]
-    picked = set(np.random.default_rng(13).permutation(coded)[:n].tolist())
+    ordered = sorted(coded)  # gold_sample's design: ids sorted, a seeded permutation
+    picked = {ordered[i] for i in np.random.default_rng(13).permutation(len(ordered))[:n]}
     gold = final[final["unit"].isin(picked)][["unit", "code"]]
     again = prevalence(
         codings[(codings["rater"] == "supervised") & codings["unit"].isin(coded)],

@@ -590,6 +590,7 @@ def _findings(ctx: StageContext, codings: pd.DataFrame, book: Any) -> dict[str, 
     import numpy as np
 
     from ptmcoder.agreement.io import read_gold
+    from ptmcoder.corpus.sampling import gold_sample
     from ptmcoder.inference.prevalence import prevalence
     from ptmcoder.tables import read_long_table
 
@@ -609,13 +610,16 @@ def _findings(ctx: StageContext, codings: pd.DataFrame, book: Any) -> dict[str, 
     ann = codings[["unit", "rater", "code"]]
     if cfg.sample is not None:
         units = sorted(set(gold["unit"]) & set(ann["unit"]))
-        n = min(cfg.sample, len(units))
-        picked = set(np.random.default_rng(cfg.seed).permutation(units)[:n].tolist())
+        # the design `ptmcoder sample gold` draws with: uniform, each unit's probability
+        drawn = gold_sample(pd.DataFrame({"id": units}), cfg.sample, seed=cfg.seed).units
+        n = len(drawn)
         per_unit = gold.groupby("unit")["code"].apply(set)
         for code in sorted({c for cs in per_unit for c in cs}):
             census[code] = float(np.mean([code in per_unit[u] for u in units]))
         ann = ann[ann["unit"].isin(units)]
-        gold = gold[gold["unit"].isin(picked)].assign(inclusion_probability=n / len(units))
+        gold = gold.merge(
+            drawn.rename(columns={"id": "unit"})[["unit", "inclusion_probability"]], on="unit"
+        )
         note = (
             f"human sample: {n} of the {len(units)} coded units with a code in {cfg.file}, "
             f"drawn uniformly at random (seed {cfg.seed}), probability {n}/{len(units)} "
