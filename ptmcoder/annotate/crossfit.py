@@ -94,10 +94,6 @@ class CrossFitted:
         }
 
 
-def _rows(matrix: Any, idx: np.ndarray) -> Any:
-    return matrix[idx]
-
-
 def _stack(a: Any, b: Any) -> Any:
     from scipy.sparse import issparse, vstack
 
@@ -165,9 +161,9 @@ def cross_fit(
         others = np.flatnonzero(other_fold_k == k)
         say(f"outer fold {k + 1} of {k_folds}: learning from {len(train)}, coding {len(test)}")
         feats = {
-            rep: (_rows(X_lab, train), _stack(_rows(X_lab, test), _rows(X_other, others)))
+            rep: (X_lab[train], _stack(X_lab[test], X_other[others]))
             if X_other is not None
-            else (_rows(X_lab, train), _rows(X_lab, test))
+            else (X_lab[train], X_lab[test])
             for rep, (X_lab, X_other) in features.items()
         }
         learned = learn(
@@ -190,7 +186,7 @@ def cross_fit(
     rest = np.flatnonzero(other_fold_k < 0)
     say(f"the full learner: learning from {n} units, coding {len(rest)} others")
     full_feats = {
-        rep: (X_lab, _rows(X_other, rest) if X_other is not None else None)
+        rep: (X_lab, X_other[rest] if X_other is not None else None)
         for rep, (X_lab, X_other) in features.items()
     }
     full = learn(

@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from ptmcoder.console import fmt_ci, fmt_number, fmt_p, fmt_pct
 from ptmcoder.files import jsonable, write_json, write_text
+from ptmcoder.inference.findings import findings_rows
 from ptmcoder.pipeline.config import STAGES
 from ptmcoder.pipeline.rundir import (
     read_cascade,
@@ -99,13 +100,6 @@ def _annotate_summary(annotate: dict[str, Any] | None) -> dict[str, Any] | None:
     for r in annotate.get("raters", []):
         r.setdefault("setting", "supervised" if r.get("few_shot") else "zero-shot")
     return annotate
-
-
-def findings_rows(findings: Any) -> list[dict[str, Any]]:
-    """The Findings table's rows (:func:`ptmcoder.inference.findings.findings_rows`)."""
-    from ptmcoder.inference.findings import findings_rows as rows
-
-    return rows(findings)
 
 
 def _stats_summary(stats: dict[str, Any] | None) -> dict[str, Any] | None:
